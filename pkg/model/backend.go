@@ -1,0 +1,189 @@
+package model
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+)
+
+// statusUnavailable is what nginx answers for a backend it cannot reach:
+// a missing Service, an unknown port, or no ready endpoints.
+const statusUnavailable = 503
+
+// backend resolves an Ingress backend to an action. Problems become
+// findings and a 503, never an error: the rest of the Ingress still serves.
+func (b *builder) backend(namespace string, be networkingv1.IngressBackend, about ObjectRef) Action {
+	if be.Resource != nil {
+		b.warn(about, ReasonInvalidBackend, "resource backends (%s %s) are not supported; use a Service backend",
+			truncate(be.Resource.Kind), truncate(be.Resource.Name))
+		return Action{Return: statusUnavailable}
+	}
+	if be.Service == nil {
+		b.warn(about, ReasonInvalidBackend, "backend names no Service")
+		return Action{Return: statusUnavailable}
+	}
+	return b.serviceBackend(namespace, be.Service.Name, be.Service.Port, about)
+}
+
+func (b *builder) serviceBackend(namespace, name string, port networkingv1.ServiceBackendPort, about ObjectRef) Action {
+	portText := port.Name
+	if port.Number != 0 {
+		portText = strconv.Itoa(int(port.Number))
+	}
+	display := fmt.Sprintf("%s/%s:%s", namespace, name, portText)
+	svc, ok := b.services[key(namespace, name)]
+	if !ok {
+		b.warn(about, ReasonServiceNotFound, "Service %s/%s not found; requests get 503 until it exists",
+			namespace, truncate(name))
+		return Action{Return: statusUnavailable, Service: display}
+	}
+	sp, found := servicePort(svc, port)
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		return b.externalName(svc, sp, found, port, display, about)
+	}
+	if !found {
+		b.warn(about, ReasonPortNotFound, "Service %s/%s has no port %s; requests get 503",
+			namespace, name, truncate(portText))
+		return Action{Return: statusUnavailable, Service: display}
+	}
+	display = fmt.Sprintf("%s/%s:%d", namespace, name, sp.Port)
+	upstream := fmt.Sprintf("%s.%s.%d", namespace, name, sp.Port)
+	if u, ok := b.upstreams[upstream]; ok {
+		return Action{Upstream: u.Name, ProxyPass: "http://" + u.Name, Service: display}
+	}
+	endpoints := b.readyEndpoints(namespace, name, sp.Name)
+	if len(endpoints) == 0 {
+		return Action{Return: statusUnavailable, Service: display}
+	}
+	b.upstreams[upstream] = &Upstream{Name: upstream, Endpoints: endpoints}
+	return Action{Upstream: upstream, ProxyPass: "http://" + upstream, Service: display}
+}
+
+// servicePort finds the Service port an Ingress backend names, by number or by name.
+func servicePort(svc *corev1.Service, port networkingv1.ServiceBackendPort) (corev1.ServicePort, bool) {
+	for _, sp := range svc.Spec.Ports {
+		if port.Number != 0 && sp.Port == port.Number {
+			return sp, true
+		}
+		if port.Number == 0 && port.Name != "" && sp.Name == port.Name {
+			return sp, true
+		}
+	}
+	return corev1.ServicePort{}, false
+}
+
+func (b *builder) externalName(svc *corev1.Service, sp corev1.ServicePort, found bool, port networkingv1.ServiceBackendPort, display string, about ObjectRef) Action {
+	host := strings.TrimSuffix(svc.Spec.ExternalName, ".")
+	if err := validateHost(host); err != nil || strings.HasPrefix(host, "*") {
+		b.warn(about, ReasonInvalidBackend, "ExternalName Service %s/%s has an invalid externalName; requests get 503",
+			svc.Namespace, svc.Name)
+		return Action{Return: statusUnavailable, Service: display}
+	}
+	number := port.Number
+	if found {
+		number = sp.Port
+	}
+	if number == 0 {
+		b.warn(about, ReasonPortNotFound, "ExternalName Service %s/%s has no port %q; refer to the port by number",
+			svc.Namespace, svc.Name, truncate(port.Name))
+		return Action{Return: statusUnavailable, Service: display}
+	}
+	if len(b.global.Resolvers) == 0 {
+		b.warn(about, ReasonInvalidBackend, "ExternalName Service %s/%s needs a DNS resolver; set --resolver",
+			svc.Namespace, svc.Name)
+	}
+	// A variable in proxy_pass makes nginx resolve the name per request
+	// through the resolver, so a name that does not resolve at reload time
+	// cannot fail nginx -t for every other Ingress.
+	proxyPass := fmt.Sprintf("http://$portico_external_host:%d", number)
+	return Action{ExternalHost: host, ExternalPort: number, ProxyPass: proxyPass, Service: fmt.Sprintf("%s/%s:%d", svc.Namespace, svc.Name, number)}
+}
+
+// readyEndpoints collects the ready, non-terminating addresses of a Service
+// port from all its EndpointSlices, sorted and without duplicates (a Pod can
+// briefly appear in two slices while they are rebalanced).
+func (b *builder) readyEndpoints(namespace, service, portName string) []string {
+	var out []string
+	for _, es := range b.slices[key(namespace, service)] {
+		if es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6 {
+			continue // FQDN slices are not addresses nginx can balance over
+		}
+		port, ok := slicePort(es, portName)
+		if !ok {
+			continue
+		}
+		for _, ep := range es.Endpoints {
+			if !endpointServes(ep) {
+				continue
+			}
+			for _, a := range ep.Addresses {
+				addr, err := netip.ParseAddr(a)
+				if err != nil || addr.Zone() != "" {
+					continue
+				}
+				out = append(out, netip.AddrPortFrom(addr, port).String())
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// endpointServes: ready nil means ready (API contract); a terminating
+// endpoint may still report ready while it drains, and gets no new requests.
+func endpointServes(ep discoveryv1.Endpoint) bool {
+	if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+		return false
+	}
+	return ep.Conditions.Terminating == nil || !*ep.Conditions.Terminating
+}
+
+func slicePort(es *discoveryv1.EndpointSlice, name string) (uint16, bool) {
+	for _, p := range es.Ports {
+		pn := ""
+		if p.Name != nil {
+			pn = *p.Name
+		}
+		if pn != name || p.Port == nil || *p.Port <= 0 || *p.Port > 65535 {
+			continue
+		}
+		if p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP {
+			continue
+		}
+		return uint16(*p.Port), true
+	}
+	return 0, false
+}
+
+// defaultBackendService resolves --default-backend-service ("ns/name" or "ns/name:port").
+func (b *builder) defaultBackendService(spec string) (Action, bool) {
+	nsName, portText, hasPort := strings.Cut(spec, ":")
+	namespace, name, ok := strings.Cut(nsName, "/")
+	about := ObjectRef{Kind: "Service", Namespace: namespace, Name: name}
+	if !ok || namespace == "" || name == "" {
+		b.warn(ObjectRef{Kind: "Flag", Name: "default-backend-service"}, ReasonInvalidOption,
+			"--default-backend-service %q must be NAMESPACE/NAME or NAMESPACE/NAME:PORT", truncate(spec))
+		return Action{}, false
+	}
+	var port networkingv1.ServiceBackendPort
+	switch n, err := strconv.Atoi(portText); {
+	case !hasPort:
+		svc, ok := b.services[key(namespace, name)]
+		if !ok || len(svc.Spec.Ports) == 0 {
+			b.warn(about, ReasonServiceNotFound, "default backend Service %s has no ports or does not exist; unmatched requests get 404", nsName)
+			return Action{}, false
+		}
+		port.Number = svc.Spec.Ports[0].Port
+	case err == nil:
+		port.Number = int32(n)
+	default:
+		port.Name = portText
+	}
+	return b.serviceBackend(namespace, name, port, about), true
+}

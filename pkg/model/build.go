@@ -1,0 +1,307 @@
+package model
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/portico-ingress/portico/pkg/snapshot"
+)
+
+// Build translates a snapshot into a Config. It never fails: whatever it
+// cannot use it skips and reports as a Finding, so one bad Ingress never
+// takes the others down. The same snapshot and options always give the same
+// Config and the same findings, in the same order.
+func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
+	if snap == nil {
+		snap = &snapshot.Snapshot{}
+	}
+	b := newBuilder(snap, opts)
+	b.defaultCertificate()
+	for _, ing := range b.sortedIngresses(snap.Ingresses) {
+		b.addIngress(ing)
+	}
+	b.addGlobalDefaultBackend()
+	return b.config(), b.findings
+}
+
+// builder holds the indexes and partial results of one Build call. Indexes
+// are built once so every lookup is a map access: rebuild cost stays linear
+// in the number of objects.
+type builder struct {
+	opts     Options
+	global   Global
+	services map[string]*corev1.Service
+	slices   map[string][]*discoveryv1.EndpointSlice
+	secrets  map[string]*corev1.Secret
+	classes  classSelector
+
+	servers       map[string]*serverBuilder
+	defaultServer *serverBuilder
+	upstreams     map[string]*Upstream
+	certificates  map[string]Certificate
+	certBySecret  map[string]certResult
+	findings      []Finding
+}
+
+func newBuilder(snap *snapshot.Snapshot, opts Options) *builder {
+	b := &builder{
+		opts:          opts,
+		global:        opts.Global,
+		services:      make(map[string]*corev1.Service, len(snap.Services)),
+		slices:        make(map[string][]*discoveryv1.EndpointSlice, len(snap.EndpointSlices)),
+		secrets:       make(map[string]*corev1.Secret, len(snap.Secrets)),
+		classes:       newClassSelector(snap.IngressClasses, opts),
+		servers:       map[string]*serverBuilder{},
+		defaultServer: newServerBuilder(""),
+		upstreams:     map[string]*Upstream{},
+		certificates:  map[string]Certificate{},
+		certBySecret:  map[string]certResult{},
+	}
+	for _, svc := range snap.Services {
+		b.services[key(svc.Namespace, svc.Name)] = svc
+	}
+	for _, es := range snap.EndpointSlices {
+		svc := es.Labels[discoveryv1.LabelServiceName]
+		if svc == "" {
+			continue
+		}
+		k := key(es.Namespace, svc)
+		b.slices[k] = append(b.slices[k], es)
+	}
+	for _, s := range snap.Secrets {
+		b.secrets[key(s.Namespace, s.Name)] = s
+	}
+	return b
+}
+
+func key(namespace, name string) string { return namespace + "/" + name }
+
+// sortedIngresses returns our Ingresses oldest first: on every conflict the
+// oldest claim wins, as the Kubernetes docs and other controllers do.
+func (b *builder) sortedIngresses(all []*networkingv1.Ingress) []*networkingv1.Ingress {
+	ours := make([]*networkingv1.Ingress, 0, len(all))
+	for _, ing := range all {
+		if b.classes.ours(ing) {
+			ours = append(ours, ing)
+		}
+	}
+	slices.SortFunc(ours, func(a, c *networkingv1.Ingress) int {
+		if d := a.CreationTimestamp.Compare(c.CreationTimestamp.Time); d != 0 {
+			return d
+		}
+		return cmp.Or(cmp.Compare(a.Namespace, c.Namespace), cmp.Compare(a.Name, c.Name))
+	})
+	return ours
+}
+
+func (b *builder) warn(obj ObjectRef, reason, format string, args ...any) {
+	b.findings = append(b.findings, Finding{Object: obj, Reason: reason, Message: fmt.Sprintf(format, args...)})
+}
+
+func ingressRef(ing *networkingv1.Ingress) ObjectRef {
+	return ObjectRef{Kind: "Ingress", Namespace: ing.Namespace, Name: ing.Name}
+}
+
+func (b *builder) server(host string) *serverBuilder {
+	if host == "" {
+		return b.defaultServer
+	}
+	s, ok := b.servers[host]
+	if !ok {
+		s = newServerBuilder(host)
+		b.servers[host] = s
+	}
+	return s
+}
+
+func (b *builder) addIngress(ing *networkingv1.Ingress) {
+	ref := ingressRef(ing)
+	source := key(ing.Namespace, ing.Name)
+	b.addTLS(ing, ref)
+
+	var hosts []string
+	for _, rule := range ing.Spec.Rules {
+		if rule.Host != "" {
+			if err := validateHost(rule.Host); err != nil {
+				b.warn(ref, ReasonInvalidHost, "rule host %q skipped: %v", truncate(rule.Host), err)
+				continue
+			}
+		}
+		srv := b.server(rule.Host)
+		hosts = append(hosts, rule.Host)
+		if rule.HTTP == nil {
+			continue
+		}
+		for _, p := range rule.HTTP.Paths {
+			b.addPath(srv, ing, ref, source, p)
+		}
+	}
+
+	if ing.Spec.DefaultBackend != nil {
+		action := b.backend(ing.Namespace, *ing.Spec.DefaultBackend, ref)
+		for _, h := range hosts {
+			srv := b.server(h)
+			if srv.fallback == nil {
+				srv.fallback = &fallback{action: action, source: source}
+			}
+		}
+		if b.defaultServer.fallback == nil {
+			b.defaultServer.fallback = &fallback{action: action, source: source}
+		} else if b.defaultServer.fallback.source != source {
+			b.warn(ref, ReasonConflict,
+				"spec.defaultBackend is not used for requests that match no host: the older Ingress %s already provides the default backend",
+				b.defaultServer.fallback.source)
+		}
+	}
+}
+
+func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref ObjectRef, source string, p networkingv1.HTTPIngressPath) {
+	pathType := networkingv1.PathTypeImplementationSpecific
+	if p.PathType != nil {
+		pathType = *p.PathType
+	}
+	if pathType != networkingv1.PathTypeExact && pathType != networkingv1.PathTypePrefix &&
+		pathType != networkingv1.PathTypeImplementationSpecific {
+		b.warn(ref, ReasonInvalidPath, "path %q skipped: pathType %q is not Exact, Prefix or ImplementationSpecific",
+			truncate(p.Path), truncate(string(pathType)))
+		return
+	}
+	path := p.Path
+	if path == "" && pathType != networkingv1.PathTypeExact {
+		path = "/" // the API server defaults an empty ImplementationSpecific path to "/"
+	}
+	if err := validatePath(path); err != nil {
+		b.warn(ref, ReasonInvalidPath, "path %q on host %q skipped: %v", truncate(p.Path), displayHost(srv.name), err)
+		return
+	}
+	exact := pathType == networkingv1.PathTypeExact
+	if !exact {
+		// Prefix matching is per path element, so a trailing slash changes nothing.
+		if trimmed := strings.TrimRight(path, "/"); trimmed != "" {
+			path = trimmed
+		} else {
+			path = "/"
+		}
+	}
+	claim := ruleKey{exact: exact, path: path}
+	if owner, taken := srv.claims[claim]; taken {
+		if owner == source {
+			b.warn(ref, ReasonConflict, "path %q on host %q is listed twice; the second is ignored", path, displayHost(srv.name))
+		} else {
+			b.warn(ref, ReasonConflict, "path %q (%s) on host %q is ignored: the older Ingress %s already routes it",
+				path, matchName(exact), displayHost(srv.name), owner)
+		}
+		return
+	}
+	srv.claims[claim] = source
+	action := b.backend(ing.Namespace, p.Backend, ref)
+	srv.addRule(claim, source, action)
+}
+
+func matchName(exact bool) string {
+	if exact {
+		return "Exact"
+	}
+	return "Prefix"
+}
+
+func displayHost(h string) string {
+	if h == "" {
+		return "*"
+	}
+	return h
+}
+
+// truncate keeps user input in messages short: a finding must say what was
+// wrong without echoing a whole payload into events and logs.
+func truncate(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
+}
+
+func (b *builder) addGlobalDefaultBackend() {
+	var global *fallback
+	if spec := b.opts.DefaultBackendService; spec != "" {
+		if action, ok := b.defaultBackendService(spec); ok {
+			global = &fallback{action: action}
+		}
+	}
+	notFound := &fallback{action: Action{Return: 404}}
+	for _, srv := range append(b.serverList(), b.defaultServer) {
+		if srv.fallback == nil {
+			srv.fallback = cmp.Or(global, notFound)
+		}
+	}
+}
+
+// listenArg formats an nginx listen address; IPv6 addresses need brackets.
+func listenArg(addr string, port int) string {
+	if addr == "" {
+		return strconv.Itoa(port)
+	}
+	return net.JoinHostPort(addr, strconv.Itoa(port))
+}
+
+// hashSize keeps nginx's server name hash big enough for every host, so a
+// large cluster never fails nginx -t with "could not build server_names_hash".
+func hashSize(servers int) int {
+	size := 1024
+	for size < 2*servers {
+		size *= 2
+	}
+	return size
+}
+
+func (b *builder) serverList() []*serverBuilder {
+	list := make([]*serverBuilder, 0, len(b.servers))
+	for _, s := range b.servers {
+		list = append(list, s)
+	}
+	slices.SortFunc(list, func(a, c *serverBuilder) int { return cmp.Compare(a.name, c.name) })
+	return list
+}
+
+func (b *builder) config() *Config {
+	cfg := &Config{Global: b.global}
+	g := &cfg.Global
+	g.HTTPListen = listenArg(g.BindAddress, g.HTTPPort)
+	g.HTTPSListen = listenArg(g.BindAddress, g.HTTPSPort)
+	g.InternalListen = listenArg("127.0.0.1", g.InternalPort)
+	g.ServerNamesHashMaxSize = hashSize(len(b.servers))
+	redirectPort := ""
+	if b.global.HTTPSPort != 443 {
+		redirectPort = fmt.Sprintf(":%d", b.global.HTTPSPort)
+	}
+	for _, srv := range b.serverList() {
+		cfg.Servers = append(cfg.Servers, srv.finish(redirectPort))
+	}
+	cfg.DefaultServer = b.defaultServer.finish(redirectPort)
+	// The default server answers every unknown name, so it never redirects and
+	// always presents the default certificate for unknown SNI names.
+	if cfg.DefaultServer.TLS == nil {
+		cfg.DefaultServer.TLS = &ServerTLS{CertificatePath: b.global.DefaultCertificate}
+	}
+	cfg.DefaultServer.TLS.RedirectHTTP = false
+	cfg.DefaultServer.TLS.RedirectPort = ""
+
+	for _, u := range b.upstreams {
+		cfg.Upstreams = append(cfg.Upstreams, *u)
+	}
+	slices.SortFunc(cfg.Upstreams, func(a, c Upstream) int { return cmp.Compare(a.Name, c.Name) })
+	for _, c := range b.certificates {
+		cfg.Certificates = append(cfg.Certificates, c)
+	}
+	slices.SortFunc(cfg.Certificates, func(a, c Certificate) int { return cmp.Compare(a.Path, c.Path) })
+	return cfg
+}

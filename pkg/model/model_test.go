@@ -1,0 +1,271 @@
+package model_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/yaml"
+
+	"github.com/portico-ingress/portico/pkg/model"
+	"github.com/portico-ingress/portico/pkg/snapshot"
+)
+
+// expectation is the companion file of a fixture: requests and where the
+// model sends them, and the findings it must report.
+type expectation struct {
+	Options struct {
+		WatchIngressWithoutClass bool   `json:"watchIngressWithoutClass"`
+		DefaultBackendService    string `json:"defaultBackendService"`
+		DefaultSSLCertificate    string `json:"defaultSSLCertificate"`
+		DisableSSLRedirect       bool   `json:"disableSSLRedirect"`
+		HTTPSPort                int    `json:"httpsPort"`
+	} `json:"options"`
+	Requests []struct {
+		Host string `json:"host"`
+		Path string `json:"path"`
+		// Want is "ns/svc:port" for a proxied request, or a status code like "404".
+		Want string `json:"want"`
+		// Endpoints, when set, are the upstream's endpoints.
+		Endpoints []string `json:"endpoints"`
+	} `json:"requests"`
+	TLS []struct {
+		Host string `json:"host"`
+		// Secret is "ns/name", or "" for the default certificate.
+		Secret   string `json:"secret"`
+		Redirect string `json:"redirect"`
+	} `json:"tls"`
+	Findings []struct {
+		Object  string `json:"object"`
+		Reason  string `json:"reason"`
+		Message string `json:"message"`
+	} `json:"findings"`
+	Servers []string `json:"servers"`
+}
+
+// TestBuildFixtures runs every testdata/<case>.yaml through Build and checks
+// it against testdata/<case>.expect.yaml.
+func TestBuildFixtures(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.expect.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, expectFile := range files {
+		name := strings.TrimSuffix(filepath.Base(expectFile), ".expect.yaml")
+		t.Run(name, func(t *testing.T) {
+			snap := loadSnapshot(t, filepath.Join("testdata", name+".yaml"))
+			var exp expectation
+			raw, err := os.ReadFile(expectFile)
+			require.NoError(t, err)
+			require.NoError(t, yaml.UnmarshalStrict(raw, &exp))
+
+			opts := testOptions()
+			opts.WatchIngressWithoutClass = exp.Options.WatchIngressWithoutClass
+			opts.DefaultBackendService = exp.Options.DefaultBackendService
+			opts.DefaultSSLCertificate = exp.Options.DefaultSSLCertificate
+			opts.DisableSSLRedirect = exp.Options.DisableSSLRedirect
+			if exp.Options.HTTPSPort != 0 {
+				opts.Global.HTTPSPort = exp.Options.HTTPSPort
+			}
+			cfg, findings := model.Build(snap, opts)
+
+			for _, r := range exp.Requests {
+				got, upstream := Route(cfg, r.Host, r.Path)
+				assert.Equal(t, r.Want, got, "request %s%s", r.Host, r.Path)
+				if r.Endpoints != nil {
+					assert.Equal(t, r.Endpoints, upstream, "endpoints for %s%s", r.Host, r.Path)
+				}
+			}
+			for _, want := range exp.TLS {
+				srv := findServer(cfg, want.Host)
+				require.NotNil(t, srv, "server %s", want.Host)
+				require.NotNil(t, srv.TLS, "TLS on %s", want.Host)
+				assert.Equal(t, want.Secret, srv.TLS.Secret, "TLS secret of %s", want.Host)
+				redirect := "none"
+				if srv.TLS.RedirectHTTP {
+					redirect = "308" + srv.TLS.RedirectPort
+				}
+				if want.Redirect != "" {
+					assert.Equal(t, want.Redirect, redirect, "redirect of %s", want.Host)
+				}
+			}
+			if exp.Servers != nil {
+				var names []string
+				for _, s := range cfg.Servers {
+					names = append(names, s.Name)
+				}
+				assert.Equal(t, exp.Servers, names)
+			}
+			var got []string
+			for _, f := range findings {
+				got = append(got, f.Object.String()+" "+f.Reason)
+			}
+			var want []string
+			for i, f := range exp.Findings {
+				want = append(want, f.Object+" "+f.Reason)
+				if f.Message != "" && i < len(findings) {
+					assert.Contains(t, findings[i].Message, f.Message)
+				}
+			}
+			assert.Equal(t, want, got, "findings: %v", findings)
+
+			// Determinism: the same input gives the same model, whatever the input order.
+			again, _ := model.Build(reversed(snap), opts)
+			assert.Equal(t, cfg, again, "Build must not depend on input order")
+		})
+	}
+}
+
+// testOptions are model options with fixed, test-friendly paths.
+func testOptions() model.Options {
+	g := model.DefaultGlobal()
+	g.DefaultCertificate = "/certs/default.pem"
+	return model.Options{
+		ControllerClass: model.DefaultControllerClass,
+		IngressClass:    model.DefaultIngressClass,
+		CertificateDir:  "/certs",
+		Global:          g,
+	}
+}
+
+func loadSnapshot(t *testing.T, file string) *snapshot.Snapshot {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	require.NoError(t, err)
+	snap := &snapshot.Snapshot{}
+	reader := utilyaml.NewYAMLReader(bufioReader(raw))
+	for {
+		doc, err := reader.Read()
+		if err != nil {
+			break
+		}
+		if len(bytes.TrimSpace(doc)) == 0 {
+			continue
+		}
+		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(doc, nil, nil)
+		require.NoError(t, err, "decoding %s", file)
+		switch o := obj.(type) {
+		case *networkingv1.Ingress:
+			defaultNS(&o.Namespace)
+			snap.Ingresses = append(snap.Ingresses, o)
+		case *networkingv1.IngressClass:
+			snap.IngressClasses = append(snap.IngressClasses, o)
+		case *corev1.Service:
+			defaultNS(&o.Namespace)
+			snap.Services = append(snap.Services, o)
+		case *discoveryv1.EndpointSlice:
+			defaultNS(&o.Namespace)
+			snap.EndpointSlices = append(snap.EndpointSlices, o)
+		case *corev1.Secret:
+			defaultNS(&o.Namespace)
+			for k, v := range o.StringData {
+				if o.Data == nil {
+					o.Data = map[string][]byte{}
+				}
+				o.Data[k] = []byte(v)
+			}
+			snap.Secrets = append(snap.Secrets, o)
+		default:
+			t.Fatalf("%s: unsupported object %T", file, obj)
+		}
+	}
+	return snap
+}
+
+func defaultNS(ns *string) {
+	if *ns == "" {
+		*ns = "default"
+	}
+}
+
+func reversed(s *snapshot.Snapshot) *snapshot.Snapshot {
+	return &snapshot.Snapshot{
+		Ingresses:      rev(s.Ingresses),
+		IngressClasses: rev(s.IngressClasses),
+		Services:       rev(s.Services),
+		EndpointSlices: rev(s.EndpointSlices),
+		Secrets:        rev(s.Secrets),
+		ConfigMaps:     rev(s.ConfigMaps),
+	}
+}
+
+func rev[T any](in []T) []T {
+	out := make([]T, len(in))
+	for i, v := range in {
+		out[len(in)-1-i] = v
+	}
+	return out
+}
+
+func findServer(cfg *model.Config, host string) *model.Server {
+	if host == "" {
+		return &cfg.DefaultServer
+	}
+	for i := range cfg.Servers {
+		if cfg.Servers[i].Name == host {
+			return &cfg.Servers[i]
+		}
+	}
+	return nil
+}
+
+// Route applies nginx's matching rules to the model: server by exact name,
+// then regex, then the default server; location "=" first, then the longest
+// prefix. It returns "ns/svc:port" or the status code, and the endpoints.
+func Route(cfg *model.Config, host, path string) (string, []string) {
+	srv := &cfg.DefaultServer
+	matched := false
+	for i := range cfg.Servers {
+		if cfg.Servers[i].ServerName == host {
+			srv, matched = &cfg.Servers[i], true
+			break
+		}
+	}
+	if !matched {
+		for i := range cfg.Servers {
+			name := cfg.Servers[i].ServerName
+			if strings.HasPrefix(name, "~") && regexp.MustCompile(name[1:]).MatchString(host) {
+				srv = &cfg.Servers[i]
+				break
+			}
+		}
+	}
+	var best *model.Location
+	for i := range srv.Locations {
+		l := &srv.Locations[i]
+		if l.Modifier == "=" && l.Path == path {
+			best = l
+			break
+		}
+		if l.Modifier == "" && strings.HasPrefix(path, l.Path) && (best == nil || len(l.Path) > len(best.Path)) {
+			best = l
+		}
+	}
+	if best == nil {
+		return "no location", nil
+	}
+	a := best.Action
+	switch {
+	case a.Upstream != "":
+		for _, u := range cfg.Upstreams {
+			if u.Name == a.Upstream {
+				return a.Service, u.Endpoints
+			}
+		}
+		return "missing upstream " + a.Upstream, nil
+	case a.ExternalHost != "":
+		return fmt.Sprintf("external %s:%d", a.ExternalHost, a.ExternalPort), nil
+	default:
+		return fmt.Sprint(a.Return), nil
+	}
+}

@@ -1,0 +1,50 @@
+package model
+
+// Options are the operator's choices that shape the model (command-line flags).
+type Options struct {
+	// ControllerClass is the spec.controller value of IngressClasses this controller serves.
+	ControllerClass string
+	// IngressClass is the class name matched by the legacy kubernetes.io/ingress.class annotation,
+	// in addition to the names of IngressClasses whose controller is ControllerClass.
+	IngressClass string
+	// WatchIngressWithoutClass serves Ingresses that name no class even when no default class is ours.
+	WatchIngressWithoutClass bool
+	// DefaultBackendService ("namespace/name" or "namespace/name:port") answers requests no rule matches.
+	DefaultBackendService string
+	// DefaultSSLCertificate ("namespace/name") names the Secret used when a TLS host has no usable Secret.
+	DefaultSSLCertificate string
+	// CertificateDir is the directory certificate files are written to.
+	CertificateDir string
+	// DisableSSLRedirect turns off the default 308 redirect from HTTP to HTTPS for TLS hosts.
+	DisableSSLRedirect bool
+	// Global is copied into the Config; Global.DefaultCertificate must name the fallback (self-signed) file.
+	Global Global
+}
+
+// DefaultControllerClass is the spec.controller value Portico answers to.
+const DefaultControllerClass = "portico.dev/ingress-controller"
+
+// DefaultIngressClass is the legacy annotation class name Portico answers to.
+const DefaultIngressClass = "portico"
+
+// DefaultGlobal returns the http-level defaults, the same values ingress-nginx users know.
+func DefaultGlobal() Global {
+	return Global{
+		HTTPPort:                  80,
+		HTTPSPort:                 443,
+		InternalPort:              10246,
+		PIDFile:                   "/tmp/portico/nginx.pid",
+		RuntimeDir:                "/tmp/portico",
+		ErrorLog:                  "stderr",
+		AccessLog:                 "/dev/stdout",
+		WorkerProcesses:           "auto",
+		WorkerConnections:         16384,
+		UpstreamKeepalive:         320,
+		UpstreamKeepaliveRequests: 10000,
+		UpstreamKeepaliveTimeout:  "60s",
+		ProxyConnectTimeout:       "5s",
+		ProxyReadTimeout:          "60s",
+		ProxySendTimeout:          "60s",
+		ClientMaxBodySize:         "1m",
+	}
+}

@@ -1,0 +1,109 @@
+package model
+
+import (
+	"cmp"
+	"regexp"
+	"slices"
+)
+
+// ruleKey identifies a claim on a host: two Ingresses claiming the same
+// path with the same match type conflict.
+type ruleKey struct {
+	exact bool
+	path  string
+}
+
+// locKey identifies an nginx location; nginx rejects duplicates.
+type locKey struct {
+	modifier string
+	path     string
+}
+
+type fallback struct {
+	action Action
+	source string
+}
+
+type serverBuilder struct {
+	name      string
+	tls       *ServerTLS
+	tlsSource string
+	claims    map[ruleKey]string
+	locations map[locKey]*Location
+	// weak marks exact locations generated for a Prefix rule: an Exact rule
+	// for the same path takes precedence over them, as Kubernetes defines.
+	weak     map[locKey]bool
+	fallback *fallback
+}
+
+func newServerBuilder(name string) *serverBuilder {
+	return &serverBuilder{
+		name:      name,
+		claims:    map[ruleKey]string{},
+		locations: map[locKey]*Location{},
+		weak:      map[locKey]bool{},
+	}
+}
+
+// addRule turns one claimed path into nginx locations. A Prefix path "/foo"
+// becomes "= /foo" and "/foo/": nginx prefix matching is by characters, and
+// this pair gives the per-element matching Kubernetes asks for ("/foo"
+// matches "/foo" and "/foo/bar", never "/foobar").
+func (s *serverBuilder) addRule(claim ruleKey, source string, action Action) {
+	if claim.exact {
+		k := locKey{modifier: "=", path: claim.path}
+		s.locations[k] = &Location{Modifier: "=", Path: claim.path, Source: source, Action: action}
+		delete(s.weak, k)
+		return
+	}
+	if claim.path == "/" {
+		s.locations[locKey{path: "/"}] = &Location{Path: "/", Source: source, Action: action}
+		return
+	}
+	exactKey := locKey{modifier: "=", path: claim.path}
+	if _, taken := s.locations[exactKey]; !taken {
+		s.locations[exactKey] = &Location{Modifier: "=", Path: claim.path, Source: source, Action: action}
+		s.weak[exactKey] = true
+	}
+	p := claim.path + "/"
+	s.locations[locKey{path: p}] = &Location{Path: p, Source: source, Action: action}
+}
+
+func (s *serverBuilder) finish(redirectPort string) Server {
+	out := Server{Name: s.name, ServerName: serverName(s.name)}
+	if s.tls != nil {
+		tls := *s.tls
+		if tls.RedirectHTTP {
+			tls.RedirectPort = redirectPort
+		}
+		out.TLS = &tls
+	}
+	root := locKey{path: "/"}
+	if _, ok := s.locations[root]; !ok && s.fallback != nil {
+		// Without an explicit "location /" nginx would serve files from its
+		// html directory; unmatched requests go to the default backend or 404.
+		s.locations[root] = &Location{Path: "/", Source: s.fallback.source, Action: s.fallback.action}
+	}
+	out.Locations = make([]Location, 0, len(s.locations))
+	for _, l := range s.locations {
+		out.Locations = append(out.Locations, *l)
+	}
+	slices.SortFunc(out.Locations, func(a, c Location) int {
+		return cmp.Or(cmp.Compare(a.Path, c.Path), cmp.Compare(a.Modifier, c.Modifier))
+	})
+	return out
+}
+
+// serverName returns the nginx server_name for an Ingress host. nginx's own
+// "*.foo.com" also matches "a.b.foo.com", but Kubernetes says a wildcard
+// covers exactly one DNS label, so wildcards become an anchored regex.
+func serverName(host string) string {
+	switch {
+	case host == "":
+		return "_"
+	case len(host) > 2 && host[:2] == "*.":
+		return "~^[^.]+" + regexp.QuoteMeta(host[1:]) + "$"
+	default:
+		return host
+	}
+}

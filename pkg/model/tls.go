@@ -1,0 +1,175 @@
+package model
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+)
+
+// certResult caches the outcome of validating one Secret.
+type certResult struct {
+	path string
+	err  error
+}
+
+func (b *builder) addTLS(ing *networkingv1.Ingress, ref ObjectRef) {
+	source := key(ing.Namespace, ing.Name)
+	for _, t := range ing.Spec.TLS {
+		tls := ServerTLS{CertificatePath: b.global.DefaultCertificate, RedirectHTTP: !b.opts.DisableSSLRedirect}
+		if t.SecretName == "" {
+			b.warn(ref, ReasonSecretNotFound, "spec.tls entry for %s names no Secret; serving the default certificate",
+				hostList(t.Hosts))
+		} else if p, err := b.certificate(ing.Namespace, t.SecretName); err != nil {
+			reason := ReasonInvalidCertificate
+			if errors.Is(err, errSecretNotFound) {
+				reason = ReasonSecretNotFound
+			}
+			b.warn(ref, reason, "TLS Secret %s/%s: %v; serving the default certificate for %s",
+				ing.Namespace, truncate(t.SecretName), err, hostList(t.Hosts))
+		} else {
+			tls.CertificatePath = p
+			tls.Secret = key(ing.Namespace, t.SecretName)
+		}
+		hosts := t.Hosts
+		if len(hosts) == 0 {
+			hosts = []string{""} // no hosts: the certificate of the catch-all server
+		}
+		for _, h := range hosts {
+			if h != "" {
+				if err := validateHost(h); err != nil {
+					b.warn(ref, ReasonInvalidHost, "TLS host %q skipped: %v", truncate(h), err)
+					continue
+				}
+			}
+			srv := b.server(h)
+			if srv.tls == nil {
+				t := tls
+				srv.tls, srv.tlsSource = &t, source
+				continue
+			}
+			if srv.tls.Secret != tls.Secret && srv.tlsSource != source {
+				b.warn(ref, ReasonConflict, "TLS for host %q is ignored: the older Ingress %s already sets its certificate",
+					displayHost(h), srv.tlsSource)
+			}
+		}
+	}
+}
+
+func hostList(hosts []string) string {
+	if len(hosts) == 0 {
+		return "the default server"
+	}
+	return strings.Join(hosts, ", ")
+}
+
+var errSecretNotFound = errors.New("not found")
+
+// certificate validates a kubernetes.io/tls Secret and registers its PEM
+// file. Only the parsed PEM blocks are written, re-encoded, so no stray
+// bytes from the Secret ever reach a file nginx reads.
+func (b *builder) certificate(namespace, name string) (string, error) {
+	k := key(namespace, name)
+	if r, ok := b.certBySecret[k]; ok {
+		return r.path, r.err
+	}
+	p, err := b.loadCertificate(namespace, name)
+	b.certBySecret[k] = certResult{path: p, err: err}
+	return p, err
+}
+
+func (b *builder) loadCertificate(namespace, name string) (string, error) {
+	secret, ok := b.secrets[key(namespace, name)]
+	if !ok {
+		return "", errSecretNotFound
+	}
+	certPEM, okCert := secret.Data[corev1.TLSCertKey]
+	keyPEM, okKey := secret.Data[corev1.TLSPrivateKeyKey]
+	if !okCert || !okKey {
+		return "", fmt.Errorf("must hold %q and %q (type kubernetes.io/tls)", corev1.TLSCertKey, corev1.TLSPrivateKeyKey)
+	}
+	content, err := NormalizeKeyPair(certPEM, keyPEM)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(content)
+	p := path.Join(b.opts.CertificateDir, fmt.Sprintf("%s_%s-%s.pem", namespace, name, hex.EncodeToString(sum[:8])))
+	b.certificates[p] = Certificate{Path: p, PEM: content}
+	return p, nil
+}
+
+// NormalizeKeyPair checks that a certificate chain and private key are valid
+// PEM and belong together, and returns them as one clean PEM file: the
+// CERTIFICATE blocks in order, then the key. Errors never quote key material.
+func NormalizeKeyPair(certPEM, keyPEM []byte) ([]byte, error) {
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		return nil, fmt.Errorf("invalid certificate or key: %w", err)
+	}
+	var out bytes.Buffer
+	rest := certPEM
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+			return nil, fmt.Errorf("invalid certificate in chain: %w", err)
+		}
+		if err := pem.Encode(&out, &pem.Block{Type: block.Type, Bytes: block.Bytes}); err != nil {
+			return nil, fmt.Errorf("encoding certificate: %w", err)
+		}
+	}
+	rest = keyPEM
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			return nil, errors.New("no private key block found")
+		}
+		if block.Type == "PRIVATE KEY" || strings.HasSuffix(block.Type, " PRIVATE KEY") {
+			if err := pem.Encode(&out, &pem.Block{Type: block.Type, Bytes: block.Bytes}); err != nil {
+				return nil, fmt.Errorf("encoding key: %w", err)
+			}
+			return out.Bytes(), nil
+		}
+	}
+}
+
+// defaultCertificate resolves --default-ssl-certificate; when it is unset or
+// unusable, Global.DefaultCertificate keeps the fallback the caller set.
+func (b *builder) defaultCertificate() {
+	spec := b.opts.DefaultSSLCertificate
+	if spec == "" {
+		return
+	}
+	namespace, name, ok := strings.Cut(spec, "/")
+	if !ok || namespace == "" || name == "" {
+		b.warn(ObjectRef{Kind: "Flag", Name: "default-ssl-certificate"}, ReasonInvalidOption,
+			"--default-ssl-certificate %q must be NAMESPACE/NAME; using the self-signed certificate", truncate(spec))
+		return
+	}
+	p, err := b.certificate(namespace, name)
+	if err != nil {
+		reason := ReasonInvalidCertificate
+		if errors.Is(err, errSecretNotFound) {
+			reason = ReasonSecretNotFound
+		}
+		b.warn(ObjectRef{Kind: "Secret", Namespace: namespace, Name: name}, reason,
+			"default SSL certificate: %v; using the self-signed certificate", err)
+		return
+	}
+	b.global.DefaultCertificate = p
+}

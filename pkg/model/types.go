@@ -1,0 +1,211 @@
+// Package model translates a snapshot of Kubernetes objects into the
+// render-ready description of one nginx configuration. Build is pure and
+// deterministic: no I/O, no clocks, no randomness, sorted output. What it
+// finds wrong in the objects it returns as Findings instead of acting on it.
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+)
+
+// Config is everything the template needs to print nginx.conf.
+type Config struct {
+	// Global holds http-level settings that come from the operator, not from Ingresses.
+	Global Global `json:"global"`
+	// DefaultServer answers requests for hosts no Ingress names, and serves host-less rules.
+	DefaultServer Server `json:"defaultServer"`
+	// Servers are the virtual hosts, sorted by Name.
+	Servers []Server `json:"servers"`
+	// Upstreams are the backend pools, sorted by Name; only pools with ready endpoints appear.
+	Upstreams []Upstream `json:"upstreams"`
+	// Certificates are the PEM files (certificate chain and key) the servers refer to, sorted by Path.
+	Certificates []Certificate `json:"certificates"`
+}
+
+// Global holds settings that apply to the whole nginx process or http block.
+type Global struct {
+	// HTTPPort is the port plain HTTP servers listen on.
+	HTTPPort int `json:"httpPort"`
+	// HTTPSPort is the port TLS servers listen on.
+	HTTPSPort int `json:"httpsPort"`
+	// BindAddress is the address servers listen on; "" means every address.
+	BindAddress string `json:"bindAddress,omitempty"`
+	// HTTPListen is the listen argument for plain HTTP, computed by Build.
+	HTTPListen string `json:"httpListen"`
+	// HTTPSListen is the listen argument for TLS, computed by Build.
+	HTTPSListen string `json:"httpsListen"`
+	// InternalListen is the loopback listen argument of the internal server, computed by Build.
+	InternalListen string `json:"internalListen"`
+	// ServerNamesHashMaxSize sizes nginx's server name hash for the number of hosts, computed by Build.
+	ServerNamesHashMaxSize int `json:"serverNamesHashMaxSize"`
+	// InternalPort is the loopback port of the internal server (generation check).
+	InternalPort int `json:"internalPort"`
+	// PIDFile is where the nginx master writes its pid.
+	PIDFile string `json:"pidFile"`
+	// RuntimeDir holds nginx's temporary files (request bodies, proxy buffers).
+	RuntimeDir string `json:"runtimeDir"`
+	// ErrorLog is the error_log target, e.g. "stderr".
+	ErrorLog string `json:"errorLog"`
+	// AccessLog is the access_log target, or "off".
+	AccessLog string `json:"accessLog"`
+	// WorkerProcesses is the worker_processes value ("auto" or a number).
+	WorkerProcesses string `json:"workerProcesses"`
+	// WorkerConnections is the per-worker connection limit.
+	WorkerConnections int `json:"workerConnections"`
+	// Resolvers are DNS servers for ExternalName Services, already formatted for nginx.
+	Resolvers []string `json:"resolvers"`
+	// UpstreamKeepalive is the number of idle keep-alive connections each worker keeps per upstream.
+	UpstreamKeepalive int `json:"upstreamKeepalive"`
+	// UpstreamKeepaliveRequests is how many requests one upstream connection serves before it is closed.
+	UpstreamKeepaliveRequests int `json:"upstreamKeepaliveRequests"`
+	// UpstreamKeepaliveTimeout is how long an idle upstream connection stays open, as an nginx time.
+	UpstreamKeepaliveTimeout string `json:"upstreamKeepaliveTimeout"`
+	// ProxyConnectTimeout is proxy_connect_timeout, as an nginx time.
+	ProxyConnectTimeout string `json:"proxyConnectTimeout"`
+	// ProxyReadTimeout is proxy_read_timeout, as an nginx time.
+	ProxyReadTimeout string `json:"proxyReadTimeout"`
+	// ProxySendTimeout is proxy_send_timeout, as an nginx time.
+	ProxySendTimeout string `json:"proxySendTimeout"`
+	// ClientMaxBodySize is client_max_body_size, as an nginx size.
+	ClientMaxBodySize string `json:"clientMaxBodySize"`
+	// DefaultCertificate is the PEM file for TLS hosts without a usable Secret, and for unknown SNI names.
+	DefaultCertificate string `json:"defaultCertificate"`
+}
+
+// Server is one nginx server block: a host name and its locations.
+type Server struct {
+	// Name is the Ingress host ("foo.com", "*.foo.com"), or "" for the default server.
+	Name string `json:"name"`
+	// ServerName is the server_name argument: the host itself or, for a wildcard, a regex matching exactly one label.
+	ServerName string `json:"serverName"`
+	// TLS is set when some Ingress lists this host under spec.tls.
+	TLS *ServerTLS `json:"tls,omitempty"`
+	// Locations are sorted by Path, then Modifier.
+	Locations []Location `json:"locations"`
+}
+
+// ServerTLS says which certificate a server presents and whether plain HTTP is redirected.
+type ServerTLS struct {
+	// CertificatePath is the PEM file holding the certificate chain and key.
+	CertificatePath string `json:"certificatePath"`
+	// RedirectHTTP sends plain HTTP requests to HTTPS with a 308.
+	RedirectHTTP bool `json:"redirectHTTP"`
+	// RedirectPort is ":PORT" when HTTPS is not on 443, else "".
+	RedirectPort string `json:"redirectPort"`
+	// Secret names the Secret the certificate came from ("ns/name"), or "" for the default certificate.
+	Secret string `json:"secret,omitempty"`
+}
+
+// Location is one nginx location block and what it does.
+type Location struct {
+	// Modifier is the nginx match modifier: "=" for exact matches, "" for prefix matches.
+	Modifier string `json:"modifier"`
+	// Path is the URI the location matches.
+	Path string `json:"path"`
+	// Source names the Ingress the location came from ("ns/name"), or "" for generated fallbacks.
+	Source string `json:"source,omitempty"`
+	// Action is what nginx does with a matching request.
+	Action Action `json:"action"`
+}
+
+// Action is exactly one of: proxy to an upstream, proxy to an external name, or return a status.
+type Action struct {
+	// Upstream is the name of the upstream pool to proxy to.
+	Upstream string `json:"upstream,omitempty"`
+	// ExternalHost is the DNS name of an ExternalName Service, resolved by nginx at request time.
+	ExternalHost string `json:"externalHost,omitempty"`
+	// ExternalPort is the port used with ExternalHost.
+	ExternalPort int32 `json:"externalPort,omitempty"`
+	// ProxyPass is the proxy_pass argument for Upstream or ExternalHost.
+	ProxyPass string `json:"proxyPass,omitempty"`
+	// Return is the status code nginx answers itself when there is nothing to proxy to.
+	Return int `json:"return,omitempty"`
+	// Service is the backend Service ("ns/name:port"), for comments and debugging.
+	Service string `json:"service,omitempty"`
+}
+
+// Upstream is a pool of endpoints for one Service port.
+type Upstream struct {
+	// Name identifies the pool: "namespace.service.port".
+	Name string `json:"name"`
+	// Endpoints are "ip:port" or "[ipv6]:port", sorted and unique.
+	Endpoints []string `json:"endpoints"`
+}
+
+// Certificate is a file nginx needs on disk: certificate chain and private key in one PEM.
+type Certificate struct {
+	// Path is where the file must be written (mode 0600).
+	Path string `json:"path"`
+	// PEM is the file content; it holds key material and never prints or marshals.
+	PEM Sensitive `json:"pem"`
+}
+
+// Sensitive is key material. It formats, logs and marshals as a placeholder so
+// that it cannot leak through debug output, logs or events by accident.
+type Sensitive []byte
+
+const redacted = "[redacted]"
+
+// String returns a placeholder, never the bytes.
+func (Sensitive) String() string { return redacted }
+
+// GoString returns a placeholder, never the bytes.
+func (Sensitive) GoString() string { return redacted }
+
+// Format prints a placeholder for every verb, including %x and %v.
+func (Sensitive) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted)) }
+
+// MarshalJSON writes a placeholder, never the bytes.
+func (Sensitive) MarshalJSON() ([]byte, error) { return json.Marshal(redacted) }
+
+// LogValue keeps key material out of structured logs.
+func (Sensitive) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// ObjectRef names the Kubernetes object a finding is about.
+type ObjectRef struct {
+	// Kind is the object kind, e.g. "Ingress".
+	Kind string `json:"kind"`
+	// Namespace is empty for cluster-scoped objects.
+	Namespace string `json:"namespace,omitempty"`
+	// Name is the object name.
+	Name string `json:"name"`
+}
+
+// String returns "Kind namespace/name".
+func (r ObjectRef) String() string {
+	if r.Namespace == "" {
+		return r.Kind + " " + r.Name
+	}
+	return r.Kind + " " + r.Namespace + "/" + r.Name
+}
+
+// Finding is something wrong with the input that the model worked around.
+// The controller turns findings into Warning events on the object.
+type Finding struct {
+	// Object is the object the finding is about.
+	Object ObjectRef `json:"object"`
+	// Reason is a short CamelCase cause, e.g. "ServiceNotFound".
+	Reason string `json:"reason"`
+	// Message says what is wrong and how to fix it.
+	Message string `json:"message"`
+}
+
+// String formats the finding for logs and the render command's stderr.
+func (f Finding) String() string {
+	return fmt.Sprintf("%s: %s: %s", f.Object, f.Reason, f.Message)
+}
+
+// Finding reasons, stable strings operators can filter events on.
+const (
+	ReasonConflict           = "Conflict"
+	ReasonServiceNotFound    = "ServiceNotFound"
+	ReasonPortNotFound       = "ServicePortNotFound"
+	ReasonInvalidHost        = "InvalidHost"
+	ReasonInvalidPath        = "InvalidPath"
+	ReasonInvalidBackend     = "InvalidBackend"
+	ReasonSecretNotFound     = "SecretNotFound"
+	ReasonInvalidCertificate = "InvalidCertificate"
+	ReasonInvalidOption      = "InvalidOption"
+)

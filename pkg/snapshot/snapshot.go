@@ -1,0 +1,37 @@
+// Package snapshot defines the plain set of Kubernetes objects that a source
+// hands to the model. Both the manifests-directory source and the Kubernetes
+// informer source produce this one type, so the model never knows where the
+// objects came from.
+package snapshot
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+)
+
+// Snapshot is a point-in-time copy of every object the model may read.
+// Sources must hand over objects they will not mutate afterwards.
+type Snapshot struct {
+	// Ingresses are all Ingress objects, whatever their class.
+	Ingresses []*networkingv1.Ingress
+	// IngressClasses are all IngressClass objects.
+	IngressClasses []*networkingv1.IngressClass
+	// Services are the Services Ingresses may refer to.
+	Services []*corev1.Service
+	// EndpointSlices are the EndpointSlices of those Services.
+	EndpointSlices []*discoveryv1.EndpointSlice
+	// Secrets are the Secrets Ingresses may refer to (TLS certificates).
+	Secrets []*corev1.Secret
+	// ConfigMaps are the ConfigMaps that hold global options.
+	ConfigMaps []*corev1.ConfigMap
+}
+
+// Len returns the number of objects in the snapshot, for logs and progress.
+func (s *Snapshot) Len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.Ingresses) + len(s.IngressClasses) + len(s.Services) +
+		len(s.EndpointSlices) + len(s.Secrets) + len(s.ConfigMaps)
+}
