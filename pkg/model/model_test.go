@@ -1,7 +1,6 @@
 package model_test
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,13 +10,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 
+	"github.com/portico-ingress/portico/pkg/internal/fixture"
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/snapshot"
 )
@@ -52,6 +47,8 @@ type expectation struct {
 		Message string `json:"message"`
 	} `json:"findings"`
 	Servers []string `json:"servers"`
+	// DefaultCertificate is a prefix of the default certificate's path.
+	DefaultCertificate string `json:"defaultCertificate"`
 }
 
 // TestBuildFixtures runs every testdata/<case>.yaml through Build and checks
@@ -99,6 +96,11 @@ func TestBuildFixtures(t *testing.T) {
 					assert.Equal(t, want.Redirect, redirect, "redirect of %s", want.Host)
 				}
 			}
+			if exp.DefaultCertificate != "" {
+				assert.True(t, strings.HasPrefix(cfg.Global.DefaultCertificate, exp.DefaultCertificate),
+					"default certificate %s", cfg.Global.DefaultCertificate)
+				assert.Equal(t, cfg.Global.DefaultCertificate, cfg.DefaultServer.TLS.CertificatePath)
+			}
 			if exp.Servers != nil {
 				var names []string
 				for _, s := range cfg.Servers {
@@ -140,52 +142,9 @@ func testOptions() model.Options {
 
 func loadSnapshot(t *testing.T, file string) *snapshot.Snapshot {
 	t.Helper()
-	raw, err := os.ReadFile(file)
+	snap, err := fixture.LoadFile(file)
 	require.NoError(t, err)
-	snap := &snapshot.Snapshot{}
-	reader := utilyaml.NewYAMLReader(bufioReader(raw))
-	for {
-		doc, err := reader.Read()
-		if err != nil {
-			break
-		}
-		if len(bytes.TrimSpace(doc)) == 0 {
-			continue
-		}
-		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(doc, nil, nil)
-		require.NoError(t, err, "decoding %s", file)
-		switch o := obj.(type) {
-		case *networkingv1.Ingress:
-			defaultNS(&o.Namespace)
-			snap.Ingresses = append(snap.Ingresses, o)
-		case *networkingv1.IngressClass:
-			snap.IngressClasses = append(snap.IngressClasses, o)
-		case *corev1.Service:
-			defaultNS(&o.Namespace)
-			snap.Services = append(snap.Services, o)
-		case *discoveryv1.EndpointSlice:
-			defaultNS(&o.Namespace)
-			snap.EndpointSlices = append(snap.EndpointSlices, o)
-		case *corev1.Secret:
-			defaultNS(&o.Namespace)
-			for k, v := range o.StringData {
-				if o.Data == nil {
-					o.Data = map[string][]byte{}
-				}
-				o.Data[k] = []byte(v)
-			}
-			snap.Secrets = append(snap.Secrets, o)
-		default:
-			t.Fatalf("%s: unsupported object %T", file, obj)
-		}
-	}
 	return snap
-}
-
-func defaultNS(ns *string) {
-	if *ns == "" {
-		*ns = "default"
-	}
 }
 
 func reversed(s *snapshot.Snapshot) *snapshot.Snapshot {

@@ -1,0 +1,170 @@
+package render_test
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/portico-ingress/portico/pkg/certs"
+	"github.com/portico-ingress/portico/pkg/internal/fixture"
+	"github.com/portico-ingress/portico/pkg/internal/nginxtest"
+	"github.com/portico-ingress/portico/pkg/model"
+	"github.com/portico-ingress/portico/pkg/ngxconf"
+	"github.com/portico-ingress/portico/pkg/render"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files from the current output")
+
+// goldenRoot stands in for the runtime directory in golden files; the nginx
+// -t test swaps in a real temporary directory.
+const goldenRoot = "/PORTICO_ROOT"
+
+func goldenOptions() model.Options {
+	g := model.DefaultGlobal()
+	g.PIDFile = goldenRoot + "/nginx.pid"
+	g.RuntimeDir = goldenRoot
+	g.DefaultCertificate = goldenRoot + "/certs/default.pem"
+	g.AccessLog = "off"
+	g.Resolvers = []string{"127.0.0.53"}
+	return model.Options{
+		ControllerClass: model.DefaultControllerClass,
+		IngressClass:    model.DefaultIngressClass,
+		CertificateDir:  goldenRoot + "/certs",
+		Global:          g,
+	}
+}
+
+type goldenCase struct {
+	name string
+	cfg  *model.Config
+	conf []byte
+}
+
+// goldenCases renders every model fixture (pkg/model/testdata/*.yaml).
+func goldenCases(t *testing.T) []goldenCase {
+	t.Helper()
+	inputs, err := filepath.Glob("../model/testdata/*.yaml")
+	require.NoError(t, err)
+	r, err := render.New("")
+	require.NoError(t, err)
+	var out []goldenCase
+	for _, in := range inputs {
+		if strings.HasSuffix(in, ".expect.yaml") {
+			continue
+		}
+		snap, err := fixture.LoadFile(in)
+		require.NoError(t, err)
+		cfg, _ := model.Build(snap, goldenOptions())
+		conf, err := r.Render(cfg, 1)
+		require.NoError(t, err)
+		out = append(out, goldenCase{name: strings.TrimSuffix(filepath.Base(in), ".yaml"), cfg: cfg, conf: conf})
+	}
+	require.NotEmpty(t, out)
+	return out
+}
+
+func TestGolden(t *testing.T) {
+	for _, c := range goldenCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			golden := filepath.Join("testdata", c.name+".conf")
+			if *update {
+				require.NoError(t, os.WriteFile(golden, c.conf, 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err, "run go test ./pkg/render -update to create it")
+			assert.Equal(t, string(want), string(c.conf), "rendered config differs from %s; rerun with -update and review the diff", golden)
+		})
+	}
+}
+
+// TestGoldenFilesPassNginx runs the real nginx -t on every golden file, with
+// the placeholder root swapped for a directory holding the certificates.
+func TestGoldenFilesPassNginx(t *testing.T) {
+	nginxtest.Binary(t)
+	files, err := filepath.Glob("testdata/*.conf")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	cases := map[string]goldenCase{}
+	for _, c := range goldenCases(t) {
+		cases[c.name] = c
+	}
+	defaultPEM, err := certs.SelfSigned(certs.DefaultCommonName, 24*60*60*1e9)
+	require.NoError(t, err)
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".conf")
+		t.Run(name, func(t *testing.T) {
+			c, ok := cases[name]
+			require.True(t, ok, "golden file %s has no fixture; delete it", file)
+			dir := t.TempDir()
+			require.NoError(t, os.MkdirAll(filepath.Join(dir, "certs"), 0o700))
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "certs", "default.pem"), defaultPEM, 0o600))
+			for _, cert := range c.cfg.Certificates {
+				p := strings.Replace(cert.Path, goldenRoot, dir, 1)
+				require.NoError(t, os.WriteFile(p, cert.PEM, 0o600))
+			}
+			raw, err := os.ReadFile(file)
+			require.NoError(t, err)
+			conf := filepath.Join(dir, "nginx.conf")
+			require.NoError(t, os.WriteFile(conf, []byte(strings.ReplaceAll(string(raw), goldenRoot, dir)), 0o644))
+			out, ok := nginxtest.Check(t, conf)
+			assert.True(t, ok, "nginx -t rejected %s:\n%s", file, out)
+		})
+	}
+}
+
+// TestRenderedTreeMatchesModel parses each rendered config and checks that
+// its servers and locations are exactly those of the model.
+func TestRenderedTreeMatchesModel(t *testing.T) {
+	for _, c := range goldenCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			tree, err := ngxconf.Parse(string(c.conf))
+			require.NoError(t, err)
+			assert.Equal(t, ExpectedShape(c.cfg), RenderedShape(tree))
+		})
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	a := goldenCases(t)
+	b := goldenCases(t)
+	for i := range a {
+		assert.Equal(t, string(a[i].conf), string(b[i].conf), a[i].name)
+	}
+}
+
+func TestHashIgnoresGeneration(t *testing.T) {
+	r, err := render.New("")
+	require.NoError(t, err)
+	c := goldenCases(t)[0]
+	h1, _, err := r.Hash(c.cfg)
+	require.NoError(t, err)
+	h2, _, err := r.Hash(c.cfg)
+	require.NoError(t, err)
+	assert.Equal(t, h1, h2)
+	g1, err := r.Render(c.cfg, 1)
+	require.NoError(t, err)
+	g2, err := r.Render(c.cfg, 2)
+	require.NoError(t, err)
+	assert.NotEqual(t, g1, g2, "the generation must reach the config")
+}
+
+func TestTemplateHasNoUnsafeFunctions(t *testing.T) {
+	for _, fn := range []string{"env", "expandenv", "getHostByName", "now", "randAlpha", "uuidv4"} {
+		_, err := render.New(`{{ ` + fn + ` "x" }}`)
+		assert.Error(t, err, "template function %s must not be available", fn)
+	}
+}
+
+func TestBadTemplate(t *testing.T) {
+	_, err := render.New("{{ .Nope")
+	assert.ErrorContains(t, err, "parsing nginx template")
+	r, err := render.New("{{ .Nope }}")
+	require.NoError(t, err)
+	_, err = r.Render(&model.Config{}, 1)
+	assert.ErrorContains(t, err, "rendering nginx.conf")
+}

@@ -1,0 +1,97 @@
+package render_test
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/portico-ingress/portico/pkg/model"
+	"github.com/portico-ingress/portico/pkg/ngxconf"
+)
+
+// Shape is the part of a config user input can influence: which servers
+// exist with which names, which locations they hold, and every directive
+// name anywhere. Comparing the shape of the rendered text with the shape the
+// model intended catches any injected directive or escaped block.
+type Shape struct {
+	Servers    []string
+	Directives []string
+}
+
+// ExpectedShape is the shape the model asks for.
+func ExpectedShape(cfg *model.Config) Shape {
+	var s Shape
+	add := func(srv model.Server) {
+		s.Servers = append(s.Servers, "server "+srv.ServerName)
+		for _, l := range srv.Locations {
+			s.Servers = append(s.Servers, fmt.Sprintf("  location %q %q", l.Modifier, l.Path))
+		}
+	}
+	add(cfg.DefaultServer)
+	for _, srv := range cfg.Servers {
+		add(srv)
+	}
+	s.Directives = allowedDirectives
+	return s
+}
+
+// allowedDirectives is every directive name the template may print.
+var allowedDirectives = []string{
+	"access_log", "client_body_temp_path", "client_max_body_size", "default", "error_log", "events",
+	"fastcgi_temp_path", "http", "if", "keepalive", "keepalive_requests", "keepalive_timeout", "listen",
+	"location", "log_format", "map", "multi_accept", "pid", "proxy_buffering", "proxy_connect_timeout",
+	"proxy_http_version", "proxy_next_upstream", "proxy_next_upstream_tries", "proxy_pass",
+	"proxy_read_timeout", "proxy_redirect", "proxy_send_timeout", "proxy_set_header", "proxy_temp_path",
+	"resolver", "return", "scgi_temp_path", "sendfile", "server", "server_name",
+	"server_names_hash_bucket_size", "server_names_hash_max_size", "server_tokens", "set",
+	"ssl_certificate", "ssl_certificate_key", "ssl_ciphers", "ssl_prefer_server_ciphers", "ssl_protocols",
+	"ssl_session_cache", "ssl_session_timeout", "stub_status", "tcp_nodelay", "tcp_nopush", "upstream",
+	"uwsgi_temp_path", "worker_connections", "worker_processes", "worker_shutdown_timeout", "default_type",
+}
+
+// RenderedShape reads the shape back from a parsed config. Directive names
+// found are reported only when they are outside the allowed list, so the
+// comparison fails on any unexpected one.
+func RenderedShape(tree []*ngxconf.Directive) Shape {
+	var s Shape
+	unexpected := map[string]bool{}
+	ngxconf.Walk(tree, func(path []string, d *ngxconf.Directive) {
+		if !slices.Contains(allowedDirectives, d.Name) && !(len(path) > 0 && path[len(path)-1] == "map") {
+			unexpected[d.Name] = true
+		}
+		if d.Name != "server" || len(path) != 1 {
+			return
+		}
+		name := ""
+		var locs []string
+		for _, c := range d.Block {
+			switch c.Name {
+			case "server_name":
+				name = fmt.Sprint(c.Args)
+				if len(c.Args) == 1 {
+					name = c.Args[0]
+				}
+			case "location":
+				mod, p := "", ""
+				switch len(c.Args) {
+				case 1:
+					p = c.Args[0]
+				case 2:
+					mod, p = c.Args[0], c.Args[1]
+				default:
+					p = fmt.Sprint(c.Args)
+				}
+				locs = append(locs, fmt.Sprintf("  location %q %q", mod, p))
+			}
+		}
+		if name == "" {
+			return // the internal server has no server_name
+		}
+		s.Servers = append(s.Servers, "server "+name)
+		s.Servers = append(s.Servers, locs...)
+	})
+	s.Directives = allowedDirectives
+	for name := range unexpected {
+		s.Directives = append(s.Directives, "UNEXPECTED "+name)
+	}
+	return s
+}
