@@ -168,3 +168,5 @@ func TestBadTemplate(t *testing.T) {
 	_, err = r.Render(&model.Config{}, 1)
 	assert.ErrorContains(t, err, "rendering nginx.conf")
 }
+
+func replaceRoot(conf, dir string) string { return strings.ReplaceAll(conf, goldenRoot, dir) }

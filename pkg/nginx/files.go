@@ -1,0 +1,95 @@
+package nginx
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// writeFileAtomic replaces path with content so that readers (nginx -t, a
+// reloading nginx) see either the old or the new file, never a torn one. It
+// reports whether it wrote anything: a file whose content is already
+// identical is left alone (only its mode is corrected), which keeps mtimes
+// stable and avoids needless disk writes on every sync.
+func writeFileAtomic(path string, content []byte, mode os.FileMode) (bool, error) {
+	if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, content) {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return false, fmt.Errorf("stat: %w", err)
+		}
+		if fi.Mode().Perm() != mode.Perm() {
+			if err := os.Chmod(path, mode.Perm()); err != nil {
+				return false, fmt.Errorf("chmod: %w", err)
+			}
+		}
+		return false, nil
+	}
+
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, fmt.Errorf("create directory: %w", err)
+	}
+	// CreateTemp opens with mode 0600, and the final mode is set on the
+	// descriptor before the first byte is written: key material is never
+	// readable more widely than the caller asked, not even for a moment.
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return false, fmt.Errorf("create temporary file: %w", err)
+	}
+	tmp := f.Name()
+	if err := fillAndClose(f, content, mode); err != nil {
+		_ = os.Remove(tmp) // best effort: the write error is what matters
+		return false, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp) // best effort: the rename error is what matters
+		return false, fmt.Errorf("rename: %w", err)
+	}
+	syncDir(dir)
+	return true, nil
+}
+
+// writeFileSynced writes content to path (created or truncated) with mode
+// set before the content, and fsyncs it. It is used for the temporary
+// nginx.conf, whose name the caller chooses.
+func writeFileSynced(path string, content []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	return fillAndClose(f, content, mode)
+}
+
+// fillAndClose sets f's mode, writes content, fsyncs and closes f. Closing
+// happens on every path so no descriptor leaks.
+func fillAndClose(f *os.File, content []byte, mode os.FileMode) error {
+	err := f.Chmod(mode.Perm())
+	if err == nil {
+		_, err = f.Write(content)
+	}
+	if err == nil {
+		// fsync before rename: otherwise a crash can leave the new name
+		// pointing at an empty file on some filesystems.
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+// syncDir fsyncs a directory so that a rename in it survives a crash. It is
+// best effort: the rename is already atomic for running readers, and some
+// filesystems refuse fsync on directories.
+func syncDir(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	_ = d.Sync()  // best effort, see above
+	_ = d.Close() // read-only descriptor; nothing to flush
+}
