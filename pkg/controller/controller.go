@@ -1,0 +1,357 @@
+// Package controller runs the sync loop: on every change it takes a
+// snapshot from the source, builds the model, renders nginx.conf and, when
+// the bytes changed, makes them live through the nginx driver. Each attempt
+// becomes one reload event.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/portico-ingress/portico/pkg/model"
+	"github.com/portico-ingress/portico/pkg/nginx"
+	"github.com/portico-ingress/portico/pkg/reload"
+	"github.com/portico-ingress/portico/pkg/render"
+	"github.com/portico-ingress/portico/pkg/snapshot"
+)
+
+// Source provides snapshots and says when they may have changed.
+type Source interface {
+	// Snapshot returns the current objects.
+	Snapshot() (*snapshot.Snapshot, error)
+	// Run watches for changes and calls changed after each; it returns when ctx ends.
+	Run(ctx context.Context, changed func()) error
+}
+
+// Nginx makes a rendered configuration live; *nginx.Driver implements it.
+type Nginx interface {
+	// Apply writes, tests, swaps in, reloads and verifies a configuration.
+	Apply(ctx context.Context, conf []byte, files []nginx.File, generation uint64) (nginx.Result, error)
+	// Verify waits until nginx serves the generation.
+	Verify(ctx context.Context, generation uint64) error
+	// CleanupFiles removes files in dir that are not in keep.
+	CleanupFiles(dir string, keep map[string]bool) error
+}
+
+// FindingRecorder receives the findings of every model build.
+type FindingRecorder interface {
+	// Findings is called after each build with all current findings.
+	Findings(findings []model.Finding)
+}
+
+// Options configures a Controller.
+type Options struct {
+	// Model are the options passed to model.Build.
+	Model model.Options
+	// HoldOff is how long the loop waits for a burst of changes to settle.
+	HoldOff time.Duration
+	// MaxHoldOff caps the wait from the first change of a burst.
+	MaxHoldOff time.Duration
+	// SyncTimeout bounds one sync (test, reload and verify).
+	SyncTimeout time.Duration
+	// Template is the template text; "" selects the embedded default.
+	Template string
+	// StartNginx starts nginx after the first configuration is written, in
+	// --start-nginx mode; nil in sidecar mode, where nginx already runs.
+	StartNginx func() error
+	// NginxAlive reports whether the nginx master is running, for /healthz.
+	NginxAlive func() bool
+	// Recorder receives one event per reload attempt.
+	Recorder reload.Recorder
+	// Findings receives the model's findings after every build.
+	Findings FindingRecorder
+	// Logger is the structured logger.
+	Logger *slog.Logger
+	// Clock returns the current time; nil means time.Now.
+	Clock func() time.Time
+}
+
+// Controller is the sync loop. Create it with New and start it with Run.
+type Controller struct {
+	opts   Options
+	source Source
+	nginx  Nginx
+	queue  *holdoff
+	log    *slog.Logger
+	now    func() time.Time
+
+	mu          sync.Mutex
+	renderer    *render.Renderer
+	rendererGen uint64 // bumped when the template changes, to force a re-render
+	generation  uint64
+	liveHash    string
+	liveGen     uint64 // rendererGen the live config was rendered with
+	failedHash  string
+	liveConf    []byte
+	digests     map[string]string
+	ready       bool
+	nginxUp     bool
+	busySince   time.Time
+	loopRunning bool
+}
+
+// New checks the template and returns a controller.
+func New(source Source, ngx Nginx, opts Options) (*Controller, error) {
+	r, err := render.New(opts.Template)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Recorder == nil {
+		opts.Recorder = reload.Multi()
+	}
+	if opts.SyncTimeout <= 0 {
+		opts.SyncTimeout = 2 * time.Minute
+	}
+	now := opts.Clock
+	if now == nil {
+		now = time.Now
+	}
+	return &Controller{
+		opts:     opts,
+		source:   source,
+		nginx:    ngx,
+		queue:    newHoldoff(opts.HoldOff, opts.MaxHoldOff),
+		log:      opts.Logger,
+		now:      now,
+		renderer: r,
+		nginxUp:  opts.StartNginx == nil,
+	}, nil
+}
+
+// Trigger asks for a sync; bursts of triggers coalesce.
+func (c *Controller) Trigger() { c.queue.Trigger() }
+
+// SetTemplate replaces the template (after an edit of --template). A template
+// that does not parse is rejected and the current one stays.
+func (c *Controller) SetTemplate(text string) error {
+	r, err := render.New(text)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.renderer = r
+	c.rendererGen++
+	c.failedHash = ""
+	c.mu.Unlock()
+	c.Trigger()
+	return nil
+}
+
+// Run syncs once at start and then after every change, until ctx ends.
+func (c *Controller) Run(ctx context.Context) error {
+	c.mu.Lock()
+	c.loopRunning = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.loopRunning = false
+		c.mu.Unlock()
+	}()
+	srcErr := make(chan error, 1)
+	go func() { srcErr <- c.source.Run(ctx, c.Trigger) }()
+	c.Trigger()
+	for c.queue.Wait(ctx) {
+		c.Sync(ctx)
+	}
+	if err := <-srcErr; err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("source: %w", err)
+	}
+	return nil
+}
+
+// Sync runs one build-render-apply cycle now. Run calls it; tests may too.
+func (c *Controller) Sync(ctx context.Context) {
+	c.mu.Lock()
+	c.busySince = c.now()
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.busySince = time.Time{}
+		c.mu.Unlock()
+	}()
+	ctx, cancel := context.WithTimeout(ctx, c.opts.SyncTimeout)
+	defer cancel()
+
+	snap, err := c.source.Snapshot()
+	if err != nil {
+		c.log.Error("reading objects failed; keeping the current configuration", "error", err)
+		return
+	}
+	cfg, findings := model.Build(snap, c.opts.Model)
+	if c.opts.Findings != nil {
+		c.opts.Findings.Findings(findings)
+	}
+
+	c.mu.Lock()
+	r, rendererGen := c.renderer, c.rendererGen
+	c.mu.Unlock()
+	hash, _, err := r.Hash(cfg)
+	if err != nil {
+		c.log.Error("rendering failed; keeping the current configuration", "error", err)
+		return
+	}
+	c.mu.Lock()
+	unchanged := hash == c.liveHash && rendererGen == c.liveGen && c.ready
+	alreadyFailed := hash == c.failedHash
+	c.mu.Unlock()
+	if unchanged {
+		c.log.Debug("configuration unchanged; no reload", "config_hash", short(hash), "objects", snap.Len())
+		return
+	}
+	if alreadyFailed {
+		c.log.Debug("configuration already rejected; waiting for a change", "config_hash", short(hash))
+		return
+	}
+	c.apply(ctx, r, cfg, hash)
+}
+
+func (c *Controller) apply(ctx context.Context, r *render.Renderer, cfg *model.Config, hash string) {
+	start := c.now()
+	c.mu.Lock()
+	c.generation++
+	gen := c.generation
+	prevDigests := c.digests
+	c.mu.Unlock()
+
+	digests := cfg.ServerDigests()
+	ev := reload.Event{
+		Time:       start,
+		Generation: gen,
+		ConfigHash: hash,
+		Changes:    reload.Diff(prevDigests, digests),
+	}
+	conf, err := r.Render(cfg, gen)
+	if err == nil {
+		err = c.makeLive(ctx, conf, cfg, gen)
+	}
+	ev.Duration = c.now().Sub(start)
+	ev.Result, ev.Message = classify(err)
+
+	c.mu.Lock()
+	if err == nil {
+		c.liveHash, c.liveGen, c.liveConf, c.digests, c.ready, c.failedHash = hash, c.rendererGen, conf, digests, true, ""
+	} else {
+		c.failedHash = hash
+	}
+	c.mu.Unlock()
+	c.opts.Recorder.Record(ev)
+	if err == nil {
+		c.collectFiles(cfg)
+	}
+}
+
+func (c *Controller) makeLive(ctx context.Context, conf []byte, cfg *model.Config, gen uint64) error {
+	files := make([]nginx.File, 0, len(cfg.Certificates))
+	for _, cert := range cfg.Certificates {
+		files = append(files, nginx.File{Path: cert.Path, Content: cert.PEM, Mode: 0o600})
+	}
+	res, err := c.nginx.Apply(ctx, conf, files, gen)
+	if err != nil {
+		return err
+	}
+	if res.Signalled {
+		return nil
+	}
+	c.mu.Lock()
+	up := c.nginxUp
+	c.mu.Unlock()
+	if !up && c.opts.StartNginx != nil {
+		if err := c.opts.StartNginx(); err != nil {
+			return fmt.Errorf("starting nginx: %w", err)
+		}
+		c.mu.Lock()
+		c.nginxUp = true
+		c.mu.Unlock()
+	}
+	// nginx was not running when the file was swapped in; it reads the new
+	// file as it starts, and Verify confirms that.
+	return c.nginx.Verify(ctx, gen)
+}
+
+// collectFiles removes certificate files the live config no longer names.
+func (c *Controller) collectFiles(cfg *model.Config) {
+	dir := c.opts.Model.CertificateDir
+	if dir == "" {
+		return
+	}
+	keep := map[string]bool{cfg.Global.DefaultCertificate: true, c.opts.Model.Global.DefaultCertificate: true}
+	for _, cert := range cfg.Certificates {
+		keep[cert.Path] = true
+	}
+	if err := c.nginx.CleanupFiles(filepath.Clean(dir), keep); err != nil {
+		c.log.Warn("removing unused certificate files failed", "error", err)
+	}
+}
+
+// classify maps an apply error to a reload result and the message operators see.
+func classify(err error) (reload.Result, string) {
+	var testErr *nginx.TestError
+	var verifyErr *nginx.VerifyError
+	switch {
+	case err == nil:
+		return reload.ResultSuccess, ""
+	case errors.As(err, &testErr):
+		return reload.ResultInvalid, testErr.Output
+	case errors.As(err, &verifyErr):
+		return reload.ResultTimeout, verifyErr.Error()
+	default:
+		return reload.ResultFailed, err.Error()
+	}
+}
+
+func short(hash string) string {
+	if len(hash) > 12 {
+		return hash[:12]
+	}
+	return hash
+}
+
+// Ready reports nil once a configuration has been verified live.
+func (c *Controller) Ready() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.ready {
+		return errors.New("no configuration verified live yet")
+	}
+	return nil
+}
+
+// Healthy reports nil while the sync loop runs and is not stuck, and nginx's master is alive.
+func (c *Controller) Healthy() error {
+	c.mu.Lock()
+	running, busy, up := c.loopRunning, c.busySince, c.nginxUp
+	c.mu.Unlock()
+	if !running {
+		return errors.New("sync loop is not running")
+	}
+	if !busy.IsZero() && c.now().Sub(busy) > c.opts.SyncTimeout+30*time.Second {
+		return fmt.Errorf("sync stuck for %s", c.now().Sub(busy).Round(time.Second))
+	}
+	if up && c.opts.NginxAlive != nil && !c.opts.NginxAlive() {
+		return errors.New("nginx master process is not running")
+	}
+	return nil
+}
+
+// LiveConfig returns the nginx.conf currently live, or nil before the first.
+// It holds file paths, never key material.
+func (c *Controller) LiveConfig() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.liveConf
+}
+
+// Generation returns the generation of the last attempt.
+func (c *Controller) Generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.generation
+}
