@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/portico-ingress/portico/pkg/certs"
+	"github.com/portico-ingress/portico/pkg/controller"
+	"github.com/portico-ingress/portico/pkg/nginx"
+	"github.com/portico-ingress/portico/pkg/reload"
+	"github.com/portico-ingress/portico/pkg/status"
+)
+
+type controllerFlags struct {
+	model         modelFlags
+	manifests     string
+	configDir     string
+	runtimeDir    string
+	nginxBinary   string
+	pidFile       string
+	startNginx    bool
+	template      string
+	statusAddress string
+	holdOff       time.Duration
+	maxHoldOff    time.Duration
+	reloadTimeout time.Duration
+	history       int
+	logLevel      string
+	logFormat     string
+}
+
+func newControllerCommand(stdout, stderr io.Writer) *cobra.Command {
+	var f controllerFlags
+	cmd := &cobra.Command{
+		Use:   "controller",
+		Short: "Watch Ingress objects and keep nginx configured",
+		Long: `Run the controller: watch objects, render nginx.conf, test it with nginx -t,
+make it live, reload nginx and confirm the new generation is served.
+
+By default Portico runs as a sidecar: nginx runs in another container of the
+same Pod (shareProcessNamespace: true) and is signalled through its pid file.
+With --start-nginx, Portico starts and supervises nginx itself.
+
+A configuration that fails nginx -t is never made live: the last good one
+keeps serving, and the error is logged, counted in metrics and listed in
+/debug/reloads.
+
+Status endpoints on --status-address:
+  /healthz        sync loop alive and nginx master running
+  /readyz         first configuration verified live
+  /metrics        Prometheus metrics (portico_reloads_total, ...)
+  /debug/config   the live nginx.conf (file paths only, never keys)
+  /debug/reloads  the last reload events as JSON`,
+		Example: `  # Serve the manifests in ./examples, running nginx as a child process:
+  portico controller --manifests examples --start-nginx \
+    --http-port 8080 --https-port 8443 --config-dir /tmp/portico/conf --runtime-dir /tmp/portico/run`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runController(ctx, f, stdout, stderr)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.manifests, "manifests", "", "directory of YAML manifests to serve (required until the Kubernetes source lands)")
+	fs.StringVar(&f.configDir, "config-dir", "/etc/portico", "directory for the generated nginx.conf and certificate files (shared with the nginx container)")
+	fs.StringVar(&f.runtimeDir, "runtime-dir", "/tmp/portico", "directory for nginx's pid file and temporary files")
+	fs.StringVar(&f.nginxBinary, "nginx-binary", "nginx", "nginx executable, used for nginx -t and --start-nginx")
+	fs.StringVar(&f.pidFile, "nginx-pid-file", "", "pid file of the nginx master to signal (default: RUNTIME-DIR/nginx.pid)")
+	fs.BoolVar(&f.startNginx, "start-nginx", false, "start and supervise nginx as a child process instead of signalling a sidecar")
+	fs.StringVar(&f.template, "template", "", "nginx.conf template file; watched and reloaded on change (default: the built-in template)")
+	fs.StringVar(&f.statusAddress, "status-address", ":10254", "address of the status, metrics and debug HTTP server")
+	fs.DurationVar(&f.holdOff, "sync-holdoff", 200*time.Millisecond, "wait this long after a change for more changes before syncing")
+	fs.DurationVar(&f.maxHoldOff, "sync-max-holdoff", time.Second, "sync at the latest this long after the first change of a burst")
+	fs.DurationVar(&f.reloadTimeout, "reload-timeout", 30*time.Second, "how long nginx may take to serve a new configuration before the reload counts as failed")
+	fs.IntVar(&f.history, "reload-history", 50, "number of reload events kept for /debug/reloads")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	f.model.register(fs)
+	return cmd
+}
+
+func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Writer) error {
+	started := time.Now()
+	log, err := newLogger(stderr, f.logLevel, f.logFormat)
+	if err != nil {
+		return err
+	}
+	if f.manifests == "" {
+		return errors.New("--manifests is required: give the directory of YAML manifests to serve")
+	}
+	configDir, err := filepath.Abs(f.configDir)
+	if err != nil {
+		return fmt.Errorf("--config-dir: %w", err)
+	}
+	runtimeDir, err := filepath.Abs(f.runtimeDir)
+	if err != nil {
+		return fmt.Errorf("--runtime-dir: %w", err)
+	}
+	for _, dir := range []string{configDir, filepath.Join(configDir, "certs"), runtimeDir} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("creating %s: %w", dir, err)
+		}
+	}
+	defaultCert, err := writeDefaultCertificate(configDir)
+	if err != nil {
+		return err
+	}
+	modelOpts, err := f.model.options(runtimeDir, configDir, defaultCert)
+	if err != nil {
+		return err
+	}
+	template := ""
+	if f.template != "" {
+		b, err := os.ReadFile(f.template)
+		if err != nil {
+			return fmt.Errorf("--template: %w", err)
+		}
+		template = string(b)
+	}
+	pidFile := f.pidFile
+	if pidFile == "" {
+		pidFile = modelOpts.Global.PIDFile
+	}
+	modelOpts.Global.PIDFile = pidFile
+
+	ngxOpts := nginx.Options{
+		Binary:        f.nginxBinary,
+		ConfigPath:    filepath.Join(configDir, "nginx.conf"),
+		PIDFile:       pidFile,
+		Prefix:        runtimeDir,
+		VerifyURL:     fmt.Sprintf("http://127.0.0.1:%d/portico/generation", modelOpts.Global.InternalPort),
+		VerifyTimeout: f.reloadTimeout,
+		Logger:        log.With("component", "nginx"),
+	}
+	var proc nginx.Process = nginx.PIDFileProcess{Path: pidFile}
+	var supervisor *nginx.Supervisor
+	var startNginx func() error
+	if f.startNginx {
+		supervisor = nginx.NewSupervisor(ngxOpts, nil, nil)
+		proc = supervisor
+		startNginx = supervisor.Start
+	}
+	driver := nginx.NewDriver(ngxOpts, proc)
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	history := reload.NewHistory(f.history)
+	var firstLive sync.Once
+	recorder := reload.Multi(
+		reload.LogRecorder{Logger: log.With("component", "reload")},
+		reload.NewMetrics(registry),
+		history,
+		reload.RecorderFunc(func(ev reload.Event) {
+			if ev.Result == reload.ResultSuccess {
+				firstLive.Do(func() {
+					log.Info("first configuration live", "generation", ev.Generation,
+						"since_start_ms", time.Since(started).Milliseconds())
+				})
+			}
+		}),
+	)
+	ctrl, err := controller.New(newManifestSource(f.manifests, log.With("component", "manifests")), driver, controller.Options{
+		Model:       modelOpts,
+		HoldOff:     f.holdOff,
+		MaxHoldOff:  f.maxHoldOff,
+		SyncTimeout: f.reloadTimeout + time.Minute,
+		Template:    template,
+		StartNginx:  startNginx,
+		NginxAlive:  proc.Alive,
+		Recorder:    recorder,
+		Findings:    &controller.LogFindings{Logger: log.With("component", "model")},
+		Logger:      log.With("component", "controller"),
+	})
+	if err != nil {
+		return err
+	}
+
+	statusServer := status.New(status.Options{
+		Address:  f.statusAddress,
+		Logger:   log.With("component", "status"),
+		Gatherer: registry,
+		Health:   ctrl.Healthy,
+		Ready:    ctrl.Ready,
+		Config:   ctrl.LiveConfig,
+		Reloads:  history.Recent,
+	})
+	ln, err := statusServer.Listen()
+	if err != nil {
+		return fmt.Errorf("status server: %w", err)
+	}
+	log.Info("portico controller starting", "version", version, "manifests", f.manifests,
+		"config", ngxOpts.ConfigPath, "status", ln.Addr().String(), "start_nginx", f.startNginx)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	wg.Add(2)
+	go func() { defer wg.Done(); errs <- statusServer.Serve(ctx, ln) }()
+	go func() { defer wg.Done(); errs <- ctrl.Run(ctx) }()
+	if f.template != "" {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- ctrl.WatchTemplate(ctx, f.template) }()
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	wg.Wait()
+	close(errs)
+	if supervisor != nil {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := supervisor.Stop(stopCtx); err != nil {
+			log.Warn("stopping nginx", "error", err)
+		}
+	}
+	var result error
+	for err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			result = errors.Join(result, err)
+		}
+	}
+	log.Info("stopped")
+	return result
+}
+
+// writeDefaultCertificate makes the self-signed fallback certificate, mode
+// 0600, so TLS servers have something to present before any Secret is valid.
+func writeDefaultCertificate(configDir string) (string, error) {
+	pem, err := certs.SelfSigned(certs.DefaultCommonName, 365*24*time.Hour)
+	if err != nil {
+		return "", fmt.Errorf("default certificate: %w", err)
+	}
+	path := filepath.Join(configDir, "certs", "default-selfsigned.pem")
+	file, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("writing default certificate: %w", err)
+	}
+	if err := file.Chmod(0o600); err != nil {
+		_ = file.Close()
+		return "", fmt.Errorf("writing default certificate: %w", err)
+	}
+	if _, err := file.Write(pem); err != nil {
+		_ = file.Close()
+		return "", fmt.Errorf("writing default certificate: %w", err)
+	}
+	if err := file.Close(); err != nil {
+		return "", fmt.Errorf("writing default certificate: %w", err)
+	}
+	return path, nil
+}

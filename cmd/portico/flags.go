@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/portico-ingress/portico/pkg/model"
+)
+
+// modelFlags are the flags that shape the generated configuration; the
+// controller and render commands share them so both produce the same output.
+type modelFlags struct {
+	controllerClass          string
+	ingressClass             string
+	watchIngressWithoutClass bool
+	defaultBackendService    string
+	defaultSSLCertificate    string
+	disableSSLRedirect       bool
+	httpPort                 int
+	httpsPort                int
+	bindAddress              string
+	internalPort             int
+	resolvers                []string
+	accessLog                string
+	workerProcesses          string
+}
+
+func (f *modelFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.controllerClass, "controller-class", model.DefaultControllerClass,
+		"serve Ingresses whose IngressClass has this spec.controller")
+	fs.StringVar(&f.ingressClass, "ingress-class", model.DefaultIngressClass,
+		"class name also accepted in spec.ingressClassName and the legacy kubernetes.io/ingress.class annotation when no IngressClass of that name exists")
+	fs.BoolVar(&f.watchIngressWithoutClass, "watch-ingress-without-class", false,
+		"also serve Ingresses that name no class (without this, only when an IngressClass of ours is the cluster default)")
+	fs.StringVar(&f.defaultBackendService, "default-backend-service", "",
+		"NAMESPACE/NAME[:PORT] of a Service that answers requests no rule matches (default: nginx answers 404)")
+	fs.StringVar(&f.defaultSSLCertificate, "default-ssl-certificate", "",
+		"NAMESPACE/NAME of a kubernetes.io/tls Secret for TLS hosts without a usable Secret (default: a self-signed certificate made at start)")
+	fs.BoolVar(&f.disableSSLRedirect, "disable-ssl-redirect", false,
+		"do not redirect plain HTTP to HTTPS (308) for hosts that have TLS")
+	fs.IntVar(&f.httpPort, "http-port", 80, "port nginx serves plain HTTP on")
+	fs.IntVar(&f.httpsPort, "https-port", 443, "port nginx serves HTTPS on")
+	fs.StringVar(&f.bindAddress, "bind-address", "", "address nginx listens on (default: all addresses)")
+	fs.IntVar(&f.internalPort, "internal-port", 10246,
+		"loopback port of nginx's internal server, where the controller confirms each reload")
+	fs.StringSliceVar(&f.resolvers, "resolver", nil,
+		"DNS server nginx uses for ExternalName Services (default: the nameservers in /etc/resolv.conf)")
+	fs.StringVar(&f.accessLog, "access-log", "/dev/stdout", `nginx access log path, or "off"`)
+	fs.StringVar(&f.workerProcesses, "worker-processes", "auto", `nginx worker_processes ("auto" or a number)`)
+}
+
+// options validates the flags and returns model options. runtimeDir and
+// configDir place the files nginx reads and writes.
+func (f *modelFlags) options(runtimeDir, configDir, defaultCert string) (model.Options, error) {
+	g := model.DefaultGlobal()
+	for name, port := range map[string]int{"--http-port": f.httpPort, "--https-port": f.httpsPort, "--internal-port": f.internalPort} {
+		if port < 1 || port > 65535 {
+			return model.Options{}, fmt.Errorf("%s %d: must be between 1 and 65535", name, port)
+		}
+	}
+	if f.bindAddress != "" {
+		if _, err := netip.ParseAddr(f.bindAddress); err != nil {
+			return model.Options{}, fmt.Errorf("--bind-address %q: must be an IP address", f.bindAddress)
+		}
+	}
+	if f.workerProcesses != "auto" {
+		var n int
+		if _, err := fmt.Sscanf(f.workerProcesses, "%d", &n); err != nil || n < 1 || fmt.Sprint(n) != f.workerProcesses {
+			return model.Options{}, fmt.Errorf("--worker-processes %q: use auto or a positive number", f.workerProcesses)
+		}
+	}
+	resolvers := f.resolvers
+	if resolvers == nil {
+		resolvers = systemResolvers("/etc/resolv.conf")
+	}
+	for i, r := range resolvers {
+		addr, err := netip.ParseAddr(r)
+		if err != nil {
+			return model.Options{}, fmt.Errorf("--resolver %q: must be an IP address", r)
+		}
+		if addr.Is6() {
+			resolvers[i] = "[" + addr.String() + "]"
+		}
+	}
+	g.HTTPPort, g.HTTPSPort, g.InternalPort = f.httpPort, f.httpsPort, f.internalPort
+	g.BindAddress = f.bindAddress
+	g.Resolvers = resolvers
+	g.AccessLog = f.accessLog
+	g.WorkerProcesses = f.workerProcesses
+	g.RuntimeDir = runtimeDir
+	g.PIDFile = runtimeDir + "/nginx.pid"
+	g.DefaultCertificate = defaultCert
+	return model.Options{
+		ControllerClass:          f.controllerClass,
+		IngressClass:             f.ingressClass,
+		WatchIngressWithoutClass: f.watchIngressWithoutClass,
+		DefaultBackendService:    f.defaultBackendService,
+		DefaultSSLCertificate:    f.defaultSSLCertificate,
+		DisableSSLRedirect:       f.disableSSLRedirect,
+		CertificateDir:           configDir + "/certs",
+		Global:                   g,
+	}, nil
+}
+
+// systemResolvers reads the nameserver lines of resolv.conf; a missing file gives none.
+func systemResolvers(path string) []string {
+	file, err := os.Open(path)
+	if err != nil {
+		return []string{}
+	}
+	defer func() { _ = file.Close() }()
+	out := []string{}
+	sc := bufio.NewScanner(file)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "nameserver" {
+			if addr, err := netip.ParseAddr(fields[1]); err == nil && addr.Zone() == "" {
+				out = append(out, addr.String())
+			}
+		}
+	}
+	return out
+}
