@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
-	"github.com/portico-ingress/portico/pkg/internal/fixture"
+	"github.com/portico-ingress/portico/pkg/testutil/fixture"
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/snapshot"
 )

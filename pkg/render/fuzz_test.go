@@ -13,7 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/portico-ingress/portico/pkg/certs"
-	"github.com/portico-ingress/portico/pkg/internal/nginxtest"
+	"github.com/portico-ingress/portico/pkg/testutil/nginxtest"
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/ngxconf"
 	"github.com/portico-ingress/portico/pkg/render"

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/portico-ingress/portico/pkg/certs"
-	"github.com/portico-ingress/portico/pkg/internal/fixture"
-	"github.com/portico-ingress/portico/pkg/internal/nginxtest"
+	"github.com/portico-ingress/portico/pkg/testutil/fixture"
+	"github.com/portico-ingress/portico/pkg/testutil/nginxtest"
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/ngxconf"
 	"github.com/portico-ingress/portico/pkg/render"

@@ -1,0 +1,27 @@
+# One image for both containers of the Portico Pod: nginx (Debian's, with
+# the Lua module) and the portico controller, which needs the same nginx
+# binary for nginx -t.
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY cmd cmd
+COPY pkg pkg
+COPY templates templates
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/portico ./cmd/portico
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nginx-extras ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && rm -f /etc/nginx/sites-enabled/default \
+ && mkdir -p /etc/portico /tmp/portico
+COPY rootfs/etc/portico/bootstrap.conf /etc/portico/bootstrap.conf
+COPY rootfs/usr/local/bin/portico-nginx /usr/local/bin/portico-nginx
+COPY --from=build /out/portico /usr/local/bin/portico
+EXPOSE 80 443 10254
+# The controller container runs "portico controller"; the nginx container
+# overrides the command with /usr/local/bin/portico-nginx.
+ENTRYPOINT ["/usr/local/bin/portico"]
+CMD ["controller", "--help"]

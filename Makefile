@@ -1,0 +1,41 @@
+# Portico: the two commands a new machine needs are `make demo` and `make test`.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build deps test unit lint demo fuzz bench clean
+
+all: build
+
+build: ## build bin/portico and the demo echo server
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/portico ./cmd/portico
+	$(GO) build -o bin/echoserver ./e2e/echoserver
+
+deps: ## install what the tests need (nginx with Lua) when missing
+	bash hack/install-deps.sh
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l cmd pkg e2e templates rootfs); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Every test, with real nginx. PORTICO_REQUIRE_NGINX turns a missing nginx
+# into a failure instead of a skip.
+test: deps lint ## install dependencies, lint and run every test
+	PORTICO_REQUIRE_NGINX=1 $(GO) test -count=1 -race ./...
+
+unit: ## fast tests only (no real nginx)
+	$(GO) test -count=1 -short ./...
+
+demo: deps build ## serve examples/ on 127.0.0.1:8080 until Ctrl-C
+	bash hack/demo.sh
+
+fuzz: ## run each fuzz test for FUZZTIME (default 30s)
+	$(GO) test -run XXX -fuzz FuzzRenderIngress -fuzztime $${FUZZTIME:-30s} ./pkg/render
+	$(GO) test -run XXX -fuzz FuzzRenderModelStrings -fuzztime $${FUZZTIME:-30s} ./pkg/render
+	$(GO) test -run XXX -fuzz FuzzQuoteRoundTrip -fuzztime $${FUZZTIME:-30s} ./pkg/ngxconf
+
+bench: deps ## benchmarks that print reload and render figures
+	PORTICO_REQUIRE_NGINX=1 $(GO) test -run XXX -bench . -benchtime 20x ./pkg/nginx ./pkg/render ./pkg/model
+
+clean:
+	rm -rf bin

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need on a Debian machine: nginx with
+# the Lua module (Debian's nginx-extras). Safe to run again: it only acts when
+# something is missing. Runs apt-get update only when a package is missing.
+set -euo pipefail
+
+log() { printf 'install-deps: %s\n' "$*" >&2; }
+
+need_root() {
+	if [ "$(id -u)" -ne 0 ]; then
+		if command -v sudo >/dev/null 2>&1; then
+			echo sudo
+		else
+			log "missing packages and not root; run as root: apt-get install -y $*"
+			exit 1
+		fi
+	fi
+}
+
+missing=()
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+	missing+=(nginx-extras)
+elif [ ! -f /usr/share/nginx/modules/ngx_http_lua_module.so ] && [ ! -f /usr/lib/nginx/modules/ngx_http_lua_module.so ]; then
+	missing+=(nginx-extras)
+fi
+
+if [ "${#missing[@]}" -eq 0 ]; then
+	exit 0
+fi
+
+SUDO=$(need_root "${missing[@]}")
+start=$(date +%s)
+log "installing ${missing[*]} (apt-get update first)"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts the packaged nginx service where an init system runs; the
+# tests run their own nginx, so stop the packaged one if it started.
+if command -v service >/dev/null 2>&1; then
+	$SUDO service nginx stop >/dev/null 2>&1 || true
+fi
+log "installed ${missing[*]} in $(( $(date +%s) - start ))s"

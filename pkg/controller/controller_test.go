@@ -1,0 +1,262 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/portico-ingress/portico/pkg/model"
+	"github.com/portico-ingress/portico/pkg/nginx"
+	"github.com/portico-ingress/portico/pkg/reload"
+	"github.com/portico-ingress/portico/pkg/snapshot"
+	"github.com/portico-ingress/portico/pkg/testutil/fixture"
+)
+
+// fakeSource hands out a snapshot the test swaps.
+type fakeSource struct {
+	mu   sync.Mutex
+	snap *snapshot.Snapshot
+}
+
+func (f *fakeSource) Snapshot() (*snapshot.Snapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.snap, nil
+}
+
+func (f *fakeSource) Run(ctx context.Context, _ func()) error { <-ctx.Done(); return nil }
+
+func (f *fakeSource) set(t *testing.T, yaml string) {
+	t.Helper()
+	snap, err := fixture.Parse([]byte(yaml))
+	require.NoError(t, err)
+	f.mu.Lock()
+	f.snap = snap
+	f.mu.Unlock()
+}
+
+// fakeNginx records what the controller asks of nginx.
+type fakeNginx struct {
+	mu        sync.Mutex
+	applied   []uint64
+	verified  []uint64
+	running   bool
+	applyErr  error
+	files     []nginx.File
+	cleanKeep map[string]bool
+}
+
+func (f *fakeNginx) Apply(_ context.Context, _ []byte, files []nginx.File, gen uint64) (nginx.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.applied = append(f.applied, gen)
+	f.files = files
+	if f.applyErr != nil {
+		return nginx.Result{}, f.applyErr
+	}
+	return nginx.Result{Signalled: f.running}, nil
+}
+
+func (f *fakeNginx) Verify(_ context.Context, gen uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.verified = append(f.verified, gen)
+	return nil
+}
+
+func (f *fakeNginx) CleanupFiles(_ string, keep map[string]bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cleanKeep = keep
+	return nil
+}
+
+type events struct {
+	mu  sync.Mutex
+	all []reload.Event
+}
+
+func (e *events) Record(ev reload.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.all = append(e.all, ev)
+}
+
+func (e *events) list() []reload.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]reload.Event(nil), e.all...)
+}
+
+const ingressA = `
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: a}
+spec:
+  ingressClassName: portico
+  rules:
+  - host: a.example.com
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: app, port: {number: 80}}}}]}
+`
+
+const ingressB = `
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: b}
+spec:
+  ingressClassName: portico
+  rules:
+  - host: b.example.com
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: app, port: {number: 80}}}}]}
+`
+
+func newTestController(t *testing.T, src *fakeSource, ngx *fakeNginx, rec *events, started *int) *Controller {
+	t.Helper()
+	opts := model.Options{ControllerClass: model.DefaultControllerClass, IngressClass: "portico",
+		CertificateDir: "/certs", Global: model.DefaultGlobal()}
+	opts.Global.DefaultCertificate = "/certs/default.pem"
+	c, err := New(src, ngx, Options{
+		Model:    opts,
+		Recorder: rec,
+		StartNginx: func() error {
+			*started++
+			ngx.mu.Lock()
+			ngx.running = true
+			ngx.mu.Unlock()
+			return nil
+		},
+	})
+	require.NoError(t, err)
+	return c
+}
+
+func TestSyncStartsNginxOnceThenReloadsOnlyOnChange(t *testing.T) {
+	src, ngx, rec := &fakeSource{}, &fakeNginx{}, &events{}
+	started := 0
+	src.set(t, ingressA)
+	c := newTestController(t, src, ngx, rec, &started)
+	ctx := context.Background()
+
+	require.Error(t, c.Ready())
+	c.Sync(ctx)
+	require.NoError(t, c.Ready())
+	assert.Equal(t, 1, started, "nginx starts after the first config is written")
+	assert.Equal(t, []uint64{1}, ngx.verified, "the first generation is verified after start")
+	require.Len(t, rec.list(), 1)
+	first := rec.list()[0]
+	assert.Equal(t, reload.ResultSuccess, first.Result)
+	assert.Equal(t, []string{"_", "a.example.com"}, first.Changes.Added)
+	assert.NotEmpty(t, first.ConfigHash)
+	assert.Contains(t, string(c.LiveConfig()), "generation 1")
+
+	c.Sync(ctx)
+	assert.Len(t, rec.list(), 1, "unchanged objects must not reload")
+	assert.Equal(t, []uint64{1}, ngx.applied)
+
+	src.set(t, ingressA+ingressB)
+	c.Sync(ctx)
+	require.Len(t, rec.list(), 2)
+	second := rec.list()[1]
+	assert.Equal(t, uint64(2), second.Generation)
+	assert.Equal(t, []string{"b.example.com"}, second.Changes.Added)
+	assert.Equal(t, 1, started, "a running nginx is reloaded, not started again")
+	assert.NotEqual(t, first.ConfigHash, second.ConfigHash)
+}
+
+func TestSyncRejectedConfigKeepsLiveOneAndIsNotRetried(t *testing.T) {
+	src, ngx, rec := &fakeSource{}, &fakeNginx{}, &events{}
+	started := 0
+	src.set(t, ingressA)
+	c := newTestController(t, src, ngx, rec, &started)
+	ctx := context.Background()
+	c.Sync(ctx)
+	live := c.LiveConfig()
+
+	src.set(t, ingressA+ingressB)
+	ngx.applyErr = &nginx.TestError{Output: `unknown directive "bogus" in nginx.conf:3`}
+	c.Sync(ctx)
+	evs := rec.list()
+	require.Len(t, evs, 2)
+	assert.Equal(t, reload.ResultInvalid, evs[1].Result)
+	assert.Contains(t, evs[1].Message, "bogus")
+	assert.Equal(t, live, c.LiveConfig(), "the last good config stays live")
+	assert.NoError(t, c.Ready(), "a rejected config does not make the controller unready")
+
+	c.Sync(ctx)
+	assert.Len(t, rec.list(), 2, "the same rejected config is not retried until something changes")
+
+	ngx.applyErr = nil
+	src.set(t, ingressB)
+	c.Sync(ctx)
+	require.Len(t, rec.list(), 3)
+	assert.Equal(t, reload.ResultSuccess, rec.list()[2].Result)
+}
+
+func TestClassify(t *testing.T) {
+	cases := []struct {
+		err  error
+		want reload.Result
+	}{
+		{nil, reload.ResultSuccess},
+		{&nginx.TestError{Output: "x"}, reload.ResultInvalid},
+		{&nginx.VerifyError{Generation: 3, Err: context.DeadlineExceeded}, reload.ResultTimeout},
+		{errors.New("disk full"), reload.ResultFailed},
+	}
+	for _, c := range cases {
+		got, _ := classify(c.err)
+		assert.Equal(t, c.want, got, "%v", c.err)
+	}
+}
+
+func TestSetTemplateRejectsBrokenTemplate(t *testing.T) {
+	src, ngx, rec := &fakeSource{}, &fakeNginx{}, &events{}
+	started := 0
+	src.set(t, ingressA)
+	c := newTestController(t, src, ngx, rec, &started)
+	assert.Error(t, c.SetTemplate("{{ .Broken"))
+	require.NoError(t, c.SetTemplate("# custom {{ .Generation }}\n"))
+	c.Sync(context.Background())
+	assert.Equal(t, "# custom 1\n", string(c.LiveConfig()))
+}
+
+// TestHoldoffCoalescesBursts counts syncs, not time: 100 triggers spread
+// over about a second must collapse into at most two syncs.
+func TestHoldoffCoalescesBursts(t *testing.T) {
+	h := newHoldoff(200*time.Millisecond, time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	syncs := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for h.Wait(ctx) {
+			mu.Lock()
+			syncs++
+			mu.Unlock()
+		}
+	}()
+	for range 100 {
+		h.Trigger()
+		time.Sleep(9 * time.Millisecond)
+	}
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return syncs >= 1
+	}, 5*time.Second, 10*time.Millisecond)
+	// Let any pending burst settle (bounded), then count.
+	time.Sleep(1200 * time.Millisecond)
+	mu.Lock()
+	got := syncs
+	mu.Unlock()
+	assert.LessOrEqual(t, got, 2, "100 changes within a second must give at most 2 syncs")
+	cancel()
+	<-done
+}
