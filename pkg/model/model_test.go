@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
-	"github.com/portico-ingress/portico/pkg/testutil/fixture"
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/snapshot"
+	"github.com/portico-ingress/portico/pkg/testutil/fixture"
 )
 
 // expectation is the companion file of a fixture: requests and where the

@@ -13,11 +13,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/portico-ingress/portico/pkg/certs"
-	"github.com/portico-ingress/portico/pkg/testutil/nginxtest"
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/ngxconf"
 	"github.com/portico-ingress/portico/pkg/render"
 	"github.com/portico-ingress/portico/pkg/snapshot"
+	"github.com/portico-ingress/portico/pkg/testutil/nginxtest"
 )
 
 // fuzzSnapshot builds one Ingress whose user-controlled strings all come

@@ -11,11 +11,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/portico-ingress/portico/pkg/certs"
-	"github.com/portico-ingress/portico/pkg/testutil/fixture"
-	"github.com/portico-ingress/portico/pkg/testutil/nginxtest"
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/ngxconf"
 	"github.com/portico-ingress/portico/pkg/render"
+	"github.com/portico-ingress/portico/pkg/testutil/fixture"
+	"github.com/portico-ingress/portico/pkg/testutil/nginxtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files from the current output")
