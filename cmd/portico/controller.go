@@ -109,17 +109,17 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	if err != nil {
 		return fmt.Errorf("--runtime-dir: %w", err)
 	}
+	defaultCert := filepath.Join(configDir, "certs", "default-selfsigned.pem")
+	modelOpts, err := f.model.options(runtimeDir, configDir, defaultCert)
+	if err != nil {
+		return err
+	}
 	for _, dir := range []string{configDir, filepath.Join(configDir, "certs"), runtimeDir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("creating %s: %w", dir, err)
 		}
 	}
-	defaultCert, err := writeDefaultCertificate(configDir)
-	if err != nil {
-		return err
-	}
-	modelOpts, err := f.model.options(runtimeDir, configDir, defaultCert)
-	if err != nil {
+	if err := writeDefaultCertificate(defaultCert); err != nil {
 		return err
 	}
 	template := ""
@@ -235,27 +235,24 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 }
 
 // writeDefaultCertificate makes the self-signed fallback certificate, mode
-// 0600, so TLS servers have something to present before any Secret is valid.
-func writeDefaultCertificate(configDir string) (string, error) {
+// 0600 from the first byte, so TLS servers have something to present before
+// any Secret is valid.
+func writeDefaultCertificate(path string) error {
 	pem, err := certs.SelfSigned(certs.DefaultCommonName, 365*24*time.Hour)
 	if err != nil {
-		return "", fmt.Errorf("default certificate: %w", err)
+		return fmt.Errorf("default certificate: %w", err)
 	}
-	path := filepath.Join(configDir, "certs", "default-selfsigned.pem")
-	file, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	_ = os.Remove(path) // O_CREATE keeps the mode of an existing file
+	file, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return "", fmt.Errorf("writing default certificate: %w", err)
-	}
-	if err := file.Chmod(0o600); err != nil {
-		_ = file.Close()
-		return "", fmt.Errorf("writing default certificate: %w", err)
+		return fmt.Errorf("writing default certificate: %w", err)
 	}
 	if _, err := file.Write(pem); err != nil {
 		_ = file.Close()
-		return "", fmt.Errorf("writing default certificate: %w", err)
+		return fmt.Errorf("writing default certificate: %w", err)
 	}
 	if err := file.Close(); err != nil {
-		return "", fmt.Errorf("writing default certificate: %w", err)
+		return fmt.Errorf("writing default certificate: %w", err)
 	}
-	return path, nil
+	return nil
 }
