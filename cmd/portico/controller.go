@@ -238,6 +238,9 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 // 0600 from the first byte, so TLS servers have something to present before
 // any Secret is valid.
 func writeDefaultCertificate(path string) error {
+	if certs.Usable(path, 30*24*time.Hour) {
+		return nil // keep the one a previous run made: nginx may be serving it
+	}
 	pem, err := certs.SelfSigned(certs.DefaultCommonName, 365*24*time.Hour)
 	if err != nil {
 		return fmt.Errorf("default certificate: %w", err)

@@ -7,11 +7,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"os"
 	"time"
 )
 
@@ -59,3 +61,18 @@ func SelfSigned(commonName string, validFor time.Duration) ([]byte, error) {
 
 // DefaultCommonName is the subject of the self-signed fallback certificate.
 const DefaultCommonName = "portico-default.invalid"
+
+// Usable reports whether path holds a certificate and matching key in PEM
+// that stays valid for at least minValidity. Reading is best effort: any
+// problem means "not usable" and the caller makes a new one.
+func Usable(path string, minValidity time.Duration) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	pair, err := tls.X509KeyPair(data, data)
+	if err != nil || pair.Leaf == nil {
+		return false
+	}
+	return time.Now().Add(minValidity).Before(pair.Leaf.NotAfter)
+}
