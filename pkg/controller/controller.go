@@ -181,6 +181,10 @@ func (c *Controller) Sync(ctx context.Context) {
 	defer cancel()
 
 	snap, err := c.source.Snapshot()
+	if errors.Is(err, snapshot.ErrNotSynced) {
+		c.log.Debug("waiting for the source's initial sync")
+		return
+	}
 	if err != nil {
 		c.log.Error("reading objects failed; keeping the current configuration", "error", err)
 		return

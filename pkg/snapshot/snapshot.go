@@ -5,6 +5,8 @@
 package snapshot
 
 import (
+	"errors"
+
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -35,3 +37,8 @@ func (s *Snapshot) Len() int {
 	return len(s.Ingresses) + len(s.IngressClasses) + len(s.Services) +
 		len(s.EndpointSlices) + len(s.Secrets) + len(s.ConfigMaps)
 }
+
+// ErrNotSynced is returned by a source that cannot give a complete snapshot
+// yet (caches still filling). Rendering a partial snapshot would briefly
+// drop routes after a restart, so callers wait instead.
+var ErrNotSynced = errors.New("source has not finished its initial sync")

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Builds kube-apiserver from the k8s.io/kubernetes Go module (served by the
+# Go module proxy) for the end-to-end tests, and prints the binary's path.
+# k8s.io/kubernetes points every k8s.io/<staging> module at ./staging/...,
+# which a module download does not have, so a throwaway tools module
+# requires k8s.io/kubernetes and replaces each staging module with its
+# published v0.X.Y release. The result is cached outside the repository:
+# a second run prints the cached path at once.
+set -euo pipefail
+
+KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
+STAGING_VERSION=${STAGING_VERSION:-v0.${KUBE_VERSION#v1.}}
+CACHE=${PORTICO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/portico}
+OUT="$CACHE/kube-apiserver-$KUBE_VERSION"
+
+log() { printf 'build-apiserver: %s\n' "$*" >&2; }
+
+if [ -x "$OUT" ]; then
+	echo "$OUT"
+	exit 0
+fi
+
+mkdir -p "$CACHE"
+work=$(mktemp -d "$CACHE/build.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+start=$(date +%s)
+
+log "downloading k8s.io/kubernetes@$KUBE_VERSION"
+gomod=$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')
+if [ ! -f "$gomod" ]; then
+	log "could not find the go.mod of k8s.io/kubernetes@$KUBE_VERSION"
+	exit 1
+fi
+gover=$(sed -n 's/^go \([0-9.]*\).*/\1/p' "$gomod" | head -1)
+
+{
+	echo "module portico.local/apiserver-build"
+	echo
+	echo "go ${gover:-1.26}"
+	echo
+	echo "require k8s.io/kubernetes $KUBE_VERSION"
+	echo
+	# Every staging module k8s.io/kubernetes replaces with ./staging/...
+	sed -n 's#^[[:space:]]*\(replace[[:space:]]\{1,\}\)\{0,1\}\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\2#p' "$gomod" |
+		sort -u | while read -r mod; do
+			echo "replace $mod => $mod $STAGING_VERSION"
+		done
+} >"$work/go.mod"
+nrep=$(grep -c '^replace' "$work/go.mod" || true)
+if [ "$nrep" -lt 10 ]; then
+	log "found only $nrep staging modules in $gomod; the recipe needs updating"
+	exit 1
+fi
+cat >"$work/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import _ "k8s.io/kubernetes/cmd/kube-apiserver"
+GO
+
+log "resolving dependencies ($nrep staging modules replaced with $STAGING_VERSION)"
+(cd "$work" && GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true)
+(cd "$work" && GOFLAGS=-mod=mod go get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION" >&2)
+log "building kube-apiserver (takes several minutes on 2 cores the first time)"
+(cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$OUT.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
+mv "$OUT.tmp" "$OUT"
+log "built $OUT in $(( $(date +%s) - start ))s"
+echo "$OUT"
