@@ -246,10 +246,10 @@ func (c *Controller) apply(ctx context.Context, r *render.Renderer, cfg *model.C
 		c.failedHash = hash
 	}
 	c.mu.Unlock()
-	c.opts.Recorder.Record(ev)
 	if err == nil {
 		c.collectFiles(cfg)
 	}
+	c.opts.Recorder.Record(ev)
 }
 
 func (c *Controller) makeLive(ctx context.Context, conf []byte, cfg *model.Config, gen uint64) error {

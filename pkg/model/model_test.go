@@ -180,7 +180,8 @@ func findServer(cfg *model.Config, host string) *model.Server {
 
 // Route applies nginx's matching rules to the model: server by exact name,
 // then regex, then the default server; location "=" first, then the longest
-// prefix. It returns "ns/svc:port" or the status code, and the endpoints.
+// prefix, and nginx's trailing-slash redirect. It returns "ns/svc:port" or
+// the status code, and the endpoints.
 func Route(cfg *model.Config, host, path string) (string, []string) {
 	srv := &cfg.DefaultServer
 	matched := false
@@ -197,6 +198,19 @@ func Route(cfg *model.Config, host, path string) (string, []string) {
 				srv = &cfg.Servers[i]
 				break
 			}
+		}
+	}
+	// nginx redirects "/dir" to "/dir/" when a proxying location is named
+	// "/dir/" and no location is exactly "/dir".
+	exactHit := false
+	for _, l := range srv.Locations {
+		if l.Modifier == "=" && l.Path == path {
+			exactHit = true
+		}
+	}
+	for _, l := range srv.Locations {
+		if !exactHit && l.Path == path+"/" && l.Action.Return == 0 {
+			return "301", nil
 		}
 	}
 	var best *model.Location

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"regexp"
 	"slices"
+	"strings"
 )
 
 // ruleKey identifies a claim on a host: two Ingresses claiming the same
@@ -84,6 +85,7 @@ func (s *serverBuilder) finish(redirectPort string) Server {
 		// html directory; unmatched requests go to the default backend or 404.
 		s.locations[root] = &Location{Path: "/", Source: s.fallback.source, Action: s.fallback.action}
 	}
+	s.addSlashCompanions()
 	out.Locations = make([]Location, 0, len(s.locations))
 	for _, l := range s.locations {
 		out.Locations = append(out.Locations, *l)
@@ -106,4 +108,37 @@ func serverName(host string) string {
 	default:
 		return host
 	}
+}
+
+// addSlashCompanions handles nginx's trailing-slash redirect: for a location
+// whose path ends in "/" and that proxies, nginx answers a request for the
+// path without the slash with a 301 to the slashed path, even for "="
+// locations. Kubernetes routes that request by its own rules instead, so an
+// Exact path "/dir/" gets a companion "= /dir" carrying the action the
+// longest matching prefix would give it. (Prefix rules already have their
+// own "= /dir" location.)
+func (s *serverBuilder) addSlashCompanions() {
+	for k := range s.locations {
+		if k.modifier != "=" || len(k.path) < 2 || k.path[len(k.path)-1] != '/' {
+			continue
+		}
+		bare := locKey{modifier: "=", path: k.path[:len(k.path)-1]}
+		if _, taken := s.locations[bare]; taken {
+			continue
+		}
+		if best := s.longestPrefix(bare.path); best != nil {
+			s.locations[bare] = &Location{Modifier: "=", Path: bare.path, Source: best.Source, Action: best.Action}
+		}
+	}
+}
+
+// longestPrefix returns the prefix location nginx would pick for path.
+func (s *serverBuilder) longestPrefix(path string) *Location {
+	var best *Location
+	for k, l := range s.locations {
+		if k.modifier == "" && strings.HasPrefix(path, k.path) && (best == nil || len(k.path) > len(best.Path)) {
+			best = l
+		}
+	}
+	return best
 }

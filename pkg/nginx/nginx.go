@@ -38,6 +38,11 @@ const (
 	// "new connections land on new workers" rather than "one did". Measured
 	// here: 0 stale answers in 600 requests made right after Apply returned.
 	verifyConfirmations = 3
+	// verifySettle is how long answers must keep carrying the new generation
+	// after the first one: longer than the master's 100ms pause, so that by
+	// the time a reload counts as done, old workers have been told to stop
+	// accepting and a client connecting afterwards reaches a new worker.
+	verifySettle = 120 * time.Millisecond
 	// verifyRequestTimeout bounds one poll so that a stuck connection cannot
 	// eat the whole verify budget.
 	verifyRequestTimeout = 2 * time.Second
@@ -329,6 +334,7 @@ func (d *Driver) Verify(ctx context.Context, generation uint64) error {
 	defer ticker.Stop()
 	last := "none"
 	matched := 0
+	var firstMatch time.Time
 	for {
 		got, err := d.fetchGeneration(ctx)
 		switch {
@@ -339,11 +345,16 @@ func (d *Driver) Verify(ctx context.Context, generation uint64) error {
 		case err != nil:
 			last, matched = err.Error(), 0
 		case got == want:
+			if matched == 0 {
+				firstMatch = time.Now()
+			}
 			matched++
-			if matched >= verifyConfirmations {
+			if matched >= verifyConfirmations && time.Since(firstMatch) >= verifySettle {
 				return nil
 			}
-			continue // confirm right away; waiting would only add latency
+			if matched < verifyConfirmations {
+				continue // confirm right away; the settle time is the wait
+			}
 		default:
 			last, matched = strconv.Quote(got), 0
 		}

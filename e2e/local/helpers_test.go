@@ -1,0 +1,425 @@
+//go:build linux
+
+package local
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// ---- backends -------------------------------------------------------------
+
+// Backends listen on 127.0.0.2 to 127.0.0.250, each address given to one
+// test only, so the endpoint in a reply names the backend unambiguously.
+var (
+	ipMu   sync.Mutex
+	nextIP = 2
+)
+
+// allocIP returns a loopback address no other test of this run uses.
+func allocIP(t *testing.T) string {
+	t.Helper()
+	ipMu.Lock()
+	defer ipMu.Unlock()
+	require.LessOrEqual(t, nextIP, 250, "out of 127.0.0.x backend addresses")
+	ip := fmt.Sprintf("127.0.0.%d", nextIP)
+	nextIP++
+	return ip
+}
+
+// echoReply is what a backend answers, the shape of e2e/echoserver.
+type echoReply struct {
+	Service  string            `json:"service"`
+	Endpoint string            `json:"endpoint"`
+	Method   string            `json:"method"`
+	Path     string            `json:"path"`
+	Host     string            `json:"host"`
+	Headers  map[string]string `json:"headers"`
+}
+
+// backend is an in-process HTTP server standing for one endpoint of a Service.
+type backend struct {
+	service string
+	addr    netip.AddrPort
+	hits    atomic.Int64
+}
+
+func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b.hits.Add(1)
+	reply := echoReply{Service: b.service, Endpoint: b.addr.String(), Method: r.Method,
+		Path: r.URL.RequestURI(), Host: r.Host, Headers: map[string]string{}}
+	for k, v := range r.Header {
+		reply.Headers[k] = strings.Join(v, ", ")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(reply)
+}
+
+// listenBackend starts a backend for service on ip:port (port 0: any).
+func listenBackend(t *testing.T, service, ip string, port int) (*backend, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+	if err != nil {
+		return nil, err
+	}
+	b := &backend{service: service, addr: netip.MustParseAddrPort(ln.Addr().String())}
+	srv := &http.Server{Handler: b, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return b, nil
+}
+
+// startBackends starts one backend per service name, all on one fresh
+// address, each on its own port.
+func startBackends(t *testing.T, services ...string) map[string]*backend {
+	t.Helper()
+	ip := allocIP(t)
+	out := make(map[string]*backend, len(services))
+	for _, s := range services {
+		b, err := listenBackend(t, s, ip, 0)
+		require.NoError(t, err)
+		out[s] = b
+	}
+	return out
+}
+
+// startEndpoints starts n endpoints of one service on n fresh addresses and
+// one shared port, as the endpoints of an EndpointSlice share their ports.
+func startEndpoints(t *testing.T, service string, n int) []*backend {
+	t.Helper()
+	ips := make([]string, n)
+	for i := range ips {
+		ips[i] = allocIP(t)
+	}
+	for range 10 {
+		first, err := listenBackend(t, service, ips[0], 0)
+		require.NoError(t, err)
+		out := []*backend{first}
+		for _, ip := range ips[1:] {
+			b, err := listenBackend(t, service, ip, int(first.addr.Port()))
+			if err != nil {
+				break // the port is taken on this address: try another port
+			}
+			out = append(out, b)
+		}
+		if len(out) == n {
+			return out
+		}
+	}
+	t.Fatalf("could not start %d endpoints of %s on one port", n, service)
+	return nil
+}
+
+// ---- manifests -------------------------------------------------------------
+
+// endpoint is one entry of an EndpointSlice.
+type endpoint struct {
+	addr  string
+	ready bool
+}
+
+// serviceYAML is a Service (port 80) and one EndpointSlice listing the
+// backends as ready endpoints; the backends must share one port.
+func serviceYAML(name string, backends ...*backend) string {
+	if len(backends) == 0 {
+		return serviceOnlyYAML(name)
+	}
+	eps := make([]endpoint, len(backends))
+	for i, b := range backends {
+		eps[i] = endpoint{addr: b.addr.Addr().String(), ready: true}
+		if b.addr.Port() != backends[0].addr.Port() {
+			panic("serviceYAML: backends of one slice must share a port")
+		}
+	}
+	return serviceOnlyYAML(name) + "---\n" + sliceYAML(name, name+"-1", int(backends[0].addr.Port()), eps...)
+}
+
+func serviceOnlyYAML(name string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata: {name: %s}
+spec:
+  ports: [{port: 80}]
+`, name)
+}
+
+func sliceYAML(service, slice string, port int, eps ...endpoint) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: %s
+  labels: {kubernetes.io/service-name: %s}
+addressType: IPv4
+ports: [{port: %d}]
+`, slice, service, port)
+	if len(eps) == 0 {
+		b.WriteString("endpoints: []\n")
+		return b.String()
+	}
+	b.WriteString("endpoints:\n")
+	for _, e := range eps {
+		fmt.Fprintf(&b, "- addresses: [%q]\n  conditions: {ready: %t}\n", e.addr, e.ready)
+	}
+	return b.String()
+}
+
+// servicesYAML joins serviceYAML for every backend in a map, sorted by name.
+func servicesYAML(backends map[string]*backend) string {
+	names := make([]string, 0, len(backends))
+	for n := range backends {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	docs := make([]string, len(names))
+	for i, n := range names {
+		docs[i] = serviceYAML(n, backends[n])
+	}
+	return strings.Join(docs, "---\n")
+}
+
+// route is one path of an Ingress rule.
+type route struct {
+	path, pathType, service string
+}
+
+// ingressYAML is an Ingress of class portico with one rule for host ("" for
+// a rule without host).
+func ingressYAML(name, host string, routes ...route) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: %s}
+spec:
+  ingressClassName: portico
+  rules:
+`, name)
+	if host == "" {
+		b.WriteString("  - http:\n")
+	} else {
+		fmt.Fprintf(&b, "  - host: %q\n    http:\n", host)
+	}
+	b.WriteString("      paths:\n")
+	for _, r := range routes {
+		fmt.Fprintf(&b, "      - {path: %q, pathType: %s, backend: {service: {name: %s, port: {number: 80}}}}\n",
+			r.path, r.pathType, r.service)
+	}
+	return b.String()
+}
+
+// joinDocs joins YAML documents into one multi-document file.
+func joinDocs(docs ...string) string { return strings.Join(docs, "---\n") }
+
+// ---- certificates ------------------------------------------------------------
+
+// keyPair is a self-signed ECDSA certificate and its key, in PEM.
+type keyPair struct {
+	certPEM, keyPEM string
+	leaf            *x509.Certificate
+}
+
+// newKeyPair makes a self-signed certificate for hosts (the first is the CN).
+func newKeyPair(t *testing.T, hosts ...string) keyPair {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: hosts[0]},
+		DNSNames:              hosts,
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	leaf, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	return keyPair{
+		certPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		keyPEM:  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})),
+		leaf:    leaf,
+	}
+}
+
+// secretYAML is a kubernetes.io/tls Secret holding kp under stringData.
+func secretYAML(name string, kp keyPair) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata: {name: %s}
+type: kubernetes.io/tls
+stringData:
+  tls.crt: |
+%s  tls.key: |
+%s`, name, indent(kp.certPEM, "    "), indent(kp.keyPEM, "    "))
+}
+
+func indent(s, prefix string) string {
+	var b strings.Builder
+	for line := range strings.Lines(s) {
+		b.WriteString(prefix)
+		b.WriteString(line)
+	}
+	return b.String()
+}
+
+// ---- clients -------------------------------------------------------------------
+
+// newHTTPClient returns a client whose every connection goes to
+// 127.0.0.1:port whatever the URL says, so the URL's host only sets the Host
+// header. It never follows redirects and never uses a proxy.
+func newHTTPClient(port int, keepAlive bool) *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:             nil,
+			DisableKeepAlives: !keepAlive,
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return dialer.DialContext(ctx, network, addr)
+			},
+			MaxIdleConnsPerHost: 4,
+		},
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// response is what nginx answered.
+type response struct {
+	status int
+	header http.Header
+	body   string
+	// echo is the backend's reply, nil when the body is not one (an nginx page).
+	echo *echoReply
+}
+
+// served names the service that answered, or "" when nginx answered itself.
+func (r response) served() string {
+	if r.echo == nil {
+		return ""
+	}
+	return r.echo.Service
+}
+
+func (r response) String() string {
+	if r.echo != nil {
+		return fmt.Sprintf("%d from %s at %s", r.status, r.echo.Service, r.echo.Endpoint)
+	}
+	if loc := r.header.Get("Location"); loc != "" {
+		return fmt.Sprintf("%d from nginx, Location %s", r.status, loc)
+	}
+	return fmt.Sprintf("%d from nginx: %.80q", r.status, r.body)
+}
+
+// tryGet sends GET path with the given Host header to nginx's HTTP port.
+func (c *controller) tryGet(host, path string) (response, error) {
+	return doGet(c.client, "http", host, path)
+}
+
+func doGet(client *http.Client, scheme, host, path string) (response, error) {
+	req, err := http.NewRequest(http.MethodGet, scheme+"://placeholder.invalid"+path, nil)
+	if err != nil {
+		return response{}, err
+	}
+	req.Host = host
+	resp, err := client.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return response{}, err
+	}
+	r := response{status: resp.StatusCode, header: resp.Header, body: string(body)}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		var e echoReply
+		if json.Unmarshal(body, &e) == nil && e.Service != "" {
+			r.echo = &e
+		}
+	}
+	return r, nil
+}
+
+// getHTTP sends GET path with the given Host header; transport errors fail the test.
+func (c *controller) getHTTP(t *testing.T, host, path string) response {
+	t.Helper()
+	r, err := c.tryGet(host, path)
+	require.NoError(t, err, "GET http://%s%s", host, path)
+	return r
+}
+
+// waitServed waits until host+path answers 200 from service.
+func (c *controller) waitServed(t *testing.T, host, path, service string) {
+	t.Helper()
+	c.waitStatus(t, host, path, http.StatusOK, service)
+}
+
+// waitStatus waits until host+path answers status from service ("" for nginx itself).
+func (c *controller) waitStatus(t *testing.T, host, path string, status int, service string) {
+	t.Helper()
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		r, err := c.tryGet(host, path)
+		require.NoError(ct, err)
+		assert.Equal(ct, status, r.status, "GET http://%s%s: %s", host, path, r)
+		assert.Equal(ct, service, r.served(), "GET http://%s%s: %s", host, path, r)
+	}, routeTimeout, pollInterval)
+}
+
+// httpsClient returns a client for nginx's HTTPS port that sends serverName
+// as SNI and trusts roots (nil: verification off).
+func (c *controller) httpsClient(serverName string, roots *x509.CertPool) *http.Client {
+	client := newHTTPClient(c.httpsPort, false)
+	client.Transport.(*http.Transport).TLSClientConfig = &tls.Config{
+		ServerName:         serverName,
+		RootCAs:            roots,
+		InsecureSkipVerify: roots == nil, //nolint:gosec // tests inspect self-signed certificates
+	}
+	return client
+}
+
+// peerCertificate completes a TLS handshake with nginx's HTTPS port sending
+// serverName as SNI and returns the certificate nginx presented.
+func (c *controller) peerCertificate(serverName string) (*x509.Certificate, error) {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	conn, err := tls.DialWithDialer(dialer, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.httpsPort)),
+		&tls.Config{ServerName: serverName, InsecureSkipVerify: true}) //nolint:gosec // inspecting, not trusting
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = conn.Close() }()
+	certs := conn.ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("no certificate for SNI %q", serverName)
+	}
+	return certs[0], nil
+}

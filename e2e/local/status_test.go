@@ -1,0 +1,175 @@
+//go:build linux
+
+package local
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestStatusEndpoints checks /healthz, /metrics, /debug/config and
+// /debug/reloads of a running controller.
+func TestStatusEndpoints(t *testing.T) {
+	t.Parallel()
+	b := startBackends(t, "web")
+	hosts := []string{"one.example.com", "two.example.com"}
+	c := startController(t, options{files: map[string]string{
+		"web.yaml": serviceYAML("web", b["web"]),
+		"one.yaml": ingressYAML("one", hosts[0], route{"/", "Prefix", "web"}),
+		"two.yaml": ingressYAML("two", hosts[1], route{"/", "Prefix", "web"}),
+	}})
+
+	t.Run("healthz", func(t *testing.T) {
+		assert.Equal(t, "ok\n", string(c.mustGet(t, "/healthz")))
+		assert.Equal(t, "ok\n", string(c.mustGet(t, "/readyz")))
+	})
+	t.Run("metrics", func(t *testing.T) {
+		success, ok := c.metric(t, "portico_reloads_total", map[string]string{"result": "success"})
+		require.True(t, ok, "portico_reloads_total{result=\"success\"}")
+		assert.GreaterOrEqual(t, success, 1.0)
+		hash, ok := c.metric(t, "portico_config_hash", nil)
+		require.True(t, ok, "portico_config_hash")
+		assert.NotZero(t, hash)
+		last, ok := c.metric(t, "portico_last_reload_successful", nil)
+		require.True(t, ok, "portico_last_reload_successful")
+		assert.Equal(t, 1.0, last)
+	})
+	t.Run("debug/config", func(t *testing.T) {
+		conf := string(c.mustGet(t, "/debug/config"))
+		assert.Contains(t, conf, "server_name")
+		for _, h := range hosts {
+			assert.Contains(t, conf, h)
+		}
+		onDisk, err := os.ReadFile(filepath.Join(c.configDir, "nginx.conf"))
+		require.NoError(t, err)
+		assert.Equal(t, string(onDisk), conf, "/debug/config is the live nginx.conf")
+	})
+	t.Run("debug/reloads", func(t *testing.T) {
+		events := c.reloads(t)
+		require.NotEmpty(t, events)
+		first := events[len(events)-1]
+		assert.Equal(t, uint64(1), first.Generation)
+		assert.Equal(t, "success", first.Result)
+		assert.Regexp(t, regexp.MustCompile(`^[0-9a-f]{64}$`), first.ConfigHash)
+		assert.Positive(t, first.DurationMS)
+		assert.False(t, first.Time.IsZero())
+		assert.Empty(t, first.Message)
+		assert.Subset(t, first.Changes.Added, hosts, "the first reload adds every server")
+		assert.NotNil(t, first.Changes.Removed, "empty lists are [] in JSON, not null")
+		t.Logf("first reload: generation %d in %.1fms, added %v", first.Generation, first.DurationMS, first.Changes.Added)
+
+		// A later reload lists only what changed, and numbers go up by one.
+		c.update(t, "three.yaml", ingressYAML("three", "three.example.com", route{"/", "Prefix", "web"}))
+		events = c.reloads(t)
+		require.GreaterOrEqual(t, len(events), 2)
+		assert.Equal(t, events[1].Generation+1, events[0].Generation)
+		assert.Equal(t, []string{"three.example.com"}, events[0].Changes.Added)
+		assert.Empty(t, events[0].Changes.Removed)
+		assert.NotEqual(t, events[1].ConfigHash, events[0].ConfigHash)
+
+		limited := c.mustGet(t, "/debug/reloads?limit=1")
+		assert.Equal(t, 1, strings.Count(string(limited), `"generation"`))
+	})
+}
+
+// TestNginxCrashRecovery kills the nginx master with SIGKILL: the supervisor
+// must start a new one and traffic must come back.
+func TestNginxCrashRecovery(t *testing.T) {
+	t.Parallel()
+	b := startBackends(t, "web")
+	const host = "crash.example.com"
+	c := startController(t, options{files: map[string]string{
+		"web.yaml":     serviceYAML("web", b["web"]),
+		"ingress.yaml": ingressYAML("crash", host, route{"/", "Prefix", "web"}),
+	}})
+	c.waitServed(t, host, "/", "web")
+
+	oldPid := c.nginxMaster(t)
+	oldGroup := nginxProcesses(c.configDir, nil)
+	require.NotEmpty(t, oldGroup)
+	killed := time.Now()
+	require.NoError(t, syscall.Kill(oldPid, syscall.SIGKILL))
+
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		pid, err := readPid(filepath.Join(c.runtimeDir, "nginx.pid"))
+		require.NoError(ct, err)
+		assert.NotEqual(ct, oldPid, pid, "a new nginx master")
+		r, err := c.tryGet(host, "/")
+		require.NoError(ct, err)
+		assert.Equal(ct, "web", r.served(), "%s", r)
+	}, routeTimeout, pollInterval)
+	t.Logf("traffic back %s after SIGKILL of the nginx master", time.Since(killed).Round(time.Millisecond))
+
+	// The workers of the killed master are gone too: they held the sockets.
+	for _, p := range oldGroup {
+		assert.False(t, alive(p.pid), "process %v of the killed nginx is still running", p)
+	}
+	assert.Equal(t, "ok\n", string(c.mustGet(t, "/healthz")))
+
+	// The new nginx still reloads.
+	c.update(t, "ingress.yaml", ingressYAML("crash", host, route{"/", "Prefix", "web"}, route{"/after", "Exact", "web"}))
+	c.waitServed(t, host, "/after", "web")
+}
+
+// nginxMaster returns the pid of this controller's nginx master, checking
+// that the pid file names a process running with our config.
+func (c *controller) nginxMaster(t *testing.T) int {
+	t.Helper()
+	pid, err := readPid(filepath.Join(c.runtimeDir, "nginx.pid"))
+	require.NoError(t, err)
+	cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	require.NoError(t, err)
+	require.Contains(t, string(cmdline), filepath.Join(c.configDir, "nginx.conf"), "pid %d is our nginx master", pid)
+	return pid
+}
+
+func readPid(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// alive reports whether pid runs (a zombie is dead).
+func alive(pid int) bool {
+	for _, p := range processes() {
+		if p.pid == pid {
+			return p.state != "Z"
+		}
+	}
+	return false
+}
+
+// TestControllerCrashStopsNginx kills the controller with SIGKILL: the nginx
+// it started must not outlive it (the supervisor sets a parent-death signal),
+// or it would keep serving a configuration nobody updates and hold the ports.
+func TestControllerCrashStopsNginx(t *testing.T) {
+	t.Parallel()
+	c := startController(t, options{})
+	group := nginxProcesses(c.configDir, nil)
+	require.NotEmpty(t, group)
+	groups := map[int]bool{}
+	for _, p := range group {
+		groups[p.pgid] = true
+	}
+	c.crashed = true
+	require.NoError(t, c.cmd.Process.Kill())
+	select {
+	case <-c.exited:
+	case <-time.After(killTimeout):
+		t.Fatalf("controller not reaped within %s of SIGKILL", killTimeout)
+	}
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Empty(ct, nginxProcesses(c.configDir, groups), "nginx processes left after the controller died")
+	}, goneTimeout, pollInterval)
+}
