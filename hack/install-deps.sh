@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a Debian machine: nginx with
-# the Lua module (Debian's nginx-extras). Safe to run again: it only acts when
-# something is missing. Runs apt-get update only when a package is missing.
+# the Lua module (Debian's nginx-extras), etcd (the end-to-end API server's
+# store) and iproute2 (network namespaces for end-to-end backends). Safe to
+# run again: it only acts when something is missing, and runs apt-get update
+# only then.
 set -euo pipefail
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
@@ -24,6 +26,13 @@ elif [ ! -f /usr/share/nginx/modules/ngx_http_lua_module.so ] && [ ! -f /usr/lib
 	missing+=(nginx-extras)
 fi
 
+if ! command -v etcd >/dev/null 2>&1; then
+	missing+=(etcd-server)
+fi
+if ! command -v ip >/dev/null 2>&1; then
+	missing+=(iproute2)
+fi
+
 if [ "${#missing[@]}" -eq 0 ]; then
 	exit 0
 fi
@@ -35,8 +44,9 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts the packaged nginx service where an init system runs; the
-# tests run their own nginx, so stop the packaged one if it started.
+# tests run their own nginx and etcd, so stop the packaged ones if they started.
 if command -v service >/dev/null 2>&1; then
 	$SUDO service nginx stop >/dev/null 2>&1 || true
+	$SUDO service etcd stop >/dev/null 2>&1 || true
 fi
 log "installed ${missing[*]} in $(( $(date +%s) - start ))s"

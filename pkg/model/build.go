@@ -24,6 +24,7 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 		snap = &snapshot.Snapshot{}
 	}
 	b := newBuilder(snap, opts)
+	b.applyConfigMap(snap.ConfigMaps)
 	b.defaultCertificate()
 	for _, ing := range b.sortedIngresses(snap.Ingresses) {
 		b.addIngress(ing)
@@ -107,7 +108,7 @@ func (b *builder) warn(obj ObjectRef, reason, format string, args ...any) {
 }
 
 func ingressRef(ing *networkingv1.Ingress) ObjectRef {
-	return ObjectRef{Kind: "Ingress", Namespace: ing.Namespace, Name: ing.Name}
+	return ObjectRef{Kind: "Ingress", Namespace: ing.Namespace, Name: ing.Name, UID: string(ing.UID)}
 }
 
 func (b *builder) server(host string) *serverBuilder {

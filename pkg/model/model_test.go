@@ -1,6 +1,7 @@
 package model_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,7 +27,10 @@ type expectation struct {
 		DefaultSSLCertificate    string `json:"defaultSSLCertificate"`
 		DisableSSLRedirect       bool   `json:"disableSSLRedirect"`
 		HTTPSPort                int    `json:"httpsPort"`
+		ConfigMap                string `json:"configMap"`
 	} `json:"options"`
+	// Global lists fields of Config.Global (by JSON name) and their expected values.
+	Global map[string]any `json:"global"`
 	Requests []struct {
 		Host string `json:"host"`
 		Path string `json:"path"`
@@ -71,6 +75,7 @@ func TestBuildFixtures(t *testing.T) {
 			opts.DefaultBackendService = exp.Options.DefaultBackendService
 			opts.DefaultSSLCertificate = exp.Options.DefaultSSLCertificate
 			opts.DisableSSLRedirect = exp.Options.DisableSSLRedirect
+			opts.ConfigMap = exp.Options.ConfigMap
 			if exp.Options.HTTPSPort != 0 {
 				opts.Global.HTTPSPort = exp.Options.HTTPSPort
 			}
@@ -94,6 +99,15 @@ func TestBuildFixtures(t *testing.T) {
 				}
 				if want.Redirect != "" {
 					assert.Equal(t, want.Redirect, redirect, "redirect of %s", want.Host)
+				}
+			}
+			if exp.Global != nil {
+				raw, err := json.Marshal(cfg.Global)
+				require.NoError(t, err)
+				var got map[string]any
+				require.NoError(t, json.Unmarshal(raw, &got))
+				for k, want := range exp.Global {
+					assert.Equal(t, want, got[k], "global %s", k)
 				}
 			}
 			if exp.DefaultCertificate != "" {

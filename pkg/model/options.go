@@ -17,6 +17,8 @@ type Options struct {
 	CertificateDir string
 	// DisableSSLRedirect turns off the default 308 redirect from HTTP to HTTPS for TLS hosts.
 	DisableSSLRedirect bool
+	// ConfigMap ("namespace/name") holds global options with ingress-nginx's key names; "" for none.
+	ConfigMap string
 	// Global is copied into the Config; Global.DefaultCertificate must name the fallback (self-signed) file.
 	Global Global
 }
@@ -46,5 +48,24 @@ func DefaultGlobal() Global {
 		ProxyReadTimeout:          "60s",
 		ProxySendTimeout:          "60s",
 		ClientMaxBodySize:         "1m",
+		ClientBodyBufferSize:      "8k",
+		KeepaliveTimeout:          "75s",
+		KeepaliveRequests:         1000,
+		SSLProtocols:              []string{"TLSv1.2", "TLSv1.3"},
+		SSLCiphers:                DefaultSSLCiphers,
+		HSTS:                      "max-age=31536000; includeSubDomains",
+		HTTP2:                     true,
+		LogFormat:                 DefaultLogFormat,
+		SSLRedirect:               true,
 	}
 }
+
+// DefaultSSLCiphers is ingress-nginx's default cipher list (forward secrecy, AEAD only).
+const DefaultSSLCiphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:" +
+	"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:" +
+	"DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384"
+
+// DefaultLogFormat is the access log line: the fields ingress-nginx users grep for.
+const DefaultLogFormat = `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent ` +
+	`"$http_referer" "$http_user_agent" $request_length $request_time ` +
+	`$upstream_addr $upstream_status $upstream_response_time $request_id`

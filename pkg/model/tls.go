@@ -25,7 +25,7 @@ type certResult struct {
 func (b *builder) addTLS(ing *networkingv1.Ingress, ref ObjectRef) {
 	source := key(ing.Namespace, ing.Name)
 	for _, t := range ing.Spec.TLS {
-		tls := ServerTLS{CertificatePath: b.global.DefaultCertificate, RedirectHTTP: !b.opts.DisableSSLRedirect}
+		tls := ServerTLS{CertificatePath: b.global.DefaultCertificate, RedirectHTTP: b.global.SSLRedirect && !b.opts.DisableSSLRedirect}
 		if t.SecretName == "" {
 			b.warn(ref, ReasonSecretNotFound, "spec.tls entry for %s names no Secret; serving the default certificate",
 				hostList(t.Hosts))

@@ -72,6 +72,26 @@ type Global struct {
 	ClientMaxBodySize string `json:"clientMaxBodySize"`
 	// DefaultCertificate is the PEM file for TLS hosts without a usable Secret, and for unknown SNI names.
 	DefaultCertificate string `json:"defaultCertificate"`
+	// ClientBodyBufferSize is client_body_buffer_size, as an nginx size.
+	ClientBodyBufferSize string `json:"clientBodyBufferSize"`
+	// KeepaliveTimeout is the client keepalive_timeout, as an nginx time.
+	KeepaliveTimeout string `json:"keepaliveTimeout"`
+	// KeepaliveRequests is how many requests a client connection may carry.
+	KeepaliveRequests int `json:"keepaliveRequests"`
+	// SSLProtocols are the enabled TLS versions, e.g. ["TLSv1.2", "TLSv1.3"].
+	SSLProtocols []string `json:"sslProtocols"`
+	// SSLCiphers is the OpenSSL cipher list for TLS 1.2 and older.
+	SSLCiphers string `json:"sslCiphers"`
+	// HSTS is the Strict-Transport-Security header value for TLS servers, or "" for none.
+	HSTS string `json:"hsts,omitempty"`
+	// HTTP2 enables HTTP/2 on TLS listeners.
+	HTTP2 bool `json:"http2"`
+	// LogFormat is the access log format (nginx variables allowed).
+	LogFormat string `json:"logFormat"`
+	// ServerTokens shows the nginx version in responses and error pages.
+	ServerTokens bool `json:"serverTokens"`
+	// SSLRedirect is the default for redirecting plain HTTP to HTTPS on TLS hosts.
+	SSLRedirect bool `json:"sslRedirect"`
 }
 
 // Server is one nginx server block: a host name and its locations.
@@ -171,6 +191,8 @@ type ObjectRef struct {
 	Namespace string `json:"namespace,omitempty"`
 	// Name is the object name.
 	Name string `json:"name"`
+	// UID identifies the object for Kubernetes Events; "" when the source has none.
+	UID string `json:"uid,omitempty"`
 }
 
 // String returns "Kind namespace/name".
@@ -208,4 +230,5 @@ const (
 	ReasonSecretNotFound     = "SecretNotFound"
 	ReasonInvalidCertificate = "InvalidCertificate"
 	ReasonInvalidOption      = "InvalidOption"
+	ReasonConfigMapNotFound  = "ConfigMapNotFound"
 )

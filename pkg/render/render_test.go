@@ -35,7 +35,9 @@ func goldenOptions() model.Options {
 		ControllerClass: model.DefaultControllerClass,
 		IngressClass:    model.DefaultIngressClass,
 		CertificateDir:  goldenRoot + "/certs",
-		Global:          g,
+		// Fixtures that hold ops/portico (configmap.yaml) show the options applied.
+		ConfigMap: "ops/portico",
+		Global:    g,
 	}
 }
 

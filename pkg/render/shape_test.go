@@ -36,7 +36,7 @@ func ExpectedShape(cfg *model.Config) Shape {
 
 // allowedDirectives is every directive name the template may print.
 var allowedDirectives = []string{
-	"access_log", "client_body_temp_path", "client_max_body_size", "default", "error_log", "events",
+	"access_log", "add_header", "client_body_buffer_size", "client_body_temp_path", "client_max_body_size", "default", "error_log", "events",
 	"fastcgi_temp_path", "http", "if", "keepalive", "keepalive_requests", "keepalive_timeout", "listen",
 	"location", "log_format", "map", "multi_accept", "pid", "proxy_buffering", "proxy_connect_timeout",
 	"proxy_http_version", "proxy_next_upstream", "proxy_next_upstream_tries", "proxy_pass",

@@ -1,0 +1,259 @@
+package model
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// GlobalOption is one key of the options ConfigMap: ingress-nginx's name,
+// what it sets, and how a value is checked. The table is the single place
+// a key is declared; docs/configmap.md is generated from it.
+type GlobalOption struct {
+	// Key is the ConfigMap key, the same as ingress-nginx's.
+	Key string
+	// Default is the value used when the key is absent, as text.
+	Default string
+	// Doc is a one-line description.
+	Doc string
+	// apply validates a value and stores it.
+	apply func(g *Global, value string) error
+}
+
+// GlobalOptions lists every supported ConfigMap key, sorted by key.
+func GlobalOptions() []GlobalOption {
+	opts := []GlobalOption{
+		{Key: "proxy-connect-timeout", Default: "5", Doc: "seconds to wait for a connection to a backend",
+			apply: seconds(func(g *Global, v string) { g.ProxyConnectTimeout = v })},
+		{Key: "proxy-read-timeout", Default: "60", Doc: "seconds between two reads from a backend before the request fails",
+			apply: seconds(func(g *Global, v string) { g.ProxyReadTimeout = v })},
+		{Key: "proxy-send-timeout", Default: "60", Doc: "seconds between two writes to a backend before the request fails",
+			apply: seconds(func(g *Global, v string) { g.ProxySendTimeout = v })},
+		{Key: "proxy-body-size", Default: "1m", Doc: "largest request body accepted (nginx size: 8k, 1m, 0 for no limit)",
+			apply: size(func(g *Global, v string) { g.ClientMaxBodySize = v })},
+		{Key: "client-body-buffer-size", Default: "8k", Doc: "request body size kept in memory before it goes to a temporary file",
+			apply: size(func(g *Global, v string) { g.ClientBodyBufferSize = v })},
+		{Key: "upstream-keepalive-connections", Default: "320", Doc: "idle keep-alive connections to backends each worker keeps per upstream (0 turns keep-alive off)",
+			apply: integer(0, 1<<20, func(g *Global, n int) { g.UpstreamKeepalive = n })},
+		{Key: "upstream-keepalive-requests", Default: "10000", Doc: "requests one backend connection serves before it is closed",
+			apply: integer(1, 1<<30, func(g *Global, n int) { g.UpstreamKeepaliveRequests = n })},
+		{Key: "upstream-keepalive-timeout", Default: "60", Doc: "seconds an idle backend connection stays open",
+			apply: seconds(func(g *Global, v string) { g.UpstreamKeepaliveTimeout = v })},
+		{Key: "keep-alive", Default: "75", Doc: "seconds an idle client connection stays open",
+			apply: seconds(func(g *Global, v string) { g.KeepaliveTimeout = v })},
+		{Key: "keep-alive-requests", Default: "1000", Doc: "requests one client connection may carry",
+			apply: integer(1, 1<<30, func(g *Global, n int) { g.KeepaliveRequests = n })},
+		{Key: "ssl-protocols", Default: "TLSv1.2 TLSv1.3", Doc: "enabled TLS versions, space separated (TLSv1, TLSv1.1, TLSv1.2, TLSv1.3)",
+			apply: applySSLProtocols},
+		{Key: "ssl-ciphers", Default: "(forward-secret AEAD ciphers)", Doc: "OpenSSL cipher list for TLS 1.2 and older",
+			apply: applySSLCiphers},
+		{Key: "ssl-redirect", Default: "true", Doc: "redirect plain HTTP to HTTPS (308) for hosts with TLS",
+			apply: boolean(func(g *Global, b bool) { g.SSLRedirect = b })},
+		{Key: "hsts", Default: "true", Doc: "send Strict-Transport-Security on TLS hosts",
+			apply: func(g *Global, v string) error { return nil }},
+		{Key: "hsts-max-age", Default: "31536000", Doc: "HSTS max-age in seconds",
+			apply: func(g *Global, v string) error { return nil }},
+		{Key: "hsts-include-subdomains", Default: "true", Doc: "add includeSubDomains to HSTS",
+			apply: func(g *Global, v string) error { return nil }},
+		{Key: "hsts-preload", Default: "false", Doc: "add preload to HSTS",
+			apply: func(g *Global, v string) error { return nil }},
+		{Key: "use-http2", Default: "true", Doc: "serve HTTP/2 on TLS listeners",
+			apply: boolean(func(g *Global, b bool) { g.HTTP2 = b })},
+		{Key: "server-tokens", Default: "false", Doc: "show the nginx version in the Server header and error pages",
+			apply: boolean(func(g *Global, b bool) { g.ServerTokens = b })},
+		{Key: "log-format-upstream", Default: "(combined plus upstream fields)", Doc: "access log format; nginx variables allowed",
+			apply: applyLogFormat},
+		{Key: "disable-access-log", Default: "false", Doc: "turn the access log off",
+			apply: boolean(func(g *Global, b bool) {
+				if b {
+					g.AccessLog = "off"
+				}
+			})},
+		{Key: "worker-processes", Default: "auto", Doc: "nginx worker processes: auto or a number",
+			apply: applyWorkerProcesses},
+		{Key: "max-worker-connections", Default: "16384", Doc: "connections each worker may hold",
+			apply: integer(64, 1<<20, func(g *Global, n int) { g.WorkerConnections = n })},
+	}
+	slices.SortFunc(opts, func(a, b GlobalOption) int { return strings.Compare(a.Key, b.Key) })
+	return opts
+}
+
+var (
+	sizePattern    = regexp.MustCompile(`^[0-9]{1,9}[kKmMgG]?$`)
+	cipherPattern  = regexp.MustCompile(`^[A-Za-z0-9:+!@._=-]+$`)
+	secondsPattern = regexp.MustCompile(`^[0-9]{1,7}$`)
+)
+
+func seconds(set func(*Global, string)) func(*Global, string) error {
+	return func(g *Global, v string) error {
+		if !secondsPattern.MatchString(v) {
+			return fmt.Errorf("must be a whole number of seconds, like 60")
+		}
+		set(g, v+"s")
+		return nil
+	}
+}
+
+func size(set func(*Global, string)) func(*Global, string) error {
+	return func(g *Global, v string) error {
+		if !sizePattern.MatchString(v) {
+			return fmt.Errorf("must be an nginx size, like 8k, 1m or 0")
+		}
+		set(g, v)
+		return nil
+	}
+}
+
+func integer(lo, hi int, set func(*Global, int)) func(*Global, string) error {
+	return func(g *Global, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("must be a whole number from %d to %d", lo, hi)
+		}
+		set(g, n)
+		return nil
+	}
+}
+
+func boolean(set func(*Global, bool)) func(*Global, string) error {
+	return func(g *Global, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("must be true or false")
+		}
+		set(g, b)
+		return nil
+	}
+}
+
+func applySSLProtocols(g *Global, v string) error {
+	allowed := []string{"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"}
+	fields := strings.Fields(v)
+	if len(fields) == 0 {
+		return fmt.Errorf("must list at least one of %s", strings.Join(allowed, ", "))
+	}
+	for _, f := range fields {
+		if !slices.Contains(allowed, f) {
+			return fmt.Errorf("%q is not one of %s", truncate(f), strings.Join(allowed, ", "))
+		}
+	}
+	g.SSLProtocols = fields
+	return nil
+}
+
+func applySSLCiphers(g *Global, v string) error {
+	if len(v) > 2048 || !cipherPattern.MatchString(v) {
+		return fmt.Errorf("must be an OpenSSL cipher list (letters, digits and : + ! @ . _ = -)")
+	}
+	g.SSLCiphers = v
+	return nil
+}
+
+func applyLogFormat(g *Global, v string) error {
+	if strings.TrimSpace(v) == "" || len(v) > 4096 {
+		return fmt.Errorf("must be between 1 and 4096 characters")
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("must be one line without control characters")
+		}
+	}
+	g.LogFormat = v
+	return nil
+}
+
+func applyWorkerProcesses(g *Global, v string) error {
+	if v == "auto" {
+		g.WorkerProcesses = v
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1024 {
+		return fmt.Errorf("must be auto or a number from 1 to 1024")
+	}
+	g.WorkerProcesses = strconv.Itoa(n)
+	return nil
+}
+
+// applyConfigMap reads the options ConfigMap into b.global. A bad value is
+// a finding on the ConfigMap and the default stays; unknown keys are
+// reported so a typo does not go unnoticed.
+func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
+	spec := b.opts.ConfigMap
+	if spec == "" {
+		return
+	}
+	namespace, name, _ := strings.Cut(spec, "/")
+	ref := ObjectRef{Kind: "ConfigMap", Namespace: namespace, Name: name}
+	var cm *corev1.ConfigMap
+	for _, c := range cms {
+		if c.Namespace == namespace && c.Name == name {
+			cm = c
+			break
+		}
+	}
+	if cm == nil {
+		b.warn(ref, ReasonConfigMapNotFound, "options ConfigMap %s not found; using the defaults", spec)
+		return
+	}
+	ref.UID = string(cm.UID)
+	table := GlobalOptions()
+	keys := make([]string, 0, len(cm.Data))
+	for k := range cm.Data {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		i := slices.IndexFunc(table, func(o GlobalOption) bool { return o.Key == k })
+		if i < 0 {
+			b.warn(ref, ReasonInvalidOption, "unknown key %q is ignored; see docs/configmap.md for the supported keys", truncate(k))
+			continue
+		}
+		if err := table[i].apply(&b.global, strings.TrimSpace(cm.Data[k])); err != nil {
+			b.warn(ref, ReasonInvalidOption, "%s: value %q %v; keeping the default %s",
+				k, truncate(cm.Data[k]), err, table[i].Default)
+		}
+	}
+	b.global.HSTS = hstsHeader(cm.Data, ref, b)
+}
+
+// hstsHeader builds the Strict-Transport-Security value from the hsts keys.
+func hstsHeader(data map[string]string, ref ObjectRef, b *builder) string {
+	flag := func(key string, def bool) bool {
+		v, ok := data[key]
+		if !ok {
+			return def
+		}
+		parsed, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			b.warn(ref, ReasonInvalidOption, "%s: value %q must be true or false; keeping the default %t", key, truncate(v), def)
+			return def
+		}
+		return parsed
+	}
+	if !flag("hsts", true) {
+		return ""
+	}
+	maxAge := 31536000
+	if v, ok := data["hsts-max-age"]; ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 0 {
+			b.warn(ref, ReasonInvalidOption, "hsts-max-age: value %q must be a whole number of seconds; keeping the default 31536000", truncate(v))
+		} else {
+			maxAge = n
+		}
+	}
+	h := "max-age=" + strconv.Itoa(maxAge)
+	if flag("hsts-include-subdomains", true) {
+		h += "; includeSubDomains"
+	}
+	if flag("hsts-preload", false) {
+		h += "; preload"
+	}
+	return h
+}

@@ -1,0 +1,44 @@
+package model_test
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/portico-ingress/portico/pkg/model"
+)
+
+var updateDocs = flag.Bool("update-docs", false, "rewrite docs/configmap.md from the option table")
+
+func configMapDoc() string {
+	var b strings.Builder
+	b.WriteString("# Global options (ConfigMap)\n\n")
+	b.WriteString("<!-- Generated from pkg/model/configmap.go by `go test ./pkg/model -update-docs`; do not edit. -->\n\n")
+	b.WriteString("`portico controller --configmap NAMESPACE/NAME` reads these keys, with the names ingress-nginx\n")
+	b.WriteString("users know. A value that fails its check is reported (a Warning on the ConfigMap, a log line)\n")
+	b.WriteString("and the default stays; an unknown key is reported too.\n\n")
+	b.WriteString("| key | default | what it sets |\n| --- | --- | --- |\n")
+	for _, o := range model.GlobalOptions() {
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", o.Key, o.Default, o.Doc)
+	}
+	b.WriteString("\nExample:\n\n```yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: portico\n  namespace: portico\n")
+	b.WriteString("data:\n  proxy-read-timeout: \"120\"\n  proxy-body-size: 8m\n  hsts-preload: \"true\"\n```\n")
+	return b.String()
+}
+
+// TestConfigMapDocIsCurrent fails when docs/configmap.md differs from the table.
+func TestConfigMapDocIsCurrent(t *testing.T) {
+	const path = "../../docs/configmap.md"
+	want := configMapDoc()
+	if *updateDocs {
+		require.NoError(t, os.WriteFile(path, []byte(want), 0o644))
+	}
+	got, err := os.ReadFile(path)
+	require.NoError(t, err, "run go test ./pkg/model -update-docs")
+	assert.Equal(t, want, string(got), "docs/configmap.md is stale; run go test ./pkg/model -update-docs")
+}
