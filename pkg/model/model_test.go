@@ -30,7 +30,7 @@ type expectation struct {
 		ConfigMap                string `json:"configMap"`
 	} `json:"options"`
 	// Global lists fields of Config.Global (by JSON name) and their expected values.
-	Global map[string]any `json:"global"`
+	Global   map[string]any `json:"global"`
 	Requests []struct {
 		Host string `json:"host"`
 		Path string `json:"path"`
