@@ -15,16 +15,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/portico-ingress/portico/pkg/certs"
 	"github.com/portico-ingress/portico/pkg/controller"
+	"github.com/portico-ingress/portico/pkg/events"
+	"github.com/portico-ingress/portico/pkg/ingressstatus"
+	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/nginx"
 	"github.com/portico-ingress/portico/pkg/reload"
+	"github.com/portico-ingress/portico/pkg/snapshot"
+	"github.com/portico-ingress/portico/pkg/source/kube"
 	"github.com/portico-ingress/portico/pkg/status"
 )
 
 type controllerFlags struct {
 	model         modelFlags
+	cluster       clusterFlags
 	manifests     string
 	configDir     string
 	runtimeDir    string
@@ -49,6 +56,13 @@ func newControllerCommand(stdout, stderr io.Writer) *cobra.Command {
 		Long: `Run the controller: watch objects, render nginx.conf, test it with nginx -t,
 make it live, reload nginx and confirm the new generation is served.
 
+Objects come from the Kubernetes API (--kubeconfig, or the Pod's service
+account when running in a cluster) or from a directory of manifests
+(--manifests), which needs no cluster. In a cluster every replica serves
+traffic; the one holding the Lease (--election-id) writes Ingress status.
+Reloads become RELOAD Events on the Pod (POD_NAME, POD_NAMESPACE, POD_UID
+from the downward API) and findings become Warning Events on the Ingress.
+
 By default Portico runs as a sidecar: nginx runs in another container of the
 same Pod (shareProcessNamespace: true) and is signalled through its pid file.
 With --start-nginx, Portico starts and supervises nginx itself.
@@ -63,7 +77,10 @@ Status endpoints on --status-address:
   /metrics        Prometheus metrics (portico_reloads_total, ...)
   /debug/config   the live nginx.conf (file paths only, never keys)
   /debug/reloads  the last reload events as JSON`,
-		Example: `  # Serve the manifests in ./examples, running nginx as a child process:
+		Example: `  # In a Pod beside the nginx container (see deploy/):
+  portico controller --configmap portico/portico --publish-service portico/portico
+
+  # Serve the manifests in ./examples, running nginx as a child process:
   portico controller --manifests examples --start-nginx \
     --http-port 8080 --https-port 8443 --config-dir /tmp/portico/conf --runtime-dir /tmp/portico/run`,
 		Args: cobra.NoArgs,
@@ -74,7 +91,16 @@ Status endpoints on --status-address:
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&f.manifests, "manifests", "", "directory of YAML manifests to serve (required until the Kubernetes source lands)")
+	fs.StringVar(&f.manifests, "manifests", "", "serve the YAML manifests in this directory (or file) instead of watching the Kubernetes API")
+	fs.StringVar(&f.cluster.kubeconfig, "kubeconfig", "", "kubeconfig file for the API server (default: the Pod's service account)")
+	fs.StringVar(&f.cluster.watchNamespace, "watch-namespace", "", "watch only this namespace (default: all namespaces)")
+	fs.StringVar(&f.cluster.publishService, "publish-service", "", "NAMESPACE/NAME of the Service whose address goes into Ingress status")
+	fs.StringSliceVar(&f.cluster.publishStatusAddresses, "publish-status-address", nil, "IP addresses or host names to put into Ingress status instead of --publish-service")
+	fs.BoolVar(&f.cluster.updateStatusOnShutdown, "update-status-on-shutdown", false, "clear the Ingress status this controller wrote when it shuts down")
+	fs.StringVar(&f.cluster.electionID, "election-id", "portico-leader", "name of the Lease replicas use to elect the one that writes status")
+	fs.DurationVar(&f.cluster.leaseDuration, "election-lease-duration", 15*time.Second, "how long a leader's Lease lasts without renewal; a new leader takes over after it")
+	fs.DurationVar(&f.cluster.renewDeadline, "election-renew-deadline", 10*time.Second, "how long the leader keeps trying to renew before it steps down")
+	fs.DurationVar(&f.cluster.retryPeriod, "election-retry-period", 2*time.Second, "how often replicas try to acquire or renew the Lease")
 	fs.StringVar(&f.configDir, "config-dir", "/etc/portico", "directory for the generated nginx.conf and certificate files (shared with the nginx container)")
 	fs.StringVar(&f.runtimeDir, "runtime-dir", "/tmp/portico", "directory for nginx's pid file and temporary files")
 	fs.StringVar(&f.nginxBinary, "nginx-binary", "nginx", "nginx executable, used for nginx -t and --start-nginx")
@@ -97,9 +123,6 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	log, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
 		return err
-	}
-	if f.manifests == "" {
-		return errors.New("--manifests is required: give the directory of YAML manifests to serve")
 	}
 	configDir, err := filepath.Abs(f.configDir)
 	if err != nil {
@@ -172,7 +195,45 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 			}
 		}),
 	)
-	ctrl, err := controller.New(newManifestSource(f.manifests, log.With("component", "manifests")), driver, controller.Options{
+	pod := podIdentity()
+	var (
+		source   controller.Source
+		findings controller.FindingRecorder = &controller.LogFindings{Logger: log.With("component", "model")}
+		updater  *ingressstatus.Updater
+		client   kubernetes.Interface
+	)
+	if f.manifests != "" {
+		source = newManifestSource(f.manifests, log.With("component", "manifests"))
+	} else {
+		client, _, err = kubeClient(f.cluster.kubeconfig)
+		if err != nil {
+			return err
+		}
+		var extra []string
+		if modelOpts.DefaultSSLCertificate != "" {
+			extra = append(extra, modelOpts.DefaultSSLCertificate)
+		}
+		source, err = kube.New(kube.Options{Client: client, Namespace: f.cluster.watchNamespace,
+			ConfigMap: modelOpts.ConfigMap, ExtraSecrets: extra, Logger: log.With("component", "kube")})
+		if err != nil {
+			return err
+		}
+		updater, err = ingressstatus.New(ingressstatus.Options{Client: client, PublishService: f.cluster.publishService,
+			PublishAddresses: f.cluster.publishStatusAddresses, Logger: log.With("component", "status-writer")})
+		if err != nil {
+			return err
+		}
+		rec, stopEvents := newEventRecorder(client, log)
+		defer stopEvents()
+		k8sEvents := events.New(rec, pod, 30*time.Minute, log.With("component", "events"))
+		recorder = reload.Multi(recorder, k8sEvents)
+		findings = multiFindings{findings, k8sEvents}
+	}
+	var live func(*snapshot.Snapshot, *model.Config)
+	if updater != nil {
+		live = updater.Observe
+	}
+	ctrl, err := controller.New(source, driver, controller.Options{
 		Model:       modelOpts,
 		HoldOff:     f.holdOff,
 		MaxHoldOff:  f.maxHoldOff,
@@ -181,7 +242,8 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		StartNginx:  startNginx,
 		NginxAlive:  proc.Alive,
 		Recorder:    recorder,
-		Findings:    &controller.LogFindings{Logger: log.With("component", "model")},
+		Findings:    findings,
+		Live:        live,
 		Logger:      log.With("component", "controller"),
 	})
 	if err != nil {
@@ -205,7 +267,14 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		"config", ngxOpts.ConfigPath, "status", ln.Addr().String(), "start_nginx", f.startNginx)
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
+	if client != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- runLeaderElection(ctx, client, f.cluster, pod, updater, log.With("component", "leader"))
+		}()
+	}
 	wg.Add(2)
 	go func() { defer wg.Done(); errs <- statusServer.Serve(ctx, ln) }()
 	go func() { defer wg.Done(); errs <- ctrl.Run(ctx) }()
@@ -258,4 +327,13 @@ func writeDefaultCertificate(path string) error {
 		return fmt.Errorf("writing default certificate: %w", err)
 	}
 	return nil
+}
+
+// multiFindings hands findings to several recorders (logs and Events).
+type multiFindings []controller.FindingRecorder
+
+func (m multiFindings) Findings(f []model.Finding) {
+	for _, r := range m {
+		r.Findings(f)
+	}
 }

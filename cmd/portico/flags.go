@@ -28,6 +28,7 @@ type modelFlags struct {
 	resolvers                []string
 	accessLog                string
 	workerProcesses          string
+	configMap                string
 }
 
 func (f *modelFlags) register(fs *pflag.FlagSet) {
@@ -52,6 +53,7 @@ func (f *modelFlags) register(fs *pflag.FlagSet) {
 		"DNS server nginx uses for ExternalName Services (default: the nameservers in /etc/resolv.conf)")
 	fs.StringVar(&f.accessLog, "access-log", "/dev/stdout", `nginx access log path, or "off"`)
 	fs.StringVar(&f.workerProcesses, "worker-processes", "auto", `nginx worker_processes ("auto" or a number)`)
+	fs.StringVar(&f.configMap, "configmap", "", "NAMESPACE/NAME of the ConfigMap with global options (see docs/configmap.md)")
 }
 
 // options validates the flags and returns model options. runtimeDir and
@@ -72,6 +74,11 @@ func (f *modelFlags) options(runtimeDir, configDir, defaultCert string) (model.O
 		var n int
 		if _, err := fmt.Sscanf(f.workerProcesses, "%d", &n); err != nil || n < 1 || fmt.Sprint(n) != f.workerProcesses {
 			return model.Options{}, fmt.Errorf("--worker-processes %q: use auto or a positive number", f.workerProcesses)
+		}
+	}
+	if f.configMap != "" {
+		if ns, name, ok := strings.Cut(f.configMap, "/"); !ok || ns == "" || name == "" {
+			return model.Options{}, fmt.Errorf("--configmap %q: must be NAMESPACE/NAME", f.configMap)
 		}
 	}
 	resolvers := f.resolvers
@@ -102,6 +109,7 @@ func (f *modelFlags) options(runtimeDir, configDir, defaultCert string) (model.O
 		DefaultBackendService:    f.defaultBackendService,
 		DefaultSSLCertificate:    f.defaultSSLCertificate,
 		DisableSSLRedirect:       f.disableSSLRedirect,
+		ConfigMap:                f.configMap,
 		CertificateDir:           configDir + "/certs",
 		Global:                   g,
 	}, nil

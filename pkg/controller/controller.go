@@ -65,6 +65,9 @@ type Options struct {
 	Recorder reload.Recorder
 	// Findings receives the model's findings after every build.
 	Findings FindingRecorder
+	// Live is called after every sync that leaves this snapshot's config
+	// live (applied now, or unchanged), e.g. to write Ingress status.
+	Live func(snap *snapshot.Snapshot, cfg *model.Config)
 	// Logger is the structured logger.
 	Logger *slog.Logger
 	// Clock returns the current time; nil means time.Now.
@@ -208,16 +211,26 @@ func (c *Controller) Sync(ctx context.Context) {
 	c.mu.Unlock()
 	if unchanged {
 		c.log.Debug("configuration unchanged; no reload", "config_hash", short(hash), "objects", snap.Len())
+		c.notifyLive(snap, cfg)
 		return
 	}
 	if alreadyFailed {
 		c.log.Debug("configuration already rejected; waiting for a change", "config_hash", short(hash))
 		return
 	}
-	c.apply(ctx, r, cfg, hash)
+	if c.apply(ctx, r, cfg, hash) {
+		c.notifyLive(snap, cfg)
+	}
 }
 
-func (c *Controller) apply(ctx context.Context, r *render.Renderer, cfg *model.Config, hash string) {
+func (c *Controller) notifyLive(snap *snapshot.Snapshot, cfg *model.Config) {
+	if c.opts.Live != nil {
+		c.opts.Live(snap, cfg)
+	}
+}
+
+// apply makes cfg live and reports whether it is.
+func (c *Controller) apply(ctx context.Context, r *render.Renderer, cfg *model.Config, hash string) bool {
 	start := c.now()
 	c.mu.Lock()
 	c.generation++
@@ -250,6 +263,7 @@ func (c *Controller) apply(ctx context.Context, r *render.Renderer, cfg *model.C
 		c.collectFiles(cfg)
 	}
 	c.opts.Recorder.Record(ev)
+	return err == nil
 }
 
 func (c *Controller) makeLive(ctx context.Context, conf []byte, cfg *model.Config, gen uint64) error {

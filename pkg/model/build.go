@@ -26,11 +26,17 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 	b := newBuilder(snap, opts)
 	b.applyConfigMap(snap.ConfigMaps)
 	b.defaultCertificate()
-	for _, ing := range b.sortedIngresses(snap.Ingresses) {
+	ingresses := b.sortedIngresses(snap.Ingresses)
+	for _, ing := range ingresses {
 		b.addIngress(ing)
 	}
 	b.addGlobalDefaultBackend()
-	return b.config(), b.findings
+	cfg := b.config()
+	cfg.Ingresses = make([]ObjectRef, 0, len(ingresses))
+	for _, ing := range ingresses {
+		cfg.Ingresses = append(cfg.Ingresses, ingressRef(ing))
+	}
+	return cfg, b.findings
 }
 
 // builder holds the indexes and partial results of one Build call. Indexes

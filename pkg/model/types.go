@@ -22,6 +22,8 @@ type Config struct {
 	Upstreams []Upstream `json:"upstreams"`
 	// Certificates are the PEM files (certificate chain and key) the servers refer to, sorted by Path.
 	Certificates []Certificate `json:"certificates"`
+	// Ingresses are the Ingresses of our class this config serves, oldest first; status goes to them.
+	Ingresses []ObjectRef `json:"ingresses"`
 }
 
 // Global holds settings that apply to the whole nginx process or http block.

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/portico-ingress/portico/pkg/events"
+	"github.com/portico-ingress/portico/pkg/ingressstatus"
+)
+
+// clusterFlags are the flags that only matter when objects come from the API server.
+type clusterFlags struct {
+	kubeconfig             string
+	watchNamespace         string
+	publishService         string
+	publishStatusAddresses []string
+	updateStatusOnShutdown bool
+	electionID             string
+	leaseDuration          time.Duration
+	renewDeadline          time.Duration
+	retryPeriod            time.Duration
+}
+
+// podIdentity reads the downward API variables the Deployment sets.
+func podIdentity() events.PodRef {
+	return events.PodRef{
+		Namespace: os.Getenv("POD_NAMESPACE"),
+		Name:      os.Getenv("POD_NAME"),
+		UID:       os.Getenv("POD_UID"),
+	}
+}
+
+// newEventRecorder starts a broadcaster that writes Events through the API;
+// the returned stop flushes and shuts it down.
+func newEventRecorder(client kubernetes.Interface, log *slog.Logger) (record.EventRecorder, func()) {
+	b := record.NewBroadcaster()
+	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	rec := b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "portico-controller"})
+	return rec, func() {
+		// Shutdown drops queued events; give in-flight ones a moment first.
+		time.Sleep(200 * time.Millisecond)
+		b.Shutdown()
+		log.Debug("event broadcaster stopped")
+	}
+}
+
+// runLeaderElection campaigns for the Lease and runs the status updater
+// while this replica leads. Every replica serves traffic; only the leader
+// writes Ingress status, so replicas never fight over it.
+func runLeaderElection(ctx context.Context, client kubernetes.Interface, f clusterFlags, pod events.PodRef,
+	updater *ingressstatus.Updater, log *slog.Logger) error {
+	identity := pod.Name
+	if identity == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("leader election identity: %w", err)
+		}
+		identity = host
+	}
+	namespace := pod.Namespace
+	if namespace == "" {
+		namespace = strings.TrimSpace(f.watchNamespace)
+	}
+	if namespace == "" {
+		namespace = "default"
+	}
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metaFor(namespace, f.electionID),
+		Client:     client.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: identity},
+	}
+	shuttingDown := func() bool { return ctx.Err() != nil }
+	cfg := leaderelection.LeaderElectionConfig{
+		Lock:            lock,
+		LeaseDuration:   f.leaseDuration,
+		RenewDeadline:   f.renewDeadline,
+		RetryPeriod:     f.retryPeriod,
+		ReleaseOnCancel: true,
+		Name:            f.electionID,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(leading context.Context) {
+				log.Info("became leader; writing Ingress status", "lease", namespace+"/"+f.electionID, "identity", identity)
+				clear := func() bool { return f.updateStatusOnShutdown && shuttingDown() }
+				updater.Run(leading, clear)
+			},
+			OnStoppedLeading: func() {
+				log.Info("stopped leading", "identity", identity)
+			},
+			OnNewLeader: func(current string) {
+				if current != identity {
+					log.Info("leader elected", "leader", current)
+				}
+			},
+		},
+	}
+	elector, err := leaderelection.NewLeaderElector(cfg)
+	if err != nil {
+		return fmt.Errorf("leader election: %w", err)
+	}
+	// Run returns when the lease is lost; campaign again unless shutting down.
+	for ctx.Err() == nil {
+		elector.Run(ctx)
+	}
+	return nil
+}
+
+func metaFor(namespace, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: namespace, Name: name}
+}

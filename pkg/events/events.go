@@ -1,0 +1,117 @@
+// Package events turns reload events and model findings into Kubernetes
+// Events: RELOAD on the controller's Pod, and a Warning on each object a
+// finding is about, so `kubectl describe ingress` says what is wrong.
+package events
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/portico-ingress/portico/pkg/model"
+	"github.com/portico-ingress/portico/pkg/reload"
+)
+
+// ReasonReload is the Event reason of every reload attempt.
+const ReasonReload = "RELOAD"
+
+// maxMessage keeps Event messages under the API's 1 KiB limit.
+const maxMessage = 1000
+
+// PodRef names the controller's Pod (from the downward API); zero when
+// running outside a Pod, and then reload Events are not sent.
+type PodRef struct {
+	// Namespace is POD_NAMESPACE.
+	Namespace string
+	// Name is POD_NAME.
+	Name string
+	// UID is POD_UID.
+	UID string
+}
+
+// Recorder sends Events through a client-go EventRecorder, which also
+// aggregates repeats of the same event.
+type Recorder struct {
+	rec    record.EventRecorder
+	pod    *corev1.ObjectReference
+	log    *slog.Logger
+	repeat time.Duration
+	now    func() time.Time
+
+	mu   sync.Mutex
+	sent map[model.Finding]time.Time
+}
+
+// New returns a Recorder. repeat is how often a finding that persists is
+// sent again: Events expire (an hour by default), and a problem that is
+// still there should stay visible in kubectl describe.
+func New(rec record.EventRecorder, pod PodRef, repeat time.Duration, log *slog.Logger) *Recorder {
+	r := &Recorder{rec: rec, log: log, repeat: repeat, now: time.Now, sent: map[model.Finding]time.Time{}}
+	if pod.Name != "" && pod.Namespace != "" {
+		r.pod = &corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: pod.Namespace, Name: pod.Name, UID: types.UID(pod.UID)}
+	} else {
+		log.Info("POD_NAME and POD_NAMESPACE are not set: reload events go to logs and metrics only")
+	}
+	return r
+}
+
+// Record implements reload.Recorder: one Event on the Pod per reload attempt.
+func (r *Recorder) Record(ev reload.Event) {
+	if r.pod == nil {
+		return
+	}
+	kind := corev1.EventTypeNormal
+	if ev.Result != reload.ResultSuccess {
+		kind = corev1.EventTypeWarning
+	}
+	r.rec.Event(r.pod, kind, ReasonReload, clip(ev.Summary()))
+}
+
+// Findings implements controller.FindingRecorder: a Warning Event for each
+// new finding, and again for one that persists past the repeat interval.
+func (r *Recorder) Findings(findings []model.Finding) {
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	current := make(map[model.Finding]time.Time, len(findings))
+	for _, f := range findings {
+		last, seen := r.sent[f]
+		if seen && now.Sub(last) < r.repeat {
+			current[f] = last
+			continue
+		}
+		current[f] = now
+		ref := objectReference(f.Object)
+		if ref == nil {
+			continue
+		}
+		r.rec.Event(ref, corev1.EventTypeWarning, f.Reason, clip(f.Message))
+	}
+	r.sent = current
+}
+
+// objectReference maps a finding's object to an Event target; flags have no object.
+func objectReference(o model.ObjectRef) *corev1.ObjectReference {
+	ref := &corev1.ObjectReference{Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, UID: types.UID(o.UID)}
+	switch o.Kind {
+	case "Ingress":
+		ref.APIVersion = networkingv1.SchemeGroupVersion.String()
+	case "Service", "Secret", "ConfigMap":
+		ref.APIVersion = "v1"
+	default:
+		return nil
+	}
+	return ref
+}
+
+func clip(s string) string {
+	if len(s) <= maxMessage {
+		return s
+	}
+	return s[:maxMessage-3] + "..."
+}
