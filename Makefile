@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test unit lint demo fuzz bench clean
+.PHONY: all build deps test unit lint demo fuzz bench clean apiserver
 
 all: build
 
@@ -18,10 +18,15 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l cmd pkg e2e templates rootfs); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# Every test, with real nginx. PORTICO_REQUIRE_NGINX turns a missing nginx
-# into a failure instead of a skip.
-test: deps lint ## install dependencies, lint and run every test
-	PORTICO_REQUIRE_NGINX=1 $(GO) test -count=1 -race ./...
+# Every test, with real nginx and a real kube-apiserver. The REQUIRE
+# variables turn a missing prerequisite into a failure instead of a skip.
+# The API server is built first (cached after the first time, which takes
+# several minutes) so its build does not eat into go test's timeout.
+test: deps lint apiserver ## install dependencies, lint and run every test
+	PORTICO_REQUIRE_NGINX=1 PORTICO_REQUIRE_E2E=1 $(GO) test -count=1 -race -timeout 30m ./...
+
+apiserver: ## build kube-apiserver for the e2e suite (cached outside the repo)
+	@bash hack/build-apiserver.sh >/dev/null
 
 unit: ## fast tests only (no real nginx)
 	$(GO) test -count=1 -short ./...

@@ -1,0 +1,375 @@
+//go:build linux
+
+package kube
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// startEtcd starts etcd on two free loopback ports and waits until /health
+// says it is healthy.
+func (e *environment) startEtcd() error {
+	clientPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	peerPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	e.etcdURL = "http://127.0.0.1:" + strconv.Itoa(clientPort)
+	peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
+	cmd := exec.Command("etcd",
+		"--name", "e2e",
+		"--data-dir", filepath.Join(e.dir, "etcd"),
+		"--listen-client-urls", e.etcdURL,
+		"--advertise-client-urls", e.etcdURL,
+		"--listen-peer-urls", peerURL,
+		"--initial-advertise-peer-urls", peerURL,
+		"--initial-cluster", "e2e="+peerURL,
+		"--logger", "zap",
+		"--log-level", "warn",
+	)
+	if e.etcd, err = startChild("etcd", cmd); err != nil {
+		return err
+	}
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DialContext: guardedDial}}
+	err = poll(etcdReadyTimeout, 50*time.Millisecond, e.etcd, func() error {
+		resp, err := client.Get(e.etcdURL + "/health")
+		if err != nil {
+			return err
+		}
+		defer func() { _ = resp.Body.Close() }()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"health":"true"`) {
+			return fmt.Errorf("status %d: %s", resp.StatusCode, body)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("etcd not healthy: %w\netcd output:\n%s", err, e.etcd.logTail(40))
+	}
+	return nil
+}
+
+// startAPIServer writes the API server's keys, certificate and token file,
+// starts it against etcd, waits for /readyz and for the default namespace,
+// and builds the admin client.
+func (e *environment) startAPIServer() error {
+	pki := filepath.Join(e.dir, "pki")
+	if err := os.MkdirAll(pki, 0o700); err != nil {
+		return err
+	}
+	// The service-account issuer's throwaway signing key.
+	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	saDER, err := x509.MarshalECPrivateKey(saKey)
+	if err != nil {
+		return err
+	}
+	saKeyFile := filepath.Join(pki, "sa.key")
+	if err := os.WriteFile(saKeyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: saDER}), 0o600); err != nil {
+		return err
+	}
+	// A self-signed serving certificate for 127.0.0.1; being its own CA,
+	// clients verify the server with it instead of skipping verification.
+	certPEM, keyPEM, err := servingCertificate()
+	if err != nil {
+		return err
+	}
+	e.caPEM = certPEM
+	certFile, keyFile := filepath.Join(pki, "apiserver.crt"), filepath.Join(pki, "apiserver.key")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		return err
+	}
+	e.adminToken = randomHex(24)
+	tokenFile := filepath.Join(pki, "tokens.csv")
+	if err := os.WriteFile(tokenFile, []byte(e.adminToken+",admin,admin-uid,system:masters\n"), 0o600); err != nil {
+		return err
+	}
+
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	e.apiURL = "https://127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.Command(e.apiserverBinary,
+		"--bind-address=127.0.0.1",
+		"--secure-port="+strconv.Itoa(port),
+		"--advertise-address=127.0.0.1",
+		"--etcd-servers="+e.etcdURL,
+		"--token-auth-file="+tokenFile,
+		"--authorization-mode=RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-key-file="+saKeyFile,
+		"--service-account-signing-key-file="+saKeyFile,
+		// Cluster IPs are only allocated, never sent traffic.
+		"--service-cluster-ip-range=10.96.0.0/16",
+		"--allow-privileged=true",
+		// The "kubernetes" Service's endpoint reconciler refuses a loopback
+		// advertise address; nothing here needs that Service's endpoints.
+		"--endpoint-reconciler-type=none",
+		"--cert-dir="+filepath.Join(e.dir, "certs"),
+		"--tls-cert-file="+certFile,
+		"--tls-private-key-file="+keyFile,
+		// Not needed by the tests, and each costs startup time or CPU.
+		"--enable-priority-and-fairness=false",
+		"--profiling=false",
+		"--enable-logs-handler=false",
+	)
+	started := time.Now()
+	if e.apiserver, err = startChild("kube-apiserver", cmd); err != nil {
+		return err
+	}
+	e.config = &rest.Config{
+		Host:            e.apiURL,
+		BearerToken:     e.adminToken,
+		TLSClientConfig: rest.TLSClientConfig{CAData: e.caPEM},
+		QPS:             100,
+		Burst:           200,
+		Timeout:         30 * time.Second,
+		UserAgent:       "portico-e2e",
+		Dial:            guardedDial,
+	}
+	httpClient, err := rest.HTTPClientFor(e.config)
+	if err != nil {
+		return err
+	}
+	err = poll(apiReadyTimeout, 100*time.Millisecond, e.apiserver, func() error {
+		resp, err := httpClient.Get(e.apiURL + "/readyz")
+		if err != nil {
+			return err
+		}
+		defer func() { _ = resp.Body.Close() }()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz: %d: %s", resp.StatusCode, lastLines(string(body), 5))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("kube-apiserver not ready: %w\nkube-apiserver output:\n%s", err, e.apiserver.logTail(60))
+	}
+	fmt.Fprintf(os.Stderr, "e2e/kube: kube-apiserver ready in %s on %s\n", time.Since(started).Round(time.Millisecond), e.apiURL)
+
+	if e.client, err = kubernetes.NewForConfig(e.config); err != nil {
+		return err
+	}
+	// The API server creates the default namespace in a post-start hook.
+	err = poll(30*time.Second, 100*time.Millisecond, e.apiserver, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := e.client.CoreV1().Namespaces().Get(ctx, metav1.NamespaceDefault, metav1.GetOptions{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("namespace default: %w", err)
+	}
+	e.adminKubeconfig = filepath.Join(e.dir, "admin.kubeconfig")
+	if err := writeKubeconfig(e.adminKubeconfig, e.apiURL, e.caPEM, "admin", e.adminToken, ""); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "e2e/kube: kube-apiserver and default namespace ready in %s\n", time.Since(started).Round(time.Millisecond))
+	return nil
+}
+
+// poll calls f every interval until it returns nil, the timeout passes, or
+// the process dies (nil: no process to watch).
+func poll(timeout, interval time.Duration, c *child, f func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if c != nil && !c.alive() {
+			return fmt.Errorf("%s exited (%v); last error: %w", c.name, c.waitErr, err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within %s: %w", timeout, err)
+		}
+		time.Sleep(interval)
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+// servingCertificate makes a self-signed ECDSA certificate for the API
+// server's loopback address, usable as its own CA.
+func servingCertificate() (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "portico-e2e-apiserver"},
+		DNSNames:              []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(48 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
+	return hex.EncodeToString(b)
+}
+
+// writeKubeconfig writes a kubeconfig for one bearer-token user of the
+// suite's API server; namespace ("" for none) becomes the context's default.
+// Written by hand: the format is small and stable, and client-go's
+// clientcmd then reads it exactly as the controller does.
+func writeKubeconfig(path, server string, caPEM []byte, user, token, namespace string) error {
+	ns := ""
+	if namespace != "" {
+		ns = "\n    namespace: " + strconv.Quote(namespace)
+	}
+	content := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: e2e
+  cluster:
+    server: %s
+    certificate-authority-data: %s
+users:
+- name: %s
+  user:
+    token: %s
+contexts:
+- name: e2e
+  context:
+    cluster: e2e
+    user: %s%s
+current-context: e2e
+`, strconv.Quote(server), base64.StdEncoding.EncodeToString(caPEM), strconv.Quote(user), strconv.Quote(token), strconv.Quote(user), ns)
+	return os.WriteFile(path, []byte(content), 0o600)
+}
+
+// tokenConfig is a client-go configuration for a bearer token.
+func tokenConfig(token string) *rest.Config {
+	cfg := rest.CopyConfig(env.config)
+	cfg.BearerToken = token
+	return cfg
+}
+
+// serviceAccountToken creates (if needed) the ServiceAccount namespace/name
+// and returns a token for it from the TokenRequest API.
+func serviceAccountToken(t testing.TB, namespace, name string) string {
+	t.Helper()
+	requireEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
+	_, err := env.client.CoreV1().ServiceAccounts(namespace).Create(ctx, sa, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		require.NoError(t, err, "creating ServiceAccount %s/%s", namespace, name)
+	}
+	seconds := int64(2 * 60 * 60) // longer than the suite runs
+	tr, err := env.client.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &seconds}},
+		metav1.CreateOptions{})
+	require.NoError(t, err, "TokenRequest for %s/%s", namespace, name)
+	require.NotEmpty(t, tr.Status.Token)
+	return tr.Status.Token
+}
+
+// serviceAccountKubeconfig creates the ServiceAccount namespace/name and
+// writes a kubeconfig that authenticates as it with a TokenRequest token,
+// so a controller runs with the permissions RBAC gives that account, not as
+// admin. It returns the kubeconfig's path.
+func serviceAccountKubeconfig(t testing.TB, namespace, name string) string {
+	t.Helper()
+	token := serviceAccountToken(t, namespace, name)
+	path := filepath.Join(t.TempDir(), name+".kubeconfig")
+	user := "system:serviceaccount:" + namespace + ":" + name
+	require.NoError(t, writeKubeconfig(path, env.apiURL, env.caPEM, user, token, namespace))
+	return path
+}
+
+// guardedDial is the dialer of every client of the suite: it refuses any
+// destination outside loopback and 198.18.0.0/15, so a test that goes wrong
+// can never send traffic elsewhere.
+func guardedDial(ctx context.Context, network, address string) (net.Conn, error) {
+	if err := allowedTarget(address); err != nil {
+		return nil, err
+	}
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	return d.DialContext(ctx, network, address)
+}
+
+// allowedTarget accepts host:port only for loopback and 198.18.0.0/15.
+func allowedTarget(address string) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return fmt.Errorf("e2e/kube: refusing to dial %q: only IP addresses are dialed", address)
+	}
+	if ip.IsLoopback() || testNet.Contains(ip) {
+		return nil
+	}
+	return fmt.Errorf("e2e/kube: refusing to dial %s: only loopback and 198.18.0.0/15 are test hosts", address)
+}
+
+var testNet = &net.IPNet{IP: net.IPv4(198, 18, 0, 0).To4(), Mask: net.CIDRMask(15, 32)}

@@ -1,0 +1,376 @@
+//go:build linux
+
+// Package kube is the end-to-end suite against a real Kubernetes API server.
+//
+// TestMain starts, once for the package, etcd and kube-apiserver on loopback
+// (token authentication, RBAC), a network namespace whose addresses in
+// 198.18.0.0/15 stand for Pod IPs (the API server rejects loopback addresses
+// in EndpointSlices), and builds the portico binary and the echo server.
+// Each test creates its objects with client-go in a namespace of its own,
+// runs `portico controller --kubeconfig` with a real nginx on loopback, and
+// sends HTTP through nginx to echo servers inside the network namespace.
+//
+// Traffic only ever goes to loopback and to 198.18.0.0/15 (the dialers of
+// the suite refuse anything else); every wait is bounded. Everything started
+// is stopped: by t.Cleanup for a test, by the teardown of TestMain for the
+// package (also when setup fails, TestMain panics, or on SIGINT/SIGTERM).
+// If the test binary dies without teardown (a -timeout panic, SIGKILL), its
+// children die with it (Pdeathsig), a reaper process removes the network
+// namespace and the temporary directory, and the next run deletes whatever
+// a dead run left behind.
+//
+// Environment:
+//
+//	PORTICO_E2E=0         skip the suite
+//	PORTICO_REQUIRE_E2E=1 a missing prerequisite (root, etcd, ip, nginx, go) fails instead of skipping
+package kube
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// Bounds of the setup. The first build of kube-apiserver takes 6-10 minutes
+// on 2 cores; afterwards the script prints its cached path at once.
+const (
+	apiserverBuildTimeout = 30 * time.Minute
+	goBuildTimeout        = 5 * time.Minute
+	etcdReadyTimeout      = 30 * time.Second
+	apiReadyTimeout       = 60 * time.Second
+	childStopTimeout      = 15 * time.Second // SIGTERM until a child of the suite exits
+	childKillTimeout      = 5 * time.Second  // SIGKILL until it is reaped
+)
+
+// environment is what TestMain set up for every test of the package.
+type environment struct {
+	// dir holds the binaries, etcd's data, certificates and kubeconfigs.
+	dir string
+	// repoRoot is the module root (the scripts and packages are built from it).
+	repoRoot string
+
+	porticoBinary   string
+	echoBinary      string
+	nginxBinary     string
+	apiserverBinary string
+
+	// porticoHelp is `portico controller --help`, for tests of flags that
+	// are still being written.
+	porticoHelp string
+
+	etcd      *child
+	etcdURL   string
+	apiserver *child
+	// apiURL is https://127.0.0.1:PORT of kube-apiserver.
+	apiURL string
+	// caPEM is the API server's serving certificate (self-signed, its own CA).
+	caPEM []byte
+	// adminToken authenticates as user admin in group system:masters.
+	adminToken string
+	// adminKubeconfig is a kubeconfig file for adminToken.
+	adminKubeconfig string
+	// porticoKubeconfig authenticates as deploy/'s portico ServiceAccount:
+	// controllers run with it unless a test asks for the admin.
+	porticoKubeconfig string
+	// config and client are the admin's client-go configuration and clientset.
+	config *rest.Config
+	client kubernetes.Interface
+
+	netns *netns
+	// reaper removes the network namespace and dir if the test binary dies.
+	reaper *child
+}
+
+var (
+	// env is set by TestMain when the environment is up; nil when skipping.
+	env *environment
+	// skipReason says why every test of the package skips.
+	skipReason string
+)
+
+// requireEnv skips the test when the suite does not run on this machine.
+// Every helper that needs the environment calls it.
+func requireEnv(t testing.TB) {
+	t.Helper()
+	if env == nil {
+		reason := skipReason
+		if reason == "" {
+			reason = "the e2e/kube environment is not set up"
+		}
+		t.Skip(reason)
+	}
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	if os.Getenv("PORTICO_E2E") == "0" {
+		skipReason = "PORTICO_E2E=0"
+		fmt.Fprintln(os.Stderr, "e2e/kube: skipping the suite:", skipReason)
+		return m.Run()
+	}
+	if reason := missingPrerequisite(); reason != "" {
+		if os.Getenv("PORTICO_REQUIRE_E2E") != "" {
+			fmt.Fprintf(os.Stderr, "e2e/kube: FAIL: %s (PORTICO_REQUIRE_E2E is set; run hack/install-deps.sh as root)\n", reason)
+			return 1
+		}
+		skipReason = reason + " (set PORTICO_REQUIRE_E2E=1 to make this a failure)"
+		fmt.Fprintln(os.Stderr, "e2e/kube: skipping the suite:", skipReason)
+		return m.Run()
+	}
+
+	e := &environment{}
+	var teardownOnce sync.Once
+	teardown := func() {
+		teardownOnce.Do(func() {
+			start := time.Now()
+			if err := e.teardown(); err != nil {
+				fmt.Fprintln(os.Stderr, "e2e/kube: teardown:", err)
+			}
+			fmt.Fprintf(os.Stderr, "e2e/kube: teardown took %s\n", time.Since(start).Round(time.Millisecond))
+		})
+	}
+	// Deferred calls also run while a panic of this goroutine unwinds.
+	defer teardown()
+
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	go func() {
+		sig, ok := <-signals
+		if !ok {
+			return
+		}
+		fmt.Fprintf(os.Stderr, "e2e/kube: got %s, tearing down\n", sig)
+		teardown()
+		os.Exit(1)
+	}()
+
+	start := time.Now()
+	if err := e.setup(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e/kube: setup failed:", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "e2e/kube: setup took %s\n", time.Since(start).Round(time.Millisecond))
+	env = e
+	return m.Run()
+}
+
+// missingPrerequisite names what this machine lacks to run the suite, or "".
+func missingPrerequisite() string {
+	if runtime.GOOS != "linux" {
+		return "network namespaces need Linux"
+	}
+	if os.Geteuid() != 0 {
+		return "not root: the suite creates a network namespace and a veth pair"
+	}
+	var missing []string
+	for _, bin := range []string{"etcd", "ip", "go", "bash"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			missing = append(missing, bin)
+		}
+	}
+	if findNginx() == "" {
+		missing = append(missing, "nginx")
+	}
+	if len(missing) > 0 {
+		return "not installed: " + strings.Join(missing, ", ")
+	}
+	return ""
+}
+
+func findNginx() string {
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+		return "/usr/sbin/nginx"
+	}
+	return ""
+}
+
+// setup brings the environment up. Whatever it started before failing is
+// left in e for teardown.
+func (e *environment) setup() error {
+	var err error
+	if e.repoRoot, err = moduleRoot(); err != nil {
+		return err
+	}
+	e.nginxBinary = findNginx()
+	// Leftovers of runs that died without teardown go first, so their
+	// addresses are free again.
+	sweepLeftovers()
+	if e.dir, err = os.MkdirTemp("", fmt.Sprintf("%s%d-", tempPrefix, os.Getpid())); err != nil {
+		return err
+	}
+	name := fmt.Sprintf("%s%d", netnsPrefix, os.Getpid())
+	if e.reaper, err = startReaper(name, e.dir); err != nil {
+		return err
+	}
+
+	// Builds, etcd and the network namespace are independent of each other.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	do := func(what string, f func() error) {
+		wg.Go(func() {
+			started := time.Now()
+			err := f()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", what, err))
+				return
+			}
+			fmt.Fprintf(os.Stderr, "e2e/kube: %s in %s\n", what, time.Since(started).Round(time.Millisecond))
+		})
+	}
+	do("kube-apiserver binary", func() error {
+		path, err := buildAPIServer(e.repoRoot)
+		e.apiserverBinary = path
+		return err
+	})
+	do("built portico", func() error {
+		e.porticoBinary = filepath.Join(e.dir, "portico")
+		if err := goBuild(e.repoRoot, e.porticoBinary, "./cmd/portico"); err != nil {
+			return err
+		}
+		out, err := exec.Command(e.porticoBinary, "controller", "--help").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("portico controller --help: %w\n%s", err, out)
+		}
+		e.porticoHelp = string(out)
+		return nil
+	})
+	do("built echoserver", func() error {
+		e.echoBinary = filepath.Join(e.dir, "echoserver")
+		return goBuild(e.repoRoot, e.echoBinary, "./e2e/echoserver")
+	})
+	do("etcd healthy", e.startEtcd)
+	do("network namespace ready", func() error {
+		ns, err := createNetns(name)
+		if ns != nil {
+			mu.Lock()
+			e.netns = ns
+			mu.Unlock()
+		}
+		return err
+	})
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := e.startAPIServer(); err != nil {
+		return err
+	}
+	return e.applyDeploy()
+}
+
+// teardown stops every process the suite started, newest first, deletes
+// the network namespace and removes the temporary directory. It is safe to
+// call on a half set-up environment.
+func (e *environment) teardown() error {
+	var errs []error
+	// Children left running: controllers and backends of tests interrupted
+	// by a signal, then kube-apiserver and etcd.
+	for _, c := range liveChildren() {
+		if c == e.reaper {
+			continue
+		}
+		if err := c.stop(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if e.netns != nil {
+		if err := e.netns.delete(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// The reaper deletes what it guards when it gets SIGTERM; by now that
+	// is nothing, and it must not outlive the suite.
+	if e.reaper != nil {
+		if err := e.reaper.stop(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if e.dir != "" {
+		if err := os.RemoveAll(e.dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// moduleRoot walks up from the package directory to the go.mod of the module.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for range 10 {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return "", errors.New("go.mod not found above the test directory")
+}
+
+// goBuild builds pkg of the module into out.
+func goBuild(root, out, pkg string) error {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), goBuildTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goTool, "build", "-o", out, pkg)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+// buildAPIServer runs hack/build-apiserver.sh, which prints the binary's
+// path on stdout and its progress on stderr (forwarded, so CI shows a cold
+// build's progress).
+func buildAPIServer(root string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), apiserverBuildTimeout)
+	defer cancel()
+	var stdout bytes.Buffer
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "hack", "build-apiserver.sh"))
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("hack/build-apiserver.sh: %w", err)
+	}
+	path := strings.TrimSpace(stdout.String())
+	if i := strings.LastIndexByte(path, '\n'); i >= 0 {
+		path = path[i+1:]
+	}
+	if st, err := os.Stat(path); err != nil || st.IsDir() {
+		return "", fmt.Errorf("hack/build-apiserver.sh printed %q, not a binary", stdout.String())
+	}
+	return path, nil
+}
