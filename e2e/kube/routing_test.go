@@ -22,8 +22,6 @@ func TestRoutingFollowsIngress(t *testing.T) {
 	beta := startBackends(t, "beta", 1)
 	createService(t, ns, "alpha", alpha)
 	createService(t, ns, "beta", beta)
-	// The admin for now; deploy/'s RBAC is for the tests that run as the
-	// controller's ServiceAccount.
 	c := startController(t, ns)
 
 	const host = "routing.example"
