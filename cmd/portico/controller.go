@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -124,25 +125,8 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	configDir, err := filepath.Abs(f.configDir)
+	modelOpts, configDir, err := prepareDirs(f)
 	if err != nil {
-		return fmt.Errorf("--config-dir: %w", err)
-	}
-	runtimeDir, err := filepath.Abs(f.runtimeDir)
-	if err != nil {
-		return fmt.Errorf("--runtime-dir: %w", err)
-	}
-	defaultCert := filepath.Join(configDir, "certs", "default-selfsigned.pem")
-	modelOpts, err := f.model.options(runtimeDir, configDir, defaultCert)
-	if err != nil {
-		return err
-	}
-	for _, dir := range []string{configDir, filepath.Join(configDir, "certs"), runtimeDir} {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("creating %s: %w", dir, err)
-		}
-	}
-	if err := writeDefaultCertificate(defaultCert); err != nil {
 		return err
 	}
 	template := ""
@@ -153,30 +137,7 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		}
 		template = string(b)
 	}
-	pidFile := f.pidFile
-	if pidFile == "" {
-		pidFile = modelOpts.Global.PIDFile
-	}
-	modelOpts.Global.PIDFile = pidFile
-
-	ngxOpts := nginx.Options{
-		Binary:        f.nginxBinary,
-		ConfigPath:    filepath.Join(configDir, "nginx.conf"),
-		PIDFile:       pidFile,
-		Prefix:        runtimeDir,
-		VerifyURL:     fmt.Sprintf("http://127.0.0.1:%d/portico/generation", modelOpts.Global.InternalPort),
-		VerifyTimeout: f.reloadTimeout,
-		Logger:        log.With("component", "nginx"),
-	}
-	var proc nginx.Process = nginx.PIDFileProcess{Path: pidFile}
-	var supervisor *nginx.Supervisor
-	var startNginx func() error
-	if f.startNginx {
-		supervisor = nginx.NewSupervisor(ngxOpts, nil, nil)
-		proc = supervisor
-		startNginx = supervisor.Start
-	}
-	driver := nginx.NewDriver(ngxOpts, proc)
+	ngx := newNginx(f, &modelOpts, configDir, log.With("component", "nginx"))
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -195,52 +156,28 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 			}
 		}),
 	)
-	pod := podIdentity()
-	var (
-		source   controller.Source
-		findings controller.FindingRecorder = &controller.LogFindings{Logger: log.With("component", "model")}
-		updater  *ingressstatus.Updater
-		client   kubernetes.Interface
-	)
-	if f.manifests != "" {
-		source = newManifestSource(f.manifests, log.With("component", "manifests"))
-	} else {
-		client, _, err = kubeClient(f.cluster.kubeconfig)
-		if err != nil {
-			return err
-		}
-		var extra []string
-		if modelOpts.DefaultSSLCertificate != "" {
-			extra = append(extra, modelOpts.DefaultSSLCertificate)
-		}
-		source, err = kube.New(kube.Options{Client: client, Namespace: f.cluster.watchNamespace,
-			ConfigMap: modelOpts.ConfigMap, ExtraSecrets: extra, Logger: log.With("component", "kube")})
-		if err != nil {
-			return err
-		}
-		updater, err = ingressstatus.New(ingressstatus.Options{Client: client, PublishService: f.cluster.publishService,
-			PublishAddresses: f.cluster.publishStatusAddresses, Logger: log.With("component", "status-writer")})
-		if err != nil {
-			return err
-		}
-		rec, stopEvents := newEventRecorder(client, log)
-		defer stopEvents()
-		k8sEvents := events.New(rec, pod, 30*time.Minute, log.With("component", "events"))
-		recorder = reload.Multi(recorder, k8sEvents)
-		findings = multiFindings{findings, k8sEvents}
+	var findings controller.FindingRecorder = &controller.LogFindings{Logger: log.With("component", "model")}
+	in, err := newInputs(f, modelOpts, log)
+	if err != nil {
+		return err
+	}
+	defer in.stop()
+	if in.events != nil {
+		recorder = reload.Multi(recorder, in.events)
+		findings = multiFindings{findings, in.events}
 	}
 	var live func(*snapshot.Snapshot, *model.Config)
-	if updater != nil {
-		live = updater.Observe
+	if in.updater != nil {
+		live = in.updater.Observe
 	}
-	ctrl, err := controller.New(source, driver, controller.Options{
+	ctrl, err := controller.New(in.source, ngx.driver, controller.Options{
 		Model:       modelOpts,
 		HoldOff:     f.holdOff,
 		MaxHoldOff:  f.maxHoldOff,
 		SyncTimeout: f.reloadTimeout + time.Minute,
 		Template:    template,
-		StartNginx:  startNginx,
-		NginxAlive:  proc.Alive,
+		StartNginx:  ngx.start,
+		NginxAlive:  ngx.proc.Alive,
 		Recorder:    recorder,
 		Findings:    findings,
 		Live:        live,
@@ -249,7 +186,6 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-
 	statusServer := status.New(status.Options{
 		Address:  f.statusAddress,
 		Logger:   log.With("component", "status"),
@@ -264,43 +200,165 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		return fmt.Errorf("status server: %w", err)
 	}
 	log.Info("portico controller starting", "version", version, "manifests", f.manifests,
-		"config", ngxOpts.ConfigPath, "status", ln.Addr().String(), "start_nginx", f.startNginx)
+		"config", ngx.opts.ConfigPath, "status", ln.Addr().String(), "start_nginx", f.startNginx)
 
+	tasks := []func(context.Context) error{
+		func(ctx context.Context) error { return statusServer.Serve(ctx, ln) },
+		ctrl.Run,
+	}
+	if f.template != "" {
+		tasks = append(tasks, func(ctx context.Context) error { return ctrl.WatchTemplate(ctx, f.template) })
+	}
+	if in.client != nil {
+		tasks = append(tasks, func(ctx context.Context) error {
+			return runLeaderElection(ctx, in.client, f.cluster, podIdentity(), in.updater, log.With("component", "leader"))
+		})
+	}
+	result := runAll(ctx, log, tasks)
+	if ngx.supervisor != nil {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := ngx.supervisor.Stop(stopCtx); err != nil {
+			log.Warn("stopping nginx", "error", err)
+		}
+	}
+	log.Info("stopped")
+	return result
+}
+
+// runAll runs the tasks until ctx ends or one of them fails; a failure
+// stops the others, so the process exits instead of running half-alive.
+func runAll(ctx context.Context, log *slog.Logger, tasks []func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(tasks))
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	if client != nil {
+	for _, task := range tasks {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- runLeaderElection(ctx, client, f.cluster, pod, updater, log.With("component", "leader"))
+			err := task(ctx)
+			if err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("stopping: a component failed", "error", err)
+				cancel()
+			}
+			errs <- err
 		}()
-	}
-	wg.Add(2)
-	go func() { defer wg.Done(); errs <- statusServer.Serve(ctx, ln) }()
-	go func() { defer wg.Done(); errs <- ctrl.Run(ctx) }()
-	if f.template != "" {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs <- ctrl.WatchTemplate(ctx, f.template) }()
 	}
 	<-ctx.Done()
 	log.Info("shutting down")
 	wg.Wait()
 	close(errs)
-	if supervisor != nil {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := supervisor.Stop(stopCtx); err != nil {
-			log.Warn("stopping nginx", "error", err)
-		}
-	}
 	var result error
 	for err := range errs {
 		if err != nil && !errors.Is(err, context.Canceled) {
 			result = errors.Join(result, err)
 		}
 	}
-	log.Info("stopped")
 	return result
+}
+
+// prepareDirs validates the flags, creates the config and runtime
+// directories (0700) and the default certificate, and returns the model options.
+func prepareDirs(f controllerFlags) (model.Options, string, error) {
+	configDir, err := filepath.Abs(f.configDir)
+	if err != nil {
+		return model.Options{}, "", fmt.Errorf("--config-dir: %w", err)
+	}
+	runtimeDir, err := filepath.Abs(f.runtimeDir)
+	if err != nil {
+		return model.Options{}, "", fmt.Errorf("--runtime-dir: %w", err)
+	}
+	defaultCert := filepath.Join(configDir, "certs", "default-selfsigned.pem")
+	modelOpts, err := f.model.options(runtimeDir, configDir, defaultCert)
+	if err != nil {
+		return model.Options{}, "", err
+	}
+	if f.pidFile != "" {
+		modelOpts.Global.PIDFile = f.pidFile
+	}
+	for _, dir := range []string{configDir, filepath.Join(configDir, "certs"), runtimeDir} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return model.Options{}, "", fmt.Errorf("creating %s: %w", dir, err)
+		}
+	}
+	if err := writeDefaultCertificate(defaultCert); err != nil {
+		return model.Options{}, "", err
+	}
+	return modelOpts, configDir, nil
+}
+
+// nginxParts is how the controller reaches nginx: the driver, the process
+// to signal, and in --start-nginx mode the supervisor that runs it.
+type nginxParts struct {
+	opts       nginx.Options
+	driver     *nginx.Driver
+	proc       nginx.Process
+	supervisor *nginx.Supervisor
+	start      func() error
+}
+
+func newNginx(f controllerFlags, modelOpts *model.Options, configDir string, log *slog.Logger) nginxParts {
+	g := modelOpts.Global
+	opts := nginx.Options{
+		Binary:        f.nginxBinary,
+		ConfigPath:    filepath.Join(configDir, "nginx.conf"),
+		PIDFile:       g.PIDFile,
+		Prefix:        g.RuntimeDir,
+		VerifyURL:     fmt.Sprintf("http://127.0.0.1:%d/portico/generation", g.InternalPort),
+		VerifyTimeout: f.reloadTimeout,
+		Logger:        log,
+	}
+	parts := nginxParts{opts: opts, proc: nginx.PIDFileProcess{Path: g.PIDFile}}
+	if f.startNginx {
+		parts.supervisor = nginx.NewSupervisor(opts, nil, nil)
+		parts.proc = parts.supervisor
+		parts.start = parts.supervisor.Start
+	}
+	parts.driver = nginx.NewDriver(opts, parts.proc)
+	return parts
+}
+
+// inputs are where objects come from and, in a cluster, where Events and
+// status go.
+type inputs struct {
+	source  controller.Source
+	client  kubernetes.Interface
+	updater *ingressstatus.Updater
+	events  *events.Recorder
+	stop    func()
+}
+
+func newInputs(f controllerFlags, modelOpts model.Options, log *slog.Logger) (inputs, error) {
+	if f.manifests != "" {
+		return inputs{source: newManifestSource(f.manifests, log.With("component", "manifests")), stop: func() {}}, nil
+	}
+	client, _, err := kubeClient(f.cluster.kubeconfig)
+	if err != nil {
+		return inputs{}, err
+	}
+	var extra []string
+	if modelOpts.DefaultSSLCertificate != "" {
+		extra = append(extra, modelOpts.DefaultSSLCertificate)
+	}
+	source, err := kube.New(kube.Options{Client: client, Namespace: f.cluster.watchNamespace,
+		ConfigMap: modelOpts.ConfigMap, ExtraSecrets: extra, Logger: log.With("component", "kube")})
+	if err != nil {
+		return inputs{}, err
+	}
+	updater, err := ingressstatus.New(ingressstatus.Options{Client: client, PublishService: f.cluster.publishService,
+		PublishAddresses: f.cluster.publishStatusAddresses, Logger: log.With("component", "status-writer")})
+	if err != nil {
+		return inputs{}, err
+	}
+	rec, stop := newEventRecorder(client, log)
+	return inputs{
+		source:  source,
+		client:  client,
+		updater: updater,
+		events:  events.New(rec, podIdentity(), 30*time.Minute, log.With("component", "events")),
+		stop:    stop,
+	}, nil
 }
 
 // writeDefaultCertificate makes the self-signed fallback certificate, mode
