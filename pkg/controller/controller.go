@@ -316,6 +316,9 @@ func classify(err error) (reload.Result, string) {
 	switch {
 	case err == nil:
 		return reload.ResultSuccess, ""
+	case errors.Is(err, context.Canceled):
+		// Shutdown cut the attempt short; nginx did not time out.
+		return reload.ResultFailed, "interrupted by shutdown: " + err.Error()
 	case errors.As(err, &testErr):
 		return reload.ResultInvalid, testErr.Output
 	case errors.As(err, &verifyErr):

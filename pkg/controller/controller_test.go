@@ -206,6 +206,7 @@ func TestClassify(t *testing.T) {
 		{nil, reload.ResultSuccess},
 		{&nginx.TestError{Output: "x"}, reload.ResultInvalid},
 		{&nginx.VerifyError{Generation: 3, Err: context.DeadlineExceeded}, reload.ResultTimeout},
+		{&nginx.VerifyError{Generation: 3, Err: context.Canceled}, reload.ResultFailed},
 		{errors.New("disk full"), reload.ResultFailed},
 	}
 	for _, c := range cases {
