@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -46,7 +48,11 @@ func podIdentity() events.PodRef {
 // newEventRecorder starts a broadcaster that writes Events through the API;
 // the returned stop flushes and shuts it down.
 func newEventRecorder(client kubernetes.Interface, log *slog.Logger) (record.EventRecorder, func()) {
-	b := record.NewBroadcaster()
+	// client-go's default spam filter allows 25 Events per object and then
+	// one per 5 minutes: after 25 reloads the Pod's RELOAD Events would stop.
+	// A larger burst and one per second keep every reload visible while the
+	// correlator still aggregates repeats.
+	b := record.NewBroadcaster(record.WithCorrelatorOptions(record.CorrelatorOptions{BurstSize: 200, QPS: 1}))
 	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	rec := b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "portico-controller"})
 	return rec, func() {
@@ -82,7 +88,13 @@ func runLeaderElection(ctx context.Context, client kubernetes.Interface, f clust
 		Client:     client.CoordinationV1(),
 		LockConfig: resourcelock.ResourceLockConfig{Identity: identity},
 	}
-	shuttingDown := func() bool { return ctx.Err() != nil }
+	// The elector gets its own context: at shutdown the status must be
+	// cleared while this replica still holds the Lease, and only then is
+	// the Lease released (ReleaseOnCancel) for the next leader.
+	electorCtx, stopElector := context.WithCancel(context.Background())
+	defer stopElector()
+	var leading atomic.Bool
+	var term sync.WaitGroup
 	cfg := leaderelection.LeaderElectionConfig{
 		Lock:            lock,
 		LeaseDuration:   f.leaseDuration,
@@ -91,12 +103,15 @@ func runLeaderElection(ctx context.Context, client kubernetes.Interface, f clust
 		ReleaseOnCancel: true,
 		Name:            f.electionID,
 		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(leading context.Context) {
+			OnStartedLeading: func(leadCtx context.Context) {
+				term.Add(1)
+				defer term.Done()
+				leading.Store(true)
 				log.Info("became leader; writing Ingress status", "lease", namespace+"/"+f.electionID, "identity", identity)
-				clear := func() bool { return f.updateStatusOnShutdown && shuttingDown() }
-				updater.Run(leading, clear)
+				updater.Run(leadCtx)
 			},
 			OnStoppedLeading: func() {
+				leading.Store(false)
 				log.Info("stopped leading", "identity", identity)
 			},
 			OnNewLeader: func(current string) {
@@ -110,10 +125,24 @@ func runLeaderElection(ctx context.Context, client kubernetes.Interface, f clust
 	if err != nil {
 		return fmt.Errorf("leader election: %w", err)
 	}
-	// Run returns when the lease is lost; campaign again unless shutting down.
-	for ctx.Err() == nil {
-		elector.Run(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Run returns when the lease is lost; campaign again until shutdown.
+		for electorCtx.Err() == nil {
+			elector.Run(electorCtx)
+		}
+	}()
+	<-ctx.Done()
+	if f.updateStatusOnShutdown && leading.Load() {
+		clearCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		updater.Clear(clearCtx)
+		cancel()
+		log.Info("cleared Ingress status before releasing the Lease")
 	}
+	stopElector()
+	<-done
+	term.Wait()
 	return nil
 }
 

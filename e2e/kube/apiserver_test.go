@@ -373,3 +373,76 @@ func allowedTarget(address string) error {
 }
 
 var testNet = &net.IPNet{IP: net.IPv4(198, 18, 0, 0).To4(), Mask: net.CIDRMask(15, 32)}
+
+// stopAPIServer kills kube-apiserver, as a crash or a lost node would, and
+// leaves etcd running; restartAPIServer brings it back. (SIGTERM would not
+// do: the API server stops listening at once but then keeps the open
+// watch connections until its 60s shutdown timeout.) Only a test that does
+// not run in parallel may call them: every other test needs the API server.
+func (e *environment) stopAPIServer() error {
+	c := e.apiserver
+	defer func() {
+		childrenMu.Lock()
+		delete(children, c)
+		childrenMu.Unlock()
+	}()
+	if !c.alive() {
+		return nil
+	}
+	_ = c.cmd.Process.Kill()
+	select {
+	case <-c.exited:
+		return nil
+	case <-time.After(childKillTimeout):
+		return fmt.Errorf("kube-apiserver (pid %d) not reaped within %s of SIGKILL", c.cmd.Process.Pid, childKillTimeout)
+	}
+}
+
+// restartAPIServer starts kube-apiserver again with the flags it was first
+// started with: the same port, certificates, token file, service-account
+// key and etcd, so every client and token of the suite keeps working. It
+// waits for /readyz and for the default namespace to be readable. If the
+// API server still runs, it does nothing.
+func (e *environment) restartAPIServer() error {
+	old := e.apiserver
+	if old.alive() {
+		return nil
+	}
+	cmd := exec.Command(old.cmd.Path, old.cmd.Args[1:]...)
+	started := time.Now()
+	c, err := startChild("kube-apiserver", cmd)
+	if err != nil {
+		return err
+	}
+	e.apiserver = c
+	httpClient, err := rest.HTTPClientFor(e.config)
+	if err != nil {
+		return err
+	}
+	err = poll(apiReadyTimeout, 100*time.Millisecond, c, func() error {
+		resp, err := httpClient.Get(e.apiURL + "/readyz")
+		if err != nil {
+			return err
+		}
+		defer func() { _ = resp.Body.Close() }()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz: %d: %s", resp.StatusCode, lastLines(string(body), 5))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("restarted kube-apiserver not ready: %w\nkube-apiserver output:\n%s", err, c.logTail(60))
+	}
+	err = poll(30*time.Second, 100*time.Millisecond, c, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := e.client.CoreV1().Namespaces().Get(ctx, metav1.NamespaceDefault, metav1.GetOptions{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("restarted kube-apiserver: namespace default: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "e2e/kube: kube-apiserver restarted and ready in %s on %s\n", time.Since(started).Round(time.Millisecond), e.apiURL)
+	return nil
+}

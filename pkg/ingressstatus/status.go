@@ -45,8 +45,9 @@ type Updater struct {
 	log  *slog.Logger
 	kick chan struct{}
 
-	mu     sync.Mutex
-	served []*networkingv1.Ingress
+	mu      sync.Mutex
+	served  []*networkingv1.Ingress
+	cleared bool
 }
 
 // New validates the options and returns an Updater.
@@ -114,9 +115,8 @@ func (u *Updater) Observe(snap *snapshot.Snapshot, cfg *model.Config) {
 }
 
 // Run updates status after every Observe and every Interval until ctx ends
-// (the leader's term). If clearOnExit then returns true (the process is
-// shutting down, not just losing the lease) it empties the status it wrote.
-func (u *Updater) Run(ctx context.Context, clearOnExit func() bool) {
+// (the leader's term) or Clear is called.
+func (u *Updater) Run(ctx context.Context) {
 	if !u.Enabled() {
 		u.log.Info("no --publish-service or --publish-status-address: Ingress status is not written")
 		<-ctx.Done()
@@ -128,13 +128,6 @@ func (u *Updater) Run(ctx context.Context, clearOnExit func() bool) {
 	for {
 		select {
 		case <-ctx.Done():
-			if clearOnExit != nil && clearOnExit() {
-				// The term is over but the process is shutting down; use a
-				// fresh, bounded context for the last writes.
-				clearCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				u.write(clearCtx, nil, true)
-				cancel()
-			}
 			return
 		case <-u.kick:
 		case <-ticker.C:
@@ -143,7 +136,26 @@ func (u *Updater) Run(ctx context.Context, clearOnExit func() bool) {
 	}
 }
 
+// Clear empties the status this controller wrote on the Ingresses it
+// serves, and stops Run from writing it again. The caller calls it at
+// shutdown while it still holds the Lease, so no new leader's status is
+// overwritten.
+func (u *Updater) Clear(ctx context.Context) {
+	u.mu.Lock()
+	u.cleared = true
+	u.mu.Unlock()
+	if u.Enabled() {
+		u.write(ctx, nil, true)
+	}
+}
+
 func (u *Updater) sync(ctx context.Context) {
+	u.mu.Lock()
+	cleared := u.cleared
+	u.mu.Unlock()
+	if cleared {
+		return
+	}
 	addrs, err := u.addresses(ctx)
 	if err != nil {
 		u.log.Warn("cannot tell the address to publish; Ingress status unchanged", "error", err)
@@ -161,6 +173,9 @@ func (u *Updater) write(ctx context.Context, addrs []networkingv1.IngressLoadBal
 	u.mu.Unlock()
 	updated := 0
 	for _, ing := range served {
+		if ctx.Err() != nil {
+			return
+		}
 		if fresh {
 			current, err := u.opts.Client.NetworkingV1().Ingresses(ing.Namespace).Get(ctx, ing.Name, metav1.GetOptions{})
 			if err != nil {

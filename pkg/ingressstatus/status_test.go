@@ -52,7 +52,7 @@ func TestRunWritesAndClearsStatus(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); u.Run(ctx, func() bool { return true }) }()
+	go func() { defer close(done); u.Run(ctx) }()
 	status := func(name string) []networkingv1.IngressLoadBalancerIngress {
 		got, err := client.NetworkingV1().Ingresses("app").Get(context.Background(), name, metav1.GetOptions{})
 		require.NoError(t, err)
@@ -62,7 +62,13 @@ func TestRunWritesAndClearsStatus(t *testing.T) {
 	assert.Equal(t, "10.96.0.9", status("web")[0].IP)
 	assert.Empty(t, status("other"), "only Ingresses we serve get status")
 
+	clearCtx, clearCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer clearCancel()
+	u.Clear(clearCtx)
+	assert.Empty(t, status("web"), "Clear empties the status")
+	u.Observe(&snapshot.Snapshot{Ingresses: []*networkingv1.Ingress{ours}},
+		&model.Config{Ingresses: []model.ObjectRef{{Kind: "Ingress", Namespace: "app", Name: "web"}}})
 	cancel()
 	<-done
-	assert.Empty(t, status("web"), "status is cleared on shutdown when asked")
+	assert.Empty(t, status("web"), "after Clear, Run writes no status again")
 }
