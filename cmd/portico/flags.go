@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/portico-ingress/portico/pkg/annotations"
 	"github.com/portico-ingress/portico/pkg/model"
 )
 
@@ -29,6 +30,7 @@ type modelFlags struct {
 	accessLog                string
 	workerProcesses          string
 	configMap                string
+	annotationsPrefix        string
 }
 
 func (f *modelFlags) register(fs *pflag.FlagSet) {
@@ -54,6 +56,7 @@ func (f *modelFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.accessLog, "access-log", "/dev/stdout", `nginx access log path, or "off"`)
 	fs.StringVar(&f.workerProcesses, "worker-processes", "auto", `nginx worker_processes ("auto" or a number)`)
 	fs.StringVar(&f.configMap, "configmap", "", "NAMESPACE/NAME of the ConfigMap with global options (see docs/configmap.md)")
+	fs.StringVar(&f.annotationsPrefix, "annotations-prefix", annotations.DefaultPrefix, "prefix of the Ingress annotations Portico reads (see docs/annotations.md)")
 }
 
 // options validates the flags and returns model options. runtimeDir and
@@ -75,6 +78,9 @@ func (f *modelFlags) options(runtimeDir, configDir, defaultCert string) (model.O
 		if _, err := fmt.Sscanf(f.workerProcesses, "%d", &n); err != nil || n < 1 || fmt.Sprint(n) != f.workerProcesses {
 			return model.Options{}, fmt.Errorf("--worker-processes %q: use auto or a positive number", f.workerProcesses)
 		}
+	}
+	if f.annotationsPrefix == "" || strings.ContainsAny(f.annotationsPrefix, " \t\n") {
+		return model.Options{}, fmt.Errorf("--annotations-prefix %q: must be a non-empty annotation prefix", f.annotationsPrefix)
 	}
 	if f.configMap != "" {
 		if ns, name, ok := strings.Cut(f.configMap, "/"); !ok || ns == "" || name == "" {
@@ -110,6 +116,7 @@ func (f *modelFlags) options(runtimeDir, configDir, defaultCert string) (model.O
 		DefaultSSLCertificate:    f.defaultSSLCertificate,
 		DisableSSLRedirect:       f.disableSSLRedirect,
 		ConfigMap:                f.configMap,
+		AnnotationPrefix:         f.annotationsPrefix,
 		CertificateDir:           configDir + "/certs",
 		Global:                   g,
 	}, nil

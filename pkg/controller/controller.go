@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	networkingv1 "k8s.io/api/networking/v1"
+
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/nginx"
 	"github.com/portico-ingress/portico/pkg/reload"
@@ -96,6 +98,9 @@ type Controller struct {
 	nginxUp     bool
 	busySince   time.Time
 	loopRunning bool
+	// accepted are the Ingress versions of the live config, passed back to
+	// the model so an edit that breaks an Ingress keeps its last good version.
+	accepted map[string]*networkingv1.Ingress
 }
 
 // New checks the template and returns a controller.
@@ -192,7 +197,11 @@ func (c *Controller) Sync(ctx context.Context) {
 		c.log.Error("reading objects failed; keeping the current configuration", "error", err)
 		return
 	}
-	cfg, findings := model.Build(snap, c.opts.Model)
+	opts := c.opts.Model
+	c.mu.Lock()
+	opts.LastAccepted = c.accepted
+	c.mu.Unlock()
+	cfg, findings := model.Build(snap, opts)
 	if c.opts.Findings != nil {
 		c.opts.Findings.Findings(findings)
 	}
@@ -224,6 +233,9 @@ func (c *Controller) Sync(ctx context.Context) {
 }
 
 func (c *Controller) notifyLive(snap *snapshot.Snapshot, cfg *model.Config) {
+	c.mu.Lock()
+	c.accepted = cfg.Accepted
+	c.mu.Unlock()
 	if c.opts.Live != nil {
 		c.opts.Live(snap, cfg)
 	}

@@ -12,6 +12,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
+	"github.com/portico-ingress/portico/pkg/annotations"
 	"github.com/portico-ingress/portico/pkg/snapshot"
 )
 
@@ -27,15 +28,21 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 	b.applyConfigMap(snap.ConfigMaps)
 	b.defaultCertificate()
 	ingresses := b.sortedIngresses(snap.Ingresses)
+	accepted := make(map[string]*networkingv1.Ingress, len(ingresses))
+	served := make([]ObjectRef, 0, len(ingresses))
 	for _, ing := range ingresses {
-		b.addIngress(ing)
+		use, set, ok := b.accept(ing)
+		if !ok {
+			continue
+		}
+		accepted[key(ing.Namespace, ing.Name)] = use
+		served = append(served, ingressRef(ing))
+		b.addIngress(use, set)
 	}
 	b.addGlobalDefaultBackend()
 	cfg := b.config()
-	cfg.Ingresses = make([]ObjectRef, 0, len(ingresses))
-	for _, ing := range ingresses {
-		cfg.Ingresses = append(cfg.Ingresses, ingressRef(ing))
-	}
+	cfg.Ingresses = served
+	cfg.Accepted = accepted
 	return cfg, b.findings
 }
 
@@ -45,6 +52,7 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 type builder struct {
 	opts     Options
 	global   Global
+	parser   *annotations.Parser
 	services map[string]*corev1.Service
 	slices   map[string][]*discoveryv1.EndpointSlice
 	secrets  map[string]*corev1.Secret
@@ -62,6 +70,7 @@ func newBuilder(snap *snapshot.Snapshot, opts Options) *builder {
 	b := &builder{
 		opts:          opts,
 		global:        opts.Global,
+		parser:        annotations.NewParser(opts.AnnotationPrefix),
 		services:      make(map[string]*corev1.Service, len(snap.Services)),
 		slices:        make(map[string][]*discoveryv1.EndpointSlice, len(snap.EndpointSlices)),
 		secrets:       make(map[string]*corev1.Secret, len(snap.Secrets)),
@@ -129,7 +138,49 @@ func (b *builder) server(host string) *serverBuilder {
 	return s
 }
 
-func (b *builder) addIngress(ing *networkingv1.Ingress) {
+// accept checks an Ingress's annotations. Unknown keys are findings only.
+// With an invalid value the Ingress is served as it was last accepted (the
+// same object, by UID), or not at all if it never was: a bad edit must not
+// take down routes that worked, and nothing invalid reaches nginx.conf.
+func (b *builder) accept(ing *networkingv1.Ingress) (*networkingv1.Ingress, annotations.Set, bool) {
+	ref := ingressRef(ing)
+	set, problems := b.parser.Parse(ing.Annotations)
+	var invalid []annotations.Problem
+	for _, p := range problems {
+		if p.Kind == annotations.Unknown {
+			b.warn(ref, ReasonUnknownAnnotation, "%s", p.Message)
+			continue
+		}
+		invalid = append(invalid, p)
+	}
+	if len(invalid) == 0 {
+		return ing, set, true
+	}
+	prev, ok := b.opts.LastAccepted[key(ing.Namespace, ing.Name)]
+	if ok && prev.UID == ing.UID {
+		if prevSet, prevProblems := b.parser.Parse(prev.Annotations); !hasInvalid(prevProblems) {
+			for _, p := range invalid {
+				b.warn(ref, ReasonInvalidAnnotation, "%s; still serving the last accepted version of this Ingress", p.Message)
+			}
+			return prev, prevSet, true
+		}
+	}
+	for _, p := range invalid {
+		b.warn(ref, ReasonInvalidAnnotation, "%s; this Ingress is not served until it is fixed", p.Message)
+	}
+	return nil, annotations.Set{}, false
+}
+
+func hasInvalid(problems []annotations.Problem) bool {
+	for _, p := range problems {
+		if p.Kind == annotations.Invalid {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *builder) addIngress(ing *networkingv1.Ingress, set annotations.Set) {
 	ref := ingressRef(ing)
 	source := key(ing.Namespace, ing.Name)
 	b.addTLS(ing, ref)
@@ -148,7 +199,7 @@ func (b *builder) addIngress(ing *networkingv1.Ingress) {
 			continue
 		}
 		for _, p := range rule.HTTP.Paths {
-			b.addPath(srv, ing, ref, source, p)
+			b.addPath(srv, ing, ref, source, p, set)
 		}
 	}
 
@@ -157,11 +208,11 @@ func (b *builder) addIngress(ing *networkingv1.Ingress) {
 		for _, h := range hosts {
 			srv := b.server(h)
 			if srv.fallback == nil {
-				srv.fallback = &fallback{action: action, source: source}
+				srv.fallback = &fallback{action: action, source: source, proxy: set.Proxy}
 			}
 		}
 		if b.defaultServer.fallback == nil {
-			b.defaultServer.fallback = &fallback{action: action, source: source}
+			b.defaultServer.fallback = &fallback{action: action, source: source, proxy: set.Proxy}
 		} else if b.defaultServer.fallback.source != source {
 			b.warn(ref, ReasonConflict,
 				"spec.defaultBackend is not used for requests that match no host: the older Ingress %s already provides the default backend",
@@ -170,7 +221,7 @@ func (b *builder) addIngress(ing *networkingv1.Ingress) {
 	}
 }
 
-func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref ObjectRef, source string, p networkingv1.HTTPIngressPath) {
+func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref ObjectRef, source string, p networkingv1.HTTPIngressPath, set annotations.Set) {
 	pathType := networkingv1.PathTypeImplementationSpecific
 	if p.PathType != nil {
 		pathType = *p.PathType
@@ -210,7 +261,7 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 	}
 	srv.claims[claim] = source
 	action := b.backend(ing.Namespace, p.Backend, ref)
-	srv.addRule(claim, source, action)
+	srv.addRule(claim, source, action, set.Proxy)
 }
 
 func matchName(exact bool) string {

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
+	"github.com/portico-ingress/portico/pkg/annotations"
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/snapshot"
 	"github.com/portico-ingress/portico/pkg/testutil/fixture"
@@ -51,6 +52,12 @@ type expectation struct {
 		Message string `json:"message"`
 	} `json:"findings"`
 	Servers []string `json:"servers"`
+	// Proxy lists locations (host, exact path string) and their expected proxy settings.
+	Proxy []struct {
+		Host string `json:"host"`
+		Path string `json:"path"`
+		annotations.Proxy
+	} `json:"proxy"`
 	// DefaultCertificate is a prefix of the default certificate's path.
 	DefaultCertificate string `json:"defaultCertificate"`
 }
@@ -109,6 +116,18 @@ func TestBuildFixtures(t *testing.T) {
 				for k, want := range exp.Global {
 					assert.Equal(t, want, got[k], "global %s", k)
 				}
+			}
+			for _, want := range exp.Proxy {
+				srv := findServer(cfg, want.Host)
+				require.NotNil(t, srv, want.Host)
+				found := false
+				for _, l := range srv.Locations {
+					if l.Path == want.Path && l.Modifier == "" {
+						found = true
+						assert.Equal(t, want.Proxy, l.Proxy, "proxy settings of %s%s", want.Host, want.Path)
+					}
+				}
+				assert.True(t, found, "location %s%s", want.Host, want.Path)
 			}
 			if exp.DefaultCertificate != "" {
 				assert.True(t, strings.HasPrefix(cfg.Global.DefaultCertificate, exp.DefaultCertificate),

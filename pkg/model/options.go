@@ -1,5 +1,7 @@
 package model
 
+import networkingv1 "k8s.io/api/networking/v1"
+
 // Options are the operator's choices that shape the model (command-line flags).
 type Options struct {
 	// ControllerClass is the spec.controller value of IngressClasses this controller serves.
@@ -21,6 +23,12 @@ type Options struct {
 	ConfigMap string
 	// Global is copied into the Config; Global.DefaultCertificate must name the fallback (self-signed) file.
 	Global Global
+	// AnnotationPrefix is the prefix of the annotations read ("" means nginx.ingress.kubernetes.io).
+	AnnotationPrefix string
+	// LastAccepted are the Ingresses the previous build accepted (Config.Accepted), by
+	// "namespace/name". An Ingress whose annotations turn invalid is served as it was
+	// last accepted; Build stays pure because this state comes in as an input.
+	LastAccepted map[string]*networkingv1.Ingress
 }
 
 // DefaultControllerClass is the spec.controller value Portico answers to.

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/portico-ingress/portico/pkg/annotations"
 )
 
 // ruleKey identifies a claim on a host: two Ingresses claiming the same
@@ -23,6 +25,7 @@ type locKey struct {
 type fallback struct {
 	action Action
 	source string
+	proxy  annotations.Proxy
 }
 
 type serverBuilder struct {
@@ -50,24 +53,27 @@ func newServerBuilder(name string) *serverBuilder {
 // becomes "= /foo" and "/foo/": nginx prefix matching is by characters, and
 // this pair gives the per-element matching Kubernetes asks for ("/foo"
 // matches "/foo" and "/foo/bar", never "/foobar").
-func (s *serverBuilder) addRule(claim ruleKey, source string, action Action) {
+func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, proxy annotations.Proxy) {
+	loc := func(modifier, path string) *Location {
+		return &Location{Modifier: modifier, Path: path, Source: source, Action: action, Proxy: proxy}
+	}
 	if claim.exact {
 		k := locKey{modifier: "=", path: claim.path}
-		s.locations[k] = &Location{Modifier: "=", Path: claim.path, Source: source, Action: action}
+		s.locations[k] = loc("=", claim.path)
 		delete(s.weak, k)
 		return
 	}
 	if claim.path == "/" {
-		s.locations[locKey{path: "/"}] = &Location{Path: "/", Source: source, Action: action}
+		s.locations[locKey{path: "/"}] = loc("", "/")
 		return
 	}
 	exactKey := locKey{modifier: "=", path: claim.path}
 	if _, taken := s.locations[exactKey]; !taken {
-		s.locations[exactKey] = &Location{Modifier: "=", Path: claim.path, Source: source, Action: action}
+		s.locations[exactKey] = loc("=", claim.path)
 		s.weak[exactKey] = true
 	}
 	p := claim.path + "/"
-	s.locations[locKey{path: p}] = &Location{Path: p, Source: source, Action: action}
+	s.locations[locKey{path: p}] = loc("", p)
 }
 
 func (s *serverBuilder) finish(redirectPort string) Server {
@@ -83,7 +89,7 @@ func (s *serverBuilder) finish(redirectPort string) Server {
 	if _, ok := s.locations[root]; !ok && s.fallback != nil {
 		// Without an explicit "location /" nginx would serve files from its
 		// html directory; unmatched requests go to the default backend or 404.
-		s.locations[root] = &Location{Path: "/", Source: s.fallback.source, Action: s.fallback.action}
+		s.locations[root] = &Location{Path: "/", Source: s.fallback.source, Action: s.fallback.action, Proxy: s.fallback.proxy}
 	}
 	s.addSlashCompanions()
 	out.Locations = make([]Location, 0, len(s.locations))
@@ -127,7 +133,7 @@ func (s *serverBuilder) addSlashCompanions() {
 			continue
 		}
 		if best := s.longestPrefix(bare.path); best != nil {
-			s.locations[bare] = &Location{Modifier: "=", Path: bare.path, Source: best.Source, Action: best.Action}
+			s.locations[bare] = &Location{Modifier: "=", Path: bare.path, Source: best.Source, Action: best.Action, Proxy: best.Proxy}
 		}
 	}
 }

@@ -8,6 +8,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/portico-ingress/portico/pkg/annotations"
 )
 
 // Config is everything the template needs to print nginx.conf.
@@ -24,6 +28,9 @@ type Config struct {
 	Certificates []Certificate `json:"certificates"`
 	// Ingresses are the Ingresses of our class this config serves, oldest first; status goes to them.
 	Ingresses []ObjectRef `json:"ingresses"`
+	// Accepted are the Ingress versions this config serves, by "namespace/name": pass
+	// them back as Options.LastAccepted to keep serving them if an edit breaks them.
+	Accepted map[string]*networkingv1.Ingress `json:"-"`
 }
 
 // Global holds settings that apply to the whole nginx process or http block.
@@ -130,6 +137,8 @@ type Location struct {
 	Source string `json:"source,omitempty"`
 	// Action is what nginx does with a matching request.
 	Action Action `json:"action"`
+	// Proxy holds the proxy settings the Ingress's annotations change; empty fields keep the global values.
+	Proxy annotations.Proxy `json:"proxy"`
 }
 
 // Action is exactly one of: proxy to an upstream, proxy to an external name, or return a status.
@@ -233,4 +242,6 @@ const (
 	ReasonInvalidCertificate = "InvalidCertificate"
 	ReasonInvalidOption      = "InvalidOption"
 	ReasonConfigMapNotFound  = "ConfigMapNotFound"
+	ReasonInvalidAnnotation  = "InvalidAnnotation"
+	ReasonUnknownAnnotation  = "UnknownAnnotation"
 )

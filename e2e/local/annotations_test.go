@@ -1,0 +1,82 @@
+//go:build linux
+
+package local
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// annotate adds annotations to an Ingress made by ingressYAML, whose
+// metadata is the flow mapping "{name: NAME}".
+func annotate(ingress string, annotations map[string]string) string {
+	var b strings.Builder
+	for k, v := range annotations {
+		b.WriteString(", " + k + ": " + v)
+	}
+	start := strings.Index(ingress, "metadata: {name: ")
+	end := strings.Index(ingress[start:], "}") + start
+	return ingress[:end] + ", annotations: {" + strings.TrimPrefix(b.String(), ", ") + "}" + ingress[end:]
+}
+
+// post sends a body of n bytes to host+path through nginx and returns the status.
+func (c *controller) post(t *testing.T, host, path string, n int) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://placeholder.invalid"+path, bytes.NewReader(make([]byte, n)))
+	require.NoError(t, err)
+	req.Host = host
+	resp, err := c.client.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestProxyBodySizeAnnotation shows proxy-body-size on real traffic: it
+// limits the Ingress that carries it and no other; an invalid edit keeps
+// the last accepted version serving, with the problem in the log; an
+// unknown annotation is reported and ignored.
+func TestProxyBodySizeAnnotation(t *testing.T) {
+	t.Parallel()
+	b := startBackends(t, "small", "big")
+	const small, big = "small.example.com", "big.example.com"
+	limited := func(value string) string {
+		return annotate(ingressYAML("small", small, route{"/", "Prefix", "small"}),
+			map[string]string{"nginx.ingress.kubernetes.io/proxy-body-size": value})
+	}
+	c := startController(t, options{files: map[string]string{
+		"services.yaml": servicesYAML(b),
+		"small.yaml":    limited("1k"),
+		"big.yaml": annotate(ingressYAML("big", big, route{"/", "Prefix", "big"}),
+			map[string]string{"nginx.ingress.kubernetes.io/enable-magic": `"true"`}),
+	}})
+	c.waitServed(t, small, "/", "small")
+	c.waitServed(t, big, "/", "big")
+
+	assert.Equal(t, http.StatusOK, c.post(t, small, "/", 512))
+	assert.Equal(t, http.StatusRequestEntityTooLarge, c.post(t, small, "/", 4096), "proxy-body-size 1k must refuse 4 KiB")
+	assert.Equal(t, http.StatusOK, c.post(t, big, "/", 4096), "another Ingress keeps the global limit")
+	require.Eventually(t, func() bool {
+		return strings.Contains(c.logs.String(), "enable-magic is not supported")
+	}, routeTimeout, pollInterval, "an unknown annotation is reported")
+
+	// An invalid value (an injection attempt) is refused: the last accepted
+	// version keeps serving, limit included, and the log says why.
+	gen := c.generation(t)
+	c.writeManifest(t, "small.yaml", limited(`"1m; return 200 pwned"`))
+	require.Eventually(t, func() bool {
+		return strings.Contains(c.logs.String(), "still serving the last accepted version")
+	}, routeTimeout, pollInterval)
+	assert.Equal(t, gen, c.generation(t), "a refused edit must not reload nginx")
+	assert.Equal(t, http.StatusRequestEntityTooLarge, c.post(t, small, "/", 4096))
+	assert.NotContains(t, string(c.mustGet(t, "/debug/config")), "pwned")
+
+	// A valid edit applies.
+	c.update(t, "small.yaml", limited("8k"))
+	assert.Equal(t, http.StatusOK, c.post(t, small, "/", 4096))
+	assert.Equal(t, http.StatusRequestEntityTooLarge, c.post(t, small, "/", 16384))
+}

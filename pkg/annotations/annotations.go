@@ -1,0 +1,151 @@
+// Package annotations reads the nginx.ingress.kubernetes.io/* annotations
+// that ingress-nginx users already have into one typed struct per Ingress.
+// Each group of annotations lives in its own file as a table of Fields
+// (key, scope, risk, allowed values, one-line doc); the table is the only
+// place a key is declared, and docs/annotations.md is generated from it.
+// Every value is checked against an allowlist here, before the model sees
+// it, and reaches nginx.conf only through the render package's quoting.
+package annotations
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// DefaultPrefix is ingress-nginx's annotation prefix.
+const DefaultPrefix = "nginx.ingress.kubernetes.io"
+
+// Scope says where an annotation takes effect.
+type Scope string
+
+// Scopes.
+const (
+	// ScopeLocation applies to every path of the Ingress.
+	ScopeLocation Scope = "location"
+)
+
+// Risk says how much a key can change what nginx does, for docs and review.
+type Risk string
+
+// Risks.
+const (
+	RiskLow    Risk = "low"
+	RiskMedium Risk = "medium"
+)
+
+// Field declares one annotation.
+type Field struct {
+	// Key is the annotation name without the prefix, as ingress-nginx spells it.
+	Key string
+	// Group is the file (feature) the key belongs to.
+	Group string
+	// Scope says where it applies.
+	Scope Scope
+	// Risk rates what a wrong value can do.
+	Risk Risk
+	// Default is what applies when the key is absent.
+	Default string
+	// Allowed describes valid values; it is shown in errors and docs.
+	Allowed string
+	// Doc is a one-line description.
+	Doc string
+	// apply checks a value and stores it in the Set.
+	apply func(value string, into *Set) error
+}
+
+// Set is the typed result of parsing one Ingress's annotations.
+type Set struct {
+	// Proxy holds the proxy behaviour settings.
+	Proxy Proxy `json:"proxy"`
+}
+
+// ProblemKind separates values that make an Ingress unusable from keys that are only unknown.
+type ProblemKind string
+
+// Problem kinds.
+const (
+	// Invalid: the value failed its check; the Ingress is not served as written.
+	Invalid ProblemKind = "InvalidAnnotation"
+	// Unknown: the key is under the prefix but Portico does not implement it.
+	Unknown ProblemKind = "UnknownAnnotation"
+)
+
+// Problem is one annotation that could not be used.
+type Problem struct {
+	// Kind says whether the value was invalid or the key unknown.
+	Kind ProblemKind
+	// Key is the full annotation name.
+	Key string
+	// Message says what is wrong and what is allowed; the value is truncated.
+	Message string
+}
+
+// Parser parses annotations under one prefix.
+type Parser struct {
+	prefix string
+	fields map[string]Field
+}
+
+// NewParser returns a parser for prefix ("" means DefaultPrefix).
+func NewParser(prefix string) *Parser {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	p := &Parser{prefix: strings.TrimSuffix(prefix, "/") + "/", fields: map[string]Field{}}
+	for _, f := range Fields() {
+		p.fields[f.Key] = f
+	}
+	return p
+}
+
+// Fields lists every supported annotation, sorted by group then key.
+func Fields() []Field {
+	var all []Field
+	all = append(all, proxyFields()...)
+	slices.SortFunc(all, func(a, b Field) int {
+		if c := strings.Compare(a.Group, b.Group); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	return all
+}
+
+// Parse reads the annotations of one Ingress. Keys outside the prefix are
+// ignored; keys under it are applied, or reported as Problems in key order.
+func (p *Parser) Parse(annotations map[string]string) (Set, []Problem) {
+	var set Set
+	var problems []Problem
+	keys := make([]string, 0, len(annotations))
+	for k := range annotations {
+		if strings.HasPrefix(k, p.prefix) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		name := strings.TrimPrefix(k, p.prefix)
+		f, ok := p.fields[name]
+		if !ok {
+			problems = append(problems, Problem{Kind: Unknown, Key: k,
+				Message: fmt.Sprintf("annotation %s is not supported by Portico and is ignored; see docs/annotations.md", k)})
+			continue
+		}
+		value := strings.TrimSpace(annotations[k])
+		if err := f.apply(value, &set); err != nil {
+			problems = append(problems, Problem{Kind: Invalid, Key: k,
+				Message: fmt.Sprintf("annotation %s: value %q %v (allowed: %s)", k, truncate(value), err, f.Allowed)})
+		}
+	}
+	return set, problems
+}
+
+// truncate keeps echoed values short in events and logs.
+func truncate(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
+}

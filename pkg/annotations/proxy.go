@@ -1,0 +1,143 @@
+package annotations
+
+import (
+	"errors"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Proxy is how nginx talks to the backends of an Ingress. Empty fields
+// keep the global value (ConfigMap or default), so only what an Ingress
+// changes is written into its locations.
+type Proxy struct {
+	// ConnectTimeout is proxy_connect_timeout, e.g. "5s".
+	ConnectTimeout string `json:"connectTimeout,omitempty"`
+	// ReadTimeout is proxy_read_timeout.
+	ReadTimeout string `json:"readTimeout,omitempty"`
+	// SendTimeout is proxy_send_timeout.
+	SendTimeout string `json:"sendTimeout,omitempty"`
+	// BodySize is client_max_body_size.
+	BodySize string `json:"bodySize,omitempty"`
+	// ClientBodyBufferSize is client_body_buffer_size.
+	ClientBodyBufferSize string `json:"clientBodyBufferSize,omitempty"`
+	// Buffering is proxy_buffering ("on" or "off").
+	Buffering string `json:"buffering,omitempty"`
+	// BufferSize is proxy_buffer_size.
+	BufferSize string `json:"bufferSize,omitempty"`
+	// RequestBuffering is proxy_request_buffering ("on" or "off").
+	RequestBuffering string `json:"requestBuffering,omitempty"`
+	// HTTPVersion is proxy_http_version ("1.0" or "1.1").
+	HTTPVersion string `json:"httpVersion,omitempty"`
+	// NextUpstream are the proxy_next_upstream conditions.
+	NextUpstream []string `json:"nextUpstream,omitempty"`
+	// NextUpstreamTries is proxy_next_upstream_tries ("0" means no limit).
+	NextUpstreamTries string `json:"nextUpstreamTries,omitempty"`
+	// NextUpstreamTimeout is proxy_next_upstream_timeout.
+	NextUpstreamTimeout string `json:"nextUpstreamTimeout,omitempty"`
+}
+
+var (
+	secondsValue = regexp.MustCompile(`^[0-9]{1,6}$`)
+	sizeValue    = regexp.MustCompile(`^[0-9]{1,9}[kKmMgG]?$`)
+)
+
+func seconds(set func(*Proxy, string)) func(string, *Set) error {
+	return func(v string, s *Set) error {
+		if !secondsValue.MatchString(v) {
+			return errors.New("is not a whole number of seconds")
+		}
+		set(&s.Proxy, v+"s")
+		return nil
+	}
+}
+
+func size(set func(*Proxy, string)) func(string, *Set) error {
+	return func(v string, s *Set) error {
+		if !sizeValue.MatchString(v) {
+			return errors.New("is not an nginx size")
+		}
+		set(&s.Proxy, v)
+		return nil
+	}
+}
+
+func onOff(set func(*Proxy, string)) func(string, *Set) error {
+	return func(v string, s *Set) error {
+		switch strings.ToLower(v) {
+		case "on", "true":
+			set(&s.Proxy, "on")
+		case "off", "false":
+			set(&s.Proxy, "off")
+		default:
+			return errors.New("is not on or off")
+		}
+		return nil
+	}
+}
+
+// nextUpstreamConditions are the values proxy_next_upstream accepts.
+var nextUpstreamConditions = []string{"error", "timeout", "invalid_header", "http_500", "http_502",
+	"http_503", "http_504", "http_403", "http_404", "http_429", "non_idempotent", "off"}
+
+func proxyFields() []Field {
+	f := func(key, def, allowed, doc string, risk Risk, apply func(string, *Set) error) Field {
+		return Field{Key: key, Group: "proxy", Scope: ScopeLocation, Risk: risk, Default: def, Allowed: allowed, Doc: doc, apply: apply}
+	}
+	return []Field{
+		f("proxy-connect-timeout", "5 (ConfigMap)", "whole seconds", "seconds to wait for a connection to a backend", RiskLow,
+			seconds(func(p *Proxy, v string) { p.ConnectTimeout = v })),
+		f("proxy-read-timeout", "60 (ConfigMap)", "whole seconds", "seconds between two reads from a backend", RiskLow,
+			seconds(func(p *Proxy, v string) { p.ReadTimeout = v })),
+		f("proxy-send-timeout", "60 (ConfigMap)", "whole seconds", "seconds between two writes to a backend", RiskLow,
+			seconds(func(p *Proxy, v string) { p.SendTimeout = v })),
+		f("proxy-body-size", "1m (ConfigMap)", "nginx size: 8k, 1m, 0 (no limit)", "largest request body accepted", RiskMedium,
+			size(func(p *Proxy, v string) { p.BodySize = v })),
+		f("client-body-buffer-size", "8k (ConfigMap)", "nginx size", "request body size kept in memory", RiskLow,
+			size(func(p *Proxy, v string) { p.ClientBodyBufferSize = v })),
+		f("proxy-buffering", "off", "on, off", "buffer responses from the backend", RiskLow,
+			onOff(func(p *Proxy, v string) { p.Buffering = v })),
+		f("proxy-buffer-size", "4k", "nginx size", "buffer for the first part of a backend response (headers)", RiskLow,
+			size(func(p *Proxy, v string) { p.BufferSize = v })),
+		f("proxy-request-buffering", "on", "on, off", "read the whole request body before proxying", RiskLow,
+			onOff(func(p *Proxy, v string) { p.RequestBuffering = v })),
+		f("proxy-http-version", "1.1", "1.0, 1.1", "HTTP version to backends (1.1 keeps connections alive)", RiskLow,
+			func(v string, s *Set) error {
+				if v != "1.0" && v != "1.1" {
+					return errors.New("is not 1.0 or 1.1")
+				}
+				s.Proxy.HTTPVersion = v
+				return nil
+			}),
+		f("proxy-next-upstream", "error timeout", strings.Join(nextUpstreamConditions, ", ")+" (space separated)",
+			"when to try the next endpoint", RiskLow,
+			func(v string, s *Set) error {
+				fields := strings.Fields(v)
+				if len(fields) == 0 {
+					return errors.New("lists no condition")
+				}
+				for _, c := range fields {
+					known := false
+					for _, k := range nextUpstreamConditions {
+						known = known || c == k
+					}
+					if !known {
+						return errors.New("has an unknown condition " + strconv.Quote(truncate(c)))
+					}
+				}
+				s.Proxy.NextUpstream = fields
+				return nil
+			}),
+		f("proxy-next-upstream-tries", "3", "0 to 100 (0: no limit)", "how many endpoints to try", RiskLow,
+			func(v string, s *Set) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 || n > 100 {
+					return errors.New("is not a number from 0 to 100")
+				}
+				s.Proxy.NextUpstreamTries = strconv.Itoa(n)
+				return nil
+			}),
+		f("proxy-next-upstream-timeout", "0 (no limit)", "whole seconds", "time limit for trying further endpoints", RiskLow,
+			seconds(func(p *Proxy, v string) { p.NextUpstreamTimeout = v })),
+	}
+}
