@@ -80,3 +80,46 @@ func TestProxyBodySizeAnnotation(t *testing.T) {
 	assert.Equal(t, http.StatusOK, c.post(t, small, "/", 4096))
 	assert.Equal(t, http.StatusRequestEntityTooLarge, c.post(t, small, "/", 16384))
 }
+
+// TestAccessAnnotations shows the access annotations on real traffic from
+// 127.0.0.1: an allow list without it refuses, a deny list with it
+// refuses, a rate limit answers 503 past its burst, and limit-whitelist
+// exempts the client from the limit.
+func TestAccessAnnotations(t *testing.T) {
+	t.Parallel()
+	b := startBackends(t, "app")
+	ing := func(name string, ann map[string]string) string {
+		return annotate(ingressYAML(name, name+".example.com", route{"/", "Prefix", "app"}), ann)
+	}
+	const p = "nginx.ingress.kubernetes.io/"
+	c := startController(t, options{files: map[string]string{
+		"services.yaml": servicesYAML(b),
+		"allowed.yaml":  ing("allowed", map[string]string{p + "whitelist-source-range": `"127.0.0.0/8"`}),
+		"walled.yaml":   ing("walled", map[string]string{p + "whitelist-source-range": `"192.0.2.0/24"`}),
+		"denied.yaml":   ing("denied", map[string]string{p + "denylist-source-range": `"127.0.0.1"`}),
+		"limited.yaml": ing("limited", map[string]string{p + "limit-rps": `"1"`,
+			p + "limit-burst-multiplier": `"1"`}),
+		"exempt.yaml": ing("exempt", map[string]string{p + "limit-rps": `"1"`,
+			p + "limit-burst-multiplier": `"1"`, p + "limit-whitelist": `"127.0.0.1"`}),
+	}})
+	c.waitServed(t, "allowed.example.com", "/", "app")
+	assert.Equal(t, http.StatusForbidden, c.getHTTP(t, "walled.example.com", "/").status)
+	assert.Equal(t, http.StatusForbidden, c.getHTTP(t, "denied.example.com", "/").status)
+
+	// 1 r/s with a burst of 1: among 10 immediate requests most are refused.
+	count := func(host string) (ok, limited int) {
+		for range 10 {
+			switch c.getHTTP(t, host, "/").status {
+			case http.StatusOK:
+				ok++
+			case http.StatusServiceUnavailable:
+				limited++
+			}
+		}
+		return ok, limited
+	}
+	ok, limited := count("limited.example.com")
+	assert.GreaterOrEqual(t, limited, 5, "limit-rps must refuse requests past the burst (%d ok)", ok)
+	ok, limited = count("exempt.example.com")
+	assert.Equal(t, 10, ok, "limit-whitelist exempts 127.0.0.1 (%d limited)", limited)
+}

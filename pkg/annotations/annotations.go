@@ -58,6 +58,8 @@ type Field struct {
 type Set struct {
 	// Proxy holds the proxy behaviour settings.
 	Proxy Proxy `json:"proxy"`
+	// Access holds who may connect and how fast.
+	Access Access `json:"access"`
 }
 
 // ProblemKind separates values that make an Ingress unusable from keys that are only unknown.
@@ -103,6 +105,7 @@ func NewParser(prefix string) *Parser {
 func Fields() []Field {
 	var all []Field
 	all = append(all, proxyFields()...)
+	all = append(all, accessFields()...)
 	slices.SortFunc(all, func(a, b Field) int {
 		if c := strings.Compare(a.Group, b.Group); c != 0 {
 			return c

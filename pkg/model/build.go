@@ -37,7 +37,7 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 		}
 		accepted[key(ing.Namespace, ing.Name)] = use
 		served = append(served, ingressRef(ing))
-		b.addIngress(use, set)
+		b.addIngress(use, b.policy(use, set))
 	}
 	b.addGlobalDefaultBackend()
 	cfg := b.config()
@@ -61,6 +61,8 @@ type builder struct {
 	servers       map[string]*serverBuilder
 	defaultServer *serverBuilder
 	upstreams     map[string]*Upstream
+	limitZones    map[string]LimitZone
+	limitExempts  map[string]LimitExempt
 	certificates  map[string]Certificate
 	certBySecret  map[string]certResult
 	findings      []Finding
@@ -78,6 +80,8 @@ func newBuilder(snap *snapshot.Snapshot, opts Options) *builder {
 		servers:       map[string]*serverBuilder{},
 		defaultServer: newServerBuilder(""),
 		upstreams:     map[string]*Upstream{},
+		limitZones:    map[string]LimitZone{},
+		limitExempts:  map[string]LimitExempt{},
 		certificates:  map[string]Certificate{},
 		certBySecret:  map[string]certResult{},
 	}
@@ -180,7 +184,7 @@ func hasInvalid(problems []annotations.Problem) bool {
 	return false
 }
 
-func (b *builder) addIngress(ing *networkingv1.Ingress, set annotations.Set) {
+func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 	ref := ingressRef(ing)
 	source := key(ing.Namespace, ing.Name)
 	b.addTLS(ing, ref)
@@ -199,7 +203,7 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, set annotations.Set) {
 			continue
 		}
 		for _, p := range rule.HTTP.Paths {
-			b.addPath(srv, ing, ref, source, p, set)
+			b.addPath(srv, ing, ref, source, p, pol)
 		}
 	}
 
@@ -208,11 +212,11 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, set annotations.Set) {
 		for _, h := range hosts {
 			srv := b.server(h)
 			if srv.fallback == nil {
-				srv.fallback = &fallback{action: action, source: source, proxy: set.Proxy}
+				srv.fallback = &fallback{action: action, source: source, policy: pol}
 			}
 		}
 		if b.defaultServer.fallback == nil {
-			b.defaultServer.fallback = &fallback{action: action, source: source, proxy: set.Proxy}
+			b.defaultServer.fallback = &fallback{action: action, source: source, policy: pol}
 		} else if b.defaultServer.fallback.source != source {
 			b.warn(ref, ReasonConflict,
 				"spec.defaultBackend is not used for requests that match no host: the older Ingress %s already provides the default backend",
@@ -221,7 +225,7 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, set annotations.Set) {
 	}
 }
 
-func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref ObjectRef, source string, p networkingv1.HTTPIngressPath, set annotations.Set) {
+func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref ObjectRef, source string, p networkingv1.HTTPIngressPath, pol policy) {
 	pathType := networkingv1.PathTypeImplementationSpecific
 	if p.PathType != nil {
 		pathType = *p.PathType
@@ -261,7 +265,7 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 	}
 	srv.claims[claim] = source
 	action := b.backend(ing.Namespace, p.Backend, ref)
-	srv.addRule(claim, source, action, set.Proxy)
+	srv.addRule(claim, source, action, pol)
 }
 
 func matchName(exact bool) string {
@@ -357,6 +361,14 @@ func (b *builder) config() *Config {
 		cfg.Upstreams = append(cfg.Upstreams, *u)
 	}
 	slices.SortFunc(cfg.Upstreams, func(a, c Upstream) int { return cmp.Compare(a.Name, c.Name) })
+	for _, z := range b.limitZones {
+		cfg.LimitZones = append(cfg.LimitZones, z)
+	}
+	slices.SortFunc(cfg.LimitZones, func(a, c LimitZone) int { return cmp.Compare(a.Name, c.Name) })
+	for _, e := range b.limitExempts {
+		cfg.LimitExempts = append(cfg.LimitExempts, e)
+	}
+	slices.SortFunc(cfg.LimitExempts, func(a, c LimitExempt) int { return cmp.Compare(a.Geo, c.Geo) })
 	for _, c := range b.certificates {
 		cfg.Certificates = append(cfg.Certificates, c)
 	}

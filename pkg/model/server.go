@@ -25,7 +25,13 @@ type locKey struct {
 type fallback struct {
 	action Action
 	source string
+	policy policy
+}
+
+// policy is what an Ingress's annotations add to each of its locations.
+type policy struct {
 	proxy  annotations.Proxy
+	access LocationAccess
 }
 
 type serverBuilder struct {
@@ -53,9 +59,9 @@ func newServerBuilder(name string) *serverBuilder {
 // becomes "= /foo" and "/foo/": nginx prefix matching is by characters, and
 // this pair gives the per-element matching Kubernetes asks for ("/foo"
 // matches "/foo" and "/foo/bar", never "/foobar").
-func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, proxy annotations.Proxy) {
+func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, pol policy) {
 	loc := func(modifier, path string) *Location {
-		return &Location{Modifier: modifier, Path: path, Source: source, Action: action, Proxy: proxy}
+		return &Location{Modifier: modifier, Path: path, Source: source, Action: action, Proxy: pol.proxy, Access: pol.access}
 	}
 	if claim.exact {
 		k := locKey{modifier: "=", path: claim.path}
@@ -89,7 +95,8 @@ func (s *serverBuilder) finish(redirectPort string) Server {
 	if _, ok := s.locations[root]; !ok && s.fallback != nil {
 		// Without an explicit "location /" nginx would serve files from its
 		// html directory; unmatched requests go to the default backend or 404.
-		s.locations[root] = &Location{Path: "/", Source: s.fallback.source, Action: s.fallback.action, Proxy: s.fallback.proxy}
+		s.locations[root] = &Location{Path: "/", Source: s.fallback.source, Action: s.fallback.action,
+			Proxy: s.fallback.policy.proxy, Access: s.fallback.policy.access}
 	}
 	s.addSlashCompanions()
 	out.Locations = make([]Location, 0, len(s.locations))
@@ -133,7 +140,8 @@ func (s *serverBuilder) addSlashCompanions() {
 			continue
 		}
 		if best := s.longestPrefix(bare.path); best != nil {
-			s.locations[bare] = &Location{Modifier: "=", Path: bare.path, Source: best.Source, Action: best.Action, Proxy: best.Proxy}
+			s.locations[bare] = &Location{Modifier: "=", Path: bare.path, Source: best.Source, Action: best.Action,
+				Proxy: best.Proxy, Access: best.Access}
 		}
 	}
 }

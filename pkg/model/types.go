@@ -26,6 +26,10 @@ type Config struct {
 	Upstreams []Upstream `json:"upstreams"`
 	// Certificates are the PEM files (certificate chain and key) the servers refer to, sorted by Path.
 	Certificates []Certificate `json:"certificates"`
+	// LimitZones are the rate and connection limit zones, sorted by Name.
+	LimitZones []LimitZone `json:"limitZones,omitempty"`
+	// LimitExempts are the limit-whitelist networks, sorted by Geo.
+	LimitExempts []LimitExempt `json:"limitExempts,omitempty"`
 	// Ingresses are the Ingresses of our class this config serves, oldest first; status goes to them.
 	Ingresses []ObjectRef `json:"ingresses"`
 	// Accepted are the Ingress versions this config serves, by "namespace/name": pass
@@ -139,6 +143,59 @@ type Location struct {
 	Action Action `json:"action"`
 	// Proxy holds the proxy settings the Ingress's annotations change; empty fields keep the global values.
 	Proxy annotations.Proxy `json:"proxy"`
+	// Access holds the client allow and deny lists and rate limits of the Ingress.
+	Access LocationAccess `json:"access"`
+}
+
+// LocationAccess is who may use a location and how fast, render-ready.
+type LocationAccess struct {
+	// Deny are networks refused first.
+	Deny []string `json:"deny,omitempty"`
+	// Allow are networks allowed; DenyAll then refuses everyone else.
+	Allow []string `json:"allow,omitempty"`
+	// DenyAll ends an allow list.
+	DenyAll bool `json:"denyAll,omitempty"`
+	// LimitReq are the request-rate limits (limit_req).
+	LimitReq []LimitReq `json:"limitReq,omitempty"`
+	// LimitConn is the connection limit (limit_conn), if any.
+	LimitConn *LimitConn `json:"limitConn,omitempty"`
+}
+
+// LimitReq applies one request-rate zone with a burst.
+type LimitReq struct {
+	// Zone is the limit_req_zone name.
+	Zone string `json:"zone"`
+	// Burst is how many requests may exceed the rate before nginx refuses them.
+	Burst int `json:"burst"`
+}
+
+// LimitConn applies one connection zone.
+type LimitConn struct {
+	// Zone is the limit_conn_zone name.
+	Zone string `json:"zone"`
+	// Connections is the limit per key.
+	Connections int `json:"connections"`
+}
+
+// LimitZone is an http-level shared memory zone for rate or connection limits.
+// Names and variables are derived from a hash, never from user text.
+type LimitZone struct {
+	// Name is the zone name.
+	Name string `json:"name"`
+	// Key is the variable limits are counted by.
+	Key string `json:"key"`
+	// Rate is "Nr/s" or "Nr/m" for request zones; "" for connection zones.
+	Rate string `json:"rate,omitempty"`
+}
+
+// LimitExempt maps client networks to an empty limit key, so limits skip them.
+type LimitExempt struct {
+	// Geo is the variable set to 1 for exempt clients.
+	Geo string `json:"geo"`
+	// Key is the variable used as the zone key: empty for exempt clients.
+	Key string `json:"key"`
+	// Networks are the exempt CIDRs.
+	Networks []string `json:"networks"`
 }
 
 // Action is exactly one of: proxy to an upstream, proxy to an external name, or return a status.

@@ -36,7 +36,7 @@ func ExpectedShape(cfg *model.Config) Shape {
 
 // allowedDirectives is every directive name the template may print.
 var allowedDirectives = []string{
-	"access_log", "add_header", "client_body_buffer_size", "client_body_temp_path", "client_max_body_size", "default", "error_log", "events",
+	"access_log", "add_header", "allow", "deny", "geo", "limit_conn", "limit_conn_zone", "limit_req", "limit_req_zone", "client_body_buffer_size", "client_body_temp_path", "client_max_body_size", "default", "error_log", "events",
 	"fastcgi_temp_path", "http", "if", "keepalive", "keepalive_requests", "keepalive_timeout", "listen",
 	"location", "log_format", "map", "multi_accept", "pid", "proxy_buffer_size", "proxy_buffering", "proxy_connect_timeout", "proxy_next_upstream_timeout", "proxy_request_buffering",
 	"proxy_http_version", "proxy_next_upstream", "proxy_next_upstream_tries", "proxy_pass",
@@ -55,7 +55,8 @@ func RenderedShape(tree []*ngxconf.Directive) Shape {
 	var s Shape
 	unexpected := map[string]bool{}
 	ngxconf.Walk(tree, func(path []string, d *ngxconf.Directive) {
-		if !slices.Contains(allowedDirectives, d.Name) && !(len(path) > 0 && path[len(path)-1] == "map") {
+		inTable := len(path) > 0 && (path[len(path)-1] == "map" || path[len(path)-1] == "geo")
+		if !slices.Contains(allowedDirectives, d.Name) && !inTable {
 			unexpected[d.Name] = true
 		}
 		if d.Name != "server" || len(path) != 1 {

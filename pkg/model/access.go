@@ -1,0 +1,58 @@
+package model
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/portico-ingress/portico/pkg/annotations"
+)
+
+// defaultBurstMultiplier is ingress-nginx's limit-burst-multiplier default.
+const defaultBurstMultiplier = 5
+
+// policy turns an Ingress's annotations into what its locations carry, and
+// registers the http-level limit zones it needs.
+func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy {
+	pol := policy{proxy: set.Proxy}
+	a := set.Access
+	pol.access.Deny = a.Deny
+	pol.access.Allow = a.Allow
+	pol.access.DenyAll = len(a.Allow) > 0
+	if a.RPS == 0 && a.RPM == 0 && a.Connections == 0 {
+		return pol
+	}
+	// One zone set per Ingress, as ingress-nginx does. Names come from a
+	// hash of namespace/name: nothing the user wrote reaches the zone or
+	// variable names.
+	sum := sha256.Sum256([]byte(ing.Namespace + "/" + ing.Name))
+	id := hex.EncodeToString(sum[:6])
+	keyVar := "$binary_remote_addr"
+	if len(a.LimitWhitelist) > 0 {
+		ex := LimitExempt{Geo: "$portico_exempt_" + id, Key: "$portico_limit_" + id, Networks: a.LimitWhitelist}
+		b.limitExempts[ex.Geo] = ex
+		keyVar = ex.Key
+	}
+	mult := a.BurstMultiplier
+	if mult == 0 {
+		mult = defaultBurstMultiplier
+	}
+	if a.RPS > 0 {
+		z := LimitZone{Name: "portico_" + id + "_rps", Key: keyVar, Rate: fmt.Sprintf("%dr/s", a.RPS)}
+		b.limitZones[z.Name] = z
+		pol.access.LimitReq = append(pol.access.LimitReq, LimitReq{Zone: z.Name, Burst: a.RPS * mult})
+	}
+	if a.RPM > 0 {
+		z := LimitZone{Name: "portico_" + id + "_rpm", Key: keyVar, Rate: fmt.Sprintf("%dr/m", a.RPM)}
+		b.limitZones[z.Name] = z
+		pol.access.LimitReq = append(pol.access.LimitReq, LimitReq{Zone: z.Name, Burst: a.RPM * mult})
+	}
+	if a.Connections > 0 {
+		z := LimitZone{Name: "portico_" + id + "_conn", Key: keyVar}
+		b.limitZones[z.Name] = z
+		pol.access.LimitConn = &LimitConn{Zone: z.Name, Connections: a.Connections}
+	}
+	return pol
+}
