@@ -5,6 +5,7 @@ package local
 import (
 	"bytes"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -122,4 +123,51 @@ func TestAccessAnnotations(t *testing.T) {
 	assert.GreaterOrEqual(t, limited, 5, "limit-rps must refuse requests past the burst (%d ok)", ok)
 	ok, limited = count("exempt.example.com")
 	assert.Equal(t, 10, ok, "limit-whitelist exempts 127.0.0.1 (%d limited)", limited)
+}
+
+// TestRoutingAnnotations shows redirects on real traffic: permanent and
+// temporal redirects, app-root, ssl-redirect turned off for one Ingress on
+// a TLS host, and force-ssl-redirect on a host without TLS.
+func TestRoutingAnnotations(t *testing.T) {
+	t.Parallel()
+	b := startBackends(t, "app")
+	const p = "nginx.ingress.kubernetes.io/"
+	ing := func(name, host, path string, ann map[string]string) string {
+		return annotate(ingressYAML(name, host, route{path, "Prefix", "app"}), ann)
+	}
+	kp := newKeyPair(t, "tls.example.com")
+	secure := ingressYAML("secure", "tls.example.com", route{"/", "Prefix", "app"})
+	secure = strings.Replace(secure, "  rules:\n", "  tls: [{hosts: [tls.example.com], secretName: tls}]\n  rules:\n", 1)
+	c := startController(t, options{files: map[string]string{
+		"services.yaml": servicesYAML(b),
+		"secret.yaml":   secretYAML("tls", kp),
+		"secure.yaml":   secure,
+		"open.yaml":     ing("open", "tls.example.com", "/.well-known", map[string]string{p + "ssl-redirect": `"false"`}),
+		"forced.yaml":   ing("forced", "forced.example.com", "/", map[string]string{p + "force-ssl-redirect": `"true"`}),
+		"moved.yaml": ing("moved", "old.example.com", "/", map[string]string{
+			p + "permanent-redirect": "https://new.example.com/landing", p + "permanent-redirect-code": `"308"`}),
+		"temp.yaml":   ing("temp", "temp.example.com", "/", map[string]string{p + "temporal-redirect": "https://elsewhere.example.com/"}),
+		"rooted.yaml": ing("rooted", "root.example.com", "/", map[string]string{p + "app-root": "/app"}),
+	}})
+	c.waitServed(t, "root.example.com", "/app", "app")
+	cases := []struct {
+		host, path string
+		status     int
+		location   string
+	}{
+		{"old.example.com", "/x", http.StatusPermanentRedirect, "https://new.example.com/landing"},
+		{"temp.example.com", "/x", http.StatusFound, "https://elsewhere.example.com/"},
+		{"root.example.com", "/", http.StatusFound, "/app"},
+		{"tls.example.com", "/page?q=1", http.StatusPermanentRedirect, "https://tls.example.com:" + strconv.Itoa(c.httpsPort) + "/page?q=1"},
+		{"forced.example.com", "/", http.StatusPermanentRedirect, "https://forced.example.com:" + strconv.Itoa(c.httpsPort) + "/"},
+	}
+	for _, tc := range cases {
+		r := c.getHTTP(t, tc.host, tc.path)
+		assert.Equal(t, tc.status, r.status, "%s%s: %s", tc.host, tc.path, r)
+		assert.True(t, strings.HasSuffix(r.header.Get("Location"), tc.location), "%s%s: Location %q, want %q",
+			tc.host, tc.path, r.header.Get("Location"), tc.location)
+	}
+	r := c.getHTTP(t, "tls.example.com", "/.well-known/acme-challenge/x")
+	assert.Equal(t, http.StatusOK, r.status, "ssl-redirect: false serves plain HTTP: %s", r)
+	assert.Equal(t, "app", r.served())
 }

@@ -60,6 +60,8 @@ type Set struct {
 	Proxy Proxy `json:"proxy"`
 	// Access holds who may connect and how fast.
 	Access Access `json:"access"`
+	// Routing holds redirects and the backend protocol.
+	Routing Routing `json:"routing"`
 }
 
 // ProblemKind separates values that make an Ingress unusable from keys that are only unknown.
@@ -106,6 +108,7 @@ func Fields() []Field {
 	var all []Field
 	all = append(all, proxyFields()...)
 	all = append(all, accessFields()...)
+	all = append(all, routingFields()...)
 	slices.SortFunc(all, func(a, b Field) int {
 		if c := strings.Compare(a.Group, b.Group); c != 0 {
 			return c

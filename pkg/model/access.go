@@ -17,6 +17,24 @@ const defaultBurstMultiplier = 5
 // registers the http-level limit zones it needs.
 func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy {
 	pol := policy{proxy: set.Proxy}
+	r := set.Routing
+	if r.SSLRedirect != "" {
+		v := r.SSLRedirect == "true"
+		pol.sslRedirect = &v
+	}
+	pol.forceSSLRedirect = r.ForceSSLRedirect
+	pol.backendProtocol = r.BackendProtocol
+	pol.appRoot = r.AppRoot
+	switch {
+	case r.PermanentRedirect != "":
+		code := r.PermanentRedirectCode
+		if code == 0 {
+			code = 301
+		}
+		pol.redirect = &Action{Return: code, ReturnURL: r.PermanentRedirect}
+	case r.TemporalRedirect != "":
+		pol.redirect = &Action{Return: 302, ReturnURL: r.TemporalRedirect}
+	}
 	a := set.Access
 	pol.access.Deny = a.Deny
 	pol.access.Allow = a.Allow

@@ -55,14 +55,14 @@ func (b *builder) serviceBackend(namespace, name string, port networkingv1.Servi
 	display = fmt.Sprintf("%s/%s:%d", namespace, name, sp.Port)
 	upstream := fmt.Sprintf("%s.%s.%d", namespace, name, sp.Port)
 	if u, ok := b.upstreams[upstream]; ok {
-		return Action{Upstream: u.Name, ProxyPass: "http://" + u.Name, Service: display}
+		return Action{Upstream: u.Name, Pass: "proxy_pass", ProxyPass: "http://" + u.Name, Service: display}
 	}
 	endpoints := b.readyEndpoints(namespace, name, sp.Name)
 	if len(endpoints) == 0 {
 		return Action{Return: statusUnavailable, Service: display}
 	}
 	b.upstreams[upstream] = &Upstream{Name: upstream, Endpoints: endpoints}
-	return Action{Upstream: upstream, ProxyPass: "http://" + upstream, Service: display}
+	return Action{Upstream: upstream, Pass: "proxy_pass", ProxyPass: "http://" + upstream, Service: display}
 }
 
 // servicePort finds the Service port an Ingress backend names, by number or by name.
@@ -102,7 +102,7 @@ func (b *builder) externalName(svc *corev1.Service, sp corev1.ServicePort, found
 	// through the resolver, so a name that does not resolve at reload time
 	// cannot fail nginx -t for every other Ingress.
 	proxyPass := fmt.Sprintf("http://$portico_external_host:%d", number)
-	return Action{ExternalHost: host, ExternalPort: number, ProxyPass: proxyPass, Service: fmt.Sprintf("%s/%s:%d", svc.Namespace, svc.Name, number)}
+	return Action{ExternalHost: host, ExternalPort: number, Pass: "proxy_pass", ProxyPass: proxyPass, Service: fmt.Sprintf("%s/%s:%d", svc.Namespace, svc.Name, number)}
 }
 
 // readyEndpoints collects the ready, non-terminating addresses of a Service

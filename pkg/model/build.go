@@ -207,6 +207,11 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 		}
 	}
 
+	if root := pol.appRoot; root != "" {
+		for _, h := range hosts {
+			b.server(h).addAppRoot(source, root, pol)
+		}
+	}
 	if ing.Spec.DefaultBackend != nil {
 		action := b.backend(ing.Namespace, *ing.Spec.DefaultBackend, ref)
 		for _, h := range hosts {
@@ -347,6 +352,11 @@ func (b *builder) config() *Config {
 	}
 	for _, srv := range b.serverList() {
 		cfg.Servers = append(cfg.Servers, srv.finish(redirectPort))
+	}
+	// The default server answers every unknown name, so it never redirects
+	// by default (force-ssl-redirect still does).
+	if b.defaultServer.tls != nil {
+		b.defaultServer.tls.RedirectHTTP = false
 	}
 	cfg.DefaultServer = b.defaultServer.finish(redirectPort)
 	// The default server answers every unknown name, so it never redirects and

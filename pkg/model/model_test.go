@@ -58,6 +58,12 @@ type expectation struct {
 		Path string `json:"path"`
 		annotations.Proxy
 	} `json:"proxy"`
+	// Redirects lists prefix locations and whether plain HTTP is redirected to HTTPS.
+	Redirects []struct {
+		Host  string `json:"host"`
+		Path  string `json:"path"`
+		HTTPS bool   `json:"https"`
+	} `json:"redirects"`
 	// DefaultCertificate is a prefix of the default certificate's path.
 	DefaultCertificate string `json:"defaultCertificate"`
 }
@@ -125,6 +131,18 @@ func TestBuildFixtures(t *testing.T) {
 					if l.Path == want.Path && l.Modifier == "" {
 						found = true
 						assert.Equal(t, want.Proxy, l.Proxy, "proxy settings of %s%s", want.Host, want.Path)
+					}
+				}
+				assert.True(t, found, "location %s%s", want.Host, want.Path)
+			}
+			for _, want := range exp.Redirects {
+				srv := findServer(cfg, want.Host)
+				require.NotNil(t, srv, want.Host)
+				found := false
+				for _, l := range srv.Locations {
+					if l.Path == want.Path && l.Modifier == "" {
+						found = true
+						assert.Equal(t, want.HTTPS, l.RedirectHTTPS, "HTTPS redirect of %s%s", want.Host, want.Path)
 					}
 				}
 				assert.True(t, found, "location %s%s", want.Host, want.Path)

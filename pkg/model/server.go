@@ -32,6 +32,43 @@ type fallback struct {
 type policy struct {
 	proxy  annotations.Proxy
 	access LocationAccess
+	// sslRedirect is the Ingress's ssl-redirect, nil when unset (the server default applies).
+	sslRedirect *bool
+	// forceSSLRedirect redirects even without TLS on the host.
+	forceSSLRedirect bool
+	// redirect replaces the backend with a redirect (permanent- or temporal-redirect).
+	redirect *Action
+	// backendProtocol is HTTP, HTTPS, GRPC or GRPCS.
+	backendProtocol string
+	// appRoot is where "/" redirects, or "".
+	appRoot string
+}
+
+// apply adapts a backend action to the policy: redirects replace it, and
+// the backend protocol picks the pass directive and scheme.
+func (p policy) apply(a Action) Action {
+	if p.redirect != nil {
+		return *p.redirect
+	}
+	if a.ProxyPass == "" {
+		return a
+	}
+	rest := strings.TrimPrefix(a.ProxyPass, "http://")
+	switch p.backendProtocol {
+	case "HTTPS":
+		a.ProxyPass = "https://" + rest
+	case "GRPC":
+		a.Pass, a.ProxyPass = "grpc_pass", "grpc://"+rest
+	case "GRPCS":
+		a.Pass, a.ProxyPass = "grpc_pass", "grpcs://"+rest
+	}
+	return a
+}
+
+// located records, for the redirect decision made in finish, each location's policy.
+type located struct {
+	sslRedirect      *bool
+	forceSSLRedirect bool
 }
 
 type serverBuilder struct {
@@ -44,6 +81,8 @@ type serverBuilder struct {
 	// for the same path takes precedence over them, as Kubernetes defines.
 	weak     map[locKey]bool
 	fallback *fallback
+	// policies holds each location's redirect settings until finish.
+	policies map[locKey]located
 }
 
 func newServerBuilder(name string) *serverBuilder {
@@ -52,6 +91,7 @@ func newServerBuilder(name string) *serverBuilder {
 		claims:    map[ruleKey]string{},
 		locations: map[locKey]*Location{},
 		weak:      map[locKey]bool{},
+		policies:  map[locKey]located{},
 	}
 }
 
@@ -60,7 +100,9 @@ func newServerBuilder(name string) *serverBuilder {
 // this pair gives the per-element matching Kubernetes asks for ("/foo"
 // matches "/foo" and "/foo/bar", never "/foobar").
 func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, pol policy) {
+	action = pol.apply(action)
 	loc := func(modifier, path string) *Location {
+		s.policies[locKey{modifier: modifier, path: path}] = located{pol.sslRedirect, pol.forceSSLRedirect}
 		return &Location{Modifier: modifier, Path: path, Source: source, Action: action, Proxy: pol.proxy, Access: pol.access}
 	}
 	if claim.exact {
@@ -95,13 +137,21 @@ func (s *serverBuilder) finish(redirectPort string) Server {
 	if _, ok := s.locations[root]; !ok && s.fallback != nil {
 		// Without an explicit "location /" nginx would serve files from its
 		// html directory; unmatched requests go to the default backend or 404.
-		s.locations[root] = &Location{Path: "/", Source: s.fallback.source, Action: s.fallback.action,
-			Proxy: s.fallback.policy.proxy, Access: s.fallback.policy.access}
+		pol := s.fallback.policy
+		s.locations[root] = &Location{Path: "/", Source: s.fallback.source, Action: pol.apply(s.fallback.action),
+			Proxy: pol.proxy, Access: pol.access}
+		s.policies[root] = located{pol.sslRedirect, pol.forceSSLRedirect}
 	}
 	s.addSlashCompanions()
 	out.Locations = make([]Location, 0, len(s.locations))
-	for _, l := range s.locations {
-		out.Locations = append(out.Locations, *l)
+	for k, l := range s.locations {
+		loc := *l
+		p := s.policies[k]
+		serverDefault := s.tls != nil && s.tls.RedirectHTTP
+		if p.forceSSLRedirect || (s.tls != nil && p.sslRedirect != nil && *p.sslRedirect) || (p.sslRedirect == nil && serverDefault) {
+			loc.RedirectHTTPS, loc.RedirectPort = true, redirectPort
+		}
+		out.Locations = append(out.Locations, loc)
 	}
 	slices.SortFunc(out.Locations, func(a, c Location) int {
 		return cmp.Or(cmp.Compare(a.Path, c.Path), cmp.Compare(a.Modifier, c.Modifier))
@@ -142,6 +192,7 @@ func (s *serverBuilder) addSlashCompanions() {
 		if best := s.longestPrefix(bare.path); best != nil {
 			s.locations[bare] = &Location{Modifier: "=", Path: bare.path, Source: best.Source, Action: best.Action,
 				Proxy: best.Proxy, Access: best.Access}
+			s.policies[bare] = s.policies[locKey{path: best.Path}]
 		}
 	}
 }
@@ -155,4 +206,16 @@ func (s *serverBuilder) longestPrefix(path string) *Location {
 		}
 	}
 	return best
+}
+
+// addAppRoot redirects requests for exactly "/" to the app-root path, unless
+// an Exact "/" rule already owns that location.
+func (s *serverBuilder) addAppRoot(source, root string, pol policy) {
+	k := locKey{modifier: "=", path: "/"}
+	if _, taken := s.locations[k]; taken {
+		return
+	}
+	s.locations[k] = &Location{Modifier: "=", Path: "/", Source: source,
+		Action: Action{Return: 302, ReturnURL: root}, Access: pol.access}
+	s.policies[k] = located{pol.sslRedirect, pol.forceSSLRedirect}
 }

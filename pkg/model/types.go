@@ -145,6 +145,10 @@ type Location struct {
 	Proxy annotations.Proxy `json:"proxy"`
 	// Access holds the client allow and deny lists and rate limits of the Ingress.
 	Access LocationAccess `json:"access"`
+	// RedirectHTTPS sends plain HTTP requests to HTTPS with a 308.
+	RedirectHTTPS bool `json:"redirectHTTPS,omitempty"`
+	// RedirectPort is ":PORT" when HTTPS is not on 443, else "".
+	RedirectPort string `json:"redirectPort,omitempty"`
 }
 
 // LocationAccess is who may use a location and how fast, render-ready.
@@ -206,8 +210,12 @@ type Action struct {
 	ExternalHost string `json:"externalHost,omitempty"`
 	// ExternalPort is the port used with ExternalHost.
 	ExternalPort int32 `json:"externalPort,omitempty"`
-	// ProxyPass is the proxy_pass argument for Upstream or ExternalHost.
+	// Pass is the directive that forwards the request: "proxy_pass" or "grpc_pass".
+	Pass string `json:"pass,omitempty"`
+	// ProxyPass is the argument of Pass for Upstream or ExternalHost.
 	ProxyPass string `json:"proxyPass,omitempty"`
+	// ReturnURL is the redirect target when Return is a redirect status.
+	ReturnURL string `json:"returnURL,omitempty"`
 	// Return is the status code nginx answers itself when there is nothing to proxy to.
 	Return int `json:"return,omitempty"`
 	// Service is the backend Service ("ns/name:port"), for comments and debugging.

@@ -35,6 +35,8 @@ func TestParse(t *testing.T) {
 			{Name: "server", Line: 2, Block: []*ngxconf.Directive{{Name: "listen", Args: []string{"80"}, Line: 2}}}}}}},
 		{name: "quotes and escapes", in: `set $a "x\"y;}" 'z\'w' "t\\u";`, want: []*ngxconf.Directive{{Name: "set", Args: []string{"$a", `x"y;}`, "z'w", `t\u`}, Line: 1}}},
 		{name: "comment", in: "# c ; {\na 1; # trailing\n", want: []*ngxconf.Directive{{Name: "a", Args: []string{"1"}, Line: 2}}},
+		{name: "if condition", in: `if ($scheme = "http") { return 308 x; }`, want: []*ngxconf.Directive{{Name: "if", Args: []string{"($scheme", "=", "http", ")"}, Line: 1,
+			Block: []*ngxconf.Directive{{Name: "return", Args: []string{"308", "x"}, Line: 1}}}}},
 		{name: "braced variable", in: "return 200 ${host}x;", want: []*ngxconf.Directive{{Name: "return", Args: []string{"200", "${host}x"}, Line: 1}}},
 		{name: "unclosed block", in: "http {", err: "unexpected end of file"},
 		{name: "extra close", in: "}", err: "unexpected \"}\""},

@@ -114,7 +114,8 @@ func (p *parser) block(depth int) ([]*Directive, error) {
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // next returns the next token. It mirrors nginx: a quoted token must be
-// followed by whitespace, ";", "{" or "}" (nginx reports "unexpected" otherwise).
+// followed by whitespace, ";", "{", "}" or ")" (nginx reports "unexpected"
+// otherwise).
 func (p *parser) next() (token, error) {
 	// Skip whitespace and comments.
 	for p.pos < len(p.src) {
@@ -158,7 +159,8 @@ func (p *parser) next() (token, error) {
 		}
 		if p.pos < len(p.src) {
 			n := p.src[p.pos]
-			if !isSpace(n) && n != ';' && n != '{' && n != '}' {
+			// ")" may follow, as in: if ($scheme = "http") { ... }
+			if !isSpace(n) && n != ';' && n != '{' && n != '}' && n != ')' {
 				return token{}, p.errorf(p.line, "unexpected %q after quoted string", n)
 			}
 		}

@@ -133,8 +133,8 @@ func FuzzRenderModelStrings(f *testing.F) {
 			Name: name, ServerName: name,
 			TLS: &model.ServerTLS{CertificatePath: certPath, RedirectHTTP: true},
 			Locations: []model.Location{
-				{Modifier: "=", Path: path, Source: source, Action: model.Action{Upstream: upstream, ProxyPass: "http://" + upstream}},
-				{Path: path, Source: source, Action: model.Action{ExternalHost: external, ExternalPort: 80, ProxyPass: "http://" + external}},
+				{Modifier: "=", Path: path, Source: source, Action: model.Action{Upstream: upstream, Pass: "proxy_pass", ProxyPass: "http://" + upstream}},
+				{Path: path, Source: source, Action: model.Action{ExternalHost: external, ExternalPort: 80, Pass: "proxy_pass", ProxyPass: "http://" + external}},
 				{Path: "/", Action: model.Action{Return: 404}},
 			},
 		}}

@@ -1,0 +1,111 @@
+package annotations
+
+import (
+	"errors"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Routing holds redirects and how nginx speaks to the backend.
+type Routing struct {
+	// SSLRedirect is "true" or "false" when the annotation is set, "" otherwise.
+	SSLRedirect string `json:"sslRedirect,omitempty"`
+	// ForceSSLRedirect redirects plain HTTP to HTTPS even for hosts without TLS here.
+	ForceSSLRedirect bool `json:"forceSSLRedirect,omitempty"`
+	// PermanentRedirect is the URL every request is redirected to.
+	PermanentRedirect string `json:"permanentRedirect,omitempty"`
+	// PermanentRedirectCode is the status for PermanentRedirect (301 by default).
+	PermanentRedirectCode int `json:"permanentRedirectCode,omitempty"`
+	// TemporalRedirect is the URL every request is redirected to with 302.
+	TemporalRedirect string `json:"temporalRedirect,omitempty"`
+	// AppRoot is where a request for "/" is redirected.
+	AppRoot string `json:"appRoot,omitempty"`
+	// BackendProtocol is HTTP, HTTPS, GRPC or GRPCS.
+	BackendProtocol string `json:"backendProtocol,omitempty"`
+}
+
+// redirectURL allowlists absolute http(s) URLs without characters nginx
+// treats specially ("$" would be expanded by return; quotes, braces, ";"
+// and whitespace are never needed in a URL).
+var redirectURL = regexp.MustCompile(`^https?://[A-Za-z0-9\-._~:/?#\[\]@!&'()*+,=%]+$`)
+
+// appRootPath allowlists a plain absolute path.
+var appRootPath = regexp.MustCompile(`^/[A-Za-z0-9\-._~/%!&'()*+,=:@]*$`)
+
+func checkURL(v string) error {
+	if len(v) > 2048 || !redirectURL.MatchString(v) {
+		return errors.New("is not an absolute http(s) URL without $, quotes, braces, ; or spaces")
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" {
+		return errors.New("is not an absolute http(s) URL with a host")
+	}
+	return nil
+}
+
+func boolValue(set func(*Routing, bool)) func(string, *Set) error {
+	return func(v string, s *Set) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("is not true or false")
+		}
+		set(&s.Routing, b)
+		return nil
+	}
+}
+
+func routingFields() []Field {
+	f := func(key, def, allowed, doc string, risk Risk, apply func(string, *Set) error) Field {
+		return Field{Key: key, Group: "routing", Scope: ScopeLocation, Risk: risk, Default: def, Allowed: allowed, Doc: doc, apply: apply}
+	}
+	return []Field{
+		f("ssl-redirect", "true", "true, false", "redirect plain HTTP to HTTPS (308) when the host has TLS", RiskLow,
+			boolValue(func(r *Routing, b bool) { r.SSLRedirect = strconv.FormatBool(b) })),
+		f("force-ssl-redirect", "false", "true, false", "redirect plain HTTP to HTTPS (308) even when TLS ends before nginx", RiskLow,
+			boolValue(func(r *Routing, b bool) { r.ForceSSLRedirect = b })),
+		f("permanent-redirect", "", "absolute http(s) URL", "redirect every request to this URL", RiskMedium,
+			func(v string, s *Set) error {
+				if err := checkURL(v); err != nil {
+					return err
+				}
+				s.Routing.PermanentRedirect = v
+				return nil
+			}),
+		f("permanent-redirect-code", "301", "300 to 308", "status code for permanent-redirect", RiskLow,
+			func(v string, s *Set) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 300 || n > 308 {
+					return errors.New("is not a redirect status from 300 to 308")
+				}
+				s.Routing.PermanentRedirectCode = n
+				return nil
+			}),
+		f("temporal-redirect", "", "absolute http(s) URL", "redirect every request to this URL with 302", RiskMedium,
+			func(v string, s *Set) error {
+				if err := checkURL(v); err != nil {
+					return err
+				}
+				s.Routing.TemporalRedirect = v
+				return nil
+			}),
+		f("app-root", "", "absolute path", "redirect requests for / to this path (302)", RiskLow,
+			func(v string, s *Set) error {
+				if len(v) > 1024 || !appRootPath.MatchString(v) || v == "/" {
+					return errors.New("is not an absolute path other than / (letters, digits and - . _ ~ / % ! & ' ( ) * + , = : @)")
+				}
+				s.Routing.AppRoot = v
+				return nil
+			}),
+		f("backend-protocol", "HTTP", "HTTP, HTTPS, GRPC, GRPCS", "protocol nginx speaks to the backend", RiskLow,
+			func(v string, s *Set) error {
+				switch p := strings.ToUpper(v); p {
+				case "HTTP", "HTTPS", "GRPC", "GRPCS":
+					s.Routing.BackendProtocol = p
+					return nil
+				}
+				return errors.New("is not HTTP, HTTPS, GRPC or GRPCS")
+			}),
+	}
+}
