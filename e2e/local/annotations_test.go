@@ -171,3 +171,43 @@ func TestRoutingAnnotations(t *testing.T) {
 	assert.Equal(t, http.StatusOK, r.status, "ssl-redirect: false serves plain HTTP: %s", r)
 	assert.Equal(t, "app", r.served())
 }
+
+// TestCORSAnnotations shows enable-cors on real traffic: a preflight is
+// answered by nginx with 204 and the CORS headers, and a request from an
+// allowed origin gets it echoed while another origin gets no header.
+func TestCORSAnnotations(t *testing.T) {
+	t.Parallel()
+	b := startBackends(t, "api")
+	const p = "nginx.ingress.kubernetes.io/"
+	c := startController(t, options{files: map[string]string{
+		"services.yaml": servicesYAML(b),
+		"api.yaml": annotate(ingressYAML("api", "api.example.com", route{"/", "Prefix", "api"}), map[string]string{
+			p + "enable-cors":       `"true"`,
+			p + "cors-allow-origin": `"https://app.example.com, https://admin.example.com"`,
+		}),
+	}})
+	c.waitServed(t, "api.example.com", "/", "api")
+	do := func(method, origin string) *http.Response {
+		req, err := http.NewRequest(method, "http://placeholder.invalid/data", nil)
+		require.NoError(t, err)
+		req.Host = "api.example.com"
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "PUT")
+		resp, err := c.client.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		return resp
+	}
+	pre := do(http.MethodOptions, "https://app.example.com")
+	assert.Equal(t, http.StatusNoContent, pre.StatusCode, "nginx answers the preflight")
+	assert.Equal(t, "https://app.example.com", pre.Header.Get("Access-Control-Allow-Origin"))
+	assert.Contains(t, pre.Header.Get("Access-Control-Allow-Methods"), "PUT")
+	assert.Equal(t, "true", pre.Header.Get("Access-Control-Allow-Credentials"))
+
+	get := do(http.MethodGet, "https://admin.example.com")
+	assert.Equal(t, http.StatusOK, get.StatusCode)
+	assert.Equal(t, "https://admin.example.com", get.Header.Get("Access-Control-Allow-Origin"))
+	other := do(http.MethodGet, "https://evil.example.net")
+	assert.Equal(t, http.StatusOK, other.StatusCode)
+	assert.Empty(t, other.Header.Get("Access-Control-Allow-Origin"), "an origin not listed gets no CORS header")
+}

@@ -62,6 +62,8 @@ type Set struct {
 	Access Access `json:"access"`
 	// Routing holds redirects and the backend protocol.
 	Routing Routing `json:"routing"`
+	// CORS holds the cross-origin settings.
+	CORS CORS `json:"cors"`
 }
 
 // ProblemKind separates values that make an Ingress unusable from keys that are only unknown.
@@ -109,6 +111,7 @@ func Fields() []Field {
 	all = append(all, proxyFields()...)
 	all = append(all, accessFields()...)
 	all = append(all, routingFields()...)
+	all = append(all, corsFields()...)
 	slices.SortFunc(all, func(a, b Field) int {
 		if c := strings.Compare(a.Group, b.Group); c != 0 {
 			return c

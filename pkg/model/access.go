@@ -1,9 +1,11 @@
 package model
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 
 	networkingv1 "k8s.io/api/networking/v1"
 
@@ -25,6 +27,7 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy 
 	pol.forceSSLRedirect = r.ForceSSLRedirect
 	pol.backendProtocol = r.BackendProtocol
 	pol.appRoot = r.AppRoot
+	pol.cors = b.cors(ing, set.CORS)
 	switch {
 	case r.PermanentRedirect != "":
 		code := r.PermanentRedirectCode
@@ -45,8 +48,7 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy 
 	// One zone set per Ingress, as ingress-nginx does. Names come from a
 	// hash of namespace/name: nothing the user wrote reaches the zone or
 	// variable names.
-	sum := sha256.Sum256([]byte(ing.Namespace + "/" + ing.Name))
-	id := hex.EncodeToString(sum[:6])
+	id := hashID(ing)
 	keyVar := "$binary_remote_addr"
 	if len(a.LimitWhitelist) > 0 {
 		ex := LimitExempt{Geo: "$portico_exempt_" + id, Key: "$portico_limit_" + id, Networks: a.LimitWhitelist}
@@ -73,4 +75,35 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy 
 		pol.access.LimitConn = &LimitConn{Zone: z.Name, Connections: a.Connections}
 	}
 	return pol
+}
+
+// cors makes the render-ready CORS policy, with an origin map when several
+// origins are allowed (its variable name comes from a hash).
+func (b *builder) cors(ing *networkingv1.Ingress, c annotations.CORS) *LocationCORS {
+	if !c.Enabled {
+		return nil
+	}
+	out := &LocationCORS{
+		AllowOrigin:      "*",
+		AllowMethods:     cmp.Or(c.AllowMethods, annotations.DefaultCORSMethods),
+		AllowHeaders:     cmp.Or(c.AllowHeaders, annotations.DefaultCORSHeaders),
+		ExposeHeaders:    c.ExposeHeaders,
+		AllowCredentials: c.AllowCredentials != "false",
+		MaxAge:           cmp.Or(c.MaxAge, annotations.DefaultCORSMaxAge),
+	}
+	switch {
+	case len(c.AllowOrigins) == 1:
+		out.AllowOrigin = c.AllowOrigins[0]
+	case len(c.AllowOrigins) > 1 && !slices.Contains(c.AllowOrigins, "*"):
+		m := OriginMap{Variable: "$portico_cors_" + hashID(ing), Origins: c.AllowOrigins}
+		b.originMaps[m.Variable] = m
+		out.AllowOrigin = m.Variable
+	}
+	return out
+}
+
+// hashID names http-level objects of an Ingress without using its text.
+func hashID(ing *networkingv1.Ingress) string {
+	sum := sha256.Sum256([]byte(ing.Namespace + "/" + ing.Name))
+	return hex.EncodeToString(sum[:6])
 }

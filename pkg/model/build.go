@@ -63,6 +63,7 @@ type builder struct {
 	upstreams     map[string]*Upstream
 	limitZones    map[string]LimitZone
 	limitExempts  map[string]LimitExempt
+	originMaps    map[string]OriginMap
 	certificates  map[string]Certificate
 	certBySecret  map[string]certResult
 	findings      []Finding
@@ -82,6 +83,7 @@ func newBuilder(snap *snapshot.Snapshot, opts Options) *builder {
 		upstreams:     map[string]*Upstream{},
 		limitZones:    map[string]LimitZone{},
 		limitExempts:  map[string]LimitExempt{},
+		originMaps:    map[string]OriginMap{},
 		certificates:  map[string]Certificate{},
 		certBySecret:  map[string]certResult{},
 	}
@@ -351,14 +353,14 @@ func (b *builder) config() *Config {
 		redirectPort = fmt.Sprintf(":%d", b.global.HTTPSPort)
 	}
 	for _, srv := range b.serverList() {
-		cfg.Servers = append(cfg.Servers, srv.finish(redirectPort))
+		cfg.Servers = append(cfg.Servers, srv.finish(redirectPort, b.global.HSTS))
 	}
 	// The default server answers every unknown name, so it never redirects
 	// by default (force-ssl-redirect still does).
 	if b.defaultServer.tls != nil {
 		b.defaultServer.tls.RedirectHTTP = false
 	}
-	cfg.DefaultServer = b.defaultServer.finish(redirectPort)
+	cfg.DefaultServer = b.defaultServer.finish(redirectPort, b.global.HSTS)
 	// The default server answers every unknown name, so it never redirects and
 	// always presents the default certificate for unknown SNI names.
 	if cfg.DefaultServer.TLS == nil {
@@ -379,6 +381,10 @@ func (b *builder) config() *Config {
 		cfg.LimitExempts = append(cfg.LimitExempts, e)
 	}
 	slices.SortFunc(cfg.LimitExempts, func(a, c LimitExempt) int { return cmp.Compare(a.Geo, c.Geo) })
+	for _, m := range b.originMaps {
+		cfg.OriginMaps = append(cfg.OriginMaps, m)
+	}
+	slices.SortFunc(cfg.OriginMaps, func(a, c OriginMap) int { return cmp.Compare(a.Variable, c.Variable) })
 	for _, c := range b.certificates {
 		cfg.Certificates = append(cfg.Certificates, c)
 	}

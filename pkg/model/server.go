@@ -42,6 +42,8 @@ type policy struct {
 	backendProtocol string
 	// appRoot is where "/" redirects, or "".
 	appRoot string
+	// cors is the CORS policy, or nil.
+	cors *LocationCORS
 }
 
 // apply adapts a backend action to the policy: redirects replace it, and
@@ -103,7 +105,7 @@ func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, pol
 	action = pol.apply(action)
 	loc := func(modifier, path string) *Location {
 		s.policies[locKey{modifier: modifier, path: path}] = located{pol.sslRedirect, pol.forceSSLRedirect}
-		return &Location{Modifier: modifier, Path: path, Source: source, Action: action, Proxy: pol.proxy, Access: pol.access}
+		return &Location{Modifier: modifier, Path: path, Source: source, Action: action, Proxy: pol.proxy, Access: pol.access, CORS: pol.cors}
 	}
 	if claim.exact {
 		k := locKey{modifier: "=", path: claim.path}
@@ -124,7 +126,7 @@ func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, pol
 	s.locations[locKey{path: p}] = loc("", p)
 }
 
-func (s *serverBuilder) finish(redirectPort string) Server {
+func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 	out := Server{Name: s.name, ServerName: serverName(s.name)}
 	if s.tls != nil {
 		tls := *s.tls
@@ -139,7 +141,7 @@ func (s *serverBuilder) finish(redirectPort string) Server {
 		// html directory; unmatched requests go to the default backend or 404.
 		pol := s.fallback.policy
 		s.locations[root] = &Location{Path: "/", Source: s.fallback.source, Action: pol.apply(s.fallback.action),
-			Proxy: pol.proxy, Access: pol.access}
+			Proxy: pol.proxy, Access: pol.access, CORS: pol.cors}
 		s.policies[root] = located{pol.sslRedirect, pol.forceSSLRedirect}
 	}
 	s.addSlashCompanions()
@@ -150,6 +152,9 @@ func (s *serverBuilder) finish(redirectPort string) Server {
 		serverDefault := s.tls != nil && s.tls.RedirectHTTP
 		if p.forceSSLRedirect || (s.tls != nil && p.sslRedirect != nil && *p.sslRedirect) || (p.sslRedirect == nil && serverDefault) {
 			loc.RedirectHTTPS, loc.RedirectPort = true, redirectPort
+		}
+		if loc.CORS != nil && s.tls != nil {
+			loc.HSTS = hsts
 		}
 		out.Locations = append(out.Locations, loc)
 	}
@@ -191,7 +196,7 @@ func (s *serverBuilder) addSlashCompanions() {
 		}
 		if best := s.longestPrefix(bare.path); best != nil {
 			s.locations[bare] = &Location{Modifier: "=", Path: bare.path, Source: best.Source, Action: best.Action,
-				Proxy: best.Proxy, Access: best.Access}
+				Proxy: best.Proxy, Access: best.Access, CORS: best.CORS}
 			s.policies[bare] = s.policies[locKey{path: best.Path}]
 		}
 	}

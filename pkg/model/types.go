@@ -28,6 +28,8 @@ type Config struct {
 	Certificates []Certificate `json:"certificates"`
 	// LimitZones are the rate and connection limit zones, sorted by Name.
 	LimitZones []LimitZone `json:"limitZones,omitempty"`
+	// OriginMaps pick the CORS origin for Ingresses that allow several, sorted by Variable.
+	OriginMaps []OriginMap `json:"originMaps,omitempty"`
 	// LimitExempts are the limit-whitelist networks, sorted by Geo.
 	LimitExempts []LimitExempt `json:"limitExempts,omitempty"`
 	// Ingresses are the Ingresses of our class this config serves, oldest first; status goes to them.
@@ -145,6 +147,11 @@ type Location struct {
 	Proxy annotations.Proxy `json:"proxy"`
 	// Access holds the client allow and deny lists and rate limits of the Ingress.
 	Access LocationAccess `json:"access"`
+	// CORS adds cross-origin headers and answers preflights, when set.
+	CORS *LocationCORS `json:"cors,omitempty"`
+	// HSTS repeats the server's Strict-Transport-Security header: a location
+	// with its own add_header directives does not inherit the server's.
+	HSTS string `json:"hsts,omitempty"`
 	// RedirectHTTPS sends plain HTTP requests to HTTPS with a 308.
 	RedirectHTTPS bool `json:"redirectHTTPS,omitempty"`
 	// RedirectPort is ":PORT" when HTTPS is not on 443, else "".
@@ -163,6 +170,30 @@ type LocationAccess struct {
 	LimitReq []LimitReq `json:"limitReq,omitempty"`
 	// LimitConn is the connection limit (limit_conn), if any.
 	LimitConn *LimitConn `json:"limitConn,omitempty"`
+}
+
+// LocationCORS is the render-ready CORS policy of a location.
+type LocationCORS struct {
+	// AllowOrigin is "*", one origin, or a variable set by an OriginMap.
+	AllowOrigin string `json:"allowOrigin"`
+	// AllowMethods is the Access-Control-Allow-Methods value.
+	AllowMethods string `json:"allowMethods"`
+	// AllowHeaders is the Access-Control-Allow-Headers value.
+	AllowHeaders string `json:"allowHeaders"`
+	// ExposeHeaders is the Access-Control-Expose-Headers value, or "".
+	ExposeHeaders string `json:"exposeHeaders,omitempty"`
+	// AllowCredentials sends Access-Control-Allow-Credentials: true.
+	AllowCredentials bool `json:"allowCredentials"`
+	// MaxAge is the Access-Control-Max-Age value.
+	MaxAge string `json:"maxAge"`
+}
+
+// OriginMap sets Variable to the request's Origin when it is one of Origins, else "".
+type OriginMap struct {
+	// Variable is derived from a hash, never from user text.
+	Variable string `json:"variable"`
+	// Origins are the allowed origins.
+	Origins []string `json:"origins"`
 }
 
 // LimitReq applies one request-rate zone with a burst.
