@@ -211,3 +211,28 @@ func TestCORSAnnotations(t *testing.T) {
 	assert.Equal(t, http.StatusOK, other.StatusCode)
 	assert.Empty(t, other.Header.Get("Access-Control-Allow-Origin"), "an origin not listed gets no CORS header")
 }
+
+// TestHeadersAnnotations shows upstream-vhost and x-forwarded-prefix as the
+// backend receives them, and server-alias answering for an extra name.
+func TestHeadersAnnotations(t *testing.T) {
+	t.Parallel()
+	b := startBackends(t, "app")
+	const p = "nginx.ingress.kubernetes.io/"
+	c := startController(t, options{files: map[string]string{
+		"services.yaml": servicesYAML(b),
+		"app.yaml": annotate(ingressYAML("app", "app.example.com", route{"/", "Prefix", "app"}), map[string]string{
+			p + "upstream-vhost":     "internal.example.svc",
+			p + "x-forwarded-prefix": "/app",
+			p + "server-alias":       "www.app.example.com",
+		}),
+	}})
+	c.waitServed(t, "app.example.com", "/", "app")
+	r := c.getHTTP(t, "app.example.com", "/x")
+	require.NotNil(t, r.echo, "%s", r)
+	assert.Equal(t, "internal.example.svc", r.echo.Host, "upstream-vhost sets the Host the backend sees")
+	assert.Equal(t, "/app", r.echo.Headers["X-Forwarded-Prefix"])
+	assert.Equal(t, "app.example.com", r.echo.Headers["X-Forwarded-Host"], "the other proxy headers are kept")
+	alias := c.getHTTP(t, "www.app.example.com", "/")
+	assert.Equal(t, http.StatusOK, alias.status, "server-alias answers: %s", alias)
+	assert.Equal(t, "app", alias.served())
+}

@@ -64,6 +64,8 @@ type Set struct {
 	Routing Routing `json:"routing"`
 	// CORS holds the cross-origin settings.
 	CORS CORS `json:"cors"`
+	// Headers holds the backend headers, access log and aliases.
+	Headers Headers `json:"headers"`
 }
 
 // ProblemKind separates values that make an Ingress unusable from keys that are only unknown.
@@ -112,6 +114,7 @@ func Fields() []Field {
 	all = append(all, accessFields()...)
 	all = append(all, routingFields()...)
 	all = append(all, corsFields()...)
+	all = append(all, headersFields()...)
 	slices.SortFunc(all, func(a, b Field) int {
 		if c := strings.Compare(a.Group, b.Group); c != 0 {
 			return c

@@ -28,6 +28,7 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy 
 	pol.backendProtocol = r.BackendProtocol
 	pol.appRoot = r.AppRoot
 	pol.cors = b.cors(ing, set.CORS)
+	pol.headers = set.Headers
 	switch {
 	case r.PermanentRedirect != "":
 		code := r.PermanentRedirectCode

@@ -40,6 +40,7 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 		b.addIngress(use, b.policy(use, set))
 	}
 	b.addGlobalDefaultBackend()
+	b.dropShadowedAliases()
 	cfg := b.config()
 	cfg.Ingresses = served
 	cfg.Accepted = accepted
@@ -64,6 +65,7 @@ type builder struct {
 	limitZones    map[string]LimitZone
 	limitExempts  map[string]LimitExempt
 	originMaps    map[string]OriginMap
+	aliasOwner    map[string]string
 	certificates  map[string]Certificate
 	certBySecret  map[string]certResult
 	findings      []Finding
@@ -209,6 +211,13 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 		}
 	}
 
+	for _, alias := range pol.headers.ServerAliases {
+		for _, h := range hosts {
+			if h != "" {
+				b.addAlias(b.server(h), alias, source, ref)
+			}
+		}
+	}
 	if root := pol.appRoot; root != "" {
 		for _, h := range hosts {
 			b.server(h).addAppRoot(source, root, pol)
@@ -310,6 +319,44 @@ func (b *builder) addGlobalDefaultBackend() {
 	for _, srv := range append(b.serverList(), b.defaultServer) {
 		if srv.fallback == nil {
 			srv.fallback = cmp.Or(global, notFound)
+		}
+	}
+}
+
+// addAlias gives a server one more name, unless another server already
+// answers to it (its own host or an older alias), which keeps its claim.
+func (b *builder) addAlias(srv *serverBuilder, alias, source string, ref ObjectRef) {
+	if alias == srv.name {
+		return
+	}
+	if b.aliasOwner == nil {
+		b.aliasOwner = map[string]string{}
+	}
+	if owner, taken := b.aliasOwner[alias]; taken && owner != srv.name {
+		b.warn(ref, ReasonConflict, "server-alias %q is ignored: host %q already has it", alias, owner)
+		return
+	}
+	b.aliasOwner[alias] = srv.name
+	srv.aliases[alias] = source
+}
+
+// dropShadowedAliases removes aliases that are also a rule's host: the
+// host's own server wins, whichever Ingress is older.
+func (b *builder) dropShadowedAliases() {
+	for _, srv := range b.serverList() {
+		aliases := make([]string, 0, len(srv.aliases))
+		for a := range srv.aliases {
+			aliases = append(aliases, a)
+		}
+		slices.Sort(aliases)
+		for _, alias := range aliases {
+			source := srv.aliases[alias]
+			if _, isHost := b.servers[alias]; isHost {
+				ns, name, _ := strings.Cut(source, "/")
+				b.warn(ObjectRef{Kind: "Ingress", Namespace: ns, Name: name}, ReasonConflict,
+					"server-alias %q is ignored: an Ingress rule names that host", alias)
+				delete(srv.aliases, alias)
+			}
 		}
 	}
 }

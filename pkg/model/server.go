@@ -44,6 +44,16 @@ type policy struct {
 	appRoot string
 	// cors is the CORS policy, or nil.
 	cors *LocationCORS
+	// headers are the backend headers and access log switch.
+	headers annotations.Headers
+}
+
+// decorate copies the policy's per-location settings onto a location.
+func (p policy) decorate(l *Location) *Location {
+	l.Proxy, l.Access, l.CORS = p.proxy, p.access, p.cors
+	l.UpstreamHost, l.XForwardedPrefix = p.headers.UpstreamVhost, p.headers.XForwardedPrefix
+	l.AccessLogOff = p.headers.AccessLog == "false"
+	return l
 }
 
 // apply adapts a backend action to the policy: redirects replace it, and
@@ -75,6 +85,7 @@ type located struct {
 
 type serverBuilder struct {
 	name      string
+	aliases   map[string]string // alias -> Ingress that asked for it
 	tls       *ServerTLS
 	tlsSource string
 	claims    map[ruleKey]string
@@ -90,6 +101,7 @@ type serverBuilder struct {
 func newServerBuilder(name string) *serverBuilder {
 	return &serverBuilder{
 		name:      name,
+		aliases:   map[string]string{},
 		claims:    map[ruleKey]string{},
 		locations: map[locKey]*Location{},
 		weak:      map[locKey]bool{},
@@ -105,7 +117,7 @@ func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, pol
 	action = pol.apply(action)
 	loc := func(modifier, path string) *Location {
 		s.policies[locKey{modifier: modifier, path: path}] = located{pol.sslRedirect, pol.forceSSLRedirect}
-		return &Location{Modifier: modifier, Path: path, Source: source, Action: action, Proxy: pol.proxy, Access: pol.access, CORS: pol.cors}
+		return pol.decorate(&Location{Modifier: modifier, Path: path, Source: source, Action: action})
 	}
 	if claim.exact {
 		k := locKey{modifier: "=", path: claim.path}
@@ -128,6 +140,10 @@ func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, pol
 
 func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 	out := Server{Name: s.name, ServerName: serverName(s.name)}
+	for a := range s.aliases {
+		out.Aliases = append(out.Aliases, a)
+	}
+	slices.Sort(out.Aliases)
 	if s.tls != nil {
 		tls := *s.tls
 		if tls.RedirectHTTP {
@@ -140,8 +156,7 @@ func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 		// Without an explicit "location /" nginx would serve files from its
 		// html directory; unmatched requests go to the default backend or 404.
 		pol := s.fallback.policy
-		s.locations[root] = &Location{Path: "/", Source: s.fallback.source, Action: pol.apply(s.fallback.action),
-			Proxy: pol.proxy, Access: pol.access, CORS: pol.cors}
+		s.locations[root] = pol.decorate(&Location{Path: "/", Source: s.fallback.source, Action: pol.apply(s.fallback.action)})
 		s.policies[root] = located{pol.sslRedirect, pol.forceSSLRedirect}
 	}
 	s.addSlashCompanions()
@@ -195,8 +210,9 @@ func (s *serverBuilder) addSlashCompanions() {
 			continue
 		}
 		if best := s.longestPrefix(bare.path); best != nil {
-			s.locations[bare] = &Location{Modifier: "=", Path: bare.path, Source: best.Source, Action: best.Action,
-				Proxy: best.Proxy, Access: best.Access, CORS: best.CORS}
+			companion := *best
+			companion.Modifier, companion.Path = "=", bare.path
+			s.locations[bare] = &companion
 			s.policies[bare] = s.policies[locKey{path: best.Path}]
 		}
 	}
@@ -220,7 +236,8 @@ func (s *serverBuilder) addAppRoot(source, root string, pol policy) {
 	if _, taken := s.locations[k]; taken {
 		return
 	}
-	s.locations[k] = &Location{Modifier: "=", Path: "/", Source: source,
-		Action: Action{Return: 302, ReturnURL: root}, Access: pol.access}
+	loc := pol.decorate(&Location{Modifier: "=", Path: "/", Source: source, Action: Action{Return: 302, ReturnURL: root}})
+	loc.Proxy, loc.CORS = annotations.Proxy{}, nil // a redirect answered by nginx needs neither
+	s.locations[k] = loc
 	s.policies[k] = located{pol.sslRedirect, pol.forceSSLRedirect}
 }

@@ -115,6 +115,8 @@ type Server struct {
 	Name string `json:"name"`
 	// ServerName is the server_name argument: the host itself or, for a wildcard, a regex matching exactly one label.
 	ServerName string `json:"serverName"`
+	// Aliases are more server_name values (server-alias), sorted.
+	Aliases []string `json:"aliases,omitempty"`
 	// TLS is set when some Ingress lists this host under spec.tls.
 	TLS *ServerTLS `json:"tls,omitempty"`
 	// Locations are sorted by Path, then Modifier.
@@ -147,6 +149,12 @@ type Location struct {
 	Proxy annotations.Proxy `json:"proxy"`
 	// Access holds the client allow and deny lists and rate limits of the Ingress.
 	Access LocationAccess `json:"access"`
+	// UpstreamHost replaces the Host header sent to the backend, when set.
+	UpstreamHost string `json:"upstreamHost,omitempty"`
+	// XForwardedPrefix is sent as X-Forwarded-Prefix, when set.
+	XForwardedPrefix string `json:"xForwardedPrefix,omitempty"`
+	// AccessLogOff turns the access log off for this location.
+	AccessLogOff bool `json:"accessLogOff,omitempty"`
 	// CORS adds cross-origin headers and answers preflights, when set.
 	CORS *LocationCORS `json:"cors,omitempty"`
 	// HSTS repeats the server's Strict-Transport-Security header: a location

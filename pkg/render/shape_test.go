@@ -3,6 +3,7 @@ package render_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/ngxconf"
@@ -21,7 +22,7 @@ type Shape struct {
 func ExpectedShape(cfg *model.Config) Shape {
 	var s Shape
 	add := func(srv model.Server) {
-		s.Servers = append(s.Servers, "server "+srv.ServerName)
+		s.Servers = append(s.Servers, "server "+strings.Join(append([]string{srv.ServerName}, srv.Aliases...), " "))
 		for _, l := range srv.Locations {
 			s.Servers = append(s.Servers, fmt.Sprintf("  location %q %q", l.Modifier, l.Path))
 		}
@@ -67,10 +68,7 @@ func RenderedShape(tree []*ngxconf.Directive) Shape {
 		for _, c := range d.Block {
 			switch c.Name {
 			case "server_name":
-				name = fmt.Sprint(c.Args)
-				if len(c.Args) == 1 {
-					name = c.Args[0]
-				}
+				name = strings.Join(c.Args, " ")
 			case "location":
 				mod, p := "", ""
 				switch len(c.Args) {
