@@ -66,6 +66,8 @@ type Set struct {
 	CORS CORS `json:"cors"`
 	// Headers holds the backend headers, access log and aliases.
 	Headers Headers `json:"headers"`
+	// Rewrite holds use-regex and rewrite-target.
+	Rewrite Rewrite `json:"rewrite"`
 }
 
 // ProblemKind separates values that make an Ingress unusable from keys that are only unknown.
@@ -115,6 +117,7 @@ func Fields() []Field {
 	all = append(all, routingFields()...)
 	all = append(all, corsFields()...)
 	all = append(all, headersFields()...)
+	all = append(all, rewriteFields()...)
 	slices.SortFunc(all, func(a, b Field) int {
 		if c := strings.Compare(a.Group, b.Group); c != 0 {
 			return c

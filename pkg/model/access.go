@@ -29,6 +29,8 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy 
 	pol.appRoot = r.AppRoot
 	pol.cors = b.cors(ing, set.CORS)
 	pol.headers = set.Headers
+	pol.regex = set.Rewrite.UseRegex || set.Rewrite.Target != ""
+	pol.rewriteTarget = set.Rewrite.Target
 	switch {
 	case r.PermanentRedirect != "":
 		code := r.PermanentRedirectCode

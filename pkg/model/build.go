@@ -256,12 +256,17 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 	if path == "" && pathType != networkingv1.PathTypeExact {
 		path = "/" // the API server defaults an empty ImplementationSpecific path to "/"
 	}
-	if err := validatePath(path); err != nil {
+	exact := pathType == networkingv1.PathTypeExact
+	regex := pol.regex && !exact
+	validate := validatePath
+	if regex {
+		validate = validateRegexPath
+	}
+	if err := validate(path); err != nil {
 		b.warn(ref, ReasonInvalidPath, "path %q on host %q skipped: %v", truncate(p.Path), displayHost(srv.name), err)
 		return
 	}
-	exact := pathType == networkingv1.PathTypeExact
-	if !exact {
+	if !exact && !regex {
 		// Prefix matching is per path element, so a trailing slash changes nothing.
 		if trimmed := strings.TrimRight(path, "/"); trimmed != "" {
 			path = trimmed
@@ -269,7 +274,7 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 			path = "/"
 		}
 	}
-	claim := ruleKey{exact: exact, path: path}
+	claim := ruleKey{exact: exact, regex: regex, path: path}
 	if owner, taken := srv.claims[claim]; taken {
 		if owner == source {
 			b.warn(ref, ReasonConflict, "path %q on host %q is listed twice; the second is ignored", path, displayHost(srv.name))

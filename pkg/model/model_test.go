@@ -275,6 +275,24 @@ func Route(cfg *model.Config, host, path string) (string, []string) {
 			best = l
 		}
 	}
+	if best == nil || best.Modifier != "=" {
+		// Regexes are tried in file order after prefixes; the first match wins.
+		for i := range srv.Locations {
+			l := &srv.Locations[i]
+			pattern := l.Path
+			switch l.Modifier {
+			case "~*":
+				pattern = "(?i)" + pattern
+			case "~":
+			default:
+				continue
+			}
+			if regexp.MustCompile(pattern).MatchString(path) {
+				best = l
+				break
+			}
+		}
+	}
 	if best == nil {
 		return "no location", nil
 	}

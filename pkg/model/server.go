@@ -13,6 +13,7 @@ import (
 // path with the same match type conflict.
 type ruleKey struct {
 	exact bool
+	regex bool
 	path  string
 }
 
@@ -46,6 +47,10 @@ type policy struct {
 	cors *LocationCORS
 	// headers are the backend headers and access log switch.
 	headers annotations.Headers
+	// regex treats Prefix and ImplementationSpecific paths as regular expressions.
+	regex bool
+	// rewriteTarget replaces the matched path, with $1..$9 from the regex.
+	rewriteTarget string
 }
 
 // decorate copies the policy's per-location settings onto a location.
@@ -96,6 +101,11 @@ type serverBuilder struct {
 	fallback *fallback
 	// policies holds each location's redirect settings until finish.
 	policies map[locKey]located
+	// regex is set when some Ingress uses regex paths on this host: then
+	// every prefix location becomes a regex, longest first, so that the
+	// longest match still wins (nginx tries regexes after prefixes and
+	// lets the first matching regex win).
+	regex bool
 }
 
 func newServerBuilder(name string) *serverBuilder {
@@ -115,6 +125,17 @@ func newServerBuilder(name string) *serverBuilder {
 // matches "/foo" and "/foo/bar", never "/foobar").
 func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, pol policy) {
 	action = pol.apply(action)
+	if claim.regex {
+		s.regex = true
+		k := locKey{modifier: "~*", path: "^" + claim.path}
+		l := pol.decorate(&Location{Modifier: k.modifier, Path: k.path, Source: source, Action: action})
+		if pol.rewriteTarget != "" {
+			l.Rewrite = &Rewrite{Regex: "(?i)^" + claim.path, Replacement: pol.rewriteTarget}
+		}
+		s.policies[k] = located{pol.sslRedirect, pol.forceSSLRedirect}
+		s.locations[k] = l
+		return
+	}
 	loc := func(modifier, path string) *Location {
 		s.policies[locKey{modifier: modifier, path: path}] = located{pol.sslRedirect, pol.forceSSLRedirect}
 		return pol.decorate(&Location{Modifier: modifier, Path: path, Source: source, Action: action})
@@ -160,6 +181,9 @@ func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 		s.policies[root] = located{pol.sslRedirect, pol.forceSSLRedirect}
 	}
 	s.addSlashCompanions()
+	if s.regex {
+		s.prefixesToRegex()
+	}
 	out.Locations = make([]Location, 0, len(s.locations))
 	for k, l := range s.locations {
 		loc := *l
@@ -174,6 +198,17 @@ func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 		out.Locations = append(out.Locations, loc)
 	}
 	slices.SortFunc(out.Locations, func(a, c Location) int {
+		// Regex locations are tried in file order: longest pattern first.
+		ar, cr := strings.HasPrefix(a.Modifier, "~"), strings.HasPrefix(c.Modifier, "~")
+		if ar && cr {
+			return cmp.Or(cmp.Compare(len(c.Path), len(a.Path)), cmp.Compare(a.Path, c.Path), cmp.Compare(a.Modifier, c.Modifier))
+		}
+		if ar != cr {
+			if ar {
+				return 1
+			}
+			return -1
+		}
 		return cmp.Or(cmp.Compare(a.Path, c.Path), cmp.Compare(a.Modifier, c.Modifier))
 	})
 	return out
@@ -240,4 +275,20 @@ func (s *serverBuilder) addAppRoot(source, root string, pol policy) {
 	loc.Proxy, loc.CORS = annotations.Proxy{}, nil // a redirect answered by nginx needs neither
 	s.locations[k] = loc
 	s.policies[k] = located{pol.sslRedirect, pol.forceSSLRedirect}
+}
+
+// prefixesToRegex turns the host's prefix locations into case-sensitive
+// regexes anchored at the start, with the path quoted, so they sort with
+// the Ingress regexes by length.
+func (s *serverBuilder) prefixesToRegex() {
+	for k, l := range s.locations {
+		if k.modifier != "" {
+			continue
+		}
+		nk := locKey{modifier: "~", path: "^" + regexp.QuoteMeta(k.path)}
+		l.Modifier, l.Path = nk.modifier, nk.path
+		delete(s.locations, k)
+		s.locations[nk] = l
+		s.policies[nk] = s.policies[k]
+	}
 }

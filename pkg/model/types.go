@@ -137,7 +137,8 @@ type ServerTLS struct {
 
 // Location is one nginx location block and what it does.
 type Location struct {
-	// Modifier is the nginx match modifier: "=" for exact matches, "" for prefix matches.
+	// Modifier is the nginx match modifier: "=" for exact matches, "" for prefix
+	// matches, "~" and "~*" for regular expressions (case-sensitive, -insensitive).
 	Modifier string `json:"modifier"`
 	// Path is the URI the location matches.
 	Path string `json:"path"`
@@ -149,6 +150,8 @@ type Location struct {
 	Proxy annotations.Proxy `json:"proxy"`
 	// Access holds the client allow and deny lists and rate limits of the Ingress.
 	Access LocationAccess `json:"access"`
+	// Rewrite changes the request path before it is proxied, when set.
+	Rewrite *Rewrite `json:"rewrite,omitempty"`
 	// UpstreamHost replaces the Host header sent to the backend, when set.
 	UpstreamHost string `json:"upstreamHost,omitempty"`
 	// XForwardedPrefix is sent as X-Forwarded-Prefix, when set.
@@ -178,6 +181,15 @@ type LocationAccess struct {
 	LimitReq []LimitReq `json:"limitReq,omitempty"`
 	// LimitConn is the connection limit (limit_conn), if any.
 	LimitConn *LimitConn `json:"limitConn,omitempty"`
+}
+
+// Rewrite is an nginx rewrite ... break: Regex is matched against the
+// path and Replacement (with $1..$9) replaces it.
+type Rewrite struct {
+	// Regex is the case-insensitive pattern, "(?i)^" and the Ingress path.
+	Regex string `json:"regex"`
+	// Replacement is rewrite-target.
+	Replacement string `json:"replacement"`
 }
 
 // LocationCORS is the render-ready CORS policy of a location.

@@ -45,3 +45,25 @@ func validateHost(h string) error {
 	}
 	return nil
 }
+
+// validateRegexPath checks a use-regex path: it must compile (nginx uses
+// PCRE; Go's RE2 accepts a subset, so look-arounds are refused) and hold no
+// control characters. Quoting keeps it one token; location regexes do not
+// expand variables.
+func validateRegexPath(p string) error {
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return errors.New("regex path must start with \"/\"")
+	case len(p) > 1024:
+		return errors.New("regex path is longer than 1024 characters")
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f {
+			return errors.New("regex path contains a control character")
+		}
+	}
+	if _, err := regexp.Compile(p); err != nil {
+		return fmt.Errorf("regex path does not compile: %v", err)
+	}
+	return nil
+}

@@ -42,7 +42,7 @@ var allowedDirectives = []string{
 	"location", "log_format", "map", "multi_accept", "pid", "proxy_buffer_size", "proxy_buffering", "proxy_connect_timeout", "proxy_next_upstream_timeout", "proxy_request_buffering",
 	"proxy_http_version", "proxy_next_upstream", "proxy_next_upstream_tries", "proxy_pass",
 	"proxy_read_timeout", "proxy_redirect", "proxy_send_timeout", "proxy_set_header", "proxy_temp_path",
-	"resolver", "return", "scgi_temp_path", "sendfile", "server", "server_name",
+	"resolver", "return", "rewrite", "scgi_temp_path", "sendfile", "server", "server_name",
 	"server_names_hash_bucket_size", "server_names_hash_max_size", "server_tokens", "set",
 	"ssl_certificate", "ssl_certificate_key", "ssl_ciphers", "ssl_prefer_server_ciphers", "ssl_protocols",
 	"ssl_session_cache", "ssl_session_timeout", "stub_status", "tcp_nodelay", "tcp_nopush", "upstream",
