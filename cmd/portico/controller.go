@@ -277,8 +277,14 @@ func prepareDirs(f controllerFlags) (model.Options, string, error) {
 	if f.pidFile != "" {
 		modelOpts.Global.PIDFile = f.pidFile
 	}
-	for _, dir := range []string{configDir, filepath.Join(configDir, "certs"), runtimeDir} {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
+	// 0711: nginx workers (another user when the master is root) must be
+	// able to enter the auth directory to open htpasswd files they own;
+	// they can list nothing, and certificate files stay 0600 root-owned.
+	for _, dir := range []string{configDir, filepath.Join(configDir, "certs"), filepath.Join(configDir, "auth"), runtimeDir} {
+		if err := os.MkdirAll(dir, 0o711); err != nil {
+			return model.Options{}, "", fmt.Errorf("creating %s: %w", dir, err)
+		}
+		if err := os.Chmod(dir, 0o711); err != nil {
 			return model.Options{}, "", fmt.Errorf("creating %s: %w", dir, err)
 		}
 	}

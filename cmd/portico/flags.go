@@ -118,6 +118,7 @@ func (f *modelFlags) options(runtimeDir, configDir, defaultCert string) (model.O
 		ConfigMap:                f.configMap,
 		AnnotationPrefix:         f.annotationsPrefix,
 		CertificateDir:           configDir + "/certs",
+		AuthDir:                  configDir + "/auth",
 		Global:                   g,
 	}, nil
 }

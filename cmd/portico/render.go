@@ -68,7 +68,7 @@ func runRender(ctx context.Context, f renderFlags, stdout, stderr io.Writer) err
 		}
 		defer func() { _ = os.RemoveAll(tmp) }()
 		configDir, runtimeDir = filepath.Join(tmp, "conf"), filepath.Join(tmp, "run")
-		for _, d := range []string{filepath.Join(configDir, "certs"), runtimeDir} {
+		for _, d := range []string{filepath.Join(configDir, "certs"), filepath.Join(configDir, "auth"), runtimeDir} {
 			if err := os.MkdirAll(d, 0o700); err != nil {
 				return fmt.Errorf("temporary directory for --check: %w", err)
 			}
@@ -132,6 +132,11 @@ func checkRendered(ctx context.Context, binary string, conf []byte, cfg *model.C
 	for _, c := range cfg.Certificates {
 		if err := os.WriteFile(c.Path, c.PEM, 0o600); err != nil {
 			return fmt.Errorf("writing certificate: %w", err)
+		}
+	}
+	for _, f := range cfg.AuthFiles {
+		if err := os.WriteFile(f.Path, f.Content, 0o600); err != nil {
+			return fmt.Errorf("writing htpasswd file: %w", err)
 		}
 	}
 	path := filepath.Join(configDir, "nginx.conf")

@@ -92,8 +92,9 @@ func accessFields() []Field {
 			positive(100000, func(a *Access, n int) { a.RPS = n })),
 		f("limit-rpm", "0 (no limit)", "1 to 6000000", "requests per minute per client address; excess gets 503", RiskLow,
 			positive(6000000, func(a *Access, n int) { a.RPM = n })),
-		f("limit-connections", "0 (no limit)", "1 to 100000", "concurrent connections per client address; excess gets 503", RiskLow,
-			positive(100000, func(a *Access, n int) { a.Connections = n })),
+		// nginx refuses limit_conn values from 65536 on.
+		f("limit-connections", "0 (no limit)", "1 to 65535", "concurrent connections per client address; excess gets 503", RiskLow,
+			positive(65535, func(a *Access, n int) { a.Connections = n })),
 		f("limit-burst-multiplier", "5", "1 to 1000", "burst allowed above limit-rps/limit-rpm, as a multiple of the rate", RiskLow,
 			positive(1000, func(a *Access, n int) { a.BurstMultiplier = n })),
 		f("limit-whitelist", "(no one)", list, "client networks the rate and connection limits do not apply to", RiskLow,

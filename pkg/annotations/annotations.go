@@ -68,6 +68,8 @@ type Set struct {
 	Headers Headers `json:"headers"`
 	// Rewrite holds use-regex and rewrite-target.
 	Rewrite Rewrite `json:"rewrite"`
+	// Auth holds basic authentication.
+	Auth Auth `json:"auth"`
 }
 
 // ProblemKind separates values that make an Ingress unusable from keys that are only unknown.
@@ -118,6 +120,7 @@ func Fields() []Field {
 	all = append(all, corsFields()...)
 	all = append(all, headersFields()...)
 	all = append(all, rewriteFields()...)
+	all = append(all, authFields()...)
 	slices.SortFunc(all, func(a, b Field) int {
 		if c := strings.Compare(a.Group, b.Group); c != 0 {
 			return c

@@ -283,6 +283,9 @@ func (c *Controller) makeLive(ctx context.Context, conf []byte, cfg *model.Confi
 	for _, cert := range cfg.Certificates {
 		files = append(files, nginx.File{Path: cert.Path, Content: cert.PEM, Mode: 0o600})
 	}
+	for _, f := range cfg.AuthFiles {
+		files = append(files, nginx.File{Path: f.Path, Content: f.Content, Mode: 0o600, ForWorkers: true})
+	}
 	res, err := c.nginx.Apply(ctx, conf, files, gen)
 	if err != nil {
 		return err
@@ -306,18 +309,22 @@ func (c *Controller) makeLive(ctx context.Context, conf []byte, cfg *model.Confi
 	return c.nginx.Verify(ctx, gen)
 }
 
-// collectFiles removes certificate files the live config no longer names.
+// collectFiles removes certificate and htpasswd files the live config no longer names.
 func (c *Controller) collectFiles(cfg *model.Config) {
-	dir := c.opts.Model.CertificateDir
-	if dir == "" {
-		return
-	}
 	keep := map[string]bool{cfg.Global.DefaultCertificate: true, c.opts.Model.Global.DefaultCertificate: true}
 	for _, cert := range cfg.Certificates {
 		keep[cert.Path] = true
 	}
-	if err := c.nginx.CleanupFiles(filepath.Clean(dir), keep); err != nil {
-		c.log.Warn("removing unused certificate files failed", "error", err)
+	for _, f := range cfg.AuthFiles {
+		keep[f.Path] = true
+	}
+	for _, dir := range []string{c.opts.Model.CertificateDir, c.opts.Model.AuthDir} {
+		if dir == "" {
+			continue
+		}
+		if err := c.nginx.CleanupFiles(filepath.Clean(dir), keep); err != nil {
+			c.log.Warn("removing unused secret files failed", "dir", dir, "error", err)
+		}
 	}
 }
 

@@ -31,6 +31,9 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy 
 	pol.headers = set.Headers
 	pol.regex = set.Rewrite.UseRegex || set.Rewrite.Target != ""
 	pol.rewriteTarget = set.Rewrite.Target
+	if set.Auth.Type == "basic" {
+		pol.basicAuth, pol.denied = b.basicAuth(ing, set.Auth)
+	}
 	switch {
 	case r.PermanentRedirect != "":
 		code := r.PermanentRedirectCode

@@ -65,6 +65,7 @@ type builder struct {
 	limitZones    map[string]LimitZone
 	limitExempts  map[string]LimitExempt
 	originMaps    map[string]OriginMap
+	authFiles     map[string]SecretFile
 	aliasOwner    map[string]string
 	certificates  map[string]Certificate
 	certBySecret  map[string]certResult
@@ -86,6 +87,7 @@ func newBuilder(snap *snapshot.Snapshot, opts Options) *builder {
 		limitZones:    map[string]LimitZone{},
 		limitExempts:  map[string]LimitExempt{},
 		originMaps:    map[string]OriginMap{},
+		authFiles:     map[string]SecretFile{},
 		certificates:  map[string]Certificate{},
 		certBySecret:  map[string]certResult{},
 	}
@@ -433,6 +435,10 @@ func (b *builder) config() *Config {
 		cfg.LimitExempts = append(cfg.LimitExempts, e)
 	}
 	slices.SortFunc(cfg.LimitExempts, func(a, c LimitExempt) int { return cmp.Compare(a.Geo, c.Geo) })
+	for _, f := range b.authFiles {
+		cfg.AuthFiles = append(cfg.AuthFiles, f)
+	}
+	slices.SortFunc(cfg.AuthFiles, func(a, c SecretFile) int { return cmp.Compare(a.Path, c.Path) })
 	for _, m := range b.originMaps {
 		cfg.OriginMaps = append(cfg.OriginMaps, m)
 	}

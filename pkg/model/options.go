@@ -17,6 +17,8 @@ type Options struct {
 	DefaultSSLCertificate string
 	// CertificateDir is the directory certificate files are written to.
 	CertificateDir string
+	// AuthDir is the directory htpasswd files are written to (workers must be able to enter it).
+	AuthDir string
 	// DisableSSLRedirect turns off the default 308 redirect from HTTP to HTTPS for TLS hosts.
 	DisableSSLRedirect bool
 	// ConfigMap ("namespace/name") holds global options with ingress-nginx's key names; "" for none.

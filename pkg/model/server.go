@@ -51,6 +51,11 @@ type policy struct {
 	regex bool
 	// rewriteTarget replaces the matched path, with $1..$9 from the regex.
 	rewriteTarget string
+	// basicAuth asks for credentials, when set.
+	basicAuth *BasicAuth
+	// denied answers 503 instead of proxying: authentication was asked for
+	// but cannot be checked, and failing open would expose the backend.
+	denied bool
 }
 
 // decorate copies the policy's per-location settings onto a location.
@@ -58,12 +63,16 @@ func (p policy) decorate(l *Location) *Location {
 	l.Proxy, l.Access, l.CORS = p.proxy, p.access, p.cors
 	l.UpstreamHost, l.XForwardedPrefix = p.headers.UpstreamVhost, p.headers.XForwardedPrefix
 	l.AccessLogOff = p.headers.AccessLog == "false"
+	l.BasicAuth = p.basicAuth
 	return l
 }
 
 // apply adapts a backend action to the policy: redirects replace it, and
 // the backend protocol picks the pass directive and scheme.
 func (p policy) apply(a Action) Action {
+	if p.denied {
+		return Action{Return: statusUnavailable, Service: a.Service}
+	}
 	if p.redirect != nil {
 		return *p.redirect
 	}

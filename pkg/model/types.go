@@ -32,6 +32,8 @@ type Config struct {
 	OriginMaps []OriginMap `json:"originMaps,omitempty"`
 	// LimitExempts are the limit-whitelist networks, sorted by Geo.
 	LimitExempts []LimitExempt `json:"limitExempts,omitempty"`
+	// AuthFiles are the htpasswd files basic authentication reads, sorted by Path.
+	AuthFiles []SecretFile `json:"authFiles,omitempty"`
 	// Ingresses are the Ingresses of our class this config serves, oldest first; status goes to them.
 	Ingresses []ObjectRef `json:"ingresses"`
 	// Accepted are the Ingress versions this config serves, by "namespace/name": pass
@@ -150,6 +152,8 @@ type Location struct {
 	Proxy annotations.Proxy `json:"proxy"`
 	// Access holds the client allow and deny lists and rate limits of the Ingress.
 	Access LocationAccess `json:"access"`
+	// BasicAuth asks for a user and password, when set.
+	BasicAuth *BasicAuth `json:"basicAuth,omitempty"`
 	// Rewrite changes the request path before it is proxied, when set.
 	Rewrite *Rewrite `json:"rewrite,omitempty"`
 	// UpstreamHost replaces the Host header sent to the backend, when set.
@@ -289,6 +293,22 @@ type Certificate struct {
 	PEM Sensitive `json:"pem"`
 }
 
+// SecretFile is a file made from Secret data that nginx workers read.
+type SecretFile struct {
+	// Path is where the file must be written (mode 0600, owned by the workers).
+	Path string `json:"path"`
+	// Content never prints or marshals.
+	Content Sensitive `json:"content"`
+}
+
+// BasicAuth is auth_basic with its user file.
+type BasicAuth struct {
+	// Realm is the auth_basic text.
+	Realm string `json:"realm"`
+	// File is the htpasswd file path.
+	File string `json:"file"`
+}
+
 // Sensitive is key material. It formats, logs and marshals as a placeholder so
 // that it cannot leak through debug output, logs or events by accident.
 type Sensitive []byte
@@ -360,4 +380,5 @@ const (
 	ReasonConfigMapNotFound  = "ConfigMapNotFound"
 	ReasonInvalidAnnotation  = "InvalidAnnotation"
 	ReasonUnknownAnnotation  = "UnknownAnnotation"
+	ReasonInvalidAuthSecret  = "InvalidAuthSecret"
 )

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 )
 
 // writeFileAtomic replaces path with content so that readers (nginx -t, a
@@ -12,8 +14,16 @@ import (
 // reports whether it wrote anything: a file whose content is already
 // identical is left alone (only its mode is corrected), which keeps mtimes
 // stable and avoids needless disk writes on every sync.
-func writeFileAtomic(path string, content []byte, mode os.FileMode) (bool, error) {
+//
+// chown, when not nil, sets the owner of the new file before it replaces the
+// old one (and of an identical existing file).
+func writeFileAtomic(path string, content []byte, mode os.FileMode, chown func(string) error) (bool, error) {
 	if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, content) {
+		if chown != nil {
+			if err := chown(path); err != nil {
+				return false, err
+			}
+		}
 		fi, err := os.Stat(path)
 		if err != nil {
 			return false, fmt.Errorf("stat: %w", err)
@@ -41,6 +51,12 @@ func writeFileAtomic(path string, content []byte, mode os.FileMode) (bool, error
 	if err := fillAndClose(f, content, mode); err != nil {
 		_ = os.Remove(tmp) // best effort: the write error is what matters
 		return false, err
+	}
+	if chown != nil {
+		if err := chown(tmp); err != nil {
+			_ = os.Remove(tmp) // best effort: the chown error is what matters
+			return false, err
+		}
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		_ = os.Remove(tmp) // best effort: the rename error is what matters
@@ -92,4 +108,29 @@ func syncDir(dir string) {
 	}
 	_ = d.Sync()  // best effort, see above
 	_ = d.Close() // read-only descriptor; nothing to flush
+}
+
+// chownToWorkers gives a file to the user nginx workers run as. nginx only
+// switches its workers' user when the master runs as root (to "nobody" by
+// default); otherwise workers share our user and nothing needs changing.
+func chownToWorkers(path string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		return fmt.Errorf("looking up the nginx worker user: %w", err)
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		return fmt.Errorf("worker uid %q: %w", u.Uid, err)
+	}
+	gid, err := strconv.Atoi(u.Gid)
+	if err != nil {
+		return fmt.Errorf("worker gid %q: %w", u.Gid, err)
+	}
+	if err := os.Chown(path, uid, gid); err != nil {
+		return fmt.Errorf("chown to nginx workers: %w", err)
+	}
+	return nil
 }

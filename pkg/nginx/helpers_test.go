@@ -57,26 +57,26 @@ func TestWriteFileAtomic(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "sub", "tls.key")
 
-	written, err := writeFileAtomic(p, []byte("one"), 0o600)
+	written, err := writeFileAtomic(p, []byte("one"), 0o600, nil)
 	require.NoError(t, err)
 	require.True(t, written)
 	fi, err := os.Stat(p)
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 
-	written, err = writeFileAtomic(p, []byte("one"), 0o600)
+	written, err = writeFileAtomic(p, []byte("one"), 0o600, nil)
 	require.NoError(t, err)
 	require.False(t, written, "identical content is not rewritten")
 
 	// Identical content but a different mode: the mode is corrected in place.
-	written, err = writeFileAtomic(p, []byte("one"), 0o640)
+	written, err = writeFileAtomic(p, []byte("one"), 0o640, nil)
 	require.NoError(t, err)
 	require.False(t, written)
 	fi, err = os.Stat(p)
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o640), fi.Mode().Perm())
 
-	written, err = writeFileAtomic(p, []byte("two"), 0o600)
+	written, err = writeFileAtomic(p, []byte("two"), 0o600, nil)
 	require.NoError(t, err)
 	require.True(t, written)
 	got, err := os.ReadFile(p)

@@ -107,6 +107,11 @@ type File struct {
 	// Mode is the file's permission bits; 0 means 0600, the safe choice for
 	// key material.
 	Mode os.FileMode
+	// ForWorkers makes nginx's worker processes the owner. Certificates are
+	// read by the master (root); files read per request, like
+	// auth_basic_user_file, are opened by workers, which run as "nobody"
+	// when the master is root. Owner-only mode then still suffices.
+	ForWorkers bool
 }
 
 // Result reports what one Apply did and how long each step took.
@@ -257,7 +262,11 @@ func (d *Driver) Apply(ctx context.Context, conf []byte, files []File, generatio
 		if mode == 0 {
 			mode = 0o600
 		}
-		written, err := writeFileAtomic(f.Path, f.Content, mode)
+		var chown func(string) error
+		if f.ForWorkers {
+			chown = chownToWorkers
+		}
+		written, err := writeFileAtomic(f.Path, f.Content, mode, chown)
 		if err != nil {
 			return res, fmt.Errorf("write %s: %w", f.Path, err)
 		}

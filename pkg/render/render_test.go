@@ -35,6 +35,7 @@ func goldenOptions() model.Options {
 		ControllerClass: model.DefaultControllerClass,
 		IngressClass:    model.DefaultIngressClass,
 		CertificateDir:  goldenRoot + "/certs",
+		AuthDir:         goldenRoot + "/auth",
 		// Fixtures that hold ops/portico (configmap.yaml) show the options applied.
 		ConfigMap: "ops/portico",
 		Global:    g,

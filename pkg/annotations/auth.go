@@ -1,0 +1,74 @@
+package annotations
+
+import (
+	"errors"
+	"regexp"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Auth is HTTP basic authentication from a Secret.
+type Auth struct {
+	// Type is "basic" when set.
+	Type string `json:"type,omitempty"`
+	// Secret names the Secret in the Ingress's namespace ("name" or "namespace/name").
+	Secret string `json:"secret,omitempty"`
+	// SecretType is "auth-file" (key "auth", htpasswd lines) or "auth-map" (user: hash keys).
+	SecretType string `json:"secretType,omitempty"`
+	// Realm is shown by browsers in the login prompt.
+	Realm string `json:"realm,omitempty"`
+}
+
+// realmValue allowlists a realm: printable text without quotes, backslash or $.
+var realmValue = regexp.MustCompile(`^[A-Za-z0-9 .,:;!?()@#%&*+=/_-]{1,128}$`)
+
+func authFields() []Field {
+	f := func(key, def, allowed, doc string, risk Risk, apply func(string, *Set) error) Field {
+		return Field{Key: key, Group: "auth", Scope: ScopeLocation, Risk: risk, Default: def, Allowed: allowed, Doc: doc, apply: apply}
+	}
+	return []Field{
+		f("auth-type", "", "basic", "require HTTP basic authentication (digest is not supported)", RiskMedium,
+			func(v string, s *Set) error {
+				if strings.ToLower(v) != "basic" {
+					return errors.New("is not basic (digest is not supported)")
+				}
+				s.Auth.Type = "basic"
+				return nil
+			}),
+		f("auth-secret", "", "a Secret name in the Ingress's namespace (or namespace/name of the same namespace)",
+			"the Secret with the users and password hashes", RiskMedium,
+			func(v string, s *Set) error {
+				name := v
+				if ns, n, ok := strings.Cut(v, "/"); ok {
+					if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+						return errors.New("has an invalid namespace")
+					}
+					name = n
+				}
+				if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+					return errors.New("is not a Secret name")
+				}
+				s.Auth.Secret = v
+				return nil
+			}),
+		f("auth-secret-type", "auth-file", "auth-file, auth-map",
+			"auth-file: key auth holds htpasswd lines; auth-map: each key is a user, its value the hash", RiskLow,
+			func(v string, s *Set) error {
+				if v != "auth-file" && v != "auth-map" {
+					return errors.New("is not auth-file or auth-map")
+				}
+				s.Auth.SecretType = v
+				return nil
+			}),
+		f("auth-realm", "Authentication Required", "1 to 128 printable characters without quotes, \\ or $",
+			"text shown in the browser's login prompt", RiskLow,
+			func(v string, s *Set) error {
+				if !realmValue.MatchString(v) {
+					return errors.New("is not 1 to 128 printable characters without quotes, \\ or $")
+				}
+				s.Auth.Realm = v
+				return nil
+			}),
+	}
+}
