@@ -53,6 +53,7 @@ cluster; the Kubernetes API source follows.`,
 	root.SetErr(stderr)
 	root.AddCommand(newControllerCommand(stdout, stderr))
 	root.AddCommand(newRenderCommand(stdout, stderr))
+	root.AddCommand(newCheckCommand(stdout, stderr))
 	root.AddCommand(newVersionCommand(stdout))
 	return root
 }

@@ -1,0 +1,529 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/portico-ingress/portico/pkg/annotations"
+	"github.com/portico-ingress/portico/pkg/model"
+	"github.com/portico-ingress/portico/pkg/source/kube"
+	"github.com/portico-ingress/portico/pkg/source/manifests"
+)
+
+const (
+	checkFixtures = "testdata/ingress-nginx"
+	annPrefix     = annotations.DefaultPrefix + "/"
+)
+
+// runCheckJSON runs `portico check ARGS -o json` in-process and decodes the report.
+func runCheckJSON(t *testing.T, args ...string) (checkReport, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(append([]string{"check", "-o", "json"}, args...), &out, &errOut)
+	var report checkReport
+	require.NoError(t, json.Unmarshal(out.Bytes(), &report), "stdout: %s\nstderr: %s", out.String(), errOut.String())
+	return report, code
+}
+
+func byName(report checkReport) map[string]ingressReport {
+	out := map[string]ingressReport{}
+	for _, r := range report.Ingresses {
+		out[r.Namespace+"/"+r.Name] = r
+	}
+	return out
+}
+
+func shortKeys[T any](items []T, k func(T) string) []string {
+	out := []string{}
+	for _, it := range items {
+		out = append(out, strings.TrimPrefix(k(it), annPrefix))
+	}
+	return out
+}
+
+func reasons(fs []ingressFinding) []string {
+	return shortKeys(fs, func(f ingressFinding) string { return f.Reason })
+}
+
+// fixtureAnnotations returns, per Ingress of the fixture set, its annotation names under the prefix.
+func fixtureAnnotations(t *testing.T) map[string][]string {
+	t.Helper()
+	snap, _ := manifests.New(checkFixtures, nil).Load()
+	out := map[string][]string{}
+	for _, ing := range snap.Ingresses {
+		var names []string
+		for k := range ing.Annotations {
+			if name, ok := strings.CutPrefix(k, annPrefix); ok {
+				names = append(names, name)
+			}
+		}
+		out[ing.Namespace+"/"+ing.Name] = names
+	}
+	return out
+}
+
+// TestCheckFixtures checks the migration report for the ingress-nginx fixture set.
+// Annotation groups are being added one by one, so what is supported comes
+// from annotations.Fields(); what follows from the objects is fixed.
+func TestCheckFixtures(t *testing.T) {
+	report, code := runCheckJSON(t, "-f", checkFixtures)
+	assert.Equal(t, 1, code, "Ingresses still of class nginx are not served")
+	got := byName(report)
+
+	supported := supportedKeys()
+	tests := []struct {
+		ingress  string
+		class    string
+		verdict  string
+		after    string // verdictAfterClassChange; "derive" when it depends on what Fields() supports
+		invalid  []string
+		findings []string
+		note     string
+	}{
+		{ingress: "blog/blog", class: "nginx", verdict: verdictNotServed, after: verdictWarnings,
+			findings: []string{model.ReasonServiceNotFound}, note: "remove the kubernetes.io/ingress.class annotation"},
+		{ingress: "reports/reports", class: "portico", verdict: verdictNotServed,
+			invalid: []string{"proxy-read-timeout"}, note: "not served until it is fixed"},
+		{ingress: "shop/admin", class: "nginx", verdict: verdictNotServed, after: "derive",
+			note: `class "nginx" belongs to ingress-nginx: set spec.ingressClassName: portico`},
+		{ingress: "shop/api", class: "nginx", verdict: verdictNotServed, after: "derive"},
+		{ingress: "shop/checkout", class: "nginx", verdict: verdictNotServed, after: verdictServed},
+		{ingress: "shop/checkout-canary", class: "nginx", verdict: verdictNotServed, after: verdictWarnings,
+			findings: []string{model.ReasonConflict}},
+		{ingress: "shop/status-page", class: "portico", verdict: verdictWarnings,
+			findings: []string{model.ReasonSecretNotFound}},
+		{ingress: "shop/storefront", class: "portico", verdict: verdictServed},
+	}
+	var names []string
+	for _, r := range report.Ingresses {
+		names = append(names, r.Namespace+"/"+r.Name)
+	}
+	var want []string
+	for _, tc := range tests {
+		want = append(want, tc.ingress)
+	}
+	assert.Equal(t, want, names, "reported Ingresses, sorted; intranet/wiki (class traefik) only with --all-classes")
+
+	annots := fixtureAnnotations(t)
+	for _, tc := range tests {
+		t.Run(tc.ingress, func(t *testing.T) {
+			r, ok := got[tc.ingress]
+			require.True(t, ok)
+			assert.Equal(t, tc.class, r.Class)
+			assert.Equal(t, tc.verdict, r.Verdict)
+			assert.Equal(t, tc.invalid, nilIfEmpty(shortKeys(r.Invalid, func(i invalidAnnotation) string { return i.Key })))
+			assert.Equal(t, tc.findings, nilIfEmpty(reasons(r.Findings)))
+			if tc.note != "" {
+				assert.Contains(t, strings.Join(r.Notes, "\n"), tc.note)
+			}
+
+			// Every annotation under the annPrefix is in exactly one list, and the
+			// lists agree with the annotation tables.
+			sup := shortKeys(r.Supported, func(s string) string { return s })
+			unsup := shortKeys(r.Unsupported, func(u unsupportedAnnotation) string { return u.Key })
+			inv := shortKeys(r.Invalid, func(i invalidAnnotation) string { return i.Key })
+			all := slices.Concat(sup, unsup, inv)
+			slices.Sort(all)
+			wantAll := slices.Clone(annots[tc.ingress])
+			slices.Sort(wantAll)
+			assert.Equal(t, nilIfEmpty(wantAll), nilIfEmpty(all))
+			for _, k := range sup {
+				assert.True(t, supported[k], "%s listed as supported but not in annotations.Fields()", k)
+			}
+			for _, u := range r.Unsupported {
+				name := strings.TrimPrefix(u.Key, annPrefix)
+				assert.False(t, supported[name], "%s listed as unsupported but in annotations.Fields()", name)
+				assert.NotEmpty(t, u.Advice)
+				if strings.HasSuffix(name, "-snippet") {
+					assert.Contains(t, u.Advice, "ask the operator")
+				}
+				if strings.HasPrefix(name, "canary") {
+					assert.Contains(t, u.Advice, "canary")
+				}
+			}
+			for _, i := range r.Invalid {
+				assert.True(t, supported[strings.TrimPrefix(i.Key, annPrefix)])
+				assert.NotContains(t, i.Message, "annotation "+i.Key, "the key is not repeated in the message")
+			}
+
+			after := tc.after
+			if after == "derive" {
+				after = verdictServed
+				if len(r.Unsupported) > 0 || len(r.Findings) > 0 {
+					after = verdictWarnings
+				}
+			}
+			assert.Equal(t, after, r.VerdictAfterClassChange)
+			if r.Class == "nginx" {
+				assert.NotEmpty(t, r.Notes, "a class that is not ours is explained")
+			}
+		})
+	}
+
+	// The specific messages a migrating user needs.
+	assert.Equal(t, `value "60s" is not a whole number of seconds (allowed: whole seconds)`, got["reports/reports"].Invalid[0].Message)
+	assert.Equal(t, []string{annPrefix + "proxy-connect-timeout"}, got["reports/reports"].Supported)
+	assert.Equal(t, []string{annPrefix + "proxy-body-size", annPrefix + "proxy-read-timeout", annPrefix + "ssl-redirect"},
+		got["shop/storefront"].Supported)
+	assert.Contains(t, got["blog/blog"].Findings[0].Message, "Service blog/blog not found")
+	assert.Contains(t, got["shop/checkout-canary"].Findings[0].Message, "the older Ingress shop/checkout already routes it")
+
+	assert.Equal(t, checkSummary{Ingresses: 8, Served: 1, ServedWithWarnings: 1, NotServed: 6}, report.Summary)
+	require.Len(t, report.Problems, 1, "the ignored Deployment")
+	assert.Equal(t, "warning", report.Problems[0].Severity)
+	assert.Contains(t, report.Problems[0].Message, "Deployment")
+	assert.Empty(t, report.Findings)
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+func TestCheckAllClasses(t *testing.T) {
+	report, code := runCheckJSON(t, "-f", checkFixtures, "--all-classes")
+	assert.Equal(t, 1, code)
+	wiki, ok := byName(report)["intranet/wiki"]
+	require.True(t, ok, "--all-classes reports the traefik Ingress")
+	assert.Equal(t, "traefik", wiki.Class)
+	assert.Equal(t, verdictNotServed, wiki.Verdict)
+	assert.Equal(t, verdictServed, wiki.VerdictAfterClassChange)
+	assert.Contains(t, wiki.Notes[0], `class "traefik" belongs to controller traefik.io/ingress-controller`)
+	assert.Equal(t, 9, report.Summary.Ingresses)
+}
+
+// TestCheckModelFlags: the class flags decide what is ours, as for the controller.
+func TestCheckModelFlags(t *testing.T) {
+	report, code := runCheckJSON(t, "-f", checkFixtures, "--controller-class", "k8s.io/ingress-nginx")
+	assert.Equal(t, 0, code, "every ingress-nginx Ingress is served with warnings at most")
+	got := byName(report)
+	assert.NotContains(t, got, "shop/storefront", "class portico is neither ours nor ingress-nginx's now")
+	assert.Equal(t, verdictServed, got["shop/checkout"].Verdict)
+	assert.Empty(t, got["shop/checkout"].VerdictAfterClassChange)
+	assert.Equal(t, verdictWarnings, got["blog/blog"].Verdict, "legacy annotation nginx is ours")
+
+	// Another annotation annPrefix: the nginx.ingress.kubernetes.io keys are not read at all.
+	report, code = runCheckJSON(t, "-f", checkFixtures+"/migrated", "--annotations-prefix", "example.com")
+	assert.Equal(t, 0, code)
+	for _, r := range report.Ingresses {
+		assert.Empty(t, r.Supported)
+	}
+}
+
+func TestCheckTable(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run([]string{"check", "-f", checkFixtures}, &out, &errOut)
+	assert.Equal(t, 1, code)
+	assert.Empty(t, errOut.String())
+	text := out.String()
+	report, _ := runCheckJSON(t, "-f", checkFixtures)
+	lines := strings.Split(text, "\n")
+	assert.Regexp(t, `^NAMESPACE +NAME +CLASS +VERDICT +SUPPORTED +UNSUPPORTED +INVALID +FINDINGS$`, lines[0])
+	for i, r := range report.Ingresses {
+		fields := strings.Fields(lines[i+1])
+		require.GreaterOrEqual(t, len(fields), 4)
+		assert.Equal(t, []string{r.Namespace, r.Name, r.Class}, fields[:3], "row %d", i+1)
+		assert.Contains(t, lines[i+1], r.Verdict)
+		if r.Verdict != verdictServed {
+			assert.Contains(t, text, "\n"+r.Namespace+"/"+r.Name+": "+r.Verdict+"\n", "details of %s/%s", r.Namespace, r.Name)
+		}
+	}
+	assert.Contains(t, text, "  invalid      proxy-read-timeout: value \"60s\" is not a whole number of seconds")
+	assert.Contains(t, text, "  finding      ServiceNotFound: Service blog/blog not found")
+	assert.Contains(t, text, "NOT served (after class change: served)")
+	assert.Contains(t, text, "Problems in the files:\n  "+filepath.Join(checkFixtures, "migrated", "storefront.yaml")+":4: warning: ")
+	assert.True(t, strings.HasSuffix(text, "\n8 Ingress(es): 1 served, 1 served with warnings, 6 NOT served.\n"), text)
+}
+
+func TestCheckExitCodes(t *testing.T) {
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	dir := t.TempDir()
+	broken := filepath.Join(dir, "broken")
+	require.NoError(t, os.MkdirAll(broken, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(broken, "good.yaml"), []byte(`apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: ok, namespace: shop}
+spec:
+  ingressClassName: portico
+  defaultBackend: {service: {name: app, port: {number: 80}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: app, namespace: shop}
+spec: {ports: [{port: 80}]}
+`), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(broken, "bad.yaml"), []byte("kind: Ingress\nmetadata: [\n"), 0o644))
+
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{name: "all served (a Deployment warning does not count)", args: []string{"-f", checkFixtures + "/migrated"}, code: 0},
+		{name: "one file", args: []string{"-f", checkFixtures + "/migrated/storefront.yaml"}, code: 0},
+		{name: "full set", args: []string{"-f", checkFixtures}, code: 1},
+		{name: "namespace filter", args: []string{"-f", checkFixtures, "-n", "shop", "--controller-class", "k8s.io/ingress-nginx"}, code: 0},
+		{name: "invalid annotation only", args: []string{"-f", checkFixtures + "/timeouts.yaml"}, code: 1},
+		{name: "nothing reported", args: []string{"-f", checkFixtures + "/services.yaml"}, code: 0},
+		{name: "file errors", args: []string{"-f", broken}, code: 1},
+		{name: "json", args: []string{"-f", checkFixtures + "/migrated", "-o", "json"}, code: 0},
+		{name: "help", args: []string{"--help"}, code: 0},
+		{name: "no input", args: nil, code: 2, stderr: "give -f FILE_OR_DIR or --kubeconfig FILE"},
+		{name: "both inputs", args: []string{"-f", checkFixtures, "--kubeconfig", "x"}, code: 2, stderr: "not both"},
+		{name: "missing path", args: []string{"-f", filepath.Join(dir, "nope")}, code: 2, stderr: "no such file"},
+		{name: "bad output", args: []string{"-f", checkFixtures, "-o", "yaml"}, code: 2, stderr: `--output "yaml"`},
+		{name: "unknown flag", args: []string{"-f", checkFixtures, "--frobnicate"}, code: 2, stderr: "unknown flag: --frobnicate"},
+		{name: "argument", args: []string{checkFixtures}, code: 2, stderr: "unexpected arguments"},
+		{name: "bad model flag", args: []string{"-f", checkFixtures, "--http-port", "0"}, code: 2, stderr: "--http-port 0"},
+		{name: "bad kubeconfig", args: []string{"--kubeconfig", filepath.Join(dir, "nope")}, code: 2, stderr: "--kubeconfig"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run(append([]string{"check"}, tc.args...), &out, &errOut)
+			assert.Equal(t, tc.code, code, "stdout: %s\nstderr: %s", out.String(), errOut.String())
+			if tc.stderr != "" {
+				assert.Contains(t, errOut.String(), tc.stderr)
+			}
+		})
+	}
+
+	report, code := runCheckJSON(t, "-f", broken)
+	assert.Equal(t, 1, code)
+	assert.Equal(t, 1, report.Summary.FileErrors)
+	assert.Equal(t, verdictServed, byName(report)["shop/ok"].Verdict)
+	require.Len(t, report.Problems, 1)
+	assert.Equal(t, "error", report.Problems[0].Severity)
+
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run([]string{"check", "--help"}, &out, &errOut))
+	for _, s := range []string{"--all-classes", "-o json", "verdictAfterClassChange", "Exit status", "portico check -f"} {
+		assert.Contains(t, out.String(), s)
+	}
+}
+
+func TestCheckJSONShape(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run([]string{"check", "-f", checkFixtures + "/services.yaml", "-o", "json"}, &out, &errOut))
+	assert.JSONEq(t, `{"ingresses": [], "problems": [], "findings": [],
+		"summary": {"ingresses": 0, "served": 0, "servedWithWarnings": 0, "notServed": 0, "fileErrors": 0}}`, out.String())
+
+	report, _ := runCheckJSON(t, "-f", checkFixtures+"/migrated/storefront.yaml")
+	b, err := json.Marshal(report.Ingresses[0])
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"namespace": "shop", "name": "storefront", "class": "portico", "verdict": "served", "notes": [],
+		"supported": ["nginx.ingress.kubernetes.io/proxy-body-size", "nginx.ingress.kubernetes.io/proxy-read-timeout",
+			"nginx.ingress.kubernetes.io/ssl-redirect"],
+		"unsupported": [], "invalid": [], "findings": []}`, string(b))
+}
+
+func TestAdviceFor(t *testing.T) {
+	set := func(keys ...string) map[string]bool {
+		m := map[string]bool{}
+		for _, k := range keys {
+			m[k] = true
+		}
+		return m
+	}
+	tests := []struct {
+		key       string
+		supported map[string]bool
+		contains  []string
+		excludes  []string
+	}{
+		{key: "configuration-snippet", contains: []string{"off by default in Portico", "ask the operator"}},
+		{key: "server-snippet", contains: []string{"ask the operator"}},
+		{key: "canary-weight", contains: []string{"Portico does not implement canary releases yet (planned)", "older one wins"}},
+		{key: "session-cookie-name", contains: []string{"session affinity"}},
+		{key: "affinity", contains: []string{"session affinity"}},
+		{key: "auth-url", contains: []string{"external authentication", "NOT protected"}},
+		{key: "auth-signin-redirect-param", contains: []string{"external authentication"}},
+		{key: "auth-tls-verify-client", contains: []string{"client certificate"}},
+		{key: "rewrite-target", contains: []string{"path rewriting"}},
+		{key: "cors-max-age", supported: set("enable-cors", "cors-allow-origin", "proxy-body-size"),
+			contains: []string{"related ones it supports: cors-allow-origin, enable-cors)"}, excludes: []string{"proxy-body-size"}},
+		{key: "cors-max-age", contains: []string{"Portico does not implement CORS yet", "until then"}, excludes: []string{"related"}},
+		{key: "auth-secret-type", supported: set("auth-type", "auth-secret"),
+			contains: []string{"related ones it supports: auth-secret, auth-type"}, excludes: []string{"NOT protected", "until then"}},
+		{key: "auth-secret-type", contains: []string{"basic authentication", "NOT protected"}},
+		{key: "secure-backends", supported: set("backend-protocol"), contains: []string{`use backend-protocol: "HTTPS" instead`}},
+		{key: "secure-backends", excludes: []string{"backend-protocol"}},
+		{key: "grpc-backend", supported: set("backend-protocol"), contains: []string{`use backend-protocol: "GRPC" instead`}},
+		{key: "global-rate-limit-window", supported: set("limit-rps"), contains: []string{"use limit-rps instead"}},
+		{key: "global-rate-limit", excludes: []string{"limit-rps"}},
+		{key: "ssl-passthrough", contains: []string{"not planned"}},
+		{key: "enable-modsecurity", contains: []string{"ModSecurity"}},
+		{key: "made-up", contains: []string{"check the spelling"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.key, func(t *testing.T) {
+			got := adviceFor(tc.key, tc.supported)
+			assert.NotEmpty(t, got)
+			assert.Equal(t, strings.ToUpper(got[:1]), got[:1], "advice starts with a capital: %s", got)
+			for _, s := range tc.contains {
+				assert.Contains(t, strings.ToLower(got), strings.ToLower(s))
+			}
+			for _, s := range tc.excludes {
+				assert.NotContains(t, strings.ToLower(got), strings.ToLower(s))
+			}
+		})
+	}
+}
+
+// TestAdviceRules keeps the table usable: every key belongs to one rule, and
+// every rule says something.
+func TestAdviceRules(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range adviceRules {
+		assert.True(t, r.hint != "" || r.planned, "%v: no advice", r.keys)
+		assert.True(t, r.meanwhile == "" || r.planned, "%v: meanwhile is for planned features", r.keys)
+		assert.Equal(t, r.planned, r.feature != "", "%v: planned rules name their feature, others do not", r.keys)
+		for _, k := range r.keys {
+			assert.False(t, seen[k], "%s is in two rules", k)
+			seen[k] = true
+			assert.Regexp(t, `^[a-z0-9-]+\*?$`, k)
+		}
+	}
+}
+
+func TestClassNotes(t *testing.T) {
+	report, _ := runCheckJSON(t, "-f", checkFixtures, "--all-classes")
+	got := byName(report)
+	assert.Equal(t, []string{`class "nginx" belongs to ingress-nginx: set spec.ingressClassName: portico and remove the ` +
+		`kubernetes.io/ingress.class annotation to be served by Portico`}, got["blog/blog"].Notes)
+	assert.Equal(t, []string{`class "nginx" belongs to ingress-nginx: set spec.ingressClassName: portico to be served by Portico`},
+		got["shop/checkout"].Notes)
+}
+
+// TestCheckCluster reads the fixture objects through the informer source
+// (a fake API server) and expects the same report as from the files.
+func TestCheckCluster(t *testing.T) {
+	snap, _ := manifests.New(checkFixtures, nil).Load()
+	var objs []runtime.Object
+	for _, o := range snap.Ingresses {
+		objs = append(objs, o)
+	}
+	for _, o := range snap.IngressClasses {
+		objs = append(objs, o)
+	}
+	for _, o := range snap.Services {
+		objs = append(objs, o)
+	}
+	for _, o := range snap.EndpointSlices {
+		objs = append(objs, o)
+	}
+	for _, o := range snap.Secrets {
+		objs = append(objs, o)
+	}
+	var mf modelFlags
+	mf.register(pflag.NewFlagSet("check", pflag.ContinueOnError)) // sets the defaults
+	mf.resolvers = []string{}
+	opts, err := mf.options("/tmp/portico", "/etc/portico", "/etc/portico/certs/default.pem")
+	require.NoError(t, err)
+
+	fromFiles := buildCheckReport(snap, nil, opts, "", false)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	clusterSnap, err := clusterSnapshot(ctx, fake.NewClientset(objs...), kube.Options{}, 20*time.Second)
+	require.NoError(t, err)
+	fromCluster := buildCheckReport(clusterSnap, nil, opts, "", false)
+	assert.Equal(t, fromFiles, fromCluster)
+
+	clusterSnap, err = clusterSnapshot(ctx, fake.NewClientset(objs...), kube.Options{Namespace: "reports"}, 20*time.Second)
+	require.NoError(t, err)
+	one := buildCheckReport(clusterSnap, nil, opts, "reports", false)
+	require.Len(t, one.Ingresses, 1)
+	assert.Equal(t, "reports", one.Ingresses[0].Name)
+}
+
+// TestCheckClusterUnreachable: a cluster that does not answer is exit status 2 after --timeout.
+func TestCheckClusterUnreachable(t *testing.T) {
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "http://127.0.0.1:1"}}]
+users: [{name: u, user: {}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`), 0o600))
+	var out, errOut bytes.Buffer
+	start := time.Now()
+	code := run([]string{"check", "--kubeconfig", kubeconfig, "--timeout", "500ms"}, &out, &errOut)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut.String(), "within --timeout 500ms")
+	assert.Less(t, time.Since(start), 10*time.Second)
+}
+
+func TestIngressNginxClass(t *testing.T) {
+	class := func(name, controller string, isDefault bool) *networkingv1.IngressClass {
+		c := &networkingv1.IngressClass{}
+		c.Name, c.Spec.Controller = name, controller
+		if isDefault {
+			c.Annotations = map[string]string{model.DefaultClassAnnotation: "true"}
+		}
+		return c
+	}
+	ing := func(specClass, legacy string) *networkingv1.Ingress {
+		i := &networkingv1.Ingress{}
+		i.Namespace, i.Name = "ns", "x"
+		if specClass != "" {
+			i.Spec.IngressClassName = &specClass
+		}
+		if legacy != "" {
+			i.Annotations = map[string]string{model.LegacyClassAnnotation: legacy}
+		}
+		return i
+	}
+	opts := model.Options{ControllerClass: model.DefaultControllerClass, IngressClass: model.DefaultIngressClass}
+	tests := []struct {
+		name    string
+		classes []*networkingv1.IngressClass
+		ing     *networkingv1.Ingress
+		nginx   bool
+		target  string
+		note    string
+	}{
+		{name: "nginx without IngressClass", ing: ing("nginx", ""), nginx: true, target: "portico",
+			note: `class "nginx" belongs to ingress-nginx: set spec.ingressClassName: portico to be served`},
+		{name: "legacy annotation", ing: ing("", "nginx"), nginx: true, target: "portico",
+			note: "and remove the kubernetes.io/ingress.class annotation"},
+		{name: "another class name of ingress-nginx", classes: []*networkingv1.IngressClass{class("public", "k8s.io/ingress-nginx", false)},
+			ing: ing("public", ""), nginx: true, target: "portico", note: `class "public" belongs to ingress-nginx`},
+		{name: "class nginx of another controller", classes: []*networkingv1.IngressClass{class("nginx", "nginx.org/ingress-controller", false)},
+			ing: ing("nginx", ""), nginx: false, target: "portico", note: "belongs to controller nginx.org/ingress-controller"},
+		{name: "no class, ingress-nginx default", classes: []*networkingv1.IngressClass{class("nginx", "k8s.io/ingress-nginx", true)},
+			ing: ing("", ""), nginx: true, target: "portico", note: "names no class, so ingress-nginx's default IngressClass takes it"},
+		{name: "no class, no default", ing: ing("", ""), nginx: false, target: "portico", note: "--watch-ingress-without-class"},
+		{name: "target is our IngressClass, the default first",
+			classes: []*networkingv1.IngressClass{class("a-portico", model.DefaultControllerClass, false), class("z-portico", model.DefaultControllerClass, true)},
+			ing:     ing("traefik", ""), nginx: false, target: "z-portico", note: "set spec.ingressClassName: z-portico"},
+		{name: "target is our only IngressClass",
+			classes: []*networkingv1.IngressClass{class("edge", model.DefaultControllerClass, false)},
+			ing:     ing("traefik", ""), nginx: false, target: "edge", note: `class "traefik" belongs to another controller`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ci := newClassInfo(tc.classes, opts)
+			assert.Equal(t, tc.nginx, ci.ingressNginx(tc.ing))
+			assert.Equal(t, tc.target, ci.target)
+			assert.Contains(t, ci.classNote(tc.ing), tc.note)
+		})
+	}
+}
