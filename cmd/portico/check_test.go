@@ -98,8 +98,10 @@ func TestCheckFixtures(t *testing.T) {
 			findings: []string{model.ReasonServiceNotFound}, note: "remove the kubernetes.io/ingress.class annotation"},
 		{ingress: "reports/reports", class: "portico", verdict: verdictNotServed,
 			invalid: []string{"proxy-read-timeout"}, note: "not served until it is fixed"},
+		// Snippets are parsed (supported keys) but not allowed in namespace shop.
 		{ingress: "shop/admin", class: "nginx", verdict: verdictNotServed, after: "derive",
-			note: `class "nginx" belongs to ingress-nginx: set spec.ingressClassName: portico`},
+			note:     `class "nginx" belongs to ingress-nginx: set spec.ingressClassName: portico`,
+			findings: []string{model.ReasonSnippetNotAllowed}},
 		{ingress: "shop/api", class: "nginx", verdict: verdictNotServed, after: "derive"},
 		{ingress: "shop/checkout", class: "nginx", verdict: verdictNotServed, after: verdictServed},
 		{ingress: "shop/checkout-canary", class: "nginx", verdict: verdictNotServed, after: verdictWarnings,

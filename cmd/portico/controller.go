@@ -348,7 +348,8 @@ func newInputs(f controllerFlags, modelOpts model.Options, log *slog.Logger) (in
 		extra = append(extra, modelOpts.DefaultSSLCertificate)
 	}
 	source, err := kube.New(kube.Options{Client: client, Namespace: f.cluster.watchNamespace,
-		ConfigMap: modelOpts.ConfigMap, ExtraSecrets: extra, Logger: log.With("component", "kube")})
+		ConfigMap: modelOpts.ConfigMap, AnnotationPrefix: modelOpts.AnnotationPrefix, ExtraSecrets: extra,
+		Logger: log.With("component", "kube")})
 	if err != nil {
 		return inputs{}, err
 	}

@@ -31,6 +31,8 @@ type modelFlags struct {
 	workerProcesses          string
 	configMap                string
 	annotationsPrefix        string
+	allowSnippets            bool
+	snippetNamespaces        []string
 }
 
 func (f *modelFlags) register(fs *pflag.FlagSet) {
@@ -56,6 +58,10 @@ func (f *modelFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.accessLog, "access-log", "/dev/stdout", `nginx access log path, or "off"`)
 	fs.StringVar(&f.workerProcesses, "worker-processes", "auto", `nginx worker_processes ("auto" or a number)`)
 	fs.StringVar(&f.configMap, "configmap", "", "NAMESPACE/NAME of the ConfigMap with global options (see docs/configmap.md)")
+	fs.BoolVar(&f.allowSnippets, "allow-snippet-annotations", false,
+		"allow the configuration-snippet and server-snippet annotations, only in the namespaces of --snippet-namespaces")
+	fs.StringSliceVar(&f.snippetNamespaces, "snippet-namespaces", nil,
+		"namespaces whose Ingresses may use snippet annotations (with --allow-snippet-annotations)")
 	fs.StringVar(&f.annotationsPrefix, "annotations-prefix", annotations.DefaultPrefix, "prefix of the Ingress annotations Portico reads (see docs/annotations.md)")
 }
 
@@ -87,6 +93,13 @@ func (f *modelFlags) options(runtimeDir, configDir, defaultCert string) (model.O
 			return model.Options{}, fmt.Errorf("--configmap %q: must be NAMESPACE/NAME", f.configMap)
 		}
 	}
+	var snippetNamespaces []string
+	if f.allowSnippets {
+		if len(f.snippetNamespaces) == 0 {
+			return model.Options{}, fmt.Errorf("--allow-snippet-annotations needs --snippet-namespaces: list the namespaces whose Ingresses may use snippets")
+		}
+		snippetNamespaces = f.snippetNamespaces
+	}
 	resolvers := f.resolvers
 	if resolvers == nil {
 		resolvers = systemResolvers("/etc/resolv.conf")
@@ -117,6 +130,7 @@ func (f *modelFlags) options(runtimeDir, configDir, defaultCert string) (model.O
 		DisableSSLRedirect:       f.disableSSLRedirect,
 		ConfigMap:                f.configMap,
 		AnnotationPrefix:         f.annotationsPrefix,
+		SnippetNamespaces:        snippetNamespaces,
 		CertificateDir:           configDir + "/certs",
 		AuthDir:                  configDir + "/auth",
 		Global:                   g,

@@ -30,8 +30,9 @@ type Risk string
 
 // Risks.
 const (
-	RiskLow    Risk = "low"
-	RiskMedium Risk = "medium"
+	RiskLow      Risk = "low"
+	RiskMedium   Risk = "medium"
+	RiskCritical Risk = "critical"
 )
 
 // Field declares one annotation.
@@ -70,6 +71,8 @@ type Set struct {
 	Rewrite Rewrite `json:"rewrite"`
 	// Auth holds basic authentication.
 	Auth Auth `json:"auth"`
+	// Snippets holds raw directives, used only where the operator allows them.
+	Snippets Snippets `json:"snippets"`
 }
 
 // ProblemKind separates values that make an Ingress unusable from keys that are only unknown.
@@ -121,6 +124,7 @@ func Fields() []Field {
 	all = append(all, headersFields()...)
 	all = append(all, rewriteFields()...)
 	all = append(all, authFields()...)
+	all = append(all, snippetFields()...)
 	slices.SortFunc(all, func(a, b Field) int {
 		if c := strings.Compare(a.Group, b.Group); c != 0 {
 			return c

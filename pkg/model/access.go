@@ -31,6 +31,14 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy 
 	pol.headers = set.Headers
 	pol.regex = set.Rewrite.UseRegex || set.Rewrite.Target != ""
 	pol.rewriteTarget = set.Rewrite.Target
+	if sn := set.Snippets; len(sn.Location) > 0 || len(sn.Server) > 0 {
+		if slices.Contains(b.opts.SnippetNamespaces, ing.Namespace) {
+			pol.snippet, pol.serverSnippet = sn.Location, sn.Server
+		} else {
+			b.warn(ingressRef(ing), ReasonSnippetNotAllowed,
+				"snippet annotations are ignored: the operator has not allowed them for namespace %s (--allow-snippet-annotations, --snippet-namespaces)", ing.Namespace)
+		}
+	}
 	if set.Auth.Type == "basic" {
 		pol.basicAuth, pol.denied = b.basicAuth(ing, set.Auth)
 	}

@@ -213,6 +213,14 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 		}
 	}
 
+	if len(pol.serverSnippet) > 0 {
+		for _, h := range hosts {
+			if h != "" {
+				srv := b.server(h)
+				srv.snippets = append(srv.snippets, pol.serverSnippet)
+			}
+		}
+	}
 	for _, alias := range pol.headers.ServerAliases {
 		for _, h := range hosts {
 			if h != "" {

@@ -23,12 +23,13 @@ import (
 // model sends them, and the findings it must report.
 type expectation struct {
 	Options struct {
-		WatchIngressWithoutClass bool   `json:"watchIngressWithoutClass"`
-		DefaultBackendService    string `json:"defaultBackendService"`
-		DefaultSSLCertificate    string `json:"defaultSSLCertificate"`
-		DisableSSLRedirect       bool   `json:"disableSSLRedirect"`
-		HTTPSPort                int    `json:"httpsPort"`
-		ConfigMap                string `json:"configMap"`
+		WatchIngressWithoutClass bool     `json:"watchIngressWithoutClass"`
+		DefaultBackendService    string   `json:"defaultBackendService"`
+		DefaultSSLCertificate    string   `json:"defaultSSLCertificate"`
+		DisableSSLRedirect       bool     `json:"disableSSLRedirect"`
+		HTTPSPort                int      `json:"httpsPort"`
+		ConfigMap                string   `json:"configMap"`
+		SnippetNamespaces        []string `json:"snippetNamespaces"`
 	} `json:"options"`
 	// Global lists fields of Config.Global (by JSON name) and their expected values.
 	Global   map[string]any `json:"global"`
@@ -89,6 +90,7 @@ func TestBuildFixtures(t *testing.T) {
 			opts.DefaultSSLCertificate = exp.Options.DefaultSSLCertificate
 			opts.DisableSSLRedirect = exp.Options.DisableSSLRedirect
 			opts.ConfigMap = exp.Options.ConfigMap
+			opts.SnippetNamespaces = exp.Options.SnippetNamespaces
 			if exp.Options.HTTPSPort != 0 {
 				opts.Global.HTTPSPort = exp.Options.HTTPSPort
 			}

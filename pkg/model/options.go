@@ -25,6 +25,9 @@ type Options struct {
 	ConfigMap string
 	// Global is copied into the Config; Global.DefaultCertificate must name the fallback (self-signed) file.
 	Global Global
+	// SnippetNamespaces are the namespaces whose Ingresses may use snippet
+	// annotations; none unless the operator lists them.
+	SnippetNamespaces []string
 	// AnnotationPrefix is the prefix of the annotations read ("" means nginx.ingress.kubernetes.io).
 	AnnotationPrefix string
 	// LastAccepted are the Ingresses the previous build accepted (Config.Accepted), by

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/portico-ingress/portico/pkg/annotations"
+	"github.com/portico-ingress/portico/pkg/ngxconf"
 )
 
 // ruleKey identifies a claim on a host: two Ingresses claiming the same
@@ -53,6 +54,10 @@ type policy struct {
 	rewriteTarget string
 	// basicAuth asks for credentials, when set.
 	basicAuth *BasicAuth
+	// snippet are the allowed configuration-snippet directives.
+	snippet []*ngxconf.Directive
+	// serverSnippet are the allowed server-snippet directives.
+	serverSnippet []*ngxconf.Directive
 	// denied answers 503 instead of proxying: authentication was asked for
 	// but cannot be checked, and failing open would expose the backend.
 	denied bool
@@ -64,6 +69,7 @@ func (p policy) decorate(l *Location) *Location {
 	l.UpstreamHost, l.XForwardedPrefix = p.headers.UpstreamVhost, p.headers.XForwardedPrefix
 	l.AccessLogOff = p.headers.AccessLog == "false"
 	l.BasicAuth = p.basicAuth
+	l.Snippet = p.snippet
 	return l
 }
 
@@ -100,6 +106,7 @@ type located struct {
 type serverBuilder struct {
 	name      string
 	aliases   map[string]string // alias -> Ingress that asked for it
+	snippets  [][]*ngxconf.Directive
 	tls       *ServerTLS
 	tlsSource string
 	claims    map[ruleKey]string
@@ -170,6 +177,9 @@ func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, pol
 
 func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 	out := Server{Name: s.name, ServerName: serverName(s.name)}
+	for _, sn := range s.snippets {
+		out.Snippet = append(out.Snippet, sn...)
+	}
 	for a := range s.aliases {
 		out.Aliases = append(out.Aliases, a)
 	}

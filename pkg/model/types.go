@@ -12,6 +12,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/portico-ingress/portico/pkg/annotations"
+	"github.com/portico-ingress/portico/pkg/ngxconf"
 )
 
 // Config is everything the template needs to print nginx.conf.
@@ -117,6 +118,8 @@ type Server struct {
 	Name string `json:"name"`
 	// ServerName is the server_name argument: the host itself or, for a wildcard, a regex matching exactly one label.
 	ServerName string `json:"serverName"`
+	// Snippet are server-snippet directives, from a namespace the operator allows.
+	Snippet []*ngxconf.Directive `json:"snippet,omitempty"`
 	// Aliases are more server_name values (server-alias), sorted.
 	Aliases []string `json:"aliases,omitempty"`
 	// TLS is set when some Ingress lists this host under spec.tls.
@@ -152,6 +155,8 @@ type Location struct {
 	Proxy annotations.Proxy `json:"proxy"`
 	// Access holds the client allow and deny lists and rate limits of the Ingress.
 	Access LocationAccess `json:"access"`
+	// Snippet are configuration-snippet directives, from a namespace the operator allows.
+	Snippet []*ngxconf.Directive `json:"snippet,omitempty"`
 	// BasicAuth asks for a user and password, when set.
 	BasicAuth *BasicAuth `json:"basicAuth,omitempty"`
 	// Rewrite changes the request path before it is proxied, when set.
@@ -381,4 +386,5 @@ const (
 	ReasonInvalidAnnotation  = "InvalidAnnotation"
 	ReasonUnknownAnnotation  = "UnknownAnnotation"
 	ReasonInvalidAuthSecret  = "InvalidAuthSecret"
+	ReasonSnippetNotAllowed  = "SnippetNotAllowed"
 )

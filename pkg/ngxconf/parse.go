@@ -18,6 +18,9 @@ type Directive struct {
 	Line int
 }
 
+// HasBlock reports whether the directive has a block, even an empty one.
+func (d *Directive) HasBlock() bool { return d.Block != nil }
+
 // Parse reads nginx configuration text into a directive tree, following the
 // tokenizer rules of nginx's ngx_conf_read_token: whitespace separates tokens,
 // ";" ends a directive, "{" and "}" open and close blocks, "#" starts a

@@ -38,7 +38,9 @@ func goldenOptions() model.Options {
 		AuthDir:         goldenRoot + "/auth",
 		// Fixtures that hold ops/portico (configmap.yaml) show the options applied.
 		ConfigMap: "ops/portico",
-		Global:    g,
+		// Fixtures in namespace "trusted" (annotations-snippets.yaml) may use snippets.
+		SnippetNamespaces: []string{"trusted"},
+		Global:            g,
 	}
 }
 

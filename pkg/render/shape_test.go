@@ -23,6 +23,12 @@ func ExpectedShape(cfg *model.Config) Shape {
 	var s Shape
 	add := func(srv model.Server) {
 		s.Servers = append(s.Servers, "server "+strings.Join(append([]string{srv.ServerName}, srv.Aliases...), " "))
+		// server-snippet locations come first, as the template prints them.
+		for _, d := range srv.Snippet {
+			if d.Name == "location" {
+				s.Servers = append(s.Servers, locationShape(d.Args))
+			}
+		}
 		for _, l := range srv.Locations {
 			s.Servers = append(s.Servers, fmt.Sprintf("  location %q %q", l.Modifier, l.Path))
 		}
@@ -70,16 +76,7 @@ func RenderedShape(tree []*ngxconf.Directive) Shape {
 			case "server_name":
 				name = strings.Join(c.Args, " ")
 			case "location":
-				mod, p := "", ""
-				switch len(c.Args) {
-				case 1:
-					p = c.Args[0]
-				case 2:
-					mod, p = c.Args[0], c.Args[1]
-				default:
-					p = fmt.Sprint(c.Args)
-				}
-				locs = append(locs, fmt.Sprintf("  location %q %q", mod, p))
+				locs = append(locs, locationShape(c.Args))
 			}
 		}
 		if name == "" {
@@ -93,4 +90,18 @@ func RenderedShape(tree []*ngxconf.Directive) Shape {
 		s.Directives = append(s.Directives, "UNEXPECTED "+name)
 	}
 	return s
+}
+
+// locationShape formats a location's arguments like ExpectedShape does.
+func locationShape(args []string) string {
+	mod, p := "", ""
+	switch len(args) {
+	case 1:
+		p = args[0]
+	case 2:
+		mod, p = args[0], args[1]
+	default:
+		p = fmt.Sprint(args)
+	}
+	return fmt.Sprintf("  location %q %q", mod, p)
 }

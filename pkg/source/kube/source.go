@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/portico-ingress/portico/pkg/annotations"
 	"github.com/portico-ingress/portico/pkg/snapshot"
 )
 
@@ -28,6 +30,9 @@ type Options struct {
 	Namespace string
 	// ConfigMap is "namespace/name" of the global options ConfigMap, or "".
 	ConfigMap string
+	// AnnotationPrefix is the annotation prefix ("" means nginx.ingress.kubernetes.io);
+	// its auth-secret annotation refers to Secrets too.
+	AnnotationPrefix string
 	// ExtraSecrets are "namespace/name" of Secrets the options refer to
 	// (the default certificate); changes to them trigger a sync too.
 	ExtraSecrets []string
@@ -86,7 +91,14 @@ func New(opts Options) (*Source, error) {
 			}))
 		s.configMaps = s.cmFactory.Core().V1().ConfigMaps().Informer()
 	}
-	if err := s.ingresses.AddIndexers(cache.Indexers{tlsSecretIndex: ingressSecrets}); err != nil {
+	prefix := opts.AnnotationPrefix
+	if prefix == "" {
+		prefix = annotations.DefaultPrefix
+	}
+	authKey := strings.TrimSuffix(prefix, "/") + "/auth-secret"
+	if err := s.ingresses.AddIndexers(cache.Indexers{tlsSecretIndex: func(obj any) ([]string, error) {
+		return ingressSecrets(obj, authKey)
+	}}); err != nil {
 		return nil, fmt.Errorf("indexing Ingresses: %w", err)
 	}
 	for _, key := range opts.ExtraSecrets {
@@ -108,8 +120,9 @@ func splitKey(key string) (string, string, error) {
 	return ns, name, nil
 }
 
-// ingressSecrets lists the Secrets an Ingress refers to.
-func ingressSecrets(obj any) ([]string, error) {
+// ingressSecrets lists the Secrets an Ingress refers to: TLS Secrets and
+// its basic-auth Secret (authKey is the full auth-secret annotation name).
+func ingressSecrets(obj any, authKey string) ([]string, error) {
 	ing, ok := obj.(*networkingv1.Ingress)
 	if !ok {
 		return nil, nil
@@ -119,6 +132,13 @@ func ingressSecrets(obj any) ([]string, error) {
 		if t.SecretName != "" {
 			keys = append(keys, ing.Namespace+"/"+t.SecretName)
 		}
+	}
+	if v := strings.TrimSpace(ing.Annotations[authKey]); v != "" {
+		name := v
+		if _, n, found := strings.Cut(v, "/"); found {
+			name = n // the model only reads Secrets of the Ingress's namespace
+		}
+		keys = append(keys, ing.Namespace+"/"+name)
 	}
 	return keys, nil
 }

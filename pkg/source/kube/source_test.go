@@ -34,6 +34,9 @@ func secret(ns, name string) *corev1.Secret {
 func TestSourceSnapshotsAndTriggers(t *testing.T) {
 	client := fake.NewClientset(
 		ingress("app", "web", "web-tls"),
+		&networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "private",
+			Annotations: map[string]string{"nginx.ingress.kubernetes.io/auth-secret": "htpasswd"}}},
+		secret("app", "htpasswd"),
 		secret("app", "web-tls"),
 		secret("app", "unrelated"),
 		secret("ops", "default-cert"),
@@ -54,12 +57,12 @@ func TestSourceSnapshotsAndTriggers(t *testing.T) {
 
 	snap, err := src.Snapshot()
 	require.NoError(t, err)
-	require.Len(t, snap.Ingresses, 1)
+	require.Len(t, snap.Ingresses, 2)
 	var names []string
 	for _, s := range snap.Secrets {
 		names = append(names, s.Namespace+"/"+s.Name)
 	}
-	assert.ElementsMatch(t, []string{"app/web-tls", "ops/default-cert"}, names, "only referenced Secrets reach the model")
+	assert.ElementsMatch(t, []string{"app/web-tls", "app/htpasswd", "ops/default-cert"}, names, "only referenced Secrets reach the model")
 	require.Len(t, snap.ConfigMaps, 1)
 
 	// An unrelated Secret changing does not trigger a sync; a referenced one does.
