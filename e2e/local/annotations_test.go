@@ -343,3 +343,29 @@ func TestSnippetAnnotations(t *testing.T) {
 	assert.Empty(t, c.getHTTP(t, "tenant.example.com", "/").header.Get("X-Snippet"), "namespace tenant is not allowed snippets")
 	assert.Contains(t, c.logs.String(), "snippet annotations are ignored")
 }
+
+// TestBalanceAnnotations shows upstream-hash-by on real traffic: each path
+// always reaches the same endpoint, and different paths use more than one.
+func TestBalanceAnnotations(t *testing.T) {
+	t.Parallel()
+	eps := startEndpoints(t, "app", 3)
+	c := startController(t, options{files: map[string]string{
+		"services.yaml": serviceYAML("app", eps...),
+		"app.yaml": annotate(ingressYAML("app", "hash.example.com", route{"/", "Prefix", "app"}),
+			map[string]string{"nginx.ingress.kubernetes.io/upstream-hash-by": `"$request_uri"`}),
+	}})
+	c.waitServed(t, "hash.example.com", "/", "app")
+	used := map[string]bool{}
+	for i := range 20 {
+		path := "/item/" + strconv.Itoa(i)
+		first := c.getHTTP(t, "hash.example.com", path)
+		require.NotNil(t, first.echo, "%s", first)
+		used[first.echo.Endpoint] = true
+		for range 3 {
+			again := c.getHTTP(t, "hash.example.com", path)
+			require.NotNil(t, again.echo, "%s", again)
+			assert.Equal(t, first.echo.Endpoint, again.echo.Endpoint, "%s must stay on one endpoint", path)
+		}
+	}
+	assert.Greater(t, len(used), 1, "20 different paths should spread over more than one endpoint")
+}

@@ -73,6 +73,8 @@ type Set struct {
 	Auth Auth `json:"auth"`
 	// Snippets holds raw directives, used only where the operator allows them.
 	Snippets Snippets `json:"snippets"`
+	// Balance holds the load-balancing method.
+	Balance Balance `json:"balance"`
 }
 
 // ProblemKind separates values that make an Ingress unusable from keys that are only unknown.
@@ -125,6 +127,7 @@ func Fields() []Field {
 	all = append(all, rewriteFields()...)
 	all = append(all, authFields()...)
 	all = append(all, snippetFields()...)
+	all = append(all, balanceFields()...)
 	slices.SortFunc(all, func(a, b Field) int {
 		if c := strings.Compare(a.Group, b.Group); c != 0 {
 			return c

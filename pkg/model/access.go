@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
 
@@ -29,6 +30,7 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy 
 	pol.appRoot = r.AppRoot
 	pol.cors = b.cors(ing, set.CORS)
 	pol.headers = set.Headers
+	pol.balance = set.Balance
 	pol.regex = set.Rewrite.UseRegex || set.Rewrite.Target != ""
 	pol.rewriteTarget = set.Rewrite.Target
 	if sn := set.Snippets; len(sn.Location) > 0 || len(sn.Server) > 0 {
@@ -120,4 +122,29 @@ func (b *builder) cors(ing *networkingv1.Ingress, c annotations.CORS) *LocationC
 func hashID(ing *networkingv1.Ingress) string {
 	sum := sha256.Sum256([]byte(ing.Namespace + "/" + ing.Name))
 	return hex.EncodeToString(sum[:6])
+}
+
+// balanced points an action at a variant of its upstream that uses the
+// policy's balancing method. Upstreams are shared by every Ingress that
+// uses a Service port, so a method one Ingress asks for gets its own
+// upstream block instead of changing the others'.
+func (b *builder) balanced(a Action, pol policy) Action {
+	bal := pol.balance
+	if a.Upstream == "" || (bal.HashBy == "" && bal.Method != "least_conn") {
+		return a
+	}
+	base, ok := b.upstreams[a.Upstream]
+	if !ok {
+		return a
+	}
+	sum := sha256.Sum256([]byte(bal.Method + "\n" + bal.HashBy))
+	name := base.Name + ".lb-" + hex.EncodeToString(sum[:4])
+	if _, exists := b.upstreams[name]; !exists {
+		v := &Upstream{Name: name, Endpoints: base.Endpoints, Hash: bal.HashBy}
+		v.LeastConn = bal.HashBy == "" && bal.Method == "least_conn"
+		b.upstreams[name] = v
+	}
+	a.Upstream = name
+	a.ProxyPass = strings.Replace(a.ProxyPass, base.Name, name, 1)
+	return a
 }

@@ -234,7 +234,7 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 		}
 	}
 	if ing.Spec.DefaultBackend != nil {
-		action := b.backend(ing.Namespace, *ing.Spec.DefaultBackend, ref)
+		action := b.balanced(b.backend(ing.Namespace, *ing.Spec.DefaultBackend, ref), pol)
 		for _, h := range hosts {
 			srv := b.server(h)
 			if srv.fallback == nil {
@@ -295,7 +295,7 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 		return
 	}
 	srv.claims[claim] = source
-	action := b.backend(ing.Namespace, p.Backend, ref)
+	action := b.balanced(b.backend(ing.Namespace, p.Backend, ref), pol)
 	srv.addRule(claim, source, action, pol)
 }
 

@@ -58,6 +58,8 @@ type policy struct {
 	snippet []*ngxconf.Directive
 	// serverSnippet are the allowed server-snippet directives.
 	serverSnippet []*ngxconf.Directive
+	// balance is the load-balancing method of the Ingress's backends.
+	balance annotations.Balance
 	// denied answers 503 instead of proxying: authentication was asked for
 	// but cannot be checked, and failing open would expose the backend.
 	denied bool

@@ -288,6 +288,10 @@ type Upstream struct {
 	Name string `json:"name"`
 	// Endpoints are "ip:port" or "[ipv6]:port", sorted and unique.
 	Endpoints []string `json:"endpoints"`
+	// Hash is the consistent-hash key (upstream-hash-by), or "".
+	Hash string `json:"hash,omitempty"`
+	// LeastConn picks the endpoint with the fewest active connections.
+	LeastConn bool `json:"leastConn,omitempty"`
 }
 
 // Certificate is a file nginx needs on disk: certificate chain and private key in one PEM.

@@ -1,0 +1,45 @@
+package annotations
+
+import (
+	"errors"
+	"regexp"
+)
+
+// Balance is how requests spread over a Service's endpoints.
+type Balance struct {
+	// Method is "round_robin" (default) or "least_conn".
+	Method string `json:"method,omitempty"`
+	// HashBy is an nginx variable expression for consistent hashing, e.g. "$request_uri".
+	HashBy string `json:"hashBy,omitempty"`
+}
+
+// hashByValue allowlists one or more nginx variables, nothing else: a
+// variable is what ingress-nginx users hash by, and only variables expand.
+var hashByValue = regexp.MustCompile(`^(\$[A-Za-z_][A-Za-z0-9_]{0,63}){1,4}$`)
+
+func balanceFields() []Field {
+	f := func(key, def, allowed, doc string, apply func(string, *Set) error) Field {
+		return Field{Key: key, Group: "balance", Scope: ScopeLocation, Risk: RiskLow, Default: def, Allowed: allowed, Doc: doc, apply: apply}
+	}
+	return []Field{
+		f("load-balance", "round_robin", "round_robin, least_conn (ewma comes with the Lua balancer)",
+			"how requests spread over the endpoints", func(v string, s *Set) error {
+				switch v {
+				case "round_robin", "least_conn":
+					s.Balance.Method = v
+					return nil
+				case "ewma":
+					return errors.New("needs the Lua balancer, which Portico does not have yet; use round_robin or least_conn")
+				}
+				return errors.New("is not round_robin or least_conn")
+			}),
+		f("upstream-hash-by", "", "nginx variables, e.g. $request_uri or $cookie_user",
+			"send requests with the same value to the same endpoint (consistent hashing)", func(v string, s *Set) error {
+				if !hashByValue.MatchString(v) {
+					return errors.New("is not one to four nginx variables like $request_uri")
+				}
+				s.Balance.HashBy = v
+				return nil
+			}),
+	}
+}
