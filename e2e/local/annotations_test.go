@@ -4,12 +4,18 @@ package local
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -368,4 +374,71 @@ func TestBalanceAnnotations(t *testing.T) {
 		}
 	}
 	assert.Greater(t, len(used), 1, "20 different paths should spread over more than one endpoint")
+}
+
+// TestExternalAuthAnnotations shows auth-url on real traffic with an auth
+// service on loopback: requests with the right token reach the backend
+// with the user header the auth service set, others are refused, and a 401
+// redirects to auth-signin with rd= the original URL.
+func TestExternalAuthAnnotations(t *testing.T) {
+	t.Parallel()
+	b := startBackends(t, "app")
+	var calls atomic.Int64
+	auth := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		switch r.Header.Get("Authorization") {
+		case "Bearer good":
+			w.Header().Set("X-Auth-Request-User", "alice")
+			w.WriteHeader(http.StatusOK)
+		case "Bearer banned":
+			w.WriteHeader(http.StatusForbidden)
+		default:
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	})}
+	ln, err := net.Listen("tcp", allocIP(t)+":0")
+	require.NoError(t, err)
+	go func() { _ = auth.Serve(ln) }()
+	t.Cleanup(func() { _ = auth.Close() })
+
+	const p = "nginx.ingress.kubernetes.io/"
+	c := startController(t, options{files: map[string]string{
+		"services.yaml": servicesYAML(b),
+		"app.yaml": annotate(ingressYAML("app", "app.example.com", route{"/", "Prefix", "app"}), map[string]string{
+			p + "auth-url":              "http://" + ln.Addr().String() + "/verify",
+			p + "auth-signin":           "https://login.example.com/start",
+			p + "auth-response-headers": "X-Auth-Request-User",
+		}),
+	}})
+	get := func(token string) response {
+		req, err := http.NewRequest(http.MethodGet, "http://placeholder.invalid/page?x=1", nil)
+		require.NoError(t, err)
+		req.Host = "app.example.com"
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := c.client.Do(req)
+		require.NoError(t, err)
+		defer func() { _ = resp.Body.Close() }()
+		body, _ := io.ReadAll(resp.Body)
+		r := response{status: resp.StatusCode, header: resp.Header, body: string(body)}
+		var e echoReply
+		if json.Unmarshal(body, &e) == nil && e.Service != "" {
+			r.echo = &e
+		}
+		return r
+	}
+	require.Eventually(t, func() bool { return get("good").status == http.StatusOK }, routeTimeout, pollInterval)
+	ok := get("good")
+	require.NotNil(t, ok.echo, "%s", ok)
+	assert.Equal(t, "alice", ok.echo.Headers["X-Auth-Request-User"], "the auth answer's header reaches the backend")
+	assert.Equal(t, http.StatusForbidden, get("banned").status)
+	anon := get("")
+	assert.Equal(t, http.StatusFound, anon.status)
+	assert.Equal(t, "https://login.example.com/start?rd=http://app.example.com/page?x=1", anon.header.Get("Location"))
+	internal := regexp.MustCompile(`location = "(/_portico_auth_[0-9a-f]+)"`).FindStringSubmatch(string(c.mustGet(t, "/debug/config")))
+	require.Len(t, internal, 2, "the config has an internal auth location")
+	assert.Equal(t, http.StatusNotFound, c.getHTTP(t, "app.example.com", internal[1]).status,
+		"the internal auth location is not reachable from outside")
+	assert.Positive(t, calls.Load())
 }

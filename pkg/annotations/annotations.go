@@ -75,6 +75,8 @@ type Set struct {
 	Snippets Snippets `json:"snippets"`
 	// Balance holds the load-balancing method.
 	Balance Balance `json:"balance"`
+	// ExternalAuth holds the auth-url family.
+	ExternalAuth ExternalAuth `json:"externalAuth"`
 }
 
 // ProblemKind separates values that make an Ingress unusable from keys that are only unknown.
@@ -128,6 +130,7 @@ func Fields() []Field {
 	all = append(all, authFields()...)
 	all = append(all, snippetFields()...)
 	all = append(all, balanceFields()...)
+	all = append(all, extAuthFields()...)
 	slices.SortFunc(all, func(a, b Field) int {
 		if c := strings.Compare(a.Group, b.Group); c != 0 {
 			return c

@@ -31,6 +31,9 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy 
 	pol.cors = b.cors(ing, set.CORS)
 	pol.headers = set.Headers
 	pol.balance = set.Balance
+	if ea := set.ExternalAuth; ea.URL != "" {
+		pol.extAuth, pol.authEndpoint = externalAuth(ing, ea)
+	}
 	pol.regex = set.Rewrite.UseRegex || set.Rewrite.Target != ""
 	pol.rewriteTarget = set.Rewrite.Target
 	if sn := set.Snippets; len(sn.Location) > 0 || len(sn.Server) > 0 {
@@ -147,4 +150,30 @@ func (b *builder) balanced(a Action, pol policy) Action {
 	a.Upstream = name
 	a.ProxyPass = strings.Replace(a.ProxyPass, base.Name, name, 1)
 	return a
+}
+
+// externalAuth builds the auth_request settings. The internal location's
+// path and the header variables come from a hash and an index; the
+// sign-in URL gets rd= with the original URL, which nginx expands.
+func externalAuth(ing *networkingv1.Ingress, ea annotations.ExternalAuth) (*ExternalAuth, *AuthEndpoint) {
+	ep := &AuthEndpoint{Path: "/_portico_auth_" + hashID(ing), URL: ea.URL}
+	if ea.Method != "" && ea.Method != "GET" {
+		ep.Method = ea.Method
+	}
+	auth := &ExternalAuth{Endpoint: ep.Path}
+	if ea.SignIn != "" {
+		sep := "?"
+		if strings.Contains(ea.SignIn, "?") {
+			sep = "&"
+		}
+		auth.SignIn = ea.SignIn + sep + "rd=$scheme://$http_host$request_uri"
+	}
+	for i, h := range ea.ResponseHeaders {
+		auth.Headers = append(auth.Headers, AuthHeader{
+			Name:     h,
+			Variable: fmt.Sprintf("$portico_auth_header_%d", i),
+			Upstream: "$upstream_http_" + strings.ReplaceAll(strings.ToLower(h), "-", "_"),
+		})
+	}
+	return auth, ep
 }

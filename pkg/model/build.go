@@ -213,6 +213,11 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 		}
 	}
 
+	if ep := pol.authEndpoint; ep != nil {
+		for _, h := range hosts {
+			b.server(h).authEndpoints[ep.Path] = *ep
+		}
+	}
 	if len(pol.serverSnippet) > 0 {
 		for _, h := range hosts {
 			if h != "" {
@@ -243,6 +248,9 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 		}
 		if b.defaultServer.fallback == nil {
 			b.defaultServer.fallback = &fallback{action: action, source: source, policy: pol}
+			if ep := pol.authEndpoint; ep != nil {
+				b.defaultServer.authEndpoints[ep.Path] = *ep
+			}
 		} else if b.defaultServer.fallback.source != source {
 			b.warn(ref, ReasonConflict,
 				"spec.defaultBackend is not used for requests that match no host: the older Ingress %s already provides the default backend",

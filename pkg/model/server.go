@@ -60,6 +60,9 @@ type policy struct {
 	serverSnippet []*ngxconf.Directive
 	// balance is the load-balancing method of the Ingress's backends.
 	balance annotations.Balance
+	// extAuth and authEndpoint are external authentication, when set.
+	extAuth      *ExternalAuth
+	authEndpoint *AuthEndpoint
 	// denied answers 503 instead of proxying: authentication was asked for
 	// but cannot be checked, and failing open would expose the backend.
 	denied bool
@@ -72,6 +75,7 @@ func (p policy) decorate(l *Location) *Location {
 	l.AccessLogOff = p.headers.AccessLog == "false"
 	l.BasicAuth = p.basicAuth
 	l.Snippet = p.snippet
+	l.ExternalAuth = p.extAuth
 	return l
 }
 
@@ -106,13 +110,14 @@ type located struct {
 }
 
 type serverBuilder struct {
-	name      string
-	aliases   map[string]string // alias -> Ingress that asked for it
-	snippets  [][]*ngxconf.Directive
-	tls       *ServerTLS
-	tlsSource string
-	claims    map[ruleKey]string
-	locations map[locKey]*Location
+	name          string
+	aliases       map[string]string // alias -> Ingress that asked for it
+	snippets      [][]*ngxconf.Directive
+	authEndpoints map[string]AuthEndpoint
+	tls           *ServerTLS
+	tlsSource     string
+	claims        map[ruleKey]string
+	locations     map[locKey]*Location
 	// weak marks exact locations generated for a Prefix rule: an Exact rule
 	// for the same path takes precedence over them, as Kubernetes defines.
 	weak     map[locKey]bool
@@ -128,12 +133,13 @@ type serverBuilder struct {
 
 func newServerBuilder(name string) *serverBuilder {
 	return &serverBuilder{
-		name:      name,
-		aliases:   map[string]string{},
-		claims:    map[ruleKey]string{},
-		locations: map[locKey]*Location{},
-		weak:      map[locKey]bool{},
-		policies:  map[locKey]located{},
+		name:          name,
+		aliases:       map[string]string{},
+		authEndpoints: map[string]AuthEndpoint{},
+		claims:        map[ruleKey]string{},
+		locations:     map[locKey]*Location{},
+		weak:          map[locKey]bool{},
+		policies:      map[locKey]located{},
 	}
 }
 
@@ -182,6 +188,10 @@ func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 	for _, sn := range s.snippets {
 		out.Snippet = append(out.Snippet, sn...)
 	}
+	for _, e := range s.authEndpoints {
+		out.AuthEndpoints = append(out.AuthEndpoints, e)
+	}
+	slices.SortFunc(out.AuthEndpoints, func(a, c AuthEndpoint) int { return cmp.Compare(a.Path, c.Path) })
 	for a := range s.aliases {
 		out.Aliases = append(out.Aliases, a)
 	}

@@ -120,6 +120,8 @@ type Server struct {
 	ServerName string `json:"serverName"`
 	// Snippet are server-snippet directives, from a namespace the operator allows.
 	Snippet []*ngxconf.Directive `json:"snippet,omitempty"`
+	// AuthEndpoints are internal locations that call external auth services, sorted by Path.
+	AuthEndpoints []AuthEndpoint `json:"authEndpoints,omitempty"`
 	// Aliases are more server_name values (server-alias), sorted.
 	Aliases []string `json:"aliases,omitempty"`
 	// TLS is set when some Ingress lists this host under spec.tls.
@@ -159,6 +161,8 @@ type Location struct {
 	Snippet []*ngxconf.Directive `json:"snippet,omitempty"`
 	// BasicAuth asks for a user and password, when set.
 	BasicAuth *BasicAuth `json:"basicAuth,omitempty"`
+	// ExternalAuth asks an auth service about each request, when set.
+	ExternalAuth *ExternalAuth `json:"externalAuth,omitempty"`
 	// Rewrite changes the request path before it is proxied, when set.
 	Rewrite *Rewrite `json:"rewrite,omitempty"`
 	// UpstreamHost replaces the Host header sent to the backend, when set.
@@ -308,6 +312,37 @@ type SecretFile struct {
 	Path string `json:"path"`
 	// Content never prints or marshals.
 	Content Sensitive `json:"content"`
+}
+
+// ExternalAuth is auth_request to an AuthEndpoint of the same server.
+type ExternalAuth struct {
+	// Endpoint is the internal location's path.
+	Endpoint string `json:"endpoint"`
+	// SignIn is the redirect for 401 answers (the user's URL plus rd=, which nginx expands), or "".
+	SignIn string `json:"signIn,omitempty"`
+	// Headers are copied from the auth answer to the proxied request.
+	Headers []AuthHeader `json:"headers,omitempty"`
+}
+
+// AuthHeader copies one auth response header: auth_request_set Variable
+// Upstream, then proxy_set_header Name Variable. Variables come from an index.
+type AuthHeader struct {
+	// Name is the header name.
+	Name string `json:"name"`
+	// Variable holds the value between the subrequest and the proxy.
+	Variable string `json:"variable"`
+	// Upstream is nginx's $upstream_http_* variable for the header.
+	Upstream string `json:"upstream"`
+}
+
+// AuthEndpoint is an internal location that forwards the auth subrequest.
+type AuthEndpoint struct {
+	// Path is the internal location's path, derived from a hash.
+	Path string `json:"path"`
+	// URL is the auth service; nginx resolves it per request.
+	URL string `json:"url"`
+	// Method is proxy_method, or "" for GET.
+	Method string `json:"method,omitempty"`
 }
 
 // BasicAuth is auth_basic with its user file.
