@@ -77,6 +77,8 @@ type Set struct {
 	Balance Balance `json:"balance"`
 	// ExternalAuth holds the auth-url family.
 	ExternalAuth ExternalAuth `json:"externalAuth"`
+	// ClientCert holds the auth-tls family.
+	ClientCert ClientCert `json:"clientCert"`
 }
 
 // ProblemKind separates values that make an Ingress unusable from keys that are only unknown.
@@ -131,6 +133,7 @@ func Fields() []Field {
 	all = append(all, snippetFields()...)
 	all = append(all, balanceFields()...)
 	all = append(all, extAuthFields()...)
+	all = append(all, clientCertFields()...)
 	slices.SortFunc(all, func(a, b Field) int {
 		if c := strings.Compare(a.Group, b.Group); c != 0 {
 			return c

@@ -213,6 +213,21 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 		}
 	}
 
+	if cc := pol.clientCert; cc != nil {
+		for _, h := range hosts {
+			srv := b.server(h)
+			switch {
+			case srv.clientCert == nil:
+				srv.clientCert = cc
+			case srv.clientCert.CAFile != cc.CAFile || srv.clientCert.Verify != cc.Verify || srv.clientCert.Depth != cc.Depth:
+				b.warn(ref, ReasonConflict, "auth-tls settings for host %q are ignored: the older Ingress %s already sets them",
+					displayHost(h), srv.clientCert.Source)
+			}
+			if srv.tls == nil && h != "" {
+				b.warn(ref, ReasonInvalidAnnotation, "auth-tls-secret on host %q has no effect without spec.tls for that host", h)
+			}
+		}
+	}
 	if ep := pol.authEndpoint; ep != nil {
 		for _, h := range hosts {
 			b.server(h).authEndpoints[ep.Path] = *ep

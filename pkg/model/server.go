@@ -63,6 +63,10 @@ type policy struct {
 	// extAuth and authEndpoint are external authentication, when set.
 	extAuth      *ExternalAuth
 	authEndpoint *AuthEndpoint
+	// clientCert is mutual TLS for the Ingress's hosts, when set.
+	clientCert *ServerClientCert
+	// passClientCert sends the client certificate to the backend.
+	passClientCert bool
 	// denied answers 503 instead of proxying: authentication was asked for
 	// but cannot be checked, and failing open would expose the backend.
 	denied bool
@@ -76,6 +80,18 @@ func (p policy) decorate(l *Location) *Location {
 	l.BasicAuth = p.basicAuth
 	l.Snippet = p.snippet
 	l.ExternalAuth = p.extAuth
+	l.SetHeaders = nil
+	if p.extAuth != nil {
+		for _, h := range p.extAuth.Headers {
+			l.SetHeaders = append(l.SetHeaders, SetHeader{Name: h.Name, Variable: h.Variable})
+		}
+	}
+	if p.clientCert != nil {
+		l.RequireClientCert = p.clientCert.Verify == "on"
+		if p.passClientCert {
+			l.SetHeaders = append(l.SetHeaders, SetHeader{Name: "ssl-client-cert", Variable: "$ssl_client_escaped_cert"})
+		}
+	}
 	return l
 }
 
@@ -114,6 +130,7 @@ type serverBuilder struct {
 	aliases       map[string]string // alias -> Ingress that asked for it
 	snippets      [][]*ngxconf.Directive
 	authEndpoints map[string]AuthEndpoint
+	clientCert    *ServerClientCert
 	tls           *ServerTLS
 	tlsSource     string
 	claims        map[ruleKey]string
@@ -192,6 +209,9 @@ func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 		out.AuthEndpoints = append(out.AuthEndpoints, e)
 	}
 	slices.SortFunc(out.AuthEndpoints, func(a, c AuthEndpoint) int { return cmp.Compare(a.Path, c.Path) })
+	if s.tls != nil {
+		out.ClientCert = s.clientCert
+	}
 	for a := range s.aliases {
 		out.Aliases = append(out.Aliases, a)
 	}

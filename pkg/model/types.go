@@ -120,6 +120,8 @@ type Server struct {
 	ServerName string `json:"serverName"`
 	// Snippet are server-snippet directives, from a namespace the operator allows.
 	Snippet []*ngxconf.Directive `json:"snippet,omitempty"`
+	// ClientCert requires client certificates on TLS connections, when set.
+	ClientCert *ServerClientCert `json:"clientCert,omitempty"`
 	// AuthEndpoints are internal locations that call external auth services, sorted by Path.
 	AuthEndpoints []AuthEndpoint `json:"authEndpoints,omitempty"`
 	// Aliases are more server_name values (server-alias), sorted.
@@ -163,6 +165,10 @@ type Location struct {
 	BasicAuth *BasicAuth `json:"basicAuth,omitempty"`
 	// ExternalAuth asks an auth service about each request, when set.
 	ExternalAuth *ExternalAuth `json:"externalAuth,omitempty"`
+	// RequireClientCert refuses (403) requests without a verified client certificate, plain HTTP included.
+	RequireClientCert bool `json:"requireClientCert,omitempty"`
+	// SetHeaders are extra headers for the backend, each a name and an nginx variable.
+	SetHeaders []SetHeader `json:"setHeaders,omitempty"`
 	// Rewrite changes the request path before it is proxied, when set.
 	Rewrite *Rewrite `json:"rewrite,omitempty"`
 	// UpstreamHost replaces the Host header sent to the backend, when set.
@@ -333,6 +339,26 @@ type AuthHeader struct {
 	Variable string `json:"variable"`
 	// Upstream is nginx's $upstream_http_* variable for the header.
 	Upstream string `json:"upstream"`
+}
+
+// SetHeader is a backend request header whose value is an nginx variable.
+type SetHeader struct {
+	// Name is the header name (validated).
+	Name string `json:"name"`
+	// Variable is an nginx variable chosen by the model, never user text.
+	Variable string `json:"variable"`
+}
+
+// ServerClientCert is mutual TLS for a server.
+type ServerClientCert struct {
+	// CAFile is the PEM file of the trusted CAs.
+	CAFile string `json:"caFile"`
+	// Verify is ssl_verify_client's value.
+	Verify string `json:"verify"`
+	// Depth is ssl_verify_depth.
+	Depth int `json:"depth"`
+	// Source is the Ingress that set it ("ns/name").
+	Source string `json:"source"`
 }
 
 // AuthEndpoint is an internal location that forwards the auth subrequest.

@@ -53,7 +53,7 @@ var allowedDirectives = []string{
 	"proxy_read_timeout", "proxy_redirect", "proxy_send_timeout", "proxy_set_header", "proxy_temp_path",
 	"resolver", "return", "rewrite", "scgi_temp_path", "sendfile", "server", "server_name",
 	"server_names_hash_bucket_size", "server_names_hash_max_size", "server_tokens", "set",
-	"ssl_certificate", "ssl_certificate_key", "ssl_ciphers", "ssl_prefer_server_ciphers", "ssl_protocols",
+	"ssl_certificate", "ssl_certificate_key", "ssl_client_certificate", "ssl_verify_client", "ssl_verify_depth", "ssl_ciphers", "ssl_prefer_server_ciphers", "ssl_protocols",
 	"ssl_session_cache", "ssl_session_timeout", "stub_status", "tcp_nodelay", "tcp_nopush", "upstream",
 	"uwsgi_temp_path", "worker_connections", "worker_processes", "worker_shutdown_timeout", "default_type",
 }

@@ -1,0 +1,109 @@
+//go:build linux
+
+package local
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// testCA is a throwaway CA that signs client certificates.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  string
+}
+
+func newTestCA(t *testing.T) testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "e2e client CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	return testCA{cert: cert, key: key, pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))}
+}
+
+// client returns a TLS client certificate for cn signed by the CA.
+func (ca testCA) client(t *testing.T, cn string) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	require.NoError(t, err)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// TestClientCertificateAnnotations shows the auth-tls family on real
+// traffic: without a client certificate or with one from another CA the
+// request is refused, with a good one it reaches the backend, which gets
+// the certificate in ssl-client-cert.
+func TestClientCertificateAnnotations(t *testing.T) {
+	t.Parallel()
+	b := startBackends(t, "app")
+	ca, other := newTestCA(t), newTestCA(t)
+	const host = "mtls.example.com"
+	kp := newKeyPair(t, host)
+	ing := annotate(ingressYAML("app", host, route{"/", "Prefix", "app"}), map[string]string{
+		"nginx.ingress.kubernetes.io/auth-tls-secret":                       "client-ca",
+		"nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream": `"true"`,
+	})
+	ing = strings.Replace(ing, "  rules:\n", "  tls: [{hosts: ["+host+"], secretName: tls}]\n  rules:\n", 1)
+	caSecret := "apiVersion: v1\nkind: Secret\nmetadata: {name: client-ca}\nstringData:\n  ca.crt: |\n" +
+		"    " + strings.ReplaceAll(strings.TrimSpace(ca.pem), "\n", "\n    ") + "\n"
+	c := startController(t, options{files: map[string]string{
+		"services.yaml": servicesYAML(b),
+		"tls.yaml":      secretYAML("tls", kp),
+		"ca.yaml":       caSecret,
+		"app.yaml":      ing,
+	}})
+	roots := x509.NewCertPool()
+	roots.AddCert(kp.leaf)
+	get := func(cert *tls.Certificate) (int, string) {
+		client := c.httpsClient(host, roots)
+		if cert != nil {
+			client.Transport.(*http.Transport).TLSClientConfig.Certificates = []tls.Certificate{*cert}
+		}
+		r, err := doGet(client, "https", host, "/")
+		if err != nil {
+			return 0, err.Error()
+		}
+		if r.echo != nil {
+			return r.status, r.echo.Headers["Ssl-Client-Cert"]
+		}
+		return r.status, ""
+	}
+	good := ca.client(t, "alice")
+	require.Eventually(t, func() bool { status, _ := get(&good); return status == http.StatusOK }, routeTimeout, pollInterval)
+	status, passed := get(&good)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Contains(t, passed, "BEGIN%20CERTIFICATE", "the backend receives the client certificate")
+
+	status, _ = get(nil)
+	assert.Equal(t, http.StatusBadRequest, status, "no client certificate: nginx refuses (400)")
+	stranger := other.client(t, "mallory")
+	status, _ = get(&stranger)
+	assert.Equal(t, http.StatusBadRequest, status, "a certificate from another CA is refused")
+	plain := c.getHTTP(t, host, "/")
+	assert.NotEqual(t, http.StatusOK, plain.status, "plain HTTP must not bypass the client certificate: %s", plain)
+}

@@ -1,0 +1,73 @@
+package annotations
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// ClientCert is mutual TLS: clients must present a certificate signed by a
+// CA from a Secret (ingress-nginx's auth-tls family).
+type ClientCert struct {
+	// Secret names the Secret with ca.crt ("name" or "namespace/name" of the same namespace).
+	Secret string `json:"secret,omitempty"`
+	// Verify is on, off, optional or optional_no_ca.
+	Verify string `json:"verify,omitempty"`
+	// Depth is the verification depth, when set.
+	Depth int `json:"depth,omitempty"`
+	// PassToUpstream sends the client certificate (URL-encoded PEM) in the ssl-client-cert header.
+	PassToUpstream bool `json:"passToUpstream,omitempty"`
+}
+
+func clientCertFields() []Field {
+	f := func(key, def, allowed, doc string, risk Risk, apply func(string, *Set) error) Field {
+		return Field{Key: key, Group: "client-certificates", Scope: ScopeLocation, Risk: risk, Default: def, Allowed: allowed, Doc: doc, apply: apply}
+	}
+	return []Field{
+		f("auth-tls-secret", "", "a Secret with ca.crt in the Ingress's namespace",
+			"require client certificates signed by this CA on the Ingress's TLS hosts", RiskMedium,
+			func(v string, s *Set) error {
+				name := v
+				if ns, n, ok := strings.Cut(v, "/"); ok {
+					if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+						return errors.New("has an invalid namespace")
+					}
+					name = n
+				}
+				if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+					return errors.New("is not a Secret name")
+				}
+				s.ClientCert.Secret = v
+				return nil
+			}),
+		f("auth-tls-verify-client", "on", "on, off, optional, optional_no_ca", "how strictly client certificates are checked", RiskMedium,
+			func(v string, s *Set) error {
+				switch v {
+				case "on", "off", "optional", "optional_no_ca":
+					s.ClientCert.Verify = v
+					return nil
+				}
+				return errors.New("is not on, off, optional or optional_no_ca")
+			}),
+		f("auth-tls-verify-depth", "1", "1 to 10", "how many intermediate certificates may sit between client and CA", RiskLow,
+			func(v string, s *Set) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > 10 {
+					return errors.New("is not a number from 1 to 10")
+				}
+				s.ClientCert.Depth = n
+				return nil
+			}),
+		f("auth-tls-pass-certificate-to-upstream", "false", "true, false", "send the client certificate to the backend in ssl-client-cert", RiskLow,
+			func(v string, s *Set) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return errors.New("is not true or false")
+				}
+				s.ClientCert.PassToUpstream = b
+				return nil
+			}),
+	}
+}
