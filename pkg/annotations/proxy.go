@@ -23,8 +23,11 @@ type Proxy struct {
 	ClientBodyBufferSize string `json:"clientBodyBufferSize,omitempty"`
 	// Buffering is proxy_buffering ("on" or "off").
 	Buffering string `json:"buffering,omitempty"`
-	// BufferSize is proxy_buffer_size.
+	// BufferSize is proxy_buffer_size; proxy_buffers are 4 of this size.
 	BufferSize string `json:"bufferSize,omitempty"`
+	// BusyBuffersSize is proxy_busy_buffers_size, twice BufferSize: nginx
+	// requires it to be at least one buffer and less than all but one.
+	BusyBuffersSize string `json:"busyBuffersSize,omitempty"`
 	// RequestBuffering is proxy_request_buffering ("on" or "off").
 	RequestBuffering string `json:"requestBuffering,omitempty"`
 	// HTTPVersion is proxy_http_version ("1.0" or "1.1").
@@ -40,7 +43,20 @@ type Proxy struct {
 var (
 	secondsValue = regexp.MustCompile(`^[0-9]{1,6}$`)
 	sizeValue    = regexp.MustCompile(`^[0-9]{1,9}[kKmMgG]?$`)
+	// bufferValue: nginx buffer sizes know only k and m, and stay small.
+	bufferValue = regexp.MustCompile(`^[0-9]{1,4}[kK]?$|^[1-9][mM]$`)
 )
+
+// buffer accepts a buffer size nginx can allocate per request.
+func buffer(set func(*Proxy, string)) func(string, *Set) error {
+	return func(v string, s *Set) error {
+		if !bufferValue.MatchString(v) {
+			return errors.New("is not a buffer size from 1 byte to 9m (k or m suffix)")
+		}
+		set(&s.Proxy, strings.ToLower(v))
+		return nil
+	}
+}
 
 func seconds(set func(*Proxy, string)) func(string, *Set) error {
 	return func(v string, s *Set) error {
@@ -93,12 +109,16 @@ func proxyFields() []Field {
 			seconds(func(p *Proxy, v string) { p.SendTimeout = v })),
 		f("proxy-body-size", "1m (ConfigMap)", "nginx size: 8k, 1m, 0 (no limit)", "largest request body accepted", RiskMedium,
 			size(func(p *Proxy, v string) { p.BodySize = v })),
-		f("client-body-buffer-size", "8k (ConfigMap)", "nginx size", "request body size kept in memory", RiskLow,
-			size(func(p *Proxy, v string) { p.ClientBodyBufferSize = v })),
+		f("client-body-buffer-size", "8k (ConfigMap)", "buffer size with k or m suffix, at most 9m", "request body size kept in memory", RiskLow,
+			buffer(func(p *Proxy, v string) { p.ClientBodyBufferSize = v })),
 		f("proxy-buffering", "off", "on, off", "buffer responses from the backend", RiskLow,
 			onOff(func(p *Proxy, v string) { p.Buffering = v })),
-		f("proxy-buffer-size", "4k", "nginx size", "buffer for the first part of a backend response (headers)", RiskLow,
-			size(func(p *Proxy, v string) { p.BufferSize = v })),
+		f("proxy-buffer-size", "4k", "buffer size with k or m suffix, at most 9m", "buffer for the first part of a backend response (headers); proxy_buffers follow it", RiskLow,
+			buffer(func(p *Proxy, v string) {
+				p.BufferSize = v
+				n, _ := strconv.Atoi(strings.TrimRight(v, "km")) // the pattern guarantees digits
+				p.BusyBuffersSize = strconv.Itoa(2*n) + strings.TrimLeft(v, "0123456789")
+			})),
 		f("proxy-request-buffering", "on", "on, off", "read the whole request body before proxying", RiskLow,
 			onOff(func(p *Proxy, v string) { p.RequestBuffering = v })),
 		f("proxy-http-version", "1.1", "1.0, 1.1", "HTTP version to backends (1.1 keeps connections alive)", RiskLow,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"regexp"
 	"strconv"
+	"strings"
 )
 
 // Rewrite is ingress-nginx's use-regex and rewrite-target.
@@ -39,8 +40,26 @@ func rewriteFields() []Field {
 				if len(v) > 1024 || !rewriteTarget.MatchString(v) {
 					return errors.New("is not an absolute path made of URL characters and $1..$9")
 				}
+				if hasDotSegment(v) {
+					// Rewritten to /../x, a location nginx answers itself
+					// would serve a file from outside its html directory.
+					return errors.New("has a . or .. path segment")
+				}
 				s.Rewrite.Target = v
 				return nil
 			}),
 	}
+}
+
+// hasDotSegment reports a "." or ".." segment, even percent-encoded.
+func hasDotSegment(p string) bool {
+	lower := strings.ToLower(p)
+	lower = strings.ReplaceAll(lower, "%2e", ".")
+	lower = strings.ReplaceAll(lower, "%2f", "/")
+	for _, seg := range strings.Split(lower, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }

@@ -170,7 +170,9 @@ func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, pol
 		s.regex = true
 		k := locKey{modifier: "~*", path: "^" + claim.path}
 		l := pol.decorate(&Location{Modifier: k.modifier, Path: k.path, Source: source, Action: action})
-		if pol.rewriteTarget != "" {
+		// Only a proxying location rewrites: in one nginx answers itself,
+		// "rewrite ... break" would skip the return and serve a file.
+		if pol.rewriteTarget != "" && action.ProxyPass != "" {
 			l.Rewrite = &Rewrite{Regex: "(?i)^" + claim.path, Replacement: pol.rewriteTarget}
 		}
 		s.policies[k] = located{pol.sslRedirect, pol.forceSSLRedirect}

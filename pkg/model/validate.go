@@ -65,5 +65,14 @@ func validateRegexPath(p string) error {
 	if _, err := regexp.Compile(p); err != nil {
 		return fmt.Errorf("regex path does not compile: %v", err)
 	}
+	// RE2 and nginx's PCRE disagree on a few escapes; refuse those rather
+	// than let nginx -t reject the whole config at the next reload.
+	if pcreMismatch.MatchString(p) {
+		return errors.New(`regex path uses an escape nginx's PCRE reads differently (\x, \p, \P, or a class like \d used as a range bound)`)
+	}
 	return nil
 }
+
+// pcreMismatch finds \x, \p and \P escapes and a class escape used as a
+// range bound ("[\d-z]"), which PCRE refuses.
+var pcreMismatch = regexp.MustCompile(`\\[xpPNQEC]|\\[dDwWsShHvV]-|-\\[dDwWsShHvV]`)

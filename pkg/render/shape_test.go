@@ -48,7 +48,7 @@ func ExpectedShape(cfg *model.Config) Shape {
 var allowedDirectives = []string{
 	"access_log", "add_header", "auth_basic", "auth_basic_user_file", "auth_request", "auth_request_set", "error_page", "internal", "proxy_method", "proxy_pass_request_body", "allow", "deny", "geo", "hash", "least_conn", "limit_conn", "limit_conn_zone", "limit_req", "limit_req_zone", "client_body_buffer_size", "client_body_temp_path", "client_max_body_size", "default", "error_log", "events",
 	"fastcgi_temp_path", "grpc_pass", "http", "if", "keepalive", "keepalive_requests", "keepalive_timeout", "listen",
-	"location", "log_format", "map", "multi_accept", "pid", "proxy_buffer_size", "proxy_buffering", "proxy_connect_timeout", "proxy_next_upstream_timeout", "proxy_request_buffering",
+	"location", "log_format", "map", "multi_accept", "pid", "proxy_buffer_size", "proxy_buffering", "proxy_buffers", "proxy_busy_buffers_size", "proxy_connect_timeout", "proxy_next_upstream_timeout", "proxy_request_buffering",
 	"proxy_http_version", "proxy_next_upstream", "proxy_next_upstream_tries", "proxy_pass",
 	"proxy_read_timeout", "proxy_redirect", "proxy_send_timeout", "proxy_set_header", "proxy_temp_path",
 	"resolver", "return", "rewrite", "scgi_temp_path", "sendfile", "server", "server_name",
