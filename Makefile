@@ -22,8 +22,9 @@ lint: ## gofmt and go vet
 # variables turn a missing prerequisite into a failure instead of a skip.
 # The API server is built first (cached after the first time, which takes
 # several minutes) so its build does not eat into go test's timeout.
-test: deps lint apiserver ## install dependencies, lint and run every test
+test: deps lint apiserver ## install dependencies, lint and run every test, then fuzz for a bounded time
 	PORTICO_REQUIRE_NGINX=1 PORTICO_REQUIRE_E2E=1 $(GO) test -count=1 -race -timeout 30m ./...
+	$(MAKE) fuzz FUZZTIME=$${FUZZTIME:-20s}
 
 apiserver: ## build kube-apiserver for the e2e suite (cached outside the repo)
 	@bash hack/build-apiserver.sh >/dev/null
@@ -35,6 +36,7 @@ demo: deps build ## serve examples/ on 127.0.0.1:8080 until Ctrl-C
 	bash hack/demo.sh
 
 fuzz: ## run each fuzz test for FUZZTIME (default 30s)
+	$(GO) test -run XXX -fuzz FuzzRenderAnnotations -fuzztime $${FUZZTIME:-30s} ./pkg/render
 	$(GO) test -run XXX -fuzz FuzzRenderIngress -fuzztime $${FUZZTIME:-30s} ./pkg/render
 	$(GO) test -run XXX -fuzz FuzzRenderModelStrings -fuzztime $${FUZZTIME:-30s} ./pkg/render
 	$(GO) test -run XXX -fuzz FuzzQuoteRoundTrip -fuzztime $${FUZZTIME:-30s} ./pkg/ngxconf
