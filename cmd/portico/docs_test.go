@@ -25,7 +25,7 @@ func TestREADMEListsEveryControllerFlag(t *testing.T) {
 }
 
 func TestHelpExplainsEveryCommand(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"controller", "--help"}, {"render", "--help"}, {"version", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"controller", "--help"}, {"render", "--help"}, {"check", "--help"}, {"version", "--help"}} {
 		var out, errOut bytes.Buffer
 		code := run(args, &out, &errOut)
 		assert.Equal(t, 0, code, "%v: %s", args, errOut.String())
