@@ -79,6 +79,10 @@ type Set struct {
 	ExternalAuth ExternalAuth `json:"externalAuth"`
 	// ClientCert holds the auth-tls family.
 	ClientCert ClientCert `json:"clientCert"`
+	// DefaultBackend holds default-backend and custom-http-errors.
+	DefaultBackend DefaultBackend `json:"defaultBackend"`
+	// ProxySSL holds the proxy-ssl family.
+	ProxySSL ProxySSL `json:"proxySSL"`
 }
 
 // ProblemKind separates values that make an Ingress unusable from keys that are only unknown.
@@ -134,6 +138,8 @@ func Fields() []Field {
 	all = append(all, balanceFields()...)
 	all = append(all, extAuthFields()...)
 	all = append(all, clientCertFields()...)
+	all = append(all, defaultBackendFields()...)
+	all = append(all, proxySSLFields()...)
 	slices.SortFunc(all, func(a, b Field) int {
 		if c := strings.Compare(a.Group, b.Group); c != 0 {
 			return c

@@ -43,15 +43,16 @@ type Proxy struct {
 var (
 	secondsValue = regexp.MustCompile(`^[0-9]{1,6}$`)
 	sizeValue    = regexp.MustCompile(`^[0-9]{1,9}[kKmMgG]?$`)
-	// bufferValue: nginx buffer sizes know only k and m, and stay small.
-	bufferValue = regexp.MustCompile(`^[0-9]{1,4}[kK]?$|^[1-9][mM]$`)
+	// bufferValue: nginx buffer sizes know only k and m, are never 0, and
+	// stay small: 1k to 9999k, 1m to 9m, or 1000 to 9999999 bytes.
+	bufferValue = regexp.MustCompile(`^[1-9][0-9]{0,3}[kK]$|^[1-9][mM]$|^[1-9][0-9]{3,6}$`)
 )
 
 // buffer accepts a buffer size nginx can allocate per request.
 func buffer(set func(*Proxy, string)) func(string, *Set) error {
 	return func(v string, s *Set) error {
 		if !bufferValue.MatchString(v) {
-			return errors.New("is not a buffer size from 1 byte to 9m (k or m suffix)")
+			return errors.New("is not a buffer size from 1000 bytes (or 1k) to 9m")
 		}
 		set(&s.Proxy, strings.ToLower(v))
 		return nil
@@ -109,11 +110,11 @@ func proxyFields() []Field {
 			seconds(func(p *Proxy, v string) { p.SendTimeout = v })),
 		f("proxy-body-size", "1m (ConfigMap)", "nginx size: 8k, 1m, 0 (no limit)", "largest request body accepted", RiskMedium,
 			size(func(p *Proxy, v string) { p.BodySize = v })),
-		f("client-body-buffer-size", "8k (ConfigMap)", "buffer size with k or m suffix, at most 9m", "request body size kept in memory", RiskLow,
+		f("client-body-buffer-size", "8k (ConfigMap)", "1k to 9m (k or m suffix), or 1000 to 9999999 bytes", "request body size kept in memory", RiskLow,
 			buffer(func(p *Proxy, v string) { p.ClientBodyBufferSize = v })),
 		f("proxy-buffering", "off", "on, off", "buffer responses from the backend", RiskLow,
 			onOff(func(p *Proxy, v string) { p.Buffering = v })),
-		f("proxy-buffer-size", "4k", "buffer size with k or m suffix, at most 9m", "buffer for the first part of a backend response (headers); proxy_buffers follow it", RiskLow,
+		f("proxy-buffer-size", "4k", "1k to 9m (k or m suffix), or 1000 to 9999999 bytes", "buffer for the first part of a backend response (headers); proxy_buffers follow it", RiskLow,
 			buffer(func(p *Proxy, v string) {
 				p.BufferSize = v
 				n, _ := strconv.Atoi(strings.TrimRight(v, "km")) // the pattern guarantees digits

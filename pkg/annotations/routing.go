@@ -24,6 +24,8 @@ type Routing struct {
 	AppRoot string `json:"appRoot,omitempty"`
 	// BackendProtocol is HTTP, HTTPS, GRPC or GRPCS.
 	BackendProtocol string `json:"backendProtocol,omitempty"`
+	// FromToWWWRedirect answers the www. (or bare) twin of each host with a 308 to the host.
+	FromToWWWRedirect bool `json:"fromToWWWRedirect,omitempty"`
 }
 
 // redirectURL allowlists absolute http(s) URLs without characters nginx
@@ -65,6 +67,9 @@ func routingFields() []Field {
 			boolValue(func(r *Routing, b bool) { r.SSLRedirect = strconv.FormatBool(b) })),
 		f("force-ssl-redirect", "false", "true, false", "redirect plain HTTP to HTTPS (308) even when TLS ends before nginx", RiskLow,
 			boolValue(func(r *Routing, b bool) { r.ForceSSLRedirect = b })),
+		f("from-to-www-redirect", "false", "true, false",
+			"redirect www.HOST to HOST (or HOST to www.HOST when the rule names www.HOST) with 308", RiskLow,
+			boolValue(func(r *Routing, b bool) { r.FromToWWWRedirect = b })),
 		f("permanent-redirect", "", "absolute http(s) URL", "redirect every request to this URL", RiskMedium,
 			func(v string, s *Set) error {
 				if err := checkURL(v); err != nil {

@@ -33,6 +33,7 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy 
 	pol.forceSSLRedirect = r.ForceSSLRedirect
 	pol.backendProtocol = r.BackendProtocol
 	pol.appRoot = r.AppRoot
+	pol.wwwRedirect = r.FromToWWWRedirect
 	pol.cors = b.cors(ing, set.CORS)
 	pol.headers = set.Headers
 	pol.balance = set.Balance
@@ -53,8 +54,20 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy 
 				"snippet annotations are ignored: the operator has not allowed them for namespace %s (--allow-snippet-annotations, --snippet-namespaces)", ing.Namespace)
 		}
 	}
+	if db := set.DefaultBackend; db.Service != "" {
+		pol.defaultBackend = b.annotationDefaultBackend(ing, db)
+	}
+	pol.errorPages, pol.errorLocations = b.customErrors(ing, set.DefaultBackend, pol.defaultBackend)
 	if set.Auth.Type == "basic" {
-		pol.basicAuth, pol.denied = b.basicAuth(ing, set.Auth)
+		// Keep a refusal an earlier setting made: each check may only add one.
+		var deny bool
+		pol.basicAuth, deny = b.basicAuth(ing, set.Auth)
+		pol.denied = pol.denied || deny
+	}
+	if ps := set.ProxySSL; ps != (annotations.ProxySSL{}) {
+		var deny bool
+		pol.proxySSL, deny = b.proxySSL(ing, ps, r.BackendProtocol)
+		pol.denied = pol.denied || deny
 	}
 	switch {
 	case r.PermanentRedirect != "":
@@ -139,18 +152,27 @@ func hashID(ing *networkingv1.Ingress) string {
 // balanced points an action at a variant of its upstream that uses the
 // policy's balancing method. Upstreams are shared by every Ingress that
 // uses a Service port, so a method one Ingress asks for gets its own
-// upstream block instead of changing the others'.
+// upstream block instead of changing the others'. Backend TLS settings
+// (proxy-ssl) get their own variant too: nginx pools keep-alive
+// connections per upstream, and a connection verified for one Ingress's
+// settings must never carry another Ingress's requests.
 func (b *builder) balanced(a Action, pol policy) Action {
 	bal := pol.balance
-	if a.Upstream == "" || (bal.HashBy == "" && bal.Method != "least_conn") {
+	lb := bal.HashBy != "" || bal.Method == "least_conn"
+	if a.Upstream == "" || (!lb && pol.proxySSL == nil) {
 		return a
 	}
 	base, ok := b.upstreams[a.Upstream]
 	if !ok {
 		return a
 	}
-	sum := sha256.Sum256([]byte(bal.Method + "\n" + bal.HashBy))
-	name := base.Name + ".lb-" + hex.EncodeToString(sum[:4])
+	variant, suffix := bal.Method+"\n"+bal.HashBy, ".lb-"
+	if ps := pol.proxySSL; ps != nil {
+		variant += fmt.Sprintf("\n%s\n%s\n%s\n%s\n%s", ps.TrustedCertificate, ps.Certificate, ps.Verify, ps.Name, ps.ServerName)
+		suffix = ".tls-"
+	}
+	sum := sha256.Sum256([]byte(variant))
+	name := base.Name + suffix + hex.EncodeToString(sum[:4])
 	if _, exists := b.upstreams[name]; !exists {
 		v := &Upstream{Name: name, Endpoints: base.Endpoints, Hash: bal.HashBy}
 		v.LeastConn = bal.HashBy == "" && bal.Method == "least_conn"

@@ -39,6 +39,7 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 		served = append(served, ingressRef(ing))
 		b.addIngress(use, b.policy(use, set))
 	}
+	b.addWWWRedirects()
 	b.addGlobalDefaultBackend()
 	b.dropShadowedAliases()
 	cfg := b.config()
@@ -69,6 +70,7 @@ type builder struct {
 	aliasOwner    map[string]string
 	certificates  map[string]Certificate
 	certBySecret  map[string]certResult
+	wwwRedirects  []wwwRedirect
 	findings      []Finding
 }
 
@@ -224,7 +226,7 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 					displayHost(h), srv.clientCert.Source)
 			}
 			if srv.tls == nil && h != "" {
-				b.warn(ref, ReasonInvalidAnnotation, "auth-tls-secret on host %q has no effect without spec.tls for that host", h)
+				b.warn(ref, ReasonIneffectiveAnnotation, "auth-tls-secret on host %q has no effect without spec.tls for that host", h)
 			}
 		}
 	}
@@ -232,6 +234,9 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 		for _, h := range hosts {
 			b.server(h).authEndpoints[ep.Path] = *ep
 		}
+	}
+	for _, h := range hosts {
+		b.server(h).addErrorLocations(pol.errorLocations)
 	}
 	if len(pol.serverSnippet) > 0 {
 		for _, h := range hosts {
@@ -246,6 +251,11 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 			if h != "" {
 				b.addAlias(b.server(h), alias, source, ref)
 			}
+		}
+	}
+	if pol.wwwRedirect {
+		for _, h := range hosts {
+			b.wantWWWRedirect(h, source, ref)
 		}
 	}
 	if root := pol.appRoot; root != "" {
@@ -266,10 +276,20 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 			if ep := pol.authEndpoint; ep != nil {
 				b.defaultServer.authEndpoints[ep.Path] = *ep
 			}
+			b.defaultServer.addErrorLocations(pol.errorLocations)
 		} else if b.defaultServer.fallback.source != source {
 			b.warn(ref, ReasonConflict,
 				"spec.defaultBackend is not used for requests that match no host: the older Ingress %s already provides the default backend",
 				b.defaultServer.fallback.source)
+		}
+	}
+	if db := pol.defaultBackend; db != nil {
+		// Only named hosts: a host-less rule is the default server, where
+		// a fallback would answer for every unknown host.
+		for _, h := range hosts {
+			if srv := b.server(h); h != "" && srv.fallback == nil {
+				srv.fallback = &fallback{action: b.balanced(*db, pol), source: source, policy: pol}
+			}
 		}
 	}
 }
@@ -318,8 +338,11 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 		return
 	}
 	srv.claims[claim] = source
-	action := b.balanced(b.backend(ing.Namespace, p.Backend, ref), pol)
-	srv.addRule(claim, source, action, pol)
+	action := b.backend(ing.Namespace, p.Backend, ref)
+	if pol.defaultBackend != nil && unavailable(action) {
+		action = *pol.defaultBackend
+	}
+	srv.addRule(claim, source, b.balanced(action, pol), pol)
 }
 
 func matchName(exact bool) string {

@@ -67,6 +67,16 @@ type policy struct {
 	clientCert *ServerClientCert
 	// passClientCert sends the client certificate to the backend.
 	passClientCert bool
+	// wwwRedirect answers the www. twin of each host (or the bare twin of a www. host) with a 308 to the host.
+	wwwRedirect bool
+	// defaultBackend answers the Ingress's paths whose Service has no ready
+	// endpoints, and unmatched paths of its hosts (default-backend), when set.
+	defaultBackend *Action
+	// errorPages and errorLocations are custom-http-errors, when set.
+	errorPages     []ErrorPage
+	errorLocations []ErrorLocation
+	// proxySSL is the backend TLS settings, when set and the backend speaks TLS.
+	proxySSL *ProxySSL
 	// denied answers 503 instead of proxying: authentication was asked for
 	// but cannot be checked, and failing open would expose the backend.
 	denied bool
@@ -80,6 +90,13 @@ func (p policy) decorate(l *Location) *Location {
 	l.BasicAuth = p.basicAuth
 	l.Snippet = p.snippet
 	l.ExternalAuth = p.extAuth
+	l.ErrorPages = p.errorPages
+	l.ProxySSL = nil
+	if p.proxySSL != nil && l.Action.Pass != "" {
+		ps := *p.proxySSL
+		ps.Module = strings.TrimSuffix(l.Action.Pass, "_pass")
+		l.ProxySSL = &ps
+	}
 	l.SetHeaders = nil
 	if p.extAuth != nil {
 		for _, h := range p.extAuth.Headers {
@@ -130,6 +147,7 @@ type serverBuilder struct {
 	aliases       map[string]string // alias -> Ingress that asked for it
 	snippets      [][]*ngxconf.Directive
 	authEndpoints map[string]AuthEndpoint
+	errorLocs     map[string]ErrorLocation
 	clientCert    *ServerClientCert
 	tls           *ServerTLS
 	tlsSource     string
@@ -153,6 +171,7 @@ func newServerBuilder(name string) *serverBuilder {
 		name:          name,
 		aliases:       map[string]string{},
 		authEndpoints: map[string]AuthEndpoint{},
+		errorLocs:     map[string]ErrorLocation{},
 		claims:        map[ruleKey]string{},
 		locations:     map[locKey]*Location{},
 		weak:          map[locKey]bool{},
@@ -211,6 +230,10 @@ func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 		out.AuthEndpoints = append(out.AuthEndpoints, e)
 	}
 	slices.SortFunc(out.AuthEndpoints, func(a, c AuthEndpoint) int { return cmp.Compare(a.Path, c.Path) })
+	for _, e := range s.errorLocs {
+		out.ErrorLocations = append(out.ErrorLocations, e)
+	}
+	slices.SortFunc(out.ErrorLocations, func(a, c ErrorLocation) int { return cmp.Compare(a.Name, c.Name) })
 	if s.tls != nil {
 		out.ClientCert = s.clientCert
 	}

@@ -124,6 +124,8 @@ type Server struct {
 	ClientCert *ServerClientCert `json:"clientCert,omitempty"`
 	// AuthEndpoints are internal locations that call external auth services, sorted by Path.
 	AuthEndpoints []AuthEndpoint `json:"authEndpoints,omitempty"`
+	// ErrorLocations are the named locations custom-http-errors sends answers to, sorted by Name.
+	ErrorLocations []ErrorLocation `json:"errorLocations,omitempty"`
 	// Aliases are more server_name values (server-alias), sorted.
 	Aliases []string `json:"aliases,omitempty"`
 	// TLS is set when some Ingress lists this host under spec.tls.
@@ -182,6 +184,10 @@ type Location struct {
 	// HSTS repeats the server's Strict-Transport-Security header: a location
 	// with its own add_header directives does not inherit the server's.
 	HSTS string `json:"hsts,omitempty"`
+	// ProxySSL is how nginx checks and authenticates to an HTTPS or GRPCS backend, when set.
+	ProxySSL *ProxySSL `json:"proxySSL,omitempty"`
+	// ErrorPages replace backend answers with these codes by an ErrorLocation's (custom-http-errors).
+	ErrorPages []ErrorPage `json:"errorPages,omitempty"`
 	// RedirectHTTPS sends plain HTTP requests to HTTPS with a 308.
 	RedirectHTTPS bool `json:"redirectHTTPS,omitempty"`
 	// RedirectPort is ":PORT" when HTTPS is not on 443, else "".
@@ -371,6 +377,47 @@ type AuthEndpoint struct {
 	Method string `json:"method,omitempty"`
 }
 
+// ProxySSL is the backend TLS settings of a location (proxy-ssl family).
+type ProxySSL struct {
+	// Module is "proxy" or "grpc", chosen by the model from the pass
+	// directive: it prefixes the _ssl_* directive names.
+	Module string `json:"module"`
+	// TrustedCertificate is the PEM file of the CAs backends are checked against, or "".
+	TrustedCertificate string `json:"trustedCertificate,omitempty"`
+	// Certificate is the PEM file (chain and key) presented to backends, or "".
+	Certificate string `json:"certificate,omitempty"`
+	// Verify is "on" or "off".
+	Verify string `json:"verify"`
+	// Name is the checked name and SNI, or "" for nginx's default (the upstream name).
+	Name string `json:"name,omitempty"`
+	// ServerName is "on" or "off".
+	ServerName string `json:"serverName"`
+}
+
+// ErrorPage is error_page Code = Location, for answers intercepted from the backend.
+type ErrorPage struct {
+	// Code is the status code, 400 to 599.
+	Code int `json:"code"`
+	// Location is the ErrorLocation's name.
+	Location string `json:"location"`
+}
+
+// ErrorLocation is a named location that asks an Ingress's default backend
+// for the answer to an intercepted error, as ingress-nginx's custom error
+// pages do: the code and the request travel in X-* headers.
+type ErrorLocation struct {
+	// Name is "@portico_err_" with a hash of the Ingress and the code, never user text.
+	Name string `json:"name"`
+	// Code is sent as X-Code.
+	Code int `json:"code"`
+	// Namespace, Ingress and Service (the default backend's) are sent as X-Namespace, X-Ingress-Name and X-Service-Name.
+	Namespace string `json:"namespace"`
+	Ingress   string `json:"ingress"`
+	Service   string `json:"service"`
+	// Action proxies to the default backend, or returns a status when it has no endpoints.
+	Action Action `json:"action"`
+}
+
 // BasicAuth is auth_basic with its user file.
 type BasicAuth struct {
 	// Realm is the auth_basic text.
@@ -449,7 +496,11 @@ const (
 	ReasonInvalidOption      = "InvalidOption"
 	ReasonConfigMapNotFound  = "ConfigMapNotFound"
 	ReasonInvalidAnnotation  = "InvalidAnnotation"
-	ReasonUnknownAnnotation  = "UnknownAnnotation"
-	ReasonInvalidAuthSecret  = "InvalidAuthSecret"
-	ReasonSnippetNotAllowed  = "SnippetNotAllowed"
+	// ReasonIneffectiveAnnotation: a valid annotation that cannot take effect where it is; the Ingress is served.
+	ReasonIneffectiveAnnotation = "IneffectiveAnnotation"
+	// ReasonInvalidProxySSL: backend TLS settings that cannot be honoured; the paths fail closed (503).
+	ReasonInvalidProxySSL   = "InvalidProxySSL"
+	ReasonUnknownAnnotation = "UnknownAnnotation"
+	ReasonInvalidAuthSecret = "InvalidAuthSecret"
+	ReasonSnippetNotAllowed = "SnippetNotAllowed"
 )

@@ -32,6 +32,9 @@ func ExpectedShape(cfg *model.Config) Shape {
 		for _, e := range srv.AuthEndpoints {
 			s.Servers = append(s.Servers, locationShape([]string{"=", e.Path}))
 		}
+		for _, e := range srv.ErrorLocations {
+			s.Servers = append(s.Servers, locationShape([]string{e.Name}))
+		}
 		for _, l := range srv.Locations {
 			s.Servers = append(s.Servers, fmt.Sprintf("  location %q %q", l.Modifier, l.Path))
 		}
@@ -50,7 +53,9 @@ var allowedDirectives = []string{
 	"fastcgi_temp_path", "grpc_pass", "http", "if", "keepalive", "keepalive_requests", "keepalive_timeout", "listen",
 	"location", "log_format", "map", "multi_accept", "pid", "proxy_buffer_size", "proxy_buffering", "proxy_buffers", "proxy_busy_buffers_size", "proxy_connect_timeout", "proxy_next_upstream_timeout", "proxy_request_buffering",
 	"proxy_http_version", "proxy_next_upstream", "proxy_next_upstream_tries", "proxy_pass",
-	"proxy_read_timeout", "proxy_redirect", "proxy_send_timeout", "proxy_set_header", "proxy_temp_path",
+	"proxy_read_timeout", "proxy_redirect", "proxy_send_timeout", "proxy_set_header", "proxy_temp_path", "proxy_intercept_errors",
+	"proxy_ssl_trusted_certificate", "proxy_ssl_certificate", "proxy_ssl_certificate_key", "proxy_ssl_verify", "proxy_ssl_name", "proxy_ssl_server_name",
+	"grpc_ssl_trusted_certificate", "grpc_ssl_certificate", "grpc_ssl_certificate_key", "grpc_ssl_verify", "grpc_ssl_name", "grpc_ssl_server_name",
 	"resolver", "return", "rewrite", "scgi_temp_path", "sendfile", "server", "server_name",
 	"server_names_hash_bucket_size", "server_names_hash_max_size", "server_tokens", "set",
 	"ssl_certificate", "ssl_certificate_key", "ssl_client_certificate", "ssl_verify_client", "ssl_verify_depth", "ssl_ciphers", "ssl_prefer_server_ciphers", "ssl_protocols",
