@@ -1,0 +1,116 @@
+//go:build linux
+
+package local
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
+)
+
+// grpcFrame wraps a message the way gRPC does on the wire: a compression
+// flag byte, a 4-byte big-endian length, then the message.
+func grpcFrame(msg []byte) []byte {
+	out := make([]byte, 5+len(msg))
+	binary.BigEndian.PutUint32(out[1:5], uint32(len(msg)))
+	copy(out[5:], msg)
+	return out
+}
+
+// TestGRPCBackendProtocol sends a gRPC call (HTTP/2, application/grpc,
+// a framed message and trailers) through nginx to a plain-text HTTP/2
+// (h2c) backend with backend-protocol GRPC, and checks that the call, its
+// message and its grpc-status trailer make the round trip. The backend is
+// a minimal gRPC responder written with net/http and x/net/http2, so the
+// test needs no gRPC library.
+func TestGRPCBackendProtocol(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var seen struct {
+		proto, contentType, path string
+	}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen.proto, seen.contentType, seen.path = r.Proto, r.Header.Get("Content-Type"), r.URL.Path
+		mu.Unlock()
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/grpc")
+		w.Header().Set("Trailer", "Grpc-Status, Grpc-Message")
+		w.WriteHeader(http.StatusOK)
+		// Echo the request message back with a prefix.
+		if len(body) >= 5 {
+			_, _ = w.Write(grpcFrame(append([]byte("echo: "), body[5:]...)))
+		}
+		w.Header().Set("Grpc-Status", "0")
+		w.Header().Set("Grpc-Message", "")
+	})
+	ln, err := net.Listen("tcp", allocIP(t)+":0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: h2c.NewHandler(handler, &http2.Server{}), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	addr := ln.Addr().(*net.TCPAddr)
+
+	const host = "grpc.example.com"
+	kp := newKeyPair(t, host)
+	ing := annotate(ingressYAML("grpc", host, route{"/", "Prefix", "grpc"}),
+		map[string]string{"nginx.ingress.kubernetes.io/backend-protocol": "GRPC"})
+	ing = strings.Replace(ing, "  rules:\n", "  tls: [{hosts: ["+host+"], secretName: tls}]\n  rules:\n", 1)
+	svc := serviceOnlyYAML("grpc") + "---\n" +
+		sliceYAML("grpc", "grpc-1", addr.Port, endpoint{addr.IP.String(), true})
+	c := startController(t, options{files: map[string]string{
+		"grpc.yaml":    svc,
+		"tls.yaml":     secretYAML("tls", kp),
+		"ingress.yaml": ing,
+	}})
+
+	roots := x509.NewCertPool()
+	roots.AddCert(kp.leaf)
+	client := c.httpsClient(host, roots)
+	tr := client.Transport.(*http.Transport)
+	tr.ForceAttemptHTTP2 = true
+	require.NoError(t, http2.ConfigureTransport(tr))
+	call := func() (*http.Response, []byte, error) {
+		req, err := http.NewRequest(http.MethodPost, "https://"+host+"/echo.Echo/Say", bytes.NewReader(grpcFrame([]byte("hello"))))
+		if err != nil {
+			return nil, nil, err
+		}
+		req.Header.Set("Content-Type", "application/grpc")
+		req.Header.Set("TE", "trailers")
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer func() { _ = resp.Body.Close() }()
+		body, err := io.ReadAll(resp.Body)
+		return resp, body, err
+	}
+	var resp *http.Response
+	var body []byte
+	require.Eventually(t, func() bool {
+		var err error
+		resp, body, err = call()
+		return err == nil && resp.StatusCode == http.StatusOK && resp.Header.Get("Content-Type") == "application/grpc"
+	}, routeTimeout, pollInterval, "the gRPC call must be proxied")
+	assert.Equal(t, "HTTP/2.0", resp.Proto, "client to nginx is HTTP/2")
+	assert.Equal(t, "0", resp.Trailer.Get("Grpc-Status"), "the grpc-status trailer makes it back")
+	require.GreaterOrEqual(t, len(body), 5)
+	assert.Equal(t, "echo: hello", string(body[5:]))
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, "HTTP/2.0", seen.proto, "nginx speaks HTTP/2 to the backend")
+	assert.Equal(t, "application/grpc", seen.contentType)
+	assert.Equal(t, "/echo.Echo/Say", seen.path)
+}
