@@ -79,6 +79,8 @@ type Set struct {
 	ExternalAuth ExternalAuth `json:"externalAuth"`
 	// ClientCert holds the auth-tls family.
 	ClientCert ClientCert `json:"clientCert"`
+	// CustomHeaders names the ConfigMap of response headers.
+	CustomHeaders CustomHeaders `json:"customHeaders"`
 	// DefaultBackend holds default-backend and custom-http-errors.
 	DefaultBackend DefaultBackend `json:"defaultBackend"`
 	// ProxySSL holds the proxy-ssl family.
@@ -138,6 +140,7 @@ func Fields() []Field {
 	all = append(all, balanceFields()...)
 	all = append(all, extAuthFields()...)
 	all = append(all, clientCertFields()...)
+	all = append(all, customHeaderFields()...)
 	all = append(all, defaultBackendFields()...)
 	all = append(all, proxySSLFields()...)
 	slices.SortFunc(all, func(a, b Field) int {

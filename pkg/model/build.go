@@ -52,13 +52,14 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 // are built once so every lookup is a map access: rebuild cost stays linear
 // in the number of objects.
 type builder struct {
-	opts     Options
-	global   Global
-	parser   *annotations.Parser
-	services map[string]*corev1.Service
-	slices   map[string][]*discoveryv1.EndpointSlice
-	secrets  map[string]*corev1.Secret
-	classes  classSelector
+	opts       Options
+	global     Global
+	parser     *annotations.Parser
+	services   map[string]*corev1.Service
+	slices     map[string][]*discoveryv1.EndpointSlice
+	secrets    map[string]*corev1.Secret
+	configMaps map[string]*corev1.ConfigMap
+	classes    classSelector
 
 	servers       map[string]*serverBuilder
 	defaultServer *serverBuilder
@@ -106,6 +107,10 @@ func newBuilder(snap *snapshot.Snapshot, opts Options) *builder {
 	}
 	for _, s := range snap.Secrets {
 		b.secrets[key(s.Namespace, s.Name)] = s
+	}
+	b.configMaps = make(map[string]*corev1.ConfigMap, len(snap.ConfigMaps))
+	for _, cm := range snap.ConfigMaps {
+		b.configMaps[key(cm.Namespace, cm.Name)] = cm
 	}
 	return b
 }

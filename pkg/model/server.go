@@ -67,6 +67,8 @@ type policy struct {
 	clientCert *ServerClientCert
 	// passClientCert sends the client certificate to the backend.
 	passClientCert bool
+	// responseHeaders are custom-headers from a ConfigMap.
+	responseHeaders []HeaderValue
 	// wwwRedirect answers the www. twin of each host (or the bare twin of a www. host) with a 308 to the host.
 	wwwRedirect bool
 	// defaultBackend answers the Ingress's paths whose Service has no ready
@@ -90,6 +92,7 @@ func (p policy) decorate(l *Location) *Location {
 	l.BasicAuth = p.basicAuth
 	l.Snippet = p.snippet
 	l.ExternalAuth = p.extAuth
+	l.ResponseHeaders = p.responseHeaders
 	l.ErrorPages = p.errorPages
 	l.ProxySSL = nil
 	if p.proxySSL != nil && l.Action.Pass != "" {
@@ -268,7 +271,7 @@ func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 		if p.forceSSLRedirect || (s.tls != nil && p.sslRedirect != nil && *p.sslRedirect) || (p.sslRedirect == nil && serverDefault) {
 			loc.RedirectHTTPS, loc.RedirectPort = true, redirectPort
 		}
-		if loc.CORS != nil && s.tls != nil {
+		if (loc.CORS != nil || len(loc.ResponseHeaders) > 0) && s.tls != nil {
 			loc.HSTS = hsts
 		}
 		out.Locations = append(out.Locations, loc)

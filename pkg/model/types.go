@@ -171,6 +171,8 @@ type Location struct {
 	RequireClientCert bool `json:"requireClientCert,omitempty"`
 	// SetHeaders are extra headers for the backend, each a name and an nginx variable.
 	SetHeaders []SetHeader `json:"setHeaders,omitempty"`
+	// ResponseHeaders are added to every response (custom-headers), sorted by name.
+	ResponseHeaders []HeaderValue `json:"responseHeaders,omitempty"`
 	// Rewrite changes the request path before it is proxied, when set.
 	Rewrite *Rewrite `json:"rewrite,omitempty"`
 	// UpstreamHost replaces the Host header sent to the backend, when set.
@@ -353,6 +355,14 @@ type SetHeader struct {
 	Name string `json:"name"`
 	// Variable is an nginx variable chosen by the model, never user text.
 	Variable string `json:"variable"`
+}
+
+// HeaderValue is a literal header, both parts validated.
+type HeaderValue struct {
+	// Name is the header name.
+	Name string `json:"name"`
+	// Value is the header value; it holds no "$", so nginx expands nothing.
+	Value string `json:"value"`
 }
 
 // ServerClientCert is mutual TLS for a server.

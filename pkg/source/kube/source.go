@@ -44,6 +44,26 @@ type Options struct {
 // they refer to, so a Secret event finds its users without a scan.
 const tlsSecretIndex = "portico.dev/secrets"
 
+// headerMapIndex indexes Ingresses by their custom-headers ConfigMap.
+const headerMapIndex = "portico.dev/custom-headers"
+
+// ingressRef returns the "namespace/name" an Ingress annotation names,
+// always in the Ingress's namespace (the model reads no other).
+func ingressRef(obj any, annotation string) ([]string, error) {
+	ing, ok := obj.(*networkingv1.Ingress)
+	if !ok {
+		return nil, nil
+	}
+	v := strings.TrimSpace(ing.Annotations[annotation])
+	if v == "" {
+		return nil, nil
+	}
+	if _, n, found := strings.Cut(v, "/"); found {
+		v = n
+	}
+	return []string{ing.Namespace + "/" + v}, nil
+}
+
 // Source watches Ingresses, IngressClasses, Services, EndpointSlices,
 // Secrets and ConfigMaps.
 type Source struct {
@@ -59,6 +79,9 @@ type Source struct {
 	slices         cache.SharedIndexInformer
 	secrets        cache.SharedIndexInformer
 	configMaps     cache.SharedIndexInformer
+	// headerMaps are the ConfigMaps of the watched namespaces; only those an
+	// Ingress's custom-headers names reach the snapshot.
+	headerMaps cache.SharedIndexInformer
 
 	synced atomic.Bool
 }
@@ -76,6 +99,7 @@ func New(opts Options) (*Source, error) {
 	s.services = s.factory.Core().V1().Services().Informer()
 	s.slices = s.factory.Discovery().V1().EndpointSlices().Informer()
 	s.secrets = s.factory.Core().V1().Secrets().Informer()
+	s.headerMaps = s.factory.Core().V1().ConfigMaps().Informer()
 
 	cmNamespace, _, err := splitKey(opts.ConfigMap)
 	if err != nil {
@@ -96,9 +120,11 @@ func New(opts Options) (*Source, error) {
 		prefix = annotations.DefaultPrefix
 	}
 	authKey := strings.TrimSuffix(prefix, "/") + "/auth-secret"
-	if err := s.ingresses.AddIndexers(cache.Indexers{tlsSecretIndex: func(obj any) ([]string, error) {
-		return ingressSecrets(obj, authKey)
-	}}); err != nil {
+	headersKey := strings.TrimSuffix(prefix, "/") + "/custom-headers"
+	if err := s.ingresses.AddIndexers(cache.Indexers{
+		tlsSecretIndex: func(obj any) ([]string, error) { return ingressSecrets(obj, authKey) },
+		headerMapIndex: func(obj any) ([]string, error) { return ingressRef(obj, headersKey) },
+	}); err != nil {
 		return nil, fmt.Errorf("indexing Ingresses: %w", err)
 	}
 	for _, key := range opts.ExtraSecrets {
@@ -157,7 +183,10 @@ func (s *Source) Run(ctx context.Context, changed func()) error {
 	if _, err := s.secrets.AddEventHandler(s.handler(changed, s.secretReferenced)); err != nil {
 		return fmt.Errorf("adding event handler: %w", err)
 	}
-	infs := []cache.SharedIndexInformer{s.ingresses, s.ingressClasses, s.services, s.slices, s.secrets}
+	if _, err := s.headerMaps.AddEventHandler(s.handler(changed, s.headerMapReferenced)); err != nil {
+		return fmt.Errorf("adding event handler: %w", err)
+	}
+	infs := []cache.SharedIndexInformer{s.ingresses, s.ingressClasses, s.services, s.slices, s.secrets, s.headerMaps}
 	if s.configMaps != nil {
 		if _, err := s.configMaps.AddEventHandler(always); err != nil {
 			return fmt.Errorf("adding event handler: %w", err)
@@ -251,10 +280,30 @@ func (s *Source) Snapshot() (*snapshot.Snapshot, error) {
 		EndpointSlices: list[*discoveryv1.EndpointSlice](s.slices),
 		Secrets:        s.referencedSecrets(),
 	}
+	seen := map[string]bool{}
 	if s.configMaps != nil {
-		snap.ConfigMaps = list[*corev1.ConfigMap](s.configMaps)
+		for _, cm := range list[*corev1.ConfigMap](s.configMaps) {
+			seen[cm.Namespace+"/"+cm.Name] = true
+			snap.ConfigMaps = append(snap.ConfigMaps, cm)
+		}
+	}
+	for _, obj := range s.headerMaps.GetStore().List() {
+		cm, ok := obj.(*corev1.ConfigMap)
+		if ok && !seen[cm.Namespace+"/"+cm.Name] && s.headerMapReferenced(cm) {
+			snap.ConfigMaps = append(snap.ConfigMaps, cm)
+		}
 	}
 	return snap, nil
+}
+
+// headerMapReferenced reports whether an Ingress names the ConfigMap in custom-headers.
+func (s *Source) headerMapReferenced(obj any) bool {
+	k, err := cache.MetaNamespaceKeyFunc(obj)
+	if err != nil {
+		return true
+	}
+	users, err := s.ingresses.GetIndexer().ByIndex(headerMapIndex, k)
+	return err != nil || len(users) > 0
 }
 
 // referencedSecrets returns only Secrets something refers to, so the model

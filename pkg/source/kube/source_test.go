@@ -35,7 +35,10 @@ func TestSourceSnapshotsAndTriggers(t *testing.T) {
 	client := fake.NewClientset(
 		ingress("app", "web", "web-tls"),
 		&networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "private",
-			Annotations: map[string]string{"nginx.ingress.kubernetes.io/auth-secret": "htpasswd"}}},
+			Annotations: map[string]string{"nginx.ingress.kubernetes.io/auth-secret": "htpasswd",
+				"nginx.ingress.kubernetes.io/custom-headers": "headers"}}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "headers"}, Data: map[string]string{"X-A": "1"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "unrelated-cm"}},
 		secret("app", "htpasswd"),
 		secret("app", "web-tls"),
 		secret("app", "unrelated"),
@@ -63,7 +66,11 @@ func TestSourceSnapshotsAndTriggers(t *testing.T) {
 		names = append(names, s.Namespace+"/"+s.Name)
 	}
 	assert.ElementsMatch(t, []string{"app/web-tls", "app/htpasswd", "ops/default-cert"}, names, "only referenced Secrets reach the model")
-	require.Len(t, snap.ConfigMaps, 1)
+	var cms []string
+	for _, cm := range snap.ConfigMaps {
+		cms = append(cms, cm.Namespace+"/"+cm.Name)
+	}
+	assert.ElementsMatch(t, []string{"ops/portico", "app/headers"}, cms, "the options ConfigMap and referenced custom-headers only")
 
 	// An unrelated Secret changing does not trigger a sync; a referenced one does.
 	settle := func() int32 {
