@@ -1,0 +1,83 @@
+package model
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/portico-ingress/portico/pkg/annotations"
+)
+
+// clientCert loads the CA of auth-tls-secret (same namespace only). A
+// missing or bad CA fails closed: the Ingress's paths answer 503.
+func (b *builder) clientCert(ing *networkingv1.Ingress, cc annotations.ClientCert) (*ServerClientCert, bool) {
+	ref := ingressRef(ing)
+	name := cc.Secret
+	if ns, n, ok := strings.Cut(cc.Secret, "/"); ok {
+		if ns != ing.Namespace {
+			b.warn(ref, ReasonInvalidAuthSecret, "auth-tls-secret %q is in another namespace; requests get 503", truncate(cc.Secret))
+			return nil, true
+		}
+		name = n
+	}
+	secret, ok := b.secrets[key(ing.Namespace, name)]
+	if !ok {
+		b.warn(ref, ReasonInvalidAuthSecret, "auth-tls-secret %s/%s not found; requests get 503", ing.Namespace, name)
+		return nil, true
+	}
+	pemCA, err := normalizeCA(secret.Data["ca.crt"])
+	if err != nil {
+		b.warn(ref, ReasonInvalidAuthSecret, "auth-tls-secret %s/%s: %v; requests get 503", ing.Namespace, name, err)
+		return nil, true
+	}
+	sum := sha256.Sum256(pemCA)
+	p := path.Join(b.opts.CertificateDir, "ca-"+hex.EncodeToString(sum[:10])+".pem")
+	b.certificates[p] = Certificate{Path: p, PEM: pemCA}
+	verify := cc.Verify
+	if verify == "" {
+		verify = "on"
+	}
+	depth := cc.Depth
+	if depth == 0 {
+		depth = 1
+	}
+	return &ServerClientCert{CAFile: p, Verify: verify, Depth: depth, Source: key(ing.Namespace, ing.Name)}, false
+}
+
+// normalizeCA keeps the CERTIFICATE blocks of ca.crt, re-encoded, and
+// requires at least one CA certificate.
+func normalizeCA(data []byte) ([]byte, error) {
+	var out bytes.Buffer
+	haveCA := false
+	rest := data
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("ca.crt holds an invalid certificate: %w", err)
+		}
+		haveCA = haveCA || cert.IsCA
+		if err := pem.Encode(&out, &pem.Block{Type: "CERTIFICATE", Bytes: block.Bytes}); err != nil {
+			return nil, fmt.Errorf("encoding ca.crt: %w", err)
+		}
+	}
+	if !haveCA {
+		return nil, errors.New(`key "ca.crt" holds no CA certificate`)
+	}
+	return out.Bytes(), nil
+}

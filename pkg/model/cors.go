@@ -1,0 +1,43 @@
+package model
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/portico-ingress/portico/pkg/annotations"
+)
+
+// cors makes the render-ready CORS policy, with an origin map when several
+// origins are allowed (its variable name comes from a hash).
+func (b *builder) cors(ing *networkingv1.Ingress, c annotations.CORS) *LocationCORS {
+	if !c.Enabled {
+		return nil
+	}
+	out := &LocationCORS{
+		AllowOrigin:      "*",
+		AllowMethods:     cmp.Or(c.AllowMethods, annotations.DefaultCORSMethods),
+		AllowHeaders:     cmp.Or(c.AllowHeaders, annotations.DefaultCORSHeaders),
+		ExposeHeaders:    c.ExposeHeaders,
+		AllowCredentials: c.AllowCredentials != "false",
+		MaxAge:           cmp.Or(c.MaxAge, annotations.DefaultCORSMaxAge),
+	}
+	switch {
+	case len(c.AllowOrigins) == 1:
+		out.AllowOrigin = c.AllowOrigins[0]
+	case len(c.AllowOrigins) > 1 && !slices.Contains(c.AllowOrigins, "*"):
+		m := OriginMap{Variable: "$portico_cors_" + hashID(ing), Origins: c.AllowOrigins}
+		b.originMaps[m.Variable] = m
+		out.AllowOrigin = m.Variable
+	}
+	return out
+}
+
+// hashID names http-level objects of an Ingress without using its text.
+func hashID(ing *networkingv1.Ingress) string {
+	sum := sha256.Sum256([]byte(ing.Namespace + "/" + ing.Name))
+	return hex.EncodeToString(sum[:6])
+}

@@ -1,0 +1,58 @@
+package model
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+
+	networkingv1 "k8s.io/api/networking/v1"
+)
+
+// customHeaders reads a custom-headers ConfigMap of the Ingress's namespace.
+// Entries that are not a header name and a plain value are skipped with a
+// finding; values may not hold "$" because add_header would expand it.
+func (b *builder) customHeaders(ing *networkingv1.Ingress, ref string) []HeaderValue {
+	about := ingressRef(ing)
+	name := ref
+	if ns, n, ok := strings.Cut(ref, "/"); ok {
+		if ns != ing.Namespace {
+			b.warn(about, ReasonIneffectiveAnnotation, "custom-headers ConfigMap %q is in another namespace and is not used", truncate(ref))
+			return nil
+		}
+		name = n
+	}
+	cm, ok := b.configMaps[key(ing.Namespace, name)]
+	if !ok {
+		b.warn(about, ReasonConfigMapNotFound, "custom-headers ConfigMap %s/%s not found; no headers added", ing.Namespace, name)
+		return nil
+	}
+	keys := make([]string, 0, len(cm.Data))
+	for k := range cm.Data {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var out []HeaderValue
+	for _, k := range keys {
+		v := cm.Data[k]
+		if !headerNamePattern.MatchString(k) || !plainHeaderValue(v) {
+			b.warn(about, ReasonIneffectiveAnnotation, "custom-headers entry %q is skipped: it needs a header name and a value without $ or control characters", truncate(k))
+			continue
+		}
+		out = append(out, HeaderValue{Name: k, Value: v})
+	}
+	return out
+}
+
+var headerNamePattern = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+
+func plainHeaderValue(v string) bool {
+	if len(v) > 4096 || strings.Contains(v, "$") {
+		return false
+	}
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
