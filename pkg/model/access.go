@@ -1,6 +1,8 @@
 package model
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 
@@ -110,4 +112,10 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy 
 		pol.access.LimitConn = &LimitConn{Zone: z.Name, Connections: a.Connections}
 	}
 	return pol
+}
+
+// hashID names http-level objects of an Ingress without using its text.
+func hashID(ing *networkingv1.Ingress) string {
+	sum := sha256.Sum256([]byte(ing.Namespace + "/" + ing.Name))
+	return hex.EncodeToString(sum[:6])
 }

@@ -2,8 +2,6 @@ package model
 
 import (
 	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
 	"slices"
 
 	networkingv1 "k8s.io/api/networking/v1"
@@ -34,10 +32,4 @@ func (b *builder) cors(ing *networkingv1.Ingress, c annotations.CORS) *LocationC
 		out.AllowOrigin = m.Variable
 	}
 	return out
-}
-
-// hashID names http-level objects of an Ingress without using its text.
-func hashID(ing *networkingv1.Ingress) string {
-	sum := sha256.Sum256([]byte(ing.Namespace + "/" + ing.Name))
-	return hex.EncodeToString(sum[:6])
 }
