@@ -8,9 +8,12 @@
 package annotations
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // DefaultPrefix is ingress-nginx's annotation prefix.
@@ -188,4 +191,21 @@ func truncate(s string) string {
 		return s
 	}
 	return s[:max] + "..."
+}
+
+// checkObjectRef validates "name" or "namespace/name" naming a Secret or
+// ConfigMap; kind goes into the error. The model then only reads objects
+// of the Ingress's own namespace.
+func checkObjectRef(v, kind string) error {
+	name := v
+	if ns, n, ok := strings.Cut(v, "/"); ok {
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return errors.New("has an invalid namespace")
+		}
+		name = n
+	}
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		return errors.New("is not a " + kind + " name")
+	}
+	return nil
 }

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"regexp"
 	"strings"
-
-	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Auth is HTTP basic authentication from a Secret.
@@ -39,15 +37,8 @@ func authFields() []Field {
 		f("auth-secret", "", "a Secret name in the Ingress's namespace (or namespace/name of the same namespace)",
 			"the Secret with the users and password hashes", RiskMedium,
 			func(v string, s *Set) error {
-				name := v
-				if ns, n, ok := strings.Cut(v, "/"); ok {
-					if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-						return errors.New("has an invalid namespace")
-					}
-					name = n
-				}
-				if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
-					return errors.New("is not a Secret name")
+				if err := checkObjectRef(v, "Secret"); err != nil {
+					return err
 				}
 				s.Auth.Secret = v
 				return nil

@@ -3,9 +3,6 @@ package annotations
 import (
 	"errors"
 	"strconv"
-	"strings"
-
-	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // ClientCert is mutual TLS: clients must present a certificate signed by a
@@ -29,15 +26,8 @@ func clientCertFields() []Field {
 		f("auth-tls-secret", "", "a Secret with ca.crt in the Ingress's namespace",
 			"require client certificates signed by this CA on the Ingress's TLS hosts", RiskMedium,
 			func(v string, s *Set) error {
-				name := v
-				if ns, n, ok := strings.Cut(v, "/"); ok {
-					if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-						return errors.New("has an invalid namespace")
-					}
-					name = n
-				}
-				if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
-					return errors.New("is not a Secret name")
+				if err := checkObjectRef(v, "Secret"); err != nil {
+					return err
 				}
 				s.ClientCert.Secret = v
 				return nil

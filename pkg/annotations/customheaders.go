@@ -1,11 +1,6 @@
 package annotations
 
-import (
-	"errors"
-	"strings"
-
-	"k8s.io/apimachinery/pkg/util/validation"
-)
+import ()
 
 // CustomHeaders names a ConfigMap whose entries become response headers.
 type CustomHeaders struct {
@@ -19,15 +14,8 @@ func customHeaderFields() []Field {
 		Default: "", Allowed: "a ConfigMap in the Ingress's namespace",
 		Doc: "add each entry of the ConfigMap (header: value) to the responses",
 		apply: func(v string, s *Set) error {
-			name := v
-			if ns, n, ok := strings.Cut(v, "/"); ok {
-				if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-					return errors.New("has an invalid namespace")
-				}
-				name = n
-			}
-			if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
-				return errors.New("is not a ConfigMap name")
+			if err := checkObjectRef(v, "ConfigMap"); err != nil {
+				return err
 			}
 			s.CustomHeaders.ConfigMap = v
 			return nil

@@ -2,7 +2,6 @@ package annotations
 
 import (
 	"errors"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -36,15 +35,8 @@ func proxySSLFields() []Field {
 		f("proxy-ssl-secret", "", "a Secret with ca.crt (and optionally tls.crt, tls.key) in the Ingress's namespace",
 			"CA that HTTPS/GRPCS backends are checked against, and the client certificate nginx presents to them", RiskMedium,
 			func(v string, s *Set) error {
-				name := v
-				if ns, n, ok := strings.Cut(v, "/"); ok {
-					if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-						return errors.New("has an invalid namespace")
-					}
-					name = n
-				}
-				if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
-					return errors.New("is not a Secret name")
+				if err := checkObjectRef(v, "Secret"); err != nil {
+					return err
 				}
 				s.ProxySSL.Secret = v
 				return nil
