@@ -56,6 +56,9 @@ type Options struct {
 	MaxHoldOff time.Duration
 	// SyncTimeout bounds one sync (test, reload and verify).
 	SyncTimeout time.Duration
+	// RetryDelay is the wait before retrying a reload that failed for a
+	// reason other than nginx -t refusing the config; 0 means 5s.
+	RetryDelay time.Duration
 	// Template is the template text; "" selects the embedded default.
 	Template string
 	// StartNginx starts nginx after the first configuration is written, in
@@ -117,6 +120,9 @@ func New(source Source, ngx Nginx, opts Options) (*Controller, error) {
 	}
 	if opts.SyncTimeout <= 0 {
 		opts.SyncTimeout = 2 * time.Minute
+	}
+	if opts.RetryDelay <= 0 {
+		opts.RetryDelay = 5 * time.Second
 	}
 	now := opts.Clock
 	if now == nil {
@@ -227,7 +233,7 @@ func (c *Controller) Sync(ctx context.Context) {
 		c.log.Debug("configuration already rejected; waiting for a change", "config_hash", short(hash))
 		return
 	}
-	if c.apply(ctx, r, cfg, hash) {
+	if c.apply(ctx, r, rendererGen, cfg, hash) {
 		c.notifyLive(snap, cfg)
 	}
 }
@@ -241,8 +247,9 @@ func (c *Controller) notifyLive(snap *snapshot.Snapshot, cfg *model.Config) {
 	}
 }
 
-// apply makes cfg live and reports whether it is.
-func (c *Controller) apply(ctx context.Context, r *render.Renderer, cfg *model.Config, hash string) bool {
+// apply makes cfg live and reports whether it is. rendererGen is the
+// template version r belongs to.
+func (c *Controller) apply(ctx context.Context, r *render.Renderer, rendererGen uint64, cfg *model.Config, hash string) bool {
 	start := c.now()
 	c.mu.Lock()
 	c.generation++
@@ -265,12 +272,19 @@ func (c *Controller) apply(ctx context.Context, r *render.Renderer, cfg *model.C
 	ev.Result, ev.Message = classify(err)
 
 	c.mu.Lock()
-	if err == nil {
-		c.liveHash, c.liveGen, c.liveConf, c.digests, c.ready, c.failedHash = hash, c.rendererGen, conf, digests, true, ""
-	} else {
+	switch {
+	case err == nil:
+		c.liveHash, c.liveGen, c.liveConf, c.digests, c.ready, c.failedHash = hash, rendererGen, conf, digests, true, ""
+	case ev.Result == reload.ResultInvalid:
+		// nginx -t will refuse the same bytes again: wait for a change.
 		c.failedHash = hash
 	}
 	c.mu.Unlock()
+	if err != nil && ev.Result != reload.ResultInvalid && ctx.Err() == nil {
+		// A timeout or a failed write or signal may pass next time (nginx
+		// still starting, a full disk): try again without waiting for a change.
+		time.AfterFunc(c.opts.RetryDelay, c.Trigger)
+	}
 	if err == nil {
 		c.collectFiles(cfg)
 	}

@@ -261,3 +261,30 @@ func TestHoldoffCoalescesBursts(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestSyncRetriesAfterTimeout: a reload nginx did not confirm in time is
+// retried without any change to the objects, unlike one nginx -t refused.
+func TestSyncRetriesAfterTimeout(t *testing.T) {
+	src, ngx, rec := &fakeSource{}, &fakeNginx{running: true}, &events{}
+	started := 0
+	src.set(t, ingressA)
+	c := newTestController(t, src, ngx, rec, &started)
+	c.opts.RetryDelay = 10 * time.Millisecond
+	ngx.applyErr = &nginx.VerifyError{Generation: 1, Err: context.DeadlineExceeded}
+	c.Sync(context.Background())
+	require.Len(t, rec.list(), 1)
+	assert.Equal(t, reload.ResultTimeout, rec.list()[0].Result)
+	require.Error(t, c.Ready())
+
+	// The retry arrives as a trigger on the queue.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.True(t, c.queue.Wait(ctx), "a retry must be queued")
+	ngx.mu.Lock()
+	ngx.applyErr = nil
+	ngx.mu.Unlock()
+	c.Sync(context.Background())
+	require.Len(t, rec.list(), 2)
+	assert.Equal(t, reload.ResultSuccess, rec.list()[1].Result)
+	assert.NoError(t, c.Ready())
+}
