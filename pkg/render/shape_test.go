@@ -77,17 +77,17 @@ func RenderedShape(tree []*ngxconf.Directive) Shape {
 		if d.Name != "server" || len(path) != 1 {
 			return
 		}
-		name := ""
+		name, named := "", false
 		var locs []string
 		for _, c := range d.Block {
 			switch c.Name {
 			case "server_name":
-				name = strings.Join(c.Args, " ")
+				name, named = strings.Join(c.Args, " "), true
 			case "location":
 				locs = append(locs, locationShape(c.Args))
 			}
 		}
-		if name == "" {
+		if !named {
 			return // the internal server has no server_name
 		}
 		s.Servers = append(s.Servers, "server "+name)
