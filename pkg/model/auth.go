@@ -24,14 +24,11 @@ const defaultRealm = "Authentication Required"
 // (503) with a finding, never open.
 func (b *builder) basicAuth(ing *networkingv1.Ingress, a annotations.Auth) (*BasicAuth, bool) {
 	ref := ingressRef(ing)
-	name := a.Secret
-	if ns, n, ok := strings.Cut(a.Secret, "/"); ok {
-		if ns != ing.Namespace {
-			b.warn(ref, ReasonInvalidAuthSecret, "auth-secret %q is in another namespace; only Secrets of namespace %s are used; requests get 503",
-				truncate(a.Secret), ing.Namespace)
-			return nil, true
-		}
-		name = n
+	name, own := ownNamespaceName(ing, a.Secret)
+	if !own {
+		b.warn(ref, ReasonInvalidAuthSecret, "auth-secret %q is in another namespace; only Secrets of namespace %s are used; requests get 503",
+			truncate(a.Secret), ing.Namespace)
+		return nil, true
 	}
 	if name == "" {
 		b.warn(ref, ReasonInvalidAuthSecret, "auth-type basic needs auth-secret; requests get 503")

@@ -1,15 +1,11 @@
 package model
 
 import (
-	"bytes"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"path"
-	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
 
@@ -20,13 +16,10 @@ import (
 // missing or bad CA fails closed: the Ingress's paths answer 503.
 func (b *builder) clientCert(ing *networkingv1.Ingress, cc annotations.ClientCert) (*ServerClientCert, bool) {
 	ref := ingressRef(ing)
-	name := cc.Secret
-	if ns, n, ok := strings.Cut(cc.Secret, "/"); ok {
-		if ns != ing.Namespace {
-			b.warn(ref, ReasonInvalidAuthSecret, "auth-tls-secret %q is in another namespace; requests get 503", truncate(cc.Secret))
-			return nil, true
-		}
-		name = n
+	name, own := ownNamespaceName(ing, cc.Secret)
+	if !own {
+		b.warn(ref, ReasonInvalidAuthSecret, "auth-tls-secret %q is in another namespace; requests get 503", truncate(cc.Secret))
+		return nil, true
 	}
 	secret, ok := b.secrets[key(ing.Namespace, name)]
 	if !ok {
@@ -55,29 +48,14 @@ func (b *builder) clientCert(ing *networkingv1.Ingress, cc annotations.ClientCer
 // normalizeCA keeps the CERTIFICATE blocks of ca.crt, re-encoded, and
 // requires at least one CA certificate.
 func normalizeCA(data []byte) ([]byte, error) {
-	var out bytes.Buffer
-	haveCA := false
-	rest := data
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("ca.crt holds an invalid certificate: %w", err)
-		}
-		haveCA = haveCA || cert.IsCA
-		if err := pem.Encode(&out, &pem.Block{Type: "CERTIFICATE", Bytes: block.Bytes}); err != nil {
-			return nil, fmt.Errorf("encoding ca.crt: %w", err)
+	out, certs, err := certificateBlocks(data)
+	if err != nil {
+		return nil, fmt.Errorf("ca.crt holds an invalid certificate: %w", err)
+	}
+	for _, c := range certs {
+		if c.IsCA {
+			return out, nil
 		}
 	}
-	if !haveCA {
-		return nil, errors.New(`key "ca.crt" holds no CA certificate`)
-	}
-	return out.Bytes(), nil
+	return nil, errors.New(`key "ca.crt" holds no CA certificate`)
 }

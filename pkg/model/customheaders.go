@@ -13,13 +13,10 @@ import (
 // finding; values may not hold "$" because add_header would expand it.
 func (b *builder) customHeaders(ing *networkingv1.Ingress, ref string) []HeaderValue {
 	about := ingressRef(ing)
-	name := ref
-	if ns, n, ok := strings.Cut(ref, "/"); ok {
-		if ns != ing.Namespace {
-			b.warn(about, ReasonIneffectiveAnnotation, "custom-headers ConfigMap %q is in another namespace and is not used", truncate(ref))
-			return nil
-		}
-		name = n
+	name, own := ownNamespaceName(ing, ref)
+	if !own {
+		b.warn(about, ReasonIneffectiveAnnotation, "custom-headers ConfigMap %q is in another namespace and is not used", truncate(ref))
+		return nil
 	}
 	cm, ok := b.configMaps[key(ing.Namespace, name)]
 	if !ok {

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"path"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -41,13 +40,10 @@ func (b *builder) proxySSL(ing *networkingv1.Ingress, ps annotations.ProxySSL, p
 		}
 		return out, false
 	}
-	name := ps.Secret
-	if ns, n, ok := strings.Cut(ps.Secret, "/"); ok {
-		if ns != ing.Namespace {
-			b.warn(ref, ReasonInvalidAuthSecret, "proxy-ssl-secret %q is in another namespace; requests get 503", truncate(ps.Secret))
-			return nil, true
-		}
-		name = n
+	name, own := ownNamespaceName(ing, ps.Secret)
+	if !own {
+		b.warn(ref, ReasonInvalidAuthSecret, "proxy-ssl-secret %q is in another namespace; requests get 503", truncate(ps.Secret))
+		return nil, true
 	}
 	secret, ok := b.secrets[key(ing.Namespace, name)]
 	if !ok {

@@ -114,25 +114,12 @@ func NormalizeKeyPair(certPEM, keyPEM []byte) ([]byte, error) {
 	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
 		return nil, fmt.Errorf("invalid certificate or key: %w", err)
 	}
-	var out bytes.Buffer
-	rest := certPEM
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
-			return nil, fmt.Errorf("invalid certificate in chain: %w", err)
-		}
-		if err := pem.Encode(&out, &pem.Block{Type: block.Type, Bytes: block.Bytes}); err != nil {
-			return nil, fmt.Errorf("encoding certificate: %w", err)
-		}
+	chain, _, err := certificateBlocks(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("invalid certificate in chain: %w", err)
 	}
-	rest = keyPEM
+	out := bytes.NewBuffer(chain)
+	rest := keyPEM
 	for {
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
@@ -140,7 +127,7 @@ func NormalizeKeyPair(certPEM, keyPEM []byte) ([]byte, error) {
 			return nil, errors.New("no private key block found")
 		}
 		if block.Type == "PRIVATE KEY" || strings.HasSuffix(block.Type, " PRIVATE KEY") {
-			if err := pem.Encode(&out, &pem.Block{Type: block.Type, Bytes: block.Bytes}); err != nil {
+			if err := pem.Encode(out, &pem.Block{Type: block.Type, Bytes: block.Bytes}); err != nil {
 				return nil, fmt.Errorf("encoding key: %w", err)
 			}
 			return out.Bytes(), nil
@@ -172,4 +159,40 @@ func (b *builder) defaultCertificate() {
 		return
 	}
 	b.global.DefaultCertificate = p
+}
+
+// certificateBlocks keeps only the CERTIFICATE blocks of PEM data, each
+// parsed and re-encoded, so no stray bytes reach a file nginx reads.
+func certificateBlocks(data []byte) ([]byte, []*x509.Certificate, error) {
+	var out bytes.Buffer
+	var certs []*x509.Certificate
+	rest := data
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			return out.Bytes(), certs, nil
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, nil, err
+		}
+		certs = append(certs, cert)
+		if err := pem.Encode(&out, &pem.Block{Type: "CERTIFICATE", Bytes: block.Bytes}); err != nil {
+			return nil, nil, fmt.Errorf("encoding certificate: %w", err)
+		}
+	}
+}
+
+// ownNamespaceName resolves a "name" or "namespace/name" reference of an
+// Ingress annotation; ok is false when it names another namespace, whose
+// objects the model never reads for an Ingress.
+func ownNamespaceName(ing *networkingv1.Ingress, ref string) (name string, ok bool) {
+	if ns, n, found := strings.Cut(ref, "/"); found {
+		return n, ns == ing.Namespace
+	}
+	return ref, true
 }
