@@ -3,12 +3,10 @@ package annotations
 import (
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
+	"github.com/portico-ingress/portico/pkg/testutil/golden"
 )
 
 var updateDocs = flag.Bool("update-docs", false, "rewrite docs/annotations.md from the field tables")
@@ -41,12 +39,5 @@ func annotationsDoc() string {
 
 // TestAnnotationsDocIsCurrent fails when docs/annotations.md differs from the tables.
 func TestAnnotationsDocIsCurrent(t *testing.T) {
-	const path = "../../docs/annotations.md"
-	want := annotationsDoc()
-	if *updateDocs {
-		require.NoError(t, os.WriteFile(path, []byte(want), 0o644))
-	}
-	got, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test ./pkg/annotations -update-docs")
-	assert.Equal(t, want, string(got), "docs/annotations.md is stale; run go test ./pkg/annotations -update-docs")
+	golden.Check(t, "../../docs/annotations.md", annotationsDoc(), *updateDocs, "run go test ./pkg/annotations -update-docs")
 }

@@ -3,14 +3,11 @@ package model_test
 import (
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	"github.com/portico-ingress/portico/pkg/model"
+	"github.com/portico-ingress/portico/pkg/testutil/golden"
 )
 
 var updateDocs = flag.Bool("update-docs", false, "rewrite docs/configmap.md from the option table")
@@ -33,12 +30,5 @@ func configMapDoc() string {
 
 // TestConfigMapDocIsCurrent fails when docs/configmap.md differs from the table.
 func TestConfigMapDocIsCurrent(t *testing.T) {
-	const path = "../../docs/configmap.md"
-	want := configMapDoc()
-	if *updateDocs {
-		require.NoError(t, os.WriteFile(path, []byte(want), 0o644))
-	}
-	got, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test ./pkg/model -update-docs")
-	assert.Equal(t, want, string(got), "docs/configmap.md is stale; run go test ./pkg/model -update-docs")
+	golden.Check(t, "../../docs/configmap.md", configMapDoc(), *updateDocs, "run go test ./pkg/model -update-docs")
 }

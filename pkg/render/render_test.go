@@ -15,6 +15,7 @@ import (
 	"github.com/portico-ingress/portico/pkg/ngxconf"
 	"github.com/portico-ingress/portico/pkg/render"
 	"github.com/portico-ingress/portico/pkg/testutil/fixture"
+	"github.com/portico-ingress/portico/pkg/testutil/golden"
 	"github.com/portico-ingress/portico/pkg/testutil/nginxtest"
 )
 
@@ -76,13 +77,8 @@ func goldenCases(t *testing.T) []goldenCase {
 func TestGolden(t *testing.T) {
 	for _, c := range goldenCases(t) {
 		t.Run(c.name, func(t *testing.T) {
-			golden := filepath.Join("testdata", c.name+".conf")
-			if *update {
-				require.NoError(t, os.WriteFile(golden, c.conf, 0o644))
-			}
-			want, err := os.ReadFile(golden)
-			require.NoError(t, err, "run go test ./pkg/render -update to create it")
-			assert.Equal(t, string(want), string(c.conf), "rendered config differs from %s; rerun with -update and review the diff", golden)
+			golden.Check(t, filepath.Join("testdata", c.name+".conf"), string(c.conf), *update,
+				"rerun go test ./pkg/render -update and review the diff")
 		})
 	}
 }
