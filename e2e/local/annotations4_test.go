@@ -3,7 +3,6 @@
 package local
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
@@ -262,25 +261,8 @@ func TestCORSAllowCredentialsFalse(t *testing.T) {
 // grpc-status trailer make the round trip.
 func TestGRPCSBackendProtocol(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var seen struct {
-		proto, contentType, path string
-		tls                      bool
-	}
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		seen.proto, seen.contentType, seen.path, seen.tls = r.Proto, r.Header.Get("Content-Type"), r.URL.Path, r.TLS != nil
-		mu.Unlock()
-		body, _ := io.ReadAll(r.Body)
-		w.Header().Set("Content-Type", "application/grpc")
-		w.Header().Set("Trailer", "Grpc-Status, Grpc-Message")
-		w.WriteHeader(http.StatusOK)
-		if len(body) >= 5 {
-			_, _ = w.Write(grpcFrame(append([]byte("echo: "), body[5:]...)))
-		}
-		w.Header().Set("Grpc-Status", "0")
-		w.Header().Set("Grpc-Message", "")
-	})
+	var seen grpcSeen
+	handler := grpcEchoHandler(&seen)
 	backendKP := newKeyPair(t, "grpcs-backend.internal")
 	cert, err := tls.X509KeyPair([]byte(backendKP.certPEM), []byte(backendKP.keyPEM))
 	require.NoError(t, err)
@@ -308,25 +290,8 @@ func TestGRPCSBackendProtocol(t *testing.T) {
 
 	roots := x509.NewCertPool()
 	roots.AddCert(kp.leaf)
-	client := c.httpsClient(host, roots)
-	tr := client.Transport.(*http.Transport)
-	tr.ForceAttemptHTTP2 = true
-	require.NoError(t, http2.ConfigureTransport(tr))
-	call := func() (*http.Response, []byte, error) {
-		req, err := http.NewRequest(http.MethodPost, "https://"+host+"/echo.Echo/Say", bytes.NewReader(grpcFrame([]byte("hello"))))
-		if err != nil {
-			return nil, nil, err
-		}
-		req.Header.Set("Content-Type", "application/grpc")
-		req.Header.Set("TE", "trailers")
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer func() { _ = resp.Body.Close() }()
-		body, err := io.ReadAll(resp.Body)
-		return resp, body, err
-	}
+	client := grpcClient(t, c, host, roots)
+	call := func() (*http.Response, []byte, error) { return grpcCall(client, host) }
 	var resp *http.Response
 	var body []byte
 	require.Eventually(t, func() bool {
@@ -337,8 +302,8 @@ func TestGRPCSBackendProtocol(t *testing.T) {
 	assert.Equal(t, "0", resp.Trailer.Get("Grpc-Status"), "the grpc-status trailer makes it back")
 	require.GreaterOrEqual(t, len(body), 5)
 	assert.Equal(t, "echo: hello", string(body[5:]))
-	mu.Lock()
-	defer mu.Unlock()
+	seen.mu.Lock()
+	defer seen.mu.Unlock()
 	assert.True(t, seen.tls, "nginx speaks TLS to the backend")
 	assert.Equal(t, "HTTP/2.0", seen.proto, "nginx speaks HTTP/2 to the backend")
 	assert.Equal(t, "application/grpc", seen.contentType)

@@ -29,6 +29,59 @@ func grpcFrame(msg []byte) []byte {
 	return out
 }
 
+// grpcSeen records what a gRPC backend received.
+type grpcSeen struct {
+	mu                       sync.Mutex
+	proto, contentType, path string
+	tls                      bool
+}
+
+// grpcEchoHandler answers a unary gRPC call with "echo: " and the request
+// message, and grpc-status 0 in the trailers, recording the request in seen.
+func grpcEchoHandler(seen *grpcSeen) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.mu.Lock()
+		seen.proto, seen.contentType, seen.path, seen.tls = r.Proto, r.Header.Get("Content-Type"), r.URL.Path, r.TLS != nil
+		seen.mu.Unlock()
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/grpc")
+		w.Header().Set("Trailer", "Grpc-Status, Grpc-Message")
+		w.WriteHeader(http.StatusOK)
+		if len(body) >= 5 {
+			_, _ = w.Write(grpcFrame(append([]byte("echo: "), body[5:]...)))
+		}
+		w.Header().Set("Grpc-Status", "0")
+		w.Header().Set("Grpc-Message", "")
+	})
+}
+
+// grpcClient is an HTTP/2 client for nginx's HTTPS port that trusts roots.
+func grpcClient(t *testing.T, c *controller, host string, roots *x509.CertPool) *http.Client {
+	t.Helper()
+	client := c.httpsClient(host, roots)
+	tr := client.Transport.(*http.Transport)
+	tr.ForceAttemptHTTP2 = true
+	require.NoError(t, http2.ConfigureTransport(tr))
+	return client
+}
+
+// grpcCall sends the unary call /echo.Echo/Say with the message "hello".
+func grpcCall(client *http.Client, host string) (*http.Response, []byte, error) {
+	req, err := http.NewRequest(http.MethodPost, "https://"+host+"/echo.Echo/Say", bytes.NewReader(grpcFrame([]byte("hello"))))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("TE", "trailers")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	return resp, body, err
+}
+
 // TestGRPCBackendProtocol sends a gRPC call (HTTP/2, application/grpc,
 // a framed message and trailers) through nginx to a plain-text HTTP/2
 // (h2c) backend with backend-protocol GRPC, and checks that the call, its
@@ -37,25 +90,8 @@ func grpcFrame(msg []byte) []byte {
 // test needs no gRPC library.
 func TestGRPCBackendProtocol(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var seen struct {
-		proto, contentType, path string
-	}
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		seen.proto, seen.contentType, seen.path = r.Proto, r.Header.Get("Content-Type"), r.URL.Path
-		mu.Unlock()
-		body, _ := io.ReadAll(r.Body)
-		w.Header().Set("Content-Type", "application/grpc")
-		w.Header().Set("Trailer", "Grpc-Status, Grpc-Message")
-		w.WriteHeader(http.StatusOK)
-		// Echo the request message back with a prefix.
-		if len(body) >= 5 {
-			_, _ = w.Write(grpcFrame(append([]byte("echo: "), body[5:]...)))
-		}
-		w.Header().Set("Grpc-Status", "0")
-		w.Header().Set("Grpc-Message", "")
-	})
+	var seen grpcSeen
+	handler := grpcEchoHandler(&seen)
 	ln, err := net.Listen("tcp", allocIP(t)+":0")
 	require.NoError(t, err)
 	srv := &http.Server{Handler: h2c.NewHandler(handler, &http2.Server{}), ReadHeaderTimeout: 5 * time.Second}
@@ -78,25 +114,8 @@ func TestGRPCBackendProtocol(t *testing.T) {
 
 	roots := x509.NewCertPool()
 	roots.AddCert(kp.leaf)
-	client := c.httpsClient(host, roots)
-	tr := client.Transport.(*http.Transport)
-	tr.ForceAttemptHTTP2 = true
-	require.NoError(t, http2.ConfigureTransport(tr))
-	call := func() (*http.Response, []byte, error) {
-		req, err := http.NewRequest(http.MethodPost, "https://"+host+"/echo.Echo/Say", bytes.NewReader(grpcFrame([]byte("hello"))))
-		if err != nil {
-			return nil, nil, err
-		}
-		req.Header.Set("Content-Type", "application/grpc")
-		req.Header.Set("TE", "trailers")
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer func() { _ = resp.Body.Close() }()
-		body, err := io.ReadAll(resp.Body)
-		return resp, body, err
-	}
+	client := grpcClient(t, c, host, roots)
+	call := func() (*http.Response, []byte, error) { return grpcCall(client, host) }
 	var resp *http.Response
 	var body []byte
 	require.Eventually(t, func() bool {
@@ -108,8 +127,8 @@ func TestGRPCBackendProtocol(t *testing.T) {
 	assert.Equal(t, "0", resp.Trailer.Get("Grpc-Status"), "the grpc-status trailer makes it back")
 	require.GreaterOrEqual(t, len(body), 5)
 	assert.Equal(t, "echo: hello", string(body[5:]))
-	mu.Lock()
-	defer mu.Unlock()
+	seen.mu.Lock()
+	defer seen.mu.Unlock()
 	assert.Equal(t, "HTTP/2.0", seen.proto, "nginx speaks HTTP/2 to the backend")
 	assert.Equal(t, "application/grpc", seen.contentType)
 	assert.Equal(t, "/echo.Echo/Say", seen.path)
