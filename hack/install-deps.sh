@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a Debian machine: nginx with
-# the Lua module (Debian's nginx-extras), etcd (the end-to-end API server's
+# the Lua module (Debian's nginx-extras) and lua-cjson for the Lua balancer, etcd (the end-to-end API server's
 # store) and iproute2 (network namespaces for end-to-end backends). Safe to
 # run again: it only acts when something is missing, and runs apt-get update
 # only then.
@@ -26,6 +26,10 @@ elif [ ! -f /usr/share/nginx/modules/ngx_http_lua_module.so ] && [ ! -f /usr/lib
 	missing+=(nginx-extras)
 fi
 
+# The Lua balancer decodes the endpoint lists the controller pushes with cjson.
+if [ ! -f /usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so ] && [ ! -f "/usr/lib/$(uname -m)-linux-gnu/lua/5.1/cjson.so" ]; then
+	missing+=(lua-cjson)
+fi
 if ! command -v etcd >/dev/null 2>&1; then
 	missing+=(etcd-server)
 fi
