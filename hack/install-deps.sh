@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a Debian machine: nginx with
 # the Lua module (Debian's nginx-extras) and lua-cjson for the Lua balancer, etcd (the end-to-end API server's
-# store) and iproute2 (network namespaces for end-to-end backends). Safe to
+# store), iproute2 (network namespaces for end-to-end backends) and wrk (load
+# across reloads in e2e/local). Safe to
 # run again: it only acts when something is missing, and runs apt-get update
 # only then.
 set -euo pipefail
@@ -35,6 +36,10 @@ if ! command -v etcd >/dev/null 2>&1; then
 fi
 if ! command -v ip >/dev/null 2>&1; then
 	missing+=(iproute2)
+fi
+# The reload tests put a bounded load on nginx (loopback only) across reloads.
+if ! command -v wrk >/dev/null 2>&1; then
+	missing+=(wrk)
 fi
 
 if [ "${#missing[@]}" -eq 0 ]; then

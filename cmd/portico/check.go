@@ -725,10 +725,13 @@ var adviceRules = []adviceRule{
 			"(ask the operator), and an annotation Portico supports is better still"},
 	{keys: []string{"cors-*"},
 		hint: "this CORS option is not implemented; enable-cors and the cors-allow-*, cors-expose-headers and cors-max-age options are"},
-	{keys: []string{"canary", "canary-*"}, feature: "canary releases", planned: true,
-		meanwhile: "until then a canary Ingress competes with its main Ingress for the same hosts and paths (the older one wins, see findings)"},
-	{keys: []string{"affinity", "affinity-*", "session-cookie-*"}, feature: "session affinity", planned: true,
-		meanwhile: "until then requests are spread over all endpoints"},
+	// canary and affinity are implemented: only keys outside the families reach these rules.
+	{keys: []string{"canary-*"},
+		hint: "this canary option is not implemented; canary, canary-weight, canary-weight-total, canary-by-header, " +
+			"canary-by-header-value, canary-by-header-pattern and canary-by-cookie are"},
+	{keys: []string{"affinity-*", "session-cookie-*"},
+		hint: "this session-affinity option is not implemented; affinity, affinity-mode and session-cookie-name, -path, -domain, " +
+			"-max-age, -expires, -secure, -samesite and -change-on-failure are"},
 	{keys: []string{"upstream-hash-by-*"},
 		hint: "hash subsets are not implemented; upstream-hash-by alone gives consistent hashing"},
 	{keys: []string{"satisfy"},

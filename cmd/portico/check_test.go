@@ -104,8 +104,8 @@ func TestCheckFixtures(t *testing.T) {
 			findings: []string{model.ReasonSnippetNotAllowed}},
 		{ingress: "shop/api", class: "nginx", verdict: verdictNotServed, after: "derive"},
 		{ingress: "shop/checkout", class: "nginx", verdict: verdictNotServed, after: verdictServed},
-		{ingress: "shop/checkout-canary", class: "nginx", verdict: verdictNotServed, after: verdictWarnings,
-			findings: []string{model.ReasonConflict}},
+		// Served as the canary of shop/checkout, not as a conflict with it.
+		{ingress: "shop/checkout-canary", class: "nginx", verdict: verdictNotServed, after: verdictServed},
 		{ingress: "shop/status-page", class: "portico", verdict: verdictWarnings,
 			findings: []string{model.ReasonSecretNotFound}},
 		{ingress: "shop/storefront", class: "portico", verdict: verdictServed},
@@ -182,7 +182,7 @@ func TestCheckFixtures(t *testing.T) {
 	assert.Equal(t, []string{annPrefix + "proxy-body-size", annPrefix + "proxy-read-timeout", annPrefix + "ssl-redirect"},
 		got["shop/storefront"].Supported)
 	assert.Contains(t, got["blog/blog"].Findings[0].Message, "Service blog/blog not found")
-	assert.Contains(t, got["shop/checkout-canary"].Findings[0].Message, "the older Ingress shop/checkout already routes it")
+	assert.Equal(t, []string{annPrefix + "canary", annPrefix + "canary-weight"}, got["shop/checkout-canary"].Supported)
 
 	assert.Equal(t, checkSummary{Ingresses: 8, Served: 1, ServedWithWarnings: 1, NotServed: 6}, report.Summary)
 	require.Len(t, report.Problems, 1, "the ignored Deployment")
@@ -352,9 +352,10 @@ func TestAdviceFor(t *testing.T) {
 	}{
 		{key: "auth-snippet", contains: []string{"not supported", "ask the operator"}},
 		{key: "stream-snippet", contains: []string{"ask the operator"}},
-		{key: "canary-weight", contains: []string{"Portico does not implement canary releases yet (planned)", "older one wins"}},
-		{key: "session-cookie-name", contains: []string{"session affinity"}},
-		{key: "affinity", contains: []string{"session affinity"}},
+		{key: "canary-by-query", contains: []string{"canary option is not implemented", "canary-weight"}, excludes: []string{"planned"}},
+		{key: "session-cookie-conditional-samesite-none", contains: []string{"session-affinity option is not implemented", "-samesite"},
+			excludes: []string{"planned"}},
+		{key: "affinity-canary-behavior", contains: []string{"session-affinity option", "affinity-mode"}},
 		{key: "auth-cache-key", contains: []string{"external-authentication option is not implemented", "auth-url"}},
 		{key: "auth-signin-redirect-param", contains: []string{"external-authentication option"}},
 		{key: "auth-tls-match-cn", contains: []string{"client-certificate option is not implemented"}},

@@ -129,6 +129,10 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
+	balancer, err := resolveBalancer(ctx, f.nginxBinary, f.model.balancer, &modelOpts, log)
+	if err != nil {
+		return err
+	}
 	template := ""
 	if f.template != "" {
 		b, err := os.ReadFile(f.template)
@@ -140,7 +144,15 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	ngx := newNginx(f, &modelOpts, configDir, log.With("component", "nginx"))
 
 	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		// Counted from /proc at scrape time: old workers that outlive
+		// reloads (long requests, websockets) show as shutting_down.
+		nginx.NewWorkerCollector(ngx.proc))
+	pushes := reload.NewPushMetrics(registry, balancer)
+	var dynamic controller.DynamicStore
+	if balancer == model.BalancerLua {
+		dynamic = nginx.NewDynamic(fmt.Sprintf("http://127.0.0.1:%d/portico/dynamic", modelOpts.Global.InternalPort))
+	}
 	history := reload.NewHistory(f.history)
 	var firstLive sync.Once
 	recorder := reload.Multi(
@@ -180,6 +192,8 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		NginxAlive:  ngx.proc.Alive,
 		Recorder:    recorder,
 		Findings:    findings,
+		Dynamic:     dynamic,
+		Pushes:      pushes,
 		Live:        live,
 		Logger:      log.With("component", "controller"),
 	})
@@ -200,7 +214,7 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		return fmt.Errorf("status server: %w", err)
 	}
 	log.Info("portico controller starting", "version", version, "manifests", f.manifests,
-		"config", ngx.opts.ConfigPath, "status", ln.Addr().String(), "start_nginx", f.startNginx)
+		"config", ngx.opts.ConfigPath, "status", ln.Addr().String(), "start_nginx", f.startNginx, "balancer", balancer)
 
 	tasks := []func(context.Context) error{
 		func(ctx context.Context) error { return statusServer.Serve(ctx, ln) },

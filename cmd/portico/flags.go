@@ -33,6 +33,7 @@ type modelFlags struct {
 	annotationsPrefix        string
 	allowSnippets            bool
 	snippetNamespaces        []string
+	balancer                 string
 }
 
 func (f *modelFlags) register(fs *pflag.FlagSet) {
@@ -63,6 +64,9 @@ func (f *modelFlags) register(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&f.snippetNamespaces, "snippet-namespaces", nil,
 		"namespaces whose Ingresses may use snippet annotations (with --allow-snippet-annotations)")
 	fs.StringVar(&f.annotationsPrefix, "annotations-prefix", annotations.DefaultPrefix, "prefix of the Ingress annotations Portico reads (see docs/annotations.md)")
+	fs.StringVar(&f.balancer, "balancer", "auto",
+		"how nginx picks endpoints: lua (endpoint changes without reloads; needs nginx's Lua module and lua-cjson), "+
+			"upstreams (an upstream block per Service: every endpoint change reloads), or auto (lua when nginx -t accepts it)")
 }
 
 // options validates the flags and returns model options. runtimeDir and
@@ -84,6 +88,11 @@ func (f *modelFlags) options(runtimeDir, configDir, defaultCert string) (model.O
 		if _, err := fmt.Sscanf(f.workerProcesses, "%d", &n); err != nil || n < 1 || fmt.Sprint(n) != f.workerProcesses {
 			return model.Options{}, fmt.Errorf("--worker-processes %q: use auto or a positive number", f.workerProcesses)
 		}
+	}
+	switch f.balancer {
+	case "auto", model.BalancerLua, model.BalancerUpstreams:
+	default:
+		return model.Options{}, fmt.Errorf("--balancer %q: use auto, lua or upstreams", f.balancer)
 	}
 	if f.annotationsPrefix == "" || strings.ContainsAny(f.annotationsPrefix, " \t\n") {
 		return model.Options{}, fmt.Errorf("--annotations-prefix %q: must be a non-empty annotation prefix", f.annotationsPrefix)
@@ -121,6 +130,10 @@ func (f *modelFlags) options(runtimeDir, configDir, defaultCert string) (model.O
 	g.RuntimeDir = runtimeDir
 	g.PIDFile = runtimeDir + "/nginx.pid"
 	g.DefaultCertificate = defaultCert
+	g.LuaDir = runtimeDir + "/lua"
+	if f.balancer == model.BalancerUpstreams {
+		g.Balancer = model.BalancerUpstreams
+	}
 	return model.Options{
 		ControllerClass:          f.controllerClass,
 		IngressClass:             f.ingressClass,

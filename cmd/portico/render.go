@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -78,6 +79,14 @@ func runRender(ctx context.Context, f renderFlags, stdout, stderr io.Writer) err
 	opts, err := f.model.options(runtimeDir, configDir, defaultCert)
 	if err != nil {
 		return err
+	}
+	if f.check {
+		// nginx -t runs the balancer's Lua code: install it, and settle
+		// --balancer auto as the controller would.
+		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		if _, err := resolveBalancer(ctx, f.nginxBinary, f.model.balancer, &opts, log); err != nil {
+			return err
+		}
 	}
 	template := ""
 	if f.template != "" {

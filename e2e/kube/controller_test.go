@@ -102,6 +102,10 @@ func startControllerWith(t testing.TB, opts controllerOptions) *controller {
 		opts.PodUID = string(uuid.NewUUID())
 	}
 	root := t.TempDir()
+	// nginx workers run as nobody and read Lua code and htpasswd files under
+	// root: the test's temporary directory must let them through, as
+	// /tmp/portico does in a Pod.
+	require.NoError(t, os.Chmod(filepath.Dir(root), 0o711))
 	c := &controller{
 		opts:       opts,
 		configDir:  filepath.Join(root, "conf"),

@@ -315,26 +315,35 @@ func TestCORSValueAnnotations(t *testing.T) {
 }
 
 // TestLeastConnAnnotation shows load-balance least_conn on real traffic:
-// requests over two endpoints all succeed and both endpoints get some.
+// requests over two endpoints all succeed and both endpoints get some, with
+// the Lua balancer (which counts requests in flight) and with upstream
+// blocks (nginx's least_conn).
 func TestLeastConnAnnotation(t *testing.T) {
 	t.Parallel()
-	eps := startEndpoints(t, "app", 2)
-	c := startController(t, options{files: map[string]string{
-		"services.yaml": serviceYAML("app", eps...),
-		"app.yaml": annotate(ingressYAML("app", "lc.example.com", route{"/", "Prefix", "app"}),
-			map[string]string{"nginx.ingress.kubernetes.io/load-balance": "least_conn"}),
-	}})
-	c.waitServed(t, "lc.example.com", "/", "app")
-	assert.Contains(t, string(c.mustGet(t, "/debug/config")), "least_conn;", "the upstream uses least_conn")
-	used := map[string]int{}
-	for range 20 {
-		r := c.getHTTP(t, "lc.example.com", "/")
-		require.Equal(t, http.StatusOK, r.status, "%s", r)
-		require.NotNil(t, r.echo, "%s", r)
-		used[r.echo.Endpoint]++
-	}
-	assert.Len(t, used, 2, "both endpoints get traffic: %v", used)
-	for _, b := range eps {
-		assert.Positive(t, b.hits.Load(), "endpoint %s", b.addr)
+	for _, balancer := range []string{"lua", "upstreams"} {
+		t.Run(balancer, func(t *testing.T) {
+			t.Parallel()
+			eps := startEndpoints(t, "app", 2)
+			c := startController(t, options{args: []string{"--balancer", balancer}, files: map[string]string{
+				"services.yaml": serviceYAML("app", eps...),
+				"app.yaml": annotate(ingressYAML("app", "lc.example.com", route{"/", "Prefix", "app"}),
+					map[string]string{"nginx.ingress.kubernetes.io/load-balance": "least_conn"}),
+			}})
+			c.waitServed(t, "lc.example.com", "/", "app")
+			if balancer == "upstreams" {
+				assert.Contains(t, string(c.mustGet(t, "/debug/config")), "least_conn;", "the upstream uses least_conn")
+			}
+			used := map[string]int{}
+			for range 20 {
+				r := c.getHTTP(t, "lc.example.com", "/")
+				require.Equal(t, http.StatusOK, r.status, "%s", r)
+				require.NotNil(t, r.echo, "%s", r)
+				used[r.echo.Endpoint]++
+			}
+			assert.Len(t, used, 2, "both endpoints get traffic: %v", used)
+			for _, b := range eps {
+				assert.Positive(t, b.hits.Load(), "endpoint %s", b.addr)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -54,22 +55,36 @@ func TestUnavailableBackends(t *testing.T) {
 	c.waitServed(t, host, "/missing", "missing")
 }
 
-// TestLoadBalancing checks that requests spread over every endpoint of a
-// Service, and that editing the EndpointSlice changes who gets traffic.
+// TestLoadBalancing scales a Service's endpoints down, up and unready, with
+// each balancer. With the Lua balancer the changes reach nginx without a
+// reload (the generation stays the same); with upstream blocks each one is
+// a reload.
 func TestLoadBalancing(t *testing.T) {
 	t.Parallel()
+	for _, balancer := range []string{"lua", "upstreams"} {
+		t.Run(balancer, func(t *testing.T) {
+			t.Parallel()
+			testLoadBalancing(t, balancer)
+		})
+	}
+}
+
+func testLoadBalancing(t *testing.T, balancer string) {
 	eps := startEndpoints(t, "web", 3)
 	const host = "lb.example.com"
 	port := int(eps[0].addr.Port())
-	slice := func(bs ...*backend) string {
+	slice := func(list ...endpoint) string {
+		return joinDocs(serviceOnlyYAML("web"), sliceYAML("web", "web-1", port, list...))
+	}
+	ready := func(bs ...*backend) []endpoint {
 		list := make([]endpoint, len(bs))
 		for i, b := range bs {
 			list[i] = endpoint{b.addr.Addr().String(), true}
 		}
-		return joinDocs(serviceOnlyYAML("web"), sliceYAML("web", "web-1", port, list...))
+		return list
 	}
-	c := startController(t, options{files: map[string]string{
-		"web.yaml":     slice(eps...),
+	c := startController(t, options{args: []string{"--balancer", balancer}, files: map[string]string{
+		"web.yaml":     slice(ready(eps...)...),
 		"ingress.yaml": ingressYAML("web", host, route{"/", "Prefix", "web"}),
 	}})
 
@@ -86,26 +101,41 @@ func TestLoadBalancing(t *testing.T) {
 		}
 		return out
 	}
+	// change writes the endpoints and waits until exactly want serve; it
+	// checks that nginx reloaded only with upstream blocks.
+	change := func(t *testing.T, content string, want ...*backend) {
+		t.Helper()
+		before := c.generation(t)
+		start := time.Now()
+		if balancer == "upstreams" {
+			c.update(t, "web.yaml", content)
+		} else {
+			c.writeManifest(t, "web.yaml", content)
+		}
+		c.waitOnly(t, host, "web", addrs(want...))
+		t.Logf("%s: %v serving %s after the change", balancer, addrs(want...), time.Since(start).Round(time.Millisecond))
+		if balancer == "lua" {
+			assert.Equal(t, before, c.generation(t), "an endpoint change must not reload nginx")
+		} else {
+			assert.Greater(t, c.generation(t), before, "upstream blocks need a reload")
+		}
+	}
 
 	counts := served(t, 60)
 	t.Logf("60 requests over 3 endpoints: %v", counts)
 	assert.ElementsMatch(t, addrs(eps...), keys(counts), "every endpoint gets traffic")
 
 	// Scale down to one endpoint: only it gets traffic.
-	c.update(t, "web.yaml", slice(eps[2]))
-	c.waitOnly(t, host, "web", addrs(eps[2]))
+	change(t, slice(ready(eps[2])...), eps[2])
 	assert.Equal(t, map[string]int{eps[2].addr.String(): 20}, served(t, 20))
 
 	// Scale up to two: both get traffic, the removed one none.
-	c.update(t, "web.yaml", slice(eps[0], eps[2]))
-	c.waitOnly(t, host, "web", addrs(eps[0], eps[2]))
+	change(t, slice(ready(eps[0], eps[2])...), eps[0], eps[2])
 	counts = served(t, 40)
 	assert.ElementsMatch(t, addrs(eps[0], eps[2]), keys(counts), "40 requests over 2 endpoints: %v", counts)
 
 	// An endpoint that turns unready leaves the rotation.
-	c.update(t, "web.yaml", joinDocs(serviceOnlyYAML("web"), sliceYAML("web", "web-1", port,
-		endpoint{eps[0].addr.Addr().String(), false}, endpoint{eps[2].addr.Addr().String(), true})))
-	c.waitOnly(t, host, "web", addrs(eps[2]))
+	change(t, slice(endpoint{eps[0].addr.Addr().String(), false}, endpoint{eps[2].addr.Addr().String(), true}), eps[2])
 	assert.Equal(t, map[string]int{eps[2].addr.String(): 20}, served(t, 20))
 }
 

@@ -195,6 +195,10 @@ func startController(t *testing.T, opts options) *controller {
 		t.Skip(skipReason)
 	}
 	root := t.TempDir()
+	// nginx workers run as nobody and read Lua code and htpasswd files under
+	// root: the test's temporary directory must let them through, as
+	// /tmp/portico does in a Pod.
+	require.NoError(t, os.Chmod(filepath.Dir(root), 0o711))
 	c := &controller{
 		manifests:  filepath.Join(root, "manifests"),
 		configDir:  filepath.Join(root, "conf"),

@@ -88,6 +88,10 @@ type Set struct {
 	DefaultBackend DefaultBackend `json:"defaultBackend"`
 	// ProxySSL holds the proxy-ssl family.
 	ProxySSL ProxySSL `json:"proxySSL"`
+	// Affinity holds cookie-based session affinity.
+	Affinity Affinity `json:"affinity"`
+	// Canary holds the canary family; call Canary.Check once the Set is complete.
+	Canary Canary `json:"canary"`
 }
 
 // ProblemKind separates values that make an Ingress unusable from keys that are only unknown.
@@ -146,6 +150,8 @@ func Fields() []Field {
 	all = append(all, customHeaderFields()...)
 	all = append(all, defaultBackendFields()...)
 	all = append(all, proxySSLFields()...)
+	all = append(all, affinityFields()...)
+	all = append(all, canaryFields()...)
 	slices.SortFunc(all, func(a, b Field) int {
 		if c := strings.Compare(a.Group, b.Group); c != 0 {
 			return c

@@ -7,7 +7,8 @@ import (
 
 // Balance is how requests spread over a Service's endpoints.
 type Balance struct {
-	// Method is "round_robin" (default) or "least_conn".
+	// Method is "round_robin" (default), "least_conn" or "ewma" (the Lua balancer's
+	// latency-weighted choice).
 	Method string `json:"method,omitempty"`
 	// HashBy is an nginx variable expression for consistent hashing, e.g. "$request_uri".
 	HashBy string `json:"hashBy,omitempty"`
@@ -22,16 +23,14 @@ func balanceFields() []Field {
 		return Field{Key: key, Group: "balance", Scope: ScopeLocation, Risk: RiskLow, Default: def, Allowed: allowed, Doc: doc, apply: apply}
 	}
 	return []Field{
-		f("load-balance", "round_robin", "round_robin, least_conn (ewma comes with the Lua balancer)",
+		f("load-balance", "round_robin", "round_robin, least_conn, ewma",
 			"how requests spread over the endpoints", func(v string, s *Set) error {
 				switch v {
-				case "round_robin", "least_conn":
+				case "round_robin", "least_conn", "ewma":
 					s.Balance.Method = v
 					return nil
-				case "ewma":
-					return errors.New("needs the Lua balancer, which Portico does not have yet; use round_robin or least_conn")
 				}
-				return errors.New("is not round_robin or least_conn")
+				return errors.New("is not round_robin, least_conn or ewma")
 			}),
 		f("upstream-hash-by", "", "nginx variables, e.g. $request_uri or $cookie_user",
 			"send requests with the same value to the same endpoint (consistent hashing)", func(v string, s *Set) error {

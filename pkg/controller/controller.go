@@ -6,6 +6,7 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,6 +41,20 @@ type Nginx interface {
 	CleanupFiles(dir string, keep map[string]bool) error
 }
 
+// DynamicStore holds the Lua balancer's data in nginx; *nginx.Dynamic implements it.
+type DynamicStore interface {
+	// Push stores body (JSON of model.Dynamic) and checks nginx holds exactly it.
+	Push(ctx context.Context, body []byte) error
+	// Held returns the md5 of what nginx holds, "" for nothing.
+	Held(ctx context.Context) (string, error)
+}
+
+// PushRecorder receives one call per push of balancer data.
+type PushRecorder interface {
+	// Pushed reports a push: how long it took, its size, and its error.
+	Pushed(took time.Duration, size int, err error)
+}
+
 // FindingRecorder receives the findings of every model build.
 type FindingRecorder interface {
 	// Findings is called after each build with all current findings.
@@ -70,6 +85,15 @@ type Options struct {
 	Recorder reload.Recorder
 	// Findings receives the model's findings after every build.
 	Findings FindingRecorder
+	// Dynamic receives the Lua balancer's data (endpoints, traffic
+	// policies); nil with the upstreams balancer, where endpoints are in
+	// nginx.conf and every change reloads.
+	Dynamic DynamicStore
+	// Pushes receives one call per push to Dynamic; may be nil.
+	Pushes PushRecorder
+	// DynamicCheck is how often the controller checks that nginx still holds
+	// the balancer data (a restarted nginx holds none); 0 means 1s.
+	DynamicCheck time.Duration
 	// Live is called after every sync that leaves this snapshot's config
 	// live (applied now, or unchanged), e.g. to write Ingress status.
 	Live func(snap *snapshot.Snapshot, cfg *model.Config)
@@ -104,6 +128,14 @@ type Controller struct {
 	// accepted are the Ingress versions of the live config, passed back to
 	// the model so an edit that breaks an Ingress keeps its last good version.
 	accepted map[string]*networkingv1.Ingress
+
+	// pushMu serialises pushes of balancer data, from Sync and from the
+	// check that re-pushes to a restarted nginx.
+	pushMu sync.Mutex
+	// pushed is the balancer data nginx holds, as JSON and md5 (guarded by mu).
+	pushed     model.Dynamic
+	pushedBody []byte
+	pushedSum  string
 }
 
 // New checks the template and returns a controller.
@@ -123,6 +155,9 @@ func New(source Source, ngx Nginx, opts Options) (*Controller, error) {
 	}
 	if opts.RetryDelay <= 0 {
 		opts.RetryDelay = 5 * time.Second
+	}
+	if opts.DynamicCheck <= 0 {
+		opts.DynamicCheck = time.Second
 	}
 	now := opts.Clock
 	if now == nil {
@@ -171,6 +206,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	}()
 	srcErr := make(chan error, 1)
 	go func() { srcErr <- c.source.Run(ctx, c.Trigger) }()
+	if c.opts.Dynamic != nil {
+		go c.keepDynamic(ctx)
+	}
 	c.Trigger()
 	for c.queue.Wait(ctx) {
 		c.Sync(ctx)
@@ -226,6 +264,13 @@ func (c *Controller) Sync(ctx context.Context) {
 	c.mu.Unlock()
 	if unchanged {
 		c.log.Debug("configuration unchanged; no reload", "config_hash", short(hash), "objects", snap.Len())
+		// Endpoints and traffic policies are not in nginx.conf: they reach
+		// nginx without a reload.
+		if err := c.pushDynamic(ctx, cfg.Dynamic()); err != nil {
+			c.log.Error("pushing balancer data failed; retrying", "error", err)
+			time.AfterFunc(c.opts.RetryDelay/5, c.Trigger)
+			return
+		}
 		c.notifyLive(snap, cfg)
 		return
 	}
@@ -268,6 +313,12 @@ func (c *Controller) apply(ctx context.Context, r *render.Renderer, rendererGen 
 	if err == nil {
 		err = c.makeLive(ctx, conf, cfg, gen)
 	}
+	if err == nil {
+		// Exactly the new data, now that no old worker takes new requests.
+		if perr := c.pushDynamic(ctx, cfg.Dynamic()); perr != nil {
+			err = fmt.Errorf("configuration live, but pushing balancer data failed: %w", perr)
+		}
+	}
 	ev.Duration = c.now().Sub(start)
 	ev.Result, ev.Message = classify(err)
 
@@ -299,6 +350,17 @@ func (c *Controller) makeLive(ctx context.Context, conf []byte, cfg *model.Confi
 	}
 	for _, f := range cfg.AuthFiles {
 		files = append(files, nginx.File{Path: f.Path, Content: f.Content, Mode: 0o600, ForWorkers: true})
+	}
+	c.mu.Lock()
+	running := c.ready
+	previous := c.pushed
+	c.mu.Unlock()
+	if running {
+		// New workers start serving before Apply returns: they must find
+		// their routes already there, and old workers must keep theirs.
+		if err := c.pushDynamic(ctx, previous.Union(cfg.Dynamic())); err != nil {
+			return fmt.Errorf("pushing balancer data before the reload: %w", err)
+		}
 	}
 	res, err := c.nginx.Apply(ctx, conf, files, gen)
 	if err != nil {
@@ -408,4 +470,86 @@ func (c *Controller) Generation() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.generation
+}
+
+// pushDynamic stores d in nginx unless nginx already holds it.
+func (c *Controller) pushDynamic(ctx context.Context, d model.Dynamic) error {
+	if c.opts.Dynamic == nil {
+		return nil
+	}
+	body, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("encoding balancer data: %w", err)
+	}
+	sum := nginx.Sum(body)
+	c.pushMu.Lock()
+	defer c.pushMu.Unlock()
+	c.mu.Lock()
+	same := sum == c.pushedSum
+	c.mu.Unlock()
+	if same {
+		return nil
+	}
+	start := c.now()
+	err = c.opts.Dynamic.Push(ctx, body)
+	took := c.now().Sub(start)
+	if c.opts.Pushes != nil {
+		c.opts.Pushes.Pushed(took, len(body), err)
+	}
+	if err != nil {
+		return err
+	}
+	c.log.Debug("balancer data pushed", "bytes", len(body), "backends", len(d.Backends), "routes", len(d.Routes),
+		"took_ms", took.Milliseconds())
+	c.mu.Lock()
+	c.pushed, c.pushedBody, c.pushedSum = d, body, sum
+	c.mu.Unlock()
+	return nil
+}
+
+// keepDynamic re-pushes the balancer data when nginx no longer holds it: a
+// restarted nginx (its container, or a crash) starts with empty shared
+// memory and would answer 503 until the next change.
+func (c *Controller) keepDynamic(ctx context.Context) {
+	tick := time.NewTicker(c.opts.DynamicCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if held, err := c.repush(ctx); err != nil {
+			c.log.Warn("nginx lost the balancer data and pushing it again failed", "error", err)
+		} else if held != "" {
+			c.log.Warn("nginx had lost the balancer data (restarted?); pushed it again", "held", held)
+		}
+	}
+}
+
+// repush pushes the last data again if nginx holds something else, and
+// returns what nginx held then ("" when nothing was pushed). Holding pushMu
+// throughout keeps a concurrent Sync from being overwritten with older data.
+func (c *Controller) repush(ctx context.Context) (string, error) {
+	c.pushMu.Lock()
+	defer c.pushMu.Unlock()
+	c.mu.Lock()
+	body, sum, ready := c.pushedBody, c.pushedSum, c.ready
+	c.mu.Unlock()
+	if !ready || body == nil {
+		return "", nil
+	}
+	held, err := c.opts.Dynamic.Held(ctx)
+	if err != nil || held == sum {
+		return "", nil // nginx unreachable is /healthz's business
+	}
+	start := c.now()
+	err = c.opts.Dynamic.Push(ctx, body)
+	if c.opts.Pushes != nil {
+		c.opts.Pushes.Pushed(c.now().Sub(start), len(body), err)
+	}
+	if held == "" {
+		held = "nothing"
+	}
+	return held, err
 }

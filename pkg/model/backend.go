@@ -54,15 +54,21 @@ func (b *builder) serviceBackend(namespace, name string, port networkingv1.Servi
 	}
 	display = fmt.Sprintf("%s/%s:%d", namespace, name, sp.Port)
 	upstream := fmt.Sprintf("%s.%s.%d", namespace, name, sp.Port)
+	proxyPass := "http://" + upstream
+	if b.lua() {
+		proxyPass = luaPass(false)
+	}
 	if u, ok := b.upstreams[upstream]; ok {
-		return Action{Upstream: u.Name, Pass: "proxy_pass", ProxyPass: "http://" + u.Name, Service: display}
+		return Action{Upstream: u.Name, Pass: "proxy_pass", ProxyPass: proxyPass, Service: display}
 	}
 	endpoints := b.readyEndpoints(namespace, name, sp.Name)
-	if len(endpoints) == 0 {
+	// The Lua balancer answers 503 itself while a pool is empty, so the
+	// location stays the same when endpoints come and go: no reload.
+	if len(endpoints) == 0 && !b.lua() {
 		return Action{Return: statusUnavailable, Service: display}
 	}
 	b.upstreams[upstream] = &Upstream{Name: upstream, Endpoints: endpoints}
-	return Action{Upstream: upstream, Pass: "proxy_pass", ProxyPass: "http://" + upstream, Service: display}
+	return Action{Upstream: upstream, Pass: "proxy_pass", ProxyPass: proxyPass, Service: display}
 }
 
 // servicePort finds the Service port an Ingress backend names, by number or by name.

@@ -5,6 +5,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/portico-ingress/portico/pkg/annotations"
 )
 
 // balanced points an action at a variant of its upstream that uses the
@@ -15,6 +19,9 @@ import (
 // connections per upstream, and a connection verified for one Ingress's
 // settings must never carry another Ingress's requests.
 func (b *builder) balanced(a Action, pol policy) Action {
+	if b.lua() {
+		return b.luaBalanced(a, pol)
+	}
 	bal := pol.balance
 	lb := bal.HashBy != "" || bal.Method == "least_conn"
 	if a.Upstream == "" || (!lb && pol.proxySSL == nil) {
@@ -39,4 +46,51 @@ func (b *builder) balanced(a Action, pol policy) Action {
 	a.Upstream = name
 	a.ProxyPass = strings.Replace(a.ProxyPass, base.Name, name, 1)
 	return a
+}
+
+// luaBalanced records the policy on the action for the Lua balancer, which
+// applies it per request: no upstream variants, and nothing in nginx.conf
+// changes with the method.
+func (b *builder) luaBalanced(a Action, pol policy) Action {
+	if a.Upstream == "" {
+		return a
+	}
+	if pol.balance.Method != "round_robin" {
+		a.Balance = pol.balance.Method
+	}
+	a.HashBy = pol.balance.HashBy
+	a.Affinity = pol.affinity
+	if pol.proxySSL != nil {
+		a.ProxyPass = luaPass(true)
+	}
+	return a
+}
+
+// affinity turns the affinity annotations into the Lua balancer's cookie
+// settings, with ingress-nginx's defaults. Policies the upstreams balancer
+// cannot apply are reported, and requests are then spread as usual.
+func (b *builder) affinity(ing *networkingv1.Ingress, set annotations.Set) *RouteAffinity {
+	if !b.lua() {
+		if set.Balance.Method == "ewma" {
+			b.warn(ingressRef(ing), ReasonIneffectiveAnnotation, "load-balance ewma needs the Lua balancer, which this nginx lacks; round_robin is used")
+		}
+		if set.Affinity.Type != "" {
+			b.warn(ingressRef(ing), ReasonIneffectiveAnnotation, "affinity needs the Lua balancer, which this nginx lacks; requests are spread over all endpoints")
+		}
+		return nil
+	}
+	af := set.Affinity
+	if af.Type != "cookie" {
+		return nil
+	}
+	out := &RouteAffinity{Mode: af.Mode, Name: af.CookieName, Path: af.CookiePath, Domain: af.CookieDomain,
+		MaxAge: af.CookieMaxAge, Expires: af.CookieExpires, Secure: af.CookieSecure, SameSite: af.CookieSameSite,
+		ChangeOnFailure: af.CookieChangeOnFailure}
+	if out.Mode == "" {
+		out.Mode = "balanced"
+	}
+	if out.Name == "" {
+		out.Name = "INGRESSCOOKIE"
+	}
+	return out
 }

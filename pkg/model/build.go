@@ -30,6 +30,7 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 	ingresses := b.sortedIngresses(snap.Ingresses)
 	accepted := make(map[string]*networkingv1.Ingress, len(ingresses))
 	served := make([]ObjectRef, 0, len(ingresses))
+	var canaries []canaryIngress
 	for _, ing := range ingresses {
 		use, set, ok := b.accept(ing)
 		if !ok {
@@ -37,12 +38,18 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 		}
 		accepted[key(ing.Namespace, ing.Name)] = use
 		served = append(served, ingressRef(ing))
+		if set.Canary.Enabled {
+			canaries = append(canaries, canaryIngress{ing: use, set: set, pol: b.policy(use, set)})
+			continue
+		}
 		b.addIngress(use, b.policy(use, set))
 	}
+	b.addCanaries(canaries)
 	b.addWWWRedirects()
 	b.addGlobalDefaultBackend()
 	b.dropShadowedAliases()
 	cfg := b.config()
+	assignRoutes(cfg)
 	cfg.Ingresses = served
 	cfg.Accepted = accepted
 	return cfg, b.findings
@@ -300,6 +307,46 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 }
 
 func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref ObjectRef, source string, p networkingv1.HTTPIngressPath, pol policy) {
+	claim, ok := b.claimOf(srv, ref, p, pol)
+	if !ok {
+		return
+	}
+	if owner, taken := srv.claims[claim]; taken {
+		if owner == source {
+			b.warn(ref, ReasonConflict, "path %q on host %q is listed twice; the second is ignored", claim.path, displayHost(srv.name))
+		} else {
+			b.warn(ref, ReasonConflict, "path %q (%s) on host %q is ignored: the older Ingress %s already routes it",
+				claim.path, matchName(claim.exact), displayHost(srv.name), owner)
+		}
+		return
+	}
+	srv.claims[claim] = source
+	action := b.backend(ing.Namespace, p.Backend, ref)
+	if db := pol.defaultBackend; db != nil {
+		switch {
+		case unavailable(action):
+			action = *db
+		case b.lua() && action.Upstream != "" && db.Upstream != "":
+			// The Lua balancer switches to the default backend while the
+			// Service has no ready endpoints, without a reload.
+			action.Fallback = db.Upstream
+		}
+	}
+	action = b.balanced(action, pol)
+	if af := action.Affinity; af != nil && af.Path == "" {
+		scoped := *af
+		scoped.Path = "/"
+		if !claim.regex {
+			scoped.Path = claim.path
+		}
+		action.Affinity = &scoped
+	}
+	srv.addRule(claim, source, action, pol)
+}
+
+// claimOf checks an Ingress path and returns the rule it claims on a host:
+// the normalized path and how it matches. Problems become findings.
+func (b *builder) claimOf(srv *serverBuilder, ref ObjectRef, p networkingv1.HTTPIngressPath, pol policy) (ruleKey, bool) {
 	pathType := networkingv1.PathTypeImplementationSpecific
 	if p.PathType != nil {
 		pathType = *p.PathType
@@ -308,7 +355,7 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 		pathType != networkingv1.PathTypeImplementationSpecific {
 		b.warn(ref, ReasonInvalidPath, "path %q skipped: pathType %q is not Exact, Prefix or ImplementationSpecific",
 			truncate(p.Path), truncate(string(pathType)))
-		return
+		return ruleKey{}, false
 	}
 	path := p.Path
 	if path == "" && pathType != networkingv1.PathTypeExact {
@@ -322,7 +369,7 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 	}
 	if err := validate(path); err != nil {
 		b.warn(ref, ReasonInvalidPath, "path %q on host %q skipped: %v", truncate(p.Path), displayHost(srv.name), err)
-		return
+		return ruleKey{}, false
 	}
 	if !exact && !regex {
 		// Prefix matching is per path element, so a trailing slash changes nothing.
@@ -332,22 +379,7 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 			path = "/"
 		}
 	}
-	claim := ruleKey{exact: exact, regex: regex, path: path}
-	if owner, taken := srv.claims[claim]; taken {
-		if owner == source {
-			b.warn(ref, ReasonConflict, "path %q on host %q is listed twice; the second is ignored", path, displayHost(srv.name))
-		} else {
-			b.warn(ref, ReasonConflict, "path %q (%s) on host %q is ignored: the older Ingress %s already routes it",
-				path, matchName(exact), displayHost(srv.name), owner)
-		}
-		return
-	}
-	srv.claims[claim] = source
-	action := b.backend(ing.Namespace, p.Backend, ref)
-	if pol.defaultBackend != nil && unavailable(action) {
-		action = *pol.defaultBackend
-	}
-	srv.addRule(claim, source, b.balanced(action, pol), pol)
+	return ruleKey{exact: exact, regex: regex, path: path}, true
 }
 
 func matchName(exact bool) string {

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -78,6 +79,8 @@ func GlobalOptions() []GlobalOption {
 			apply: applyWorkerProcesses},
 		{Key: "max-worker-connections", Default: "16384", Doc: "connections each worker may hold",
 			apply: integer(64, 1<<20, func(g *Global, n int) { g.WorkerConnections = n })},
+		{Key: "worker-shutdown-timeout", Default: "240s", Doc: "how long workers of an old configuration may finish their requests after a reload before nginx closes their connections (nginx time from 1ms to 24h: 240s, 5m, 1m30s)",
+			apply: applyWorkerShutdownTimeout},
 	}
 	slices.SortFunc(opts, func(a, b GlobalOption) int { return strings.Compare(a.Key, b.Key) })
 	return opts
@@ -177,6 +180,70 @@ func applyWorkerProcesses(g *Global, v string) error {
 		return fmt.Errorf("must be auto or a number from 1 to 1024")
 	}
 	g.WorkerProcesses = strconv.Itoa(n)
+	return nil
+}
+
+// timeUnit is one suffix of an nginx time and its length in milliseconds.
+type timeUnit struct {
+	suffix string
+	ms     int64
+}
+
+// nginxTimeUnits are the suffixes of an nginx time, most significant first
+// (ngx_parse_time refuses them out of that order).
+var nginxTimeUnits = []timeUnit{
+	{"y", 365 * 24 * 3600 * 1000}, {"M", 30 * 24 * 3600 * 1000}, {"w", 7 * 24 * 3600 * 1000},
+	{"d", 24 * 3600 * 1000}, {"h", 3600 * 1000}, {"m", 60 * 1000}, {"s", 1000}, {"ms", 1},
+}
+
+// nginxTimePart is one number and its optional unit at the start of an nginx time.
+var nginxTimePart = regexp.MustCompile(`^([0-9]{1,7})(ms|[yMwdhms])?`)
+
+// maxWorkerShutdownTimeout bounds worker_shutdown_timeout: old workers that
+// live longer than a day after a reload are a leak, not a grace period.
+const maxWorkerShutdownTimeout = 24 * 3600 * 1000
+
+// applyWorkerShutdownTimeout accepts an nginx time for worker_shutdown_timeout.
+// The parts must be in nginx's order (1m30s, not 30s1m) so that nginx -t never
+// sees a value the model accepted. 0 is refused because nginx reads it as "no
+// timeout": the workers of every old configuration that still hold a
+// long-lived connection (websockets, streaming) would then pile up, reload
+// after reload.
+func applyWorkerShutdownTimeout(g *Global, v string) error {
+	bad := errors.New("must be an nginx time from 1ms to 24h, like 240s, 5m or 1m30s")
+	rest, last := v, -1
+	var total int64
+	if rest == "" {
+		return bad
+	}
+	for rest != "" {
+		m := nginxTimePart.FindStringSubmatch(rest)
+		if m == nil {
+			return bad
+		}
+		suffix := m[2]
+		if suffix == "" {
+			if len(m[0]) != len(rest) {
+				return bad // only the last part may omit its unit
+			}
+			suffix = "s" // nginx reads a bare number as seconds
+		}
+		i := slices.IndexFunc(nginxTimeUnits, func(u timeUnit) bool { return u.suffix == suffix })
+		if i <= last {
+			return bad
+		}
+		last = i
+		n, err := strconv.ParseInt(m[1], 10, 64)
+		if err != nil {
+			return bad
+		}
+		total += n * nginxTimeUnits[i].ms
+		rest = rest[len(m[0]):]
+	}
+	if total <= 0 || total > maxWorkerShutdownTimeout {
+		return bad
+	}
+	g.WorkerShutdownTimeout = v
 	return nil
 }
 

@@ -301,10 +301,23 @@ func Route(cfg *model.Config, host, path string) (string, []string) {
 	a := best.Action
 	switch {
 	case a.Upstream != "":
+		// As the Lua balancer does: an empty pool falls back to the default
+		// backend, or answers 503.
 		for _, u := range cfg.Upstreams {
-			if u.Name == a.Upstream {
+			if u.Name != a.Upstream {
+				continue
+			}
+			if len(u.Endpoints) > 0 {
 				return a.Service, u.Endpoints
 			}
+			if a.Fallback != "" {
+				for _, f := range cfg.Upstreams {
+					if f.Name == a.Fallback && len(f.Endpoints) > 0 {
+						return fallbackService(cfg, a.Fallback), f.Endpoints
+					}
+				}
+			}
+			return "503", nil
 		}
 		return "missing upstream " + a.Upstream, nil
 	case a.ExternalHost != "":
@@ -312,4 +325,18 @@ func Route(cfg *model.Config, host, path string) (string, []string) {
 	default:
 		return fmt.Sprint(a.Return), nil
 	}
+}
+
+// fallbackService finds the "ns/svc:port" of an upstream from any action that uses it.
+func fallbackService(cfg *model.Config, upstream string) string {
+	for _, srv := range append([]model.Server{cfg.DefaultServer}, cfg.Servers...) {
+		for _, l := range srv.Locations {
+			if l.Action.Upstream == upstream {
+				return l.Action.Service
+			}
+		}
+	}
+	ns, rest, _ := strings.Cut(upstream, ".")
+	name, port, _ := strings.Cut(rest, ".")
+	return ns + "/" + name + ":" + port
 }

@@ -48,12 +48,16 @@ func DefaultGlobal() Global {
 		HTTPPort:                  80,
 		HTTPSPort:                 443,
 		InternalPort:              10246,
+		Balancer:                  BalancerLua,
+		LuaModules:                DebianLuaModules(),
+		LuaDir:                    "/tmp/portico/lua",
 		PIDFile:                   "/tmp/portico/nginx.pid",
 		RuntimeDir:                "/tmp/portico",
 		ErrorLog:                  "stderr",
 		AccessLog:                 "/dev/stdout",
 		WorkerProcesses:           "auto",
 		WorkerConnections:         16384,
+		WorkerShutdownTimeout:     "240s",
 		UpstreamKeepalive:         320,
 		UpstreamKeepaliveRequests: 10000,
 		UpstreamKeepaliveTimeout:  "60s",
@@ -82,3 +86,9 @@ const DefaultSSLCiphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SH
 const DefaultLogFormat = `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent ` +
 	`"$http_referer" "$http_user_agent" $request_length $request_time ` +
 	`$upstream_addr $upstream_status $upstream_response_time $request_id`
+
+// DebianLuaModules are the dynamic modules Debian's nginx-extras needs for
+// the Lua balancer, in load order (the Lua module needs NDK first).
+func DebianLuaModules() []string {
+	return []string{"/usr/share/nginx/modules/ndk_http_module.so", "/usr/share/nginx/modules/ngx_http_lua_module.so"}
+}

@@ -60,6 +60,9 @@ type policy struct {
 	serverSnippet []*ngxconf.Directive
 	// balance is the load-balancing method of the Ingress's backends.
 	balance annotations.Balance
+	// affinity is cookie session affinity (Lua balancer), or nil; its Path
+	// is "" when each location should scope the cookie to its own path.
+	affinity *RouteAffinity
 	// extAuth and authEndpoint are external authentication, when set.
 	extAuth      *ExternalAuth
 	authEndpoint *AuthEndpoint

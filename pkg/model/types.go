@@ -23,8 +23,14 @@ type Config struct {
 	DefaultServer Server `json:"defaultServer"`
 	// Servers are the virtual hosts, sorted by Name.
 	Servers []Server `json:"servers"`
-	// Upstreams are the backend pools, sorted by Name; only pools with ready endpoints appear.
+	// Upstreams are the backend pools, sorted by Name. With the upstreams
+	// balancer only pools with ready endpoints appear; with the Lua balancer
+	// every pool a location uses does, endpoints or not, so that endpoints
+	// coming and going never change nginx.conf.
 	Upstreams []Upstream `json:"upstreams"`
+	// Routes are what the Lua balancer needs per location, by Location.Route;
+	// empty with the upstreams balancer. They are pushed, never rendered.
+	Routes map[string]Route `json:"routes,omitempty"`
 	// Certificates are the PEM files (certificate chain and key) the servers refer to, sorted by Path.
 	Certificates []Certificate `json:"certificates"`
 	// LimitZones are the rate and connection limit zones, sorted by Name.
@@ -58,8 +64,18 @@ type Global struct {
 	InternalListen string `json:"internalListen"`
 	// ServerNamesHashMaxSize sizes nginx's server name hash for the number of hosts, computed by Build.
 	ServerNamesHashMaxSize int `json:"serverNamesHashMaxSize"`
-	// InternalPort is the loopback port of the internal server (generation check).
+	// InternalPort is the loopback port of the internal server (generation
+	// check, and where the controller pushes the Lua balancer's data).
 	InternalPort int `json:"internalPort"`
+	// Balancer is BalancerLua (one upstream whose endpoints the controller
+	// pushes at run time) or BalancerUpstreams (an upstream block per Service
+	// port: endpoint changes reload nginx).
+	Balancer string `json:"balancer"`
+	// LuaModules are the load_module paths the Lua balancer needs; empty when
+	// nginx has the modules built in.
+	LuaModules []string `json:"luaModules,omitempty"`
+	// LuaDir holds Portico's Lua code (lua_package_path and hook files).
+	LuaDir string `json:"luaDir,omitempty"`
 	// PIDFile is where the nginx master writes its pid.
 	PIDFile string `json:"pidFile"`
 	// RuntimeDir holds nginx's temporary files (request bodies, proxy buffers).
@@ -72,6 +88,8 @@ type Global struct {
 	WorkerProcesses string `json:"workerProcesses"`
 	// WorkerConnections is the per-worker connection limit.
 	WorkerConnections int `json:"workerConnections"`
+	// WorkerShutdownTimeout is worker_shutdown_timeout, as an nginx time: how long old workers live after a reload.
+	WorkerShutdownTimeout string `json:"workerShutdownTimeout"`
 	// Resolvers are DNS servers for ExternalName Services, already formatted for nginx.
 	Resolvers []string `json:"resolvers"`
 	// UpstreamKeepalive is the number of idle keep-alive connections each worker keeps per upstream.
@@ -155,6 +173,9 @@ type Location struct {
 	Path string `json:"path"`
 	// Source names the Ingress the location came from ("ns/name"), or "" for generated fallbacks.
 	Source string `json:"source,omitempty"`
+	// Route is the key of Config.Routes the Lua balancer uses for this
+	// location, or "" when it does not proxy through the balancer.
+	Route string `json:"route,omitempty"`
 	// Action is what nginx does with a matching request.
 	Action Action `json:"action"`
 	// Proxy holds the proxy settings the Ingress's annotations change; empty fields keep the global values.
@@ -298,6 +319,17 @@ type Action struct {
 	Return int `json:"return,omitempty"`
 	// Service is the backend Service ("ns/name:port"), for comments and debugging.
 	Service string `json:"service,omitempty"`
+	// Balance is the Lua balancer's method: "round_robin" (""), "least_conn" or "ewma".
+	Balance string `json:"balance,omitempty"`
+	// HashBy is the consistent-hash key (nginx variables) for the Lua balancer, or "".
+	HashBy string `json:"hashBy,omitempty"`
+	// Affinity is cookie session affinity for the Lua balancer, when set.
+	Affinity *RouteAffinity `json:"affinity,omitempty"`
+	// Canary sends some requests to another Service (Lua balancer), when set.
+	Canary *RouteCanary `json:"canary,omitempty"`
+	// Fallback is the upstream that answers while Upstream has no ready
+	// endpoints (default-backend annotation, Lua balancer), or "".
+	Fallback string `json:"fallback,omitempty"`
 }
 
 // Upstream is a pool of endpoints for one Service port.
@@ -418,6 +450,8 @@ type ErrorPage struct {
 type ErrorLocation struct {
 	// Name is "@portico_err_" with a hash of the Ingress and the code, never user text.
 	Name string `json:"name"`
+	// Route is the Lua balancer's key for this location, or "" (see Location.Route).
+	Route string `json:"route,omitempty"`
 	// Code is sent as X-Code.
 	Code int `json:"code"`
 	// Namespace, Ingress and Service (the default backend's) are sent as X-Namespace, X-Ingress-Name and X-Service-Name.

@@ -18,6 +18,7 @@ import (
 	"github.com/portico-ingress/portico/pkg/render"
 	"github.com/portico-ingress/portico/pkg/snapshot"
 	"github.com/portico-ingress/portico/pkg/testutil/nginxtest"
+	"github.com/portico-ingress/portico/rootfs"
 )
 
 // fuzzSnapshot builds one Ingress whose user-controlled strings all come
@@ -110,6 +111,7 @@ func FuzzRenderIngress(f *testing.F) {
 		dir := t.TempDir()
 		require.NoError(t, os.MkdirAll(filepath.Join(dir, "certs"), 0o700))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "certs", "default.pem"), defaultPEM, 0o600))
+		require.NoError(t, rootfs.InstallLua(filepath.Join(dir, "lua")))
 		text := replaceRoot(string(conf), dir)
 		file := filepath.Join(dir, "nginx.conf")
 		require.NoError(t, os.WriteFile(file, []byte(text), 0o644))
@@ -129,6 +131,7 @@ func FuzzRenderModelStrings(f *testing.F) {
 	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, name, path, upstream, certPath, source, endpoint, external string) {
 		cfg, _ := model.Build(nil, goldenOptions())
+		cfg.Global.Balancer = model.BalancerUpstreams
 		cfg.Servers = []model.Server{{
 			Name: name, ServerName: name,
 			TLS: &model.ServerTLS{CertificatePath: certPath, RedirectHTTP: true},
@@ -155,5 +158,21 @@ func FuzzRenderModelStrings(f *testing.F) {
 		})
 		require.Equal(t, []string{upstream}, upstreams)
 		require.Equal(t, []string{endpoint}, servers)
+
+		// With the Lua balancer the route ID is the printed string instead.
+		cfg.Global.Balancer = model.BalancerLua
+		cfg.Servers[0].Locations[0].Route = upstream
+		conf, err = r.Render(cfg, 1)
+		require.NoError(t, err)
+		tree, err = ngxconf.Parse(string(conf))
+		require.NoError(t, err, "%s", conf)
+		require.Equal(t, ExpectedShape(cfg), RenderedShape(tree))
+		var routes [][]string
+		ngxconf.Walk(tree, func(_ []string, d *ngxconf.Directive) {
+			if d.Name == "set" && len(d.Args) > 0 && d.Args[0] == "$portico_route" {
+				routes = append(routes, d.Args)
+			}
+		})
+		require.Equal(t, [][]string{{"$portico_route", upstream}}, routes)
 	})
 }

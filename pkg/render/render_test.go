@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/portico-ingress/portico/pkg/testutil/fixture"
 	"github.com/portico-ingress/portico/pkg/testutil/golden"
 	"github.com/portico-ingress/portico/pkg/testutil/nginxtest"
+	"github.com/portico-ingress/portico/rootfs"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files from the current output")
@@ -30,6 +32,7 @@ func goldenOptions() model.Options {
 	g.PIDFile = goldenRoot + "/nginx.pid"
 	g.RuntimeDir = goldenRoot
 	g.DefaultCertificate = goldenRoot + "/certs/default.pem"
+	g.LuaDir = goldenRoot + "/lua"
 	g.AccessLog = "off"
 	g.Resolvers = []string{"127.0.0.53"}
 	return model.Options{
@@ -44,6 +47,10 @@ func goldenOptions() model.Options {
 		Global:            g,
 	}
 }
+
+// upstreamsGoldens are the fixtures also rendered for an nginx without Lua
+// (an upstream block per Service port), as <name>.upstreams.conf.
+var upstreamsGoldens = []string{"backends", "annotations-balance", "annotations-default-backend", "annotations-proxyssl", "default-backend"}
 
 type goldenCase struct {
 	name string
@@ -65,10 +72,19 @@ func goldenCases(t *testing.T) []goldenCase {
 		}
 		snap, err := fixture.LoadFile(in)
 		require.NoError(t, err)
+		name := strings.TrimSuffix(filepath.Base(in), ".yaml")
 		cfg, _ := model.Build(snap, goldenOptions())
 		conf, err := r.Render(cfg, 1)
 		require.NoError(t, err)
-		out = append(out, goldenCase{name: strings.TrimSuffix(filepath.Base(in), ".yaml"), cfg: cfg, conf: conf})
+		out = append(out, goldenCase{name: name, cfg: cfg, conf: conf})
+		if slices.Contains(upstreamsGoldens, name) {
+			opts := goldenOptions()
+			opts.Global.Balancer = model.BalancerUpstreams
+			cfg, _ := model.Build(snap, opts)
+			conf, err := r.Render(cfg, 1)
+			require.NoError(t, err)
+			out = append(out, goldenCase{name: name + ".upstreams", cfg: cfg, conf: conf})
+		}
 	}
 	require.NotEmpty(t, out)
 	return out
@@ -104,6 +120,7 @@ func TestGoldenFilesPassNginx(t *testing.T) {
 			dir := t.TempDir()
 			require.NoError(t, os.MkdirAll(filepath.Join(dir, "certs"), 0o700))
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "certs", "default.pem"), defaultPEM, 0o600))
+			require.NoError(t, rootfs.InstallLua(filepath.Join(dir, "lua")))
 			for _, cert := range c.cfg.Certificates {
 				p := strings.Replace(cert.Path, goldenRoot, dir, 1)
 				require.NoError(t, os.WriteFile(p, cert.PEM, 0o600))

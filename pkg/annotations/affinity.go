@@ -1,0 +1,178 @@
+package annotations
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Affinity is cookie-based session affinity (affinity family).
+type Affinity struct {
+	// Type is "cookie" when affinity is on, else "".
+	Type string `json:"type,omitempty"`
+	// Mode is "balanced" (default) or "persistent".
+	Mode string `json:"mode,omitempty"`
+	// CookieName is session-cookie-name (default INGRESSCOOKIE when Type is set).
+	CookieName string `json:"cookieName,omitempty"`
+	// CookiePath is the cookie's Path attribute; ingress-nginx users need it when paths are regexes.
+	CookiePath string `json:"cookiePath,omitempty"`
+	// CookieDomain is the cookie's Domain attribute, lower-cased, leading dot kept.
+	CookieDomain string `json:"cookieDomain,omitempty"`
+	// CookieMaxAge and CookieExpires are seconds; 0 means not set.
+	CookieMaxAge int `json:"cookieMaxAge,omitempty"`
+	// CookieExpires is seconds from the response, turned into an Expires date when the cookie is set.
+	CookieExpires int `json:"cookieExpires,omitempty"`
+	// CookieSecure adds the Secure attribute.
+	CookieSecure bool `json:"cookieSecure,omitempty"`
+	// CookieSameSite is "", "None", "Lax" or "Strict".
+	CookieSameSite string `json:"cookieSameSite,omitempty"`
+	// CookieChangeOnFailure picks a new endpoint (and cookie) when the pinned one fails.
+	CookieChangeOnFailure bool `json:"cookieChangeOnFailure,omitempty"`
+}
+
+// Affinity defaults as ingress-nginx has them.
+const (
+	// DefaultAffinityCookieName is the cookie name when affinity is on and session-cookie-name is absent.
+	DefaultAffinityCookieName = "INGRESSCOOKIE"
+	// DefaultAffinityMode is the mode when affinity is on and affinity-mode is absent.
+	DefaultAffinityMode = "balanced"
+	// MaxCookieSeconds bounds session-cookie-max-age and -expires (ten years), so
+	// the Expires date Lua computes stays far from any overflow.
+	MaxCookieSeconds = 10 * 365 * 24 * 3600
+)
+
+// cookieToken allowlists an RFC 6265 cookie name (an RFC 2616 token) of 1
+// to 64 characters, minus "$", "'", "`" and "|": ingress-nginx refuses them
+// too, "$" is nginx's variable sigil, and quotes and "|" are never needed
+// in a name ("|" would also break the docs' tables). Separators (";", ",",
+// "=", spaces, quotes) are not tokens, so a name never splits Set-Cookie.
+var cookieToken = regexp.MustCompile(`^[A-Za-z0-9!#%&*+\-.^_~]{1,64}$`)
+
+// cookieTokenText describes cookieToken in errors and docs.
+const cookieTokenText = "a cookie name of 1 to 64 letters, digits and ! # % & * + - . ^ _ ~"
+
+// cookiePath allowlists RFC 3986 path characters except ";" and "," (they
+// end or split a Set-Cookie attribute) and "$" (nginx would expand it).
+var cookiePath = regexp.MustCompile(`^/[A-Za-z0-9\-._~/%!&'()*+=:@]{0,255}$`)
+
+// cookieSecondsValue is a positive whole number without sign or exponent.
+var cookieSecondsValue = regexp.MustCompile(`^[0-9]{1,10}$`)
+
+// setBool parses booleans as every group does (strconv.ParseBool, so 1, t
+// and TRUE too, like ingress-nginx's GetBoolAnnotation).
+func setBool(set func(*Set, bool)) func(string, *Set) error {
+	return func(v string, s *Set) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("is not true or false")
+		}
+		set(s, b)
+		return nil
+	}
+}
+
+// cookieSeconds accepts 1 to MaxCookieSeconds; 0 is refused because the
+// struct reads 0 as "not set", and a cookie that dies at once is no affinity.
+func cookieSeconds(set func(*Affinity, int)) func(string, *Set) error {
+	return func(v string, s *Set) error {
+		n, err := strconv.Atoi(v)
+		if !cookieSecondsValue.MatchString(v) || err != nil || n < 1 || n > MaxCookieSeconds {
+			return fmt.Errorf("is not a whole number of seconds from 1 to %d (ten years)", MaxCookieSeconds)
+		}
+		set(&s.Affinity, n)
+		return nil
+	}
+}
+
+func affinityFields() []Field {
+	f := func(key, def, allowed, doc string, apply func(string, *Set) error) Field {
+		return Field{Key: key, Group: "affinity", Scope: ScopeLocation, Risk: RiskLow, Default: def, Allowed: allowed, Doc: doc, apply: apply}
+	}
+	return []Field{
+		f("affinity", "", "cookie", "pin each client to one endpoint with a cookie (session affinity)",
+			func(v string, s *Set) error {
+				if v != "cookie" {
+					return errors.New("is not cookie, the only affinity type")
+				}
+				a := &s.Affinity
+				a.Type = v
+				// Defaults here rather than in the model keep the Set
+				// self-describing; the guards keep them from overwriting an
+				// explicit key whatever the order keys are applied in.
+				if a.CookieName == "" {
+					a.CookieName = DefaultAffinityCookieName
+				}
+				if a.Mode == "" {
+					a.Mode = DefaultAffinityMode
+				}
+				return nil
+			}),
+		f("affinity-mode", DefaultAffinityMode, "balanced, persistent",
+			"balanced re-pins some sessions when endpoints scale; persistent never moves a session",
+			func(v string, s *Set) error {
+				switch v {
+				case "balanced", "persistent":
+					s.Affinity.Mode = v
+					return nil
+				}
+				return errors.New("is not balanced or persistent")
+			}),
+		f("session-cookie-name", DefaultAffinityCookieName, cookieTokenText,
+			"name of the affinity cookie",
+			func(v string, s *Set) error {
+				if !cookieToken.MatchString(v) {
+					return errors.New("is not " + cookieTokenText)
+				}
+				s.Affinity.CookieName = v
+				return nil
+			}),
+		f("session-cookie-path", "(the Ingress path)", "an absolute path of at most 256 URL characters, without ; , $ or spaces",
+			"Path attribute of the affinity cookie; set it when the paths are regular expressions",
+			func(v string, s *Set) error {
+				if !cookiePath.MatchString(v) {
+					return errors.New("is not an absolute path of at most 256 URL characters without ; , $ or spaces")
+				}
+				s.Affinity.CookiePath = v
+				return nil
+			}),
+		f("session-cookie-domain", "(host-only cookie)", "a DNS name, optionally with a leading dot",
+			"Domain attribute of the affinity cookie",
+			func(v string, s *Set) error {
+				d := strings.ToLower(v)
+				if errs := validation.IsDNS1123Subdomain(strings.TrimPrefix(d, ".")); len(errs) > 0 {
+					return errors.New("is not a DNS name (optionally with a leading dot)")
+				}
+				s.Affinity.CookieDomain = d
+				return nil
+			}),
+		f("session-cookie-max-age", "", fmt.Sprintf("whole seconds from 1 to %d", MaxCookieSeconds),
+			"Max-Age attribute of the affinity cookie; without it (and -expires) the cookie lasts the browser session",
+			cookieSeconds(func(a *Affinity, n int) { a.CookieMaxAge = n })),
+		f("session-cookie-expires", "", fmt.Sprintf("whole seconds from 1 to %d", MaxCookieSeconds),
+			"Expires attribute of the affinity cookie, in seconds from when it is set",
+			cookieSeconds(func(a *Affinity, n int) { a.CookieExpires = n })),
+		f("session-cookie-secure", "false", "true, false", "Secure attribute of the affinity cookie",
+			setBool(func(s *Set, b bool) { s.Affinity.CookieSecure = b })),
+		f("session-cookie-samesite", "", "None, Lax, Strict (any case)", "SameSite attribute of the affinity cookie",
+			func(v string, s *Set) error {
+				switch strings.ToLower(v) {
+				case "none":
+					s.Affinity.CookieSameSite = "None"
+				case "lax":
+					s.Affinity.CookieSameSite = "Lax"
+				case "strict":
+					s.Affinity.CookieSameSite = "Strict"
+				default:
+					return errors.New("is not None, Lax or Strict")
+				}
+				return nil
+			}),
+		f("session-cookie-change-on-failure", "false", "true, false",
+			"when the pinned endpoint fails, pin the client to the next one instead of keeping the old cookie",
+			setBool(func(s *Set, b bool) { s.Affinity.CookieChangeOnFailure = b })),
+	}
+}

@@ -1,0 +1,187 @@
+package model
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+)
+
+// Balancers: how nginx picks an endpoint.
+const (
+	// BalancerLua serves every location through one upstream whose peer a
+	// Lua balancer picks from data the controller pushes: endpoint and
+	// traffic-policy changes need no reload.
+	BalancerLua = "lua"
+	// BalancerUpstreams writes an upstream block per Service port, for an
+	// nginx without the Lua module: every endpoint change reloads.
+	BalancerUpstreams = "upstreams"
+)
+
+// Upstream names of the Lua balancer. A location whose backend TLS settings
+// (proxy-ssl) differ from the default uses the second one, which keeps no
+// idle connections: nginx pools keep-alive connections by address alone, and
+// a connection verified for one Ingress must never carry another's request.
+const (
+	luaUpstream    = "portico_balancer"
+	luaUpstreamTLS = "portico_balancer_tls"
+)
+
+// Route is what the Lua balancer knows about one location: where its
+// requests go and how the endpoint is chosen. Every field is pushed as JSON,
+// never written into nginx.conf.
+type Route struct {
+	// Backend is the upstream (Config.Upstreams name) requests go to.
+	Backend string `json:"backend"`
+	// Fallback answers while Backend has no ready endpoints, or "".
+	Fallback string `json:"fallback,omitempty"`
+	// Balance is "round_robin" (""), "least_conn" or "ewma".
+	Balance string `json:"balance,omitempty"`
+	// HashBy is a consistent-hash key made of nginx variables, or "".
+	HashBy string `json:"hashBy,omitempty"`
+	// Affinity pins clients to an endpoint with a cookie, when set.
+	Affinity *RouteAffinity `json:"affinity,omitempty"`
+	// Canary diverts some requests to another upstream, when set.
+	Canary *RouteCanary `json:"canary,omitempty"`
+}
+
+// RouteAffinity is cookie session affinity, ingress-nginx's affinity family.
+type RouteAffinity struct {
+	// Mode is "balanced" or "persistent".
+	Mode string `json:"mode"`
+	// Name is the cookie name.
+	Name string `json:"name"`
+	// Path is the cookie's Path attribute.
+	Path string `json:"path"`
+	// Domain is the cookie's Domain attribute, or "".
+	Domain string `json:"domain,omitempty"`
+	// MaxAge and Expires are seconds; 0 leaves the attribute out (a session cookie).
+	MaxAge  int `json:"maxAge,omitempty"`
+	Expires int `json:"expires,omitempty"`
+	// Secure adds the Secure attribute.
+	Secure bool `json:"secure,omitempty"`
+	// SameSite is "", "None", "Lax" or "Strict".
+	SameSite string `json:"sameSite,omitempty"`
+	// ChangeOnFailure moves the session to the endpoint a retry reached.
+	ChangeOnFailure bool `json:"changeOnFailure,omitempty"`
+}
+
+// RouteCanary is a canary Ingress's share of a location's requests.
+type RouteCanary struct {
+	// Backend is the canary's upstream.
+	Backend string `json:"backend"`
+	// Source is the canary Ingress ("ns/name"), for debugging.
+	Source string `json:"source"`
+	// Weight out of WeightTotal requests go to the canary when no header or cookie decides.
+	Weight      int `json:"weight"`
+	WeightTotal int `json:"weightTotal"`
+	// Header, when the request has it, decides: "always"/"never", or equal
+	// to HeaderValue, or matching HeaderPattern.
+	Header        string `json:"header,omitempty"`
+	HeaderValue   string `json:"headerValue,omitempty"`
+	HeaderPattern string `json:"headerPattern,omitempty"`
+	// Cookie, when the request has it, decides: "always" or "never".
+	Cookie string `json:"cookie,omitempty"`
+}
+
+// Dynamic is the Lua balancer's data: it changes without a reload. The
+// controller pushes it as JSON to the internal server; encoding/json sorts
+// map keys, so equal data always gives equal bytes.
+type Dynamic struct {
+	// Backends are the ready endpoints of every upstream.
+	Backends map[string][]string `json:"backends"`
+	// Routes are by Location.Route.
+	Routes map[string]Route `json:"routes"`
+}
+
+// Dynamic returns the data to push, or an empty Dynamic with the upstreams balancer.
+func (c *Config) Dynamic() Dynamic {
+	d := Dynamic{Backends: make(map[string][]string, len(c.Upstreams)), Routes: c.Routes}
+	if d.Routes == nil {
+		d.Routes = map[string]Route{}
+	}
+	if c.Global.Balancer != BalancerLua {
+		return d
+	}
+	for _, u := range c.Upstreams {
+		eps := u.Endpoints
+		if eps == nil {
+			eps = []string{}
+		}
+		d.Backends[u.Name] = eps
+	}
+	return d
+}
+
+func (b *builder) lua() bool { return b.global.Balancer == BalancerLua }
+
+// assignRoutes gives every location that proxies through the Lua balancer
+// a route ID and records its route. The ID hashes only the server name and
+// the location's match, so changing where or how a location balances
+// changes the pushed data, not nginx.conf.
+func assignRoutes(cfg *Config) {
+	if cfg.Global.Balancer != BalancerLua {
+		return
+	}
+	cfg.Routes = map[string]Route{}
+	add := func(server, match string, a Action) string {
+		if a.Upstream == "" {
+			return ""
+		}
+		id := routeID(server, match)
+		for n := 0; ; n++ {
+			if _, taken := cfg.Routes[id]; !taken {
+				break
+			}
+			// A 64-bit collision: still deterministic, since servers and
+			// locations are visited in sorted order.
+			id = routeID(server, match+"\x00"+string(rune('a'+n%26)))
+		}
+		cfg.Routes[id] = Route{Backend: a.Upstream, Fallback: a.Fallback, Balance: a.Balance, HashBy: a.HashBy,
+			Affinity: a.Affinity, Canary: a.Canary}
+		return id
+	}
+	servers := make([]*Server, 0, len(cfg.Servers)+1)
+	servers = append(servers, &cfg.DefaultServer)
+	for i := range cfg.Servers {
+		servers = append(servers, &cfg.Servers[i])
+	}
+	for _, s := range servers {
+		for i := range s.Locations {
+			l := &s.Locations[i]
+			l.Route = add(s.Name, l.Modifier+" "+l.Path, l.Action)
+		}
+		for i := range s.ErrorLocations {
+			e := &s.ErrorLocations[i]
+			e.Route = add(s.Name, e.Name, e.Action)
+		}
+	}
+}
+
+func routeID(server, match string) string {
+	sum := sha256.Sum256([]byte(server + "\n" + match))
+	return "r" + hex.EncodeToString(sum[:8])
+}
+
+// luaPass returns the proxy_pass argument for the Lua balancer's upstream.
+func luaPass(tls bool) string {
+	if tls {
+		return "http://" + luaUpstreamTLS
+	}
+	return "http://" + luaUpstream
+}
+
+// Union returns d with other's backends and routes added, other's winning
+// where both have a key. Pushed before a reload, the union serves the old
+// workers' routes and the new workers' alike.
+func (d Dynamic) Union(other Dynamic) Dynamic {
+	out := Dynamic{Backends: make(map[string][]string, len(d.Backends)+len(other.Backends)),
+		Routes: make(map[string]Route, len(d.Routes)+len(other.Routes))}
+	for _, m := range []Dynamic{d, other} {
+		for k, v := range m.Backends {
+			out.Backends[k] = v
+		}
+		for k, v := range m.Routes {
+			out.Routes[k] = v
+		}
+	}
+	return out
+}

@@ -1,0 +1,2 @@
+-- log_by_lua (http level): feed response times to ewma.
+require("portico.balancer").log()
