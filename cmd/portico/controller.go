@@ -43,6 +43,7 @@ type controllerFlags struct {
 	statusAddress string
 	holdOff       time.Duration
 	maxHoldOff    time.Duration
+	endpointHold  time.Duration
 	reloadTimeout time.Duration
 	history       int
 	logLevel      string
@@ -111,6 +112,8 @@ Status endpoints on --status-address:
 	fs.StringVar(&f.statusAddress, "status-address", ":10254", "address of the status, metrics and debug HTTP server")
 	fs.DurationVar(&f.holdOff, "sync-holdoff", 200*time.Millisecond, "wait this long after a change for more changes before syncing")
 	fs.DurationVar(&f.maxHoldOff, "sync-max-holdoff", time.Second, "sync at the latest this long after the first change of a burst")
+	fs.DurationVar(&f.endpointHold, "sync-endpoint-holdoff", 20*time.Millisecond,
+		"with the Lua balancer, wait only this long after EndpointSlice-only changes: they are pushed to nginx, never reloaded")
 	fs.DurationVar(&f.reloadTimeout, "reload-timeout", 30*time.Second, "how long nginx may take to serve a new configuration before the reload counts as failed")
 	fs.IntVar(&f.history, "reload-history", 50, "number of reload events kept for /debug/reloads")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -183,19 +186,20 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		live = in.updater.Observe
 	}
 	ctrl, err := controller.New(in.source, ngx.driver, controller.Options{
-		Model:       modelOpts,
-		HoldOff:     f.holdOff,
-		MaxHoldOff:  f.maxHoldOff,
-		SyncTimeout: f.reloadTimeout + time.Minute,
-		Template:    template,
-		StartNginx:  ngx.start,
-		NginxAlive:  ngx.proc.Alive,
-		Recorder:    recorder,
-		Findings:    findings,
-		Dynamic:     dynamic,
-		Pushes:      pushes,
-		Live:        live,
-		Logger:      log.With("component", "controller"),
+		Model:           modelOpts,
+		HoldOff:         f.holdOff,
+		MaxHoldOff:      f.maxHoldOff,
+		EndpointHoldOff: f.endpointHold,
+		SyncTimeout:     f.reloadTimeout + time.Minute,
+		Template:        template,
+		StartNginx:      ngx.start,
+		NginxAlive:      ngx.proc.Alive,
+		Recorder:        recorder,
+		Findings:        findings,
+		Dynamic:         dynamic,
+		Pushes:          pushes,
+		Live:            live,
+		Logger:          log.With("component", "controller"),
 	})
 	if err != nil {
 		return err

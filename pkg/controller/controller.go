@@ -69,6 +69,9 @@ type Options struct {
 	HoldOff time.Duration
 	// MaxHoldOff caps the wait from the first change of a burst.
 	MaxHoldOff time.Duration
+	// EndpointHoldOff is the wait for a burst of EndpointSlice-only changes
+	// with the Lua balancer (no reload, only a push); 0 means HoldOff.
+	EndpointHoldOff time.Duration
 	// SyncTimeout bounds one sync (test, reload and verify).
 	SyncTimeout time.Duration
 	// RetryDelay is the wait before retrying a reload that failed for a
@@ -136,6 +139,9 @@ type Controller struct {
 	pushed     model.Dynamic
 	pushedBody []byte
 	pushedSum  string
+	// lastCfg is the model of the last full sync; endpoint-only syncs
+	// refresh its pools (guarded by mu).
+	lastCfg *model.Config
 }
 
 // New checks the template and returns a controller.
@@ -167,7 +173,7 @@ func New(source Source, ngx Nginx, opts Options) (*Controller, error) {
 		opts:     opts,
 		source:   source,
 		nginx:    ngx,
-		queue:    newHoldoff(opts.HoldOff, opts.MaxHoldOff),
+		queue:    newHoldoff(opts.HoldOff, opts.MaxHoldOff, endpointHoldOff(opts)),
 		log:      opts.Logger,
 		now:      now,
 		renderer: r,
@@ -177,6 +183,27 @@ func New(source Source, ngx Nginx, opts Options) (*Controller, error) {
 
 // Trigger asks for a sync; bursts of triggers coalesce.
 func (c *Controller) Trigger() { c.queue.Trigger() }
+
+// TriggerEndpoints asks for a sync after EndpointSlice-only changes. With
+// the Lua balancer it waits only EndpointHoldOff and pushes the new
+// endpoints without building nginx.conf again.
+func (c *Controller) TriggerEndpoints() { c.queue.TriggerEndpoints() }
+
+// EndpointNotifier is a Source that can report EndpointSlice-only changes
+// apart from the others (the Kubernetes source can).
+type EndpointNotifier interface {
+	// NotifyEndpoints makes the source call fn for EndpointSlice changes; called before Run.
+	NotifyEndpoints(fn func())
+}
+
+func endpointHoldOff(opts Options) time.Duration {
+	if opts.Dynamic == nil || opts.EndpointHoldOff <= 0 {
+		// Without the Lua balancer an endpoint change is a reload: it gets
+		// the same coalescing as any other.
+		return opts.HoldOff
+	}
+	return opts.EndpointHoldOff
+}
 
 // SetTemplate replaces the template (after an edit of --template). A template
 // that does not parse is rejected and the current one stays.
@@ -204,13 +231,23 @@ func (c *Controller) Run(ctx context.Context) error {
 		c.loopRunning = false
 		c.mu.Unlock()
 	}()
+	if n, ok := c.source.(EndpointNotifier); ok && c.opts.Dynamic != nil {
+		n.NotifyEndpoints(c.TriggerEndpoints)
+	}
 	srcErr := make(chan error, 1)
 	go func() { srcErr <- c.source.Run(ctx, c.Trigger) }()
 	if c.opts.Dynamic != nil {
 		go c.keepDynamic(ctx)
 	}
 	c.Trigger()
-	for c.queue.Wait(ctx) {
+	for {
+		full, ok := c.queue.Wait(ctx)
+		if !ok {
+			break
+		}
+		if !full && c.syncEndpoints(ctx) {
+			continue
+		}
 		c.Sync(ctx)
 	}
 	if err := <-srcErr; err != nil && !errors.Is(err, context.Canceled) {
@@ -246,6 +283,9 @@ func (c *Controller) Sync(ctx context.Context) {
 	opts.LastAccepted = c.accepted
 	c.mu.Unlock()
 	cfg, findings := model.Build(snap, opts)
+	c.mu.Lock()
+	c.lastCfg = cfg
+	c.mu.Unlock()
 	if c.opts.Findings != nil {
 		c.opts.Findings.Findings(findings)
 	}
@@ -552,4 +592,29 @@ func (c *Controller) repush(ctx context.Context) (string, error) {
 		held = "nothing"
 	}
 	return held, err
+}
+
+// syncEndpoints handles a burst of EndpointSlice-only changes: it reads the
+// endpoints of the live configuration's pools again and pushes them, with
+// no model build, no render and no reload (nginx.conf does not depend on
+// endpoints with the Lua balancer). It reports false when a full sync is
+// needed instead: no live configuration yet, or no Lua balancer.
+func (c *Controller) syncEndpoints(ctx context.Context) bool {
+	c.mu.Lock()
+	cfg, ready := c.lastCfg, c.ready && c.liveHash != "" && c.failedHash == ""
+	c.mu.Unlock()
+	if c.opts.Dynamic == nil || cfg == nil || !ready || cfg.Global.Balancer != model.BalancerLua {
+		return false
+	}
+	snap, err := c.source.Snapshot()
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opts.SyncTimeout)
+	defer cancel()
+	if err := c.pushDynamic(ctx, model.RefreshEndpoints(cfg, snap)); err != nil {
+		c.log.Error("pushing endpoints failed; retrying with a full sync", "error", err)
+		c.Trigger()
+	}
+	return true
 }

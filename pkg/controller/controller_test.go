@@ -229,7 +229,7 @@ func TestSetTemplateRejectsBrokenTemplate(t *testing.T) {
 // TestHoldoffCoalescesBursts counts syncs, not time: 100 triggers spread
 // over about a second must collapse into at most two syncs.
 func TestHoldoffCoalescesBursts(t *testing.T) {
-	h := newHoldoff(200*time.Millisecond, time.Second)
+	h := newHoldoff(200*time.Millisecond, time.Second, 20*time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var mu sync.Mutex
@@ -237,7 +237,10 @@ func TestHoldoffCoalescesBursts(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for h.Wait(ctx) {
+		for {
+			if _, ok := h.Wait(ctx); !ok {
+				return
+			}
 			mu.Lock()
 			syncs++
 			mu.Unlock()
@@ -279,7 +282,9 @@ func TestSyncRetriesAfterTimeout(t *testing.T) {
 	// The retry arrives as a trigger on the queue.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	require.True(t, c.queue.Wait(ctx), "a retry must be queued")
+	full, ok := c.queue.Wait(ctx)
+	require.True(t, ok, "a retry must be queued")
+	assert.True(t, full, "a retry is a full sync")
 	ngx.mu.Lock()
 	ngx.applyErr = nil
 	ngx.mu.Unlock()

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -10,49 +11,93 @@ import (
 // arrived for delay, but never later than maxDelay after the first change of
 // the burst. Every notification is the same key, so bursts collapse and at
 // most one sync runs at a time.
+//
+// Endpoint-only changes (TriggerEndpoints) wait only fastDelay: with the
+// Lua balancer they cost a push, not a reload, so there is no storm to
+// prevent, and Pod churn should reach nginx within tens of milliseconds. A
+// burst with any other change waits the full delay.
 type holdoff struct {
-	delay    time.Duration
-	maxDelay time.Duration
-	notify   chan struct{}
+	delay     time.Duration
+	maxDelay  time.Duration
+	fastDelay time.Duration
+	notify    chan struct{}
+
+	mu sync.Mutex
+	// full is set by a change other than endpoints until Wait returns it.
+	full bool
 }
 
-func newHoldoff(delay, maxDelay time.Duration) *holdoff {
+func newHoldoff(delay, maxDelay, fastDelay time.Duration) *holdoff {
 	if maxDelay < delay {
 		maxDelay = delay
 	}
-	return &holdoff{delay: delay, maxDelay: maxDelay, notify: make(chan struct{}, 1)}
+	fastDelay = min(fastDelay, delay)
+	return &holdoff{delay: delay, maxDelay: maxDelay, fastDelay: fastDelay, notify: make(chan struct{}, 1)}
 }
 
 // Trigger records that something changed. It never blocks.
 func (h *holdoff) Trigger() {
+	h.mu.Lock()
+	h.full = true
+	h.mu.Unlock()
+	h.wake()
+}
+
+// TriggerEndpoints records that only endpoints changed. It never blocks.
+func (h *holdoff) TriggerEndpoints() { h.wake() }
+
+func (h *holdoff) wake() {
 	select {
 	case h.notify <- struct{}{}:
 	default: // a notification is already pending; this one joins it
 	}
 }
 
-// Wait blocks until a burst of changes has settled, returning false when ctx ends.
-func (h *holdoff) Wait(ctx context.Context) bool {
+func (h *holdoff) pendingFull() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.full
+}
+
+// Wait blocks until a burst of changes has settled. It returns whether the
+// burst held any change other than endpoints, and false for ok when ctx ends.
+func (h *holdoff) Wait(ctx context.Context) (full, ok bool) {
 	select {
 	case <-ctx.Done():
-		return false
+		return false, false
 	case <-h.notify:
 	}
+	delay := h.fastDelay
+	if h.pendingFull() {
+		delay = h.delay
+	}
 	deadline := time.Now().Add(h.maxDelay)
-	timer := time.NewTimer(h.delay)
+	timer := time.NewTimer(delay)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return false
+			return false, false
 		case <-h.notify:
-			wait := min(h.delay, time.Until(deadline))
+			if h.pendingFull() {
+				delay = h.delay
+			}
+			wait := min(delay, time.Until(deadline))
 			if wait <= 0 {
-				return true
+				return h.take(), true
 			}
 			timer.Reset(wait)
 		case <-timer.C:
-			return true
+			return h.take(), true
 		}
 	}
+}
+
+// take returns and clears the full flag: the sync about to run covers it.
+func (h *holdoff) take() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	full := h.full
+	h.full = false
+	return full
 }

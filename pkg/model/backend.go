@@ -67,7 +67,7 @@ func (b *builder) serviceBackend(namespace, name string, port networkingv1.Servi
 	if len(endpoints) == 0 && !b.lua() {
 		return Action{Return: statusUnavailable, Service: display}
 	}
-	b.upstreams[upstream] = &Upstream{Name: upstream, Endpoints: endpoints}
+	b.upstreams[upstream] = &Upstream{Name: upstream, Endpoints: endpoints, Namespace: namespace, Service: name, PortName: sp.Name}
 	return Action{Upstream: upstream, Pass: "proxy_pass", ProxyPass: proxyPass, Service: display}
 }
 

@@ -3,6 +3,10 @@ package model
 import (
 	"crypto/sha256"
 	"encoding/hex"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/portico-ingress/portico/pkg/snapshot"
 )
 
 // Balancers: how nginx picks an endpoint.
@@ -184,4 +188,27 @@ func (d Dynamic) Union(other Dynamic) Dynamic {
 		}
 	}
 	return out
+}
+
+// RefreshEndpoints returns cfg's balancer data with the endpoints of every
+// pool read again from snap. It is what an EndpointSlice-only change needs:
+// with the Lua balancer nginx.conf never depends on endpoints, so the model
+// need not be built again (which costs far more at thousands of Ingresses).
+func RefreshEndpoints(cfg *Config, snap *snapshot.Snapshot) Dynamic {
+	b := &builder{slices: make(map[string][]*discoveryv1.EndpointSlice, len(snap.EndpointSlices))}
+	for _, es := range snap.EndpointSlices {
+		if svc := es.Labels[discoveryv1.LabelServiceName]; svc != "" {
+			k := key(es.Namespace, svc)
+			b.slices[k] = append(b.slices[k], es)
+		}
+	}
+	d := cfg.Dynamic()
+	for _, u := range cfg.Upstreams {
+		eps := b.readyEndpoints(u.Namespace, u.Service, u.PortName)
+		if eps == nil {
+			eps = []string{}
+		}
+		d.Backends[u.Name] = eps
+	}
+	return d
 }

@@ -342,6 +342,12 @@ type Upstream struct {
 	Hash string `json:"hash,omitempty"`
 	// LeastConn picks the endpoint with the fewest active connections.
 	LeastConn bool `json:"leastConn,omitempty"`
+	// Namespace, Service and PortName say where the endpoints come from
+	// (EndpointSlices of the Service, port by name), so they can be read
+	// again without building the model.
+	Namespace string `json:"namespace,omitempty"`
+	Service   string `json:"service,omitempty"`
+	PortName  string `json:"portName,omitempty"`
 }
 
 // Certificate is a file nginx needs on disk: certificate chain and private key in one PEM.

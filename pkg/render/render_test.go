@@ -188,3 +188,34 @@ func TestBadTemplate(t *testing.T) {
 }
 
 func replaceRoot(conf, dir string) string { return strings.ReplaceAll(conf, goldenRoot, dir) }
+
+// TestLuaConfigIgnoresEndpoints backs the controller's endpoint-only path:
+// with the Lua balancer, nginx.conf is the same whatever the EndpointSlices
+// say, and refreshing the pools of a model built without any endpoints
+// gives exactly the balancer data of a full build.
+func TestLuaConfigIgnoresEndpoints(t *testing.T) {
+	r, err := render.New("")
+	require.NoError(t, err)
+	inputs, err := filepath.Glob("../model/testdata/*.yaml")
+	require.NoError(t, err)
+	for _, in := range inputs {
+		if strings.HasSuffix(in, ".expect.yaml") {
+			continue
+		}
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			snap, err := fixture.LoadFile(in)
+			require.NoError(t, err)
+			full, _ := model.Build(snap, goldenOptions())
+			bare := *snap
+			bare.EndpointSlices = nil
+			without, _ := model.Build(&bare, goldenOptions())
+
+			a, _, err := r.Hash(full)
+			require.NoError(t, err)
+			b, _, err := r.Hash(without)
+			require.NoError(t, err)
+			assert.Equal(t, a, b, "nginx.conf must not depend on endpoints with the Lua balancer")
+			assert.Equal(t, full.Dynamic(), model.RefreshEndpoints(without, snap))
+		})
+	}
+}

@@ -83,8 +83,17 @@ type Source struct {
 	// Ingress's custom-headers names reach the snapshot.
 	headerMaps cache.SharedIndexInformer
 
+	// endpointsChanged, when set, is called instead of changed for
+	// EndpointSlice changes (see NotifyEndpoints).
+	endpointsChanged func()
+
 	synced atomic.Bool
 }
+
+// NotifyEndpoints makes Run call fn instead of its changed callback for
+// EndpointSlice changes, so a controller that needs no reload for them can
+// act on them faster. Call it before Run.
+func (s *Source) NotifyEndpoints(fn func()) { s.endpointsChanged = fn }
 
 // New creates the informers; Run starts them.
 func New(opts Options) (*Source, error) {
@@ -175,10 +184,17 @@ func ingressSecrets(obj any, authKey string) ([]string, error) {
 func (s *Source) Run(ctx context.Context, changed func()) error {
 	start := time.Now()
 	always := s.handler(changed, nil)
-	for _, inf := range []cache.SharedIndexInformer{s.ingresses, s.ingressClasses, s.services, s.slices} {
+	for _, inf := range []cache.SharedIndexInformer{s.ingresses, s.ingressClasses, s.services} {
 		if _, err := inf.AddEventHandler(always); err != nil {
 			return fmt.Errorf("adding event handler: %w", err)
 		}
+	}
+	endpoints := always
+	if s.endpointsChanged != nil {
+		endpoints = s.handler(s.endpointsChanged, nil)
+	}
+	if _, err := s.slices.AddEventHandler(endpoints); err != nil {
+		return fmt.Errorf("adding event handler: %w", err)
 	}
 	if _, err := s.secrets.AddEventHandler(s.handler(changed, s.secretReferenced)); err != nil {
 		return fmt.Errorf("adding event handler: %w", err)

@@ -1,0 +1,183 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/portico-ingress/portico/pkg/model"
+	"github.com/portico-ingress/portico/pkg/nginx"
+)
+
+// fakeDynamic stands in for nginx's internal server: it keeps what was pushed.
+type fakeDynamic struct {
+	mu     sync.Mutex
+	pushes []model.Dynamic
+	held   string
+}
+
+func (f *fakeDynamic) Push(_ context.Context, body []byte) error {
+	var d model.Dynamic
+	if err := json.Unmarshal(body, &d); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pushes = append(f.pushes, d)
+	f.held = nginx.Sum(body)
+	return nil
+}
+
+func (f *fakeDynamic) Held(context.Context) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.held, nil
+}
+
+func (f *fakeDynamic) list() []model.Dynamic {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]model.Dynamic(nil), f.pushes...)
+}
+
+const appEndpoints = `
+---
+apiVersion: v1
+kind: Service
+metadata: {name: app}
+spec: {ports: [{port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: app-1, labels: {kubernetes.io/service-name: app}}
+addressType: IPv4
+ports: [{port: 8080}]
+endpoints: [{addresses: [%s]}]
+`
+
+func withEndpoints(addrs string) string {
+	return ingressA + fmt.Sprintf(appEndpoints, addrs)
+}
+
+func newLuaController(t *testing.T, src *fakeSource, ngx *fakeNginx, dyn *fakeDynamic) *Controller {
+	t.Helper()
+	started := 0
+	c := newTestController(t, src, ngx, &events{}, &started)
+	c.opts.Dynamic = dyn
+	return c
+}
+
+// TestEndpointChangesArePushedWithoutReload: with the Lua balancer an
+// EndpointSlice change is a push, both through a full sync (the config hash
+// is unchanged) and through the endpoint-only path.
+func TestEndpointChangesArePushedWithoutReload(t *testing.T) {
+	src, ngx, dyn := &fakeSource{}, &fakeNginx{}, &fakeDynamic{}
+	src.set(t, withEndpoints("198.18.0.1"))
+	c := newLuaController(t, src, ngx, dyn)
+	ctx := context.Background()
+	c.Sync(ctx)
+	require.NoError(t, c.Ready())
+	require.Len(t, ngx.applied, 1)
+	pushes := dyn.list()
+	require.Len(t, pushes, 1, "the first config is pushed after nginx starts")
+	assert.Equal(t, []string{"198.18.0.1:8080"}, pushes[0].Backends["default.app.80"])
+
+	// Full sync path: same nginx.conf, new endpoints.
+	src.set(t, withEndpoints("198.18.0.2"))
+	c.Sync(ctx)
+	assert.Len(t, ngx.applied, 1, "an endpoint change must not reload")
+	pushes = dyn.list()
+	require.Len(t, pushes, 2)
+	assert.Equal(t, []string{"198.18.0.2:8080"}, pushes[1].Backends["default.app.80"])
+
+	// Endpoint-only path: no build, same result.
+	src.set(t, withEndpoints("198.18.0.3"))
+	require.True(t, c.syncEndpoints(ctx))
+	assert.Len(t, ngx.applied, 1)
+	pushes = dyn.list()
+	require.Len(t, pushes, 3)
+	assert.Equal(t, []string{"198.18.0.3:8080"}, pushes[2].Backends["default.app.80"])
+	assert.Equal(t, pushes[1].Routes, pushes[2].Routes)
+
+	// Nothing changed: nothing pushed.
+	require.True(t, c.syncEndpoints(ctx))
+	c.Sync(ctx)
+	assert.Len(t, dyn.list(), 3)
+}
+
+// TestReloadPushesUnionFirst: before a reload the data holds the routes of
+// both the old and the new config, so old and new workers find theirs.
+func TestReloadPushesUnionFirst(t *testing.T) {
+	src, ngx, dyn := &fakeSource{}, &fakeNginx{}, &fakeDynamic{}
+	src.set(t, withEndpoints("198.18.0.1"))
+	c := newLuaController(t, src, ngx, dyn)
+	ctx := context.Background()
+	c.Sync(ctx)
+	first := dyn.list()[0]
+
+	// Ingress a moves to another host: nginx.conf changes, so this is a reload.
+	src.set(t, strings.Replace(withEndpoints("198.18.0.1"), "a.example.com", "b.example.com", 1))
+	c.Sync(ctx)
+	require.Len(t, ngx.applied, 2)
+	pushes := dyn.list()
+	require.Len(t, pushes, 3, "union before the reload, exact data after")
+	union, after := pushes[1], pushes[2]
+	require.Len(t, after.Routes, len(first.Routes))
+	for id := range first.Routes {
+		assert.Contains(t, union.Routes, id, "the old routes stay during the reload")
+		assert.NotContains(t, after.Routes, id, "and go once old workers take no new requests")
+	}
+	for id := range after.Routes {
+		assert.Contains(t, union.Routes, id, "the new routes are there before new workers start")
+	}
+}
+
+// TestRestartedNginxGetsDataAgain: an nginx that lost its shared memory is
+// given the last data again by the periodic check.
+func TestRestartedNginxGetsDataAgain(t *testing.T) {
+	src, ngx, dyn := &fakeSource{}, &fakeNginx{}, &fakeDynamic{}
+	src.set(t, withEndpoints("198.18.0.1"))
+	c := newLuaController(t, src, ngx, dyn)
+	c.Sync(context.Background())
+	require.Len(t, dyn.list(), 1)
+
+	held, err := c.repush(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, held, "nginx holds the data: nothing to do")
+
+	dyn.mu.Lock()
+	dyn.held = "" // nginx restarted
+	dyn.mu.Unlock()
+	held, err = c.repush(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, "nothing", held)
+	require.Len(t, dyn.list(), 2)
+	assert.Equal(t, dyn.list()[0], dyn.list()[1])
+}
+
+// TestEndpointBurstsWaitLess: a burst of endpoint-only changes settles after
+// the short hold-off; a burst with any other change waits the full one.
+func TestEndpointBurstsWaitLess(t *testing.T) {
+	h := newHoldoff(time.Hour, time.Hour, time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h.TriggerEndpoints()
+	h.TriggerEndpoints()
+	full, ok := h.Wait(ctx)
+	require.True(t, ok, "an endpoint burst must not wait the hour-long full hold-off")
+	assert.False(t, full)
+
+	h = newHoldoff(20*time.Millisecond, time.Second, time.Millisecond)
+	h.TriggerEndpoints()
+	h.Trigger()
+	full, ok = h.Wait(ctx)
+	require.True(t, ok)
+	assert.True(t, full, "a burst with another change is a full sync")
+}
