@@ -165,6 +165,11 @@ func New(source Source, ngx Nginx, opts Options) (*Controller, error) {
 	if opts.DynamicCheck <= 0 {
 		opts.DynamicCheck = time.Second
 	}
+	if opts.Model.KeyPairs == nil {
+		// One cache for the controller's life: a build does not check
+		// again the key pairs of TLS Secrets that did not change.
+		opts.Model.KeyPairs = model.NewKeyPairCache()
+	}
 	now := opts.Clock
 	if now == nil {
 		now = time.Now
@@ -293,11 +298,14 @@ func (c *Controller) Sync(ctx context.Context) {
 	c.mu.Lock()
 	r, rendererGen := c.renderer, c.rendererGen
 	c.mu.Unlock()
-	hash, _, err := r.Hash(cfg)
+	// One render per sync: the hash leaves the generation out, and apply
+	// only fills it in.
+	out, err := r.Prepare(cfg)
 	if err != nil {
 		c.log.Error("rendering failed; keeping the current configuration", "error", err)
 		return
 	}
+	hash := out.Hash()
 	c.mu.Lock()
 	unchanged := hash == c.liveHash && rendererGen == c.liveGen && c.ready
 	alreadyFailed := hash == c.failedHash
@@ -318,7 +326,7 @@ func (c *Controller) Sync(ctx context.Context) {
 		c.log.Debug("configuration already rejected; waiting for a change", "config_hash", short(hash))
 		return
 	}
-	if c.apply(ctx, r, rendererGen, cfg, hash) {
+	if c.apply(ctx, out, rendererGen, cfg, hash) {
 		c.notifyLive(snap, cfg)
 	}
 }
@@ -332,9 +340,9 @@ func (c *Controller) notifyLive(snap *snapshot.Snapshot, cfg *model.Config) {
 	}
 }
 
-// apply makes cfg live and reports whether it is. rendererGen is the
-// template version r belongs to.
-func (c *Controller) apply(ctx context.Context, r *render.Renderer, rendererGen uint64, cfg *model.Config, hash string) bool {
+// apply makes cfg, rendered as out, live and reports whether it is.
+// rendererGen is the template version out was rendered with.
+func (c *Controller) apply(ctx context.Context, out *render.Output, rendererGen uint64, cfg *model.Config, hash string) bool {
 	start := c.now()
 	c.mu.Lock()
 	c.generation++
@@ -349,10 +357,8 @@ func (c *Controller) apply(ctx context.Context, r *render.Renderer, rendererGen 
 		ConfigHash: hash,
 		Changes:    reload.Diff(prevDigests, digests),
 	}
-	conf, err := r.Render(cfg, gen)
-	if err == nil {
-		err = c.makeLive(ctx, conf, cfg, gen)
-	}
+	conf := out.Render(gen)
+	err := c.makeLive(ctx, conf, cfg, gen)
 	if err == nil {
 		// Exactly the new data, now that no old worker takes new requests.
 		if perr := c.pushDynamic(ctx, cfg.Dynamic()); perr != nil {

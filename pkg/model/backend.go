@@ -36,7 +36,7 @@ func (b *builder) serviceBackend(namespace, name string, port networkingv1.Servi
 	if port.Number != 0 {
 		portText = strconv.Itoa(int(port.Number))
 	}
-	display := fmt.Sprintf("%s/%s:%s", namespace, name, portText)
+	display := namespace + "/" + name + ":" + portText
 	svc, ok := b.services[key(namespace, name)]
 	if !ok {
 		b.warn(about, ReasonServiceNotFound, "Service %s/%s not found; requests get 503 until it exists",
@@ -52,8 +52,9 @@ func (b *builder) serviceBackend(namespace, name string, port networkingv1.Servi
 			namespace, name, truncate(portText))
 		return Action{Return: statusUnavailable, Service: display}
 	}
-	display = fmt.Sprintf("%s/%s:%d", namespace, name, sp.Port)
-	upstream := fmt.Sprintf("%s.%s.%d", namespace, name, sp.Port)
+	portNumber := strconv.Itoa(int(sp.Port))
+	display = namespace + "/" + name + ":" + portNumber
+	upstream := namespace + "." + name + "." + portNumber
 	proxyPass := "http://" + upstream
 	if b.lua() {
 		proxyPass = luaPass(false)

@@ -25,6 +25,8 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 		snap = &snapshot.Snapshot{}
 	}
 	b := newBuilder(snap, opts)
+	b.keyPairBuild = opts.KeyPairs.begin()
+	defer opts.KeyPairs.end(b.keyPairBuild)
 	b.applyConfigMap(snap.ConfigMaps)
 	b.defaultCertificate()
 	ingresses := b.sortedIngresses(snap.Ingresses)
@@ -78,6 +80,7 @@ type builder struct {
 	aliasOwner    map[string]string
 	certificates  map[string]Certificate
 	certBySecret  map[string]certResult
+	keyPairBuild  uint64 // this build's number in opts.KeyPairs
 	wwwRedirects  []wwwRedirect
 	findings      []Finding
 }

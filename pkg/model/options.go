@@ -34,6 +34,9 @@ type Options struct {
 	// "namespace/name". An Ingress whose annotations turn invalid is served as it was
 	// last accepted; Build stays pure because this state comes in as an input.
 	LastAccepted map[string]*networkingv1.Ingress
+	// KeyPairs, when set, memoizes the checking of TLS key pairs across
+	// builds; the output is the same with or without it.
+	KeyPairs *KeyPairCache
 }
 
 // DefaultControllerClass is the spec.controller value Portico answers to.

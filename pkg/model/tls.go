@@ -97,7 +97,7 @@ func (b *builder) loadCertificate(namespace, name string) (string, error) {
 	if !okCert || !okKey {
 		return "", fmt.Errorf("must hold %q and %q (type kubernetes.io/tls)", corev1.TLSCertKey, corev1.TLSPrivateKeyKey)
 	}
-	content, err := NormalizeKeyPair(certPEM, keyPEM)
+	content, err := b.opts.KeyPairs.normalize(b.keyPairBuild, certPEM, keyPEM)
 	if err != nil {
 		return "", err
 	}

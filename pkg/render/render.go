@@ -1,13 +1,25 @@
 // Package render prints a model.Config as nginx.conf through text/template.
 // The template only loops and prints; the one quoting function, q, is the
 // boundary every user-derived string crosses.
+//
+// A sync renders once: Prepare executes the template with placeholders for
+// the generation and for the server blocks, prints each server block
+// through the template's "server" (or "default-server") definition, and
+// hashes the parts. The hash ignores the generation, and Output.Render then
+// only copies bytes. Server blocks are cached by a digest of everything they
+// are printed from, so a change to one Ingress re-renders one server.
 package render
 
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
 	"text/template"
 
 	"github.com/Masterminds/sprig/v3"
@@ -17,9 +29,15 @@ import (
 	"github.com/portico-ingress/portico/templates"
 )
 
-// Renderer holds a parsed template. It is safe for concurrent use.
+// Renderer holds a parsed template and the cache of server blocks printed
+// with it. It is safe for concurrent use.
 type Renderer struct {
 	tmpl *template.Template
+	// server and defaultServer are the templates of one server block; nil
+	// when the template does not define "server" (a custom template from
+	// before the split): then the whole template is executed at once.
+	server, defaultServer *template.Template
+	cache                 *serverCache
 }
 
 // Data is what the template sees.
@@ -28,7 +46,29 @@ type Data struct {
 	Config *model.Config
 	// Generation numbers this config; nginx serves it on the internal server.
 	Generation uint64
+	// ServerBlocks stands for the server blocks (default server first), each
+	// printed through the "default-server" or "server" template. A template
+	// that defines "server" prints it exactly once, where they belong.
+	ServerBlocks string
 }
+
+// ServerData is what the "server" and "default-server" templates see.
+type ServerData struct {
+	// Global holds the http-level settings (listen arguments, HTTP2, HSTS).
+	Global *model.Global
+	// Server is the server block to print.
+	Server *model.Server
+}
+
+// generationMark is the generation the template is executed with: the
+// renderer finds where it is printed and puts the real generation there.
+// text/template writes each printed value with one Write call, and every
+// user string reaches the output quoted, so a Write of exactly these digits
+// is the generation.
+const generationMark = "18446744073709551615" // max uint64
+
+// serverBlocksMark is printed in place of the server blocks.
+const serverBlocksMark = "\x00portico:server-blocks\x00"
 
 // unsafeSprig lists sprig helpers a template must not have: they read the
 // environment, touch the network, or are not deterministic (the same model
@@ -61,27 +101,260 @@ func New(text string) (*Renderer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing nginx template: %w", err)
 	}
-	return &Renderer{tmpl: t}, nil
+	r := &Renderer{tmpl: t, cache: newServerCache()}
+	if s := t.Lookup("server"); s != nil {
+		d := t.Lookup("default-server")
+		if d == nil {
+			return nil, errors.New(`parsing nginx template: it defines "server" but not "default-server"`)
+		}
+		r.server, r.defaultServer = s, d
+	}
+	return r, nil
 }
 
 // Render prints cfg with the given generation number.
 func (r *Renderer) Render(cfg *model.Config, generation uint64) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(4096 + 512*len(cfg.Servers))
-	if err := r.tmpl.Execute(&buf, Data{Config: cfg, Generation: generation}); err != nil {
-		return nil, fmt.Errorf("rendering nginx.conf: %w", err)
+	out, err := r.Prepare(cfg)
+	if err != nil {
+		return nil, err
 	}
-	return buf.Bytes(), nil
+	return out.Render(generation), nil
 }
 
-// Hash returns the hex sha256 of a config rendered with generation 0. It
-// identifies the content independently of the generation, so "did anything
-// change?" is one comparison.
+// Hash returns the hex sha256 identifying cfg's config independently of the
+// generation, and the config rendered with generation 0. A sync that needs
+// both the hash and the config should call Prepare once instead.
 func (r *Renderer) Hash(cfg *model.Config) (string, []byte, error) {
-	b, err := r.Render(cfg, 0)
+	out, err := r.Prepare(cfg)
 	if err != nil {
 		return "", nil, err
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), b, nil
+	return out.Hash(), out.Render(0), nil
+}
+
+// Output is a rendered config whose generation is not filled in yet. It is
+// immutable and cheap to keep: server blocks are shared with the cache.
+type Output struct {
+	hash string
+	// parts are, in order, literal text and the places of the generation
+	// (gen) and of the server blocks (servers).
+	parts   []part
+	servers [][]byte
+	size    int // bytes without the generations
+	gens    int
+}
+
+type part struct {
+	text    []byte
+	gen     bool
+	servers bool
+}
+
+// Hash is the hex sha256 of the config's parts with the generation left
+// out: equal hashes mean equal bytes up to the generation.
+func (o *Output) Hash() string { return o.hash }
+
+// Render returns the config with the generation filled in.
+func (o *Output) Render(generation uint64) []byte {
+	var num [20]byte
+	g := strconv.AppendUint(num[:0], generation, 10)
+	buf := make([]byte, 0, o.size+o.gens*len(g))
+	for _, p := range o.parts {
+		switch {
+		case p.gen:
+			buf = append(buf, g...)
+		case p.servers:
+			for _, s := range o.servers {
+				buf = append(buf, s...)
+			}
+		default:
+			buf = append(buf, p.text...)
+		}
+	}
+	return buf
+}
+
+// Prepare renders cfg once, reusing cached server blocks, and hashes it.
+func (r *Renderer) Prepare(cfg *model.Config) (*Output, error) {
+	var servers [][]byte
+	var sums [][32]byte
+	marker := ""
+	if r.server != nil {
+		var err error
+		servers, sums, err = r.renderServers(cfg)
+		if err != nil {
+			return nil, err
+		}
+		marker = serverBlocksMark
+	}
+	w := &markWriter{}
+	if r.server == nil {
+		w.buf.Grow(4096 + 512*len(cfg.Servers))
+	}
+	if err := r.tmpl.Execute(w, Data{Config: cfg, Generation: genValue, ServerBlocks: marker}); err != nil {
+		return nil, fmt.Errorf("rendering nginx.conf: %w", err)
+	}
+	out := &Output{servers: servers}
+	h := sha256.New()
+	var lenBuf [binary.MaxVarintLen64 + 1]byte
+	start, placed := 0, 0
+	text := w.buf.Bytes()
+	addText := func(end int) {
+		if end > start {
+			t := text[start:end]
+			out.parts = append(out.parts, part{text: t})
+			out.size += len(t)
+			b := append(lenBuf[:0], 't')
+			h.Write(binary.AppendUvarint(b, uint64(len(t))))
+			h.Write(t)
+		}
+	}
+	for _, m := range w.marks {
+		addText(m.at)
+		start = m.at + len(m.text)
+		if m.text == generationMark {
+			out.parts = append(out.parts, part{gen: true})
+			out.gens++
+			h.Write([]byte{'g'})
+			continue
+		}
+		placed++
+		out.parts = append(out.parts, part{servers: true})
+		h.Write([]byte{'s'})
+		for i := range servers {
+			out.size += len(servers[i])
+			h.Write(sums[i][:])
+		}
+	}
+	addText(len(text))
+	if r.server != nil && placed != 1 {
+		return nil, fmt.Errorf("rendering nginx.conf: the template defines \"server\" and must print .ServerBlocks once, not %d times", placed)
+	}
+	out.hash = hex.EncodeToString(h.Sum(nil))
+	return out, nil
+}
+
+// genValue is generationMark as a number.
+const genValue = ^uint64(0)
+
+// mark is the place of a placeholder in the executed template's output.
+type mark struct {
+	at   int
+	text string
+}
+
+// markWriter records where the template printed a placeholder.
+type markWriter struct {
+	buf   bytes.Buffer
+	marks []mark
+}
+
+func (w *markWriter) Write(p []byte) (int, error) {
+	if len(p) == len(generationMark) && string(p) == generationMark {
+		w.marks = append(w.marks, mark{at: w.buf.Len(), text: generationMark})
+	} else if len(p) == len(serverBlocksMark) && string(p) == serverBlocksMark {
+		w.marks = append(w.marks, mark{at: w.buf.Len(), text: serverBlocksMark})
+	}
+	return w.buf.Write(p)
+}
+
+// renderServers returns the default server's block and every server's, in
+// order, with the sha256 of each, from the cache or rendered now.
+func (r *Renderer) renderServers(cfg *model.Config) ([][]byte, [][32]byte, error) {
+	n := 1 + len(cfg.Servers)
+	srv := func(i int) *model.Server {
+		if i == 0 {
+			return &cfg.DefaultServer
+		}
+		return &cfg.Servers[i-1]
+	}
+	// The key of a block covers the whole Global (the server templates read
+	// some of it; a Global change is rare and re-renders everything), the
+	// kind of block, and the whole Server.
+	gk := newKeyer()
+	if err := gk.add(&cfg.Global); err != nil {
+		return nil, nil, err
+	}
+	gsum := sha256.Sum256(gk.buf)
+	keys := make([][32]byte, n)
+	k := newKeyer()
+	for i := range n {
+		k.buf = append(k.buf[:0], gsum[:]...)
+		k.buf = append(k.buf, byte('0'+min(i, 1)))
+		if err := k.add(srv(i)); err != nil {
+			return nil, nil, err
+		}
+		keys[i] = sha256.Sum256(k.buf)
+	}
+
+	texts := make([][]byte, n)
+	sums := make([][32]byte, n)
+	missing := r.cache.lookup(keys, texts, sums)
+	if len(missing) > 0 {
+		err := parallel(len(missing), func(j int, buf *bytes.Buffer) error {
+			i := missing[j]
+			t := r.server
+			if i == 0 {
+				t = r.defaultServer
+			}
+			buf.Reset()
+			if err := t.Execute(buf, ServerData{Global: &cfg.Global, Server: srv(i)}); err != nil {
+				return fmt.Errorf("rendering server %q: %w", srv(i).Name, err)
+			}
+			texts[i] = bytes.Clone(buf.Bytes())
+			sums[i] = sha256.Sum256(texts[i])
+			return nil
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("rendering nginx.conf: %w", err)
+		}
+	}
+	r.cache.store(keys, texts, sums, missing)
+	return texts, sums, nil
+}
+
+// parallel runs fn for 0..n-1 on up to GOMAXPROCS goroutines, each with its
+// own buffer, and returns the first error.
+func parallel(n int, fn func(i int, buf *bytes.Buffer) error) error {
+	workers := min(runtime.GOMAXPROCS(0), (n+63)/64)
+	if workers <= 1 {
+		var buf bytes.Buffer
+		for i := range n {
+			if err := fn(i, &buf); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		next  int
+		first error
+	)
+	for range workers {
+		wg.Go(func() {
+			var buf bytes.Buffer
+			for {
+				mu.Lock()
+				i := next
+				next++
+				stop := first != nil
+				mu.Unlock()
+				if i >= n || stop {
+					return
+				}
+				if err := fn(i, &buf); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
 }
