@@ -217,7 +217,11 @@ func TestEventsNotRepeatedEverySync(t *testing.T) {
 		ing.Annotations["e2e.portico.dev/touched"] = "yes"
 	})
 	gen = c.generation(t)
+	// With the Lua balancer an EndpointSlice change is a sync that only
+	// pushes endpoints; the Ingress created after it gives the reload (and
+	// RELOAD Event) that marks the end of the changes.
 	setEndpoints(t, ns, "older", append(older, startBackends(t, "older", 1)...))
+	createIngress(t, ingress(ns, "other-last", "other-last.spam.example", route{path: "/", service: "older"}))
 	last := c.waitReload(t, gen)
 	require.Equal(t, "success", last.Result)
 

@@ -34,7 +34,7 @@ func TestLifecycleScaleUpAndDown(t *testing.T) {
 	ensureIngressClass(t)
 	eps := startBackends(t, "scale", 3)
 	createService(t, ns, "scale", eps[:1])
-	c := startController(t, ns)
+	c := startController(t, ns, upstreamBlocks...)
 
 	const host = "scale.example"
 	createIngress(t, ingress(ns, "scale", host, route{path: "/", service: "scale"}))
@@ -82,7 +82,7 @@ func TestLifecycleEndpointNotReady(t *testing.T) {
 	ensureIngressClass(t)
 	eps := startBackends(t, "probe", 2)
 	createService(t, ns, "probe", eps)
-	c := startController(t, ns)
+	c := startController(t, ns, upstreamBlocks...)
 
 	const host = "probe.example"
 	createIngress(t, ingress(ns, "probe", host, route{path: "/", service: "probe"}))
@@ -131,7 +131,7 @@ func TestLifecycleNoEndpoints(t *testing.T) {
 	other := startBackends(t, "other", 1)
 	createService(t, ns, "empty", eps)
 	createService(t, ns, "other", other)
-	c := startController(t, ns)
+	c := startController(t, ns, upstreamBlocks...)
 
 	const host = "empty.example"
 	createIngress(t, ingress(ns, "empty", host,
@@ -169,7 +169,7 @@ func TestLifecycleIngressDeleted(t *testing.T) {
 	ensureIngressClass(t)
 	eps := startBackends(t, "web", 1)
 	createService(t, ns, "web", eps)
-	c := startController(t, ns)
+	c := startController(t, ns, upstreamBlocks...)
 
 	const gone, kept = "gone.example", "kept.example"
 	createIngress(t, ingress(ns, "gone", gone, route{path: "/", service: "web"}))
@@ -204,7 +204,7 @@ func TestLifecycleServiceDeleted(t *testing.T) {
 	ensureIngressClass(t)
 	eps := startBackends(t, "doomed", 1)
 	createService(t, ns, "doomed", eps)
-	c := startController(t, ns)
+	c := startController(t, ns, upstreamBlocks...)
 
 	const host = "doomed.example"
 	createIngress(t, ingress(ns, "doomed", host, route{path: "/", service: "doomed"}))

@@ -20,6 +20,12 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 )
 
+// upstreamBlocks runs the controller as for an nginx without Lua: these
+// tests read endpoints from the live nginx.conf and count a reload per
+// endpoint change. The Lua balancer's side (pushed endpoints, no reloads) is
+// churn_test.go's and e2e/local's.
+var upstreamBlocks = []string{"--balancer", "upstreams"}
+
 // TestLoadBalanceReachesEveryEndpoint gives a Service ten endpoints and
 // checks that a bounded number of requests through nginx reaches each of
 // them, and nothing else.
@@ -30,7 +36,7 @@ func TestLoadBalanceReachesEveryEndpoint(t *testing.T) {
 	const n = 10
 	eps := startBackends(t, "spread", n)
 	createService(t, ns, "spread", eps)
-	c := startController(t, ns)
+	c := startController(t, ns, upstreamBlocks...)
 
 	const host = "lb.example"
 	createIngress(t, ingress(ns, "lb", host, route{path: "/", service: "spread"}))

@@ -404,7 +404,9 @@ func (c *Controller) makeLive(ctx context.Context, conf []byte, cfg *model.Confi
 	if running {
 		// New workers start serving before Apply returns: they must find
 		// their routes already there, and old workers must keep theirs.
-		if err := c.pushDynamic(ctx, previous.Union(cfg.Dynamic())); err != nil {
+		// Where both have a route or pool, the live data stays until the
+		// reload is verified, so nothing changes ahead of the reload.
+		if err := c.pushDynamic(ctx, cfg.Dynamic().Union(previous)); err != nil {
 			return fmt.Errorf("pushing balancer data before the reload: %w", err)
 		}
 	}

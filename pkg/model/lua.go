@@ -174,8 +174,9 @@ func luaPass(tls bool) string {
 }
 
 // Union returns d with other's backends and routes added, other's winning
-// where both have a key. Pushed before a reload, the union serves the old
-// workers' routes and the new workers' alike.
+// where both have a key. Pushed before a reload as next.Union(live), it
+// serves the old workers' routes and the new workers' alike, and changes
+// nothing the old workers already route until the reload is done.
 func (d Dynamic) Union(other Dynamic) Dynamic {
 	out := Dynamic{Backends: make(map[string][]string, len(d.Backends)+len(other.Backends)),
 		Routes: make(map[string]Route, len(d.Routes)+len(other.Routes))}
