@@ -276,15 +276,26 @@ func (r *Renderer) renderServers(cfg *model.Config) ([][]byte, [][32]byte, error
 		return nil, nil, err
 	}
 	gsum := sha256.Sum256(gk.buf)
+	// Keys are most of the work when one server changed: spread them over
+	// the cores like the renders (the buffer is per goroutine).
 	keys := make([][32]byte, n)
-	k := newKeyer()
-	for i := range n {
+	var keyers sync.Pool
+	err := parallel(n, func(i int, _ *bytes.Buffer) error {
+		k, _ := keyers.Get().(*keyer)
+		if k == nil {
+			k = newKeyer()
+		}
+		defer keyers.Put(k)
 		k.buf = append(k.buf[:0], gsum[:]...)
 		k.buf = append(k.buf, byte('0'+min(i, 1)))
 		if err := k.add(srv(i)); err != nil {
-			return nil, nil, err
+			return err
 		}
 		keys[i] = sha256.Sum256(k.buf)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 
 	texts := make([][]byte, n)
