@@ -142,6 +142,8 @@ type Controller struct {
 	// lastCfg is the model of the last full sync; endpoint-only syncs
 	// refresh its pools (guarded by mu).
 	lastCfg *model.Config
+	// servedGeneration is the generation of the config nginx serves (guarded by mu).
+	servedGeneration uint64
 }
 
 // New checks the template and returns a controller.
@@ -314,7 +316,7 @@ func (c *Controller) Sync(ctx context.Context) {
 		c.log.Debug("configuration unchanged; no reload", "config_hash", short(hash), "objects", snap.Len())
 		// Endpoints and traffic policies are not in nginx.conf: they reach
 		// nginx without a reload.
-		if err := c.pushDynamic(ctx, cfg.Dynamic()); err != nil {
+		if err := c.pushDynamic(ctx, c.dynamic(cfg, c.liveGeneration())); err != nil {
 			c.log.Error("pushing balancer data failed; retrying", "error", err)
 			time.AfterFunc(c.opts.RetryDelay/5, c.Trigger)
 			return
@@ -361,7 +363,7 @@ func (c *Controller) apply(ctx context.Context, out *render.Output, rendererGen 
 	err := c.makeLive(ctx, conf, cfg, gen)
 	if err == nil {
 		// Exactly the new data, now that no old worker takes new requests.
-		if perr := c.pushDynamic(ctx, cfg.Dynamic()); perr != nil {
+		if perr := c.pushDynamic(ctx, c.dynamic(cfg, gen)); perr != nil {
 			err = fmt.Errorf("configuration live, but pushing balancer data failed: %w", perr)
 		}
 	}
@@ -372,6 +374,7 @@ func (c *Controller) apply(ctx context.Context, out *render.Output, rendererGen 
 	switch {
 	case err == nil:
 		c.liveHash, c.liveGen, c.liveConf, c.digests, c.ready, c.failedHash = hash, rendererGen, conf, digests, true, ""
+		c.servedGeneration = gen
 	case ev.Result == reload.ResultInvalid:
 		// nginx -t will refuse the same bytes again: wait for a change.
 		c.failedHash = hash
@@ -403,10 +406,10 @@ func (c *Controller) makeLive(ctx context.Context, conf []byte, cfg *model.Confi
 	c.mu.Unlock()
 	if running {
 		// New workers start serving before Apply returns: they must find
-		// their routes already there, and old workers must keep theirs.
-		// Where both have a route or pool, the live data stays until the
-		// reload is verified, so nothing changes ahead of the reload.
-		if err := c.pushDynamic(ctx, cfg.Dynamic().Union(previous)); err != nil {
+		// their routes already there, and old workers, which may share a
+		// route ID with another meaning, must keep theirs: each generation
+		// gets its own routes until the reload is done.
+		if err := c.pushDynamic(ctx, c.dynamic(cfg, gen).During(previous)); err != nil {
 			return fmt.Errorf("pushing balancer data before the reload: %w", err)
 		}
 	}
@@ -620,9 +623,25 @@ func (c *Controller) syncEndpoints(ctx context.Context) bool {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.SyncTimeout)
 	defer cancel()
-	if err := c.pushDynamic(ctx, model.RefreshEndpoints(cfg, snap)); err != nil {
+	d := model.RefreshEndpoints(cfg, snap)
+	d.Generation = c.liveGeneration()
+	if err := c.pushDynamic(ctx, d); err != nil {
 		c.log.Error("pushing endpoints failed; retrying with a full sync", "error", err)
 		c.Trigger()
 	}
 	return true
+}
+
+// dynamic returns cfg's balancer data for the config of generation gen.
+func (c *Controller) dynamic(cfg *model.Config, gen uint64) model.Dynamic {
+	d := cfg.Dynamic()
+	d.Generation = gen
+	return d
+}
+
+// liveGeneration returns the generation of the config nginx serves.
+func (c *Controller) liveGeneration() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.servedGeneration
 }

@@ -112,30 +112,35 @@ func TestEndpointChangesArePushedWithoutReload(t *testing.T) {
 	assert.Len(t, dyn.list(), 3)
 }
 
-// TestReloadPushesUnionFirst: before a reload the data holds the routes of
-// both the old and the new config, so old and new workers find theirs.
-func TestReloadPushesUnionFirst(t *testing.T) {
+// TestReloadPushesBothGenerations: while a reload is in flight the data
+// holds the routes of the old config (for old workers) and of the new one,
+// each under its generation, and the pools of both; after it, only the new.
+func TestReloadPushesBothGenerations(t *testing.T) {
 	src, ngx, dyn := &fakeSource{}, &fakeNginx{}, &fakeDynamic{}
 	src.set(t, withEndpoints("198.18.0.1"))
 	c := newLuaController(t, src, ngx, dyn)
 	ctx := context.Background()
 	c.Sync(ctx)
 	first := dyn.list()[0]
+	assert.Equal(t, uint64(1), first.Generation)
+	assert.Nil(t, first.Previous)
 
 	// Ingress a moves to another host: nginx.conf changes, so this is a reload.
 	src.set(t, strings.Replace(withEndpoints("198.18.0.1"), "a.example.com", "b.example.com", 1))
 	c.Sync(ctx)
 	require.Len(t, ngx.applied, 2)
 	pushes := dyn.list()
-	require.Len(t, pushes, 3, "union before the reload, exact data after")
-	union, after := pushes[1], pushes[2]
-	require.Len(t, after.Routes, len(first.Routes))
+	require.Len(t, pushes, 3, "both generations before the reload, the new one after")
+	during, after := pushes[1], pushes[2]
+	assert.Equal(t, uint64(2), during.Generation)
+	require.NotNil(t, during.Previous)
+	assert.Equal(t, uint64(1), during.Previous.Generation)
+	assert.Equal(t, first.Routes, during.Previous.Routes, "old workers keep their routes")
+	assert.Equal(t, after.Routes, during.Routes, "new workers find theirs before they start")
+	assert.Equal(t, uint64(2), after.Generation)
+	assert.Nil(t, after.Previous)
 	for id := range first.Routes {
-		assert.Contains(t, union.Routes, id, "the old routes stay during the reload")
-		assert.NotContains(t, after.Routes, id, "and go once old workers take no new requests")
-	}
-	for id := range after.Routes {
-		assert.Contains(t, union.Routes, id, "the new routes are there before new workers start")
+		assert.NotContains(t, after.Routes, id)
 	}
 }
 

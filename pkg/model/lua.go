@@ -94,6 +94,20 @@ type Dynamic struct {
 	Backends map[string][]string `json:"backends"`
 	// Routes are by Location.Route.
 	Routes map[string]Route `json:"routes"`
+	// Generation is the config generation Routes belong to (set by the
+	// controller; nginx.conf maps $portico_generation to it).
+	Generation uint64 `json:"generation,string"`
+	// Previous are the routes of the config still live while a reload is
+	// in flight, for the old workers; nil otherwise.
+	Previous *GenerationRoutes `json:"previous,omitempty"`
+}
+
+// GenerationRoutes are the routes of one config generation.
+type GenerationRoutes struct {
+	// Generation is the config generation.
+	Generation uint64 `json:"generation,string"`
+	// Routes are by Location.Route.
+	Routes map[string]Route `json:"routes"`
 }
 
 // Dynamic returns the data to push, or an empty Dynamic with the upstreams balancer.
@@ -173,20 +187,21 @@ func luaPass(tls bool) string {
 	return "http://" + luaUpstream
 }
 
-// Union returns d with other's backends and routes added, other's winning
-// where both have a key. Pushed before a reload as next.Union(live), it
-// serves the old workers' routes and the new workers' alike, and changes
-// nothing the old workers already route until the reload is done.
-func (d Dynamic) Union(other Dynamic) Dynamic {
-	out := Dynamic{Backends: make(map[string][]string, len(d.Backends)+len(other.Backends)),
-		Routes: make(map[string]Route, len(d.Routes)+len(other.Routes))}
-	for _, m := range []Dynamic{d, other} {
-		for k, v := range m.Backends {
-			out.Backends[k] = v
-		}
-		for k, v := range m.Routes {
-			out.Routes[k] = v
-		}
+// During returns the data to push while a reload from live to d is in
+// flight: d's routes, live's routes as Previous (old workers keep routing
+// as their config says until they stop), and the pools of both, d's
+// endpoints winning where both have a pool.
+func (d Dynamic) During(live Dynamic) Dynamic {
+	out := d
+	out.Backends = make(map[string][]string, len(d.Backends)+len(live.Backends))
+	for k, v := range live.Backends {
+		out.Backends[k] = v
+	}
+	for k, v := range d.Backends {
+		out.Backends[k] = v
+	}
+	if live.Routes != nil && live.Generation != d.Generation {
+		out.Previous = &GenerationRoutes{Generation: live.Generation, Routes: live.Routes}
 	}
 	return out
 }

@@ -14,8 +14,12 @@
 --                         "canary": { "backend", "weight", "weightTotal",
 --                                     "header", "headerValue",
 --                                     "headerPattern", "cookie" },
---                         "fallback": NAME } } }
--- Each location of nginx.conf sets $portico_route to its route ID.
+--                         "fallback": NAME } },
+--     "generation": "7",
+--     "previous":  { "generation": "6", "routes": { ... } } }
+-- Each location of nginx.conf sets $portico_route to its route ID, and the
+-- http block maps $portico_generation to the config's generation; during a
+-- reload "previous" holds the routes of the config old workers still run.
 
 local ngx_balancer = require("ngx.balancer")
 local cjson = require("cjson.safe")
@@ -128,6 +132,18 @@ local function compile_route(route)
     return route
 end
 
+local function compile_routes(list)
+    local routes = {}
+    if type(list) == "table" then
+        for id, route in pairs(list) do
+            if type(route) == "table" and type(route.backend) == "string" then
+                routes[id] = compile_route(route)
+            end
+        end
+    end
+    return routes
+end
+
 local function refresh()
     local version = shared:get("version")
     if version == state.version then
@@ -151,15 +167,26 @@ local function refresh()
             end
         end
     end
-    local routes = {}
-    if type(doc.routes) == "table" then
-        for id, route in pairs(doc.routes) do
-            if type(route) == "table" and type(route.backend) == "string" then
-                routes[id] = compile_route(route)
-            end
-        end
+    -- During a reload the document holds the routes of both configs, each
+    -- under its generation: old workers keep routing as their config says
+    -- until they stop, new workers route as theirs does.
+    local previous = type(doc.previous) == "table" and doc.previous or {}
+    state = {
+        version = version,
+        backends = backends,
+        generation = doc.generation,
+        routes = compile_routes(doc.routes),
+        previous_generation = previous.generation,
+        previous_routes = compile_routes(previous.routes),
+    }
+end
+
+-- routes_for returns the routes of the config generation this worker runs.
+local function routes_for(generation)
+    if generation and generation == state.previous_generation then
+        return state.previous_routes
     end
-    state = { version = version, routes = routes, backends = backends }
+    return state.routes
 end
 
 local function round_robin(backend, exclude)
@@ -427,7 +454,7 @@ function _M.rewrite()
         return
     end
     refresh()
-    local route = state.routes[id]
+    local route = routes_for(ngx_var.portico_generation)[id]
     if not route then
         return fail(503, "no route " .. id .. " in the dynamic configuration yet")
     end
