@@ -1,0 +1,345 @@
+#!/usr/bin/env bash
+# Data-plane benchmark (the "data plane" row of docs/benchmarks.md): requests
+# per second and p99 latency through Portico's nginx config, and through a
+# minimal hand-written nginx proxy config to the same backend, in the same
+# run, on loopback only. Prints one parseable line:
+#
+#   BENCH dataplane workers=1 ... portico_rps=R portico_p99_ms=L direct_rps=R direct_p99_ms=L ratio=R ...
+#
+# ratio is the median over the rounds of Portico's requests per second over
+# the hand-written config's in the same round (ratio_min and ratio_max show
+# the spread). Pairing by round keeps the ratio steadier than a ratio of
+# medians when something else on the machine takes CPU now and then. The
+# goal (>= 0.97) is checked by hack/bench/report, not here. cpu_ratio is the
+# same comparison by the proxy workers' CPU time per request, which a busy
+# machine disturbs far less than req/s.
+#
+# What runs, all on 127.0.0.1:
+#   backend   nginx answering `return 200 "ok"` (fast enough not to hide a
+#             difference between the proxies; both proxies share it)
+#   portico   the real `portico controller --manifests DIR --start-nginx`,
+#             one Ingress -> one Service -> an EndpointSlice naming the backend
+#   direct    nginx with a minimal `upstream { server ...; keepalive 32; }`
+#             and `proxy_pass` over HTTP/1.1 keep-alive
+#   wrk       the same parameters against both, alternating rounds after a
+#             warm-up of each, every round bounded by DURATION seconds
+#
+# Both proxies run worker_processes 1 (WORKERS). The machine this is made
+# for has 2 cores, and wrk and the backend need CPU too: with one proxy
+# worker, each proxy gets the same single core's worth of work while wrk
+# and the backend share the other, so the figure compares the two configs
+# per worker instead of measuring who wins the scheduler.
+#
+# Environment (defaults in brackets): PORTICO_BIN [build ./cmd/portico],
+# PORTICO_ARGS [none: extra controller flags, e.g. "--balancer upstreams"
+# to compare the balancers], NGINX [nginx in PATH or /usr/sbin/nginx],
+# WORKERS [1], CONNECTIONS [32], THREADS [1], DURATION [6], WARMUP [3],
+# ROUNDS [5].
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+
+WORKERS=${WORKERS:-1}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-1}
+DURATION=${DURATION:-6}
+WARMUP=${WARMUP:-3}
+ROUNDS=${ROUNDS:-5}
+HOST=bench.portico.invalid
+
+log() { printf 'dataplane: %s\n' "$*" >&2; }
+die() {
+	log "$*"
+	exit 1
+}
+
+NGINX=${NGINX:-$(command -v nginx || true)}
+[ -n "$NGINX" ] || [ ! -x /usr/sbin/nginx ] || NGINX=/usr/sbin/nginx
+[ -n "$NGINX" ] || die "nginx not found (make deps installs it)"
+command -v wrk >/dev/null 2>&1 || die "wrk not found (make deps installs it)"
+command -v ss >/dev/null 2>&1 || die "ss not found (iproute2; make deps installs it)"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/portico-dataplane.XXXXXX")
+# nginx workers run as nobody when started as root; they must be able to
+# enter the directory of their temporary files.
+chmod 755 "$WORK"
+pids=()
+
+cleanup() {
+	local status=$?
+	trap - EXIT INT TERM
+	# SIGTERM: the controller stops its nginx; plain nginx masters stop fast.
+	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	if [ "$status" -ne 0 ]; then
+		for f in "$WORK"/*.log; do
+			[ -f "$f" ] || continue
+			log "--- $(basename "$f") (last 20 lines)"
+			tail -n 20 "$f" >&2 || true
+		done
+	fi
+	rm -rf "$WORK"
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# free_port prints a loopback TCP port nothing listens on and that this run
+# has not handed out yet.
+used_ports=" "
+free_port() {
+	local p
+	for _ in $(seq 1 200); do
+		p=$((20000 + RANDOM % 40000))
+		case "$used_ports" in *" $p "*) continue ;; esac
+		if [ -z "$(ss -Htln "sport = :$p")" ]; then
+			used_ports="$used_ports$p "
+			echo "$p"
+			return 0
+		fi
+	done
+	die "no free port found"
+}
+
+# http_status PORT PATH HOST prints the status code of one HTTP/1.0 GET to
+# 127.0.0.1:PORT (nothing when the connection fails). Bash's /dev/tcp needs
+# no client program, and read -t bounds a server that never answers.
+http_status() {
+	local line=""
+	if exec 3<>"/dev/tcp/127.0.0.1/$1"; then
+		printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$2" "$3" >&3
+		read -r -t 2 line <&3 || true
+		exec 3>&-
+	fi 2>/dev/null
+	awk '{print $2}' <<<"$line"
+}
+
+# wait_200 waits up to 30s until GET PATH on PORT with Host HOST answers 200.
+wait_200() {
+	local port=$1 path=$2 host=${3:-localhost}
+	for _ in $(seq 1 300); do
+		[ "$(http_status "$port" "$path" "$host")" = 200 ] && return 0
+		sleep 0.1
+	done
+	die "http://127.0.0.1:$port$path (Host $host) did not answer 200 within 30s"
+}
+
+BACKEND_PORT=$(free_port)
+PORTICO_PORT=$(free_port)
+PORTICO_TLS_PORT=$(free_port)
+PORTICO_INTERNAL_PORT=$(free_port)
+PORTICO_STATUS_PORT=$(free_port)
+DIRECT_PORT=$(free_port)
+
+# start_nginx NAME CONFIG-BODY: runs nginx in the foreground (daemon off) in
+# the background of this script, with its own prefix, pid and temp paths.
+start_nginx() {
+	local name=$1 body=$2 dir="$WORK/$1"
+	mkdir -p "$dir"
+	chmod 755 "$dir"
+	cat >"$dir/nginx.conf" <<EOF
+worker_processes $WORKERS;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $dir/client_body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+$body
+}
+EOF
+	"$NGINX" -t -q -p "$dir" -c "$dir/nginx.conf" || die "nginx -t failed for $name"
+	"$NGINX" -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' >"$WORK/$name.log" 2>&1 &
+	pids+=($!)
+}
+
+t0=$(date +%s)
+
+# The backend gets as many workers as the proxies: it must keep up with one
+# proxy worker, and a plain `return` is far cheaper than proxying.
+start_nginx backend "
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$BACKEND_PORT;
+        location / { return 200 \"ok\"; }
+    }"
+
+start_nginx direct "
+    upstream backend {
+        server 127.0.0.1:$BACKEND_PORT;
+        keepalive 32;
+    }
+    server {
+        listen 127.0.0.1:$DIRECT_PORT;
+        location / {
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            proxy_pass http://backend;
+        }
+    }"
+
+if [ -z "${PORTICO_BIN:-}" ]; then
+	PORTICO_BIN="$WORK/portico"
+	log "building ./cmd/portico"
+	go build -o "$PORTICO_BIN" ./cmd/portico
+fi
+
+mkdir -p "$WORK/manifests"
+cat >"$WORK/manifests/bench.yaml" <<EOF
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  name: portico
+  annotations:
+    ingressclass.kubernetes.io/is-default-class: "true"
+spec:
+  controller: portico.dev/ingress-controller
+---
+apiVersion: v1
+kind: Service
+metadata: {name: backend, namespace: default}
+spec:
+  ports: [{name: http, port: 80, targetPort: $BACKEND_PORT}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: backend-1
+  namespace: default
+  labels: {kubernetes.io/service-name: backend}
+addressType: IPv4
+ports: [{name: http, port: $BACKEND_PORT}]
+endpoints:
+- addresses: [127.0.0.1]
+  conditions: {ready: true}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: bench, namespace: default}
+spec:
+  ingressClassName: portico
+  rules:
+  - host: $HOST
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: backend, port: {number: 80}}}}
+EOF
+
+"$PORTICO_BIN" controller --manifests "$WORK/manifests" --start-nginx \
+	--nginx-binary "$NGINX" --bind-address 127.0.0.1 \
+	--http-port "$PORTICO_PORT" --https-port "$PORTICO_TLS_PORT" \
+	--internal-port "$PORTICO_INTERNAL_PORT" \
+	--status-address "127.0.0.1:$PORTICO_STATUS_PORT" \
+	--config-dir "$WORK/portico-conf" --runtime-dir "$WORK/portico-run" \
+	--access-log off --worker-processes "$WORKERS" --resolver 127.0.0.1 \
+	${PORTICO_ARGS:-} >"$WORK/portico.log" 2>&1 & # PORTICO_ARGS unquoted: split into flags
+pids+=($!)
+
+wait_200 "$BACKEND_PORT" /
+wait_200 "$DIRECT_PORT" /
+wait_200 "$PORTICO_STATUS_PORT" /readyz
+wait_200 "$PORTICO_PORT" / "$HOST"
+log "backend, direct nginx and portico up in $(($(date +%s) - t0))s (workers=$WORKERS)"
+
+# to_ms converts a wrk latency ("812.00us", "1.23ms", "2.00s") to ms.
+to_ms() {
+	awk -v v="$1" 'BEGIN {
+		n = v + 0
+		if (v ~ /us$/) n = n / 1000
+		else if (v ~ /ms$/) n = n
+		else if (v ~ /m$/) n = n * 60000
+		else if (v ~ /s$/) n = n * 1000
+		printf "%.3f", n
+	}'
+}
+
+# worker_ticks PIDFILE prints the CPU time (user + system, in clock ticks)
+# the worker processes of the nginx master in PIDFILE have used so far.
+worker_ticks() {
+	local master pid total=0 stat
+	master=$(cat "$1")
+	for pid in $(ps -o pid= --ppid "$master"); do
+		# Fields 14 and 15 of /proc/PID/stat; the command name, field 2,
+		# is "(nginx)", without spaces, so awk's fields line up.
+		stat=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || continue
+		total=$((total + stat))
+	done
+	echo "$total"
+}
+TICKS=$(getconf CLK_TCK)
+
+# run_wrk NAME PORT PIDFILE SECONDS: one load round; prints "RPS P99_MS
+# CPU_US", CPU_US being the proxy workers' CPU time per request in
+# microseconds. Unlike req/s, CPU per request hardly moves when other work
+# on the machine takes turns on the cores. A round with any non-2xx answer
+# or socket error fails the run: a proxy that answers 404 or resets
+# connections would look fast for the wrong reason.
+run_wrk() {
+	local name=$1 port=$2 pidfile=$3 secs=$4 out rps p99 reqs t0 t1
+	t0=$(worker_ticks "$pidfile")
+	out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --latency -H "Host: $HOST" "http://127.0.0.1:$port/")
+	t1=$(worker_ticks "$pidfile")
+	if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+		printf '%s\n' "$out" >&2
+		die "$name: errors under load"
+	fi
+	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+	p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+	reqs=$(awk '/ requests in / {print $1}' <<<"$out")
+	[ -n "$rps" ] && [ -n "$p99" ] && [ -n "$reqs" ] || die "$name: cannot parse wrk output: $out"
+	echo "$rps $(to_ms "$p99") $(awk -v d="$((t1 - t0))" -v hz="$TICKS" -v n="$reqs" 'BEGIN {printf "%.2f", d * 1e6 / hz / n}')"
+}
+
+# Every request must reach the backend through both proxies before timing.
+PORTICO_PID="$WORK/portico-run/nginx.pid" DIRECT_PID="$WORK/direct/nginx.pid"
+for target in "portico $PORTICO_PORT $PORTICO_PID" "direct $DIRECT_PORT $DIRECT_PID"; do
+	set -- $target
+	run_wrk "$1" "$2" "$3" "$WARMUP" >/dev/null
+	log "warm-up $1: ${WARMUP}s"
+done
+
+portico_rps=() portico_p99=() portico_cpu=() direct_rps=() direct_p99=() direct_cpu=() ratios=()
+for round in $(seq 1 "$ROUNDS"); do
+	# Alternate which goes first so drift (thermal, other load) hits both.
+	order="portico direct"
+	[ $((round % 2)) -eq 0 ] && order="direct portico"
+	for name in $order; do
+		port=$PORTICO_PORT pidfile=$PORTICO_PID
+		[ "$name" = direct ] && port=$DIRECT_PORT pidfile=$DIRECT_PID
+		read -r rps p99 cpu < <(run_wrk "$name" "$port" "$pidfile" "$DURATION") || true
+		# die inside the process substitution only ends that subshell.
+		[ -n "${cpu:-}" ] || die "$name: round $round failed"
+		log "round $round $name: $rps req/s, p99 ${p99}ms, ${cpu}us CPU per request"
+		if [ "$name" = portico ]; then
+			portico_rps+=("$rps") portico_p99+=("$p99") portico_cpu+=("$cpu")
+		else
+			direct_rps+=("$rps") direct_p99+=("$p99") direct_cpu+=("$cpu")
+		fi
+	done
+	ratios+=("$(awk -v a="${portico_rps[-1]}" -v b="${direct_rps[-1]}" 'BEGIN {printf "%.3f", a / b}')")
+	log "round $round ratio ${ratios[-1]}"
+done
+
+# median of the arguments (the upper middle for an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int(NR / 2) + 1]}'; }
+
+p_rps=$(median "${portico_rps[@]}")
+p_p99=$(median "${portico_p99[@]}")
+d_rps=$(median "${direct_rps[@]}")
+d_p99=$(median "${direct_p99[@]}")
+ratio=$(median "${ratios[@]}")
+ratio_min=$(printf '%s\n' "${ratios[@]}" | sort -g | head -n 1)
+ratio_max=$(printf '%s\n' "${ratios[@]}" | sort -g | tail -n 1)
+p99_ratio=$(awk -v a="$p_p99" -v b="$d_p99" 'BEGIN {printf "%.3f", a / b}')
+p_cpu=$(median "${portico_cpu[@]}")
+d_cpu=$(median "${direct_cpu[@]}")
+# Like ratio, higher is better: the hand-written config's CPU per request
+# over Portico's.
+cpu_ratio=$(awk -v a="$d_cpu" -v b="$p_cpu" 'BEGIN {printf "%.3f", a / b}')
+
+echo "BENCH dataplane workers=$WORKERS threads=$THREADS connections=$CONNECTIONS duration_s=$DURATION rounds=$ROUNDS portico_rps=$p_rps portico_p99_ms=$p_p99 direct_rps=$d_rps direct_p99_ms=$d_p99 ratio=$ratio ratio_min=$ratio_min ratio_max=$ratio_max p99_ratio=$p99_ratio portico_cpu_us=$p_cpu direct_cpu_us=$d_cpu cpu_ratio=$cpu_ratio"
+log "done in $(($(date +%s) - t0))s"

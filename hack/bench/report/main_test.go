@@ -1,0 +1,116 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// sampleLog has one line of each kind run.sh and the benchmarks write,
+// including -count repeats and a benchmark name printed before its log.
+const sampleLog = `# bench-load start: 0.10 0.20 0.30
+# bench-step render-10000 cmd: go test -bench x ./pkg/render
+BenchmarkBuildRender/ingresses=10000-2   	3	 900000000 ns/op	 4.8 MB-config	 190.0 peak-RSS-MB	 166000000 B/op	 2042000 allocs/op
+BenchmarkBuildRender/ingresses=10000-2   	3	 250000000 ns/op	 4.8 MB-config	 150.0 peak-RSS-MB	 166000000 B/op	 2042000 allocs/op
+BenchmarkBuildRender/ingresses=10000-2   	3	 280000000 ns/op	 4.8 MB-config	 160.0 peak-RSS-MB	 166000000 B/op	 2042000 allocs/op
+# bench-step render-10000 exit=0 seconds=10
+# bench-step nginx-100 cmd: go test -bench y ./pkg/nginx
+BenchmarkSyntheticApply/ingresses=100-2  	5	 443257844 ns/op	 0.05 MB-config	 351.0 ms-reload-median	 95.36 ms-test-median
+--- BENCH: BenchmarkSyntheticApply/ingresses=100-2
+    bench_test.go:95: BENCH nginx ingresses=100 balancer=lua
+# bench-step nginx-100 exit=0 seconds=5
+# bench-step convergence cmd: go test -run TestBenchConvergence ./e2e/kube/
+    bench_convergence_test.go:127: BENCH convergence ingresses=1000 tries=100 median_ms=450.5 p90_ms=600.0 p99_ms=700.0 max_ms=710.0
+# bench-step convergence exit=1 seconds=100
+BENCH dataplane workers=1 connections=32 rounds=5 duration_s=6 portico_rps=100 direct_rps=101 ratio=0.990 ratio_min=0.9 ratio_max=1.1
+# bench-load end: 1.00 2.00 3.00
+`
+
+func TestRows(t *testing.T) {
+	d, err := parse(strings.NewReader(sampleLog))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKey := map[string]row{}
+	for _, r := range d.rows() {
+		byKey[r.bench+"|"+r.size] = r
+	}
+	check := func(key, figure, met string, missing bool) {
+		t.Helper()
+		r, ok := byKey[key]
+		if !ok {
+			t.Fatalf("no row %q", key)
+		}
+		if !strings.Contains(r.figure, figure) || r.met != met || r.missing != missing {
+			t.Errorf("row %q: figure %q, met %q, missing %v; want figure containing %q, met %q, missing %v",
+				key, r.figure, r.met, r.missing, figure, met, missing)
+		}
+	}
+	// The median of three counts: 280 ms, with that run's RSS.
+	check("build + render, full sync|10,000 Ingresses", "280 ms/op (median of 3 runs)", "yes", false)
+	check("build + render, peak RSS|10,000 Ingresses", "160 MB", "yes", false)
+	check("build + render, full sync|100 Ingresses", "missing: step render-100 did not run", "—", true)
+	check("nginx -t (lua balancer)|100 Ingresses", "95.4 ms (median of 5)", "—", false)
+	check("reload until verified (lua balancer)|100 Ingresses", "351 ms (median of 5)", "—", false)
+	// A BENCH line counts even from a step that failed afterwards.
+	check("Ingress created until served|1,000 Ingresses", "median 450.5 ms", "yes", false)
+	check("data plane, Portico vs hand-written nginx|1 Ingress", "req/s ratio 0.990", "yes", false)
+	check("endpoint churn|1,000 EndpointSlice updates", "not run", "—", false)
+
+	churn := func(line string) row {
+		t.Helper()
+		d, err := parse(strings.NewReader(sampleLog + line + "\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range d.rows() {
+			if r.bench == "endpoint churn" {
+				return r
+			}
+		}
+		t.Fatal("no churn row")
+		return row{}
+	}
+	r := churn("    bench_churn_test.go:150: BENCH churn updates=1000 endpoint_holdoff=20ms reloads=0 median_ms=23.8 p90_ms=40.0 p99_ms=72.0 max_ms=90.1 " +
+		"min_ms=20.0 api_median_ms=4.1 pushes=1000 non200=0 " +
+		"small_holdoff=10ms small_reloads=0 small_median_ms=15.0 small_p99_ms=30.0 small_max_ms=31.0 " +
+		"full_endpoint_holdoff=200ms full_updates=200 full_reloads=0 full_median_ms=210.0 full_p99_ms=260.0 full_max_ms=270.0")
+	want := "API update accepted until the new endpoint answers: median 23.8 ms, p90 40.0 ms, p99 72.0 ms, max 90.1 ms; 0 reloads, 1000 balancer pushes " +
+		"(defaults: endpoint hold-off 20ms); endpoint holdoff 200ms: median 210.0 ms, p99 260.0 ms, 0 reloads (200 updates); " +
+		"holdoff 10ms: median 15.0 ms, p99 30.0 ms, 0 reloads"
+	if r.figure != want || r.met != "yes" || r.size != "1,000 EndpointSlice updates" {
+		t.Errorf("churn row:\n%q (met %s, size %s)\nwant\n%q", r.figure, r.met, r.size, want)
+	}
+	if r := churn("BENCH churn updates=10 reloads=2 median_ms=80"); r.met != "**no**" {
+		t.Errorf("2 reloads: met %q", r.met)
+	}
+	if r := churn("BENCH churn something=else"); r.figure != "something=else" {
+		t.Errorf("unknown shape: %q", r.figure)
+	}
+}
+
+func TestWriteDoc(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "doc.md")
+	before := "# Title\n\nprose\n\n" + beginMarker + "\nold table\n" + endMarker + "\n\nafter\n"
+	if err := os.WriteFile(path, []byte(before), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeDoc(path, "new table\n"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "# Title\n\nprose\n\n" + beginMarker + "\nnew table\n" + endMarker + "\n\nafter\n"
+	if string(got) != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	if err := os.WriteFile(path, []byte("no markers\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeDoc(path, "x"); err == nil {
+		t.Error("a file without markers: want an error")
+	}
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# make bench: runs every benchmark of docs/benchmarks.md one step at a time,
+# prints progress with timings, then has hack/bench/report print one table
+# and write it (machine, figures, goals, the exact command of each step)
+# into docs/benchmarks.md. Goals are reported, never asserted: a missed goal
+# does not fail the run; a step that fails does (and leaves the doc as it
+# was).
+#
+# Steps (each command is recorded in the log exactly as run; the report
+# copies it into the doc):
+#   render-N     model build + render of N synthetic Ingresses, its own process
+#                so the peak RSS is that size's (pkg/render)
+#   incremental  one Ingress of 10,000 changed (pkg/render)
+#   nginx-N      nginx -t and reload-until-verified of N Ingresses (pkg/nginx)
+#   convergence  Ingress created until served, 1,000 present (e2e/kube; root)
+#   churn        1,000 EndpointSlice updates: reloads, time until the new
+#                endpoint answers (e2e/kube; root)
+#   dataplane    Portico's nginx vs a hand-written proxy with wrk (hack/bench)
+#
+# Needs what make test needs (root, nginx, etcd, the built kube-apiserver:
+# make bench runs make deps and make apiserver first) plus wrk.
+#
+# Environment: BENCH_OUT (directory for the logs; default a new temporary
+# one), BENCH_DOC (default docs/benchmarks.md; empty to only print),
+# BENCH_SKIP (space-separated step names to leave out, for a quick look).
+set -uo pipefail
+
+cd "$(dirname "$0")/../.."
+
+OUT=${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/portico-bench.XXXXXX")}
+mkdir -p "$OUT"
+LOG="$OUT/bench.log"
+: >"$LOG"
+DOC=${BENCH_DOC-docs/benchmarks.md}
+SKIP=" ${BENCH_SKIP:-} "
+start=$(date +%s)
+failed=()
+
+progress() { printf '[bench %s] %s\n' "$(date -u -d "@$(($(date +%s) - start))" +%M:%S)" "$*"; }
+
+# step NAME COMMAND: runs COMMAND with bash -c (so the string recorded is
+# the one that ran), keeps its output in $OUT/NAME.log and the combined
+# log, and shows the result lines as soon as the step ends.
+step() {
+	local name=$1 cmd=$2 t0 rc
+	case "$SKIP" in *" $name "*)
+		progress "skipping $name (BENCH_SKIP)"
+		return 0
+		;;
+	esac
+	printf '# bench-step %s cmd: %s\n' "$name" "$cmd" >>"$LOG"
+	progress "$name: $cmd"
+	t0=$(date +%s)
+	bash -c "$cmd" >"$OUT/$name.log" 2>&1
+	rc=$?
+	cat "$OUT/$name.log" >>"$LOG"
+	printf '# bench-step %s exit=%d seconds=%d\n' "$name" "$rc" "$(($(date +%s) - t0))" >>"$LOG"
+	grep -hE '^Benchmark.* ns/op|BENCH ' "$OUT/$name.log" | sed 's/^[[:space:]]*[a-z_]*\.go:[0-9]*: //; s/^/    /'
+	if [ "$rc" -ne 0 ]; then
+		failed+=("$name")
+		progress "$name FAILED (exit $rc) after $(($(date +%s) - t0))s; last lines of $OUT/$name.log:"
+		tail -n 25 "$OUT/$name.log" | sed 's/^/    /'
+	else
+		progress "$name done in $(($(date +%s) - t0))s"
+	fi
+}
+
+progress "logs in $OUT"
+# Other work on the machine slows every figure down and spreads them out;
+# the report prints the load averages so a reader can tell.
+printf '# bench-load start: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$LOG"
+
+# Build and render: -benchtime 2s gives thousands of iterations at 100
+# Ingresses and a few at 10,000; each size in its own process; three counts,
+# of which the report takes the median.
+for n in 100 1000 10000; do
+	step "render-$n" "go test -count=3 -run '^\$' -bench 'BenchmarkBuildRender/ingresses=$n\$' -benchmem -benchtime 2s ./pkg/render"
+done
+step incremental "go test -count=3 -run '^\$' -bench '^BenchmarkIncremental\$' -benchmem -benchtime 2s ./pkg/render"
+
+# nginx -t and reload: medians of 5 Applies, 3 at 10,000 where one Apply
+# takes seconds.
+step nginx-100 "PORTICO_REQUIRE_NGINX=1 go test -count=1 -run '^\$' -bench 'BenchmarkSyntheticApply/ingresses=100\$' -benchtime 5x -timeout 10m ./pkg/nginx"
+step nginx-1000 "PORTICO_REQUIRE_NGINX=1 go test -count=1 -run '^\$' -bench 'BenchmarkSyntheticApply/ingresses=1000\$' -benchtime 5x -timeout 10m ./pkg/nginx"
+step nginx-10000 "PORTICO_REQUIRE_NGINX=1 go test -count=1 -run '^\$' -bench 'BenchmarkSyntheticApply/ingresses=10000\$' -benchtime 3x -timeout 20m ./pkg/nginx"
+
+step convergence "PORTICO_BENCH=1 PORTICO_REQUIRE_E2E=1 go test -count=1 -run '^TestBenchConvergence\$' -v -timeout 20m ./e2e/kube/"
+step churn "PORTICO_BENCH=1 PORTICO_REQUIRE_E2E=1 go test -count=1 -run '^TestBenchEndpointChurn\$' -v -timeout 20m ./e2e/kube/"
+
+step dataplane "bash hack/bench/dataplane.sh"
+
+total=$(($(date +%s) - start))
+printf '# bench-load end: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$LOG"
+progress "all steps done in ${total}s; the table:"
+echo
+args=(-log "$LOG" -total "${total}s")
+[ -n "$DOC" ] && args+=(-doc "$DOC")
+go run ./hack/bench/report "${args[@]}"
+rc=$?
+echo
+if [ "${#failed[@]}" -gt 0 ]; then
+	progress "failed steps: ${failed[*]} (logs in $OUT)"
+	exit 1
+fi
+progress "done in $(($(date +%s) - start))s; logs in $OUT"
+exit "$rc"
