@@ -8,6 +8,9 @@ HTTP_PORT=${HTTP_PORT:-8080}
 HTTPS_PORT=${HTTPS_PORT:-8443}
 STATUS_PORT=${STATUS_PORT:-10254}
 WORK=$(mktemp -d /tmp/portico-demo.XXXXXX)
+# nginx workers (nobody, when run as root) read the Lua balancer's code under
+# $WORK/run: mktemp's 0700 would lock them out.
+chmod 711 "$WORK"
 pids=()
 
 cleanup() {
