@@ -139,9 +139,9 @@ type Controller struct {
 	pushed     model.Dynamic
 	pushedBody []byte
 	pushedSum  string
-	// lastCfg is the model of the last full sync; endpoint-only syncs
+	// liveCfg is the model of the config nginx serves; endpoint-only syncs
 	// refresh its pools (guarded by mu).
-	lastCfg *model.Config
+	liveCfg *model.Config
 	// servedGeneration is the generation of the config nginx serves (guarded by mu).
 	servedGeneration uint64
 }
@@ -290,9 +290,6 @@ func (c *Controller) Sync(ctx context.Context) {
 	opts.LastAccepted = c.accepted
 	c.mu.Unlock()
 	cfg, findings := model.Build(snap, opts)
-	c.mu.Lock()
-	c.lastCfg = cfg
-	c.mu.Unlock()
 	if c.opts.Findings != nil {
 		c.opts.Findings.Findings(findings)
 	}
@@ -321,11 +318,17 @@ func (c *Controller) Sync(ctx context.Context) {
 			time.AfterFunc(c.opts.RetryDelay/5, c.Trigger)
 			return
 		}
+		c.mu.Lock()
+		c.liveCfg = cfg
+		c.mu.Unlock()
 		c.notifyLive(snap, cfg)
 		return
 	}
 	if alreadyFailed {
 		c.log.Debug("configuration already rejected; waiting for a change", "config_hash", short(hash))
+		// A rejected config must not hold back Pod churn for every other
+		// Ingress: the live config's pools still get their endpoints.
+		c.pushEndpoints(ctx, snap)
 		return
 	}
 	if c.apply(ctx, out, rendererGen, cfg, hash) {
@@ -374,6 +377,7 @@ func (c *Controller) apply(ctx context.Context, out *render.Output, rendererGen 
 	switch {
 	case err == nil:
 		c.liveHash, c.liveGen, c.liveConf, c.digests, c.ready, c.failedHash = hash, rendererGen, conf, digests, true, ""
+		c.liveCfg = cfg
 		c.servedGeneration = gen
 	case ev.Result == reload.ResultInvalid:
 		// nginx -t will refuse the same bytes again: wait for a change.
@@ -611,14 +615,20 @@ func (c *Controller) repush(ctx context.Context) (string, error) {
 // endpoints with the Lua balancer). It reports false when a full sync is
 // needed instead: no live configuration yet, or no Lua balancer.
 func (c *Controller) syncEndpoints(ctx context.Context) bool {
-	c.mu.Lock()
-	cfg, ready := c.lastCfg, c.ready && c.liveHash != "" && c.failedHash == ""
-	c.mu.Unlock()
-	if c.opts.Dynamic == nil || cfg == nil || !ready || cfg.Global.Balancer != model.BalancerLua {
-		return false
-	}
 	snap, err := c.source.Snapshot()
 	if err != nil {
+		return false
+	}
+	return c.pushEndpoints(ctx, snap)
+}
+
+// pushEndpoints pushes the live config's pools with their endpoints read
+// from snap, and reports whether it could (Lua balancer, a config live).
+func (c *Controller) pushEndpoints(ctx context.Context, snap *snapshot.Snapshot) bool {
+	c.mu.Lock()
+	cfg, ready := c.liveCfg, c.ready
+	c.mu.Unlock()
+	if c.opts.Dynamic == nil || cfg == nil || !ready || cfg.Global.Balancer != model.BalancerLua {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.SyncTimeout)
@@ -627,7 +637,7 @@ func (c *Controller) syncEndpoints(ctx context.Context) bool {
 	d.Generation = c.liveGeneration()
 	if err := c.pushDynamic(ctx, d); err != nil {
 		c.log.Error("pushing endpoints failed; retrying with a full sync", "error", err)
-		c.Trigger()
+		time.AfterFunc(c.opts.RetryDelay/5, c.Trigger)
 	}
 	return true
 }

@@ -186,3 +186,38 @@ func TestEndpointBurstsWaitLess(t *testing.T) {
 	require.True(t, ok)
 	assert.True(t, full, "a burst with another change is a full sync")
 }
+
+// TestRejectedConfigDoesNotHoldBackEndpoints: while a change nginx -t
+// refuses waits for a fix, endpoint changes still reach the live config.
+func TestRejectedConfigDoesNotHoldBackEndpoints(t *testing.T) {
+	src, ngx, dyn := &fakeSource{}, &fakeNginx{}, &fakeDynamic{}
+	src.set(t, withEndpoints("198.18.0.1"))
+	c := newLuaController(t, src, ngx, dyn)
+	ctx := context.Background()
+	c.Sync(ctx)
+	require.NoError(t, c.Ready())
+
+	// A new host that nginx -t refuses (as if a snippet were broken).
+	broken := strings.Replace(withEndpoints("198.18.0.1"), "a.example.com", "b.example.com", 1)
+	ngx.mu.Lock()
+	ngx.applyErr = &nginx.TestError{Path: "nginx.conf", Output: "refused"}
+	ngx.mu.Unlock()
+	src.set(t, broken)
+	c.Sync(ctx)
+	require.Len(t, ngx.applied, 2)
+
+	// The same broken config with new endpoints: no new attempt, but a push.
+	src.set(t, strings.Replace(broken, "198.18.0.1", "198.18.0.9", 1))
+	c.Sync(ctx)
+	assert.Len(t, ngx.applied, 2, "a refused config is not tried again until it changes")
+	last := dyn.list()[len(dyn.list())-1]
+	assert.Equal(t, []string{"198.18.0.9:8080"}, last.Backends["default.app.80"])
+	assert.Equal(t, uint64(1), last.Generation, "for the config still live")
+	assert.Nil(t, last.Previous)
+
+	// Endpoint-only bursts too.
+	src.set(t, strings.Replace(broken, "198.18.0.1", "198.18.0.7", 1))
+	require.True(t, c.syncEndpoints(ctx))
+	last = dyn.list()[len(dyn.list())-1]
+	assert.Equal(t, []string{"198.18.0.7:8080"}, last.Backends["default.app.80"])
+}
