@@ -173,6 +173,10 @@ func FuzzRenderModelStrings(f *testing.F) {
 				routes = append(routes, d.Args)
 			}
 		})
-		require.Equal(t, [][]string{{"$portico_route", upstream}}, routes)
+		var want [][]string
+		if upstream != "" { // an empty route prints nothing (with .Route)
+			want = [][]string{{"$portico_route", upstream}}
+		}
+		require.Equal(t, want, routes)
 	})
 }
