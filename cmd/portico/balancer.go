@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -72,5 +73,21 @@ func checkWorkersCanEnter(dir string) error {
 		if d == filepath.Dir(d) {
 			return nil
 		}
+	}
+}
+
+// luaChecker returns the controller's CheckLua: the start-up probe again, on
+// the modules found then. A failure reinstalls the Lua code first (a runtime
+// directory cleaned under nginx's feet) and probes once more.
+func luaChecker(binary string, g model.Global) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		probe := nginx.DetectLua(ctx, binary, g.LuaDir, [][]string{g.LuaModules})
+		if probe.Err == nil {
+			return nil
+		}
+		if err := rootfs.InstallLua(g.LuaDir); err != nil {
+			return errors.Join(probe.Err, err)
+		}
+		return nginx.DetectLua(ctx, binary, g.LuaDir, [][]string{g.LuaModules}).Err
 	}
 }

@@ -153,8 +153,14 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		nginx.NewWorkerCollector(ngx.proc))
 	pushes := reload.NewPushMetrics(registry, balancer)
 	var dynamic controller.DynamicStore
+	var checkLua func(context.Context) error
 	if balancer == model.BalancerLua {
 		dynamic = nginx.NewDynamic(fmt.Sprintf("http://127.0.0.1:%d/portico/dynamic", modelOpts.Global.InternalPort))
+		if f.template == "" {
+			// The built-in template's copy for nginx -t leaves the Lua
+			// module out (much faster); the probe checks that part.
+			checkLua = luaChecker(f.nginxBinary, modelOpts.Global)
+		}
 	}
 	history := reload.NewHistory(f.history)
 	var firstLive sync.Once
@@ -197,6 +203,7 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		Recorder:        recorder,
 		Findings:        findings,
 		Dynamic:         dynamic,
+		CheckLua:        checkLua,
 		Pushes:          pushes,
 		Live:            live,
 		Logger:          log.With("component", "controller"),

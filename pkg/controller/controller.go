@@ -33,8 +33,9 @@ type Source interface {
 
 // Nginx makes a rendered configuration live; *nginx.Driver implements it.
 type Nginx interface {
-	// Apply writes, tests, swaps in, reloads and verifies a configuration.
-	Apply(ctx context.Context, conf []byte, files []nginx.File, generation uint64) (nginx.Result, error)
+	// ApplyChecked writes, tests (check instead of conf when not nil), swaps
+	// in, reloads and verifies a configuration.
+	ApplyChecked(ctx context.Context, conf, check []byte, files []nginx.File, generation uint64) (nginx.Result, error)
 	// Verify waits until nginx serves the generation.
 	Verify(ctx context.Context, generation uint64) error
 	// CleanupFiles removes files in dir that are not in keep.
@@ -97,6 +98,11 @@ type Options struct {
 	// DynamicCheck is how often the controller checks that nginx still holds
 	// the balancer data (a restarted nginx holds none); 0 means 1s.
 	DynamicCheck time.Duration
+	// CheckLua, when set, checks nginx's Lua module and Portico's Lua code
+	// with a small probe config. nginx -t then checks a copy of the config
+	// without the Lua module, which loads several times faster; without it
+	// nginx -t checks the config as it is.
+	CheckLua func(ctx context.Context) error
 	// Live is called after every sync that leaves this snapshot's config
 	// live (applied now, or unchanged), e.g. to write Ingress status.
 	Live func(snap *snapshot.Snapshot, cfg *model.Config)
@@ -363,7 +369,11 @@ func (c *Controller) apply(ctx context.Context, out *render.Output, rendererGen 
 		Changes:    reload.Diff(prevDigests, digests),
 	}
 	conf := out.Render(gen)
-	err := c.makeLive(ctx, conf, cfg, gen)
+	var check []byte
+	if c.opts.CheckLua != nil && !cfg.SnippetsUseLua() {
+		check = out.RenderCheck(gen)
+	}
+	err := c.makeLive(ctx, conf, check, cfg, gen)
 	if err == nil {
 		// Exactly the new data, now that no old worker takes new requests.
 		if perr := c.pushDynamic(ctx, c.dynamic(cfg, gen)); perr != nil {
@@ -396,7 +406,7 @@ func (c *Controller) apply(ctx context.Context, out *render.Output, rendererGen 
 	return err == nil
 }
 
-func (c *Controller) makeLive(ctx context.Context, conf []byte, cfg *model.Config, gen uint64) error {
+func (c *Controller) makeLive(ctx context.Context, conf, check []byte, cfg *model.Config, gen uint64) error {
 	files := make([]nginx.File, 0, len(cfg.Certificates))
 	for _, cert := range cfg.Certificates {
 		files = append(files, nginx.File{Path: cert.Path, Content: cert.PEM, Mode: 0o600})
@@ -417,7 +427,15 @@ func (c *Controller) makeLive(ctx context.Context, conf []byte, cfg *model.Confi
 			return fmt.Errorf("pushing balancer data before the reload: %w", err)
 		}
 	}
-	res, err := c.nginx.Apply(ctx, conf, files, gen)
+	if check != nil {
+		// What the copy for nginx -t leaves out, checked apart: the module
+		// loads and Portico's Lua code compiles.
+		if err := c.opts.CheckLua(ctx); err != nil {
+			// Not the objects' fault: retried like a failed write.
+			return fmt.Errorf("checking nginx's Lua module and Portico's Lua code: %w", err)
+		}
+	}
+	res, err := c.nginx.ApplyChecked(ctx, conf, check, files, gen)
 	if err != nil {
 		return err
 	}

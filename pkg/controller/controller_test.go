@@ -51,7 +51,7 @@ type fakeNginx struct {
 	cleanKeep map[string]bool
 }
 
-func (f *fakeNginx) Apply(_ context.Context, _ []byte, files []nginx.File, gen uint64) (nginx.Result, error) {
+func (f *fakeNginx) ApplyChecked(_ context.Context, _, _ []byte, files []nginx.File, gen uint64) (nginx.Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.applied = append(f.applied, gen)

@@ -3,9 +3,11 @@ package model
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
 
+	"github.com/portico-ingress/portico/pkg/ngxconf"
 	"github.com/portico-ingress/portico/pkg/snapshot"
 )
 
@@ -227,4 +229,25 @@ func RefreshEndpoints(cfg *Config, snap *snapshot.Snapshot) Dynamic {
 		d.Backends[u.Name] = eps
 	}
 	return d
+}
+
+// SnippetsUseLua reports whether an allowed snippet holds a Lua directive.
+// nginx -t then has to check the config with the Lua module loaded, as it
+// runs, instead of the cheaper copy without it.
+func (c *Config) SnippetsUseLua() bool {
+	found := false
+	check := func(dirs []*ngxconf.Directive) {
+		ngxconf.Walk(dirs, func(_ []string, d *ngxconf.Directive) {
+			if strings.Contains(d.Name, "lua") {
+				found = true
+			}
+		})
+	}
+	for _, s := range append([]Server{c.DefaultServer}, c.Servers...) {
+		check(s.Snippet)
+		for _, l := range s.Locations {
+			check(l.Snippet)
+		}
+	}
+	return found
 }

@@ -51,7 +51,7 @@ var syntheticBenchSizes = []int{100, 1000, 10000}
 // of docs/benchmarks.md: Portico's rendered config for the synthetic cluster
 // (fixture.Synthetic: one host, two paths, three endpoints per Ingress, 10%
 // with TLS and their certificate files), made live in a real nginx with
-// Driver.Apply, the way the controller does it. Each iteration is one
+// Driver.ApplyChecked, the way the controller does it. Each iteration is one
 // Apply of a new generation of the same objects: nginx -t on the new file,
 // then SIGHUP until fresh connections get the new generation (what the
 // controller waits for before it reports a reload done). It reports the
@@ -81,10 +81,13 @@ func BenchmarkSyntheticApply(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				gen++
-				conf, err = r.Render(cfg, gen)
+				out, err := r.Prepare(cfg)
 				require.NoError(b, err)
+				conf = out.Render(gen)
 				b.StartTimer()
-				res, err := e.drv.Apply(ctx, conf, files, gen)
+				// As the controller does: nginx -t on the copy without the
+				// Lua module (nil with upstream blocks: then conf itself).
+				res, err := e.drv.ApplyChecked(ctx, conf, out.RenderCheck(gen), files, gen)
 				require.NoError(b, err, "%s", logs)
 				require.True(b, res.Signalled)
 				tests = append(tests, res.Test)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -301,4 +302,38 @@ func TestTestErrorMessages(t *testing.T) {
 	require.Equal(t, "nginx -t failed: nginx: [emerg] bad in /x:3", err.Error())
 	err = &TestError{Path: "/x", Err: errors.New("exit status 1")}
 	require.True(t, strings.Contains(err.Error(), "exit status 1"))
+}
+
+// TestApplyCheckedTestsTheCopy: nginx -t runs on the copy, which decides;
+// the copy never stays behind, and the live file is the real config.
+func TestApplyCheckedTestsTheCopy(t *testing.T) {
+	e := newEnv(t)
+	e.start(t)
+	_, err := e.drv.Apply(context.Background(), e.conf(2, ""), nil, 2)
+	require.NoError(t, err)
+	before, err := os.ReadFile(e.opts.ConfigPath)
+	require.NoError(t, err)
+
+	// A broken copy refuses the config, whatever the config says.
+	_, err = e.drv.ApplyChecked(context.Background(), e.conf(3, ""), e.conf(3, "bogus_directive on;"), nil, 3)
+	var testErr *TestError
+	require.ErrorAs(t, err, &testErr)
+	assert.Contains(t, err.Error(), ".nginx.conf.3.check:", "nginx names the copy's file:line")
+	after, err := os.ReadFile(e.opts.ConfigPath)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "live file untouched")
+	for _, leftover := range []string{".nginx.conf.3.tmp", ".nginx.conf.3.check"} {
+		_, err = os.Stat(filepath.Join(e.dir, leftover))
+		assert.ErrorIs(t, err, os.ErrNotExist, "%s removed", leftover)
+	}
+
+	// A good copy lets the config itself go live.
+	res, err := e.drv.ApplyChecked(context.Background(), e.conf(4, ""), e.conf(4, ""), nil, 4)
+	require.NoError(t, err)
+	assert.True(t, res.Signalled)
+	live, err := os.ReadFile(e.opts.ConfigPath)
+	require.NoError(t, err)
+	assert.Equal(t, e.conf(4, ""), live)
+	_, err = os.Stat(filepath.Join(e.dir, ".nginx.conf.4.check"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "the copy is removed after the test")
 }

@@ -248,6 +248,14 @@ func (d *Driver) Test(ctx context.Context, path string) error {
 // sidecar mode), Apply stops after step 4 with Result.Signalled false; nginx
 // will read the new file when it starts, and the caller confirms it with Verify.
 func (d *Driver) Apply(ctx context.Context, conf []byte, files []File, generation uint64) (Result, error) {
+	return d.ApplyChecked(ctx, conf, nil, files, generation)
+}
+
+// ApplyChecked is Apply with nginx -t run on check instead of conf when
+// check is not nil: a copy of conf without what the caller has checked
+// otherwise (the Lua module, whose loading makes nginx -t several times
+// slower). check is written and tested next to the live file, then removed.
+func (d *Driver) ApplyChecked(ctx context.Context, conf, check []byte, files []File, generation uint64) (Result, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 
@@ -286,9 +294,23 @@ func (d *Driver) Apply(ctx context.Context, conf []byte, files []File, generatio
 		return res, fmt.Errorf("write temporary config: %w", err)
 	}
 
+	tested := tmp
+	if check != nil {
+		tested = filepath.Join(dir, "."+base+"."+strconv.FormatUint(generation, 10)+".check")
+		if err := writeFileSynced(tested, check, 0o644); err != nil {
+			_ = os.Remove(tested) // best effort: the write error is what matters
+			_ = os.Remove(tmp)
+			return res, fmt.Errorf("write config copy for nginx -t: %w", err)
+		}
+	}
 	testStart := time.Now()
-	err := d.Test(ctx, tmp)
+	err := d.Test(ctx, tested)
 	res.Test = time.Since(testStart)
+	if check != nil {
+		if rmErr := os.Remove(tested); rmErr != nil {
+			d.log.Warn("could not remove the tested copy", "path", tested, "error", rmErr)
+		}
+	}
 	if err != nil {
 		if rmErr := os.Remove(tmp); rmErr != nil {
 			d.log.Warn("could not remove rejected config", "path", tmp, "error", rmErr)

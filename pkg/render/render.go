@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"runtime"
 	"strconv"
 	"sync"
@@ -50,6 +51,9 @@ type Data struct {
 	// printed through the "default-server" or "server" template. A template
 	// that defines "server" prints it exactly once, where they belong.
 	ServerBlocks string
+	// Check asks for the copy nginx -t checks: the template may leave out
+	// what the controller checks apart (the Lua module and its directives).
+	Check bool
 }
 
 // ServerData is what the "server" and "default-server" templates see.
@@ -135,13 +139,19 @@ func (r *Renderer) Hash(cfg *model.Config) (string, []byte, error) {
 // Output is a rendered config whose generation is not filled in yet. It is
 // immutable and cheap to keep: server blocks are shared with the cache.
 type Output struct {
-	hash string
-	// parts are, in order, literal text and the places of the generation
-	// (gen) and of the server blocks (servers).
-	parts   []part
+	hash    string
 	servers [][]byte
-	size    int // bytes without the generations
-	gens    int
+	main    layout
+	// check is the copy for nginx -t (Data.Check), when it differs.
+	check *layout
+}
+
+// layout is, in order, literal text and the places of the generation and
+// of the server blocks.
+type layout struct {
+	parts []part
+	size  int // bytes without the generations
+	gens  int
 }
 
 type part struct {
@@ -155,11 +165,22 @@ type part struct {
 func (o *Output) Hash() string { return o.hash }
 
 // Render returns the config with the generation filled in.
-func (o *Output) Render(generation uint64) []byte {
+func (o *Output) Render(generation uint64) []byte { return o.render(o.main, generation) }
+
+// RenderCheck returns the copy of the config for nginx -t, or nil when the
+// template makes no separate one (then nginx -t checks Render's bytes).
+func (o *Output) RenderCheck(generation uint64) []byte {
+	if o.check == nil {
+		return nil
+	}
+	return o.render(*o.check, generation)
+}
+
+func (o *Output) render(l layout, generation uint64) []byte {
 	var num [20]byte
 	g := strconv.AppendUint(num[:0], generation, 10)
-	buf := make([]byte, 0, o.size+o.gens*len(g))
-	for _, p := range o.parts {
+	buf := make([]byte, 0, l.size+l.gens*len(g))
+	for _, p := range l.parts {
 		switch {
 		case p.gen:
 			buf = append(buf, g...)
@@ -175,35 +196,65 @@ func (o *Output) Render(generation uint64) []byte {
 }
 
 // Prepare renders cfg once, reusing cached server blocks, and hashes it.
+// With a template that has server blocks of their own it also renders the
+// (small) rest a second time with Data.Check, for nginx -t.
 func (r *Renderer) Prepare(cfg *model.Config) (*Output, error) {
 	var servers [][]byte
 	var sums [][32]byte
-	marker := ""
 	if r.server != nil {
 		var err error
 		servers, sums, err = r.renderServers(cfg)
 		if err != nil {
 			return nil, err
 		}
+	}
+	out := &Output{servers: servers}
+	h := sha256.New()
+	main, text, err := r.layout(cfg, servers, sums, false, h)
+	if err != nil {
+		return nil, err
+	}
+	out.main = main
+	out.hash = hex.EncodeToString(h.Sum(nil))
+	if r.server != nil {
+		check, checkText, err := r.layout(cfg, servers, sums, true, nil)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(text, checkText) {
+			out.check = &check
+		}
+	}
+	return out, nil
+}
+
+// layout executes the top-level template and splits its output at the
+// placeholders; h, when set, hashes the parts (the servers by their sums).
+// It returns the executed text too, for comparing two variants.
+func (r *Renderer) layout(cfg *model.Config, servers [][]byte, sums [][32]byte, check bool, h hash.Hash) (layout, []byte, error) {
+	var l layout
+	marker := ""
+	if r.server != nil {
 		marker = serverBlocksMark
 	}
 	w := &markWriter{}
 	if r.server == nil {
 		w.buf.Grow(4096 + 512*len(cfg.Servers))
 	}
-	if err := r.tmpl.Execute(w, Data{Config: cfg, Generation: genValue, ServerBlocks: marker}); err != nil {
-		return nil, fmt.Errorf("rendering nginx.conf: %w", err)
+	if err := r.tmpl.Execute(w, Data{Config: cfg, Generation: genValue, ServerBlocks: marker, Check: check}); err != nil {
+		return l, nil, fmt.Errorf("rendering nginx.conf: %w", err)
 	}
-	out := &Output{servers: servers}
-	h := sha256.New()
+	if h == nil {
+		h = discardHash{}
+	}
 	var lenBuf [binary.MaxVarintLen64 + 1]byte
 	start, placed := 0, 0
 	text := w.buf.Bytes()
 	addText := func(end int) {
 		if end > start {
 			t := text[start:end]
-			out.parts = append(out.parts, part{text: t})
-			out.size += len(t)
+			l.parts = append(l.parts, part{text: t})
+			l.size += len(t)
 			b := append(lenBuf[:0], 't')
 			h.Write(binary.AppendUvarint(b, uint64(len(t))))
 			h.Write(t)
@@ -213,26 +264,34 @@ func (r *Renderer) Prepare(cfg *model.Config) (*Output, error) {
 		addText(m.at)
 		start = m.at + len(m.text)
 		if m.text == generationMark {
-			out.parts = append(out.parts, part{gen: true})
-			out.gens++
+			l.parts = append(l.parts, part{gen: true})
+			l.gens++
 			h.Write([]byte{'g'})
 			continue
 		}
 		placed++
-		out.parts = append(out.parts, part{servers: true})
+		l.parts = append(l.parts, part{servers: true})
 		h.Write([]byte{'s'})
 		for i := range servers {
-			out.size += len(servers[i])
+			l.size += len(servers[i])
 			h.Write(sums[i][:])
 		}
 	}
 	addText(len(text))
 	if r.server != nil && placed != 1 {
-		return nil, fmt.Errorf("rendering nginx.conf: the template defines \"server\" and must print .ServerBlocks once, not %d times", placed)
+		return l, nil, fmt.Errorf("rendering nginx.conf: the template defines \"server\" and must print .ServerBlocks once, not %d times", placed)
 	}
-	out.hash = hex.EncodeToString(h.Sum(nil))
-	return out, nil
+	return l, text, nil
 }
+
+// discardHash is a hash.Hash that ignores what it is given.
+type discardHash struct{}
+
+func (discardHash) Write(p []byte) (int, error) { return len(p), nil }
+func (discardHash) Sum(b []byte) []byte         { return b }
+func (discardHash) Reset()                      {}
+func (discardHash) Size() int                   { return 0 }
+func (discardHash) BlockSize() int              { return 1 }
 
 // genValue is generationMark as a number.
 const genValue = ^uint64(0)

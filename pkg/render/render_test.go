@@ -1,6 +1,7 @@
 package render_test
 
 import (
+	"bytes"
 	"flag"
 	"os"
 	"path/filepath"
@@ -216,6 +217,48 @@ func TestLuaConfigIgnoresEndpoints(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, a, b, "nginx.conf must not depend on endpoints with the Lua balancer")
 			assert.Equal(t, full.Dynamic(), model.RefreshEndpoints(without, snap))
+		})
+	}
+}
+
+// TestCheckCopy: with the Lua balancer, the copy nginx -t checks is the live
+// config with the Lua module's lines commented out, line for line (so
+// nginx's error messages point at the live file's lines), and it passes
+// nginx -t without the Lua code; with upstream blocks there is no copy.
+func TestCheckCopy(t *testing.T) {
+	nginxtest.Binary(t)
+	r, err := render.New("")
+	require.NoError(t, err)
+	defaultPEM, err := certs.SelfSigned(certs.DefaultCommonName, 24*60*60*1e9)
+	require.NoError(t, err)
+	for _, c := range goldenCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := r.Prepare(c.cfg)
+			require.NoError(t, err)
+			check := out.RenderCheck(1)
+			if c.cfg.Global.Balancer != model.BalancerLua {
+				assert.Nil(t, check)
+				return
+			}
+			require.NotNil(t, check)
+			live := out.Render(1)
+			assert.Equal(t, bytes.Count(live, []byte("\n")), bytes.Count(check, []byte("\n")), "line numbers must match")
+			tree, err := ngxconf.Parse(string(check))
+			require.NoError(t, err)
+			ngxconf.Walk(tree, func(_ []string, d *ngxconf.Directive) {
+				assert.NotContains(t, d.Name, "lua", "the copy for nginx -t loads no Lua")
+				assert.NotEqual(t, "load_module", d.Name)
+			})
+			dir := t.TempDir()
+			require.NoError(t, os.MkdirAll(filepath.Join(dir, "certs"), 0o700))
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "certs", "default.pem"), defaultPEM, 0o600))
+			for _, cert := range c.cfg.Certificates {
+				require.NoError(t, os.WriteFile(strings.Replace(cert.Path, goldenRoot, dir, 1), cert.PEM, 0o600))
+			}
+			conf := filepath.Join(dir, "nginx.conf")
+			require.NoError(t, os.WriteFile(conf, []byte(replaceRoot(string(check), dir)), 0o644))
+			msg, ok := nginxtest.Check(t, conf)
+			assert.True(t, ok, "nginx -t rejected the check copy: %s", msg)
 		})
 	}
 }
