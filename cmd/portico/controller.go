@@ -110,7 +110,7 @@ Status endpoints on --status-address:
 	fs.BoolVar(&f.startNginx, "start-nginx", false, "start and supervise nginx as a child process instead of signalling a sidecar")
 	fs.StringVar(&f.template, "template", "", "nginx.conf template file; watched and reloaded on change (default: the built-in template)")
 	fs.StringVar(&f.statusAddress, "status-address", ":10254", "address of the status, metrics and debug HTTP server")
-	fs.DurationVar(&f.holdOff, "sync-holdoff", 200*time.Millisecond, "wait this long after a change for more changes before syncing")
+	fs.DurationVar(&f.holdOff, "sync-holdoff", 200*time.Millisecond, "wait this long after a change for more changes before syncing (the first change after a quiet period waits only 10ms)")
 	fs.DurationVar(&f.maxHoldOff, "sync-max-holdoff", time.Second, "sync at the latest this long after the first change of a burst")
 	fs.DurationVar(&f.endpointHold, "sync-endpoint-holdoff", 20*time.Millisecond,
 		"with the Lua balancer, wait only this long after EndpointSlice-only changes: they are pushed to nginx, never reloaded")

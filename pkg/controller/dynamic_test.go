@@ -221,3 +221,31 @@ func TestRejectedConfigDoesNotHoldBackEndpoints(t *testing.T) {
 	last = dyn.list()[len(dyn.list())-1]
 	assert.Equal(t, []string{"198.18.0.7:8080"}, last.Backends["default.app.80"])
 }
+
+// TestFirstChangeAfterQuietIsFast: after a quiet period the first change
+// waits only quietDelay, not the hold-off; a change already pending when
+// Wait starts (it came during the last sync) waits the hold-off. The
+// hold-off is 50 times quietDelay, so the bound below has a wide margin.
+func TestFirstChangeAfterQuietIsFast(t *testing.T) {
+	const holdOff = 50 * quietDelay
+	h := newHoldoff(holdOff, time.Hour, time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	triggered := make(chan time.Time, 1)
+	go func() {
+		time.Sleep(holdOff + 50*time.Millisecond) // quiet for longer than the hold-off
+		triggered <- time.Now()
+		h.Trigger()
+	}()
+	full, ok := h.Wait(ctx)
+	require.True(t, ok)
+	assert.True(t, full)
+	assert.Less(t, time.Since(<-triggered), holdOff*4/5, "the first change after a quiet period must not wait the hold-off")
+
+	h = newHoldoff(time.Hour, time.Hour, time.Hour)
+	h.Trigger()
+	short, cancelShort := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancelShort()
+	_, ok = h.Wait(short)
+	assert.False(t, ok, "a pending change waits the full hold-off")
+}

@@ -12,10 +12,19 @@ import (
 // the burst. Every notification is the same key, so bursts collapse and at
 // most one sync runs at a time.
 //
+// The first change after a quiet period (no change for delay) waits only
+// quietDelay, as Traefik's throttling does: a lone edit goes live 200 ms
+// sooner, and what follows it within the hold-off still coalesces. The
+// short wait still catches objects applied together (a Service and its
+// Ingress), which arrive within milliseconds.
+//
 // Endpoint-only changes (TriggerEndpoints) wait only fastDelay: with the
 // Lua balancer they cost a push, not a reload, so there is no storm to
 // prevent, and Pod churn should reach nginx within tens of milliseconds. A
 // burst with any other change waits the full delay.
+// quietDelay is the wait for the first change after a quiet period.
+const quietDelay = 10 * time.Millisecond
+
 type holdoff struct {
 	delay     time.Duration
 	maxDelay  time.Duration
@@ -62,14 +71,26 @@ func (h *holdoff) pendingFull() bool {
 // Wait blocks until a burst of changes has settled. It returns whether the
 // burst held any change other than endpoints, and false for ok when ctx ends.
 func (h *holdoff) Wait(ctx context.Context) (full, ok bool) {
+	quietSince := time.Now()
+	pending := false
 	select {
-	case <-ctx.Done():
-		return false, false
 	case <-h.notify:
+		pending = true // changes arrived during the last sync: a burst
+	default:
+	}
+	if !pending {
+		select {
+		case <-ctx.Done():
+			return false, false
+		case <-h.notify:
+		}
 	}
 	delay := h.fastDelay
 	if h.pendingFull() {
 		delay = h.delay
+		if !pending && time.Since(quietSince) >= h.delay {
+			delay = min(quietDelay, h.delay)
+		}
 	}
 	deadline := time.Now().Add(h.maxDelay)
 	timer := time.NewTimer(delay)
