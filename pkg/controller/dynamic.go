@@ -1,0 +1,166 @@
+package controller
+
+// The Lua balancer's data: what the controller pushes to nginx instead of
+// reloading it (endpoints, traffic policies), and how it keeps nginx's copy
+// current.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/portico-ingress/portico/pkg/model"
+	"github.com/portico-ingress/portico/pkg/nginx"
+	"github.com/portico-ingress/portico/pkg/snapshot"
+)
+
+// DynamicStore holds the Lua balancer's data in nginx; *nginx.Dynamic implements it.
+type DynamicStore interface {
+	// Push stores body (JSON of model.Dynamic) and checks nginx holds exactly it.
+	Push(ctx context.Context, body []byte) error
+	// Held returns the md5 of what nginx holds, "" for nothing.
+	Held(ctx context.Context) (string, error)
+}
+
+// PushRecorder receives one call per push of balancer data.
+type PushRecorder interface {
+	// Pushed reports a push: how long it took, its size, and its error.
+	Pushed(took time.Duration, size int, err error)
+}
+
+// EndpointNotifier is a Source that can report EndpointSlice-only changes
+// apart from the others (the Kubernetes source can).
+type EndpointNotifier interface {
+	// NotifyEndpoints makes the source call fn for EndpointSlice changes; called before Run.
+	NotifyEndpoints(fn func())
+}
+
+// pushDynamic stores d in nginx unless nginx already holds it.
+func (c *Controller) pushDynamic(ctx context.Context, d model.Dynamic) error {
+	if c.opts.Dynamic == nil {
+		return nil
+	}
+	body, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("encoding balancer data: %w", err)
+	}
+	sum := nginx.Sum(body)
+	c.pushMu.Lock()
+	defer c.pushMu.Unlock()
+	c.mu.Lock()
+	same := sum == c.pushedSum
+	c.mu.Unlock()
+	if same {
+		return nil
+	}
+	start := c.now()
+	err = c.opts.Dynamic.Push(ctx, body)
+	took := c.now().Sub(start)
+	if c.opts.Pushes != nil {
+		c.opts.Pushes.Pushed(took, len(body), err)
+	}
+	if err != nil {
+		return err
+	}
+	c.log.Debug("balancer data pushed", "bytes", len(body), "backends", len(d.Backends), "routes", len(d.Routes),
+		"took_ms", took.Milliseconds())
+	c.mu.Lock()
+	c.pushed, c.pushedBody, c.pushedSum = d, body, sum
+	c.mu.Unlock()
+	return nil
+}
+
+// keepDynamic re-pushes the balancer data when nginx no longer holds it: a
+// restarted nginx (its container, or a crash) starts with empty shared
+// memory and would answer 503 until the next change.
+func (c *Controller) keepDynamic(ctx context.Context) {
+	tick := time.NewTicker(c.opts.DynamicCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if held, err := c.repush(ctx); err != nil {
+			c.log.Warn("nginx lost the balancer data and pushing it again failed", "error", err)
+		} else if held != "" {
+			c.log.Warn("nginx had lost the balancer data (restarted?); pushed it again", "held", held)
+		}
+	}
+}
+
+// repush pushes the last data again if nginx holds something else, and
+// returns what nginx held then ("" when nothing was pushed). Holding pushMu
+// throughout keeps a concurrent Sync from being overwritten with older data.
+func (c *Controller) repush(ctx context.Context) (string, error) {
+	c.pushMu.Lock()
+	defer c.pushMu.Unlock()
+	c.mu.Lock()
+	body, sum, ready := c.pushedBody, c.pushedSum, c.ready
+	c.mu.Unlock()
+	if !ready || body == nil {
+		return "", nil
+	}
+	held, err := c.opts.Dynamic.Held(ctx)
+	if err != nil || held == sum {
+		return "", nil // nginx unreachable is /healthz's business
+	}
+	start := c.now()
+	err = c.opts.Dynamic.Push(ctx, body)
+	if c.opts.Pushes != nil {
+		c.opts.Pushes.Pushed(c.now().Sub(start), len(body), err)
+	}
+	if held == "" {
+		held = "nothing"
+	}
+	return held, err
+}
+
+// syncEndpoints handles a burst of EndpointSlice-only changes: it reads the
+// endpoints of the live configuration's pools again and pushes them, with
+// no model build, no render and no reload (nginx.conf does not depend on
+// endpoints with the Lua balancer). It reports false when a full sync is
+// needed instead: no live configuration yet, or no Lua balancer.
+func (c *Controller) syncEndpoints(ctx context.Context) bool {
+	snap, err := c.source.Snapshot()
+	if err != nil {
+		return false
+	}
+	return c.pushEndpoints(ctx, snap)
+}
+
+// pushEndpoints pushes the live config's pools with their endpoints read
+// from snap, and reports whether it could (Lua balancer, a config live).
+func (c *Controller) pushEndpoints(ctx context.Context, snap *snapshot.Snapshot) bool {
+	c.mu.Lock()
+	cfg, ready := c.liveCfg, c.ready
+	c.mu.Unlock()
+	if c.opts.Dynamic == nil || cfg == nil || !ready || cfg.Global.Balancer != model.BalancerLua {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opts.SyncTimeout)
+	defer cancel()
+	d := model.RefreshEndpoints(cfg, snap)
+	d.Generation = c.liveGeneration()
+	if err := c.pushDynamic(ctx, d); err != nil {
+		c.log.Error("pushing endpoints failed; retrying with a full sync", "error", err)
+		time.AfterFunc(c.opts.RetryDelay/5, c.Trigger)
+	}
+	return true
+}
+
+// dynamicAt returns cfg's balancer data for the config of generation gen.
+func dynamicAt(cfg *model.Config, gen uint64) model.Dynamic {
+	d := cfg.Dynamic()
+	d.Generation = gen
+	return d
+}
+
+// liveGeneration returns the generation of the config nginx serves.
+func (c *Controller) liveGeneration() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.servedGeneration
+}
