@@ -78,7 +78,8 @@ Status endpoints on --status-address:
   /readyz         first configuration verified live
   /metrics        Prometheus metrics (portico_reloads_total, ...)
   /debug/config   the live nginx.conf (file paths only, never keys)
-  /debug/reloads  the last reload events as JSON`,
+  /debug/reloads  the last reload events as JSON
+  /debug/balancer the Lua balancer's endpoints and routes nginx holds (JSON)`,
 		Example: `  # In a Pod beside the nginx container (see deploy/):
   portico controller --configmap portico/portico --publish-service portico/portico
 
@@ -219,6 +220,7 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		Ready:    ctrl.Ready,
 		Config:   ctrl.LiveConfig,
 		Reloads:  history.Recent,
+		Balancer: ctrl.BalancerData,
 	})
 	ln, err := statusServer.Listen()
 	if err != nil {

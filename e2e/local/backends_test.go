@@ -116,6 +116,10 @@ func testLoadBalancing(t *testing.T, balancer string) {
 		t.Logf("%s: %v serving %s after the change", balancer, addrs(want...), time.Since(start).Round(time.Millisecond))
 		if balancer == "lua" {
 			assert.Equal(t, before, c.generation(t), "an endpoint change must not reload nginx")
+			pushed := string(c.mustGet(t, "/debug/balancer"))
+			for _, addr := range addrs(want...) {
+				assert.Contains(t, pushed, `"`+addr+`"`, "/debug/balancer shows the endpoints nginx holds")
+			}
 		} else {
 			assert.Greater(t, c.generation(t), before, "upstream blocks need a reload")
 		}

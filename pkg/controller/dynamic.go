@@ -164,3 +164,11 @@ func (c *Controller) liveGeneration() uint64 {
 	defer c.mu.Unlock()
 	return c.servedGeneration
 }
+
+// BalancerData returns the Lua balancer's data last pushed to nginx (JSON),
+// or nil: endpoints and routes, never key material.
+func (c *Controller) BalancerData() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pushedBody
+}

@@ -51,6 +51,9 @@ type Options struct {
 	Config func() []byte
 	// Reloads returns recent reload events, newest first; nil means none.
 	Reloads func() []reload.Event
+	// Balancer returns the Lua balancer's data last pushed to nginx (JSON:
+	// pools with their endpoints, routes), nil or empty for none.
+	Balancer func() []byte
 }
 
 // Server is the status HTTP server. It holds no mutable state, so one Server
@@ -95,6 +98,7 @@ func (s *Server) endpoints() []endpoint {
 		{"/metrics", "Prometheus metrics", s.metrics()},
 		{"/debug/config", "the nginx.conf currently live (text/plain)", s.config},
 		{"/debug/reloads", "recent reload events as JSON, newest first (?limit=N)", s.reloads},
+		{"/debug/balancer", "the Lua balancer's data nginx holds: endpoints and routes (JSON)", s.balancer},
 	}
 }
 
@@ -201,6 +205,24 @@ func (s *Server) config(w http.ResponseWriter, _ *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	if _, err := w.Write(conf); err != nil {
 		s.logger.Debug("status server: write /debug/config", slog.Any("error", err))
+	}
+}
+
+func (s *Server) balancer(w http.ResponseWriter, _ *http.Request) {
+	var data []byte
+	if s.opts.Balancer != nil {
+		data = s.opts.Balancer()
+	}
+	if len(data) == 0 {
+		s.writeText(w, http.StatusNotFound, "no balancer data pushed: nginx runs without the Lua balancer, or no configuration is live yet\n")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	noCache(w)
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(data); err != nil {
+		s.logger.Debug("status server: write /debug/balancer", slog.Any("error", err))
 	}
 }
 

@@ -183,7 +183,7 @@ func TestDebugReloads(t *testing.T) {
 
 func TestMethodsAndRouting(t *testing.T) {
 	h := New(Options{Config: func() []byte { return []byte("x") }}).Handler()
-	for _, path := range []string{"/", "/healthz", "/readyz", "/metrics", "/debug/config", "/debug/reloads"} {
+	for _, path := range []string{"/", "/healthz", "/readyz", "/metrics", "/debug/config", "/debug/reloads", "/debug/balancer"} {
 		for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete} {
 			t.Run(method+" "+path, func(t *testing.T) {
 				code, hdr, _ := do(t, h, method, path)
@@ -200,7 +200,7 @@ func TestMethodsAndRouting(t *testing.T) {
 
 	code, _, body := do(t, h, http.MethodGet, "/")
 	assert.Equal(t, http.StatusOK, code)
-	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/debug/config", "/debug/reloads"} {
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/debug/config", "/debug/reloads", "/debug/balancer"} {
 		assert.Contains(t, body, path)
 	}
 
@@ -248,4 +248,16 @@ func TestRunUsesAddress(t *testing.T) {
 	err := New(Options{Address: "256.0.0.1:bad"}).Run(t.Context())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "listen")
+}
+
+func TestDebugBalancer(t *testing.T) {
+	code, _, _ := do(t, New(Options{}).Handler(), http.MethodGet, "/debug/balancer")
+	assert.Equal(t, http.StatusNotFound, code, "nothing pushed yet")
+
+	data := []byte(`{"backends":{"default.app.80":["198.18.0.1:8080"]},"routes":{}}`)
+	h := New(Options{Balancer: func() []byte { return data }}).Handler()
+	code, hdr, body := do(t, h, http.MethodGet, "/debug/balancer")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "application/json", hdr.Get("Content-Type"))
+	assert.JSONEq(t, string(data), body)
 }
