@@ -9,19 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// problemKeys returns "Kind key" for each problem, in order, and checks
-// that messages stay on one line.
-func problemKeys(t *testing.T, problems []Problem) []string {
-	t.Helper()
-	var got []string
-	for _, pr := range problems {
-		got = append(got, string(pr.Kind)+" "+pr.Key)
-		assert.NotContains(t, pr.Message, "\n", "messages stay on one line")
-		assert.NotContains(t, pr.Message, "\r", "messages stay on one line")
-	}
-	return got
-}
-
 func TestParseBalanceMethods(t *testing.T) {
 	p := NewParser("")
 	for _, v := range []string{"round_robin", "least_conn", "ewma"} {
@@ -38,12 +25,7 @@ func TestParseBalanceMethods(t *testing.T) {
 
 func TestParseAffinity(t *testing.T) {
 	a := func(key string) string { return DefaultPrefix + "/" + key }
-	cases := []struct {
-		name     string
-		in       map[string]string
-		want     Affinity
-		problems []string
-	}{
+	cases := []groupCase[Affinity]{
 		{name: "none", in: map[string]string{"other.io/affinity": "cookie"}},
 		{name: "cookie only gets ingress-nginx's defaults", in: map[string]string{a("affinity"): "cookie"},
 			want: Affinity{Type: "cookie", Mode: "balanced", CookieName: "INGRESSCOOKIE"}},
@@ -88,22 +70,11 @@ func TestParseAffinity(t *testing.T) {
 			"InvalidAnnotation " + a("session-cookie-samesite"),
 		}},
 	}
-	p := NewParser("")
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			set, problems := p.Parse(c.in)
-			assert.Equal(t, c.want, set.Affinity)
-			assert.Equal(t, c.problems, problemKeys(t, problems))
-		})
-	}
+	runGroupCases(t, cases, func(s Set) Affinity { return s.Affinity })
 }
 
 func TestAffinityValues(t *testing.T) {
-	tests := []struct {
-		key   string
-		valid map[string]Affinity
-		bad   []string
-	}{
+	tests := []valueCase[Affinity]{
 		{key: "affinity",
 			valid: map[string]Affinity{"cookie": {Type: "cookie", Mode: "balanced", CookieName: "INGRESSCOOKIE"}},
 			bad:   []string{"", "Cookie", "COOKIE", "header", "none", "cookie;", "cookie\nheader"}},
@@ -152,22 +123,7 @@ func TestAffinityValues(t *testing.T) {
 			valid: map[string]Affinity{"true": {CookieChangeOnFailure: true}, "false": {}, "t": {CookieChangeOnFailure: true}},
 			bad:   []string{"", "always", "true; x"}},
 	}
-	p := NewParser("")
-	for _, tc := range tests {
-		t.Run(tc.key, func(t *testing.T) {
-			key := DefaultPrefix + "/" + tc.key
-			for v, want := range tc.valid {
-				set, problems := p.Parse(map[string]string{key: v})
-				assert.Empty(t, problems, "%q", v)
-				assert.Equal(t, want, set.Affinity, "%q", v)
-			}
-			for _, v := range tc.bad {
-				set, problems := p.Parse(map[string]string{key: v})
-				assert.Equal(t, []string{"InvalidAnnotation " + key}, problemKeys(t, problems), "%q", v)
-				assert.Equal(t, Affinity{}, set.Affinity, "%q is not stored", v)
-			}
-		})
-	}
+	runValueCases(t, tests, func(s Set) Affinity { return s.Affinity })
 }
 
 // TestAffinityIsAlwaysOneSetCookieAttribute: whatever the input, a value

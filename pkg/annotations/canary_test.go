@@ -10,12 +10,7 @@ import (
 
 func TestParseCanary(t *testing.T) {
 	a := func(key string) string { return DefaultPrefix + "/" + key }
-	cases := []struct {
-		name     string
-		in       map[string]string
-		want     Canary
-		problems []string
-	}{
+	cases := []groupCase[Canary]{
 		{name: "none", in: map[string]string{"other.io/canary": "true"}},
 		{name: "weight", in: map[string]string{a("canary"): "true", a("canary-weight"): "10"},
 			want: Canary{Enabled: true, Weight: 10}},
@@ -47,22 +42,11 @@ func TestParseCanary(t *testing.T) {
 			"InvalidAnnotation " + a("canary-weight"),
 		}},
 	}
-	p := NewParser("")
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			set, problems := p.Parse(c.in)
-			assert.Equal(t, c.want, set.Canary)
-			assert.Equal(t, c.problems, problemKeys(t, problems))
-		})
-	}
+	runGroupCases(t, cases, func(s Set) Canary { return s.Canary })
 }
 
 func TestCanaryValues(t *testing.T) {
-	tests := []struct {
-		key   string
-		valid map[string]Canary
-		bad   []string
-	}{
+	tests := []valueCase[Canary]{
 		{key: "canary",
 			valid: map[string]Canary{"true": {Enabled: true}, "True": {Enabled: true}, "1": {Enabled: true}, "false": {}},
 			bad:   []string{"", "yes", "enabled", "true;", "true\nfalse"}},
@@ -127,22 +111,7 @@ func TestCanaryValues(t *testing.T) {
 			valid: map[string]Canary{"canary": {Cookie: "canary"}, "my.canary-cookie_1": {Cookie: "my.canary-cookie_1"}},
 			bad:   []string{"", "a b", "a;b", "a=b", "a,b", `"a"`, "a'b", "$c", "a\r\nb", strings.Repeat("c", 65)}},
 	}
-	p := NewParser("")
-	for _, tc := range tests {
-		t.Run(tc.key, func(t *testing.T) {
-			key := DefaultPrefix + "/" + tc.key
-			for v, want := range tc.valid {
-				set, problems := p.Parse(map[string]string{key: v})
-				assert.Empty(t, problems, "%q", v)
-				assert.Equal(t, want, set.Canary, "%q", v)
-			}
-			for _, v := range tc.bad {
-				set, problems := p.Parse(map[string]string{key: v})
-				assert.Equal(t, []string{"InvalidAnnotation " + key}, problemKeys(t, problems), "%q", v)
-				assert.Equal(t, Canary{}, set.Canary, "%q is not stored", v)
-			}
-		})
-	}
+	runValueCases(t, tests, func(s Set) Canary { return s.Canary })
 }
 
 func TestCanaryTotalAndCheck(t *testing.T) {
