@@ -230,6 +230,17 @@ spec:
 }
 
 // joinDocs joins YAML documents into one multi-document file.
+// growingIngress is Ingress name on host with "/" going to service and n+1
+// more Prefix paths /p0../pN going to added: each n is a config that needs
+// a reload, while requests for "/" route the same in every one.
+func growingIngress(name, host, service, added string, n int) string {
+	routes := []route{{"/", "Prefix", service}}
+	for i := range n + 1 {
+		routes = append(routes, route{fmt.Sprintf("/p%d", i), "Prefix", added})
+	}
+	return ingressYAML(name, host, routes...)
+}
+
 func joinDocs(docs ...string) string { return strings.Join(docs, "---\n") }
 
 // ---- certificates ------------------------------------------------------------

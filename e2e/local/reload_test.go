@@ -221,13 +221,7 @@ func TestTrafficDuringReloads(t *testing.T) {
 	t.Parallel()
 	b := startBackends(t, "base", "added")
 	const host = "busy.example.com"
-	grow := func(n int) string {
-		routes := []route{{"/", "Prefix", "base"}}
-		for i := range n + 1 {
-			routes = append(routes, route{fmt.Sprintf("/p%d", i), "Prefix", "added"})
-		}
-		return ingressYAML("busy", host, routes...)
-	}
+	grow := func(n int) string { return growingIngress("busy", host, "base", "added", n) }
 	c := startController(t, options{
 		args: append([]string{"--worker-processes", "2"}, fastSync...),
 		files: map[string]string{

@@ -262,15 +262,9 @@ func TestWrkAcrossReloads(t *testing.T) {
 	b := startBackends(t, "load", "other")
 	const host = "wrk.example.com"
 	const reloads = 50
-	ing := func(k int) string {
-		// Each reload adds a route that the load never requests, so the
-		// load's own routing is the same in every generation.
-		routes := []route{{"/", "Prefix", "load"}}
-		for i := range k + 1 {
-			routes = append(routes, route{fmt.Sprintf("/r%d", i), "Prefix", "other"})
-		}
-		return ingressYAML("wrk", host, routes...)
-	}
+	// Each reload adds a route that the load never requests, so the load's
+	// own routing is the same in every generation.
+	ing := func(k int) string { return growingIngress("wrk", host, "load", "other", k) }
 	c := startController(t, options{
 		args: append([]string{"--worker-processes", "2"}, fastSync...),
 		files: map[string]string{
