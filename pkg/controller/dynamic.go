@@ -54,12 +54,7 @@ func (c *Controller) pushDynamic(ctx context.Context, d model.Dynamic) error {
 	if same {
 		return nil
 	}
-	start := c.now()
-	err = c.opts.Dynamic.Push(ctx, body)
-	took := c.now().Sub(start)
-	if c.opts.Pushes != nil {
-		c.opts.Pushes.Pushed(took, len(body), err)
-	}
+	took, err := c.push(ctx, body)
 	if err != nil {
 		return err
 	}
@@ -107,11 +102,7 @@ func (c *Controller) repush(ctx context.Context) (string, error) {
 	if err != nil || held == sum {
 		return "", nil // nginx unreachable is /healthz's business
 	}
-	start := c.now()
-	err = c.opts.Dynamic.Push(ctx, body)
-	if c.opts.Pushes != nil {
-		c.opts.Pushes.Pushed(c.now().Sub(start), len(body), err)
-	}
+	_, err = c.push(ctx, body)
 	if held == "" {
 		held = "nothing"
 	}
@@ -171,4 +162,15 @@ func (c *Controller) BalancerData() []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.pushedBody
+}
+
+// push sends body to nginx and records the push; callers hold pushMu.
+func (c *Controller) push(ctx context.Context, body []byte) (time.Duration, error) {
+	start := c.now()
+	err := c.opts.Dynamic.Push(ctx, body)
+	took := c.now().Sub(start)
+	if c.opts.Pushes != nil {
+		c.opts.Pushes.Pushed(took, len(body), err)
+	}
+	return took, err
 }
