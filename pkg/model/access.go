@@ -30,7 +30,11 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy 
 	pol.cors = b.cors(ing, set.CORS)
 	pol.headers = set.Headers
 	pol.balance = set.Balance
-	pol.affinity = b.affinity(ing, set)
+	if b.lua() {
+		pol.affinity = affinityOf(set.Affinity)
+	} else {
+		b.reportLuaOnly(ing, set)
+	}
 	if ch := set.CustomHeaders.ConfigMap; ch != "" {
 		pol.responseHeaders = b.customHeaders(ing, ch)
 	}

@@ -66,31 +66,24 @@ func (b *builder) luaBalanced(a Action, pol policy) Action {
 	return a
 }
 
-// affinity turns the affinity annotations into the Lua balancer's cookie
-// settings, with ingress-nginx's defaults. Policies the upstreams balancer
-// cannot apply are reported, and requests are then spread as usual.
-func (b *builder) affinity(ing *networkingv1.Ingress, set annotations.Set) *RouteAffinity {
-	if !b.lua() {
-		if set.Balance.Method == "ewma" {
-			b.warn(ingressRef(ing), ReasonIneffectiveAnnotation, "load-balance ewma needs the Lua balancer, which this nginx lacks; round_robin is used")
-		}
-		if set.Affinity.Type != "" {
-			b.warn(ingressRef(ing), ReasonIneffectiveAnnotation, "affinity needs the Lua balancer, which this nginx lacks; requests are spread over all endpoints")
-		}
-		return nil
-	}
-	af := set.Affinity
+// affinityOf turns the affinity annotations into the Lua balancer's cookie
+// settings; the annotations package has filled in ingress-nginx's defaults.
+func affinityOf(af annotations.Affinity) *RouteAffinity {
 	if af.Type != "cookie" {
 		return nil
 	}
-	out := &RouteAffinity{Mode: af.Mode, Name: af.CookieName, Path: af.CookiePath, Domain: af.CookieDomain,
+	return &RouteAffinity{Mode: af.Mode, Name: af.CookieName, Path: af.CookiePath, Domain: af.CookieDomain,
 		MaxAge: af.CookieMaxAge, Expires: af.CookieExpires, Secure: af.CookieSecure, SameSite: af.CookieSameSite,
 		ChangeOnFailure: af.CookieChangeOnFailure}
-	if out.Mode == "" {
-		out.Mode = "balanced"
+}
+
+// reportLuaOnly reports the policies only the Lua balancer can apply, for
+// the upstreams balancer: requests are then spread as usual.
+func (b *builder) reportLuaOnly(ing *networkingv1.Ingress, set annotations.Set) {
+	if set.Balance.Method == "ewma" {
+		b.warn(ingressRef(ing), ReasonIneffectiveAnnotation, "load-balance ewma needs the Lua balancer, which this nginx lacks; round_robin is used")
 	}
-	if out.Name == "" {
-		out.Name = "INGRESSCOOKIE"
+	if set.Affinity.Type != "" {
+		b.warn(ingressRef(ing), ReasonIneffectiveAnnotation, "affinity needs the Lua balancer, which this nginx lacks; requests are spread over all endpoints")
 	}
-	return out
 }
