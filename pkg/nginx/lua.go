@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -45,12 +44,17 @@ func DetectLua(ctx context.Context, binary, luaDir string, candidates [][]string
 			return LuaProbe{Err: fmt.Errorf("probing for the Lua module: %w", err)}
 		}
 		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		out, err := exec.CommandContext(tctx, binary, "-t", "-q", "-c", conf, "-p", dir).CombinedOutput()
+		err := NewDriver(Options{Binary: binary, Prefix: dir}, nil).Test(tctx, conf)
 		cancel()
 		if err == nil {
 			return LuaProbe{Modules: modules}
 		}
-		failures = append(failures, strings.TrimSpace(string(out)))
+		var refused *TestError
+		if errors.As(err, &refused) {
+			failures = append(failures, refused.Output)
+		} else {
+			failures = append(failures, err.Error())
+		}
 	}
 	return LuaProbe{Err: fmt.Errorf("nginx cannot run the Lua balancer: %s", strings.Join(failures, "; "))}
 }

@@ -427,9 +427,8 @@ func TestNoNetworkPathRunsNginxTest(t *testing.T) {
 	}
 	dashT, servers = slices.Compact(dashT), slices.Compact(servers)
 	t.Logf("scanned %d Go files: \"-t\" in %v, os/exec in %v, listeners in %v", len(srcs), dashT, execUsers, servers)
-	// lua.go runs nginx -t once at start on a fixed probe config (DetectLua).
-	assert.Equal(t, []string{"pkg/nginx/lua.go", "pkg/nginx/nginx.go"}, dashT,
-		"nginx -t may only be run by pkg/nginx (Driver.Test, DetectLua), never from a request handler")
+	assert.Equal(t, []string{"pkg/nginx/nginx.go"}, dashT,
+		"nginx -t may only be run by pkg/nginx (Driver.Test), never from a request handler")
 	for _, f := range execUsers {
 		assert.True(t, strings.HasPrefix(f, "pkg/nginx/"), "%s runs programs; only pkg/nginx may", f)
 	}
