@@ -273,32 +273,8 @@ func TestGRPCSBackendProtocol(t *testing.T) {
 	require.NoError(t, http2.ConfigureServer(srv, &http2.Server{}))
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	addr := ln.Addr().(*net.TCPAddr)
 
-	const host = "grpcs.example.com"
-	kp := newKeyPair(t, host)
-	ing := annotate(ingressYAML("grpcs", host, route{"/", "Prefix", "grpcs"}),
-		map[string]string{"nginx.ingress.kubernetes.io/backend-protocol": "GRPCS"})
-	ing = strings.Replace(ing, "  rules:\n", "  tls: [{hosts: ["+host+"], secretName: tls}]\n  rules:\n", 1)
-	svc := serviceOnlyYAML("grpcs") + "---\n" +
-		sliceYAML("grpcs", "grpcs-1", addr.Port, endpoint{addr.IP.String(), true})
-	c := startController(t, options{files: map[string]string{
-		"grpcs.yaml":   svc,
-		"tls.yaml":     secretYAML("tls", kp),
-		"ingress.yaml": ing,
-	}})
-
-	roots := x509.NewCertPool()
-	roots.AddCert(kp.leaf)
-	client := grpcClient(t, c, host, roots)
-	call := func() (*http.Response, []byte, error) { return grpcCall(client, host) }
-	var resp *http.Response
-	var body []byte
-	require.Eventually(t, func() bool {
-		var err error
-		resp, body, err = call()
-		return err == nil && resp.StatusCode == http.StatusOK && resp.Header.Get("Content-Type") == "application/grpc"
-	}, routeTimeout, pollInterval, "the gRPC call must be proxied over TLS")
+	resp, body := grpcThroughNginx(t, "grpcs", "GRPCS", ln.Addr().(*net.TCPAddr), "the gRPC call must be proxied over TLS")
 	assert.Equal(t, "0", resp.Trailer.Get("Grpc-Status"), "the grpc-status trailer makes it back")
 	require.GreaterOrEqual(t, len(body), 5)
 	assert.Equal(t, "echo: hello", string(body[5:]))

@@ -97,32 +97,8 @@ func TestGRPCBackendProtocol(t *testing.T) {
 	srv := &http.Server{Handler: h2c.NewHandler(handler, &http2.Server{}), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	addr := ln.Addr().(*net.TCPAddr)
 
-	const host = "grpc.example.com"
-	kp := newKeyPair(t, host)
-	ing := annotate(ingressYAML("grpc", host, route{"/", "Prefix", "grpc"}),
-		map[string]string{"nginx.ingress.kubernetes.io/backend-protocol": "GRPC"})
-	ing = strings.Replace(ing, "  rules:\n", "  tls: [{hosts: ["+host+"], secretName: tls}]\n  rules:\n", 1)
-	svc := serviceOnlyYAML("grpc") + "---\n" +
-		sliceYAML("grpc", "grpc-1", addr.Port, endpoint{addr.IP.String(), true})
-	c := startController(t, options{files: map[string]string{
-		"grpc.yaml":    svc,
-		"tls.yaml":     secretYAML("tls", kp),
-		"ingress.yaml": ing,
-	}})
-
-	roots := x509.NewCertPool()
-	roots.AddCert(kp.leaf)
-	client := grpcClient(t, c, host, roots)
-	call := func() (*http.Response, []byte, error) { return grpcCall(client, host) }
-	var resp *http.Response
-	var body []byte
-	require.Eventually(t, func() bool {
-		var err error
-		resp, body, err = call()
-		return err == nil && resp.StatusCode == http.StatusOK && resp.Header.Get("Content-Type") == "application/grpc"
-	}, routeTimeout, pollInterval, "the gRPC call must be proxied")
+	resp, body := grpcThroughNginx(t, "grpc", "GRPC", ln.Addr().(*net.TCPAddr), "the gRPC call must be proxied")
 	assert.Equal(t, "HTTP/2.0", resp.Proto, "client to nginx is HTTP/2")
 	assert.Equal(t, "0", resp.Trailer.Get("Grpc-Status"), "the grpc-status trailer makes it back")
 	require.GreaterOrEqual(t, len(body), 5)
@@ -132,4 +108,36 @@ func TestGRPCBackendProtocol(t *testing.T) {
 	assert.Equal(t, "HTTP/2.0", seen.proto, "nginx speaks HTTP/2 to the backend")
 	assert.Equal(t, "application/grpc", seen.contentType)
 	assert.Equal(t, "/echo.Echo/Say", seen.path)
+}
+
+// grpcThroughNginx serves NAME.example.com over TLS with one Ingress whose
+// Service is the backend at addr, with the given backend-protocol, and
+// returns the first gRPC echo call that comes back 200 application/grpc
+// (why says what failed otherwise).
+func grpcThroughNginx(t *testing.T, name, protocol string, addr *net.TCPAddr, why string) (*http.Response, []byte) {
+	t.Helper()
+	host := name + ".example.com"
+	kp := newKeyPair(t, host)
+	ing := annotate(ingressYAML(name, host, route{"/", "Prefix", name}),
+		map[string]string{"nginx.ingress.kubernetes.io/backend-protocol": protocol})
+	ing = strings.Replace(ing, "  rules:\n", "  tls: [{hosts: ["+host+"], secretName: tls}]\n  rules:\n", 1)
+	svc := serviceOnlyYAML(name) + "---\n" +
+		sliceYAML(name, name+"-1", addr.Port, endpoint{addr.IP.String(), true})
+	c := startController(t, options{files: map[string]string{
+		name + ".yaml": svc,
+		"tls.yaml":     secretYAML("tls", kp),
+		"ingress.yaml": ing,
+	}})
+
+	roots := x509.NewCertPool()
+	roots.AddCert(kp.leaf)
+	client := grpcClient(t, c, host, roots)
+	var resp *http.Response
+	var body []byte
+	require.Eventually(t, func() bool {
+		var err error
+		resp, body, err = grpcCall(client, host)
+		return err == nil && resp.StatusCode == http.StatusOK && resp.Header.Get("Content-Type") == "application/grpc"
+	}, routeTimeout, pollInterval, why)
+	return resp, body
 }
