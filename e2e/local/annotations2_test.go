@@ -55,15 +55,9 @@ func TestFromToWWWRedirect(t *testing.T) {
 // with status, and returns the Service and its EndpointSlice as YAML.
 func startStatusBackend(t *testing.T, service string, status int) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(allocIP(t), "0"))
-	require.NoError(t, err)
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	return startHandlerBackend(t, service, func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "answered by "+service, status)
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	addr := ln.Addr().(*net.TCPAddr)
-	return serviceOnlyYAML(service) + "---\n" + sliceYAML(service, service+"-1", addr.Port, endpoint{addr: addr.IP.String(), ready: true})
+	})
 }
 
 // TestDefaultBackendAnnotations shows default-backend and custom-http-errors

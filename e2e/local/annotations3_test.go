@@ -22,12 +22,7 @@ import (
 // EndpointSlice as YAML.
 func startHandlerBackend(t *testing.T, service string, handler http.HandlerFunc) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(allocIP(t), "0"))
-	require.NoError(t, err)
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: handler}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	addr := ln.Addr().(*net.TCPAddr)
+	addr := serveLoopback(t, handler)
 	return serviceOnlyYAML(service) + "---\n" + sliceYAML(service, service+"-1", addr.Port, endpoint{addr: addr.IP.String(), ready: true})
 }
 

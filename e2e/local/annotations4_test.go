@@ -28,22 +28,18 @@ func TestAuthMethodAnnotation(t *testing.T) {
 	b := startBackends(t, "app")
 	var mu sync.Mutex
 	var methods []string
-	auth := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	auth := serveLoopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		methods = append(methods, r.Method)
 		mu.Unlock()
 		w.WriteHeader(http.StatusOK)
-	})}
-	ln, err := net.Listen("tcp", allocIP(t)+":0")
-	require.NoError(t, err)
-	go func() { _ = auth.Serve(ln) }()
-	t.Cleanup(func() { _ = auth.Close() })
+	}))
 
 	const p = "nginx.ingress.kubernetes.io/"
 	c := startController(t, options{files: map[string]string{
 		"services.yaml": servicesYAML(b),
 		"app.yaml": annotate(ingressYAML("app", "app.example.com", route{"/", "Prefix", "app"}), map[string]string{
-			p + "auth-url":    "http://" + ln.Addr().String() + "/verify",
+			p + "auth-url":    "http://" + auth.String() + "/verify",
 			p + "auth-method": "POST",
 		}),
 	}})

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -384,7 +382,7 @@ func TestExternalAuthAnnotations(t *testing.T) {
 	t.Parallel()
 	b := startBackends(t, "app")
 	var calls atomic.Int64
-	auth := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	auth := serveLoopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
 		switch r.Header.Get("Authorization") {
 		case "Bearer good":
@@ -395,17 +393,13 @@ func TestExternalAuthAnnotations(t *testing.T) {
 		default:
 			w.WriteHeader(http.StatusUnauthorized)
 		}
-	})}
-	ln, err := net.Listen("tcp", allocIP(t)+":0")
-	require.NoError(t, err)
-	go func() { _ = auth.Serve(ln) }()
-	t.Cleanup(func() { _ = auth.Close() })
+	}))
 
 	const p = "nginx.ingress.kubernetes.io/"
 	c := startController(t, options{files: map[string]string{
 		"services.yaml": servicesYAML(b),
 		"app.yaml": annotate(ingressYAML("app", "app.example.com", route{"/", "Prefix", "app"}), map[string]string{
-			p + "auth-url":              "http://" + ln.Addr().String() + "/verify",
+			p + "auth-url":              "http://" + auth.String() + "/verify",
 			p + "auth-signin":           "https://login.example.com/start",
 			p + "auth-response-headers": "X-Auth-Request-User",
 		}),

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -92,13 +91,8 @@ func TestGRPCBackendProtocol(t *testing.T) {
 	t.Parallel()
 	var seen grpcSeen
 	handler := grpcEchoHandler(&seen)
-	ln, err := net.Listen("tcp", allocIP(t)+":0")
-	require.NoError(t, err)
-	srv := &http.Server{Handler: h2c.NewHandler(handler, &http2.Server{}), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-
-	resp, body := grpcThroughNginx(t, "grpc", "GRPC", ln.Addr().(*net.TCPAddr), "the gRPC call must be proxied")
+	addr := serveLoopback(t, h2c.NewHandler(handler, &http2.Server{}))
+	resp, body := grpcThroughNginx(t, "grpc", "GRPC", addr, "the gRPC call must be proxied")
 	assert.Equal(t, "HTTP/2.0", resp.Proto, "client to nginx is HTTP/2")
 	assert.Equal(t, "0", resp.Trailer.Get("Grpc-Status"), "the grpc-status trailer makes it back")
 	require.GreaterOrEqual(t, len(body), 5)

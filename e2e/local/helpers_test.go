@@ -85,10 +85,25 @@ func listenBackend(t *testing.T, service, ip string, port int) (*backend, error)
 		return nil, err
 	}
 	b := &backend{service: service, addr: netip.MustParseAddrPort(ln.Addr().String())}
-	srv := &http.Server{Handler: b, ReadHeaderTimeout: 10 * time.Second}
+	serve(t, ln, b)
+	return b, nil
+}
+
+// serve serves handler on ln until the test ends.
+func serve(t *testing.T, ln net.Listener, handler http.Handler) {
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	return b, nil
+}
+
+// serveLoopback serves handler on a fresh loopback address until the test
+// ends, and returns the address.
+func serveLoopback(t *testing.T, handler http.Handler) *net.TCPAddr {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(allocIP(t), "0"))
+	require.NoError(t, err)
+	serve(t, ln, handler)
+	return ln.Addr().(*net.TCPAddr)
 }
 
 // startBackends starts one backend per service name, all on one fresh

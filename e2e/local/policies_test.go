@@ -364,12 +364,10 @@ func listenDelayed(t *testing.T, service, ip string, port int, delay time.Durati
 		return nil, err
 	}
 	b := &backend{service: service, addr: netip.MustParseAddrPort(ln.Addr().String())}
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serve(t, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sleepOr(r, delay)
 		b.ServeHTTP(w, r)
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	}))
 	return b, nil
 }
 

@@ -357,12 +357,8 @@ func (s *slowBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // backend and the Service manifest (with its EndpointSlice) for it.
 func startSlowBackend(t *testing.T, service string) (*slowBackend, string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(allocIP(t), "0"))
-	require.NoError(t, err)
-	s := &slowBackend{addr: netip.MustParseAddrPort(ln.Addr().String())}
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	s := &slowBackend{}
+	s.addr = netip.MustParseAddrPort(serveLoopback(t, s).String())
 	return s, serviceYAML(service, &backend{service: service, addr: s.addr})
 }
 
