@@ -3,7 +3,6 @@
 package certs
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -22,41 +21,47 @@ import (
 // The common name follows ingress-nginx's "Kubernetes Ingress Controller
 // Fake Certificate" idea: clients must see it is not a real certificate.
 func SelfSigned(commonName string, validFor time.Duration) ([]byte, error) {
+	certPEM, keyPEM, err := SelfSignedFor([]string{commonName}, validFor)
+	if err != nil {
+		return nil, err
+	}
+	return append(certPEM, keyPEM...), nil
+}
+
+// SelfSignedFor returns a self-signed ECDSA P-256 server certificate for
+// hosts (the first is the common name) valid from now for validFor, and its
+// PKCS#8 key, each in PEM.
+func SelfSignedFor(hosts []string, validFor time.Duration) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("generating key: %w", err)
+		return nil, nil, fmt.Errorf("generating key: %w", err)
 	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
-		return nil, fmt.Errorf("generating serial: %w", err)
+		return nil, nil, fmt.Errorf("generating serial: %w", err)
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"Portico"}},
+		Subject:               pkix.Name{CommonName: hosts[0], Organization: []string{"Portico"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(validFor),
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
-		DNSNames:              []string{commonName},
+		DNSNames:              hosts,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return nil, fmt.Errorf("creating certificate: %w", err)
+		return nil, nil, fmt.Errorf("creating certificate: %w", err)
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return nil, fmt.Errorf("encoding key: %w", err)
+		return nil, nil, fmt.Errorf("encoding key: %w", err)
 	}
-	var out bytes.Buffer
-	if err := pem.Encode(&out, &pem.Block{Type: "CERTIFICATE", Bytes: der}); err != nil {
-		return nil, fmt.Errorf("encoding certificate: %w", err)
-	}
-	if err := pem.Encode(&out, &pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}); err != nil {
-		return nil, fmt.Errorf("encoding key: %w", err)
-	}
-	return out.Bytes(), nil
+	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	return certPEM, keyPEM, nil
 }
 
 // DefaultCommonName is the subject of the self-signed fallback certificate.
