@@ -34,13 +34,7 @@ import (
 // are not; the --ingress-class name is served while no IngressClass of that
 // name exists, and not while one of another controller does.
 func TestClassByName(t *testing.T) {
-	ns := newNamespace(t)
-	k := rtNewClasses(t)
-	ours := rtCreateIngressClass(t, "e2e-ours", k.controller, false)
-	other := rtCreateIngressClass(t, "e2e-other", "example.com/other-"+randomHex(4), false)
-	ensureIngressClass(t)
-	rtServices(t, ns, "app")
-	c := startController(t, ns, k.args()...)
+	ns, k, ours, other, c := rtClassSetup(t, true)
 
 	// Ignored first, then the served ones (see the file comment).
 	rtCreateClassIngress(t, ns, "other-class", "other-class.example", &other, "")
@@ -86,13 +80,7 @@ func TestClassByName(t *testing.T) {
 // --ingress-class name, and ignored when it names another controller's
 // class or a name that is neither.
 func TestClassLegacyAnnotation(t *testing.T) {
-	ns := newNamespace(t)
-	k := rtNewClasses(t)
-	ours := rtCreateIngressClass(t, "e2e-ours", k.controller, false)
-	other := rtCreateIngressClass(t, "e2e-other", "example.com/other-"+randomHex(4), false)
-	ensureIngressClass(t)
-	rtServices(t, ns, "app")
-	c := startController(t, ns, k.args()...)
+	ns, k, ours, other, c := rtClassSetup(t, true)
 
 	rtCreateClassIngress(t, ns, "legacy-other", "legacy-other.example", nil, other)
 	rtCreateClassIngress(t, ns, "legacy-suite", "legacy-suite.example", nil, ingressClass)
@@ -121,12 +109,7 @@ func TestClassLegacyAnnotation(t *testing.T) {
 // default does not count), served once ours gets the is-default-class
 // annotation, ignored again when it loses it.
 func TestClassDefaultIngressClass(t *testing.T) {
-	ns := newNamespace(t)
-	k := rtNewClasses(t)
-	ours := rtCreateIngressClass(t, "e2e-ours", k.controller, false)
-	other := rtCreateIngressClass(t, "e2e-other", "example.com/other-"+randomHex(4), false)
-	rtServices(t, ns, "app")
-	c := startController(t, ns, k.args()...)
+	ns, k, ours, other, c := rtClassSetup(t, false)
 
 	// No class at all, created while no IngressClass is the default (else
 	// the API server's admission would fill in spec.ingressClassName).
@@ -194,6 +177,22 @@ const rtDefaultClassAnnotation = "ingressclass.kubernetes.io/is-default-class"
 type rtClasses struct {
 	controller string // --controller-class
 	flagName   string // --ingress-class
+}
+
+// rtClassSetup makes a namespace with Service "app", IngressClasses of ours
+// ("e2e-ours") and of another controller ("e2e-other"), the suite's own
+// class when suiteClass, and a controller for the namespace with k's flags.
+func rtClassSetup(t *testing.T, suiteClass bool) (ns string, k rtClasses, ours, other string, c *controller) {
+	t.Helper()
+	ns = newNamespace(t)
+	k = rtNewClasses(t)
+	ours = rtCreateIngressClass(t, "e2e-ours", k.controller, false)
+	other = rtCreateIngressClass(t, "e2e-other", "example.com/other-"+randomHex(4), false)
+	if suiteClass {
+		ensureIngressClass(t)
+	}
+	rtServices(t, ns, "app")
+	return ns, k, ours, other, startController(t, ns, k.args()...)
 }
 
 func rtNewClasses(t *testing.T) rtClasses {
