@@ -270,31 +270,16 @@ func TestEnableAccessLogAnnotation(t *testing.T) {
 // the preflight answer, the last on the proxied response.
 func TestCORSValueAnnotations(t *testing.T) {
 	t.Parallel()
-	b := startBackends(t, "api")
-	const p = "nginx.ingress.kubernetes.io/"
-	c := startController(t, options{files: map[string]string{
-		"services.yaml": servicesYAML(b),
-		"api.yaml": annotate(ingressYAML("api", "api.example.com", route{"/", "Prefix", "api"}), map[string]string{
-			p + "enable-cors":         `"true"`,
-			p + "cors-allow-origin":   `"https://app.example.com"`,
-			p + "cors-allow-methods":  `"GET, POST"`,
-			p + "cors-allow-headers":  `"X-Custom-Header,Content-Type"`,
-			p + "cors-max-age":        `"600"`,
-			p + "cors-expose-headers": `"X-Total-Count,X-Page"`,
-		}),
-	}})
-	c.waitServed(t, "api.example.com", "/", "api")
+	c := startCORSAPI(t, map[string]string{
+		"cors-allow-origin":   `"https://app.example.com"`,
+		"cors-allow-methods":  `"GET, POST"`,
+		"cors-allow-headers":  `"X-Custom-Header,Content-Type"`,
+		"cors-max-age":        `"600"`,
+		"cors-expose-headers": `"X-Total-Count,X-Page"`,
+	})
 	do := func(method string) *http.Response {
-		req, err := http.NewRequest(method, "http://placeholder.invalid/data", nil)
-		require.NoError(t, err)
-		req.Host = "api.example.com"
-		req.Header.Set("Origin", "https://app.example.com")
-		req.Header.Set("Access-Control-Request-Method", "POST")
-		req.Header.Set("Access-Control-Request-Headers", "X-Custom-Header")
-		resp, err := c.client.Do(req)
-		require.NoError(t, err)
-		_ = resp.Body.Close()
-		return resp
+		return c.corsRequest(t, method, map[string]string{"Origin": "https://app.example.com",
+			"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "X-Custom-Header"})
 	}
 	pre := do(http.MethodOptions)
 	assert.Equal(t, http.StatusNoContent, pre.StatusCode, "nginx answers the preflight")

@@ -220,27 +220,12 @@ func TestProxyRequestBufferingAnnotation(t *testing.T) {
 // traffic: the preflight answer has no Access-Control-Allow-Credentials.
 func TestCORSAllowCredentialsFalse(t *testing.T) {
 	t.Parallel()
-	b := startBackends(t, "api")
-	const p = "nginx.ingress.kubernetes.io/"
-	c := startController(t, options{files: map[string]string{
-		"services.yaml": servicesYAML(b),
-		"api.yaml": annotate(ingressYAML("api", "api.example.com", route{"/", "Prefix", "api"}), map[string]string{
-			p + "enable-cors":            `"true"`,
-			p + "cors-allow-origin":      `"https://app.example.com"`,
-			p + "cors-allow-credentials": `"false"`,
-		}),
-	}})
-	c.waitServed(t, "api.example.com", "/", "api")
+	c := startCORSAPI(t, map[string]string{
+		"cors-allow-origin":      `"https://app.example.com"`,
+		"cors-allow-credentials": `"false"`,
+	})
 	do := func(method string) *http.Response {
-		req, err := http.NewRequest(method, "http://placeholder.invalid/data", nil)
-		require.NoError(t, err)
-		req.Host = "api.example.com"
-		req.Header.Set("Origin", "https://app.example.com")
-		req.Header.Set("Access-Control-Request-Method", "PUT")
-		resp, err := c.client.Do(req)
-		require.NoError(t, err)
-		_ = resp.Body.Close()
-		return resp
+		return c.corsRequest(t, method, map[string]string{"Origin": "https://app.example.com", "Access-Control-Request-Method": "PUT"})
 	}
 	pre := do(http.MethodOptions)
 	assert.Equal(t, http.StatusNoContent, pre.StatusCode, "nginx answers the preflight")

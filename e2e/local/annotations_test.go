@@ -178,31 +178,48 @@ func TestRoutingAnnotations(t *testing.T) {
 	assert.Equal(t, "app", r.served())
 }
 
+// startCORSAPI serves api.example.com from Service "api" with enable-cors
+// and the given cors-* annotations (keys without the prefix), and waits
+// until it is served.
+func startCORSAPI(t *testing.T, cors map[string]string) *controller {
+	t.Helper()
+	b := startBackends(t, "api")
+	ann := map[string]string{"nginx.ingress.kubernetes.io/enable-cors": `"true"`}
+	for k, v := range cors {
+		ann["nginx.ingress.kubernetes.io/"+k] = v
+	}
+	c := startController(t, options{files: map[string]string{
+		"services.yaml": servicesYAML(b),
+		"api.yaml":      annotate(ingressYAML("api", "api.example.com", route{"/", "Prefix", "api"}), ann),
+	}})
+	c.waitServed(t, "api.example.com", "/", "api")
+	return c
+}
+
+// corsRequest sends method for api.example.com/data with the given headers
+// and returns the answer (body closed).
+func (c *controller) corsRequest(t *testing.T, method string, headers map[string]string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://placeholder.invalid/data", nil)
+	require.NoError(t, err)
+	req.Host = "api.example.com"
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.client.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	return resp
+}
+
 // TestCORSAnnotations shows enable-cors on real traffic: a preflight is
 // answered by nginx with 204 and the CORS headers, and a request from an
 // allowed origin gets it echoed while another origin gets no header.
 func TestCORSAnnotations(t *testing.T) {
 	t.Parallel()
-	b := startBackends(t, "api")
-	const p = "nginx.ingress.kubernetes.io/"
-	c := startController(t, options{files: map[string]string{
-		"services.yaml": servicesYAML(b),
-		"api.yaml": annotate(ingressYAML("api", "api.example.com", route{"/", "Prefix", "api"}), map[string]string{
-			p + "enable-cors":       `"true"`,
-			p + "cors-allow-origin": `"https://app.example.com, https://admin.example.com"`,
-		}),
-	}})
-	c.waitServed(t, "api.example.com", "/", "api")
+	c := startCORSAPI(t, map[string]string{"cors-allow-origin": `"https://app.example.com, https://admin.example.com"`})
 	do := func(method, origin string) *http.Response {
-		req, err := http.NewRequest(method, "http://placeholder.invalid/data", nil)
-		require.NoError(t, err)
-		req.Host = "api.example.com"
-		req.Header.Set("Origin", origin)
-		req.Header.Set("Access-Control-Request-Method", "PUT")
-		resp, err := c.client.Do(req)
-		require.NoError(t, err)
-		_ = resp.Body.Close()
-		return resp
+		return c.corsRequest(t, method, map[string]string{"Origin": origin, "Access-Control-Request-Method": "PUT"})
 	}
 	pre := do(http.MethodOptions, "https://app.example.com")
 	assert.Equal(t, http.StatusNoContent, pre.StatusCode, "nginx answers the preflight")
