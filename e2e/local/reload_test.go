@@ -299,48 +299,11 @@ func TestTrafficDuringReloads(t *testing.T) {
 // hold-off: they must coalesce into at most two reloads.
 func TestBurstCoalescing(t *testing.T) {
 	t.Parallel()
-	b := startBackends(t, "web")
 	const host = "burst.example.com"
-	ing := func(i int) string {
-		return ingressYAML("burst", host, route{fmt.Sprintf("/v%d", i), "Prefix", "web"})
-	}
-	c := startController(t, options{files: map[string]string{
-		"web.yaml":     serviceYAML("web", b["web"]),
-		"ingress.yaml": ing(0),
-	}})
-	c.waitServed(t, host, "/v0", "web")
-	before := c.generation(t)
-
 	const changes = 100
-	began := time.Now()
-	for i := 1; i <= changes; i++ {
-		// An absolute schedule, 9ms apart: all 100 writes land within one
-		// second even when one of them is late.
-		if d := time.Until(began.Add(time.Duration(i-1) * 9 * time.Millisecond)); d > 0 {
-			time.Sleep(d)
-		}
-		c.writeManifest(t, "ingress.yaml", ing(i))
-	}
-	wrote := time.Since(began)
-	c.waitServed(t, host, fmt.Sprintf("/v%d", changes), "web")
-
-	// Stable: no new attempt for 1.5s, longer than --sync-max-holdoff (1s).
-	var events []reloadEvent
-	deadline := time.Now().Add(reloadTimeout)
-	last, lastChange := c.generation(t), time.Now()
-	for time.Since(lastChange) < 1500*time.Millisecond {
-		require.True(t, time.Now().Before(deadline), "reloads did not settle within %s", reloadTimeout)
-		time.Sleep(100 * time.Millisecond)
-		if g := c.generation(t); g != last {
-			last, lastChange = g, time.Now()
-		}
-	}
-	for _, ev := range c.reloads(t) {
-		if ev.Generation > before {
-			events = append(events, ev)
-			assert.Equal(t, "success", ev.Result, ev.Message)
-		}
-	}
+	// 9ms apart: all 100 writes land within one second.
+	b := runBurst(t, host, changes, 9*time.Millisecond)
+	events, wrote, c := b.events, b.wrote, b.c
 	t.Logf("%d changes written in %s caused %d reload(s)", changes, wrote.Round(time.Millisecond), len(events))
 	assert.NotEmpty(t, events)
 	assert.LessOrEqual(t, len(events), 2, "a burst of %d changes within a second coalesces into at most 2 reloads", changes)
@@ -354,4 +317,62 @@ func formatMS(ms []float64) string {
 		parts[i] = fmt.Sprintf("%.0f", v)
 	}
 	return strings.Join(parts, " ")
+}
+
+// burst is what runBurst left behind.
+type burst struct {
+	c            *controller
+	before, last uint64        // generations before the first edit and once settled
+	wrote        time.Duration // from the first edit to the last
+	servedAfter  time.Duration // from the last edit until it was served
+	events       []reloadEvent // the reloads after before, each asserted successful
+}
+
+// runBurst serves host with Ingress "burst" (path /v0), rewrites it changes
+// times spacing apart (path /vI), on an absolute schedule so that one late
+// write does not push the rest out, waits until the last version is served
+// and no attempt follows for 1.5 s (longer than --sync-max-holdoff), and
+// returns the reloads the burst caused.
+func runBurst(t *testing.T, host string, changes int, spacing time.Duration) burst {
+	t.Helper()
+	b := startBackends(t, "web")
+	ing := func(i int) string {
+		return ingressYAML("burst", host, route{fmt.Sprintf("/v%d", i), "Prefix", "web"})
+	}
+	r := burst{c: startController(t, options{files: map[string]string{
+		"web.yaml":     serviceYAML("web", b["web"]),
+		"ingress.yaml": ing(0),
+	}})}
+	c := r.c
+	c.waitServed(t, host, "/v0", "web")
+	r.before = c.generation(t)
+
+	began := time.Now()
+	for i := 1; i <= changes; i++ {
+		if d := time.Until(began.Add(time.Duration(i-1) * spacing)); d > 0 {
+			time.Sleep(d)
+		}
+		c.writeManifest(t, "ingress.yaml", ing(i))
+	}
+	r.wrote = time.Since(began)
+	c.waitServed(t, host, fmt.Sprintf("/v%d", changes), "web")
+	r.servedAfter = time.Since(began) - r.wrote
+
+	deadline := time.Now().Add(reloadTimeout)
+	last, lastChange := c.generation(t), time.Now()
+	for time.Since(lastChange) < 1500*time.Millisecond {
+		require.True(t, time.Now().Before(deadline), "reloads did not settle within %s", reloadTimeout)
+		time.Sleep(100 * time.Millisecond)
+		if g := c.generation(t); g != last {
+			last, lastChange = g, time.Now()
+		}
+	}
+	r.last = last
+	for _, ev := range c.reloads(t) {
+		if ev.Generation > r.before {
+			r.events = append(r.events, ev)
+			assert.Equal(t, "success", ev.Result, ev.Message)
+		}
+	}
+	return r
 }

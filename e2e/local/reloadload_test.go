@@ -37,52 +37,14 @@ import (
 // the default hold-off (200ms, at most 1s): at most 20 reloads, at least
 // one, never two at once, and the last version is the one served.
 func TestReloadBurst500(t *testing.T) {
-	b := startBackends(t, "web")
 	const host = "burst500.example.com"
-	ing := func(i int) string {
-		return ingressYAML("burst", host, route{fmt.Sprintf("/v%d", i), "Prefix", "web"})
-	}
-	c := startController(t, options{files: map[string]string{
-		"web.yaml":     serviceYAML("web", b["web"]),
-		"ingress.yaml": ing(0),
-	}})
-	c.waitServed(t, host, "/v0", "web")
-	before := c.generation(t)
-
 	const changes = 500
 	const spacing = 19 * time.Millisecond // 500 writes in 9.5s
-	began := time.Now()
-	for i := 1; i <= changes; i++ {
-		// An absolute schedule, so one late write does not push the rest out.
-		if d := time.Until(began.Add(time.Duration(i-1) * spacing)); d > 0 {
-			time.Sleep(d)
-		}
-		c.writeManifest(t, "ingress.yaml", ing(i))
-	}
-	wrote := time.Since(began)
-	c.waitServed(t, host, fmt.Sprintf("/v%d", changes), "web")
-	servedAfter := time.Since(began) - wrote
-
-	// Settled: no new attempt for longer than --sync-max-holdoff (1s).
-	deadline := time.Now().Add(reloadTimeout)
-	last, lastChange := c.generation(t), time.Now()
-	for time.Since(lastChange) < 1500*time.Millisecond {
-		require.True(t, time.Now().Before(deadline), "reloads did not settle within %s", reloadTimeout)
-		time.Sleep(100 * time.Millisecond)
-		if g := c.generation(t); g != last {
-			last, lastChange = g, time.Now()
-		}
-	}
+	b := runBurst(t, host, changes, spacing)
+	c, events, wrote, servedAfter := b.c, b.events, b.wrote, b.servedAfter
 	// Generations number every attempt, so their difference counts reloads
 	// even if the history (50 by default) had dropped some.
-	attempts := int(last - before)
-	var events []reloadEvent
-	for _, ev := range c.reloads(t) {
-		if ev.Generation > before {
-			events = append(events, ev)
-			assert.Equal(t, "success", ev.Result, ev.Message)
-		}
-	}
+	attempts := int(b.last - b.before)
 	require.Len(t, events, attempts, "every attempt is in /debug/reloads")
 	sort.Slice(events, func(i, j int) bool { return events[i].Generation < events[j].Generation })
 	var durations []float64
