@@ -126,28 +126,14 @@ func TestBuildFixtures(t *testing.T) {
 				}
 			}
 			for _, want := range exp.Proxy {
-				srv := findServer(cfg, want.Host)
-				require.NotNil(t, srv, want.Host)
-				found := false
-				for _, l := range srv.Locations {
-					if l.Path == want.Path && l.Modifier == "" {
-						found = true
-						assert.Equal(t, want.Proxy, l.Proxy, "proxy settings of %s%s", want.Host, want.Path)
-					}
+				if l, ok := prefixLocation(t, cfg, want.Host, want.Path); assert.True(t, ok, "location %s%s", want.Host, want.Path) {
+					assert.Equal(t, want.Proxy, l.Proxy, "proxy settings of %s%s", want.Host, want.Path)
 				}
-				assert.True(t, found, "location %s%s", want.Host, want.Path)
 			}
 			for _, want := range exp.Redirects {
-				srv := findServer(cfg, want.Host)
-				require.NotNil(t, srv, want.Host)
-				found := false
-				for _, l := range srv.Locations {
-					if l.Path == want.Path && l.Modifier == "" {
-						found = true
-						assert.Equal(t, want.HTTPS, l.RedirectHTTPS, "HTTPS redirect of %s%s", want.Host, want.Path)
-					}
+				if l, ok := prefixLocation(t, cfg, want.Host, want.Path); assert.True(t, ok, "location %s%s", want.Host, want.Path) {
+					assert.Equal(t, want.HTTPS, l.RedirectHTTPS, "HTTPS redirect of %s%s", want.Host, want.Path)
 				}
-				assert.True(t, found, "location %s%s", want.Host, want.Path)
 			}
 			if exp.DefaultCertificate != "" {
 				assert.True(t, strings.HasPrefix(cfg.Global.DefaultCertificate, exp.DefaultCertificate),
@@ -339,4 +325,17 @@ func fallbackService(cfg *model.Config, upstream string) string {
 	ns, rest, _ := strings.Cut(upstream, ".")
 	name, port, _ := strings.Cut(rest, ".")
 	return ns + "/" + name + ":" + port
+}
+
+// prefixLocation finds the prefix location path of host's server, which must exist.
+func prefixLocation(t *testing.T, cfg *model.Config, host, path string) (model.Location, bool) {
+	t.Helper()
+	srv := findServer(cfg, host)
+	require.NotNil(t, srv, host)
+	for _, l := range srv.Locations {
+		if l.Path == path && l.Modifier == "" {
+			return l, true
+		}
+	}
+	return model.Location{}, false
 }
