@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -63,10 +62,9 @@ func TestAuthTLSVerifyDepthAnnotation(t *testing.T) {
 			p + "auth-tls-secret":       "client-ca",
 			p + "auth-tls-verify-depth": `"` + depth + `"`,
 		})
-		return strings.Replace(ing, "  rules:\n", "  tls: [{hosts: ["+host+"], secretName: tls}]\n  rules:\n", 1)
+		return withTLS(ing, host, "tls")
 	}
-	caSecret := "apiVersion: v1\nkind: Secret\nmetadata: {name: client-ca}\nstringData:\n  ca.crt: |\n" +
-		"    " + strings.ReplaceAll(strings.TrimSpace(root.pem), "\n", "\n    ") + "\n"
+	caSecret := caSecretYAML("client-ca", root.pem)
 	c := startController(t, options{files: map[string]string{
 		"services.yaml": servicesYAML(b),
 		"tls.yaml":      secretYAML("tls", kp),

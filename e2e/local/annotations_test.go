@@ -143,7 +143,7 @@ func TestRoutingAnnotations(t *testing.T) {
 	}
 	kp := newKeyPair(t, "tls.example.com")
 	secure := ingressYAML("secure", "tls.example.com", route{"/", "Prefix", "app"})
-	secure = strings.Replace(secure, "  rules:\n", "  tls: [{hosts: [tls.example.com], secretName: tls}]\n  rules:\n", 1)
+	secure = withTLS(secure, "tls.example.com", "tls")
 	c := startController(t, options{files: map[string]string{
 		"services.yaml": servicesYAML(b),
 		"secret.yaml":   secretYAML("tls", kp),

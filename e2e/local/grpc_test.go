@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 
@@ -114,7 +113,7 @@ func grpcThroughNginx(t *testing.T, name, protocol string, addr *net.TCPAddr, wh
 	kp := newKeyPair(t, host)
 	ing := annotate(ingressYAML(name, host, route{"/", "Prefix", name}),
 		map[string]string{"nginx.ingress.kubernetes.io/backend-protocol": protocol})
-	ing = strings.Replace(ing, "  rules:\n", "  tls: [{hosts: ["+host+"], secretName: tls}]\n  rules:\n", 1)
+	ing = withTLS(ing, host, "tls")
 	svc := serviceOnlyYAML(name) + "---\n" +
 		sliceYAML(name, name+"-1", addr.Port, endpoint{addr.IP.String(), true})
 	c := startController(t, options{files: map[string]string{

@@ -274,6 +274,18 @@ func newKeyPair(t *testing.T, hosts ...string) keyPair {
 	return keyPair{certPEM: string(certPEM), keyPEM: string(keyPEM), leaf: leaf}
 }
 
+// withTLS adds a spec.tls entry for host with Secret secret to an Ingress
+// made by ingressYAML.
+func withTLS(ing, host, secret string) string {
+	return strings.Replace(ing, "  rules:\n", "  tls: [{hosts: ["+host+"], secretName: "+secret+"}]\n  rules:\n", 1)
+}
+
+// caSecretYAML is a Secret holding caPEM as ca.crt (for auth-tls-secret).
+func caSecretYAML(name, caPEM string) string {
+	return "apiVersion: v1\nkind: Secret\nmetadata: {name: " + name + "}\nstringData:\n  ca.crt: |\n" +
+		"    " + strings.ReplaceAll(strings.TrimSpace(caPEM), "\n", "\n    ") + "\n"
+}
+
 // secretYAML is a kubernetes.io/tls Secret holding kp under stringData.
 func secretYAML(name string, kp keyPair) string {
 	return fmt.Sprintf(`apiVersion: v1

@@ -12,7 +12,6 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -68,9 +67,8 @@ func TestClientCertificateAnnotations(t *testing.T) {
 		"nginx.ingress.kubernetes.io/auth-tls-secret":                       "client-ca",
 		"nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream": `"true"`,
 	})
-	ing = strings.Replace(ing, "  rules:\n", "  tls: [{hosts: ["+host+"], secretName: tls}]\n  rules:\n", 1)
-	caSecret := "apiVersion: v1\nkind: Secret\nmetadata: {name: client-ca}\nstringData:\n  ca.crt: |\n" +
-		"    " + strings.ReplaceAll(strings.TrimSpace(ca.pem), "\n", "\n    ") + "\n"
+	ing = withTLS(ing, host, "tls")
+	caSecret := caSecretYAML("client-ca", ca.pem)
 	c := startController(t, options{files: map[string]string{
 		"services.yaml": servicesYAML(b),
 		"tls.yaml":      secretYAML("tls", kp),
