@@ -66,23 +66,25 @@ func withEndpoints(addrs string) string {
 	return ingressA + fmt.Sprintf(appEndpoints, addrs)
 }
 
-func newLuaController(t *testing.T, src *fakeSource, ngx *fakeNginx, dyn *fakeDynamic) *Controller {
+// syncedLuaController is a controller with the Lua balancer that has made
+// the Ingress with endpoint 198.18.0.1 live once.
+func syncedLuaController(t *testing.T) (*fakeSource, *fakeNginx, *fakeDynamic, *Controller) {
 	t.Helper()
+	src, ngx, dyn := &fakeSource{}, &fakeNginx{}, &fakeDynamic{}
+	src.set(t, withEndpoints("198.18.0.1"))
 	started := 0
 	c := newTestController(t, src, ngx, &events{}, &started)
 	c.opts.Dynamic = dyn
-	return c
+	c.Sync(context.Background())
+	return src, ngx, dyn, c
 }
 
 // TestEndpointChangesArePushedWithoutReload: with the Lua balancer an
 // EndpointSlice change is a push, both through a full sync (the config hash
 // is unchanged) and through the endpoint-only path.
 func TestEndpointChangesArePushedWithoutReload(t *testing.T) {
-	src, ngx, dyn := &fakeSource{}, &fakeNginx{}, &fakeDynamic{}
-	src.set(t, withEndpoints("198.18.0.1"))
-	c := newLuaController(t, src, ngx, dyn)
+	src, ngx, dyn, c := syncedLuaController(t)
 	ctx := context.Background()
-	c.Sync(ctx)
 	require.NoError(t, c.Ready())
 	require.Len(t, ngx.applied, 1)
 	pushes := dyn.list()
@@ -116,11 +118,8 @@ func TestEndpointChangesArePushedWithoutReload(t *testing.T) {
 // holds the routes of the old config (for old workers) and of the new one,
 // each under its generation, and the pools of both; after it, only the new.
 func TestReloadPushesBothGenerations(t *testing.T) {
-	src, ngx, dyn := &fakeSource{}, &fakeNginx{}, &fakeDynamic{}
-	src.set(t, withEndpoints("198.18.0.1"))
-	c := newLuaController(t, src, ngx, dyn)
+	src, ngx, dyn, c := syncedLuaController(t)
 	ctx := context.Background()
-	c.Sync(ctx)
 	first := dyn.list()[0]
 	assert.Equal(t, uint64(1), first.Generation)
 	assert.Nil(t, first.Previous)
@@ -147,10 +146,7 @@ func TestReloadPushesBothGenerations(t *testing.T) {
 // TestRestartedNginxGetsDataAgain: an nginx that lost its shared memory is
 // given the last data again by the periodic check.
 func TestRestartedNginxGetsDataAgain(t *testing.T) {
-	src, ngx, dyn := &fakeSource{}, &fakeNginx{}, &fakeDynamic{}
-	src.set(t, withEndpoints("198.18.0.1"))
-	c := newLuaController(t, src, ngx, dyn)
-	c.Sync(context.Background())
+	_, _, dyn, c := syncedLuaController(t)
 	require.Len(t, dyn.list(), 1)
 
 	held, err := c.repush(context.Background())
@@ -190,11 +186,8 @@ func TestEndpointBurstsWaitLess(t *testing.T) {
 // TestRejectedConfigDoesNotHoldBackEndpoints: while a change nginx -t
 // refuses waits for a fix, endpoint changes still reach the live config.
 func TestRejectedConfigDoesNotHoldBackEndpoints(t *testing.T) {
-	src, ngx, dyn := &fakeSource{}, &fakeNginx{}, &fakeDynamic{}
-	src.set(t, withEndpoints("198.18.0.1"))
-	c := newLuaController(t, src, ngx, dyn)
+	src, ngx, dyn, c := syncedLuaController(t)
 	ctx := context.Background()
-	c.Sync(ctx)
 	require.NoError(t, c.Ready())
 
 	// A new host that nginx -t refuses (as if a snippet were broken).
