@@ -304,13 +304,6 @@ current-context: e2e
 	return os.WriteFile(path, []byte(content), 0o600)
 }
 
-// tokenConfig is a client-go configuration for a bearer token.
-func tokenConfig(token string) *rest.Config {
-	cfg := rest.CopyConfig(env.config)
-	cfg.BearerToken = token
-	return cfg
-}
-
 // serviceAccountToken creates (if needed) the ServiceAccount namespace/name
 // and returns a token for it from the TokenRequest API.
 func serviceAccountToken(t testing.TB, namespace, name string) string {

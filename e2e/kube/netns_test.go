@@ -61,9 +61,6 @@ type netns struct {
 // ip returns 198.18.S.host.
 func (n *netns) ip(host int) string { return fmt.Sprintf("198.18.%d.%d", n.subnet, host) }
 
-// hostIP is the host's address on the veth; backends see nginx's requests from it.
-func (n *netns) hostIP() string { return n.ip(hostAddrHost) }
-
 // lockNetns serializes sweeping and creating namespaces between concurrent
 // runs of the suite on one machine.
 func lockNetns() (func(), error) {

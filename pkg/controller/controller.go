@@ -515,10 +515,3 @@ func (c *Controller) LiveConfig() []byte {
 	defer c.mu.Unlock()
 	return c.liveConf
 }
-
-// Generation returns the generation of the last attempt.
-func (c *Controller) Generation() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.generation
-}
