@@ -131,27 +131,14 @@ func BenchmarkIncremental(b *testing.B) {
 
 	// The changed Ingress is one in the middle, so that neither end of any
 	// sorted list is special.
-	changed := n / 2
-	base := snap.Ingresses[changed]
-	exact := networkingv1.PathTypeExact
 	gen := uint64(1)
 	var size int
 	b.ReportAllocs()
 	for b.Loop() {
 		gen++
-		ing := base.DeepCopy()
-		rule := &ing.Spec.Rules[0]
-		rule.HTTP.Paths = append(rule.HTTP.Paths, networkingv1.HTTPIngressPath{
-			Path: "/bench/" + strconv.FormatUint(gen, 10), PathType: &exact,
-			Backend: rule.HTTP.Paths[0].Backend,
-		})
-		next := *snap
-		next.Ingresses = slices.Clone(snap.Ingresses)
-		next.Ingresses[changed] = ing
-
-		cfg, size = benchSync(b, r, &next, opts, gen)
+		next := withOneChange(snap, gen)
+		cfg, size = benchSync(b, r, next, opts, gen)
 		opts.LastAccepted = cfg.Accepted
-		snap = &next
 	}
 	b.ReportMetric(float64(size)/1e6, "MB-config")
 }
@@ -188,4 +175,21 @@ func reportPeakRSS(b *testing.B) {
 		}
 	}
 	b.Logf("no VmHWM line in /proc/self/status")
+}
+
+// withOneChange returns snap with its middle Ingress given a new Exact path
+// named after gen: a change no earlier sync has seen.
+func withOneChange(snap *snapshot.Snapshot, gen uint64) *snapshot.Snapshot {
+	changed := len(snap.Ingresses) / 2
+	exact := networkingv1.PathTypeExact
+	ing := snap.Ingresses[changed].DeepCopy()
+	rule := &ing.Spec.Rules[0]
+	rule.HTTP.Paths = append(rule.HTTP.Paths, networkingv1.HTTPIngressPath{
+		Path: "/bench/" + strconv.FormatUint(gen, 10), PathType: &exact,
+		Backend: rule.HTTP.Paths[0].Backend,
+	})
+	next := *snap
+	next.Ingresses = slices.Clone(snap.Ingresses)
+	next.Ingresses[changed] = ing
+	return &next
 }

@@ -1,11 +1,7 @@
 package render_test
 
 import (
-	"slices"
-	"strconv"
 	"testing"
-
-	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/render"
@@ -82,9 +78,6 @@ func BenchmarkSyncOneChanged(b *testing.B) {
 				b.Fatal(err)
 			}
 			opts.LastAccepted = cfg.Accepted
-			changed := n / 2
-			base := snap.Ingresses[changed]
-			exact := networkingv1.PathTypeExact
 			gen := uint64(1)
 			b.ReportAllocs()
 			for b.Loop() {
@@ -92,16 +85,7 @@ func BenchmarkSyncOneChanged(b *testing.B) {
 				if renderOnly {
 					b.StopTimer()
 				}
-				ing := base.DeepCopy()
-				rule := &ing.Spec.Rules[0]
-				rule.HTTP.Paths = append(rule.HTTP.Paths, networkingv1.HTTPIngressPath{
-					Path: "/bench/" + strconv.FormatUint(gen, 10), PathType: &exact,
-					Backend: rule.HTTP.Paths[0].Backend,
-				})
-				next := *snap
-				next.Ingresses = slices.Clone(snap.Ingresses)
-				next.Ingresses[changed] = ing
-				cfg, _ := model.Build(&next, opts)
+				cfg, _ := model.Build(withOneChange(snap, gen), opts)
 				if renderOnly {
 					b.StartTimer()
 				}
@@ -111,7 +95,6 @@ func BenchmarkSyncOneChanged(b *testing.B) {
 				}
 				_ = out.Render(gen)
 				opts.LastAccepted = cfg.Accepted
-				snap = &next
 			}
 		})
 	}
