@@ -45,6 +45,10 @@ type Updater struct {
 	log  *slog.Logger
 	kick chan struct{}
 
+	// writing is held by sync and Clear for their whole run, so a sync
+	// that started before Clear cannot write status after Clear emptied it.
+	writing sync.Mutex
+
 	mu      sync.Mutex
 	served  []*networkingv1.Ingress
 	cleared bool
@@ -141,6 +145,8 @@ func (u *Updater) Run(ctx context.Context) {
 // shutdown while it still holds the Lease, so no new leader's status is
 // overwritten.
 func (u *Updater) Clear(ctx context.Context) {
+	u.writing.Lock()
+	defer u.writing.Unlock()
 	u.mu.Lock()
 	u.cleared = true
 	u.mu.Unlock()
@@ -150,6 +156,8 @@ func (u *Updater) Clear(ctx context.Context) {
 }
 
 func (u *Updater) sync(ctx context.Context) {
+	u.writing.Lock()
+	defer u.writing.Unlock()
 	u.mu.Lock()
 	cleared := u.cleared
 	u.mu.Unlock()
