@@ -4,9 +4,13 @@ package local
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestHostMatching checks exact hosts, wildcards (one DNS label only), the
@@ -107,4 +111,54 @@ func TestDefaultBackends(t *testing.T) {
 			assert.Equal(t, "app", r.served(), "matched requests still go to their rule: %s", r)
 		})
 	}
+}
+
+// TestSharedServerBlock checks hosts that share one server block (Lua
+// balancer, one shape): each host still reaches its own Service, a host
+// added later joins the block, and a host that gets an annotation of its own
+// leaves it and keeps being served.
+func TestSharedServerBlock(t *testing.T) {
+	t.Parallel()
+	b := startBackends(t, "one", "two", "three", "four")
+	c := startController(t, options{files: map[string]string{
+		"services.yaml": servicesYAML(b),
+		"one.yaml":      ingressYAML("one", "one.example.com", route{"/", "Prefix", "one"}),
+		"two.yaml":      ingressYAML("two", "two.example.com", route{"/", "Prefix", "two"}),
+		"three.yaml":    ingressYAML("three", "three.example.com", route{"/", "Prefix", "three"}),
+	}})
+	serverNames := func() []string {
+		conf, err := os.ReadFile(filepath.Join(c.configDir, "nginx.conf"))
+		require.NoError(t, err)
+		var names []string
+		for _, line := range strings.Split(string(conf), "\n") {
+			if l := strings.TrimSpace(line); strings.HasPrefix(l, "server_name ") && l != "server_name _;" {
+				names = append(names, l)
+			}
+		}
+		return names
+	}
+	check := func(t *testing.T, hosts ...string) {
+		for _, h := range hosts {
+			r := c.getHTTP(t, h+".example.com", "/x")
+			assert.Equal(t, http.StatusOK, r.status, "%s", r)
+			assert.Equal(t, h, r.served(), "%s", r)
+		}
+		r := c.getHTTP(t, "nobody.example.com", "/")
+		assert.Equal(t, http.StatusNotFound, r.status, "an unknown host gets the default server: %s", r)
+	}
+
+	assert.Equal(t, []string{`server_name "one.example.com" "three.example.com" "two.example.com";`}, serverNames())
+	check(t, "one", "two", "three")
+
+	c.update(t, "four.yaml", ingressYAML("four", "four.example.com", route{"/", "Prefix", "four"}))
+	assert.Equal(t, []string{`server_name "four.example.com" "one.example.com" "three.example.com" "two.example.com";`}, serverNames())
+	check(t, "one", "two", "three", "four")
+
+	c.update(t, "two.yaml", annotate(ingressYAML("two", "two.example.com", route{"/", "Prefix", "two"}),
+		map[string]string{"nginx.ingress.kubernetes.io/proxy-read-timeout": `"30"`}))
+	assert.Equal(t, []string{
+		`server_name "four.example.com" "one.example.com" "three.example.com";`,
+		`server_name "two.example.com";`,
+	}, serverNames())
+	check(t, "one", "two", "three", "four")
 }

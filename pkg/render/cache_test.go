@@ -20,7 +20,7 @@ func wholeTemplate(t *testing.T) *render.Renderer {
 	t.Helper()
 	text := templates.NginxTemplate
 	loop := `{{- template "whole-default-server" (dict "Global" .Config.Global "Server" .Config.DefaultServer) }}
-{{- range .Config.Servers }}{{ template "whole-server" (dict "Global" $.Config.Global "Server" .) }}{{ end }}`
+{{- range .Config.Servers }}{{ template "whole-server" (dict "Global" $.Config.Global "Server" . "RouteMaps" list) }}{{ end }}`
 	require.Equal(t, 1, strings.Count(text, "{{- .ServerBlocks }}"))
 	text = strings.Replace(text, "{{- .ServerBlocks }}", loop, 1)
 	text = strings.Replace(text, `{{- define "default-server" }}`, `{{- define "whole-default-server" }}`, 1)
@@ -30,41 +30,68 @@ func wholeTemplate(t *testing.T) *render.Renderer {
 	return r
 }
 
+// unsharedTemplate is the default template without its "route-maps"
+// definition, under which name the renderer shares server blocks: it prints
+// one block per host, as the whole template does, but through the cache.
+func unsharedTemplate(t *testing.T) *render.Renderer {
+	t.Helper()
+	text := templates.NginxTemplate
+	for _, s := range []string{`{{- define "route-maps" }}`, `{{- template "route-maps" .RouteMaps }}`} {
+		require.Equal(t, 1, strings.Count(text, s), s)
+		text = strings.Replace(text, s, strings.Replace(s, `"route-maps"`, `"route-maps-off"`, 1), 1)
+	}
+	r, err := render.New(text)
+	require.NoError(t, err)
+	return r
+}
+
+// coldRender renders cfg with a new renderer: an empty cache.
+func coldRender(t *testing.T, cfg *model.Config, gen uint64) string {
+	t.Helper()
+	r, err := render.New("")
+	require.NoError(t, err)
+	out, err := r.Render(cfg, gen)
+	require.NoError(t, err)
+	return string(out)
+}
+
 // TestCachedEqualsWhole renders every fixture through one renderer, so that
 // its cache holds the blocks of the config before, and compares with the
 // whole-template output, twice (cold and warm).
 func TestCachedEqualsWhole(t *testing.T) {
 	whole := wholeTemplate(t)
+	unshared := unsharedTemplate(t)
 	r, err := render.New("")
 	require.NoError(t, err)
 	for _, c := range goldenCases(t) {
 		want, err := whole.Render(c.cfg, 7)
 		require.NoError(t, err)
 		for range 2 {
-			got, err := r.Render(c.cfg, 7)
+			got, err := unshared.Render(c.cfg, 7)
 			require.NoError(t, err)
 			assert.Equal(t, string(want), string(got), c.name)
+			// With shared blocks there is no whole-template reference; an
+			// empty cache is the reference for a warm one.
+			got, err = r.Render(c.cfg, 7)
+			require.NoError(t, err)
+			assert.Equal(t, coldRender(t, c.cfg, 7), string(got), c.name)
 		}
-		want1, err := whole.Render(c.cfg, 1)
-		require.NoError(t, err)
-		assert.Equal(t, string(want1), string(c.conf), c.name)
 	}
 }
 
-// TestCacheSeesChanges changes one thing at a time, each a field the server
-// templates read, and checks that the warm renderer prints the change.
 func TestCacheSeesChanges(t *testing.T) {
 	whole := wholeTemplate(t)
+	unshared := unsharedTemplate(t)
 	r, err := render.New("")
 	require.NoError(t, err)
-	var base *model.Config
+	// tls has a block per host; in annotations-balance hosts share one.
+	bases := map[string]*model.Config{}
 	for _, c := range goldenCases(t) {
-		if c.name == "tls" {
-			base = c.cfg
+		if c.name == "tls" || c.name == "annotations-balance" {
+			bases[c.name] = c.cfg
 		}
 	}
-	require.NotNil(t, base, "the tls fixture")
-	require.NotEmpty(t, base.Servers)
+	require.Len(t, bases, 2)
 	changes := map[string]func(c *model.Config){
 		"none":          func(*model.Config) {},
 		"hsts":          func(c *model.Config) { c.Global.HSTS = "max-age=1" },
@@ -76,26 +103,40 @@ func TestCacheSeesChanges(t *testing.T) {
 		"default path":  func(c *model.Config) { c.DefaultServer.Locations[0].Path = "/changed" },
 		"no tls":        func(c *model.Config) { c.Servers[0].TLS = nil },
 		"alias":         func(c *model.Config) { c.Servers[0].Aliases = append(c.Servers[0].Aliases, "alias.example") },
+		"source":        func(c *model.Config) { c.Servers[0].Locations[0].Source = "changed/source" },
+		// The route of a host in a shared block is in the block's maps.
+		"route": func(c *model.Config) { c.Servers[len(c.Servers)-1].Locations[0].Route = "rchanged" },
 	}
-	for name, change := range changes {
-		cfg := cloneConfig(base)
-		change(cfg)
-		// Warm the cache with the base first.
-		_, err := r.Render(base, 3)
-		require.NoError(t, err)
-		want, err := whole.Render(cfg, 3)
-		require.NoError(t, err)
-		got, err := r.Render(cfg, 3)
-		require.NoError(t, err)
-		assert.Equal(t, string(want), string(got), name)
-		wantHash, _, err := whole.Hash(cfg)
-		require.NoError(t, err)
-		baseHash, _, err := r.Hash(base)
-		require.NoError(t, err)
-		gotHash, _, err := r.Hash(cfg)
-		require.NoError(t, err)
-		assert.Equal(t, name == "none", gotHash == baseHash, "%s: the hash must change exactly when the config does", name)
-		assert.NotEmpty(t, wantHash)
+	for fixture, base := range bases {
+		for what, change := range changes {
+			name := fixture + ": " + what
+			cfg := cloneConfig(base)
+			change(cfg)
+			// Warm the caches with the base first.
+			_, err := r.Render(base, 3)
+			require.NoError(t, err)
+			_, err = unshared.Render(base, 3)
+			require.NoError(t, err)
+			want, err := whole.Render(cfg, 3)
+			require.NoError(t, err)
+			got, err := unshared.Render(cfg, 3)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), string(got), name)
+			got, err = r.Render(cfg, 3)
+			require.NoError(t, err)
+			assert.Equal(t, coldRender(t, cfg, 3), string(got), name)
+			// Some changes do nothing to some fixtures (HSTS without TLS).
+			wantBase, err := whole.Render(base, 3)
+			require.NoError(t, err)
+			baseHash, _, err := r.Hash(base)
+			require.NoError(t, err)
+			gotHash, _, err := r.Hash(cfg)
+			require.NoError(t, err)
+			assert.Equal(t, string(want) == string(wantBase), gotHash == baseHash, "%s: the hash must change exactly when the config does", name)
+			if fixture == "tls" {
+				assert.Equal(t, what == "none", string(want) == string(wantBase), "%s: only none changes nothing", name)
+			}
+		}
 	}
 }
 
@@ -114,8 +155,7 @@ func cloneConfig(c *model.Config) *model.Config {
 
 func TestPrepareRendersAnyGeneration(t *testing.T) {
 	whole := wholeTemplate(t)
-	r, err := render.New("")
-	require.NoError(t, err)
+	r := unsharedTemplate(t)
 	c := goldenCases(t)[0]
 	out, err := r.Prepare(c.cfg)
 	require.NoError(t, err)

@@ -38,7 +38,11 @@ type Renderer struct {
 	// when the template does not define "server" (a custom template from
 	// before the split): then the whole template is executed at once.
 	server, defaultServer *template.Template
-	cache                 *serverCache
+	// share is set when the template defines "route-maps": then hosts whose
+	// server blocks would differ only in names and routes share one block
+	// (see share.go).
+	share bool
+	cache *serverCache
 }
 
 // Data is what the template sees.
@@ -60,8 +64,30 @@ type Data struct {
 type ServerData struct {
 	// Global holds the http-level settings (listen arguments, HTTP2, HSTS).
 	Global *model.Global
-	// Server is the server block to print.
+	// Server is the server block to print. In a block several hosts share,
+	// ServerName is the first host, Aliases are the others, and each
+	// routing location's Route is the variable of its map in RouteMaps.
 	Server *model.Server
+	// RouteMaps are the maps from $host to route ID that a shared block's
+	// locations read; empty for the block of one host.
+	RouteMaps []RouteMap
+}
+
+// RouteMap is an nginx map from $host to the route ID of one location of a
+// shared server block.
+type RouteMap struct {
+	// Variable is the map's variable, without the "$".
+	Variable string
+	// Entries are the block's hosts, in server order, with their route IDs.
+	Entries []RouteMapEntry
+}
+
+// RouteMapEntry is one host of a RouteMap.
+type RouteMapEntry struct {
+	// Host is an exact host name (model.Shareable).
+	Host string
+	// Route is the host's route ID for the location.
+	Route string
 }
 
 // generationMark is the generation the template is executed with: the
@@ -112,6 +138,7 @@ func New(text string) (*Renderer, error) {
 			return nil, errors.New(`parsing nginx template: it defines "server" but not "default-server"`)
 		}
 		r.server, r.defaultServer = s, d
+		r.share = t.Lookup("route-maps") != nil
 	}
 	return r, nil
 }
@@ -315,72 +342,6 @@ func (w *markWriter) Write(p []byte) (int, error) {
 		w.marks = append(w.marks, mark{at: w.buf.Len(), text: serverBlocksMark})
 	}
 	return w.buf.Write(p)
-}
-
-// renderServers returns the default server's block and every server's, in
-// order, with the sha256 of each, from the cache or rendered now.
-func (r *Renderer) renderServers(cfg *model.Config) ([][]byte, [][32]byte, error) {
-	n := 1 + len(cfg.Servers)
-	srv := func(i int) *model.Server {
-		if i == 0 {
-			return &cfg.DefaultServer
-		}
-		return &cfg.Servers[i-1]
-	}
-	// The key of a block covers the whole Global (the server templates read
-	// some of it; a Global change is rare and re-renders everything), the
-	// kind of block, and the whole Server.
-	gk := newKeyer()
-	if err := gk.add(&cfg.Global); err != nil {
-		return nil, nil, err
-	}
-	gsum := sha256.Sum256(gk.buf)
-	// Keys are most of the work when one server changed: spread them over
-	// the cores like the renders (the buffer is per goroutine).
-	keys := make([][32]byte, n)
-	var keyers sync.Pool
-	err := parallel(n, func(i int, _ *bytes.Buffer) error {
-		k, _ := keyers.Get().(*keyer)
-		if k == nil {
-			k = newKeyer()
-		}
-		defer keyers.Put(k)
-		k.buf = append(k.buf[:0], gsum[:]...)
-		k.buf = append(k.buf, byte('0'+min(i, 1)))
-		if err := k.add(srv(i)); err != nil {
-			return err
-		}
-		keys[i] = sha256.Sum256(k.buf)
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-
-	texts := make([][]byte, n)
-	sums := make([][32]byte, n)
-	missing := r.cache.lookup(keys, texts, sums)
-	if len(missing) > 0 {
-		err := parallel(len(missing), func(j int, buf *bytes.Buffer) error {
-			i := missing[j]
-			t := r.server
-			if i == 0 {
-				t = r.defaultServer
-			}
-			buf.Reset()
-			if err := t.Execute(buf, ServerData{Global: &cfg.Global, Server: srv(i)}); err != nil {
-				return fmt.Errorf("rendering server %q: %w", srv(i).Name, err)
-			}
-			texts[i] = bytes.Clone(buf.Bytes())
-			sums[i] = sha256.Sum256(texts[i])
-			return nil
-		})
-		if err != nil {
-			return nil, nil, fmt.Errorf("rendering nginx.conf: %w", err)
-		}
-	}
-	r.cache.store(keys, texts, sums, missing)
-	return texts, sums, nil
 }
 
 // parallel runs fn for 0..n-1 on up to GOMAXPROCS goroutines, each with its

@@ -20,31 +20,31 @@ type Shape struct {
 
 // ExpectedShape is the shape the model asks for.
 func ExpectedShape(cfg *model.Config) Shape {
-	var s Shape
+	var blocks [][]string
 	add := func(srv model.Server) {
-		s.Servers = append(s.Servers, "server "+strings.Join(append([]string{srv.ServerName}, srv.Aliases...), " "))
+		b := []string{"server " + strings.Join(append([]string{srv.ServerName}, srv.Aliases...), " ")}
 		// server-snippet locations come first, as the template prints them.
 		for _, d := range srv.Snippet {
 			if d.Name == "location" {
-				s.Servers = append(s.Servers, locationShape(d.Args))
+				b = append(b, locationShape(d.Args))
 			}
 		}
 		for _, e := range srv.AuthEndpoints {
-			s.Servers = append(s.Servers, locationShape([]string{"=", e.Path}))
+			b = append(b, locationShape([]string{"=", e.Path}))
 		}
 		for _, e := range srv.ErrorLocations {
-			s.Servers = append(s.Servers, locationShape([]string{e.Name}))
+			b = append(b, locationShape([]string{e.Name}))
 		}
 		for _, l := range srv.Locations {
-			s.Servers = append(s.Servers, fmt.Sprintf("  location %q %q", l.Modifier, l.Path))
+			b = append(b, fmt.Sprintf("  location %q %q", l.Modifier, l.Path))
 		}
+		blocks = append(blocks, b)
 	}
 	add(cfg.DefaultServer)
 	for _, srv := range cfg.Servers {
 		add(srv)
 	}
-	s.Directives = allowedDirectives
-	return s
+	return Shape{Servers: flattenServers(blocks), Directives: allowedDirectives}
 }
 
 // allowedDirectives is every directive name the template may print.
@@ -57,7 +57,7 @@ var allowedDirectives = []string{
 	"proxy_ssl_trusted_certificate", "proxy_ssl_certificate", "proxy_ssl_certificate_key", "proxy_ssl_verify", "proxy_ssl_name", "proxy_ssl_server_name",
 	"grpc_ssl_trusted_certificate", "grpc_ssl_certificate", "grpc_ssl_certificate_key", "grpc_ssl_verify", "grpc_ssl_name", "grpc_ssl_server_name",
 	"resolver", "return", "rewrite", "scgi_temp_path", "sendfile", "server", "server_name",
-	"server_names_hash_bucket_size", "server_names_hash_max_size", "server_tokens", "set",
+	"server_names_hash_bucket_size", "server_names_hash_max_size", "map_hash_bucket_size", "map_hash_max_size", "server_tokens", "set",
 	"ssl_certificate", "ssl_certificate_key", "ssl_client_certificate", "ssl_verify_client", "ssl_verify_depth", "ssl_ciphers", "ssl_prefer_server_ciphers", "ssl_protocols",
 	"ssl_session_cache", "ssl_session_timeout", "stub_status", "tcp_nodelay", "tcp_nopush", "upstream",
 	"uwsgi_temp_path", "worker_connections", "worker_processes", "worker_shutdown_timeout", "default_type",
@@ -71,6 +71,7 @@ var allowedDirectives = []string{
 // comparison fails on any unexpected one.
 func RenderedShape(tree []*ngxconf.Directive) Shape {
 	var s Shape
+	var blocks [][]string
 	unexpected := map[string]bool{}
 	ngxconf.Walk(tree, func(path []string, d *ngxconf.Directive) {
 		inTable := len(path) > 0 && (path[len(path)-1] == "map" || path[len(path)-1] == "geo")
@@ -80,27 +81,54 @@ func RenderedShape(tree []*ngxconf.Directive) Shape {
 		if d.Name != "server" || len(path) != 1 {
 			return
 		}
-		name, named := "", false
+		var names []string
 		var locs []string
+		shared := false
 		for _, c := range d.Block {
 			switch c.Name {
 			case "server_name":
-				name, named = strings.Join(c.Args, " "), true
+				names = c.Args
 			case "location":
 				locs = append(locs, locationShape(c.Args))
+				shared = shared || readsRouteMap(c)
 			}
 		}
-		if !named {
+		if names == nil {
 			return // the internal server has no server_name
 		}
-		s.Servers = append(s.Servers, "server "+name)
-		s.Servers = append(s.Servers, locs...)
+		if !shared {
+			names = []string{strings.Join(names, " ")}
+		}
+		// A block hosts share stands for one server per host.
+		for _, name := range names {
+			blocks = append(blocks, append([]string{"server " + name}, locs...))
+		}
 	})
+	s.Servers = flattenServers(blocks)
 	s.Directives = allowedDirectives
 	for name := range unexpected {
 		s.Directives = append(s.Directives, "UNEXPECTED "+name)
 	}
 	return s
+}
+
+// flattenServers lists the servers' lines ordered by server name: a shared
+// block stands where its first host is, the others' blocks where they are.
+func flattenServers(blocks [][]string) []string {
+	slices.SortStableFunc(blocks, func(a, b []string) int { return strings.Compare(a[0], b[0]) })
+	var out []string
+	for _, b := range blocks {
+		out = append(out, b...)
+	}
+	return out
+}
+
+// readsRouteMap reports whether a location sets its route from a map, as
+// the locations of a shared server block do (render/share.go).
+func readsRouteMap(loc *ngxconf.Directive) bool {
+	return slices.ContainsFunc(loc.Block, func(d *ngxconf.Directive) bool {
+		return d.Name == "set" && len(d.Args) == 2 && d.Args[0] == "$portico_route" && strings.HasPrefix(d.Args[1], "$portico_r")
+	})
 }
 
 // locationShape formats a location's arguments like ExpectedShape does.
