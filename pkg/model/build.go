@@ -24,12 +24,18 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 	if snap == nil {
 		snap = &snapshot.Snapshot{}
 	}
+	if opts.KeyPairs == nil {
+		// A cache for this build alone, where checkKeyPairs puts what it
+		// checks in parallel.
+		opts.KeyPairs = NewKeyPairCache()
+	}
 	b := newBuilder(snap, opts)
 	b.keyPairBuild = opts.KeyPairs.begin()
 	defer opts.KeyPairs.end(b.keyPairBuild)
 	b.applyConfigMap(snap.ConfigMaps)
 	b.defaultCertificate()
 	ingresses := b.sortedIngresses(snap.Ingresses)
+	b.checkKeyPairs(ingresses)
 	accepted := make(map[string]*networkingv1.Ingress, len(ingresses))
 	served := make([]ObjectRef, 0, len(ingresses))
 	var canaries []canaryIngress
