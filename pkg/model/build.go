@@ -506,7 +506,9 @@ func (b *builder) config() *Config {
 	if b.global.HTTPSPort != 443 {
 		redirectPort = fmt.Sprintf(":%d", b.global.HTTPSPort)
 	}
-	for _, srv := range b.serverList() {
+	list := b.serverList()
+	cfg.Servers = make([]Server, 0, len(list))
+	for _, srv := range list {
 		cfg.Servers = append(cfg.Servers, srv.finish(redirectPort, b.global.HSTS))
 	}
 	// The default server answers every unknown name, so it never redirects
@@ -523,6 +525,7 @@ func (b *builder) config() *Config {
 	cfg.DefaultServer.TLS.RedirectHTTP = false
 	cfg.DefaultServer.TLS.RedirectPort = ""
 
+	cfg.Upstreams = make([]Upstream, 0, len(b.upstreams))
 	for _, u := range b.upstreams {
 		cfg.Upstreams = append(cfg.Upstreams, *u)
 	}

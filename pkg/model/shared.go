@@ -32,9 +32,18 @@ func Shareable(s *Server) bool {
 // template, field by field. The renderer's cache keys rest on it too. s is
 // not changed.
 func Shape(s *Server) Server {
-	out := *s
+	var out Server
+	ShapeInto(&out, s)
+	return out
+}
+
+// ShapeInto is Shape writing into out, reusing the room its location
+// slices have: the renderer takes the shape of every server on every sync.
+func ShapeInto(out *Server, s *Server) {
+	locs, errs := out.Locations[:0], out.ErrorLocations[:0]
+	*out = *s
 	out.Name, out.ServerName = "", ""
-	out.Locations = slices.Clone(s.Locations)
+	out.Locations = append(locs, s.Locations...)
 	for i := range out.Locations {
 		l := &out.Locations[i]
 		l.Source = ""
@@ -43,7 +52,7 @@ func Shape(s *Server) Server {
 			l.Action = routedAction(l.Action)
 		}
 	}
-	out.ErrorLocations = slices.Clone(s.ErrorLocations)
+	out.ErrorLocations = append(errs, s.ErrorLocations...)
 	for i := range out.ErrorLocations {
 		e := &out.ErrorLocations[i]
 		if e.Route != "" {
@@ -51,7 +60,6 @@ func Shape(s *Server) Server {
 			e.Action = routedAction(e.Action)
 		}
 	}
-	return out
 }
 
 // routedAction clears what a route hands to the Lua balancer.

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+
+	"github.com/portico-ingress/portico/pkg/model"
 )
 
 // serverCache holds the server blocks of the last render, by the key of what
@@ -71,6 +73,8 @@ func (c *serverCache) store(keys [][32]byte, texts [][]byte, sums [][32]byte, mi
 // see that difference (ngxconf.Directive.HasBlock does).
 type keyer struct {
 	buf []byte
+	// shape is room for model.ShapeInto, reused from server to server.
+	shape model.Server
 }
 
 func newKeyer() *keyer { return &keyer{buf: make([]byte, 0, 1024)} }

@@ -62,9 +62,9 @@ func (r *Renderer) renderServers(cfg *model.Config) ([][]byte, [][32]byte, error
 			k = newKeyer()
 		}
 		defer keyers.Put(k)
-		shape := model.Shape(srv(i))
+		model.ShapeInto(&k.shape, srv(i))
 		k.buf = k.buf[:0]
-		if err := k.add(&shape); err != nil {
+		if err := k.add(&k.shape); err != nil {
 			return err
 		}
 		shapes[i] = sha256.Sum256(k.buf)
