@@ -168,12 +168,24 @@ func assignRoutes(cfg *Config) {
 		for i := range s.Locations {
 			l := &s.Locations[i]
 			l.Route = add(s.Name, l.Modifier+" "+l.Path, l.Action)
+			l.Action.Phases = phasesOf(l.Route, l.Action)
 		}
 		for i := range s.ErrorLocations {
 			e := &s.ErrorLocations[i]
 			e.Route = add(s.Name, e.Name, e.Action)
+			e.Action.Phases = phasesOf(e.Route, e.Action)
 		}
 	}
+}
+
+// phasesOf returns the Lua hooks a routed location's policy needs.
+// Turning affinity, ewma or least_conn on or off therefore reloads nginx;
+// changes within them (cookie options, weights, hash keys) do not.
+func phasesOf(route string, a Action) LuaPhases {
+	if route == "" {
+		return LuaPhases{}
+	}
+	return LuaPhases{HeaderFilter: a.Affinity != nil, Log: a.Balance == "ewma" || a.Balance == "least_conn"}
 }
 
 func routeID(server, match string) string {

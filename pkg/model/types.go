@@ -330,6 +330,20 @@ type Action struct {
 	// Fallback is the upstream that answers while Upstream has no ready
 	// endpoints (default-backend annotation, Lua balancer), or "".
 	Fallback string `json:"fallback,omitempty"`
+	// Phases are the Lua hooks the location runs besides rewrite and
+	// balancer (Lua balancer), set with its route.
+	Phases LuaPhases `json:"phases,omitempty"`
+}
+
+// LuaPhases says which per-request Lua hooks a location needs on top of
+// rewrite and balancer. Each hook costs about a microsecond of worker CPU
+// per request even when it does nothing, so only the locations whose policy
+// uses one run it.
+type LuaPhases struct {
+	// HeaderFilter sets the session affinity cookie (affinity: cookie).
+	HeaderFilter bool `json:"headerFilter,omitempty"`
+	// Log feeds response times to ewma and ends least_conn's count.
+	Log bool `json:"log,omitempty"`
 }
 
 // Upstream is a pool of endpoints for one Service port.

@@ -19,8 +19,8 @@ import (
 func wholeTemplate(t *testing.T) *render.Renderer {
 	t.Helper()
 	text := templates.NginxTemplate
-	loop := `{{- template "whole-default-server" (dict "Global" .Config.Global "Server" .Config.DefaultServer) }}
-{{- range .Config.Servers }}{{ template "whole-server" (dict "Global" $.Config.Global "Server" . "RouteMaps" list) }}{{ end }}`
+	loop := `{{- template "whole-default-server" (dict "Global" .Config.Global "Server" .Config.DefaultServer "Check" .Check) }}
+{{- range .Config.Servers }}{{ template "whole-server" (dict "Global" $.Config.Global "Server" . "RouteMaps" list "Check" $.Check) }}{{ end }}`
 	require.Equal(t, 1, strings.Count(text, "{{- .ServerBlocks }}"))
 	text = strings.Replace(text, "{{- .ServerBlocks }}", loop, 1)
 	text = strings.Replace(text, `{{- define "default-server" }}`, `{{- define "whole-default-server" }}`, 1)

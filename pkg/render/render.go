@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"hash"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"text/template"
@@ -71,6 +72,9 @@ type ServerData struct {
 	// RouteMaps are the maps from $host to route ID that a shared block's
 	// locations read; empty for the block of one host.
 	RouteMaps []RouteMap
+	// Check asks for the block as nginx -t checks it (see Data.Check): the
+	// per-location Lua hooks commented out, line for line.
+	Check bool
 }
 
 // RouteMap is an nginx map from $host to the route ID of one location of a
@@ -166,9 +170,8 @@ func (r *Renderer) Hash(cfg *model.Config) (string, []byte, error) {
 // Output is a rendered config whose generation is not filled in yet. It is
 // immutable and cheap to keep: server blocks are shared with the cache.
 type Output struct {
-	hash    string
-	servers [][]byte
-	main    layout
+	hash string
+	main layout
 	// check is the copy for nginx -t (Data.Check), when it differs.
 	check *layout
 }
@@ -179,6 +182,8 @@ type layout struct {
 	parts []part
 	size  int // bytes without the generations
 	gens  int
+	// servers are the blocks printed where the template placed them.
+	servers [][]byte
 }
 
 type part struct {
@@ -212,7 +217,7 @@ func (o *Output) render(l layout, generation uint64) []byte {
 		case p.gen:
 			buf = append(buf, g...)
 		case p.servers:
-			for _, s := range o.servers {
+			for _, s := range l.servers {
 				buf = append(buf, s...)
 			}
 		default:
@@ -226,16 +231,16 @@ func (o *Output) render(l layout, generation uint64) []byte {
 // With a template that has server blocks of their own it also renders the
 // (small) rest a second time with Data.Check, for nginx -t.
 func (r *Renderer) Prepare(cfg *model.Config) (*Output, error) {
-	var servers [][]byte
+	var servers, checks [][]byte
 	var sums [][32]byte
 	if r.server != nil {
 		var err error
-		servers, sums, err = r.renderServers(cfg)
+		servers, sums, checks, err = r.renderServers(cfg)
 		if err != nil {
 			return nil, err
 		}
 	}
-	out := &Output{servers: servers}
+	out := &Output{}
 	h := sha256.New()
 	main, text, err := r.layout(cfg, servers, sums, false, h)
 	if err != nil {
@@ -244,11 +249,22 @@ func (r *Renderer) Prepare(cfg *model.Config) (*Output, error) {
 	out.main = main
 	out.hash = hex.EncodeToString(h.Sum(nil))
 	if r.server != nil {
-		check, checkText, err := r.layout(cfg, servers, sums, true, nil)
+		checkServers := servers
+		differs := false
+		for i, c := range checks {
+			if c != nil {
+				if !differs {
+					checkServers = slices.Clone(servers)
+					differs = true
+				}
+				checkServers[i] = c
+			}
+		}
+		check, checkText, err := r.layout(cfg, checkServers, sums, true, nil)
 		if err != nil {
 			return nil, err
 		}
-		if !bytes.Equal(text, checkText) {
+		if differs || !bytes.Equal(text, checkText) {
 			out.check = &check
 		}
 	}
@@ -259,7 +275,7 @@ func (r *Renderer) Prepare(cfg *model.Config) (*Output, error) {
 // placeholders; h, when set, hashes the parts (the servers by their sums).
 // It returns the executed text too, for comparing two variants.
 func (r *Renderer) layout(cfg *model.Config, servers [][]byte, sums [][32]byte, check bool, h hash.Hash) (layout, []byte, error) {
-	var l layout
+	l := layout{servers: servers}
 	marker := ""
 	if r.server != nil {
 		marker = serverBlocksMark

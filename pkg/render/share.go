@@ -30,12 +30,14 @@ type block struct {
 	// members are the indexes of the hosts sharing the block, in server
 	// order; nil for a block of one.
 	members []int
-	key     [32]byte
+	// check marks the text nginx -t checks (ServerData.Check).
+	check bool
 }
 
 // renderServers returns the server blocks, default server first, with the
-// sha256 of each, from the cache or rendered now.
-func (r *Renderer) renderServers(cfg *model.Config) ([][]byte, [][32]byte, error) {
+// sha256 of each, and the blocks as nginx -t checks them (nil where that is
+// the block itself), from the cache or rendered now.
+func (r *Renderer) renderServers(cfg *model.Config) (texts [][]byte, sums [][32]byte, checks [][]byte, err error) {
 	n := 1 + len(cfg.Servers)
 	srv := func(i int) *model.Server {
 		if i == 0 {
@@ -48,7 +50,7 @@ func (r *Renderer) renderServers(cfg *model.Config) ([][]byte, [][32]byte, error
 	// the kind of block, the shape of its server(s) and what Shape clears.
 	gk := newKeyer()
 	if err := gk.add(&cfg.Global); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	gsum := sha256.Sum256(gk.buf)
 	// Keys are most of the work when one server changed: spread them over
@@ -56,7 +58,7 @@ func (r *Renderer) renderServers(cfg *model.Config) ([][]byte, [][32]byte, error
 	shapes := make([][32]byte, n)
 	idents := make([][32]byte, n)
 	var keyers sync.Pool
-	err := parallel(n, func(i int, _ *bytes.Buffer) error {
+	err = parallel(n, func(i int, _ *bytes.Buffer) error {
 		k, _ := keyers.Get().(*keyer)
 		if k == nil {
 			k = newKeyer()
@@ -72,7 +74,7 @@ func (r *Renderer) renderServers(cfg *model.Config) ([][]byte, [][32]byte, error
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 
 	blocks := r.plan(cfg, shapes)
@@ -98,14 +100,24 @@ func (r *Renderer) renderServers(cfg *model.Config) ([][]byte, [][32]byte, error
 		}
 		keys[b] = sha256.Sum256(kb)
 	}
+	// Blocks with per-location Lua hooks have a second text, for nginx -t,
+	// under their key with a 'c' appended; one cache lookup covers both.
+	checkOf := make([]int, len(blocks)) // index in keys of the check text, or 0
+	for b := range blocks {
+		if hasPhases(srv(blocks[b].server)) {
+			checkOf[b] = len(keys)
+			keys = append(keys, sha256.Sum256(append(keys[b][:], 'c')))
+			blocks = append(blocks, block{server: blocks[b].server, members: blocks[b].members, check: true})
+		}
+	}
 
-	texts := make([][]byte, len(blocks))
-	sums := make([][32]byte, len(blocks))
+	texts = make([][]byte, len(keys))
+	sums = make([][32]byte, len(keys))
 	missing := r.cache.lookup(keys, texts, sums)
 	if len(missing) > 0 {
 		err := parallel(len(missing), func(j int, buf *bytes.Buffer) error {
 			bl := blocks[missing[j]]
-			t, data := r.server, ServerData{Global: &cfg.Global, Server: srv(bl.server)}
+			t, data := r.server, ServerData{Global: &cfg.Global, Server: srv(bl.server), Check: bl.check}
 			if bl.server == 0 {
 				t = r.defaultServer
 			}
@@ -126,11 +138,34 @@ func (r *Renderer) renderServers(cfg *model.Config) ([][]byte, [][32]byte, error
 			return nil
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("rendering nginx.conf: %w", err)
+			return nil, nil, nil, fmt.Errorf("rendering nginx.conf: %w", err)
 		}
 	}
 	r.cache.store(keys, texts, sums, missing)
-	return texts, sums, nil
+	main := len(checkOf)
+	checks = make([][]byte, main)
+	for b, c := range checkOf {
+		if c != 0 {
+			checks[b] = texts[c]
+		}
+	}
+	return texts[:main], sums[:main], checks, nil
+}
+
+// hasPhases reports whether a server prints per-location Lua hooks; the
+// hosts sharing a block have the same (model.Shape keeps them).
+func hasPhases(s *model.Server) bool {
+	for j := range s.Locations {
+		if s.Locations[j].Action.Phases != (model.LuaPhases{}) {
+			return true
+		}
+	}
+	for j := range s.ErrorLocations {
+		if s.ErrorLocations[j].Action.Phases != (model.LuaPhases{}) {
+			return true
+		}
+	}
+	return false
 }
 
 // plan lists the blocks in server order: the default server, then each
