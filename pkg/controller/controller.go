@@ -163,6 +163,10 @@ func New(source Source, ngx Nginx, opts Options) (*Controller, error) {
 		// again the key pairs of TLS Secrets that did not change.
 		opts.Model.KeyPairs = model.NewKeyPairCache()
 	}
+	if opts.Model.Units == nil {
+		// Likewise for the translation of Ingresses that did not change.
+		opts.Model.Units = model.NewUnitCache()
+	}
 	now := opts.Clock
 	if now == nil {
 		now = time.Now

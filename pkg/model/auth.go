@@ -34,7 +34,7 @@ func (b *builder) basicAuth(ing *networkingv1.Ingress, a annotations.Auth) (*Bas
 		b.warn(ref, ReasonInvalidAuthSecret, "auth-type basic needs auth-secret; requests get 503")
 		return nil, true
 	}
-	secret, ok := b.secrets[key(ing.Namespace, name)]
+	secret, ok := b.secret(key(ing.Namespace, name))
 	if !ok {
 		b.warn(ref, ReasonInvalidAuthSecret, "auth-secret %s/%s not found; requests get 503", ing.Namespace, name)
 		return nil, true

@@ -37,7 +37,7 @@ func (b *builder) serviceBackend(namespace, name string, port networkingv1.Servi
 		portText = strconv.Itoa(int(port.Number))
 	}
 	display := namespace + "/" + name + ":" + portText
-	svc, ok := b.services[key(namespace, name)]
+	svc, ok := b.service(key(namespace, name))
 	if !ok {
 		b.warn(about, ReasonServiceNotFound, "Service %s/%s not found; requests get 503 until it exists",
 			namespace, truncate(name))
@@ -117,7 +117,7 @@ func (b *builder) externalName(svc *corev1.Service, sp corev1.ServicePort, found
 // briefly appear in two slices while they are rebalanced).
 func (b *builder) readyEndpoints(namespace, service, portName string) []string {
 	var out []string
-	for _, es := range b.slices[key(namespace, service)] {
+	for _, es := range b.endpointSlices(key(namespace, service)) {
 		if es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6 {
 			continue // FQDN slices are not addresses nginx can balance over
 		}
@@ -181,7 +181,7 @@ func (b *builder) defaultBackendService(spec string) (Action, bool) {
 	var port networkingv1.ServiceBackendPort
 	switch n, err := strconv.Atoi(portText); {
 	case !hasPort:
-		svc, ok := b.services[key(namespace, name)]
+		svc, ok := b.service(key(namespace, name))
 		if !ok || len(svc.Spec.Ports) == 0 {
 			b.warn(about, ReasonServiceNotFound, "default backend Service %s has no ports or does not exist; unmatched requests get 404", nsName)
 			return Action{}, false

@@ -29,17 +29,18 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 		// checks in parallel.
 		opts.KeyPairs = NewKeyPairCache()
 	}
-	b := newBuilder(snap, opts)
-	b.keyPairBuild = opts.KeyPairs.begin()
-	defer opts.KeyPairs.end(b.keyPairBuild)
-	b.applyConfigMap(snap.ConfigMaps)
-	b.defaultCertificate()
-	ingresses := b.sortedIngresses(snap.Ingresses)
-	b.checkKeyPairs(ingresses)
+	build := opts.KeyPairs.begin()
+	defer opts.KeyPairs.end(build)
+	if opts.Units != nil {
+		if cfg, findings, ok := buildUnits(snap, opts, build); ok {
+			return cfg, findings
+		}
+	}
+	b, ingresses := prelude(snap, opts, build)
 	accepted := make(map[string]*networkingv1.Ingress, len(ingresses))
 	served := make([]ObjectRef, 0, len(ingresses))
 	var canaries []canaryIngress
-	for _, ing := range ingresses {
+	for i, ing := range ingresses {
 		use, set, ok := b.accept(ing)
 		if !ok {
 			continue
@@ -47,7 +48,7 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 		accepted[key(ing.Namespace, ing.Name)] = use
 		served = append(served, ingressRef(ing))
 		if set.Canary.Enabled {
-			canaries = append(canaries, canaryIngress{ing: use, set: set, pol: b.policy(use, set)})
+			canaries = append(canaries, canaryIngress{ing: use, set: set, pol: b.policy(use, set), index: i})
 			continue
 		}
 		b.addIngress(use, b.policy(use, set))
@@ -61,6 +62,19 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 	cfg.Ingresses = served
 	cfg.Accepted = accepted
 	return cfg, b.findings
+}
+
+// prelude makes the builder every build starts from: the indexes, the
+// ConfigMap's options and the default certificate (with their findings),
+// and our Ingresses, oldest first, their key pairs checked.
+func prelude(snap *snapshot.Snapshot, opts Options, build uint64) (*builder, []*networkingv1.Ingress) {
+	b := newBuilder(snap, opts)
+	b.keyPairBuild = build
+	b.applyConfigMap(snap.ConfigMaps)
+	b.defaultCertificate()
+	ingresses := b.sortedIngresses(snap.Ingresses)
+	b.checkKeyPairs(ingresses)
+	return b, ingresses
 }
 
 // builder holds the indexes and partial results of one Build call. Indexes
@@ -89,6 +103,16 @@ type builder struct {
 	keyPairBuild  uint64 // this build's number in opts.KeyPairs
 	wwwRedirects  []wwwRedirect
 	findings      []Finding
+
+	// deps, when set, records the objects read (a unit's build, units.go).
+	deps *depLog
+	// tags, when set, gets the phase and Ingress of every finding, in
+	// step with findings, for a unit's findings to be put in build order.
+	tags *[]findingTag
+	// phase and current say what the build is at, for tags: the main loop
+	// (phaseIngresses) or the canaries, and the index of the Ingress.
+	phase   int
+	current int
 }
 
 func newBuilder(snap *snapshot.Snapshot, opts Options) *builder {
@@ -153,6 +177,9 @@ func (b *builder) sortedIngresses(all []*networkingv1.Ingress) []*networkingv1.I
 
 func (b *builder) warn(obj ObjectRef, reason, format string, args ...any) {
 	b.findings = append(b.findings, Finding{Object: obj, Reason: reason, Message: fmt.Sprintf(format, args...)})
+	if b.tags != nil {
+		*b.tags = append(*b.tags, findingTag{phase: b.phase, index: b.current})
+	}
 }
 
 func ingressRef(ing *networkingv1.Ingress) ObjectRef {
@@ -416,18 +443,23 @@ func truncate(s string) string {
 }
 
 func (b *builder) addGlobalDefaultBackend() {
-	var global *fallback
-	if spec := b.opts.DefaultBackendService; spec != "" {
-		if action, ok := b.defaultBackendService(spec); ok {
-			global = &fallback{action: action}
-		}
-	}
-	notFound := &fallback{action: Action{Return: 404}}
+	fb := b.globalFallback()
 	for _, srv := range append(b.serverList(), b.defaultServer) {
 		if srv.fallback == nil {
-			srv.fallback = cmp.Or(global, notFound)
+			srv.fallback = fb
 		}
 	}
+}
+
+// globalFallback is what answers where no rule matches and no Ingress
+// says otherwise: --default-backend-service, or 404.
+func (b *builder) globalFallback() *fallback {
+	if spec := b.opts.DefaultBackendService; spec != "" {
+		if action, ok := b.defaultBackendService(spec); ok {
+			return &fallback{action: action}
+		}
+	}
+	return &fallback{action: Action{Return: 404}}
 }
 
 // addAlias gives a server one more name, unless another server already

@@ -12,13 +12,18 @@ type canaryIngress struct {
 	ing *networkingv1.Ingress
 	set annotations.Set
 	pol policy
+	// index is the Ingress's place in the build's order (finding tags).
+	index int
 }
 
 // addCanaries attaches each canary Ingress's backend to the locations of
 // the main Ingress serving the same host and path, as ingress-nginx does.
 // A canary never creates a location of its own, and never conflicts.
 func (b *builder) addCanaries(canaries []canaryIngress) {
+	b.phase = phaseCanaries
+	defer func() { b.phase, b.current = phaseAfter, -1 }()
 	for _, c := range canaries {
+		b.current = c.index
 		ref := ingressRef(c.ing)
 		if !b.lua() {
 			b.warn(ref, ReasonIneffectiveAnnotation,

@@ -21,7 +21,7 @@ func (b *builder) clientCert(ing *networkingv1.Ingress, cc annotations.ClientCer
 		b.warn(ref, ReasonInvalidAuthSecret, "auth-tls-secret %q is in another namespace; requests get 503", truncate(cc.Secret))
 		return nil, true
 	}
-	secret, ok := b.secrets[key(ing.Namespace, name)]
+	secret, ok := b.secret(key(ing.Namespace, name))
 	if !ok {
 		b.warn(ref, ReasonInvalidAuthSecret, "auth-tls-secret %s/%s not found; requests get 503", ing.Namespace, name)
 		return nil, true

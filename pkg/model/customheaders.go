@@ -18,7 +18,7 @@ func (b *builder) customHeaders(ing *networkingv1.Ingress, ref string) []HeaderV
 		b.warn(about, ReasonIneffectiveAnnotation, "custom-headers ConfigMap %q is in another namespace and is not used", truncate(ref))
 		return nil
 	}
-	cm, ok := b.configMaps[key(ing.Namespace, name)]
+	cm, ok := b.configMap(key(ing.Namespace, name))
 	if !ok {
 		b.warn(about, ReasonConfigMapNotFound, "custom-headers ConfigMap %s/%s not found; no headers added", ing.Namespace, name)
 		return nil

@@ -24,7 +24,7 @@ func (b *builder) annotationDefaultBackend(ing *networkingv1.Ingress, db annotat
 	var port networkingv1.ServiceBackendPort
 	switch n, err := strconv.Atoi(db.Port); {
 	case db.Port == "":
-		if svc, ok := b.services[key(ing.Namespace, db.Service)]; ok && len(svc.Spec.Ports) > 0 {
+		if svc, ok := b.service(key(ing.Namespace, db.Service)); ok && len(svc.Spec.Ports) > 0 {
 			port.Number = svc.Spec.Ports[0].Port
 		}
 	case err == nil:

@@ -84,17 +84,7 @@ func TestBuildFixtures(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, yaml.UnmarshalStrict(raw, &exp))
 
-			opts := testOptions()
-			opts.WatchIngressWithoutClass = exp.Options.WatchIngressWithoutClass
-			opts.DefaultBackendService = exp.Options.DefaultBackendService
-			opts.DefaultSSLCertificate = exp.Options.DefaultSSLCertificate
-			opts.DisableSSLRedirect = exp.Options.DisableSSLRedirect
-			opts.ConfigMap = exp.Options.ConfigMap
-			opts.SnippetNamespaces = exp.Options.SnippetNamespaces
-			if exp.Options.HTTPSPort != 0 {
-				opts.Global.HTTPSPort = exp.Options.HTTPSPort
-			}
-			cfg, findings := model.Build(snap, opts)
+			cfg, findings := model.Build(snap, exp.options())
 
 			for _, r := range exp.Requests {
 				got, upstream := Route(cfg, r.Host, r.Path)
@@ -161,13 +151,28 @@ func TestBuildFixtures(t *testing.T) {
 			assert.Equal(t, want, got, "findings: %v", findings)
 
 			// Determinism: the same input gives the same model, whatever the input order.
-			again, _ := model.Build(reversed(snap), opts)
+			again, _ := model.Build(reversed(snap), exp.options())
 			assert.Equal(t, cfg, again, "Build must not depend on input order")
 		})
 	}
 }
 
 // testOptions are model options with fixed, test-friendly paths.
+// options are testOptions with the fixture's own.
+func (exp expectation) options() model.Options {
+	opts := testOptions()
+	opts.WatchIngressWithoutClass = exp.Options.WatchIngressWithoutClass
+	opts.DefaultBackendService = exp.Options.DefaultBackendService
+	opts.DefaultSSLCertificate = exp.Options.DefaultSSLCertificate
+	opts.DisableSSLRedirect = exp.Options.DisableSSLRedirect
+	opts.ConfigMap = exp.Options.ConfigMap
+	opts.SnippetNamespaces = exp.Options.SnippetNamespaces
+	if exp.Options.HTTPSPort != 0 {
+		opts.Global.HTTPSPort = exp.Options.HTTPSPort
+	}
+	return opts
+}
+
 func testOptions() model.Options {
 	g := model.DefaultGlobal()
 	g.DefaultCertificate = "/certs/default.pem"

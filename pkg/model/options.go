@@ -37,6 +37,10 @@ type Options struct {
 	// KeyPairs, when set, memoizes the checking of TLS key pairs across
 	// builds; the output is the same with or without it.
 	KeyPairs *KeyPairCache
+	// Units, when set, lets Build reuse what it translated for Ingresses
+	// and objects that did not change since an earlier Build with the same
+	// cache (units.go). Pass one to every Build for the life of the process.
+	Units *UnitCache
 }
 
 // DefaultControllerClass is the spec.controller value Portico answers to.

@@ -45,7 +45,7 @@ func (b *builder) proxySSL(ing *networkingv1.Ingress, ps annotations.ProxySSL, p
 		b.warn(ref, ReasonInvalidAuthSecret, "proxy-ssl-secret %q is in another namespace; requests get 503", truncate(ps.Secret))
 		return nil, true
 	}
-	secret, ok := b.secrets[key(ing.Namespace, name)]
+	secret, ok := b.secret(key(ing.Namespace, name))
 	if !ok {
 		b.warn(ref, ReasonInvalidAuthSecret, "proxy-ssl-secret %s/%s not found; requests get 503", ing.Namespace, name)
 		return nil, true

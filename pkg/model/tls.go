@@ -129,7 +129,7 @@ func (b *builder) checkKeyPairs(ingresses []*networkingv1.Ingress) {
 }
 
 func (b *builder) loadCertificate(namespace, name string) (string, error) {
-	secret, ok := b.secrets[key(namespace, name)]
+	secret, ok := b.secret(key(namespace, name))
 	if !ok {
 		return "", errSecretNotFound
 	}

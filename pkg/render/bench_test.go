@@ -100,6 +100,8 @@ func BenchmarkBuildRender(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				// Empty caches, as at the controller's start.
+				opts.Units, opts.KeyPairs = model.NewUnitCache(), nil
 				b.StartTimer()
 				_, size = benchSync(b, r, snap, opts, 2)
 			}
@@ -123,9 +125,11 @@ func BenchmarkIncremental(b *testing.B) {
 		b.Fatal(err)
 	}
 	opts := benchOptions()
-	// The controller keeps one key-pair cache for its life: an unchanged
-	// Secret is not parsed again.
+	// The controller keeps one key-pair cache and one unit cache for its
+	// life: an unchanged Secret is not parsed again, an unchanged Ingress
+	// not translated again.
 	opts.KeyPairs = model.NewKeyPairCache()
+	opts.Units = model.NewUnitCache()
 	buildSynthetic(b, n, opts)
 	// The first sync, not timed: the renderer starts warm, as in a running
 	// controller.

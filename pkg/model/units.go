@@ -1,0 +1,458 @@
+package model
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/json"
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/portico-ingress/portico/pkg/snapshot"
+)
+
+// Incremental builds. Ingresses that share no host cannot affect each
+// other's servers, so Build can translate them apart: a unit is a set of
+// Ingresses connected by the hosts of their rules and TLS sections. With a
+// UnitCache, a unit whose Ingresses and whose Services, EndpointSlices,
+// Secrets and ConfigMaps read are the same objects as in an earlier build
+// is not translated again; the build merges the units' servers, pools and
+// routes and puts the findings in the order a whole build gives them.
+//
+// Some features reach across hosts: rules without a host and
+// spec.defaultBackend (the default server), server-alias and
+// from-to-www-redirect (names other servers may hold). A snapshot with any
+// of them is built whole, as is one whose units disagree about a shared
+// entry (a pool, a file) or a route ID. The result is the same either way:
+// TestUnitsEqualWhole compares both on every fixture and on changes.
+
+// Finding phases, in the order a whole build reports them.
+const (
+	phaseIngresses = iota // the main loop, in Ingress order
+	phaseCanaries         // canary Ingresses, in Ingress order
+	phaseAfter            // the passes after (global default backend)
+)
+
+// findingTag says where in a whole build a finding would come.
+type findingTag struct {
+	phase, index int
+}
+
+// UnitCache holds the units of the last build. It is safe for concurrent
+// use; concurrent builds with one cache only lose reuse, not correctness.
+type UnitCache struct {
+	mu    sync.Mutex
+	env   [32]byte
+	units map[*networkingv1.Ingress]*cachedUnit
+}
+
+// NewUnitCache returns an empty cache.
+func NewUnitCache() *UnitCache {
+	return &UnitCache{units: map[*networkingv1.Ingress]*cachedUnit{}}
+}
+
+// Len returns the number of units held, for tests and metrics.
+func (c *UnitCache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.units)
+}
+
+type cachedUnit struct {
+	ingresses []*networkingv1.Ingress
+	deps      *depLog
+	out       *unitOutput
+}
+
+// unitOutput is what a unit adds to the config.
+type unitOutput struct {
+	servers      []Server
+	upstreams    []Upstream
+	certificates []Certificate
+	limitZones   []LimitZone
+	limitExempts []LimitExempt
+	originMaps   []OriginMap
+	authFiles    []SecretFile
+	routes       map[string]Route
+	findings     []Finding
+	tags         []findingTag // index: the Ingress's place in the unit
+	accepted     map[string]*networkingv1.Ingress
+	served       []int // places in the unit of the Ingresses served
+}
+
+// buildUnits builds snap by units, reusing opts.Units; ok is false when
+// the snapshot must be built whole.
+func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, []Finding, bool) {
+	b, ingresses := prelude(snap, opts, build)
+	groups, ok := unitsOf(ingresses)
+	if !ok {
+		return nil, nil, false
+	}
+	// What every unit's output also depends on: the options, the global
+	// settings after the ConfigMap, and the fallback of servers without a
+	// "/" rule (--default-backend-service).
+	gf := b.child()
+	fb := gf.globalFallback()
+	env, ok := unitEnv(opts, b.global, fb)
+	if !ok {
+		return nil, nil, false
+	}
+
+	cache := opts.Units
+	cache.mu.Lock()
+	old := cache.units
+	if cache.env != env {
+		old = nil
+	}
+	cache.mu.Unlock()
+
+	units := make([]*cachedUnit, len(groups))
+	var missing []int
+	for i, g := range groups {
+		if cu := old[g[0]]; cu != nil && slices.Equal(cu.ingresses, g) && cu.deps.same(b) {
+			units[i] = cu
+			continue
+		}
+		missing = append(missing, i)
+	}
+	// Units are independent: translate the missing ones on all cores.
+	cacheable := make([]bool, len(groups))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), (len(missing)+15)/16) + 1 {
+		wg.Go(func() {
+			for j := int(next.Add(1)) - 1; j < len(missing); j = int(next.Add(1)) - 1 {
+				i := missing[j]
+				units[i], cacheable[i] = b.buildUnit(groups[i], fb)
+			}
+		})
+	}
+	wg.Wait()
+
+	cfg, findings, ok := b.merge(ingresses, units, gf, fb)
+	if !ok {
+		return nil, nil, false
+	}
+	keep := make(map[*networkingv1.Ingress]*cachedUnit, len(units))
+	for i, u := range units {
+		if u.deps != nil && (cacheable[i] || old[u.ingresses[0]] == u) {
+			keep[u.ingresses[0]] = u
+		}
+	}
+	cache.mu.Lock()
+	cache.env, cache.units = env, keep
+	cache.mu.Unlock()
+	return cfg, findings, true
+}
+
+// unitsOf groups the Ingresses into units, each in build order, the units
+// ordered by their first Ingress; ok is false when an Ingress reaches
+// across hosts.
+func unitsOf(ingresses []*networkingv1.Ingress) ([][]*networkingv1.Ingress, bool) {
+	parent := make([]int, len(ingresses))
+	find := func(i int) int {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	owner := make(map[string]int, len(ingresses))
+	join := func(i int, host string) {
+		j, seen := owner[host]
+		if !seen {
+			owner[host] = i
+			return
+		}
+		ri, rj := find(i), find(j)
+		// The smaller index is the root: a unit's root is its first Ingress.
+		parent[max(ri, rj)] = min(ri, rj)
+	}
+	for i, ing := range ingresses {
+		if !unitLocal(ing) {
+			return nil, false
+		}
+		parent[i] = i
+		for _, r := range ing.Spec.Rules {
+			join(i, r.Host)
+		}
+		for _, t := range ing.Spec.TLS {
+			for _, h := range t.Hosts {
+				join(i, h)
+			}
+		}
+	}
+	var groups [][]*networkingv1.Ingress
+	at := make(map[int]int)
+	for i, ing := range ingresses {
+		r := find(i)
+		g, ok := at[r]
+		if !ok {
+			g = len(groups)
+			at[r] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], ing)
+	}
+	return groups, true
+}
+
+// unitLocal reports whether an Ingress touches only the servers of its own
+// hosts. Annotations are judged by name, whatever their value or prefix:
+// erring towards a whole build costs time, never correctness.
+func unitLocal(ing *networkingv1.Ingress) bool {
+	if ing.Spec.DefaultBackend != nil {
+		return false
+	}
+	for _, r := range ing.Spec.Rules {
+		if r.Host == "" {
+			return false
+		}
+	}
+	for k := range ing.Annotations {
+		if strings.HasSuffix(k, "/server-alias") || strings.HasSuffix(k, "/from-to-www-redirect") {
+			return false
+		}
+	}
+	return true
+}
+
+// unitEnv digests what every unit's output depends on besides its
+// Ingresses and the objects it read.
+func unitEnv(opts Options, global Global, fb *fallback) ([32]byte, bool) {
+	opts.LastAccepted, opts.KeyPairs, opts.Units = nil, nil, nil
+	raw, err := json.Marshal(struct {
+		Options  Options
+		Global   Global
+		Fallback Action
+	}{opts, global, fb.action})
+	if err != nil {
+		return [32]byte{}, false
+	}
+	return sha256.Sum256(raw), true
+}
+
+// child is a builder that shares b's indexes and settings, with nothing
+// built yet.
+func (b *builder) child() *builder {
+	return &builder{
+		opts: b.opts, global: b.global, parser: b.parser,
+		services: b.services, slices: b.slices, secrets: b.secrets, configMaps: b.configMaps, classes: b.classes,
+		keyPairBuild:  b.keyPairBuild,
+		servers:       map[string]*serverBuilder{},
+		defaultServer: newServerBuilder(""),
+		upstreams:     map[string]*Upstream{},
+		limitZones:    map[string]LimitZone{},
+		limitExempts:  map[string]LimitExempt{},
+		originMaps:    map[string]OriginMap{},
+		authFiles:     map[string]SecretFile{},
+		certificates:  map[string]Certificate{},
+		certBySecret:  map[string]certResult{},
+		current:       -1,
+	}
+}
+
+// buildUnit translates one unit as a whole build would, recording what it
+// read. cacheable is false when an Ingress was served from its last
+// accepted version or not at all (invalid annotations), which depends on
+// Options.LastAccepted.
+func (b *builder) buildUnit(ingresses []*networkingv1.Ingress, fb *fallback) (*cachedUnit, bool) {
+	u := b.child()
+	u.deps = newDepLog()
+	var tags []findingTag
+	u.tags = &tags
+	out := &unitOutput{accepted: make(map[string]*networkingv1.Ingress, len(ingresses))}
+	cacheable := true
+	var canaries []canaryIngress
+	for j, ing := range ingresses {
+		u.phase, u.current = phaseIngresses, j
+		use, set, ok := u.accept(ing)
+		if !ok || use != ing {
+			cacheable = false
+		}
+		if !ok {
+			continue
+		}
+		out.accepted[key(ing.Namespace, ing.Name)] = use
+		out.served = append(out.served, j)
+		if set.Canary.Enabled {
+			canaries = append(canaries, canaryIngress{ing: use, set: set, pol: u.policy(use, set), index: j})
+			continue
+		}
+		u.addIngress(use, u.policy(use, set))
+	}
+	u.addCanaries(canaries)
+	for _, srv := range u.servers {
+		if srv.fallback == nil {
+			srv.fallback = fb
+		}
+	}
+	cfg := u.config()
+	assignRoutes(cfg)
+	out.servers, out.upstreams, out.certificates = cfg.Servers, cfg.Upstreams, cfg.Certificates
+	out.limitZones, out.limitExempts, out.originMaps, out.authFiles = cfg.LimitZones, cfg.LimitExempts, cfg.OriginMaps, cfg.AuthFiles
+	out.routes, out.findings, out.tags = cfg.Routes, u.findings, tags
+	return &cachedUnit{ingresses: ingresses, deps: u.deps, out: out}, cacheable
+}
+
+// merge puts the units together as a whole build would have: the default
+// server and the global default backend from b and gf, every unit's
+// servers, pools, files and routes, the findings in build order. ok is
+// false when two parts disagree.
+func (b *builder) merge(ingresses []*networkingv1.Ingress, units []*cachedUnit, gf *builder, fb *fallback) (*Config, []Finding, bool) {
+	index := make(map[*networkingv1.Ingress]int, len(ingresses))
+	for i, ing := range ingresses {
+		index[ing] = i
+	}
+	nServers := 0
+	for _, u := range units {
+		nServers += len(u.out.servers)
+	}
+	servers := make([]Server, 0, nServers)
+	upstreams := make(map[string]Upstream, nServers)
+	for _, u := range gf.upstreams {
+		upstreams[u.Name] = *u
+	}
+	var certs, zones, exempts, origins, files map[string]any
+	routes := make(map[string]Route, 2*nServers)
+	accepted := make(map[string]*networkingv1.Ingress, len(ingresses))
+	servedAt := make([]bool, len(ingresses))
+	type placed struct {
+		f   Finding
+		tag findingTag
+	}
+	var found []placed
+	for _, u := range units {
+		o := u.out
+		servers = append(servers, o.servers...)
+		for _, up := range o.upstreams {
+			if have, ok := upstreams[up.Name]; ok && !reflect.DeepEqual(have, up) {
+				return nil, nil, false
+			}
+			upstreams[up.Name] = up
+		}
+		if !mergeKeyed(&certs, o.certificates, func(c Certificate) string { return c.Path }) ||
+			!mergeKeyed(&zones, o.limitZones, func(z LimitZone) string { return z.Name }) ||
+			!mergeKeyed(&exempts, o.limitExempts, func(e LimitExempt) string { return e.Geo }) ||
+			!mergeKeyed(&origins, o.originMaps, func(m OriginMap) string { return m.Variable }) ||
+			!mergeKeyed(&files, o.authFiles, func(f SecretFile) string { return f.Path }) {
+			return nil, nil, false
+		}
+		for id, r := range o.routes {
+			if _, taken := routes[id]; taken {
+				return nil, nil, false // a route ID collision: the whole build resolves it
+			}
+			routes[id] = r
+		}
+		for k, ing := range o.accepted {
+			accepted[k] = ing
+		}
+		first := index[u.ingresses[0]]
+		for _, j := range o.served {
+			servedAt[index[u.ingresses[j]]] = true
+		}
+		for i, f := range o.findings {
+			t := o.tags[i]
+			if t.index >= 0 {
+				t.index = index[u.ingresses[t.index]]
+			} else {
+				t.index = first
+			}
+			found = append(found, placed{f, t})
+		}
+	}
+
+	// The default server: no Ingress of a snapshot built by units touches it.
+	b.defaultServer.fallback = fb
+	cfg := b.config()
+	defaults := &Config{Global: cfg.Global, DefaultServer: cfg.DefaultServer}
+	assignRoutes(defaults)
+	cfg.DefaultServer = defaults.DefaultServer
+	for id, r := range defaults.Routes {
+		if _, taken := routes[id]; taken {
+			return nil, nil, false
+		}
+		routes[id] = r
+	}
+	if cfg.Global.Balancer == BalancerLua {
+		cfg.Routes = routes
+	}
+
+	slices.SortFunc(servers, func(a, c Server) int { return cmp.Compare(a.Name, c.Name) })
+	cfg.Servers = servers
+	cfg.Global.ServerNamesHashMaxSize = hashSize(len(servers))
+	for _, u := range b.upstreams {
+		upstreams[u.Name] = *u
+	}
+	cfg.Upstreams = sortedValues(upstreams, func(u Upstream) string { return u.Name })
+	for _, c := range cfg.Certificates {
+		if !mergeKeyed(&certs, []Certificate{c}, func(c Certificate) string { return c.Path }) {
+			return nil, nil, false
+		}
+	}
+	cfg.Certificates = sortedAny[Certificate](certs, func(c Certificate) string { return c.Path })
+	cfg.LimitZones = sortedAny[LimitZone](zones, func(z LimitZone) string { return z.Name })
+	cfg.LimitExempts = sortedAny[LimitExempt](exempts, func(e LimitExempt) string { return e.Geo })
+	cfg.OriginMaps = sortedAny[OriginMap](origins, func(m OriginMap) string { return m.Variable })
+	cfg.AuthFiles = sortedAny[SecretFile](files, func(f SecretFile) string { return f.Path })
+
+	cfg.Ingresses = make([]ObjectRef, 0, len(ingresses))
+	for i, ing := range ingresses {
+		if servedAt[i] {
+			cfg.Ingresses = append(cfg.Ingresses, ingressRef(ing))
+		}
+	}
+	cfg.Accepted = accepted
+
+	slices.SortStableFunc(found, func(a, c placed) int {
+		return cmp.Or(cmp.Compare(a.tag.phase, c.tag.phase), cmp.Compare(a.tag.index, c.tag.index))
+	})
+	findings := slices.Clone(b.findings) // the prelude's: ConfigMap, default certificate
+	for _, p := range found {
+		findings = append(findings, p.f)
+	}
+	findings = append(findings, gf.findings...)
+	return cfg, findings, true
+}
+
+// mergeKeyed adds items to *m by key; false when an entry differs from one
+// already there.
+func mergeKeyed[T any](m *map[string]any, items []T, keyOf func(T) string) bool {
+	for _, it := range items {
+		if *m == nil {
+			*m = map[string]any{}
+		}
+		k := keyOf(it)
+		if have, ok := (*m)[k]; ok && !reflect.DeepEqual(have, it) {
+			return false
+		}
+		(*m)[k] = it
+	}
+	return true
+}
+
+func sortedAny[T any](m map[string]any, keyOf func(T) string) []T {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]T, 0, len(m))
+	for _, v := range m {
+		out = append(out, v.(T))
+	}
+	slices.SortFunc(out, func(a, c T) int { return cmp.Compare(keyOf(a), keyOf(c)) })
+	return out
+}
+
+func sortedValues[T any](m map[string]T, keyOf func(T) string) []T {
+	out := make([]T, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	slices.SortFunc(out, func(a, c T) int { return cmp.Compare(keyOf(a), keyOf(c)) })
+	return out
+}

@@ -1,0 +1,174 @@
+package model_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	networkingv1 "k8s.io/api/networking/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/portico-ingress/portico/pkg/model"
+	"github.com/portico-ingress/portico/pkg/snapshot"
+	"github.com/portico-ingress/portico/pkg/testutil/fixture"
+)
+
+// unitCase is a fixture with its options. Each fixture also comes without
+// the Ingresses that make a snapshot build whole (model/units.go), so that
+// the unit path runs on every feature the fixtures have.
+type unitCase struct {
+	name string
+	snap *snapshot.Snapshot
+	opts model.Options
+}
+
+func unitCases(t *testing.T) []unitCase {
+	t.Helper()
+	files, err := filepath.Glob("testdata/*.expect.yaml")
+	require.NoError(t, err)
+	var out []unitCase
+	for _, expectFile := range files {
+		name := strings.TrimSuffix(filepath.Base(expectFile), ".expect.yaml")
+		var exp expectation
+		raw, err := os.ReadFile(expectFile)
+		require.NoError(t, err)
+		require.NoError(t, yaml.UnmarshalStrict(raw, &exp))
+		snap := loadSnapshot(t, filepath.Join("testdata", name+".yaml"))
+		out = append(out, unitCase{name, snap, exp.options()})
+		local := *snap
+		local.Ingresses = slices.DeleteFunc(slices.Clone(snap.Ingresses), func(ing *networkingv1.Ingress) bool {
+			return !hostLocal(ing)
+		})
+		out = append(out, unitCase{name + " (host-local)", &local, exp.options()})
+	}
+	g := model.DefaultGlobal()
+	g.DefaultCertificate = "/certs/default.pem"
+	out = append(out, unitCase{"synthetic", fixture.Synthetic(200), model.Options{
+		ControllerClass: model.DefaultControllerClass, IngressClass: model.DefaultIngressClass,
+		CertificateDir: "/certs", Global: g,
+	}})
+	return out
+}
+
+// hostLocal mirrors the rule of model/units.go, to make snapshots the unit
+// path takes; the test checks that it does take them.
+func hostLocal(ing *networkingv1.Ingress) bool {
+	if ing.Spec.DefaultBackend != nil {
+		return false
+	}
+	for _, r := range ing.Spec.Rules {
+		if r.Host == "" {
+			return false
+		}
+	}
+	for k := range ing.Annotations {
+		if strings.HasSuffix(k, "/server-alias") || strings.HasSuffix(k, "/from-to-www-redirect") {
+			return false
+		}
+	}
+	return true
+}
+
+// requireSameBuild builds snap whole and with the cache, and requires the
+// same Config and findings. It reports whether the cache holds units
+// afterwards (the unit path ran).
+func requireSameBuild(t *testing.T, what string, snap *snapshot.Snapshot, opts model.Options, cache *model.UnitCache) bool {
+	t.Helper()
+	want, wantFindings := model.Build(snap, opts)
+	opts.Units = cache
+	got, gotFindings := model.Build(snap, opts)
+	require.Equal(t, want, got, "%s: the config built by units differs from the whole build", what)
+	require.Equal(t, wantFindings, gotFindings, "%s: the findings differ", what)
+	return cache.Len() > 0
+}
+
+// TestUnitsEqualWhole is the property the unit path rests on: for every
+// fixture, and after every one of a series of random changes (Ingresses
+// edited, added and deleted, Services replaced or removed, EndpointSlices
+// and Secrets removed), a build that reuses the units of the builds before
+// it gives exactly what a build from scratch gives.
+func TestUnitsEqualWhole(t *testing.T) {
+	unitPath := 0
+	for _, c := range unitCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			cache := model.NewUnitCache()
+			if requireSameBuild(t, "first build", c.snap, c.opts, cache) {
+				unitPath++
+			}
+			rng := rand.New(rand.NewPCG(1, uint64(len(c.name))))
+			snap := c.snap
+			for step := range 40 {
+				var what string
+				snap, what = randomChange(rng, snap, step)
+				requireSameBuild(t, fmt.Sprintf("step %d: %s", step, what), snap, c.opts, cache)
+			}
+		})
+	}
+	assert.Greater(t, unitPath, 10, "the unit path runs on most host-local fixtures")
+}
+
+// randomChange returns a copy of snap with one change; objects are
+// replaced, never modified, as sources do.
+func randomChange(rng *rand.Rand, snap *snapshot.Snapshot, step int) (*snapshot.Snapshot, string) {
+	next := *snap
+	next.Ingresses = slices.Clone(snap.Ingresses)
+	next.Services = slices.Clone(snap.Services)
+	next.EndpointSlices = slices.Clone(snap.EndpointSlices)
+	next.Secrets = slices.Clone(snap.Secrets)
+	pick := func(n int) int { return rng.IntN(max(n, 1)) }
+	switch k := rng.IntN(9); {
+	case k < 3 && len(next.Ingresses) > 0: // edit an Ingress: a new path on its first rule with paths
+		i := pick(len(next.Ingresses))
+		ing := next.Ingresses[i].DeepCopy()
+		for r := range ing.Spec.Rules {
+			if h := ing.Spec.Rules[r].HTTP; h != nil && len(h.Paths) > 0 {
+				exact := networkingv1.PathTypeExact
+				h.Paths = append(h.Paths, networkingv1.HTTPIngressPath{Path: fmt.Sprintf("/step-%d", step), PathType: &exact, Backend: h.Paths[0].Backend})
+				break
+			}
+		}
+		next.Ingresses[i] = ing
+		return &next, "edit Ingress " + ing.Name
+	case k == 3 && len(next.Ingresses) > 0:
+		i := pick(len(next.Ingresses))
+		name := next.Ingresses[i].Name
+		next.Ingresses = slices.Delete(next.Ingresses, i, i+1)
+		return &next, "delete Ingress " + name
+	case k == 4 && len(snap.Ingresses) > 0: // a copy of an Ingress under a new name and hosts
+		ing := snap.Ingresses[pick(len(snap.Ingresses))].DeepCopy()
+		ing.Name = fmt.Sprintf("%s-copy-%d", ing.Name, step)
+		for r := range ing.Spec.Rules {
+			if h := ing.Spec.Rules[r].Host; h != "" {
+				ing.Spec.Rules[r].Host = fmt.Sprintf("copy-%d.%s", step, strings.TrimPrefix(h, "*."))
+			}
+		}
+		next.Ingresses = append(next.Ingresses, ing)
+		return &next, "add Ingress " + ing.Name
+	case k == 5 && len(next.Services) > 0: // the same Service, a new object
+		i := pick(len(next.Services))
+		next.Services[i] = next.Services[i].DeepCopy()
+		return &next, "replace Service " + next.Services[i].Name
+	case k == 6 && len(next.Services) > 0:
+		i := pick(len(next.Services))
+		name := next.Services[i].Name
+		next.Services = slices.Delete(next.Services, i, i+1)
+		return &next, "delete Service " + name
+	case k == 7 && len(next.EndpointSlices) > 0:
+		i := pick(len(next.EndpointSlices))
+		name := next.EndpointSlices[i].Name
+		next.EndpointSlices = slices.Delete(next.EndpointSlices, i, i+1)
+		return &next, "delete EndpointSlice " + name
+	case k == 8 && len(next.Secrets) > 0:
+		i := pick(len(next.Secrets))
+		name := next.Secrets[i].Name
+		next.Secrets = slices.Delete(next.Secrets, i, i+1)
+		return &next, "delete Secret " + name
+	}
+	return &next, "no change"
+}
