@@ -81,8 +81,10 @@ func prelude(snap *snapshot.Snapshot, opts Options, build uint64) (*builder, []*
 // are built once so every lookup is a map access: rebuild cost stays linear
 // in the number of objects.
 type builder struct {
-	opts       Options
-	global     Global
+	// opts and global are shared with the builders of units, read-only
+	// once the ConfigMap is applied.
+	opts       *Options
+	global     *Global
 	parser     *annotations.Parser
 	services   map[string]*corev1.Service
 	slices     map[string][]*discoveryv1.EndpointSlice
@@ -116,13 +118,57 @@ type builder struct {
 }
 
 func newBuilder(snap *snapshot.Snapshot, opts Options) *builder {
-	b := &builder{
-		opts:          opts,
-		global:        opts.Global,
+	return newBuilderOn(snap, opts, newIndex(snap))
+}
+
+// index holds the snapshot's objects other than Ingresses by
+// "namespace/name" (EndpointSlices by their Service's).
+type index struct {
+	services   map[string]*corev1.Service
+	slices     map[string][]*discoveryv1.EndpointSlice
+	secrets    map[string]*corev1.Secret
+	configMaps map[string]*corev1.ConfigMap
+}
+
+func newIndex(snap *snapshot.Snapshot) index {
+	idx := index{
+		services:   make(map[string]*corev1.Service, len(snap.Services)),
+		slices:     make(map[string][]*discoveryv1.EndpointSlice, len(snap.EndpointSlices)),
+		secrets:    make(map[string]*corev1.Secret, len(snap.Secrets)),
+		configMaps: make(map[string]*corev1.ConfigMap, len(snap.ConfigMaps)),
+	}
+	for _, svc := range snap.Services {
+		idx.services[key(svc.Namespace, svc.Name)] = svc
+	}
+	for _, es := range snap.EndpointSlices {
+		svc := es.Labels[discoveryv1.LabelServiceName]
+		if svc == "" {
+			continue
+		}
+		k := key(es.Namespace, svc)
+		idx.slices[k] = append(idx.slices[k], es)
+	}
+	for _, s := range snap.Secrets {
+		idx.secrets[key(s.Namespace, s.Name)] = s
+	}
+	for _, cm := range snap.ConfigMaps {
+		idx.configMaps[key(cm.Namespace, cm.Name)] = cm
+	}
+	return idx
+}
+
+// newBuilderOn is newBuilder with the index made already; the builder only
+// reads it.
+func newBuilderOn(snap *snapshot.Snapshot, opts Options, idx index) *builder {
+	global := opts.Global
+	return &builder{
+		opts:          &opts,
+		global:        &global,
 		parser:        annotations.NewParser(opts.AnnotationPrefix),
-		services:      make(map[string]*corev1.Service, len(snap.Services)),
-		slices:        make(map[string][]*discoveryv1.EndpointSlice, len(snap.EndpointSlices)),
-		secrets:       make(map[string]*corev1.Secret, len(snap.Secrets)),
+		services:      idx.services,
+		slices:        idx.slices,
+		secrets:       idx.secrets,
+		configMaps:    idx.configMaps,
 		classes:       newClassSelector(snap.IngressClasses, opts),
 		servers:       map[string]*serverBuilder{},
 		defaultServer: newServerBuilder(""),
@@ -133,26 +179,8 @@ func newBuilder(snap *snapshot.Snapshot, opts Options) *builder {
 		authFiles:     map[string]SecretFile{},
 		certificates:  map[string]Certificate{},
 		certBySecret:  map[string]certResult{},
+		current:       -1,
 	}
-	for _, svc := range snap.Services {
-		b.services[key(svc.Namespace, svc.Name)] = svc
-	}
-	for _, es := range snap.EndpointSlices {
-		svc := es.Labels[discoveryv1.LabelServiceName]
-		if svc == "" {
-			continue
-		}
-		k := key(es.Namespace, svc)
-		b.slices[k] = append(b.slices[k], es)
-	}
-	for _, s := range snap.Secrets {
-		b.secrets[key(s.Namespace, s.Name)] = s
-	}
-	b.configMaps = make(map[string]*corev1.ConfigMap, len(snap.ConfigMaps))
-	for _, cm := range snap.ConfigMaps {
-		b.configMaps[key(cm.Namespace, cm.Name)] = cm
-	}
-	return b
 }
 
 func key(namespace, name string) string { return namespace + "/" + name }
@@ -166,13 +194,16 @@ func (b *builder) sortedIngresses(all []*networkingv1.Ingress) []*networkingv1.I
 			ours = append(ours, ing)
 		}
 	}
-	slices.SortFunc(ours, func(a, c *networkingv1.Ingress) int {
-		if d := a.CreationTimestamp.Compare(c.CreationTimestamp.Time); d != 0 {
-			return d
-		}
-		return cmp.Or(cmp.Compare(a.Namespace, c.Namespace), cmp.Compare(a.Name, c.Name))
-	})
+	slices.SortFunc(ours, olderFirst)
 	return ours
+}
+
+// olderFirst orders Ingresses by creation, then namespace and name.
+func olderFirst(a, c *networkingv1.Ingress) int {
+	if d := a.CreationTimestamp.Compare(c.CreationTimestamp.Time); d != 0 {
+		return d
+	}
+	return cmp.Or(cmp.Compare(a.Namespace, c.Namespace), cmp.Compare(a.Name, c.Name))
 }
 
 func (b *builder) warn(obj ObjectRef, reason, format string, args ...any) {
@@ -528,12 +559,19 @@ func (b *builder) serverList() []*serverBuilder {
 }
 
 func (b *builder) config() *Config {
-	cfg := &Config{Global: b.global}
+	cfg := &Config{Global: *b.global}
 	g := &cfg.Global
 	g.HTTPListen = listenArg(g.BindAddress, g.HTTPPort)
 	g.HTTPSListen = listenArg(g.BindAddress, g.HTTPSPort)
 	g.InternalListen = listenArg("127.0.0.1", g.InternalPort)
 	g.ServerNamesHashMaxSize = hashSize(len(b.servers))
+	b.collect(cfg)
+	return cfg
+}
+
+// collect puts what b built into cfg: the servers and the default server
+// finished, the pools, zones, maps and files sorted.
+func (b *builder) collect(cfg *Config) {
 	redirectPort := ""
 	if b.global.HTTPSPort != 443 {
 		redirectPort = fmt.Sprintf(":%d", b.global.HTTPSPort)
@@ -582,5 +620,4 @@ func (b *builder) config() *Config {
 		cfg.Certificates = append(cfg.Certificates, c)
 	}
 	slices.SortFunc(cfg.Certificates, func(a, c Certificate) int { return cmp.Compare(a.Path, c.Path) })
-	return cfg
 }

@@ -281,7 +281,7 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 			b.warn(ref, ReasonInvalidOption, "unknown key %q is ignored; see docs/configmap.md for the supported keys", truncate(k))
 			continue
 		}
-		if err := table[i].apply(&b.global, strings.TrimSpace(cm.Data[k])); err != nil {
+		if err := table[i].apply(b.global, strings.TrimSpace(cm.Data[k])); err != nil {
 			b.warn(ref, ReasonInvalidOption, "%s: value %q %v; keeping the default %s",
 				k, truncate(cm.Data[k]), err, table[i].Default)
 		}

@@ -9,48 +9,45 @@ import (
 
 // depLog records which Services, EndpointSlices, Secrets and ConfigMaps a
 // build read, and what it found (nil: absent), so that a cached result can
-// be reused exactly while they are the same objects (units.go).
+// be reused exactly while they are the same objects (units.go). A unit
+// reads a handful, so lists are smaller than maps and as quick to check.
 type depLog struct {
-	services   map[string]*corev1.Service
-	slices     map[string][]*discoveryv1.EndpointSlice
-	secrets    map[string]*corev1.Secret
-	configMaps map[string]*corev1.ConfigMap
+	services   []dep[*corev1.Service]
+	slices     []dep[[]*discoveryv1.EndpointSlice]
+	secrets    []dep[*corev1.Secret]
+	configMaps []dep[*corev1.ConfigMap]
 }
 
-func newDepLog() *depLog {
-	return &depLog{
-		services:   map[string]*corev1.Service{},
-		slices:     map[string][]*discoveryv1.EndpointSlice{},
-		secrets:    map[string]*corev1.Secret{},
-		configMaps: map[string]*corev1.ConfigMap{},
-	}
+type dep[T any] struct {
+	key  string
+	seen T
 }
 
 // same reports whether every object recorded is still what b finds.
 func (d *depLog) same(b *builder) bool {
-	for k, s := range d.services {
-		if b.services[k] != s {
+	for _, r := range d.services {
+		if b.services[r.key] != r.seen {
 			return false
 		}
 	}
-	for k, s := range d.secrets {
-		if b.secrets[k] != s {
+	for _, r := range d.secrets {
+		if b.secrets[r.key] != r.seen {
 			return false
 		}
 	}
-	for k, c := range d.configMaps {
-		if b.configMaps[k] != c {
+	for _, r := range d.configMaps {
+		if b.configMaps[r.key] != r.seen {
 			return false
 		}
 	}
-	for k, list := range d.slices {
+	for _, r := range d.slices {
 		// The snapshot's order of slices is not stable; what is read from
 		// them is (readyEndpoints sorts).
-		now := b.slices[k]
-		if len(now) != len(list) {
+		now := b.slices[r.key]
+		if len(now) != len(r.seen) {
 			return false
 		}
-		for _, es := range list {
+		for _, es := range r.seen {
 			if !slices.Contains(now, es) {
 				return false
 			}
@@ -64,7 +61,7 @@ func (d *depLog) same(b *builder) bool {
 func (b *builder) service(k string) (*corev1.Service, bool) {
 	s, ok := b.services[k]
 	if b.deps != nil {
-		b.deps.services[k] = s
+		b.deps.services = append(b.deps.services, dep[*corev1.Service]{k, s})
 	}
 	return s, ok
 }
@@ -72,7 +69,7 @@ func (b *builder) service(k string) (*corev1.Service, bool) {
 func (b *builder) endpointSlices(k string) []*discoveryv1.EndpointSlice {
 	list := b.slices[k]
 	if b.deps != nil {
-		b.deps.slices[k] = list
+		b.deps.slices = append(b.deps.slices, dep[[]*discoveryv1.EndpointSlice]{k, list})
 	}
 	return list
 }
@@ -80,7 +77,7 @@ func (b *builder) endpointSlices(k string) []*discoveryv1.EndpointSlice {
 func (b *builder) secret(k string) (*corev1.Secret, bool) {
 	s, ok := b.secrets[k]
 	if b.deps != nil {
-		b.deps.secrets[k] = s
+		b.deps.secrets = append(b.deps.secrets, dep[*corev1.Secret]{k, s})
 	}
 	return s, ok
 }
@@ -88,7 +85,7 @@ func (b *builder) secret(k string) (*corev1.Secret, bool) {
 func (b *builder) configMap(k string) (*corev1.ConfigMap, bool) {
 	c, ok := b.configMaps[k]
 	if b.deps != nil {
-		b.deps.configMaps[k] = c
+		b.deps.configMaps = append(b.deps.configMaps, dep[*corev1.ConfigMap]{k, c})
 	}
 	return c, ok
 }

@@ -43,12 +43,25 @@ type findingTag struct {
 	phase, index int
 }
 
-// UnitCache holds the units of the last build. It is safe for concurrent
-// use; concurrent builds with one cache only lose reuse, not correctness.
+// UnitCache holds the units of the last build, and what tells cheaply
+// whether the next snapshot holds the same objects. Builds with one cache
+// take turns.
 type UnitCache struct {
 	mu    sync.Mutex
 	env   [32]byte
 	units map[*networkingv1.Ingress]*cachedUnit
+	// objects are the last snapshot's objects other than Ingresses, and
+	// idx their index: a snapshot with the same objects reuses the index,
+	// and no unit's reads need checking.
+	objects map[any]struct{}
+	idx     index
+	// current says the units were checked against objects: false from
+	// when remember records new objects until a build by units succeeds.
+	current bool
+	// ingresses are the last snapshot's Ingresses, sorted the ones we
+	// serve, oldest first.
+	ingresses map[*networkingv1.Ingress]struct{}
+	sorted    []*networkingv1.Ingress
 }
 
 // NewUnitCache returns an empty cache.
@@ -61,6 +74,99 @@ func (c *UnitCache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.units)
+}
+
+// sameObjects reports whether snap holds the objects, Ingresses aside, of
+// the last snapshot.
+func (c *UnitCache) sameObjects(snap *snapshot.Snapshot) bool {
+	if c.objects == nil || len(c.objects) != len(snap.Services)+len(snap.EndpointSlices)+len(snap.Secrets)+len(snap.ConfigMaps)+len(snap.IngressClasses) {
+		return false
+	}
+	return allIn(c.objects, snap.Services) && allIn(c.objects, snap.EndpointSlices) && allIn(c.objects, snap.Secrets) &&
+		allIn(c.objects, snap.ConfigMaps) && allIn(c.objects, snap.IngressClasses)
+}
+
+func allIn[T any](set map[any]struct{}, list []*T) bool {
+	for _, o := range list {
+		if _, ok := set[o]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func addAll[T any](set map[any]struct{}, list []*T) {
+	for _, o := range list {
+		set[o] = struct{}{}
+	}
+}
+
+// remember records snap's objects other than Ingresses and their index.
+func (c *UnitCache) remember(snap *snapshot.Snapshot, idx index) {
+	c.objects = make(map[any]struct{}, len(snap.Services)+len(snap.EndpointSlices)+len(snap.Secrets)+len(snap.ConfigMaps)+len(snap.IngressClasses))
+	addAll(c.objects, snap.Services)
+	addAll(c.objects, snap.EndpointSlices)
+	addAll(c.objects, snap.Secrets)
+	addAll(c.objects, snap.ConfigMaps)
+	addAll(c.objects, snap.IngressClasses)
+	c.idx, c.current = idx, false
+}
+
+// sortedIngresses is builder.sortedIngresses from the last snapshot's
+// order, when the snapshot differs from it by a few Ingresses: sorting
+// 10,000 again costs milliseconds. sameClasses says that which Ingresses
+// are ours cannot have changed (same IngressClasses and options).
+func (c *UnitCache) sortedIngresses(b *builder, all []*networkingv1.Ingress, sameClasses bool) []*networkingv1.Ingress {
+	var added []*networkingv1.Ingress
+	present := 0
+	if sameClasses && c.ingresses != nil {
+		for _, ing := range all {
+			if _, ok := c.ingresses[ing]; ok {
+				present++
+			} else {
+				added = append(added, ing)
+			}
+		}
+	}
+	removed := len(c.ingresses) - present
+	if !sameClasses || c.ingresses == nil || 8*(len(added)+removed) > len(all) {
+		c.ingresses = make(map[*networkingv1.Ingress]struct{}, len(all))
+		for _, ing := range all {
+			c.ingresses[ing] = struct{}{}
+		}
+		c.sorted = b.sortedIngresses(all)
+		return c.sorted
+	}
+	if len(added) == 0 && removed == 0 {
+		return c.sorted
+	}
+	var now map[*networkingv1.Ingress]struct{}
+	if removed > 0 {
+		now = make(map[*networkingv1.Ingress]struct{}, len(all))
+		for _, ing := range all {
+			now[ing] = struct{}{}
+		}
+		for ing := range c.ingresses {
+			if _, ok := now[ing]; !ok {
+				delete(c.ingresses, ing)
+			}
+		}
+	}
+	sorted := make([]*networkingv1.Ingress, 0, len(c.sorted)+len(added))
+	for _, ing := range c.sorted {
+		if _, ok := now[ing]; ok || removed == 0 {
+			sorted = append(sorted, ing)
+		}
+	}
+	for _, ing := range added {
+		c.ingresses[ing] = struct{}{}
+		if b.classes.ours(ing) {
+			i, _ := slices.BinarySearchFunc(sorted, ing, olderFirst)
+			sorted = slices.Insert(sorted, i, ing)
+		}
+	}
+	c.sorted = sorted
+	return sorted
 }
 
 type cachedUnit struct {
@@ -78,43 +184,66 @@ type unitOutput struct {
 	limitExempts []LimitExempt
 	originMaps   []OriginMap
 	authFiles    []SecretFile
-	routes       map[string]Route
+	routes       []routeEntry
 	findings     []Finding
 	tags         []findingTag // index: the Ingress's place in the unit
-	accepted     map[string]*networkingv1.Ingress
-	served       []int // places in the unit of the Ingresses served
+	// served are the places in the unit of the Ingresses served, and
+	// accepted the versions served (Config.Accepted), in step.
+	served   []int
+	accepted []*networkingv1.Ingress
+}
+
+type routeEntry struct {
+	id    string
+	route Route
 }
 
 // buildUnits builds snap by units, reusing opts.Units; ok is false when
 // the snapshot must be built whole.
 func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, []Finding, bool) {
-	b, ingresses := prelude(snap, opts, build)
-	groups, ok := unitsOf(ingresses)
-	if !ok {
-		return nil, nil, false
+	cache := opts.Units
+	cache.mu.Lock()
+	defer cache.mu.Unlock()
+	sameObjects := cache.sameObjects(snap)
+	// Units need no check of what they read when they were checked against
+	// these very objects.
+	trusted := sameObjects && cache.current
+	idx := cache.idx
+	if !sameObjects {
+		idx = newIndex(snap)
+		cache.remember(snap, idx)
 	}
+	b := newBuilderOn(snap, opts, idx)
+	b.keyPairBuild = build
+	b.applyConfigMap(snap.ConfigMaps)
+	b.defaultCertificate()
 	// What every unit's output also depends on: the options, the global
 	// settings after the ConfigMap, and the fallback of servers without a
 	// "/" rule (--default-backend-service).
 	gf := b.child()
 	fb := gf.globalFallback()
-	env, ok := unitEnv(opts, b.global, fb)
+	env, ok := unitEnv(opts, *b.global, fb)
+	if !ok {
+		return nil, nil, false
+	}
+	sameEnv := env == cache.env
+	ingresses := cache.sortedIngresses(b, snap.Ingresses, sameObjects && sameEnv)
+	if !sameObjects {
+		b.checkKeyPairs(ingresses)
+	}
+	groups, ok := unitsOf(ingresses)
 	if !ok {
 		return nil, nil, false
 	}
 
-	cache := opts.Units
-	cache.mu.Lock()
 	old := cache.units
-	if cache.env != env {
+	if !sameEnv {
 		old = nil
 	}
-	cache.mu.Unlock()
-
 	units := make([]*cachedUnit, len(groups))
 	var missing []int
 	for i, g := range groups {
-		if cu := old[g[0]]; cu != nil && slices.Equal(cu.ingresses, g) && cu.deps.same(b) {
+		if cu := old[g[0]]; cu != nil && slices.Equal(cu.ingresses, g) && (trusted || cu.deps.same(b)) {
 			units[i] = cu
 			continue
 		}
@@ -140,13 +269,11 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	}
 	keep := make(map[*networkingv1.Ingress]*cachedUnit, len(units))
 	for i, u := range units {
-		if u.deps != nil && (cacheable[i] || old[u.ingresses[0]] == u) {
+		if cacheable[i] || old[u.ingresses[0]] == u {
 			keep[u.ingresses[0]] = u
 		}
 	}
-	cache.mu.Lock()
-	cache.env, cache.units = env, keep
-	cache.mu.Unlock()
+	cache.env, cache.units, cache.current = env, keep, true
 	return cfg, findings, true
 }
 
@@ -263,10 +390,10 @@ func (b *builder) child() *builder {
 // Options.LastAccepted.
 func (b *builder) buildUnit(ingresses []*networkingv1.Ingress, fb *fallback) (*cachedUnit, bool) {
 	u := b.child()
-	u.deps = newDepLog()
+	u.deps = &depLog{}
 	var tags []findingTag
 	u.tags = &tags
-	out := &unitOutput{accepted: make(map[string]*networkingv1.Ingress, len(ingresses))}
+	out := &unitOutput{}
 	cacheable := true
 	var canaries []canaryIngress
 	for j, ing := range ingresses {
@@ -278,8 +405,7 @@ func (b *builder) buildUnit(ingresses []*networkingv1.Ingress, fb *fallback) (*c
 		if !ok {
 			continue
 		}
-		out.accepted[key(ing.Namespace, ing.Name)] = use
-		out.served = append(out.served, j)
+		out.served, out.accepted = append(out.served, j), append(out.accepted, use)
 		if set.Canary.Enabled {
 			canaries = append(canaries, canaryIngress{ing: use, set: set, pol: u.policy(use, set), index: j})
 			continue
@@ -292,11 +418,18 @@ func (b *builder) buildUnit(ingresses []*networkingv1.Ingress, fb *fallback) (*c
 			srv.fallback = fb
 		}
 	}
-	cfg := u.config()
+	// Not u.config(): a unit needs no copy of the global settings.
+	cfg := &Config{}
+	cfg.Global.Balancer = u.global.Balancer
+	u.collect(cfg)
 	assignRoutes(cfg)
 	out.servers, out.upstreams, out.certificates = cfg.Servers, cfg.Upstreams, cfg.Certificates
 	out.limitZones, out.limitExempts, out.originMaps, out.authFiles = cfg.LimitZones, cfg.LimitExempts, cfg.OriginMaps, cfg.AuthFiles
-	out.routes, out.findings, out.tags = cfg.Routes, u.findings, tags
+	out.findings, out.tags = u.findings, tags
+	out.routes = make([]routeEntry, 0, len(cfg.Routes))
+	for id, r := range cfg.Routes {
+		out.routes = append(out.routes, routeEntry{id, r})
+	}
 	return &cachedUnit{ingresses: ingresses, deps: u.deps, out: out}, cacheable
 }
 
@@ -343,18 +476,17 @@ func (b *builder) merge(ingresses []*networkingv1.Ingress, units []*cachedUnit, 
 			!mergeKeyed(&files, o.authFiles, func(f SecretFile) string { return f.Path }) {
 			return nil, nil, false
 		}
-		for id, r := range o.routes {
-			if _, taken := routes[id]; taken {
+		for _, r := range o.routes {
+			if _, taken := routes[r.id]; taken {
 				return nil, nil, false // a route ID collision: the whole build resolves it
 			}
-			routes[id] = r
-		}
-		for k, ing := range o.accepted {
-			accepted[k] = ing
+			routes[r.id] = r.route
 		}
 		first := index[u.ingresses[0]]
-		for _, j := range o.served {
-			servedAt[index[u.ingresses[j]]] = true
+		for k, j := range o.served {
+			ing := u.ingresses[j]
+			servedAt[index[ing]] = true
+			accepted[key(ing.Namespace, ing.Name)] = o.accepted[k]
 		}
 		for i, f := range o.findings {
 			t := o.tags[i]

@@ -172,3 +172,30 @@ func randomChange(rng *rand.Rand, snap *snapshot.Snapshot, step int) (*snapshot.
 	}
 	return &next, "no change"
 }
+
+// TestUnitsAfterWholeBuild: units cached by one build must not be trusted
+// after a build that fell back to a whole build while the other objects
+// changed (here a Service the units read is deleted in that build).
+func TestUnitsAfterWholeBuild(t *testing.T) {
+	g := model.DefaultGlobal()
+	g.DefaultCertificate = "/certs/default.pem"
+	opts := model.Options{ControllerClass: model.DefaultControllerClass, IngressClass: model.DefaultIngressClass,
+		CertificateDir: "/certs", Global: g}
+	base := fixture.Synthetic(20)
+	cache := model.NewUnitCache()
+	require.True(t, requireSameBuild(t, "host-local", base, opts, cache))
+
+	// A host-less Ingress makes the snapshot build whole.
+	wide := *base
+	hostless := base.Ingresses[0].DeepCopy()
+	hostless.Name = "host-less"
+	hostless.Spec.Rules[0].Host = ""
+	wide.Ingresses = append(slices.Clone(base.Ingresses), hostless)
+	wide.Services = slices.Clone(base.Services[1:])
+	requireSameBuild(t, "with a host-less Ingress, one Service fewer", &wide, opts, cache)
+
+	// The same objects again, without the host-less Ingress: by units.
+	narrow := wide
+	narrow.Ingresses = base.Ingresses
+	requireSameBuild(t, "host-local again", &narrow, opts, cache)
+}
