@@ -44,6 +44,7 @@ type Renderer struct {
 	// (see share.go).
 	share bool
 	cache *serverCache
+	memo  *keyMemo
 }
 
 // Data is what the template sees.
@@ -135,7 +136,7 @@ func New(text string) (*Renderer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing nginx template: %w", err)
 	}
-	r := &Renderer{tmpl: t, cache: newServerCache()}
+	r := &Renderer{tmpl: t, cache: newServerCache(), memo: newKeyMemo()}
 	if s := t.Lookup("server"); s != nil {
 		d := t.Lookup("default-server")
 		if d == nil {

@@ -53,31 +53,48 @@ func (r *Renderer) renderServers(cfg *model.Config) (texts [][]byte, sums [][32]
 		return nil, nil, nil, err
 	}
 	gsum := sha256.Sum256(gk.buf)
-	// Keys are most of the work when one server changed: spread them over
-	// the cores like the renders (the buffer is per goroutine).
-	shapes := make([][32]byte, n)
-	idents := make([][32]byte, n)
+	// Keys are most of the work when one server changed: servers seen in
+	// the last render come from the memo, the others are spread over the
+	// cores like the renders (the buffer is per goroutine).
+	ids := make([]serverID, n)
+	for i := range n {
+		ids[i] = idOf(srv(i))
+	}
+	memo := r.memo.lookup(ids)
+	var fresh []int
+	for i, e := range memo {
+		if e == nil {
+			fresh = append(fresh, i)
+		}
+	}
 	var keyers sync.Pool
-	err = parallel(n, func(i int, _ *bytes.Buffer) error {
+	err = parallel(len(fresh), func(j int, _ *bytes.Buffer) error {
 		k, _ := keyers.Get().(*keyer)
 		if k == nil {
 			k = newKeyer()
 		}
 		defer keyers.Put(k)
-		model.ShapeInto(&k.shape, srv(i))
+		i := fresh[j]
+		s := srv(i)
+		model.ShapeInto(&k.shape, s)
 		k.buf = k.buf[:0]
 		if err := k.add(&k.shape); err != nil {
 			return err
 		}
-		shapes[i] = sha256.Sum256(k.buf)
-		idents[i] = identity(k, srv(i))
+		memo[i] = &memoEntry{server: *s, shape: sha256.Sum256(k.buf), ident: identity(k, s),
+			shareable: i > 0 && model.Shareable(s), phases: hasPhases(s)}
 		return nil
 	})
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	r.memo.store(ids, memo, fresh)
+	shapes := make([][32]byte, n)
+	for i, e := range memo {
+		shapes[i] = e.shape
+	}
 
-	blocks := r.plan(cfg, shapes)
+	blocks := r.plan(memo)
 	keys := make([][32]byte, len(blocks))
 	kb := make([]byte, 0, 256)
 	for b := range blocks {
@@ -91,12 +108,12 @@ func (r *Renderer) renderServers(cfg *model.Config) (texts [][]byte, sums [][32]
 		default:
 			kb = append(kb, 'h')
 		}
-		kb = append(kb, shapes[bl.server][:]...)
+		kb = append(kb, memo[bl.server].shape[:]...)
 		if bl.members == nil {
-			kb = append(kb, idents[bl.server][:]...)
+			kb = append(kb, memo[bl.server].ident[:]...)
 		}
 		for _, m := range bl.members {
-			kb = append(kb, idents[m][:]...)
+			kb = append(kb, memo[m].ident[:]...)
 		}
 		keys[b] = sha256.Sum256(kb)
 	}
@@ -104,7 +121,7 @@ func (r *Renderer) renderServers(cfg *model.Config) (texts [][]byte, sums [][32]
 	// under their key with a 'c' appended; one cache lookup covers both.
 	checkOf := make([]int, len(blocks)) // index in keys of the check text, or 0
 	for b := range blocks {
-		if hasPhases(srv(blocks[b].server)) {
+		if memo[blocks[b].server].phases {
 			checkOf[b] = len(keys)
 			keys = append(keys, sha256.Sum256(append(keys[b][:], 'c')))
 			blocks = append(blocks, block{server: blocks[b].server, members: blocks[b].members, check: true})
@@ -172,20 +189,20 @@ func hasPhases(s *model.Server) bool {
 // server alone or, at its first host, the block the hosts of its shape
 // share. Only model.Shareable servers share, and only with the template's
 // consent (Renderer.share).
-func (r *Renderer) plan(cfg *model.Config, shapes [][32]byte) []block {
-	blocks := make([]block, 0, len(shapes))
+func (r *Renderer) plan(memo []*memoEntry) []block {
+	blocks := make([]block, 0, len(memo))
 	blocks = append(blocks, block{server: 0})
 	var groups map[[32]byte][]int
 	if r.share {
 		groups = make(map[[32]byte][]int)
-		for i := 1; i < len(shapes); i++ {
-			if model.Shareable(&cfg.Servers[i-1]) {
-				groups[shapes[i]] = append(groups[shapes[i]], i)
+		for i := 1; i < len(memo); i++ {
+			if memo[i].shareable {
+				groups[memo[i].shape] = append(groups[memo[i].shape], i)
 			}
 		}
 	}
-	for i := 1; i < len(shapes); i++ {
-		if g := groups[shapes[i]]; len(g) > 1 && model.Shareable(&cfg.Servers[i-1]) {
+	for i := 1; i < len(memo); i++ {
+		if g := groups[memo[i].shape]; len(g) > 1 && memo[i].shareable {
 			if g[0] == i {
 				blocks = append(blocks, block{server: i, members: g})
 			}
