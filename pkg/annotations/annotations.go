@@ -161,6 +161,9 @@ func Fields() []Field {
 	return all
 }
 
+// Key returns the full annotation key of a name ("server-alias").
+func (p *Parser) Key(name string) string { return p.prefix + name }
+
 // Parse reads the annotations of one Ingress. Keys outside the prefix are
 // ignored; keys under it are applied, or reported as Problems in key order.
 func (p *Parser) Parse(annotations map[string]string) (Set, []Problem) {

@@ -1,13 +1,10 @@
 package model
 
 import (
-	"cmp"
 	"crypto/sha256"
 	"encoding/json"
-	"reflect"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -62,6 +59,8 @@ type UnitCache struct {
 	// serve, oldest first.
 	ingresses map[*networkingv1.Ingress]struct{}
 	sorted    []*networkingv1.Ingress
+	// last is the last merge, for the next to patch (merge.go).
+	last *mergeState
 }
 
 // NewUnitCache returns an empty cache.
@@ -173,6 +172,8 @@ type cachedUnit struct {
 	ingresses []*networkingv1.Ingress
 	deps      *depLog
 	out       *unitOutput
+	// inMerge is the stamp of the last merge the unit was part of.
+	inMerge uint64
 }
 
 // unitOutput is what a unit adds to the config.
@@ -231,7 +232,7 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	if !sameObjects {
 		b.checkKeyPairs(ingresses)
 	}
-	groups, ok := unitsOf(ingresses)
+	groups, ok := unitsOf(ingresses, b.parser.Key("server-alias"), b.parser.Key("from-to-www-redirect"))
 	if !ok {
 		return nil, nil, false
 	}
@@ -263,7 +264,7 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	}
 	wg.Wait()
 
-	cfg, findings, ok := b.merge(ingresses, units, gf, fb)
+	cfg, findings, ok := b.merge(cache, ingresses, units, gf, fb, trusted && sameEnv)
 	if !ok {
 		return nil, nil, false
 	}
@@ -280,7 +281,7 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 // unitsOf groups the Ingresses into units, each in build order, the units
 // ordered by their first Ingress; ok is false when an Ingress reaches
 // across hosts.
-func unitsOf(ingresses []*networkingv1.Ingress) ([][]*networkingv1.Ingress, bool) {
+func unitsOf(ingresses []*networkingv1.Ingress, aliasKey, wwwKey string) ([][]*networkingv1.Ingress, bool) {
 	parent := make([]int, len(ingresses))
 	find := func(i int) int {
 		for parent[i] != i {
@@ -301,7 +302,7 @@ func unitsOf(ingresses []*networkingv1.Ingress) ([][]*networkingv1.Ingress, bool
 		parent[max(ri, rj)] = min(ri, rj)
 	}
 	for i, ing := range ingresses {
-		if !unitLocal(ing) {
+		if !unitLocal(ing, aliasKey, wwwKey) {
 			return nil, false
 		}
 		parent[i] = i
@@ -314,25 +315,38 @@ func unitsOf(ingresses []*networkingv1.Ingress) ([][]*networkingv1.Ingress, bool
 			}
 		}
 	}
-	var groups [][]*networkingv1.Ingress
-	at := make(map[int]int)
-	for i, ing := range ingresses {
+	// Count the members per root, then cut one array into the units: a
+	// slice per unit of one Ingress would be 10,000 allocations.
+	size := make([]int, len(ingresses))
+	roots := 0
+	for i := range ingresses {
 		r := find(i)
-		g, ok := at[r]
-		if !ok {
-			g = len(groups)
-			at[r] = g
-			groups = append(groups, nil)
+		if size[r] == 0 {
+			roots++
 		}
+		size[r]++
+	}
+	all := make([]*networkingv1.Ingress, 0, len(ingresses))
+	groups := make([][]*networkingv1.Ingress, 0, roots)
+	at := make([]int, len(ingresses)) // root -> unit
+	for i := range ingresses {
+		if r := find(i); r == i {
+			at[r] = len(groups)
+			groups = append(groups, all[len(all):len(all):len(all)+size[r]])
+			all = all[:len(all)+size[r]]
+		}
+	}
+	for i, ing := range ingresses {
+		g := at[find(i)]
 		groups[g] = append(groups[g], ing)
 	}
 	return groups, true
 }
 
 // unitLocal reports whether an Ingress touches only the servers of its own
-// hosts. Annotations are judged by name, whatever their value or prefix:
-// erring towards a whole build costs time, never correctness.
-func unitLocal(ing *networkingv1.Ingress) bool {
+// hosts. The two annotations are judged by their presence, whatever their
+// value: erring towards a whole build costs time, never correctness.
+func unitLocal(ing *networkingv1.Ingress, aliasKey, wwwKey string) bool {
 	if ing.Spec.DefaultBackend != nil {
 		return false
 	}
@@ -341,12 +355,11 @@ func unitLocal(ing *networkingv1.Ingress) bool {
 			return false
 		}
 	}
-	for k := range ing.Annotations {
-		if strings.HasSuffix(k, "/server-alias") || strings.HasSuffix(k, "/from-to-www-redirect") {
-			return false
-		}
+	if _, ok := ing.Annotations[aliasKey]; ok {
+		return false
 	}
-	return true
+	_, www := ing.Annotations[wwwKey]
+	return !www
 }
 
 // unitEnv digests what every unit's output depends on besides its
@@ -431,160 +444,4 @@ func (b *builder) buildUnit(ingresses []*networkingv1.Ingress, fb *fallback) (*c
 		out.routes = append(out.routes, routeEntry{id, r})
 	}
 	return &cachedUnit{ingresses: ingresses, deps: u.deps, out: out}, cacheable
-}
-
-// merge puts the units together as a whole build would have: the default
-// server and the global default backend from b and gf, every unit's
-// servers, pools, files and routes, the findings in build order. ok is
-// false when two parts disagree.
-func (b *builder) merge(ingresses []*networkingv1.Ingress, units []*cachedUnit, gf *builder, fb *fallback) (*Config, []Finding, bool) {
-	index := make(map[*networkingv1.Ingress]int, len(ingresses))
-	for i, ing := range ingresses {
-		index[ing] = i
-	}
-	nServers := 0
-	for _, u := range units {
-		nServers += len(u.out.servers)
-	}
-	servers := make([]Server, 0, nServers)
-	upstreams := make(map[string]Upstream, nServers)
-	for _, u := range gf.upstreams {
-		upstreams[u.Name] = *u
-	}
-	var certs, zones, exempts, origins, files map[string]any
-	routes := make(map[string]Route, 2*nServers)
-	accepted := make(map[string]*networkingv1.Ingress, len(ingresses))
-	servedAt := make([]bool, len(ingresses))
-	type placed struct {
-		f   Finding
-		tag findingTag
-	}
-	var found []placed
-	for _, u := range units {
-		o := u.out
-		servers = append(servers, o.servers...)
-		for _, up := range o.upstreams {
-			if have, ok := upstreams[up.Name]; ok && !reflect.DeepEqual(have, up) {
-				return nil, nil, false
-			}
-			upstreams[up.Name] = up
-		}
-		if !mergeKeyed(&certs, o.certificates, func(c Certificate) string { return c.Path }) ||
-			!mergeKeyed(&zones, o.limitZones, func(z LimitZone) string { return z.Name }) ||
-			!mergeKeyed(&exempts, o.limitExempts, func(e LimitExempt) string { return e.Geo }) ||
-			!mergeKeyed(&origins, o.originMaps, func(m OriginMap) string { return m.Variable }) ||
-			!mergeKeyed(&files, o.authFiles, func(f SecretFile) string { return f.Path }) {
-			return nil, nil, false
-		}
-		for _, r := range o.routes {
-			if _, taken := routes[r.id]; taken {
-				return nil, nil, false // a route ID collision: the whole build resolves it
-			}
-			routes[r.id] = r.route
-		}
-		first := index[u.ingresses[0]]
-		for k, j := range o.served {
-			ing := u.ingresses[j]
-			servedAt[index[ing]] = true
-			accepted[key(ing.Namespace, ing.Name)] = o.accepted[k]
-		}
-		for i, f := range o.findings {
-			t := o.tags[i]
-			if t.index >= 0 {
-				t.index = index[u.ingresses[t.index]]
-			} else {
-				t.index = first
-			}
-			found = append(found, placed{f, t})
-		}
-	}
-
-	// The default server: no Ingress of a snapshot built by units touches it.
-	b.defaultServer.fallback = fb
-	cfg := b.config()
-	defaults := &Config{Global: cfg.Global, DefaultServer: cfg.DefaultServer}
-	assignRoutes(defaults)
-	cfg.DefaultServer = defaults.DefaultServer
-	for id, r := range defaults.Routes {
-		if _, taken := routes[id]; taken {
-			return nil, nil, false
-		}
-		routes[id] = r
-	}
-	if cfg.Global.Balancer == BalancerLua {
-		cfg.Routes = routes
-	}
-
-	slices.SortFunc(servers, func(a, c Server) int { return cmp.Compare(a.Name, c.Name) })
-	cfg.Servers = servers
-	cfg.Global.ServerNamesHashMaxSize = hashSize(len(servers))
-	for _, u := range b.upstreams {
-		upstreams[u.Name] = *u
-	}
-	cfg.Upstreams = sortedValues(upstreams, func(u Upstream) string { return u.Name })
-	for _, c := range cfg.Certificates {
-		if !mergeKeyed(&certs, []Certificate{c}, func(c Certificate) string { return c.Path }) {
-			return nil, nil, false
-		}
-	}
-	cfg.Certificates = sortedAny[Certificate](certs, func(c Certificate) string { return c.Path })
-	cfg.LimitZones = sortedAny[LimitZone](zones, func(z LimitZone) string { return z.Name })
-	cfg.LimitExempts = sortedAny[LimitExempt](exempts, func(e LimitExempt) string { return e.Geo })
-	cfg.OriginMaps = sortedAny[OriginMap](origins, func(m OriginMap) string { return m.Variable })
-	cfg.AuthFiles = sortedAny[SecretFile](files, func(f SecretFile) string { return f.Path })
-
-	cfg.Ingresses = make([]ObjectRef, 0, len(ingresses))
-	for i, ing := range ingresses {
-		if servedAt[i] {
-			cfg.Ingresses = append(cfg.Ingresses, ingressRef(ing))
-		}
-	}
-	cfg.Accepted = accepted
-
-	slices.SortStableFunc(found, func(a, c placed) int {
-		return cmp.Or(cmp.Compare(a.tag.phase, c.tag.phase), cmp.Compare(a.tag.index, c.tag.index))
-	})
-	findings := slices.Clone(b.findings) // the prelude's: ConfigMap, default certificate
-	for _, p := range found {
-		findings = append(findings, p.f)
-	}
-	findings = append(findings, gf.findings...)
-	return cfg, findings, true
-}
-
-// mergeKeyed adds items to *m by key; false when an entry differs from one
-// already there.
-func mergeKeyed[T any](m *map[string]any, items []T, keyOf func(T) string) bool {
-	for _, it := range items {
-		if *m == nil {
-			*m = map[string]any{}
-		}
-		k := keyOf(it)
-		if have, ok := (*m)[k]; ok && !reflect.DeepEqual(have, it) {
-			return false
-		}
-		(*m)[k] = it
-	}
-	return true
-}
-
-func sortedAny[T any](m map[string]any, keyOf func(T) string) []T {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make([]T, 0, len(m))
-	for _, v := range m {
-		out = append(out, v.(T))
-	}
-	slices.SortFunc(out, func(a, c T) int { return cmp.Compare(keyOf(a), keyOf(c)) })
-	return out
-}
-
-func sortedValues[T any](m map[string]T, keyOf func(T) string) []T {
-	out := make([]T, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	slices.SortFunc(out, func(a, c T) int { return cmp.Compare(keyOf(a), keyOf(c)) })
-	return out
 }
