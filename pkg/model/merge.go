@@ -125,7 +125,7 @@ func removeAllFrom[T any](s *refSet[T], items []T) {
 // servers, pools, files and routes, the findings in build order. When the
 // last merge differs by a few units it is patched instead. ok is false
 // when two parts disagree.
-func (b *builder) merge(c *UnitCache, ingresses []*networkingv1.Ingress, units []*cachedUnit, gf *builder, fb *fallback, trusted bool) (*Config, []Finding, bool) {
+func (b *builder) merge(c *UnitCache, ingresses []*networkingv1.Ingress, infos []ingressInfo, units []*cachedUnit, gf *builder, fb *fallback, trusted bool) (*Config, []Finding, bool) {
 	last := c.last
 	stamp := uint64(1)
 	if last != nil {
@@ -164,7 +164,7 @@ func (b *builder) merge(c *UnitCache, ingresses []*networkingv1.Ingress, units [
 	}
 	st.stamp, st.units = stamp, units
 	cfg.Global.ServerNamesHashMaxSize = hashSize(len(cfg.Servers))
-	cfg.Ingresses, cfg.Accepted = served(ingresses, units, cfg.Accepted, added)
+	cfg.Ingresses, cfg.Accepted = served(ingresses, infos, units, cfg.Accepted, added)
 	st.cfg = cfg
 	c.last = st
 	return cfg, st.findings(ingresses, units), true
@@ -298,7 +298,7 @@ func (st *mergeState) fill(cfg *Config) {
 // and Config.Accepted. A patched merge passes the last map with the
 // removed units' Ingresses taken out, to which the added units' are put;
 // with nil it is built from every unit.
-func served(ingresses []*networkingv1.Ingress, units []*cachedUnit, accepted map[string]*networkingv1.Ingress, added []*cachedUnit) ([]ObjectRef, map[string]*networkingv1.Ingress) {
+func served(ingresses []*networkingv1.Ingress, infos []ingressInfo, units []*cachedUnit, accepted map[string]*networkingv1.Ingress, added []*cachedUnit) ([]ObjectRef, map[string]*networkingv1.Ingress) {
 	from := added
 	if accepted == nil {
 		accepted = make(map[string]*networkingv1.Ingress, len(ingresses))
@@ -327,9 +327,9 @@ func served(ingresses []*networkingv1.Ingress, units []*cachedUnit, accepted map
 		}
 	}
 	refs := make([]ObjectRef, 0, len(ingresses))
-	for _, ing := range ingresses {
+	for i, ing := range ingresses {
 		if !unserved[ing] {
-			refs = append(refs, ingressRef(ing))
+			refs = append(refs, infos[i].ref)
 		}
 	}
 	return refs, accepted

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/portico-ingress/portico/pkg/snapshot"
@@ -50,7 +52,7 @@ type UnitCache struct {
 	// objects are the last snapshot's objects other than Ingresses, and
 	// idx their index: a snapshot with the same objects reuses the index,
 	// and no unit's reads need checking.
-	objects map[any]struct{}
+	objects *objectSets
 	idx     index
 	// current says the units were checked against objects: false from
 	// when remember records new objects until a build by units succeeds.
@@ -59,8 +61,11 @@ type UnitCache struct {
 	// serve, oldest first.
 	ingresses map[*networkingv1.Ingress]struct{}
 	sorted    []*networkingv1.Ingress
+	infos     []ingressInfo // in step with sorted
 	// last is the last merge, for the next to patch (merge.go).
 	last *mergeState
+	// owner is unitsOf's map of hosts, kept for its room.
+	owner map[string]int
 }
 
 // NewUnitCache returns an empty cache.
@@ -75,17 +80,29 @@ func (c *UnitCache) Len() int {
 	return len(c.units)
 }
 
+// objectSets are a snapshot's objects other than Ingresses, by kind.
+type objectSets struct {
+	services   map[*corev1.Service]struct{}
+	slices     map[*discoveryv1.EndpointSlice]struct{}
+	secrets    map[*corev1.Secret]struct{}
+	configMaps map[*corev1.ConfigMap]struct{}
+	classes    map[*networkingv1.IngressClass]struct{}
+}
+
 // sameObjects reports whether snap holds the objects, Ingresses aside, of
 // the last snapshot.
 func (c *UnitCache) sameObjects(snap *snapshot.Snapshot) bool {
-	if c.objects == nil || len(c.objects) != len(snap.Services)+len(snap.EndpointSlices)+len(snap.Secrets)+len(snap.ConfigMaps)+len(snap.IngressClasses) {
-		return false
-	}
-	return allIn(c.objects, snap.Services) && allIn(c.objects, snap.EndpointSlices) && allIn(c.objects, snap.Secrets) &&
-		allIn(c.objects, snap.ConfigMaps) && allIn(c.objects, snap.IngressClasses)
+	o := c.objects
+	return o != nil && sameSet(o.services, snap.Services) && sameSet(o.slices, snap.EndpointSlices) &&
+		sameSet(o.secrets, snap.Secrets) && sameSet(o.configMaps, snap.ConfigMaps) && sameSet(o.classes, snap.IngressClasses)
 }
 
-func allIn[T any](set map[any]struct{}, list []*T) bool {
+// sameSet reports whether list holds exactly the set's objects (lists
+// hold no duplicates).
+func sameSet[T any](set map[*T]struct{}, list []*T) bool {
+	if len(set) != len(list) {
+		return false
+	}
 	for _, o := range list {
 		if _, ok := set[o]; !ok {
 			return false
@@ -94,28 +111,50 @@ func allIn[T any](set map[any]struct{}, list []*T) bool {
 	return true
 }
 
-func addAll[T any](set map[any]struct{}, list []*T) {
+func setOf[T any](list []*T) map[*T]struct{} {
+	set := make(map[*T]struct{}, len(list))
 	for _, o := range list {
 		set[o] = struct{}{}
 	}
+	return set
 }
 
 // remember records snap's objects other than Ingresses and their index.
 func (c *UnitCache) remember(snap *snapshot.Snapshot, idx index) {
-	c.objects = make(map[any]struct{}, len(snap.Services)+len(snap.EndpointSlices)+len(snap.Secrets)+len(snap.ConfigMaps)+len(snap.IngressClasses))
-	addAll(c.objects, snap.Services)
-	addAll(c.objects, snap.EndpointSlices)
-	addAll(c.objects, snap.Secrets)
-	addAll(c.objects, snap.ConfigMaps)
-	addAll(c.objects, snap.IngressClasses)
+	c.objects = &objectSets{
+		services: setOf(snap.Services), slices: setOf(snap.EndpointSlices), secrets: setOf(snap.Secrets),
+		configMaps: setOf(snap.ConfigMaps), classes: setOf(snap.IngressClasses),
+	}
 	c.idx, c.current = idx, false
 }
 
-// sortedIngresses is builder.sortedIngresses from the last snapshot's
-// order, when the snapshot differs from it by a few Ingresses: sorting
-// 10,000 again costs milliseconds. sameClasses says that which Ingresses
-// are ours cannot have changed (same IngressClasses and options).
-func (c *UnitCache) sortedIngresses(b *builder, all []*networkingv1.Ingress, sameClasses bool) []*networkingv1.Ingress {
+// ingressInfo is what units and merges need of an Ingress, read once when
+// it enters the sorted list: reading 10,000 Ingress objects again on every
+// build costs milliseconds in memory stalls alone.
+type ingressInfo struct {
+	local bool     // unitLocal
+	hosts []string // of its rules and TLS sections
+	ref   ObjectRef
+}
+
+func infoOf(ing *networkingv1.Ingress, aliasKey, wwwKey string) ingressInfo {
+	in := ingressInfo{local: unitLocal(ing, aliasKey, wwwKey), ref: ingressRef(ing)}
+	for _, r := range ing.Spec.Rules {
+		in.hosts = append(in.hosts, r.Host)
+	}
+	for _, t := range ing.Spec.TLS {
+		in.hosts = append(in.hosts, t.Hosts...)
+	}
+	return in
+}
+
+// sortedIngresses is builder.sortedIngresses, with each Ingress's info,
+// patched from the last snapshot's order when the snapshot differs from it
+// by a few Ingresses: sorting 10,000 again costs milliseconds. sameClasses
+// says that which Ingresses are ours, and their info, cannot have changed
+// otherwise (same IngressClasses and settings).
+func (c *UnitCache) sortedIngresses(b *builder, all []*networkingv1.Ingress, sameClasses bool) ([]*networkingv1.Ingress, []ingressInfo) {
+	aliasKey, wwwKey := b.parser.Key("server-alias"), b.parser.Key("from-to-www-redirect")
 	var added []*networkingv1.Ingress
 	present := 0
 	if sameClasses && c.ingresses != nil {
@@ -134,10 +173,14 @@ func (c *UnitCache) sortedIngresses(b *builder, all []*networkingv1.Ingress, sam
 			c.ingresses[ing] = struct{}{}
 		}
 		c.sorted = b.sortedIngresses(all)
-		return c.sorted
+		c.infos = make([]ingressInfo, len(c.sorted))
+		for i, ing := range c.sorted {
+			c.infos[i] = infoOf(ing, aliasKey, wwwKey)
+		}
+		return c.sorted, c.infos
 	}
 	if len(added) == 0 && removed == 0 {
-		return c.sorted
+		return c.sorted, c.infos
 	}
 	var now map[*networkingv1.Ingress]struct{}
 	if removed > 0 {
@@ -152,9 +195,10 @@ func (c *UnitCache) sortedIngresses(b *builder, all []*networkingv1.Ingress, sam
 		}
 	}
 	sorted := make([]*networkingv1.Ingress, 0, len(c.sorted)+len(added))
-	for _, ing := range c.sorted {
+	infos := make([]ingressInfo, 0, len(c.sorted)+len(added))
+	for i, ing := range c.sorted {
 		if _, ok := now[ing]; ok || removed == 0 {
-			sorted = append(sorted, ing)
+			sorted, infos = append(sorted, ing), append(infos, c.infos[i])
 		}
 	}
 	for _, ing := range added {
@@ -162,10 +206,11 @@ func (c *UnitCache) sortedIngresses(b *builder, all []*networkingv1.Ingress, sam
 		if b.classes.ours(ing) {
 			i, _ := slices.BinarySearchFunc(sorted, ing, olderFirst)
 			sorted = slices.Insert(sorted, i, ing)
+			infos = slices.Insert(infos, i, infoOf(ing, aliasKey, wwwKey))
 		}
 	}
-	c.sorted = sorted
-	return sorted
+	c.sorted, c.infos = sorted, infos
+	return sorted, infos
 }
 
 type cachedUnit struct {
@@ -228,11 +273,15 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 		return nil, nil, false
 	}
 	sameEnv := env == cache.env
-	ingresses := cache.sortedIngresses(b, snap.Ingresses, sameObjects && sameEnv)
+	ingresses, infos := cache.sortedIngresses(b, snap.Ingresses, sameObjects && sameEnv)
 	if !sameObjects {
 		b.checkKeyPairs(ingresses)
 	}
-	groups, ok := unitsOf(ingresses, b.parser.Key("server-alias"), b.parser.Key("from-to-www-redirect"))
+	if cache.owner == nil {
+		cache.owner = make(map[string]int, len(ingresses))
+	}
+	clear(cache.owner)
+	groups, ok := unitsOf(ingresses, infos, cache.owner)
 	if !ok {
 		return nil, nil, false
 	}
@@ -264,7 +313,7 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	}
 	wg.Wait()
 
-	cfg, findings, ok := b.merge(cache, ingresses, units, gf, fb, trusted && sameEnv)
+	cfg, findings, ok := b.merge(cache, ingresses, infos, units, gf, fb, trusted && sameEnv)
 	if !ok {
 		return nil, nil, false
 	}
@@ -280,8 +329,9 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 
 // unitsOf groups the Ingresses into units, each in build order, the units
 // ordered by their first Ingress; ok is false when an Ingress reaches
-// across hosts.
-func unitsOf(ingresses []*networkingv1.Ingress, aliasKey, wwwKey string) ([][]*networkingv1.Ingress, bool) {
+// across hosts. owner is an empty map for the hosts, kept from build to
+// build for its room.
+func unitsOf(ingresses []*networkingv1.Ingress, infos []ingressInfo, owner map[string]int) ([][]*networkingv1.Ingress, bool) {
 	parent := make([]int, len(ingresses))
 	find := func(i int) int {
 		for parent[i] != i {
@@ -290,7 +340,6 @@ func unitsOf(ingresses []*networkingv1.Ingress, aliasKey, wwwKey string) ([][]*n
 		}
 		return i
 	}
-	owner := make(map[string]int, len(ingresses))
 	join := func(i int, host string) {
 		j, seen := owner[host]
 		if !seen {
@@ -301,18 +350,13 @@ func unitsOf(ingresses []*networkingv1.Ingress, aliasKey, wwwKey string) ([][]*n
 		// The smaller index is the root: a unit's root is its first Ingress.
 		parent[max(ri, rj)] = min(ri, rj)
 	}
-	for i, ing := range ingresses {
-		if !unitLocal(ing, aliasKey, wwwKey) {
+	for i := range ingresses {
+		if !infos[i].local {
 			return nil, false
 		}
 		parent[i] = i
-		for _, r := range ing.Spec.Rules {
-			join(i, r.Host)
-		}
-		for _, t := range ing.Spec.TLS {
-			for _, h := range t.Hosts {
-				join(i, h)
-			}
+		for _, h := range infos[i].hosts {
+			join(i, h)
 		}
 	}
 	// Count the members per root, then cut one array into the units: a
