@@ -581,19 +581,22 @@ func (b *builder) collect(cfg *Config) {
 	for _, srv := range list {
 		cfg.Servers = append(cfg.Servers, srv.finish(redirectPort, b.global.HSTS))
 	}
-	// The default server answers every unknown name, so it never redirects
-	// by default (force-ssl-redirect still does).
-	if b.defaultServer.tls != nil {
-		b.defaultServer.tls.RedirectHTTP = false
+	if b.defaultServer != nil { // a unit's builder has none (units.go)
+		// The default server answers every unknown name, so it never
+		// redirects by default (force-ssl-redirect still does).
+		if b.defaultServer.tls != nil {
+			b.defaultServer.tls.RedirectHTTP = false
+		}
+		cfg.DefaultServer = b.defaultServer.finish(redirectPort, b.global.HSTS)
+		// The default server answers every unknown name, so it never
+		// redirects and always presents the default certificate for
+		// unknown SNI names.
+		if cfg.DefaultServer.TLS == nil {
+			cfg.DefaultServer.TLS = &ServerTLS{CertificatePath: b.global.DefaultCertificate}
+		}
+		cfg.DefaultServer.TLS.RedirectHTTP = false
+		cfg.DefaultServer.TLS.RedirectPort = ""
 	}
-	cfg.DefaultServer = b.defaultServer.finish(redirectPort, b.global.HSTS)
-	// The default server answers every unknown name, so it never redirects and
-	// always presents the default certificate for unknown SNI names.
-	if cfg.DefaultServer.TLS == nil {
-		cfg.DefaultServer.TLS = &ServerTLS{CertificatePath: b.global.DefaultCertificate}
-	}
-	cfg.DefaultServer.TLS.RedirectHTTP = false
-	cfg.DefaultServer.TLS.RedirectPort = ""
 
 	cfg.Upstreams = make([]Upstream, 0, len(b.upstreams))
 	for _, u := range b.upstreams {

@@ -30,14 +30,23 @@ type mergeState struct {
 }
 
 // refSet is a sorted list of entries by key, each held by some parts.
+// While bulk is set, add collects entries unsorted (inserting thousands in
+// order one by one would move the list thousands of times); seal sorts.
 type refSet[T any] struct {
 	items []T
 	refs  map[string]int
 	keyOf func(T) string
+	bulk  map[string]int // key -> index in items while collecting
 }
 
 func newRefSet[T any](keyOf func(T) string) refSet[T] {
-	return refSet[T]{refs: map[string]int{}, keyOf: keyOf}
+	return refSet[T]{refs: map[string]int{}, keyOf: keyOf, bulk: map[string]int{}}
+}
+
+// seal ends collecting: the entries sorted by key.
+func (s *refSet[T]) seal() {
+	slices.SortFunc(s.items, func(a, c T) int { return cmp.Compare(s.keyOf(a), s.keyOf(c)) })
+	s.bulk = nil
 }
 
 func (s *refSet[T]) clone() refSet[T] {
@@ -51,6 +60,19 @@ func (s *refSet[T]) find(k string) (int, bool) {
 // add counts one more holder of it; false when the entry there differs.
 func (s *refSet[T]) add(it T) bool {
 	k := s.keyOf(it)
+	if s.bulk != nil {
+		if i, ok := s.bulk[k]; ok {
+			if !reflect.DeepEqual(s.items[i], it) {
+				return false
+			}
+			s.refs[k]++
+			return true
+		}
+		s.bulk[k] = len(s.items)
+		s.items = append(s.items, it)
+		s.refs[k] = 1
+		return true
+	}
 	i, found := s.find(k)
 	if found {
 		if !reflect.DeepEqual(s.items[i], it) {
@@ -224,6 +246,7 @@ func (b *builder) mergeAll(units []*cachedUnit, gf *builder, fb *fallback) (*mer
 		cfg.Routes = routes
 	}
 	cfg.Accepted = nil // served builds it
+	st.seal()
 	st.fill(cfg)
 	return st, cfg
 }
@@ -279,6 +302,16 @@ func (last *mergeState) patched(removed, added []*cachedUnit) (*mergeState, *Con
 	}
 	st.fill(&cfg)
 	return st, &cfg
+}
+
+// seal ends collecting in every set (mergeAll).
+func (st *mergeState) seal() {
+	st.upstreams.seal()
+	st.certificates.seal()
+	st.limitZones.seal()
+	st.limitExempts.seal()
+	st.originMaps.seal()
+	st.authFiles.seal()
 }
 
 // fill puts the shared entries into cfg.

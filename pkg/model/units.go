@@ -424,20 +424,28 @@ func unitEnv(opts Options, global Global, fb *fallback) ([32]byte, bool) {
 // child is a builder that shares b's indexes and settings, with nothing
 // built yet.
 func (b *builder) child() *builder {
+	c := b.unitChild()
+	c.defaultServer = newServerBuilder("")
+	return c
+}
+
+// unitChild is child for a unit: no default server, which no Ingress of a
+// snapshot built by units touches (unitLocal), and which would cost seven
+// maps per unit.
+func (b *builder) unitChild() *builder {
 	return &builder{
 		opts: b.opts, global: b.global, parser: b.parser,
 		services: b.services, slices: b.slices, secrets: b.secrets, configMaps: b.configMaps, classes: b.classes,
-		keyPairBuild:  b.keyPairBuild,
-		servers:       map[string]*serverBuilder{},
-		defaultServer: newServerBuilder(""),
-		upstreams:     map[string]*Upstream{},
-		limitZones:    map[string]LimitZone{},
-		limitExempts:  map[string]LimitExempt{},
-		originMaps:    map[string]OriginMap{},
-		authFiles:     map[string]SecretFile{},
-		certificates:  map[string]Certificate{},
-		certBySecret:  map[string]certResult{},
-		current:       -1,
+		keyPairBuild: b.keyPairBuild,
+		servers:      map[string]*serverBuilder{},
+		upstreams:    map[string]*Upstream{},
+		limitZones:   map[string]LimitZone{},
+		limitExempts: map[string]LimitExempt{},
+		originMaps:   map[string]OriginMap{},
+		authFiles:    map[string]SecretFile{},
+		certificates: map[string]Certificate{},
+		certBySecret: map[string]certResult{},
+		current:      -1,
 	}
 }
 
@@ -446,7 +454,7 @@ func (b *builder) child() *builder {
 // accepted version or not at all (invalid annotations), which depends on
 // Options.LastAccepted.
 func (b *builder) buildUnit(ingresses []*networkingv1.Ingress, fb *fallback) (*cachedUnit, bool) {
-	u := b.child()
+	u := b.unitChild()
 	u.deps = &depLog{}
 	var tags []findingTag
 	u.tags = &tags
