@@ -161,26 +161,17 @@ func newIndex(snap *snapshot.Snapshot) index {
 // reads it.
 func newBuilderOn(snap *snapshot.Snapshot, opts Options, idx index) *builder {
 	global := opts.Global
-	return &builder{
-		opts:          &opts,
-		global:        &global,
-		parser:        annotations.NewParser(opts.AnnotationPrefix),
-		services:      idx.services,
-		slices:        idx.slices,
-		secrets:       idx.secrets,
-		configMaps:    idx.configMaps,
-		classes:       newClassSelector(snap.IngressClasses, opts),
-		servers:       map[string]*serverBuilder{},
-		defaultServer: newServerBuilder(""),
-		upstreams:     map[string]*Upstream{},
-		limitZones:    map[string]LimitZone{},
-		limitExempts:  map[string]LimitExempt{},
-		originMaps:    map[string]OriginMap{},
-		authFiles:     map[string]SecretFile{},
-		certificates:  map[string]Certificate{},
-		certBySecret:  map[string]certResult{},
-		current:       -1,
+	base := &builder{
+		opts:       &opts,
+		global:     &global,
+		parser:     annotations.NewParser(opts.AnnotationPrefix),
+		services:   idx.services,
+		slices:     idx.slices,
+		secrets:    idx.secrets,
+		configMaps: idx.configMaps,
+		classes:    newClassSelector(snap.IngressClasses, opts),
 	}
+	return base.child()
 }
 
 func key(namespace, name string) string { return namespace + "/" + name }

@@ -429,9 +429,9 @@ func (b *builder) child() *builder {
 	return c
 }
 
-// unitChild is child for a unit: no default server, which no Ingress of a
-// snapshot built by units touches (unitLocal), and which would cost seven
-// maps per unit.
+// unitChild is child for a unit: without a default server, which no
+// Ingress of a snapshot built by units touches (unitLocal) and which would
+// cost seven maps per unit.
 func (b *builder) unitChild() *builder {
 	return &builder{
 		opts: b.opts, global: b.global, parser: b.parser,
