@@ -277,6 +277,7 @@ func (c *Controller) Sync(ctx context.Context) {
 	c.mu.Lock()
 	opts.LastAccepted = c.accepted
 	c.mu.Unlock()
+	buildStart := c.now()
 	cfg, findings := model.Build(snap, opts)
 	if c.opts.Findings != nil {
 		c.opts.Findings.Findings(findings)
@@ -287,10 +288,17 @@ func (c *Controller) Sync(ctx context.Context) {
 	c.mu.Unlock()
 	// One render per sync: the hash leaves the generation out, and apply
 	// only fills it in.
+	renderStart := c.now()
 	out, err := r.Prepare(cfg)
 	if err != nil {
 		c.log.Error("rendering failed; keeping the current configuration", "error", err)
 		return
+	}
+	if c.log.Enabled(ctx, slog.LevelDebug) {
+		st := opts.Units.LastBuild()
+		c.log.Debug("configuration built", "ingresses", len(cfg.Ingresses), "servers", len(cfg.Servers),
+			"build_ms", msSince(buildStart, renderStart), "render_ms", msSince(renderStart, c.now()),
+			"units", st.Units, "units_translated", st.Translated, "patched", st.Patched, "whole_build", st.Whole)
 	}
 	hash := out.Hash()
 	c.mu.Lock()
@@ -518,4 +526,9 @@ func (c *Controller) LiveConfig() []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.liveConf
+}
+
+// msSince is the time from start to end in milliseconds, for logs.
+func msSince(start, end time.Time) float64 {
+	return float64(end.Sub(start).Microseconds()) / 1000
 }

@@ -173,6 +173,7 @@ func (b *builder) merge(c *UnitCache, ingresses []*networkingv1.Ingress, infos [
 	// Only Ingresses changed (trusted: same objects and settings), and few.
 	if trusted && last != nil && len(added)+len(removed) <= 64 {
 		st, cfg = last.patched(removed, added)
+		c.stats.Patched = st != nil
 	}
 	if st == nil {
 		st, cfg = b.mergeAll(units, gf, fb)

@@ -66,6 +66,30 @@ type UnitCache struct {
 	last *mergeState
 	// owner is unitsOf's map of hosts, kept for its room.
 	owner map[string]int
+	// stats say how the last build went.
+	stats BuildStats
+}
+
+// BuildStats says how the last Build with a UnitCache went, for logs.
+type BuildStats struct {
+	// Units is the number of units; Translated how many of them were
+	// translated anew, the others reused.
+	Units, Translated int
+	// Patched says the last config was patched, not merged from every unit.
+	Patched bool
+	// Whole says the snapshot was built whole: a feature reaching across
+	// hosts, or units that disagree.
+	Whole bool
+}
+
+// LastBuild returns the stats of the last Build with this cache.
+func (c *UnitCache) LastBuild() BuildStats {
+	if c == nil {
+		return BuildStats{Whole: true}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
 }
 
 // NewUnitCache returns an empty cache.
@@ -250,6 +274,7 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	cache := opts.Units
 	cache.mu.Lock()
 	defer cache.mu.Unlock()
+	cache.stats = BuildStats{Whole: true} // until the units are merged
 	sameObjects := cache.sameObjects(snap)
 	// Units need no check of what they read when they were checked against
 	// these very objects.
@@ -324,6 +349,7 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 		}
 	}
 	cache.env, cache.units, cache.current = env, keep, true
+	cache.stats.Whole, cache.stats.Units, cache.stats.Translated = false, len(units), len(missing)
 	return cfg, findings, true
 }
 

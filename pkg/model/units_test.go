@@ -184,6 +184,9 @@ func TestUnitsAfterWholeBuild(t *testing.T) {
 	base := fixture.Synthetic(20)
 	cache := model.NewUnitCache()
 	require.True(t, requireSameBuild(t, "host-local", base, opts, cache))
+	assert.Equal(t, model.BuildStats{Units: 20, Translated: 20}, cache.LastBuild())
+	requireSameBuild(t, "the same snapshot", base, opts, cache)
+	assert.Equal(t, model.BuildStats{Units: 20, Patched: true}, cache.LastBuild(), "nothing translated, the last config patched")
 
 	// A host-less Ingress makes the snapshot build whole.
 	wide := *base
@@ -193,6 +196,7 @@ func TestUnitsAfterWholeBuild(t *testing.T) {
 	wide.Ingresses = append(slices.Clone(base.Ingresses), hostless)
 	wide.Services = slices.Clone(base.Services[1:])
 	requireSameBuild(t, "with a host-less Ingress, one Service fewer", &wide, opts, cache)
+	assert.True(t, cache.LastBuild().Whole)
 
 	// The same objects again, without the host-less Ingress: by units.
 	narrow := wide
