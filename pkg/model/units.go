@@ -21,7 +21,10 @@ import (
 // UnitCache, a unit whose Ingresses and whose Services, EndpointSlices,
 // Secrets and ConfigMaps read are the same objects as in an earlier build
 // is not translated again; the build merges the units' servers, pools and
-// routes and puts the findings in the order a whole build gives them.
+// routes and puts the findings in the order a whole build gives them. When
+// only a few units changed, the last merge is patched instead (merge.go),
+// and what the merge needs of each Ingress is read once, when it enters
+// the sorted list (ingressInfo).
 //
 // Some features reach across hosts: rules without a host and
 // spec.defaultBackend (the default server), server-alias and
