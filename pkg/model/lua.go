@@ -142,27 +142,33 @@ func assignRoutes(cfg *Config) {
 		return
 	}
 	cfg.Routes = map[string]Route{}
+	servers := make([]*Server, 0, len(cfg.Servers)+1)
+	servers = append(servers, &cfg.DefaultServer)
+	for i := range cfg.Servers {
+		servers = append(servers, &cfg.Servers[i])
+	}
+	assignRouteIDs(servers,
+		func(id string) bool { _, taken := cfg.Routes[id]; return taken },
+		func(id string, r Route) { cfg.Routes[id] = r })
+}
+
+// assignRouteIDs gives the routing locations of servers their route IDs and
+// Lua hooks, asking taken about IDs already given and telling record the
+// routes.
+func assignRouteIDs(servers []*Server, taken func(string) bool, record func(string, Route)) {
 	add := func(server, match string, a Action) string {
 		if a.Upstream == "" {
 			return ""
 		}
 		id := routeID(server, match)
-		for n := 0; ; n++ {
-			if _, taken := cfg.Routes[id]; !taken {
-				break
-			}
+		for n := 0; taken(id); n++ {
 			// A 64-bit collision: still deterministic, since servers and
 			// locations are visited in sorted order.
 			id = routeID(server, match+"\x00"+string(rune('a'+n%26)))
 		}
-		cfg.Routes[id] = Route{Backend: a.Upstream, Fallback: a.Fallback, Balance: a.Balance, HashBy: a.HashBy,
-			Affinity: a.Affinity, Canary: a.Canary}
+		record(id, Route{Backend: a.Upstream, Fallback: a.Fallback, Balance: a.Balance, HashBy: a.HashBy,
+			Affinity: a.Affinity, Canary: a.Canary})
 		return id
-	}
-	servers := make([]*Server, 0, len(cfg.Servers)+1)
-	servers = append(servers, &cfg.DefaultServer)
-	for i := range cfg.Servers {
-		servers = append(servers, &cfg.Servers[i])
 	}
 	for _, s := range servers {
 		for i := range s.Locations {

@@ -514,15 +514,22 @@ func (b *builder) buildUnit(ingresses []*networkingv1.Ingress, fb *fallback) (*c
 	}
 	// Not u.config(): a unit needs no copy of the global settings.
 	cfg := &Config{}
-	cfg.Global.Balancer = u.global.Balancer
 	u.collect(cfg)
-	assignRoutes(cfg)
 	out.servers, out.upstreams, out.certificates = cfg.Servers, cfg.Upstreams, cfg.Certificates
 	out.limitZones, out.limitExempts, out.originMaps, out.authFiles = cfg.LimitZones, cfg.LimitExempts, cfg.OriginMaps, cfg.AuthFiles
 	out.findings, out.tags = u.findings, tags
-	out.routes = make([]routeEntry, 0, len(cfg.Routes))
-	for id, r := range cfg.Routes {
-		out.routes = append(out.routes, routeEntry{id, r})
+	if u.global.Balancer == BalancerLua {
+		// As assignRoutes, into the unit's list: a map per unit would be
+		// 10,000 maps per cold build. A unit has a few routes.
+		servers := make([]*Server, len(cfg.Servers))
+		for i := range cfg.Servers {
+			servers[i] = &cfg.Servers[i]
+		}
+		assignRouteIDs(servers,
+			func(id string) bool {
+				return slices.ContainsFunc(out.routes, func(r routeEntry) bool { return r.id == id })
+			},
+			func(id string, r Route) { out.routes = append(out.routes, routeEntry{id, r}) })
 	}
 	return &cachedUnit{ingresses: ingresses, deps: u.deps, out: out}, cacheable
 }
