@@ -40,6 +40,7 @@ fuzz: ## run each fuzz test for FUZZTIME (default 30s)
 	$(GO) test -run XXX -fuzz FuzzRenderIngress -fuzztime $${FUZZTIME:-30s} ./pkg/render
 	$(GO) test -run XXX -fuzz FuzzRenderModelStrings -fuzztime $${FUZZTIME:-30s} ./pkg/render
 	$(GO) test -run XXX -fuzz FuzzQuoteRoundTrip -fuzztime $${FUZZTIME:-30s} ./pkg/ngxconf
+	$(GO) test -run XXX -fuzz FuzzUnitsEqualWhole -fuzztime $${FUZZTIME:-30s} ./pkg/model
 
 # Every figure of docs/benchmarks.md (about 12 minutes on 2 cores, as root):
 # build + render, nginx -t and reload at 100 to 10,000 Ingresses, Ingress

@@ -184,7 +184,7 @@ func testOptions() model.Options {
 	}
 }
 
-func loadSnapshot(t *testing.T, file string) *snapshot.Snapshot {
+func loadSnapshot(t testing.TB, file string) *snapshot.Snapshot {
 	t.Helper()
 	snap, err := fixture.LoadFile(file)
 	require.NoError(t, err)

@@ -28,7 +28,7 @@ type unitCase struct {
 	opts model.Options
 }
 
-func unitCases(t *testing.T) []unitCase {
+func unitCases(t testing.TB) []unitCase {
 	t.Helper()
 	files, err := filepath.Glob("testdata/*.expect.yaml")
 	require.NoError(t, err)
@@ -202,4 +202,25 @@ func TestUnitsAfterWholeBuild(t *testing.T) {
 	narrow := wide
 	narrow.Ingresses = base.Ingresses
 	requireSameBuild(t, "host-local again", &narrow, opts, cache)
+}
+
+// FuzzUnitsEqualWhole is TestUnitsEqualWhole with the fixture, the random
+// seed and the number of changes chosen by the fuzzer: more sequences of
+// edits, additions and deletions than the test's fixed seeds.
+func FuzzUnitsEqualWhole(f *testing.F) {
+	cases := unitCases(f)
+	f.Add(uint64(1), uint8(0), uint8(10))
+	f.Add(uint64(7), uint8(len(cases)-1), uint8(31))
+	f.Fuzz(func(t *testing.T, seed uint64, which, steps uint8) {
+		c := cases[int(which)%len(cases)]
+		cache := model.NewUnitCache()
+		rng := rand.New(rand.NewPCG(seed, uint64(which)))
+		snap := c.snap
+		requireSameBuild(t, c.name+": first build", snap, c.opts, cache)
+		for step := range int(steps % 32) {
+			var what string
+			snap, what = randomChange(rng, snap, step)
+			requireSameBuild(t, fmt.Sprintf("%s: step %d: %s", c.name, step, what), snap, c.opts, cache)
+		}
+	})
 }
