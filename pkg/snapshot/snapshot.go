@@ -13,7 +13,11 @@ import (
 )
 
 // Snapshot is a point-in-time copy of every object the model may read.
-// Sources must hand over objects they will not mutate afterwards.
+// Sources must hand over objects they will not mutate afterwards, and hand
+// the same objects to every snapshot while they are unchanged (an
+// informer's own, a manifests file's as parsed): the model reuses what it
+// built from objects it has seen (model.UnitCache). Readers never change
+// them.
 type Snapshot struct {
 	// Ingresses are all Ingress objects, whatever their class.
 	Ingresses []*networkingv1.Ingress

@@ -256,7 +256,10 @@ func (s *Source) merge() (*snapshot.Snapshot, []Problem) {
 				continue
 			}
 			first[o.key] = origin{file: path, line: o.line}
-			add(snap, o.obj.DeepCopyObject())
+			// The parsed objects themselves: nothing changes them once a
+			// file is read (an edit parses the file anew), and keeping them
+			// lets the model reuse what it built from unchanged files.
+			add(snap, o.obj)
 		}
 	}
 	return snap, problems

@@ -137,19 +137,27 @@ func TestLoadDuplicateResolvedWhenFirstFileBreaks(t *testing.T) {
 	assert.Equal(t, "from-a", snap.ConfigMaps[0].Data["value"])
 }
 
-func TestLoadReturnsFreshObjects(t *testing.T) {
+// TestLoadKeepsObjectsOfUnchangedFiles: like an informer, the source hands
+// the same objects to every snapshot while their file is unchanged (the
+// model reuses what it built from them), and new ones after an edit.
+func TestLoadKeepsObjectsOfUnchangedFiles(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "app.yaml", configMap("a", "1"))
+	writeFile(t, dir, "other.yaml", configMap("b", "1"))
 	src := New(dir, nil)
 
 	first, _ := src.Load()
-	first.ConfigMaps[0].Data["value"] = "changed by the caller"
-	first.ConfigMaps[0].Name = "renamed"
-
 	second, _ := src.Load()
-	assert.Equal(t, "1", second.ConfigMaps[0].Data["value"])
-	assert.Equal(t, "a", second.ConfigMaps[0].Name)
-	assert.NotSame(t, first.ConfigMaps[0], second.ConfigMaps[0])
+	require.Len(t, second.ConfigMaps, 2)
+	assert.Same(t, first.ConfigMaps[0], second.ConfigMaps[0])
+	assert.Same(t, first.ConfigMaps[1], second.ConfigMaps[1])
+
+	writeFile(t, dir, "app.yaml", configMap("a", "2"))
+	third, _ := src.Load()
+	assert.NotSame(t, second.ConfigMaps[0], third.ConfigMaps[0], "an edited file gives new objects")
+	assert.Equal(t, "2", third.ConfigMaps[0].Data["value"])
+	assert.Equal(t, "1", second.ConfigMaps[0].Data["value"], "and leaves the earlier snapshot as it was")
+	assert.Same(t, second.ConfigMaps[1], third.ConfigMaps[1], "the other file's objects stay")
 }
 
 func TestLoadMissingDirectory(t *testing.T) {
