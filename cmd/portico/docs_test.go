@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/portico-ingress/portico/pkg/testutil/nginxtest"
 )
 
 // TestREADMEListsEveryControllerFlag keeps the README's flag table true to --help.
@@ -31,6 +33,17 @@ func TestHelpExplainsEveryCommand(t *testing.T) {
 		assert.Equal(t, 0, code, "%v: %s", args, errOut.String())
 		assert.Contains(t, out.String(), "Usage:", "%v", args)
 	}
+}
+
+// TestRenderCheckExample runs the example of render --help: the examples
+// rendered and tested with the real nginx -t (as root too, where nginx
+// workers run as nobody and must reach the Lua code).
+func TestRenderCheckExample(t *testing.T) {
+	bin := nginxtest.Binary(t)
+	var out, errOut bytes.Buffer
+	code := run([]string{"render", "-f", "../../examples", "--check", "--nginx-binary", bin}, &out, &errOut)
+	require.Equal(t, 0, code, errOut.String())
+	assert.Contains(t, errOut.String(), "nginx -t: configuration is valid")
 }
 
 func TestRenderExitCodes(t *testing.T) {

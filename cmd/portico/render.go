@@ -74,6 +74,14 @@ func runRender(ctx context.Context, f renderFlags, stdout, stderr io.Writer) err
 				return fmt.Errorf("temporary directory for --check: %w", err)
 			}
 		}
+		// nginx workers (nobody, when run as root) must be able to pass
+		// through to the Lua code in the runtime directory; searchable, not
+		// listable. The certificates stay in 0700 directories.
+		for _, d := range []string{tmp, runtimeDir} {
+			if err := os.Chmod(d, 0o711); err != nil {
+				return fmt.Errorf("temporary directory for --check: %w", err)
+			}
+		}
 	}
 	defaultCert := filepath.Join(configDir, "certs", "default-selfsigned.pem")
 	opts, err := f.model.options(runtimeDir, configDir, defaultCert)
