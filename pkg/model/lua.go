@@ -152,6 +152,12 @@ func assignRoutes(cfg *Config) {
 		func(id string, r Route) { cfg.Routes[id] = r })
 }
 
+// routeOf is the route of a location that proxies through the balancer.
+func routeOf(a Action) Route {
+	return Route{Backend: a.Upstream, Fallback: a.Fallback, Balance: a.Balance, HashBy: a.HashBy,
+		Affinity: a.Affinity, Canary: a.Canary}
+}
+
 // assignRouteIDs gives the routing locations of servers their route IDs and
 // Lua hooks, asking taken about IDs already given and telling record the
 // routes.
@@ -166,8 +172,7 @@ func assignRouteIDs(servers []*Server, taken func(string) bool, record func(stri
 			// locations are visited in sorted order.
 			id = routeID(server, match+"\x00"+string(rune('a'+n%26)))
 		}
-		record(id, Route{Backend: a.Upstream, Fallback: a.Fallback, Balance: a.Balance, HashBy: a.HashBy,
-			Affinity: a.Affinity, Canary: a.Canary})
+		record(id, routeOf(a))
 		return id
 	}
 	for _, s := range servers {

@@ -235,11 +235,14 @@ func (b *builder) mergeAll(units []*cachedUnit, gf *builder, fb *fallback) (*mer
 		if !st.addParts(o) {
 			return nil, nil
 		}
-		for _, r := range o.routes {
-			if _, taken := routes[r.id]; taken {
-				return nil, nil // a route ID collision: the whole build resolves it
+		if !o.eachRoute(func(id string, r Route) bool {
+			if _, taken := routes[id]; taken {
+				return false // a route ID collision: the whole build resolves it
 			}
-			routes[r.id] = r.route
+			routes[id] = r
+			return true
+		}) {
+			return nil, nil
 		}
 	}
 	slices.SortFunc(cfg.Servers, func(a, c Server) int { return cmp.Compare(a.Name, c.Name) })
@@ -274,9 +277,10 @@ func (last *mergeState) patched(removed, added []*cachedUnit) (*mergeState, *Con
 				cfg.Servers = slices.Delete(cfg.Servers, i, i+1)
 			}
 		}
-		for _, r := range u.out.routes {
-			delete(cfg.Routes, r.id)
-		}
+		u.out.eachRoute(func(id string, _ Route) bool {
+			delete(cfg.Routes, id)
+			return true
+		})
 		for _, ing := range u.ingresses {
 			delete(cfg.Accepted, key(ing.Namespace, ing.Name))
 		}
@@ -292,13 +296,14 @@ func (last *mergeState) patched(removed, added []*cachedUnit) (*mergeState, *Con
 			}
 			cfg.Servers = slices.Insert(cfg.Servers, i, s)
 		}
-		if cfg.Routes != nil {
-			for _, r := range u.out.routes {
-				if _, taken := cfg.Routes[r.id]; taken {
-					return nil, nil
-				}
-				cfg.Routes[r.id] = r.route
+		if cfg.Routes != nil && !u.out.eachRoute(func(id string, r Route) bool {
+			if _, taken := cfg.Routes[id]; taken {
+				return false
 			}
+			cfg.Routes[id] = r
+			return true
+		}) {
+			return nil, nil
 		}
 	}
 	st.fill(&cfg)

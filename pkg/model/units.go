@@ -257,7 +257,6 @@ type unitOutput struct {
 	limitExempts []LimitExempt
 	originMaps   []OriginMap
 	authFiles    []SecretFile
-	routes       []routeEntry
 	findings     []Finding
 	tags         []findingTag // index: the Ingress's place in the unit
 	// served are the places in the unit of the Ingresses served, and
@@ -266,9 +265,24 @@ type unitOutput struct {
 	accepted []*networkingv1.Ingress
 }
 
-type routeEntry struct {
-	id    string
-	route Route
+// eachRoute calls fn with the ID and route of every routing location of
+// the unit's servers (what assignRouteIDs recorded: the locations hold it
+// all), until fn returns false; false then.
+func (o *unitOutput) eachRoute(fn func(id string, r Route) bool) bool {
+	for i := range o.servers {
+		s := &o.servers[i]
+		for j := range s.Locations {
+			if l := &s.Locations[j]; l.Route != "" && !fn(l.Route, routeOf(l.Action)) {
+				return false
+			}
+		}
+		for j := range s.ErrorLocations {
+			if e := &s.ErrorLocations[j]; e.Route != "" && !fn(e.Route, routeOf(e.Action)) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // buildUnits builds snap by units, reusing opts.Units; ok is false when
@@ -519,17 +533,16 @@ func (b *builder) buildUnit(ingresses []*networkingv1.Ingress, fb *fallback) (*c
 	out.limitZones, out.limitExempts, out.originMaps, out.authFiles = cfg.LimitZones, cfg.LimitExempts, cfg.OriginMaps, cfg.AuthFiles
 	out.findings, out.tags = u.findings, tags
 	if u.global.Balancer == BalancerLua {
-		// As assignRoutes, into the unit's list: a map per unit would be
-		// 10,000 maps per cold build. A unit has a few routes.
+		// As assignRoutes, without a map per unit (10,000 per cold build):
+		// a unit has a few routes, and its locations keep them (eachRoute).
 		servers := make([]*Server, len(cfg.Servers))
 		for i := range cfg.Servers {
 			servers[i] = &cfg.Servers[i]
 		}
+		var ids []string
 		assignRouteIDs(servers,
-			func(id string) bool {
-				return slices.ContainsFunc(out.routes, func(r routeEntry) bool { return r.id == id })
-			},
-			func(id string, r Route) { out.routes = append(out.routes, routeEntry{id, r}) })
+			func(id string) bool { return slices.Contains(ids, id) },
+			func(id string, _ Route) { ids = append(ids, id) })
 	}
 	return &cachedUnit{ingresses: ingresses, deps: u.deps, out: out}, cacheable
 }
