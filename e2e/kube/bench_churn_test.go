@@ -5,7 +5,6 @@ package kube
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -111,16 +110,7 @@ type churnBenchResult struct {
 //
 //	BENCH churn updates=1000 endpoint_holdoff=20ms reloads=0 median_ms=... p99_ms=... small_median_ms=... full_median_ms=...
 func TestBenchEndpointChurn(t *testing.T) {
-	if os.Getenv("PORTICO_BENCH") != "1" {
-		t.Skip("a benchmark: set PORTICO_BENCH=1 (make bench)")
-	}
-	updates := churnBenchUpdates
-	if s := os.Getenv("PORTICO_BENCH_CHURN_UPDATES"); s != "" {
-		n, err := strconv.Atoi(s)
-		require.NoError(t, err, "PORTICO_BENCH_CHURN_UPDATES")
-		require.Positive(t, n, "PORTICO_BENCH_CHURN_UPDATES")
-		updates = n
-	}
+	updates := benchSize(t, "PORTICO_BENCH_CHURN_UPDATES", churnBenchUpdates)
 	requireEnv(t)
 	ensureIngressClass(t)
 	deadline := time.Now().Add(churnBenchBudget)

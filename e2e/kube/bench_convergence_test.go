@@ -14,10 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -55,16 +53,7 @@ const (
 //
 //	BENCH convergence ingresses=1000 tries=100 median_ms=... p90_ms=... p99_ms=... max_ms=...
 func TestBenchConvergence(t *testing.T) {
-	if os.Getenv("PORTICO_BENCH") != "1" {
-		t.Skip("a benchmark: set PORTICO_BENCH=1 (make bench)")
-	}
-	tries := convergenceTries
-	if s := os.Getenv("PORTICO_BENCH_TRIES"); s != "" {
-		n, err := strconv.Atoi(s)
-		require.NoError(t, err, "PORTICO_BENCH_TRIES")
-		require.Positive(t, n, "PORTICO_BENCH_TRIES")
-		tries = n
-	}
+	tries := benchSize(t, "PORTICO_BENCH_TRIES", convergenceTries)
 	ns := newNamespace(t)
 	ensureIngressClass(t)
 	// Three endpoints, shared by every Service: what matters here is the
@@ -99,19 +88,7 @@ func TestBenchConvergence(t *testing.T) {
 		ing := ingress(ns, fmt.Sprintf("try-%03d", i), host, route{path: "/", service: service})
 		createIngress(t, ing)
 		created := time.Now()
-		var last response
-		var lastErr error
-		for {
-			last, lastErr = doGet(client, "http", host, "/")
-			if lastErr == nil && last.status == http.StatusOK && last.served() == "web" {
-				break
-			}
-			if time.Since(created) > routeTimeout {
-				t.Fatalf("%s not served within %s of its creation (last: %v %v)", host, routeTimeout, last, lastErr)
-			}
-			time.Sleep(convergencePoll)
-		}
-		d := time.Since(created)
+		d := servedAfter(t, created, host, "web", routeTimeout, convergencePoll, func() (response, error) { return doGet(client, "http", host, "/") })
 		latencies = append(latencies, d)
 		ev := c.waitReload(t, gen)
 		require.Equal(t, "success", ev.Result, "reload of try %d: %s", i, ev.Message)
@@ -181,16 +158,7 @@ func convergenceCreateApp(client kubernetes.Interface, namespace string, i int, 
 	ctx, cancel := apiContext()
 	defer cancel()
 	name := convergenceName(i)
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
-		Spec: corev1.ServiceSpec{
-			Type: corev1.ServiceTypeClusterIP,
-			Ports: []corev1.ServicePort{{
-				Name: "http", Protocol: corev1.ProtocolTCP, Port: servicePort, TargetPort: intstr.FromInt32(backendPort),
-			}},
-		},
-	}
-	if _, err := client.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+	if _, err := client.CoreV1().Services(namespace).Create(ctx, serviceObject(namespace, name), metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("creating Service %s: %w", name, err)
 	}
 	if _, err := client.DiscoveryV1().EndpointSlices(namespace).Create(ctx, endpointSlice(namespace, name, eps), metav1.CreateOptions{}); err != nil {
@@ -203,4 +171,21 @@ func convergenceCreateApp(client kubernetes.Interface, namespace string, i int, 
 		return fmt.Errorf("creating Ingress %s: %w", name, err)
 	}
 	return nil
+}
+
+// benchSize skips a benchmark unless PORTICO_BENCH=1 (make bench), and
+// returns the size the environment variable env sets, or def.
+func benchSize(t *testing.T, env string, def int) int {
+	t.Helper()
+	if os.Getenv("PORTICO_BENCH") != "1" {
+		t.Skip("a benchmark: set PORTICO_BENCH=1 (make bench)")
+	}
+	s := os.Getenv(env)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	require.NoError(t, err, env)
+	require.Positive(t, n, env)
+	return n
 }

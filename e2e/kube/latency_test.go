@@ -47,19 +47,7 @@ func TestMeasureIngressLatency(t *testing.T) {
 		host := fmt.Sprintf("m%02d.latency.example", i)
 		createIngress(t, ingress(ns, fmt.Sprintf("m%02d", i), host, route{path: "/", service: "web"}))
 		created := time.Now()
-		var last response
-		var lastErr error
-		for {
-			last, lastErr = c.request(host, "/")
-			if lastErr == nil && last.status == http.StatusOK && last.served() == "web" {
-				break
-			}
-			if time.Since(created) > latencyBound {
-				t.Fatalf("%s not served within %s of its creation (last: %v %v)", host, latencyBound, last, lastErr)
-			}
-			time.Sleep(latencyPoll)
-		}
-		d := time.Since(created)
+		d := servedAfter(t, created, host, "web", latencyBound, latencyPoll, func() (response, error) { return c.request(host, "/") })
 		latencies = append(latencies, d)
 		// The next Ingress starts from a settled controller: its reload is
 		// recorded (the controller confirms a reload a moment after nginx
@@ -104,6 +92,22 @@ func TestMeasureIngressLatency(t *testing.T) {
 func latencyPercentile(sorted []time.Duration, p float64) time.Duration {
 	i := int(math.Ceil(p*float64(len(sorted)))) - 1
 	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// servedAfter polls get every poll until it answers 200 from service and
+// returns the time since created; past bound it fails the test.
+func servedAfter(t *testing.T, created time.Time, host, service string, bound, poll time.Duration, get func() (response, error)) time.Duration {
+	t.Helper()
+	for {
+		last, err := get()
+		if err == nil && last.status == http.StatusOK && last.served() == service {
+			return time.Since(created)
+		}
+		if time.Since(created) > bound {
+			t.Fatalf("%s not served within %s of its creation (last: %v %v)", host, bound, last, err)
+		}
+		time.Sleep(poll)
+	}
 }
 
 func latencyMS(d time.Duration) string {

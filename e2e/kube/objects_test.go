@@ -71,15 +71,10 @@ func newNamespace(t testing.TB) string {
 	return name
 }
 
-// createService creates a ClusterIP Service without selector (port 80
-// "http" to backendPort) and an EndpointSlice listing eps as ready
-// endpoints, the way the EndpointSlice controller would for Pods.
-func createService(t testing.TB, namespace, name string, eps []Endpoint) *corev1.Service {
-	t.Helper()
-	requireEnv(t)
-	ctx, cancel := apiContext()
-	defer cancel()
-	svc := &corev1.Service{
+// serviceObject is a ClusterIP Service without selector, port 80 "http" to
+// backendPort.
+func serviceObject(namespace, name string) *corev1.Service {
+	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
 		Spec: corev1.ServiceSpec{
 			Type: corev1.ServiceTypeClusterIP,
@@ -88,7 +83,17 @@ func createService(t testing.TB, namespace, name string, eps []Endpoint) *corev1
 			}},
 		},
 	}
-	svc, err := env.client.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{})
+}
+
+// createService creates a ClusterIP Service without selector (port 80
+// "http" to backendPort) and an EndpointSlice listing eps as ready
+// endpoints, the way the EndpointSlice controller would for Pods.
+func createService(t testing.TB, namespace, name string, eps []Endpoint) *corev1.Service {
+	t.Helper()
+	requireEnv(t)
+	ctx, cancel := apiContext()
+	defer cancel()
+	svc, err := env.client.CoreV1().Services(namespace).Create(ctx, serviceObject(namespace, name), metav1.CreateOptions{})
 	require.NoError(t, err, "creating Service %s/%s", namespace, name)
 	_, err = env.client.DiscoveryV1().EndpointSlices(namespace).Create(ctx, endpointSlice(namespace, name, eps), metav1.CreateOptions{})
 	require.NoError(t, err, "creating EndpointSlice for %s/%s", namespace, name)
