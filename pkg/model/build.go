@@ -31,12 +31,19 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 	}
 	build := opts.KeyPairs.begin()
 	defer opts.KeyPairs.end(build)
+	var b *builder
+	var ingresses []*networkingv1.Ingress
 	if opts.Units != nil {
-		if cfg, findings, ok := buildUnits(snap, opts, build); ok {
+		var cfg *Config
+		var findings []Finding
+		cfg, findings, b, ingresses = buildUnits(snap, opts, build)
+		if cfg != nil {
 			return cfg, findings
 		}
 	}
-	b, ingresses := prelude(snap, opts, build)
+	if b == nil {
+		b, ingresses = prelude(snap, opts, build)
+	}
 	accepted := make(map[string]*networkingv1.Ingress, len(ingresses))
 	served := make([]ObjectRef, 0, len(ingresses))
 	var canaries []canaryIngress
@@ -68,13 +75,20 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 // ConfigMap's options and the default certificate (with their findings),
 // and our Ingresses, oldest first, their key pairs checked.
 func prelude(snap *snapshot.Snapshot, opts Options, build uint64) (*builder, []*networkingv1.Ingress) {
-	b := newBuilder(snap, opts)
-	b.keyPairBuild = build
-	b.applyConfigMap(snap.ConfigMaps)
-	b.defaultCertificate()
+	b := preludeOn(snap, opts, build, newIndex(snap))
 	ingresses := b.sortedIngresses(snap.Ingresses)
 	b.checkKeyPairs(ingresses)
 	return b, ingresses
+}
+
+// preludeOn is the builder of prelude on an index made already, before the
+// Ingresses are sorted.
+func preludeOn(snap *snapshot.Snapshot, opts Options, build uint64, idx index) *builder {
+	b := newBuilderOn(snap, opts, idx)
+	b.keyPairBuild = build
+	b.applyConfigMap(snap.ConfigMaps)
+	b.defaultCertificate()
+	return b
 }
 
 // builder holds the indexes and partial results of one Build call. Indexes
@@ -133,20 +147,12 @@ type index struct {
 func newIndex(snap *snapshot.Snapshot) index {
 	idx := index{
 		services:   make(map[string]*corev1.Service, len(snap.Services)),
-		slices:     make(map[string][]*discoveryv1.EndpointSlice, len(snap.EndpointSlices)),
+		slices:     slicesByService(snap.EndpointSlices),
 		secrets:    make(map[string]*corev1.Secret, len(snap.Secrets)),
 		configMaps: make(map[string]*corev1.ConfigMap, len(snap.ConfigMaps)),
 	}
 	for _, svc := range snap.Services {
 		idx.services[key(svc.Namespace, svc.Name)] = svc
-	}
-	for _, es := range snap.EndpointSlices {
-		svc := es.Labels[discoveryv1.LabelServiceName]
-		if svc == "" {
-			continue
-		}
-		k := key(es.Namespace, svc)
-		idx.slices[k] = append(idx.slices[k], es)
 	}
 	for _, s := range snap.Secrets {
 		idx.secrets[key(s.Namespace, s.Name)] = s
@@ -155,6 +161,18 @@ func newIndex(snap *snapshot.Snapshot) index {
 		idx.configMaps[key(cm.Namespace, cm.Name)] = cm
 	}
 	return idx
+}
+
+// slicesByService groups EndpointSlices by their Service's "namespace/name".
+func slicesByService(list []*discoveryv1.EndpointSlice) map[string][]*discoveryv1.EndpointSlice {
+	out := make(map[string][]*discoveryv1.EndpointSlice, len(list))
+	for _, es := range list {
+		if svc := es.Labels[discoveryv1.LabelServiceName]; svc != "" {
+			k := key(es.Namespace, svc)
+			out[k] = append(out[k], es)
+		}
+	}
+	return out
 }
 
 // newBuilderOn is newBuilder with the index made already; the builder only

@@ -5,8 +5,6 @@ import (
 	"encoding/hex"
 	"strings"
 
-	discoveryv1 "k8s.io/api/discovery/v1"
-
 	"github.com/portico-ingress/portico/pkg/ngxconf"
 	"github.com/portico-ingress/portico/pkg/snapshot"
 )
@@ -114,15 +112,25 @@ type GenerationRoutes struct {
 
 // Dynamic returns the data to push, or an empty Dynamic with the upstreams balancer.
 func (c *Config) Dynamic() Dynamic {
+	if c.Global.Balancer != BalancerLua {
+		return c.dynamic(nil)
+	}
+	return c.dynamic(func(u *Upstream) []string { return u.Endpoints })
+}
+
+// dynamic is the data to push with each pool's endpoints from endpoints,
+// or with no pools for nil.
+func (c *Config) dynamic(endpoints func(*Upstream) []string) Dynamic {
 	d := Dynamic{Backends: make(map[string][]string, len(c.Upstreams)), Routes: c.Routes}
 	if d.Routes == nil {
 		d.Routes = map[string]Route{}
 	}
-	if c.Global.Balancer != BalancerLua {
+	if endpoints == nil {
 		return d
 	}
-	for _, u := range c.Upstreams {
-		eps := u.Endpoints
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		eps := endpoints(u)
 		if eps == nil {
 			eps = []string{}
 		}
@@ -236,22 +244,8 @@ func (d Dynamic) During(live Dynamic) Dynamic {
 // with the Lua balancer nginx.conf never depends on endpoints, so the model
 // need not be built again (which costs far more at thousands of Ingresses).
 func RefreshEndpoints(cfg *Config, snap *snapshot.Snapshot) Dynamic {
-	b := &builder{slices: make(map[string][]*discoveryv1.EndpointSlice, len(snap.EndpointSlices))}
-	for _, es := range snap.EndpointSlices {
-		if svc := es.Labels[discoveryv1.LabelServiceName]; svc != "" {
-			k := key(es.Namespace, svc)
-			b.slices[k] = append(b.slices[k], es)
-		}
-	}
-	d := cfg.Dynamic()
-	for _, u := range cfg.Upstreams {
-		eps := b.readyEndpoints(u.Namespace, u.Service, u.PortName)
-		if eps == nil {
-			eps = []string{}
-		}
-		d.Backends[u.Name] = eps
-	}
-	return d
+	b := &builder{slices: slicesByService(snap.EndpointSlices)}
+	return cfg.dynamic(func(u *Upstream) []string { return b.readyEndpoints(u.Namespace, u.Service, u.PortName) })
 }
 
 // SnippetsUseLua reports whether an allowed snippet holds a Lua directive.
@@ -266,11 +260,15 @@ func (c *Config) SnippetsUseLua() bool {
 			}
 		})
 	}
-	for _, s := range append([]Server{c.DefaultServer}, c.Servers...) {
+	checkServer := func(s *Server) {
 		check(s.Snippet)
-		for _, l := range s.Locations {
-			check(l.Snippet)
+		for i := range s.Locations {
+			check(s.Locations[i].Snippet)
 		}
+	}
+	checkServer(&c.DefaultServer)
+	for i := 0; i < len(c.Servers) && !found; i++ {
+		checkServer(&c.Servers[i])
 	}
 	return found
 }

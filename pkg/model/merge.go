@@ -60,28 +60,25 @@ func (s *refSet[T]) find(k string) (int, bool) {
 // add counts one more holder of it; false when the entry there differs.
 func (s *refSet[T]) add(it T) bool {
 	k := s.keyOf(it)
+	var i int
+	var found bool
 	if s.bulk != nil {
-		if i, ok := s.bulk[k]; ok {
-			if !reflect.DeepEqual(s.items[i], it) {
-				return false
-			}
-			s.refs[k]++
-			return true
-		}
-		s.bulk[k] = len(s.items)
-		s.items = append(s.items, it)
-		s.refs[k] = 1
-		return true
+		i, found = s.bulk[k]
+	} else {
+		i, found = s.find(k)
 	}
-	i, found := s.find(k)
-	if found {
-		if !reflect.DeepEqual(s.items[i], it) {
-			return false
-		}
+	switch {
+	case found && !reflect.DeepEqual(s.items[i], it):
+		return false
+	case found:
 		s.refs[k]++
 		return true
+	case s.bulk != nil:
+		s.bulk[k] = len(s.items)
+		s.items = append(s.items, it)
+	default:
+		s.items = slices.Insert(s.items, i, it)
 	}
-	s.items = slices.Insert(s.items, i, it)
 	s.refs[k] = 1
 	return true
 }
@@ -107,19 +104,12 @@ func (s *refSet[T]) list() []T {
 }
 
 func (st *mergeState) addParts(o *unitOutput) bool {
-	for _, u := range o.upstreams {
-		if !st.upstreams.add(u) {
-			return false
-		}
-	}
-	return addAllTo(&st.certificates, o.certificates) && addAllTo(&st.limitZones, o.limitZones) &&
+	return addAllTo(&st.upstreams, o.upstreams) && addAllTo(&st.certificates, o.certificates) && addAllTo(&st.limitZones, o.limitZones) &&
 		addAllTo(&st.limitExempts, o.limitExempts) && addAllTo(&st.originMaps, o.originMaps) && addAllTo(&st.authFiles, o.authFiles)
 }
 
 func (st *mergeState) removeParts(o *unitOutput) {
-	for _, u := range o.upstreams {
-		st.upstreams.remove(u)
-	}
+	removeAllFrom(&st.upstreams, o.upstreams)
 	removeAllFrom(&st.certificates, o.certificates)
 	removeAllFrom(&st.limitZones, o.limitZones)
 	removeAllFrom(&st.limitExempts, o.limitExempts)

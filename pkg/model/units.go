@@ -285,9 +285,10 @@ func (o *unitOutput) eachRoute(fn func(id string, r Route) bool) bool {
 	return true
 }
 
-// buildUnits builds snap by units, reusing opts.Units; ok is false when
-// the snapshot must be built whole.
-func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, []Finding, bool) {
+// buildUnits builds snap by units, reusing opts.Units. A nil config means
+// the snapshot must be built whole; the builder and sorted Ingresses, when
+// not nil, are where that build starts.
+func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, []Finding, *builder, []*networkingv1.Ingress) {
 	cache := opts.Units
 	cache.mu.Lock()
 	defer cache.mu.Unlock()
@@ -301,10 +302,7 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 		idx = newIndex(snap)
 		cache.remember(snap, idx)
 	}
-	b := newBuilderOn(snap, opts, idx)
-	b.keyPairBuild = build
-	b.applyConfigMap(snap.ConfigMaps)
-	b.defaultCertificate()
+	b := preludeOn(snap, opts, build, idx)
 	// What every unit's output also depends on: the options, the global
 	// settings after the ConfigMap, and the fallback of servers without a
 	// "/" rule (--default-backend-service).
@@ -312,7 +310,7 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	fb := gf.globalFallback()
 	env, ok := unitEnv(opts, *b.global, fb)
 	if !ok {
-		return nil, nil, false
+		return nil, nil, nil, nil
 	}
 	sameEnv := env == cache.env
 	ingresses, infos := cache.sortedIngresses(b, snap.Ingresses, sameObjects && sameEnv)
@@ -325,7 +323,9 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	clear(cache.owner)
 	groups, ok := unitsOf(ingresses, infos, cache.owner)
 	if !ok {
-		return nil, nil, false
+		// A whole build: b is as prelude makes it (units and gf are built
+		// on children), and ingresses are sorted; it goes on from there.
+		return nil, nil, b, ingresses
 	}
 
 	old := cache.units
@@ -357,7 +357,7 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 
 	cfg, findings, ok := b.merge(cache, ingresses, infos, units, gf, fb, trusted && sameEnv)
 	if !ok {
-		return nil, nil, false
+		return nil, nil, nil, nil // merge changed b: the whole build starts afresh
 	}
 	keep := make(map[*networkingv1.Ingress]*cachedUnit, len(units))
 	for i, u := range units {
@@ -367,7 +367,7 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	}
 	cache.env, cache.units, cache.current = env, keep, true
 	cache.stats.Whole, cache.stats.Units, cache.stats.Translated = false, len(units), len(missing)
-	return cfg, findings, true
+	return cfg, findings, nil, nil
 }
 
 // unitsOf groups the Ingresses into units, each in build order, the units
