@@ -167,24 +167,11 @@ func certificateFiles(cfg *model.Config) []File {
 // the line make bench parses), and debug logs are dropped.
 func newQuietEnv(b *testing.B) (*testEnv, *syncBuffer) {
 	b.Helper()
-	bin := nginxBinary(b)
-	dir := b.TempDir()
 	logs := &syncBuffer{}
-	e := &testEnv{dir: dir, port: freePort(b)}
-	e.opts = Options{
-		Binary:     bin,
-		ConfigPath: filepath.Join(dir, "nginx.conf"),
-		Prefix:     dir,
-		PIDFile:    filepath.Join(dir, "nginx.pid"),
-		VerifyURL:  fmt.Sprintf("http://127.0.0.1:%d/portico/generation", e.port),
-		// DESIGN.md measured up to 38 s per reload at 10,000 Services with
-		// one upstream block each; the bound only stops a stuck run.
-		VerifyTimeout: 2 * time.Minute,
-		Logger:        slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	}
-	e.sup = NewSupervisor(e.opts, nil, nil)
-	e.drv = NewDriver(e.opts, e.sup)
-	b.Cleanup(func() { e.stop(b) })
+	// DESIGN.md measured up to 38 s per reload at 10,000 Services with one
+	// upstream block each; the bound only stops a stuck run.
+	e := newEnvWith(b, 2*time.Minute,
+		slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	return e, logs
 }
 

@@ -59,6 +59,17 @@ type testEnv struct {
 // Cleanup always stops it, even when the test fails half-way.
 func newEnv(tb testing.TB) *testEnv {
 	tb.Helper()
+	e := newEnvWith(tb, 10*time.Second,
+		slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})))
+	// Fast restarts keep the crash test short.
+	e.sup.minBackoff = 50 * time.Millisecond
+	return e
+}
+
+// newEnvWith is newEnv with the verify timeout and logger given, and the
+// supervisor's default restart backoff.
+func newEnvWith(tb testing.TB, verifyTimeout time.Duration, logger *slog.Logger) *testEnv {
+	tb.Helper()
 	bin := nginxBinary(tb)
 	dir := tb.TempDir()
 	e := &testEnv{dir: dir, port: freePort(tb)}
@@ -68,12 +79,10 @@ func newEnv(tb testing.TB) *testEnv {
 		Prefix:        dir,
 		PIDFile:       filepath.Join(dir, "nginx.pid"),
 		VerifyURL:     fmt.Sprintf("http://127.0.0.1:%d/portico/generation", e.port),
-		VerifyTimeout: 10 * time.Second,
-		Logger:        slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		VerifyTimeout: verifyTimeout,
+		Logger:        logger,
 	}
 	e.sup = NewSupervisor(e.opts, nil, nil)
-	// Fast restarts keep the crash test short.
-	e.sup.minBackoff = 50 * time.Millisecond
 	e.drv = NewDriver(e.opts, e.sup)
 	tb.Cleanup(func() { e.stop(tb) })
 	return e

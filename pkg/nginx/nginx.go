@@ -288,7 +288,8 @@ func (d *Driver) ApplyChecked(ctx context.Context, conf, check []byte, files []F
 	// resolves relative include paths against the directory of the -c file,
 	// so the test must see the same directory the live file will.
 	dir, base := filepath.Split(d.opts.ConfigPath)
-	tmp := filepath.Join(dir, "."+base+"."+strconv.FormatUint(generation, 10)+".tmp")
+	stem := filepath.Join(dir, "."+base+"."+strconv.FormatUint(generation, 10))
+	tmp := stem + ".tmp"
 	if err := writeFileSynced(tmp, conf, 0o644); err != nil {
 		_ = os.Remove(tmp) // best effort: the write error is what matters
 		return res, fmt.Errorf("write temporary config: %w", err)
@@ -296,8 +297,9 @@ func (d *Driver) ApplyChecked(ctx context.Context, conf, check []byte, files []F
 
 	tested := tmp
 	if check != nil {
-		tested = filepath.Join(dir, "."+base+"."+strconv.FormatUint(generation, 10)+".check")
-		if err := writeFileSynced(tested, check, 0o644); err != nil {
+		// Never renamed and removed after the test, so no fsync is needed.
+		tested = stem + ".check"
+		if err := os.WriteFile(tested, check, 0o644); err != nil {
 			_ = os.Remove(tested) // best effort: the write error is what matters
 			_ = os.Remove(tmp)
 			return res, fmt.Errorf("write config copy for nginx -t: %w", err)

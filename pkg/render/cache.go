@@ -106,9 +106,7 @@ func (k *keyer) value(v reflect.Value, depth int) error {
 		k.buf = binary.LittleEndian.AppendUint64(k.buf, math.Float64bits(real(c)))
 		k.buf = binary.LittleEndian.AppendUint64(k.buf, math.Float64bits(imag(c)))
 	case reflect.String:
-		s := v.String()
-		k.buf = binary.AppendUvarint(k.buf, uint64(len(s)))
-		k.buf = append(k.buf, s...)
+		k.str(v.String())
 	case reflect.Struct:
 		for i := range v.NumField() {
 			if err := k.value(v.Field(i), depth+1); err != nil {
@@ -116,11 +114,7 @@ func (k *keyer) value(v reflect.Value, depth int) error {
 			}
 		}
 	case reflect.Array:
-		for i := range v.Len() {
-			if err := k.value(v.Index(i), depth+1); err != nil {
-				return err
-			}
-		}
+		return k.elems(v, depth)
 	case reflect.Slice:
 		if v.IsNil() {
 			k.buf = append(k.buf, 0)
@@ -132,11 +126,7 @@ func (k *keyer) value(v reflect.Value, depth int) error {
 			k.buf = append(k.buf, v.Bytes()...)
 			return nil
 		}
-		for i := range v.Len() {
-			if err := k.value(v.Index(i), depth+1); err != nil {
-				return err
-			}
-		}
+		return k.elems(v, depth)
 	case reflect.Pointer:
 		if v.IsNil() {
 			k.buf = append(k.buf, 0)
@@ -158,6 +148,22 @@ func (k *keyer) value(v reflect.Value, depth int) error {
 		return k.mapValue(v, depth)
 	default:
 		return fmt.Errorf("cache key: cannot encode a %s", v.Type())
+	}
+	return nil
+}
+
+// str encodes s as its length, a uvarint, then its bytes.
+func (k *keyer) str(s string) {
+	k.buf = binary.AppendUvarint(k.buf, uint64(len(s)))
+	k.buf = append(k.buf, s...)
+}
+
+// elems encodes the elements of v, an array or slice, in order.
+func (k *keyer) elems(v reflect.Value, depth int) error {
+	for i := range v.Len() {
+		if err := k.value(v.Index(i), depth+1); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package render
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -89,10 +88,6 @@ func (r *Renderer) renderServers(cfg *model.Config) (texts [][]byte, sums [][32]
 		return nil, nil, nil, err
 	}
 	r.memo.store(ids, memo, fresh)
-	shapes := make([][32]byte, n)
-	for i, e := range memo {
-		shapes[i] = e.shape
-	}
 
 	blocks := r.plan(memo)
 	keys := make([][32]byte, len(blocks))
@@ -143,7 +138,7 @@ func (r *Renderer) renderServers(cfg *model.Config) (texts [][]byte, sums [][32]
 				for m, i := range bl.members {
 					members[m] = srv(i)
 				}
-				shared, maps := sharedServer(members, "portico_r"+hex.EncodeToString(shapes[bl.server][:8]))
+				shared, maps := sharedServer(members, "portico_r"+hex.EncodeToString(memo[bl.server].shape[:8]))
 				data.Server, data.RouteMaps = &shared, maps
 			}
 			buf.Reset()
@@ -217,19 +212,15 @@ func (r *Renderer) plan(memo []*memoEntry) []block {
 // the names, the locations' sources and the route IDs.
 func identity(k *keyer, s *model.Server) [32]byte {
 	k.buf = k.buf[:0]
-	str := func(v string) {
-		k.buf = binary.AppendUvarint(k.buf, uint64(len(v)))
-		k.buf = append(k.buf, v...)
-	}
-	str(s.Name)
-	str(s.ServerName)
+	k.str(s.Name)
+	k.str(s.ServerName)
 	for i := range s.Locations {
 		l := &s.Locations[i]
-		str(l.Source)
-		str(l.Route)
+		k.str(l.Source)
+		k.str(l.Route)
 	}
 	for i := range s.ErrorLocations {
-		str(s.ErrorLocations[i].Route)
+		k.str(s.ErrorLocations[i].Route)
 	}
 	return sha256.Sum256(k.buf)
 }
