@@ -33,20 +33,14 @@ func NewKeyPairCache() *KeyPairCache {
 
 // begin starts a build and returns its number.
 func (c *KeyPairCache) begin() uint64 {
-	if c == nil {
-		return 0
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.builds++
 	return c.builds
 }
 
-// normalize is NormalizeKeyPair through the cache; a nil cache calls it directly.
+// normalize is NormalizeKeyPair through the cache (Build always has one).
 func (c *KeyPairCache) normalize(build uint64, certPEM, keyPEM []byte) ([]byte, error) {
-	if c == nil {
-		return NormalizeKeyPair(certPEM, keyPEM)
-	}
 	h := sha256.New()
 	var n [binary.MaxVarintLen64]byte
 	h.Write(binary.AppendUvarint(n[:0], uint64(len(certPEM))))
@@ -72,9 +66,6 @@ func (c *KeyPairCache) normalize(build uint64, certPEM, keyPEM []byte) ([]byte, 
 
 // end drops the entries that neither this build nor a later one used.
 func (c *KeyPairCache) end(build uint64) {
-	if c == nil {
-		return
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k, e := range c.entries {
