@@ -96,9 +96,11 @@ func (s *Server) endpoints() []endpoint {
 		{"/healthz", "liveness: 200 ok while the controller loop and nginx are alive, 503 otherwise", s.check(s.opts.Health)},
 		{"/readyz", "readiness: 200 ok once the first config is live, 503 otherwise", s.check(s.opts.Ready)},
 		{"/metrics", "Prometheus metrics", s.metrics()},
-		{"/debug/config", "the nginx.conf currently live (text/plain)", s.config},
+		{"/debug/config", "the nginx.conf currently live (text/plain)", s.blob(s.opts.Config, "text/plain; charset=utf-8",
+			"no nginx configuration is live yet: the first config has not been rendered, validated and loaded\n", "/debug/config")},
 		{"/debug/reloads", "recent reload events as JSON, newest first (?limit=N)", s.reloads},
-		{"/debug/balancer", "the Lua balancer's data nginx holds: endpoints and routes (JSON)", s.balancer},
+		{"/debug/balancer", "the Lua balancer's data nginx holds: endpoints and routes (JSON)", s.blob(s.opts.Balancer, "application/json",
+			"no balancer data pushed: nginx runs without the Lua balancer, or no configuration is live yet\n", "/debug/balancer")},
 	}
 }
 
@@ -190,39 +192,26 @@ func (s *Server) metrics() http.HandlerFunc {
 	return h.ServeHTTP
 }
 
-func (s *Server) config(w http.ResponseWriter, _ *http.Request) {
-	var conf []byte
-	if s.opts.Config != nil {
-		conf = s.opts.Config()
-	}
-	if len(conf) == 0 {
-		s.writeText(w, http.StatusNotFound, "no nginx configuration is live yet: the first config has not been rendered, validated and loaded\n")
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	noCache(w)
-	w.Header().Set("Content-Length", strconv.Itoa(len(conf)))
-	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write(conf); err != nil {
-		s.logger.Debug("status server: write /debug/config", slog.Any("error", err))
-	}
-}
-
-func (s *Server) balancer(w http.ResponseWriter, _ *http.Request) {
-	var data []byte
-	if s.opts.Balancer != nil {
-		data = s.opts.Balancer()
-	}
-	if len(data) == 0 {
-		s.writeText(w, http.StatusNotFound, "no balancer data pushed: nginx runs without the Lua balancer, or no configuration is live yet\n")
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	noCache(w)
-	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write(data); err != nil {
-		s.logger.Debug("status server: write /debug/balancer", slog.Any("error", err))
+// blob serves the bytes get returns with the given Content-Type, or 404
+// with missing when get is nil or returns nothing; path names the endpoint
+// in the log of a failed write.
+func (s *Server) blob(get func() []byte, contentType, missing, path string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		var data []byte
+		if get != nil {
+			data = get()
+		}
+		if len(data) == 0 {
+			s.writeText(w, http.StatusNotFound, missing)
+			return
+		}
+		w.Header().Set("Content-Type", contentType)
+		noCache(w)
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.WriteHeader(http.StatusOK)
+		if _, err := w.Write(data); err != nil {
+			s.logger.Debug("status server: write "+path, slog.Any("error", err))
+		}
 	}
 }
 
