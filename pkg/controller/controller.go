@@ -363,10 +363,11 @@ func (c *Controller) apply(ctx context.Context, out *render.Output, rendererGen 
 	if c.opts.CheckLua != nil && !cfg.SnippetsUseLua() {
 		check = out.RenderCheck(gen)
 	}
-	err := c.makeLive(ctx, conf, check, cfg, gen)
+	d := dynamicAt(cfg, gen)
+	err := c.makeLive(ctx, conf, check, cfg, d, gen)
 	if err == nil {
 		// Exactly the new data, now that no old worker takes new requests.
-		if perr := c.pushDynamic(ctx, dynamicAt(cfg, gen)); perr != nil {
+		if perr := c.pushDynamic(ctx, d); perr != nil {
 			err = fmt.Errorf("configuration live, but pushing balancer data failed: %w", perr)
 		}
 	}
@@ -396,7 +397,10 @@ func (c *Controller) apply(ctx context.Context, out *render.Output, rendererGen 
 	return err == nil
 }
 
-func (c *Controller) makeLive(ctx context.Context, conf, check []byte, cfg *model.Config, gen uint64) error {
+// makeLive writes conf (with cfg's files) and loads it; d is cfg's balancer
+// data at generation gen, pushed alongside the live routes while the reload
+// is in flight.
+func (c *Controller) makeLive(ctx context.Context, conf, check []byte, cfg *model.Config, d model.Dynamic, gen uint64) error {
 	files := make([]nginx.File, 0, len(cfg.Certificates))
 	for _, cert := range cfg.Certificates {
 		files = append(files, nginx.File{Path: cert.Path, Content: cert.PEM, Mode: 0o600})
@@ -413,7 +417,7 @@ func (c *Controller) makeLive(ctx context.Context, conf, check []byte, cfg *mode
 		// their routes already there, and old workers, which may share a
 		// route ID with another meaning, must keep theirs: each generation
 		// gets its own routes until the reload is done.
-		if err := c.pushDynamic(ctx, dynamicAt(cfg, gen).During(previous)); err != nil {
+		if err := c.pushDynamic(ctx, d.During(previous)); err != nil {
 			return fmt.Errorf("pushing balancer data before the reload: %w", err)
 		}
 	}

@@ -125,16 +125,18 @@ func (c *Controller) syncEndpoints(ctx context.Context) bool {
 // pushEndpoints pushes the live config's pools with their endpoints read
 // from snap, and reports whether it could (Lua balancer, a config live).
 func (c *Controller) pushEndpoints(ctx context.Context, snap *snapshot.Snapshot) bool {
+	// liveCfg is set only together with (or after) ready, so a nil check
+	// covers both; the generation is read with it, under one lock.
 	c.mu.Lock()
-	cfg, ready := c.liveCfg, c.ready
+	cfg, gen := c.liveCfg, c.servedGeneration
 	c.mu.Unlock()
-	if c.opts.Dynamic == nil || cfg == nil || !ready || cfg.Global.Balancer != model.BalancerLua {
+	if c.opts.Dynamic == nil || cfg == nil || cfg.Global.Balancer != model.BalancerLua {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.SyncTimeout)
 	defer cancel()
 	d := model.RefreshEndpoints(cfg, snap)
-	d.Generation = c.liveGeneration()
+	d.Generation = gen
 	if err := c.pushDynamic(ctx, d); err != nil {
 		c.log.Error("pushing endpoints failed; retrying with a full sync", "error", err)
 		time.AfterFunc(c.opts.RetryDelay/5, c.Trigger)

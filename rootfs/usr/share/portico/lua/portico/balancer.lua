@@ -174,7 +174,6 @@ local function refresh()
     state = {
         version = version,
         backends = backends,
-        generation = doc.generation,
         routes = compile_routes(doc.routes),
         previous_generation = previous.generation,
         previous_routes = compile_routes(previous.routes),
@@ -182,8 +181,11 @@ local function refresh()
 end
 
 -- routes_for returns the routes of the config generation this worker runs.
-local function routes_for(generation)
-    if generation and generation == state.previous_generation then
+-- Only during a reload (previous routes pushed) does that depend on the
+-- worker, so $portico_generation is read only then.
+local function routes_for()
+    local previous = state.previous_generation
+    if previous and ngx_var.portico_generation == previous then
         return state.previous_routes
     end
     return state.routes
@@ -454,7 +456,7 @@ function _M.rewrite()
         return
     end
     refresh()
-    local route = routes_for(ngx_var.portico_generation)[id]
+    local route = routes_for()[id]
     if not route then
         return fail(503, "no route " .. id .. " in the dynamic configuration yet")
     end
