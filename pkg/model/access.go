@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"reflect"
 	"slices"
 
 	networkingv1 "k8s.io/api/networking/v1"
@@ -17,7 +18,11 @@ const defaultBurstMultiplier = 5
 // policy turns an Ingress's annotations into what its locations carry, and
 // registers the http-level limit zones it needs.
 func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy {
-	pol := policy{proxy: set.Proxy}
+	pol := policy{}
+	if !reflect.ValueOf(set.Proxy).IsZero() {
+		proxy := set.Proxy
+		pol.proxy = &proxy
+	}
 	r := set.Routing
 	if r.SSLRedirect != "" {
 		v := r.SSLRedirect == "true"
@@ -80,12 +85,19 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy 
 	case r.TemporalRedirect != "":
 		pol.redirect = &Action{Return: 302, ReturnURL: r.TemporalRedirect}
 	}
-	a := set.Access
-	pol.access.Deny = a.Deny
-	pol.access.Allow = a.Allow
-	pol.access.DenyAll = len(a.Allow) > 0
+	pol.access = b.access(ing, set.Access)
+	return pol
+}
+
+// access returns a location's allow and deny lists and rate limits, or nil
+// when the Ingress asks for none.
+func (b *builder) access(ing *networkingv1.Ingress, a annotations.Access) *LocationAccess {
+	acc := &LocationAccess{Deny: a.Deny, Allow: a.Allow, DenyAll: len(a.Allow) > 0}
 	if a.RPS == 0 && a.RPM == 0 && a.Connections == 0 {
-		return pol
+		if len(a.Deny) == 0 && len(a.Allow) == 0 {
+			return nil
+		}
+		return acc
 	}
 	// One zone set per Ingress, as ingress-nginx does. Names come from a
 	// hash of namespace/name: nothing the user wrote reaches the zone or
@@ -104,19 +116,19 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy 
 	if a.RPS > 0 {
 		z := LimitZone{Name: "portico_" + id + "_rps", Key: keyVar, Rate: fmt.Sprintf("%dr/s", a.RPS)}
 		b.limitZones[z.Name] = z
-		pol.access.LimitReq = append(pol.access.LimitReq, LimitReq{Zone: z.Name, Burst: a.RPS * mult})
+		acc.LimitReq = append(acc.LimitReq, LimitReq{Zone: z.Name, Burst: a.RPS * mult})
 	}
 	if a.RPM > 0 {
 		z := LimitZone{Name: "portico_" + id + "_rpm", Key: keyVar, Rate: fmt.Sprintf("%dr/m", a.RPM)}
 		b.limitZones[z.Name] = z
-		pol.access.LimitReq = append(pol.access.LimitReq, LimitReq{Zone: z.Name, Burst: a.RPM * mult})
+		acc.LimitReq = append(acc.LimitReq, LimitReq{Zone: z.Name, Burst: a.RPM * mult})
 	}
 	if a.Connections > 0 {
 		z := LimitZone{Name: "portico_" + id + "_conn", Key: keyVar}
 		b.limitZones[z.Name] = z
-		pol.access.LimitConn = &LimitConn{Zone: z.Name, Connections: a.Connections}
+		acc.LimitConn = &LimitConn{Zone: z.Name, Connections: a.Connections}
 	}
-	return pol
+	return acc
 }
 
 // hashID names http-level objects of an Ingress without using its text.

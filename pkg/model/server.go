@@ -32,8 +32,9 @@ type fallback struct {
 
 // policy is what an Ingress's annotations add to each of its locations.
 type policy struct {
-	proxy  annotations.Proxy
-	access LocationAccess
+	// proxy and access are nil when the Ingress sets none; locations share them.
+	proxy  *annotations.Proxy
+	access *LocationAccess
 	// sslRedirect is the Ingress's ssl-redirect, nil when unset (the server default applies).
 	sslRedirect *bool
 	// forceSSLRedirect redirects even without TLS on the host.
@@ -354,7 +355,7 @@ func (s *serverBuilder) addAppRoot(source, root string, pol policy) {
 		return
 	}
 	loc := pol.decorate(&Location{Modifier: "=", Path: "/", Source: source, Action: Action{Return: 302, ReturnURL: root}})
-	loc.Proxy, loc.CORS = annotations.Proxy{}, nil // a redirect answered by nginx needs neither
+	loc.Proxy, loc.CORS = nil, nil // a redirect answered by nginx needs neither
 	s.locations[k] = loc
 	s.policies[k] = located{pol.sslRedirect, pol.forceSSLRedirect}
 }

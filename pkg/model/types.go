@@ -178,10 +178,14 @@ type Location struct {
 	Route string `json:"route,omitempty"`
 	// Action is what nginx does with a matching request.
 	Action Action `json:"action"`
-	// Proxy holds the proxy settings the Ingress's annotations change; empty fields keep the global values.
-	Proxy annotations.Proxy `json:"proxy"`
-	// Access holds the client allow and deny lists and rate limits of the Ingress.
-	Access LocationAccess `json:"access"`
+	// Proxy holds the proxy settings the Ingress's annotations change, or
+	// nil when they change none; empty fields keep the global values. A
+	// pointer, shared by the Ingress's locations, because most Ingresses set
+	// none and a location is copied and kept for every path of every host.
+	Proxy *annotations.Proxy `json:"proxy,omitempty"`
+	// Access holds the client allow and deny lists and rate limits of the
+	// Ingress, or nil when it has none (a pointer for the same reason).
+	Access *LocationAccess `json:"access,omitempty"`
 	// Snippet are configuration-snippet directives, from a namespace the operator allows.
 	Snippet []*ngxconf.Directive `json:"snippet,omitempty"`
 	// BasicAuth asks for a user and password, when set.
