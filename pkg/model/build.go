@@ -320,7 +320,7 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 	}
 	if ep := pol.authEndpoint; ep != nil {
 		for _, h := range hosts {
-			b.server(h).authEndpoints[ep.Path] = *ep
+			putIn(&b.server(h).authEndpoints, ep.Path, *ep)
 		}
 	}
 	for _, h := range hosts {
@@ -362,7 +362,7 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 		if b.defaultServer.fallback == nil {
 			b.defaultServer.fallback = &fallback{action: action, source: source, policy: pol}
 			if ep := pol.authEndpoint; ep != nil {
-				b.defaultServer.authEndpoints[ep.Path] = *ep
+				putIn(&b.defaultServer.authEndpoints, ep.Path, *ep)
 			}
 			b.defaultServer.addErrorLocations(pol.errorLocations)
 		} else if b.defaultServer.fallback.source != source {
@@ -516,7 +516,7 @@ func (b *builder) addAlias(srv *serverBuilder, alias, source string, ref ObjectR
 		return
 	}
 	b.aliasOwner[alias] = srv.name
-	srv.aliases[alias] = source
+	putIn(&srv.aliases, alias, source)
 }
 
 // dropShadowedAliases removes aliases that are also a rule's host: the

@@ -71,7 +71,7 @@ func (b *builder) addCanaryPath(srv *serverBuilder, c canaryIngress, ref ObjectR
 		Weight: cn.Weight, WeightTotal: cn.Total(), Header: cn.Header, HeaderValue: cn.HeaderValue,
 		HeaderPattern: cn.HeaderPattern, Cookie: cn.Cookie}
 	for _, k := range claimLocations(srv, claim) {
-		if l, ok := srv.locations[k]; ok && l.Action.Upstream != "" {
+		if l, ok := srv.locations.get(k); ok && l.Action.Upstream != "" {
 			l.Action.Canary = canary
 		}
 	}

@@ -62,6 +62,6 @@ func (b *builder) customErrors(ing *networkingv1.Ingress, db annotations.Default
 // addErrorLocations registers an Ingress's custom error locations on a server.
 func (s *serverBuilder) addErrorLocations(locs []ErrorLocation) {
 	for _, l := range locs {
-		s.errorLocs[l.Name] = l
+		putIn(&s.errorLocs, l.Name, l)
 	}
 }

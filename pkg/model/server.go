@@ -89,7 +89,7 @@ type policy struct {
 }
 
 // decorate copies the policy's per-location settings onto a location.
-func (p policy) decorate(l *Location) *Location {
+func (p policy) decorate(l *Location) {
 	l.Proxy, l.Access, l.CORS = p.proxy, p.access, p.cors
 	l.UpstreamHost, l.XForwardedPrefix = p.headers.UpstreamVhost, p.headers.XForwardedPrefix
 	l.AccessLogOff = p.headers.AccessLog == "false"
@@ -116,7 +116,6 @@ func (p policy) decorate(l *Location) *Location {
 			l.SetHeaders = append(l.SetHeaders, SetHeader{Name: "ssl-client-cert", Variable: "$ssl_client_escaped_cert"})
 		}
 	}
-	return l
 }
 
 // apply adapts a backend action to the policy: redirects replace it, and
@@ -149,6 +148,11 @@ type located struct {
 	forceSSLRedirect bool
 }
 
+// located is what finish needs of the policy to decide on redirects.
+func (p policy) located() located { return located{p.sslRedirect, p.forceSSLRedirect} }
+
+// serverBuilder collects one host's server block. Its maps other than
+// claims are made on first use (putIn): most hosts never need them.
 type serverBuilder struct {
 	name          string
 	aliases       map[string]string // alias -> Ingress that asked for it
@@ -159,13 +163,11 @@ type serverBuilder struct {
 	tls           *ServerTLS
 	tlsSource     string
 	claims        map[ruleKey]string
-	locations     map[locKey]*Location
+	locations     locationSet
 	// weak marks exact locations generated for a Prefix rule: an Exact rule
 	// for the same path takes precedence over them, as Kubernetes defines.
 	weak     map[locKey]bool
 	fallback *fallback
-	// policies holds each location's redirect settings until finish.
-	policies map[locKey]located
 	// regex is set when some Ingress uses regex paths on this host: then
 	// every prefix location becomes a regex, longest first, so that the
 	// longest match still wins (nginx tries regexes after prefixes and
@@ -175,15 +177,17 @@ type serverBuilder struct {
 
 func newServerBuilder(name string) *serverBuilder {
 	return &serverBuilder{
-		name:          name,
-		aliases:       map[string]string{},
-		authEndpoints: map[string]AuthEndpoint{},
-		errorLocs:     map[string]ErrorLocation{},
-		claims:        map[ruleKey]string{},
-		locations:     map[locKey]*Location{},
-		weak:          map[locKey]bool{},
-		policies:      map[locKey]located{},
+		name:   name,
+		claims: map[ruleKey]string{},
 	}
+}
+
+// putIn stores v under k in *m, making the map on first use.
+func putIn[K comparable, V any](m *map[K]V, k K, v V) {
+	if *m == nil {
+		*m = map[K]V{}
+	}
+	(*m)[k] = v
 }
 
 // addRule turns one claimed path into nginx locations. A Prefix path "/foo"
@@ -194,38 +198,36 @@ func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, pol
 	action = pol.apply(action)
 	if claim.regex {
 		s.regex = true
-		k := locKey{modifier: "~*", path: "^" + claim.path}
-		l := pol.decorate(&Location{Modifier: k.modifier, Path: k.path, Source: source, Action: action})
+		l := Location{Modifier: "~*", Path: "^" + claim.path, Source: source, Action: action}
+		pol.decorate(&l)
 		// Only a proxying location rewrites: in one nginx answers itself,
 		// "rewrite ... break" would skip the return and serve a file.
 		if pol.rewriteTarget != "" && action.ProxyPass != "" {
 			l.Rewrite = &Rewrite{Regex: "(?i)^" + claim.path, Replacement: pol.rewriteTarget}
 		}
-		s.policies[k] = located{pol.sslRedirect, pol.forceSSLRedirect}
-		s.locations[k] = l
+		s.locations.put(l, pol.located())
 		return
 	}
-	loc := func(modifier, path string) *Location {
-		s.policies[locKey{modifier: modifier, path: path}] = located{pol.sslRedirect, pol.forceSSLRedirect}
-		return pol.decorate(&Location{Modifier: modifier, Path: path, Source: source, Action: action})
+	put := func(modifier, path string) {
+		l := Location{Modifier: modifier, Path: path, Source: source, Action: action}
+		pol.decorate(&l)
+		s.locations.put(l, pol.located())
 	}
 	if claim.exact {
-		k := locKey{modifier: "=", path: claim.path}
-		s.locations[k] = loc("=", claim.path)
-		delete(s.weak, k)
+		put("=", claim.path)
+		delete(s.weak, locKey{modifier: "=", path: claim.path})
 		return
 	}
 	if claim.path == "/" {
-		s.locations[locKey{path: "/"}] = loc("", "/")
+		put("", "/")
 		return
 	}
 	exactKey := locKey{modifier: "=", path: claim.path}
-	if _, taken := s.locations[exactKey]; !taken {
-		s.locations[exactKey] = loc("=", claim.path)
-		s.weak[exactKey] = true
+	if !s.locations.has(exactKey) {
+		put("=", claim.path)
+		putIn(&s.weak, exactKey, true)
 	}
-	p := claim.path + "/"
-	s.locations[locKey{path: p}] = loc("", p)
+	put("", claim.path+"/")
 }
 
 func (s *serverBuilder) finish(redirectPort, hsts string) Server {
@@ -255,30 +257,29 @@ func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 		}
 		out.TLS = &tls
 	}
-	root := locKey{path: "/"}
-	if _, ok := s.locations[root]; !ok && s.fallback != nil {
+	if !s.locations.has(locKey{path: "/"}) && s.fallback != nil {
 		// Without an explicit "location /" nginx would serve files from its
 		// html directory; unmatched requests go to the default backend or 404.
 		pol := s.fallback.policy
-		s.locations[root] = pol.decorate(&Location{Path: "/", Source: s.fallback.source, Action: pol.apply(s.fallback.action)})
-		s.policies[root] = located{pol.sslRedirect, pol.forceSSLRedirect}
+		l := Location{Path: "/", Source: s.fallback.source, Action: pol.apply(s.fallback.action)}
+		pol.decorate(&l)
+		s.locations.put(l, pol.located())
 	}
 	s.addSlashCompanions()
 	if s.regex {
 		s.prefixesToRegex()
 	}
-	out.Locations = make([]Location, 0, len(s.locations))
-	for k, l := range s.locations {
-		loc := *l
-		p := s.policies[k]
-		serverDefault := s.tls != nil && s.tls.RedirectHTTP
+	var policies []located
+	out.Locations, policies = s.locations.take()
+	serverDefault := s.tls != nil && s.tls.RedirectHTTP
+	for i := range out.Locations {
+		loc, p := &out.Locations[i], policies[i]
 		if p.forceSSLRedirect || (s.tls != nil && p.sslRedirect != nil && *p.sslRedirect) || (p.sslRedirect == nil && serverDefault) {
 			loc.RedirectHTTPS, loc.RedirectPort = true, redirectPort
 		}
 		if (loc.CORS != nil || len(loc.ResponseHeaders) > 0) && s.tls != nil {
 			loc.HSTS = hsts
 		}
-		out.Locations = append(out.Locations, loc)
 	}
 	slices.SortFunc(out.Locations, func(a, c Location) int {
 		// Regex locations are tried in file order: longest pattern first.
@@ -319,29 +320,34 @@ func serverName(host string) string {
 // longest matching prefix would give it. (Prefix rules already have their
 // own "= /dir" location.)
 func (s *serverBuilder) addSlashCompanions() {
-	for k := range s.locations {
+	// Companions are appended while looping: only the locations there
+	// before are looked at, and a companion is never a slashed "=".
+	for i, n := 0, len(s.locations.list); i < n; i++ {
+		k := keyOf(&s.locations.list[i])
 		if k.modifier != "=" || len(k.path) < 2 || k.path[len(k.path)-1] != '/' {
 			continue
 		}
 		bare := locKey{modifier: "=", path: k.path[:len(k.path)-1]}
-		if _, taken := s.locations[bare]; taken {
+		if s.locations.has(bare) {
 			continue
 		}
-		if best := s.longestPrefix(bare.path); best != nil {
-			companion := *best
+		if best := s.longestPrefix(bare.path); best >= 0 {
+			companion := s.locations.list[best]
+			p := s.locations.policies[best]
 			companion.Modifier, companion.Path = "=", bare.path
-			s.locations[bare] = &companion
-			s.policies[bare] = s.policies[locKey{path: best.Path}]
+			s.locations.put(companion, p)
 		}
 	}
 }
 
-// longestPrefix returns the prefix location nginx would pick for path.
-func (s *serverBuilder) longestPrefix(path string) *Location {
-	var best *Location
-	for k, l := range s.locations {
-		if k.modifier == "" && strings.HasPrefix(path, k.path) && (best == nil || len(k.path) > len(best.Path)) {
-			best = l
+// longestPrefix returns the index of the prefix location nginx would pick
+// for path, or -1.
+func (s *serverBuilder) longestPrefix(path string) int {
+	best := -1
+	for i := range s.locations.list {
+		l := &s.locations.list[i]
+		if l.Modifier == "" && strings.HasPrefix(path, l.Path) && (best < 0 || len(l.Path) > len(s.locations.list[best].Path)) {
+			best = i
 		}
 	}
 	return best
@@ -350,28 +356,22 @@ func (s *serverBuilder) longestPrefix(path string) *Location {
 // addAppRoot redirects requests for exactly "/" to the app-root path, unless
 // an Exact "/" rule already owns that location.
 func (s *serverBuilder) addAppRoot(source, root string, pol policy) {
-	k := locKey{modifier: "=", path: "/"}
-	if _, taken := s.locations[k]; taken {
+	if s.locations.has(locKey{modifier: "=", path: "/"}) {
 		return
 	}
-	loc := pol.decorate(&Location{Modifier: "=", Path: "/", Source: source, Action: Action{Return: 302, ReturnURL: root}})
+	loc := Location{Modifier: "=", Path: "/", Source: source, Action: Action{Return: 302, ReturnURL: root}}
+	pol.decorate(&loc)
 	loc.Proxy, loc.CORS = nil, nil // a redirect answered by nginx needs neither
-	s.locations[k] = loc
-	s.policies[k] = located{pol.sslRedirect, pol.forceSSLRedirect}
+	s.locations.put(loc, pol.located())
 }
 
 // prefixesToRegex turns the host's prefix locations into case-sensitive
 // regexes anchored at the start, with the path quoted, so they sort with
 // the Ingress regexes by length.
 func (s *serverBuilder) prefixesToRegex() {
-	for k, l := range s.locations {
-		if k.modifier != "" {
-			continue
+	for i := range s.locations.list {
+		if l := &s.locations.list[i]; l.Modifier == "" {
+			s.locations.rekey(i, locKey{modifier: "~", path: "^" + regexp.QuoteMeta(l.Path)})
 		}
-		nk := locKey{modifier: "~", path: "^" + regexp.QuoteMeta(k.path)}
-		l.Modifier, l.Path = nk.modifier, nk.path
-		delete(s.locations, k)
-		s.locations[nk] = l
-		s.policies[nk] = s.policies[k]
 	}
 }

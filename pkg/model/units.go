@@ -474,7 +474,7 @@ func (b *builder) child() *builder {
 
 // unitChild is child for a unit: without a default server, which no
 // Ingress of a snapshot built by units touches (unitLocal) and which would
-// cost seven maps per unit.
+// cost a server builder per unit.
 func (b *builder) unitChild() *builder {
 	return &builder{
 		opts: b.opts, global: b.global, parser: b.parser,

@@ -74,12 +74,10 @@ func (b *builder) addWWWRedirects() {
 		}
 		done[r.from] = r.to
 		srv = b.server(r.from)
-		root := locKey{path: "/"}
 		srv.claims[ruleKey{path: "/"}] = r.source
 		// $scheme and $request_uri are nginx's: the host was validated, so
 		// the URL holds no user text nginx could expand.
-		srv.locations[root] = &Location{Path: "/", Source: r.source,
-			Action: Action{Return: 308, ReturnURL: "$scheme://" + r.to + "$request_uri"}}
-		srv.policies[root] = located{}
+		srv.locations.put(Location{Path: "/", Source: r.source,
+			Action: Action{Return: 308, ReturnURL: "$scheme://" + r.to + "$request_uri"}}, located{})
 	}
 }
