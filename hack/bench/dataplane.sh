@@ -21,6 +21,11 @@
 #             one Ingress -> one Service -> an EndpointSlice naming the backend
 #   direct    nginx with a minimal `upstream { server ...; keepalive 32; }`
 #             and `proxy_pass` over HTTP/1.1 keep-alive
+#   lua       the direct config with one change: its upstream's peer is set
+#             by a `balancer_by_lua_block` that only calls set_current_peer.
+#             Not a goal; it shows what any Lua balancer costs on this nginx
+#             (lua_ratio, lua_cpu_ratio), the floor under Portico's figure.
+#             Left out (lua_ratio=none) when the Lua module is not installed.
 #   wrk       the same parameters against both, alternating rounds after a
 #             warm-up of each, every round bounded by DURATION seconds
 #
@@ -30,7 +35,8 @@
 # and the backend share the other, so the figure compares the two configs
 # per worker instead of measuring who wins the scheduler.
 #
-# Environment (defaults in brackets): PORTICO_BIN [build ./cmd/portico],
+# Environment (defaults in brackets): LUA_MODULES [Debian's paths of
+# ndk_http_module.so and ngx_http_lua_module.so], PORTICO_BIN [build ./cmd/portico],
 # PORTICO_ARGS [none: extra controller flags, e.g. "--balancer upstreams"
 # to compare the balancers], NGINX [nginx in PATH or /usr/sbin/nginx],
 # WORKERS [1], CONNECTIONS [32], THREADS [1], DURATION [6], WARMUP [3],
@@ -84,15 +90,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# free_port prints a loopback TCP port nothing listens on and that this run
-# has not handed out yet.
+# free_port prints a loopback TCP port no socket uses and that this run has
+# not handed out yet, below the kernel's range for outgoing connections: a
+# port from that range can be taken by a connection (wrk's, nginx's to the
+# backend) between this check and the bind.
+ephemeral_low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 used_ports=" "
 free_port() {
 	local p
 	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % (ephemeral_low - 10000)))
 		case "$used_ports" in *" $p "*) continue ;; esac
-		if [ -z "$(ss -Htln "sport = :$p")" ]; then
+		if [ -z "$(ss -Htan "sport = :$p")" ]; then
 			used_ports="$used_ports$p "
 			echo "$p"
 			return 0
@@ -131,13 +140,15 @@ PORTICO_INTERNAL_PORT=$(free_port)
 PORTICO_STATUS_PORT=$(free_port)
 DIRECT_PORT=$(free_port)
 
-# start_nginx NAME CONFIG-BODY: runs nginx in the foreground (daemon off) in
-# the background of this script, with its own prefix, pid and temp paths.
+# start_nginx NAME CONFIG-BODY [MAIN]: runs nginx in the foreground (daemon
+# off) in the background of this script, with its own prefix, pid and temp
+# paths; MAIN goes at the top of the file (load_module lines).
 start_nginx() {
-	local name=$1 body=$2 dir="$WORK/$1"
+	local name=$1 body=$2 main=${3:-} dir="$WORK/$1"
 	mkdir -p "$dir"
 	chmod 755 "$dir"
 	cat >"$dir/nginx.conf" <<EOF
+$main
 worker_processes $WORKERS;
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
@@ -181,6 +192,38 @@ start_nginx direct "
             proxy_pass http://backend;
         }
     }"
+
+# The lua target: the direct config, its peer chosen in balancer_by_lua.
+LUA_MODULES=${LUA_MODULES:-/usr/share/nginx/modules/ndk_http_module.so /usr/share/nginx/modules/ngx_http_lua_module.so}
+lua_main=""
+for m in $LUA_MODULES; do
+	[ -f "$m" ] || { lua_main="" && break; }
+	lua_main="${lua_main}load_module $m;
+"
+done
+targets="portico direct"
+if [ -n "$lua_main" ]; then
+	LUA_PORT=$(free_port)
+	start_nginx lua "
+    upstream backend {
+        server 0.0.0.1:1;
+        balancer_by_lua_block {
+            require(\"ngx.balancer\").set_current_peer(\"127.0.0.1\", $BACKEND_PORT)
+        }
+        keepalive 32;
+    }
+    server {
+        listen 127.0.0.1:$LUA_PORT;
+        location / {
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            proxy_pass http://backend;
+        }
+    }" "$lua_main"
+	targets="portico direct lua"
+else
+	log "no Lua module at $LUA_MODULES: the lua target is left out"
+fi
 
 if [ -z "${PORTICO_BIN:-}" ]; then
 	PORTICO_BIN="$WORK/portico"
@@ -241,9 +284,10 @@ pids+=($!)
 
 wait_200 "$BACKEND_PORT" /
 wait_200 "$DIRECT_PORT" /
+[ -z "${LUA_PORT:-}" ] || wait_200 "$LUA_PORT" /
 wait_200 "$PORTICO_STATUS_PORT" /readyz
 wait_200 "$PORTICO_PORT" / "$HOST"
-log "backend, direct nginx and portico up in $(($(date +%s) - t0))s (workers=$WORKERS)"
+log "backend, proxies ($targets) up in $(($(date +%s) - t0))s (workers=$WORKERS)"
 
 # to_ms converts a wrk latency ("812.00us", "1.23ms", "2.00s") to ms.
 to_ms() {
@@ -294,52 +338,59 @@ run_wrk() {
 	echo "$rps $(to_ms "$p99") $(awk -v d="$((t1 - t0))" -v hz="$TICKS" -v n="$reqs" 'BEGIN {printf "%.2f", d * 1e6 / hz / n}')"
 }
 
-# Every request must reach the backend through both proxies before timing.
-PORTICO_PID="$WORK/portico-run/nginx.pid" DIRECT_PID="$WORK/direct/nginx.pid"
-for target in "portico $PORTICO_PORT $PORTICO_PID" "direct $DIRECT_PORT $DIRECT_PID"; do
-	set -- $target
-	run_wrk "$1" "$2" "$3" "$WARMUP" >/dev/null
-	log "warm-up $1: ${WARMUP}s"
+# Every request must reach the backend through every proxy before timing.
+declare -A port=([portico]=$PORTICO_PORT [direct]=$DIRECT_PORT)
+declare -A pidfile=([portico]="$WORK/portico-run/nginx.pid" [direct]="$WORK/direct/nginx.pid")
+if [ -n "${LUA_PORT:-}" ]; then
+	port[lua]=$LUA_PORT pidfile[lua]="$WORK/lua/nginx.pid"
+fi
+for name in $targets; do
+	run_wrk "$name" "${port[$name]}" "${pidfile[$name]}" "$WARMUP" >/dev/null
+	log "warm-up $name: ${WARMUP}s"
 done
 
-portico_rps=() portico_p99=() portico_cpu=() direct_rps=() direct_p99=() direct_cpu=() ratios=()
+# Figures per target, space-separated, one per round.
+declare -A rps_of p99_of cpu_of
+ratios=() lua_ratios=()
+read -ra order <<<"$targets"
 for round in $(seq 1 "$ROUNDS"); do
-	# Alternate which goes first so drift (thermal, other load) hits both.
-	order="portico direct"
-	[ $((round % 2)) -eq 0 ] && order="direct portico"
-	for name in $order; do
-		port=$PORTICO_PORT pidfile=$PORTICO_PID
-		[ "$name" = direct ] && port=$DIRECT_PORT pidfile=$DIRECT_PID
-		read -r rps p99 cpu < <(run_wrk "$name" "$port" "$pidfile" "$DURATION") || true
+	declare -A this_rps=()
+	for name in "${order[@]}"; do
+		read -r rps p99 cpu < <(run_wrk "$name" "${port[$name]}" "${pidfile[$name]}" "$DURATION") || true
 		# die inside the process substitution only ends that subshell.
 		[ -n "${cpu:-}" ] || die "$name: round $round failed"
 		log "round $round $name: $rps req/s, p99 ${p99}ms, ${cpu}us CPU per request"
-		if [ "$name" = portico ]; then
-			portico_rps+=("$rps") portico_p99+=("$p99") portico_cpu+=("$cpu")
-		else
-			direct_rps+=("$rps") direct_p99+=("$p99") direct_cpu+=("$cpu")
-		fi
+		rps_of[$name]+=" $rps" p99_of[$name]+=" $p99" cpu_of[$name]+=" $cpu"
+		this_rps[$name]=$rps
 	done
-	ratios+=("$(awk -v a="${portico_rps[-1]}" -v b="${direct_rps[-1]}" 'BEGIN {printf "%.3f", a / b}')")
+	ratios+=("$(awk -v a="${this_rps[portico]}" -v b="${this_rps[direct]}" 'BEGIN {printf "%.3f", a / b}')")
 	log "round $round ratio ${ratios[-1]}"
+	if [ -n "${this_rps[lua]:-}" ]; then
+		lua_ratios+=("$(awk -v a="${this_rps[lua]}" -v b="${this_rps[direct]}" 'BEGIN {printf "%.3f", a / b}')")
+	fi
+	# Rotate the order, so that drift (thermal, other load) hits every
+	# target in every position.
+	order=("${order[@]:1}" "${order[0]}")
 done
 
 # median of the arguments (the upper middle for an even count).
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int(NR / 2) + 1]}'; }
 
-p_rps=$(median "${portico_rps[@]}")
-p_p99=$(median "${portico_p99[@]}")
-d_rps=$(median "${direct_rps[@]}")
-d_p99=$(median "${direct_p99[@]}")
+# The per-target lists are unquoted below: they are meant to split.
+p_rps=$(median ${rps_of[portico]}) p_p99=$(median ${p99_of[portico]}) p_cpu=$(median ${cpu_of[portico]})
+d_rps=$(median ${rps_of[direct]}) d_p99=$(median ${p99_of[direct]}) d_cpu=$(median ${cpu_of[direct]})
 ratio=$(median "${ratios[@]}")
 ratio_min=$(printf '%s\n' "${ratios[@]}" | sort -g | head -n 1)
 ratio_max=$(printf '%s\n' "${ratios[@]}" | sort -g | tail -n 1)
 p99_ratio=$(awk -v a="$p_p99" -v b="$d_p99" 'BEGIN {printf "%.3f", a / b}')
-p_cpu=$(median "${portico_cpu[@]}")
-d_cpu=$(median "${direct_cpu[@]}")
 # Like ratio, higher is better: the hand-written config's CPU per request
 # over Portico's.
 cpu_ratio=$(awk -v a="$d_cpu" -v b="$p_cpu" 'BEGIN {printf "%.3f", a / b}')
+lua="lua_ratio=none"
+if [ ${#lua_ratios[@]} -gt 0 ]; then
+	l_rps=$(median ${rps_of[lua]}) l_cpu=$(median ${cpu_of[lua]})
+	lua="lua_rps=$l_rps lua_cpu_us=$l_cpu lua_ratio=$(median "${lua_ratios[@]}") lua_cpu_ratio=$(awk -v a="$d_cpu" -v b="$l_cpu" 'BEGIN {printf "%.3f", a / b}')"
+fi
 
-echo "BENCH dataplane workers=$WORKERS threads=$THREADS connections=$CONNECTIONS duration_s=$DURATION rounds=$ROUNDS portico_rps=$p_rps portico_p99_ms=$p_p99 direct_rps=$d_rps direct_p99_ms=$d_p99 ratio=$ratio ratio_min=$ratio_min ratio_max=$ratio_max p99_ratio=$p99_ratio portico_cpu_us=$p_cpu direct_cpu_us=$d_cpu cpu_ratio=$cpu_ratio"
+echo "BENCH dataplane workers=$WORKERS threads=$THREADS connections=$CONNECTIONS duration_s=$DURATION rounds=$ROUNDS portico_rps=$p_rps portico_p99_ms=$p_p99 direct_rps=$d_rps direct_p99_ms=$d_p99 ratio=$ratio ratio_min=$ratio_min ratio_max=$ratio_max p99_ratio=$p99_ratio portico_cpu_us=$p_cpu direct_cpu_us=$d_cpu cpu_ratio=$cpu_ratio $lua"
 log "done in $(($(date +%s) - t0))s"

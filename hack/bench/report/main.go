@@ -309,6 +309,15 @@ func (d *logData) rows() []row {
 			rows = append(rows, d.missingRow(r))
 		}
 	}
+	if kv, ok := d.bench["dataplane"]; ok && kv["lua_ratio"] != "" && kv["lua_ratio"] != "none" {
+		// Not a goal: what any balancer_by_lua costs on this nginx, the
+		// floor under Portico's own ratio.
+		rows = append(rows, row{bench: "data plane floor: hand-written + bare Lua balancer vs hand-written",
+			size: "1 upstream", step: "dataplane", goal: "none set", met: "—",
+			figure: fmt.Sprintf("%s req/s; req/s ratio %s; worker CPU per request %s µs (ratio %s): the hand-written "+
+				"config with its peer set by a balancer_by_lua_block that does nothing else",
+				kv["lua_rps"], kv["lua_ratio"], kv["lua_cpu_us"], kv["lua_cpu_ratio"])})
+	}
 	{
 		// Endpoint changes go to the Lua balancer without a reload: the
 		// goals (issue 5) are that none of the updates reloads nginx and

@@ -23,7 +23,7 @@ BenchmarkSyntheticApply/ingresses=100-2  	5	 443257844 ns/op	 0.05 MB-config	 35
 # bench-step convergence cmd: go test -run TestBenchConvergence ./e2e/kube/
     bench_convergence_test.go:127: BENCH convergence ingresses=1000 tries=100 median_ms=450.5 p90_ms=600.0 p99_ms=700.0 max_ms=710.0
 # bench-step convergence exit=1 seconds=100
-BENCH dataplane workers=1 connections=32 rounds=5 duration_s=6 portico_rps=100 direct_rps=101 ratio=0.990 ratio_min=0.9 ratio_max=1.1
+BENCH dataplane workers=1 connections=32 rounds=5 duration_s=6 portico_rps=100 direct_rps=101 ratio=0.990 ratio_min=0.9 ratio_max=1.1 lua_rps=95 lua_cpu_us=17.5 lua_ratio=0.905 lua_cpu_ratio=0.880
 # bench-load end: 1.00 2.00 3.00
 `
 
@@ -56,6 +56,7 @@ func TestRows(t *testing.T) {
 	// A BENCH line counts even from a step that failed afterwards.
 	check("Ingress created until served|1,000 Ingresses", "median 450.5 ms", "yes", false)
 	check("data plane, Portico vs hand-written nginx|1 Ingress", "req/s ratio 0.990", "yes", false)
+	check("data plane floor: hand-written + bare Lua balancer vs hand-written|1 upstream", "req/s ratio 0.905", "—", false)
 	check("endpoint churn|1,000 EndpointSlice updates", "not run", "—", false)
 
 	churn := func(line string) row {
