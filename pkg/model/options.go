@@ -81,6 +81,7 @@ func DefaultGlobal() Global {
 		HTTP2:                     true,
 		LogFormat:                 DefaultLogFormat,
 		SSLRedirect:               true,
+		GenerateRequestID:         true,
 	}
 }
 
@@ -92,7 +93,7 @@ const DefaultSSLCiphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SH
 // DefaultLogFormat is the access log line: the fields ingress-nginx users grep for.
 const DefaultLogFormat = `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent ` +
 	`"$http_referer" "$http_user_agent" $request_length $request_time ` +
-	`$upstream_addr $upstream_status $upstream_response_time $request_id`
+	`$upstream_addr $upstream_status $upstream_response_time $req_id`
 
 // DebianLuaModules are the dynamic modules Debian's nginx-extras needs for
 // the Lua balancer, in load order (the Lua module needs NDK first).

@@ -126,6 +126,9 @@ type Global struct {
 	LogFormat string `json:"logFormat"`
 	// ServerTokens shows the nginx version in responses and error pages.
 	ServerTokens bool `json:"serverTokens"`
+	// GenerateRequestID gives requests without an X-Request-ID header a
+	// random one ($req_id); a client's own is always passed on.
+	GenerateRequestID bool `json:"generateRequestID"`
 	// SSLRedirect is the default for redirecting plain HTTP to HTTPS on TLS hosts.
 	SSLRedirect bool `json:"sslRedirect"`
 }
