@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
@@ -133,4 +134,54 @@ func grpcThroughNginx(t *testing.T, name, protocol string, addr *net.TCPAddr, wh
 		return err == nil && resp.StatusCode == http.StatusOK && resp.Header.Get("Content-Type") == "application/grpc"
 	}, routeTimeout, pollInterval, why)
 	return resp, body
+}
+
+// TestNoEndpointsAnswer503 sends a request for each backend protocol to a
+// Service without ready endpoints and requires nginx's 503 every time. With
+// the Lua balancer a plain-HTTP location learns that in the balancer phase
+// and is answered by the loopback 503 server; one whose backend speaks TLS
+// or gRPC, which that server cannot answer, decides in its own rewrite
+// hook, so the config must give exactly those locations one.
+func TestNoEndpointsAnswer503(t *testing.T) {
+	t.Parallel()
+	protocols := []string{"HTTP", "HTTPS", "GRPC", "GRPCS"}
+	hosts := make([]string, 0, len(protocols))
+	for _, p := range protocols {
+		hosts = append(hosts, strings.ToLower(p)+".empty.example.com")
+	}
+	kp := newKeyPair(t, hosts...)
+	files := map[string]string{
+		"empty.yaml": joinDocs(serviceOnlyYAML("empty"), sliceYAML("empty", "empty-1", 8080)),
+		"tls.yaml":   secretYAML("tls", kp),
+	}
+	for i, p := range protocols {
+		name := strings.ToLower(p)
+		ing := annotate(ingressYAML(name, hosts[i], route{"/", "Prefix", "empty"}),
+			map[string]string{"nginx.ingress.kubernetes.io/backend-protocol": p})
+		files[name+".yaml"] = withTLS(ing, hosts[i], "tls")
+	}
+	c := startController(t, options{files: files})
+
+	conf := string(c.mustGet(t, "/debug/config"))
+	assert.Equal(t, 3, strings.Count(conf, "hooks/rewrite.lua"), "a rewrite hook in the HTTPS, GRPC and GRPCS locations only:\n%s", conf)
+	roots := x509.NewCertPool()
+	roots.AddCert(kp.leaf)
+	for i, p := range protocols {
+		t.Run(p, func(t *testing.T) {
+			host := hosts[i]
+			require.EventuallyWithT(t, func(ct *assert.CollectT) {
+				var status int
+				if strings.HasPrefix(p, "GRPC") {
+					resp, _, err := grpcCall(grpcClient(t, c, host, roots), host)
+					require.NoError(ct, err)
+					status = resp.StatusCode
+				} else {
+					r, err := doGet(c.httpsClient(host, roots), "https", host, "/")
+					require.NoError(ct, err)
+					status = r.status
+				}
+				assert.Equal(ct, http.StatusServiceUnavailable, status)
+			}, routeTimeout, pollInterval)
+		})
+	}
 }

@@ -204,7 +204,11 @@ func phasesOf(route string, a Action) LuaPhases {
 	if route == "" {
 		return LuaPhases{}
 	}
-	return LuaPhases{HeaderFilter: a.Affinity != nil, Log: a.Balance == "ewma" || a.Balance == "least_conn"}
+	return LuaPhases{
+		Rewrite:      !strings.HasPrefix(a.ProxyPass, "http://"),
+		HeaderFilter: a.Affinity != nil,
+		Log:          a.Balance == "ewma" || a.Balance == "least_conn",
+	}
 }
 
 func routeID(server, match string) string {

@@ -62,6 +62,10 @@ type Global struct {
 	HTTPSListen string `json:"httpsListen"`
 	// InternalListen is the loopback listen argument of the internal server, computed by Build.
 	InternalListen string `json:"internalListen"`
+	// UnavailableListen is where the server that answers 503 listens, on
+	// another loopback address with the internal port, computed by Build:
+	// the Lua balancer sends requests it has no endpoint for there.
+	UnavailableListen string `json:"unavailableListen"`
 	// ServerNamesHashMaxSize sizes nginx's server name hash for the number of hosts, computed by Build.
 	ServerNamesHashMaxSize int `json:"serverNamesHashMaxSize"`
 	// InternalPort is the loopback port of the internal server (generation
@@ -347,6 +351,11 @@ type Action struct {
 // per request even when it does nothing, so only the locations whose policy
 // uses one run it.
 type LuaPhases struct {
+	// Rewrite chooses the backend in the rewrite phase, answering 503
+	// itself when there is none: for backends that speak gRPC or TLS, which
+	// the plain-HTTP 503 server (Global.UnavailableListen) cannot answer.
+	// Other locations choose in the balancer phase, without this hook.
+	Rewrite bool `json:"rewrite,omitempty"`
 	// HeaderFilter sets the session affinity cookie (affinity: cookie).
 	HeaderFilter bool `json:"headerFilter,omitempty"`
 	// Log feeds response times to ewma and ends least_conn's count.

@@ -62,7 +62,7 @@ var allowedDirectives = []string{
 	"ssl_session_cache", "ssl_session_timeout", "stub_status", "tcp_nodelay", "tcp_nopush", "upstream",
 	"uwsgi_temp_path", "worker_connections", "worker_processes", "worker_shutdown_timeout", "default_type",
 	// The Lua balancer: module loading and the hooks, each naming a file of Portico's own Lua code.
-	"load_module", "uninitialized_variable_warn", "lua_package_path", "lua_shared_dict", "init_by_lua_file", "init_worker_by_lua_file",
+	"load_module", "lua_package_path", "lua_shared_dict", "init_by_lua_file", "init_worker_by_lua_file",
 	"rewrite_by_lua_file", "header_filter_by_lua_file", "log_by_lua_file", "balancer_by_lua_file", "content_by_lua_file",
 }
 

@@ -1,2 +1,3 @@
--- rewrite_by_lua (http level): pick the route's backend, or answer 503.
+-- rewrite_by_lua (locations whose backend speaks gRPC or TLS): pick the
+-- route's backend, or answer 503.
 require("portico.balancer").rewrite()

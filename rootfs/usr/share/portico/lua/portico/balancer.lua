@@ -437,14 +437,39 @@ local function use_canary(canary)
     return math_random(canary.weightTotal) <= canary.weight
 end
 
-local function fail(status, why)
-    ngx.log(ngx.WARN, "portico: ", why)
-    return ngx.exit(status)
+-- choose picks the backend of route id for this request: the route's
+-- Service, its canary's, or its default backend's while the Service has no
+-- ready endpoints. It returns the route, the backend and whether that is an
+-- alternate pool, or nil and why there is nothing to send the request to.
+local function choose(id)
+    refresh()
+    local route = routes_for()[id]
+    if not route then
+        return nil, nil, false, "no route " .. id .. " in the dynamic configuration yet"
+    end
+    local backend, alternate = state.backends[route.backend], false
+    local canary = route.canary
+    if canary then
+        local alt = state.backends[canary.backend]
+        if alt and #alt.endpoints > 0 and use_canary(canary) then
+            backend, alternate = alt, true
+        end
+    end
+    if (not backend or #backend.endpoints == 0) and route.fallback then
+        -- default-backend: it answers while the Service has no endpoints.
+        backend, alternate = state.backends[route.fallback], true
+    end
+    if not backend or #backend.endpoints == 0 then
+        return nil, nil, false, "no ready endpoints for " .. route.backend
+    end
+    return route, backend, alternate
 end
 
--- rewrite runs at the end of every location's rewrite phase: it picks the
--- route's backend (canary or main) and answers 503 itself when there is
--- nothing to send the request to, which the balancer phase cannot do.
+-- rewrite runs at the end of the rewrite phase of the locations whose
+-- backend speaks gRPC or TLS (the template adds it there only): it chooses
+-- the backend and answers 503 itself when there is none. Every other
+-- location chooses in the balancer phase, which saves the coroutine a
+-- rewrite_by_lua hook costs each request.
 function _M.rewrite()
     -- Subrequests (auth_request) share the parent's variables but proxy
     -- elsewhere; only the main request is balanced.
@@ -455,42 +480,49 @@ function _M.rewrite()
     if not id or id == "" then
         return
     end
-    refresh()
-    local route = routes_for()[id]
+    local route, backend, alternate, why = choose(id)
     if not route then
-        return fail(503, "no route " .. id .. " in the dynamic configuration yet")
+        ngx.log(ngx.WARN, "portico: ", why)
+        return ngx.exit(503)
     end
     local ctx = ngx.ctx
-    local backend = state.backends[route.backend]
-    local canary = route.canary
-    if canary then
-        local alt = state.backends[canary.backend]
-        if alt and #alt.endpoints > 0 and use_canary(canary) then
-            backend = alt
-            ctx.portico_alternate = true
-        end
+    ctx.portico_route_data, ctx.portico_backend, ctx.portico_alternate = route, backend, alternate
+end
+
+-- unavailable sends the attempt to the loopback server that answers 503
+-- ($portico_unavailable, "host:port"): the balancer phase cannot answer by
+-- itself, nginx would turn any error here into a 500 or 502.
+local function unavailable(why)
+    ngx.log(ngx.WARN, "portico: ", why)
+    local host, port = string.match(ngx_var.portico_unavailable or "", "^(.+):(%d+)$")
+    local ok, err = host and ngx_balancer.set_current_peer(host, tonumber(port))
+    if not ok then
+        ngx.log(ngx.ERR, "portico: cannot reach the 503 server ", ngx_var.portico_unavailable, ": ", err)
+        return ngx.exit(ngx.ERROR)
     end
-    if (not backend or #backend.endpoints == 0) and route.fallback then
-        -- default-backend: it answers while the Service has no endpoints.
-        backend = state.backends[route.fallback]
-        ctx.portico_alternate = true
-    end
-    if not backend or #backend.endpoints == 0 then
-        return fail(503, "no ready endpoints for " .. route.backend)
-    end
-    ctx.portico_route_data, ctx.portico_backend = route, backend
 end
 
 -- balance runs in balancer_by_lua: once per attempt, again on every retry
 -- that proxy_next_upstream allows, never choosing the peer that just failed.
+-- The first attempt chooses the backend unless the location's rewrite hook
+-- did; retries keep that choice.
 function _M.balance()
     local ctx = ngx.ctx
     local route, backend = ctx.portico_route_data, ctx.portico_backend
     if not route then
-        -- A location that proxies to the balancer without a route: the
-        -- template never writes one, so this is a custom template's bug.
-        ngx.log(ngx.ERR, "portico: balancer reached without $portico_route")
-        return ngx.exit(ngx.ERROR)
+        local id = ngx_var.portico_route
+        if not id or id == "" then
+            -- A location that proxies to the balancer without a route: the
+            -- template never writes one, so this is a custom template's bug.
+            ngx.log(ngx.ERR, "portico: balancer reached without $portico_route")
+            return ngx.exit(ngx.ERROR)
+        end
+        local alternate, why
+        route, backend, alternate, why = choose(id)
+        if not route then
+            return unavailable(why)
+        end
+        ctx.portico_route_data, ctx.portico_backend, ctx.portico_alternate = route, backend, alternate
     end
     local exclude = ctx.portico_peer and ctx.portico_peer.addr
     local ep
