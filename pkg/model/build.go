@@ -131,10 +131,6 @@ type builder struct {
 	current int
 }
 
-func newBuilder(snap *snapshot.Snapshot, opts Options) *builder {
-	return newBuilderOn(snap, opts, newIndex(snap))
-}
-
 // index holds the snapshot's objects other than Ingresses by
 // "namespace/name" (EndpointSlices by their Service's).
 type index struct {
