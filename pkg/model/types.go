@@ -341,15 +341,15 @@ type Action struct {
 	// Fallback is the upstream that answers while Upstream has no ready
 	// endpoints (default-backend annotation, Lua balancer), or "".
 	Fallback string `json:"fallback,omitempty"`
-	// Phases are the Lua hooks the location runs besides rewrite and
-	// balancer (Lua balancer), set with its route.
+	// Phases are the Lua hooks the location runs besides the balancer
+	// (Lua balancer), set with its route.
 	Phases LuaPhases `json:"phases,omitempty"`
 }
 
 // LuaPhases says which per-request Lua hooks a location needs on top of
-// rewrite and balancer. Each hook costs about a microsecond of worker CPU
-// per request even when it does nothing, so only the locations whose policy
-// uses one run it.
+// the balancer. Each hook costs a microsecond or so of worker CPU per
+// request even when it does nothing, so only the locations that need one
+// run it.
 type LuaPhases struct {
 	// Rewrite chooses the backend in the rewrite phase, answering 503
 	// itself when there is none: for backends that speak gRPC or TLS, which
