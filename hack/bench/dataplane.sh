@@ -38,7 +38,9 @@
 # Environment (defaults in brackets): LUA_MODULES [Debian's paths of
 # ndk_http_module.so and ngx_http_lua_module.so], PORTICO_BIN [build ./cmd/portico],
 # PORTICO_ARGS [none: extra controller flags, e.g. "--balancer upstreams"
-# to compare the balancers], NGINX [nginx in PATH or /usr/sbin/nginx],
+# to compare the balancers], CONFIGMAP [none: "key: value" lines for the
+# controller's options ConfigMap, e.g. 'generate-request-id: "false"'],
+# NGINX [nginx in PATH or /usr/sbin/nginx],
 # WORKERS [1], CONNECTIONS [32], THREADS [1], DURATION [6], WARMUP [3],
 # ROUNDS [5].
 set -euo pipefail
@@ -271,6 +273,15 @@ spec:
       paths:
       - {path: /, pathType: Prefix, backend: {service: {name: backend, port: {number: 80}}}}
 EOF
+configmap_args=()
+if [ -n "${CONFIGMAP:-}" ]; then
+	{
+		printf -- '---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: portico-bench, namespace: default}\ndata:\n'
+		sed 's/^/  /' <<<"$CONFIGMAP"
+	} >>"$WORK/manifests/bench.yaml"
+	configmap_args=(--configmap default/portico-bench)
+	log "ConfigMap: $(tr '\n' ' ' <<<"$CONFIGMAP")"
+fi
 
 "$PORTICO_BIN" controller --manifests "$WORK/manifests" --start-nginx \
 	--nginx-binary "$NGINX" --bind-address 127.0.0.1 \
@@ -279,7 +290,7 @@ EOF
 	--status-address "127.0.0.1:$PORTICO_STATUS_PORT" \
 	--config-dir "$WORK/portico-conf" --runtime-dir "$WORK/portico-run" \
 	--access-log off --worker-processes "$WORKERS" --resolver 127.0.0.1 \
-	${PORTICO_ARGS:-} >"$WORK/portico.log" 2>&1 & # PORTICO_ARGS unquoted: split into flags
+	"${configmap_args[@]}" ${PORTICO_ARGS:-} >"$WORK/portico.log" 2>&1 & # PORTICO_ARGS unquoted: split into flags
 pids+=($!)
 
 wait_200 "$BACKEND_PORT" /
