@@ -25,20 +25,8 @@ type dep[T any] struct {
 
 // same reports whether every object recorded is still what b finds.
 func (d *depLog) same(b *builder) bool {
-	for _, r := range d.services {
-		if b.services[r.key] != r.seen {
-			return false
-		}
-	}
-	for _, r := range d.secrets {
-		if b.secrets[r.key] != r.seen {
-			return false
-		}
-	}
-	for _, r := range d.configMaps {
-		if b.configMaps[r.key] != r.seen {
-			return false
-		}
+	if !unchanged(d.services, b.services) || !unchanged(d.secrets, b.secrets) || !unchanged(d.configMaps, b.configMaps) {
+		return false
 	}
 	for _, r := range d.slices {
 		// The snapshot's order of slices is not stable; what is read from
@@ -51,6 +39,17 @@ func (d *depLog) same(b *builder) bool {
 			if !slices.Contains(now, es) {
 				return false
 			}
+		}
+	}
+	return true
+}
+
+// unchanged reports whether m still holds every object the reads found
+// (the same pointer, or still none).
+func unchanged[T comparable](reads []dep[T], m map[string]T) bool {
+	for _, r := range reads {
+		if m[r.key] != r.seen {
+			return false
 		}
 	}
 	return true
