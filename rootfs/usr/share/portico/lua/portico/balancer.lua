@@ -437,15 +437,21 @@ local function use_canary(canary)
     return math_random(canary.weightTotal) <= canary.weight
 end
 
--- choose picks the backend of route id for this request: the route's
--- Service, its canary's, or its default backend's while the Service has no
--- ready endpoints. It returns the route, the backend and whether that is an
--- alternate pool, or nil and why there is nothing to send the request to.
-local function choose(id)
+-- choose picks the backend of the request's route ($portico_route): the
+-- route's Service, its canary's, or its default backend's while the Service
+-- has no ready endpoints. It keeps the choice in ctx for the balancer's
+-- attempts and the other hooks and returns true; or it returns false and
+-- why there is nothing to send the request to, or nil when the location has
+-- no route.
+local function choose(ctx)
+    local id = ngx_var.portico_route
+    if not id or id == "" then
+        return nil
+    end
     refresh()
     local route = routes_for()[id]
     if not route then
-        return nil, nil, false, "no route " .. id .. " in the dynamic configuration yet"
+        return false, "no route " .. id .. " in the dynamic configuration yet"
     end
     local backend, alternate = state.backends[route.backend], false
     local canary = route.canary
@@ -460,9 +466,10 @@ local function choose(id)
         backend, alternate = state.backends[route.fallback], true
     end
     if not backend or #backend.endpoints == 0 then
-        return nil, nil, false, "no ready endpoints for " .. route.backend
+        return false, "no ready endpoints for " .. route.backend
     end
-    return route, backend, alternate
+    ctx.portico_route_data, ctx.portico_backend, ctx.portico_alternate = route, backend, alternate
+    return true
 end
 
 -- rewrite runs at the end of the rewrite phase of the locations whose
@@ -476,26 +483,29 @@ function _M.rewrite()
     if ngx.is_subrequest then
         return
     end
-    local id = ngx_var.portico_route
-    if not id or id == "" then
-        return
-    end
-    local route, backend, alternate, why = choose(id)
-    if not route then
+    local chosen, why = choose(ngx.ctx)
+    if chosen == false then
         ngx.log(ngx.WARN, "portico: ", why)
         return ngx.exit(503)
     end
-    local ctx = ngx.ctx
-    ctx.portico_route_data, ctx.portico_backend, ctx.portico_alternate = route, backend, alternate
 end
 
 -- unavailable sends the attempt to the loopback server that answers 503
 -- ($portico_unavailable, "host:port"): the balancer phase cannot answer by
 -- itself, nginx would turn any error here into a 500 or 502.
+local unavailable_host, unavailable_port
 local function unavailable(why)
     ngx.log(ngx.WARN, "portico: ", why)
-    local host, port = string.match(ngx_var.portico_unavailable or "", "^(.+):(%d+)$")
-    local ok, err = host and ngx_balancer.set_current_peer(host, tonumber(port))
+    if not unavailable_host then
+        -- Parsed once per worker: a worker runs one config, and a reload
+        -- starts new workers.
+        local host, port = string.match(ngx_var.portico_unavailable or "", "^(.+):(%d+)$")
+        unavailable_host, unavailable_port = host, tonumber(port)
+    end
+    local ok, err = false, "no usable $portico_unavailable"
+    if unavailable_host then
+        ok, err = ngx_balancer.set_current_peer(unavailable_host, unavailable_port)
+    end
     if not ok then
         ngx.log(ngx.ERR, "portico: cannot reach the 503 server ", ngx_var.portico_unavailable, ": ", err)
         return ngx.exit(ngx.ERROR)
@@ -510,19 +520,16 @@ function _M.balance()
     local ctx = ngx.ctx
     local route, backend = ctx.portico_route_data, ctx.portico_backend
     if not route then
-        local id = ngx_var.portico_route
-        if not id or id == "" then
+        local chosen, why = choose(ctx)
+        if chosen == nil then
             -- A location that proxies to the balancer without a route: the
             -- template never writes one, so this is a custom template's bug.
             ngx.log(ngx.ERR, "portico: balancer reached without $portico_route")
             return ngx.exit(ngx.ERROR)
-        end
-        local alternate, why
-        route, backend, alternate, why = choose(id)
-        if not route then
+        elseif not chosen then
             return unavailable(why)
         end
-        ctx.portico_route_data, ctx.portico_backend, ctx.portico_alternate = route, backend, alternate
+        route, backend = ctx.portico_route_data, ctx.portico_backend
     end
     local exclude = ctx.portico_peer and ctx.portico_peer.addr
     local ep
