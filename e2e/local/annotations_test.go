@@ -496,8 +496,7 @@ func TestRequestID(t *testing.T) {
 			})
 			c.waitServed(t, "id.example.com", "/", "app")
 
-			own, err := doGetWith(c.client, "http", "id.example.com", "/", http.Header{"X-Request-Id": {"client-chosen-1"}})
-			require.NoError(t, err)
+			own := c.getWith(t, "id.example.com", "/", map[string]string{"X-Request-Id": "client-chosen-1"})
 			require.NotNil(t, own.echo, "%s", own)
 			assert.Equal(t, "client-chosen-1", own.echo.Headers["X-Request-Id"], "a client's X-Request-ID is passed on")
 

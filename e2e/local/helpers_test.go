@@ -362,19 +362,11 @@ func (c *controller) tryGet(host, path string) (response, error) {
 }
 
 func doGet(client *http.Client, scheme, host, path string) (response, error) {
-	return doGetWith(client, scheme, host, path, nil)
-}
-
-// doGetWith is doGet with extra request headers.
-func doGetWith(client *http.Client, scheme, host, path string, header http.Header) (response, error) {
 	req, err := http.NewRequest(http.MethodGet, scheme+"://placeholder.invalid"+path, nil)
 	if err != nil {
 		return response{}, err
 	}
 	req.Host = host
-	for k, v := range header {
-		req.Header[k] = v
-	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return response{}, err

@@ -4,13 +4,10 @@ package local
 
 import (
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // TestHostMatching checks exact hosts, wildcards (one DNS label only), the
@@ -127,10 +124,8 @@ func TestSharedServerBlock(t *testing.T) {
 		"three.yaml":    ingressYAML("three", "three.example.com", route{"/", "Prefix", "three"}),
 	}})
 	serverNames := func() []string {
-		conf, err := os.ReadFile(filepath.Join(c.configDir, "nginx.conf"))
-		require.NoError(t, err)
 		var names []string
-		for _, line := range strings.Split(string(conf), "\n") {
+		for _, line := range strings.Split(string(c.mustGet(t, "/debug/config")), "\n") {
 			if l := strings.TrimSpace(line); strings.HasPrefix(l, "server_name ") && l != "server_name _;" {
 				names = append(names, l)
 			}
