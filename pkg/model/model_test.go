@@ -79,10 +79,7 @@ func TestBuildFixtures(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(expectFile), ".expect.yaml")
 		t.Run(name, func(t *testing.T) {
 			snap := loadSnapshot(t, filepath.Join("testdata", name+".yaml"))
-			var exp expectation
-			raw, err := os.ReadFile(expectFile)
-			require.NoError(t, err)
-			require.NoError(t, yaml.UnmarshalStrict(raw, &exp))
+			exp := loadExpectation(t, expectFile)
 
 			cfg, findings := model.Build(snap, exp.options())
 
@@ -161,7 +158,16 @@ func TestBuildFixtures(t *testing.T) {
 	}
 }
 
-// testOptions are model options with fixed, test-friendly paths.
+// loadExpectation reads a fixture's companion file, strictly.
+func loadExpectation(t testing.TB, file string) expectation {
+	t.Helper()
+	var exp expectation
+	raw, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.NoError(t, yaml.UnmarshalStrict(raw, &exp))
+	return exp
+}
+
 // options are testOptions with the fixture's own.
 func (exp expectation) options() model.Options {
 	opts := testOptions()
@@ -177,6 +183,7 @@ func (exp expectation) options() model.Options {
 	return opts
 }
 
+// testOptions are model options with fixed, test-friendly paths.
 func testOptions() model.Options {
 	g := model.DefaultGlobal()
 	g.DefaultCertificate = "/certs/default.pem"

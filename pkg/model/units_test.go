@@ -3,7 +3,6 @@ package model_test
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	networkingv1 "k8s.io/api/networking/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/snapshot"
@@ -35,10 +33,7 @@ func unitCases(t testing.TB) []unitCase {
 	var out []unitCase
 	for _, expectFile := range files {
 		name := strings.TrimSuffix(filepath.Base(expectFile), ".expect.yaml")
-		var exp expectation
-		raw, err := os.ReadFile(expectFile)
-		require.NoError(t, err)
-		require.NoError(t, yaml.UnmarshalStrict(raw, &exp))
+		exp := loadExpectation(t, expectFile)
 		snap := loadSnapshot(t, filepath.Join("testdata", name+".yaml"))
 		out = append(out, unitCase{name, snap, exp.options()})
 		local := *snap
@@ -47,12 +42,7 @@ func unitCases(t testing.TB) []unitCase {
 		})
 		out = append(out, unitCase{name + " (host-local)", &local, exp.options()})
 	}
-	g := model.DefaultGlobal()
-	g.DefaultCertificate = "/certs/default.pem"
-	out = append(out, unitCase{"synthetic", fixture.Synthetic(200), model.Options{
-		ControllerClass: model.DefaultControllerClass, IngressClass: model.DefaultIngressClass,
-		CertificateDir: "/certs", Global: g,
-	}})
+	out = append(out, unitCase{"synthetic", fixture.Synthetic(200), testOptions()})
 	return out
 }
 
@@ -177,10 +167,7 @@ func randomChange(rng *rand.Rand, snap *snapshot.Snapshot, step int) (*snapshot.
 // after a build that fell back to a whole build while the other objects
 // changed (here a Service the units read is deleted in that build).
 func TestUnitsAfterWholeBuild(t *testing.T) {
-	g := model.DefaultGlobal()
-	g.DefaultCertificate = "/certs/default.pem"
-	opts := model.Options{ControllerClass: model.DefaultControllerClass, IngressClass: model.DefaultIngressClass,
-		CertificateDir: "/certs", Global: g}
+	opts := testOptions()
 	base := fixture.Synthetic(20)
 	cache := model.NewUnitCache()
 	require.True(t, requireSameBuild(t, "host-local", base, opts, cache))

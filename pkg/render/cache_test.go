@@ -13,21 +13,32 @@ import (
 	"github.com/portico-ingress/portico/templates"
 )
 
+// patchedTemplate is the default template with each old string of pairs
+// (old, new, old, new, ...), which must appear exactly once, replaced.
+func patchedTemplate(t *testing.T, pairs ...string) *render.Renderer {
+	t.Helper()
+	require.Zero(t, len(pairs)%2, "pairs of old and new strings")
+	text := templates.NginxTemplate
+	for i := 0; i < len(pairs); i += 2 {
+		require.Equal(t, 1, strings.Count(text, pairs[i]), pairs[i])
+		text = strings.Replace(text, pairs[i], pairs[i+1], 1)
+	}
+	r, err := render.New(text)
+	require.NoError(t, err)
+	return r
+}
+
 // wholeTemplate is the default template with its server blocks printed by
 // a plain range loop, and without a "server" definition, so the renderer
 // executes it at once, without its cache: the reference output.
 func wholeTemplate(t *testing.T) *render.Renderer {
 	t.Helper()
-	text := templates.NginxTemplate
 	loop := `{{- template "whole-default-server" (dict "Global" .Config.Global "Server" .Config.DefaultServer "Check" .Check) }}
 {{- range .Config.Servers }}{{ template "whole-server" (dict "Global" $.Config.Global "Server" . "RouteMaps" list "Check" $.Check) }}{{ end }}`
-	require.Equal(t, 1, strings.Count(text, "{{- .ServerBlocks }}"))
-	text = strings.Replace(text, "{{- .ServerBlocks }}", loop, 1)
-	text = strings.Replace(text, `{{- define "default-server" }}`, `{{- define "whole-default-server" }}`, 1)
-	text = strings.Replace(text, `{{- define "server" }}`, `{{- define "whole-server" }}`, 1)
-	r, err := render.New(text)
-	require.NoError(t, err)
-	return r
+	return patchedTemplate(t,
+		"{{- .ServerBlocks }}", loop,
+		`{{- define "default-server" }}`, `{{- define "whole-default-server" }}`,
+		`{{- define "server" }}`, `{{- define "whole-server" }}`)
 }
 
 // unsharedTemplate is the default template without its "route-maps"
@@ -35,14 +46,9 @@ func wholeTemplate(t *testing.T) *render.Renderer {
 // one block per host, as the whole template does, but through the cache.
 func unsharedTemplate(t *testing.T) *render.Renderer {
 	t.Helper()
-	text := templates.NginxTemplate
-	for _, s := range []string{`{{- define "route-maps" }}`, `{{- template "route-maps" .RouteMaps }}`} {
-		require.Equal(t, 1, strings.Count(text, s), s)
-		text = strings.Replace(text, s, strings.Replace(s, `"route-maps"`, `"route-maps-off"`, 1), 1)
-	}
-	r, err := render.New(text)
-	require.NoError(t, err)
-	return r
+	return patchedTemplate(t,
+		`{{- define "route-maps" }}`, `{{- define "route-maps-off" }}`,
+		`{{- template "route-maps" .RouteMaps }}`, `{{- template "route-maps-off" .RouteMaps }}`)
 }
 
 // coldRender renders cfg with a new renderer: an empty cache.
@@ -66,15 +72,16 @@ func TestCachedEqualsWhole(t *testing.T) {
 	for _, c := range goldenCases(t) {
 		want, err := whole.Render(c.cfg, 7)
 		require.NoError(t, err)
+		// With shared blocks there is no whole-template reference; an
+		// empty cache is the reference for a warm one.
+		cold := coldRender(t, c.cfg, 7)
 		for range 2 {
 			got, err := unshared.Render(c.cfg, 7)
 			require.NoError(t, err)
 			assert.Equal(t, string(want), string(got), c.name)
-			// With shared blocks there is no whole-template reference; an
-			// empty cache is the reference for a warm one.
 			got, err = r.Render(c.cfg, 7)
 			require.NoError(t, err)
-			assert.Equal(t, coldRender(t, c.cfg, 7), string(got), c.name)
+			assert.Equal(t, cold, string(got), c.name)
 		}
 	}
 }
@@ -108,6 +115,8 @@ func TestCacheSeesChanges(t *testing.T) {
 		"route": func(c *model.Config) { c.Servers[len(c.Servers)-1].Locations[0].Route = "rchanged" },
 	}
 	for fixture, base := range bases {
+		wantBase, err := whole.Render(base, 3)
+		require.NoError(t, err)
 		for what, change := range changes {
 			name := fixture + ": " + what
 			cfg := cloneConfig(base)
@@ -126,8 +135,6 @@ func TestCacheSeesChanges(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, coldRender(t, cfg, 3), string(got), name)
 			// Some changes do nothing to some fixtures (HSTS without TLS).
-			wantBase, err := whole.Render(base, 3)
-			require.NoError(t, err)
 			baseHash, _, err := r.Hash(base)
 			require.NoError(t, err)
 			gotHash, _, err := r.Hash(cfg)

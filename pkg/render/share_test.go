@@ -2,12 +2,14 @@ package render_test
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/portico-ingress/portico/pkg/model"
+	"github.com/portico-ingress/portico/pkg/render"
 )
 
 // TestSharedHostsPrintAlike checks the claim sharing rests on: hosts whose
@@ -22,42 +24,51 @@ func TestSharedHostsPrintAlike(t *testing.T) {
 	whole := wholeTemplate(t)
 	groups := 0
 	for _, c := range goldenCases(t) {
-		var seen []model.Server
-		byShape := map[int][]model.Server{}
+		type shapeGroup struct {
+			shape   model.Server
+			members []model.Server
+		}
+		var byShape []shapeGroup
 		for _, s := range c.cfg.Servers {
 			if !model.Shareable(&s) {
 				continue
 			}
 			shape := model.Shape(&s)
-			i := 0
-			for i < len(seen) && !reflect.DeepEqual(seen[i], shape) {
-				i++
+			i := slices.IndexFunc(byShape, func(g shapeGroup) bool { return reflect.DeepEqual(g.shape, shape) })
+			if i < 0 {
+				i = len(byShape)
+				byShape = append(byShape, shapeGroup{shape: shape})
 			}
-			if i == len(seen) {
-				seen = append(seen, shape)
-			}
-			byShape[i] = append(byShape[i], s)
+			byShape[i].members = append(byShape[i].members, s)
 		}
-		for _, members := range byShape {
+		for _, g := range byShape {
+			members := g.members
 			if len(members) < 2 {
 				continue
 			}
 			groups++
 			var first string
 			for _, m := range members {
-				alone := *c.cfg
-				alone.Servers = []model.Server{asAnyHost(m)}
-				text, err := whole.Render(&alone, 1)
-				require.NoError(t, err)
+				text := printAlone(t, whole, c.cfg, m)
 				if first == "" {
-					first = string(text)
+					first = text
 					continue
 				}
-				assert.Equal(t, first, string(text), "%s: %s prints differently from %s", c.name, m.Name, members[0].Name)
+				assert.Equal(t, first, text, "%s: %s prints differently from %s", c.name, m.Name, members[0].Name)
 			}
 		}
 	}
 	assert.Positive(t, groups, "some fixture has hosts that share a block")
+}
+
+// printAlone prints cfg with srv, made any host, as its only server.
+func printAlone(t *testing.T, whole *render.Renderer, cfg *model.Config, srv model.Server) string {
+	t.Helper()
+	alone := *cfg
+	alone.Servers = []model.Server{asAnyHost(srv)}
+	text, err := whole.Render(&alone, 1)
+	require.NoError(t, err)
+	return string(text)
 }
 
 // asAnyHost gives s the name, sources and route IDs every host gets here.
@@ -93,14 +104,7 @@ func TestShapeKeepsWhatIsPrinted(t *testing.T) {
 			if !model.Shareable(&s) {
 				continue
 			}
-			print := func(srv model.Server) string {
-				alone := *c.cfg
-				alone.Servers = []model.Server{asAnyHost(srv)}
-				text, err := whole.Render(&alone, 1)
-				require.NoError(t, err)
-				return string(text)
-			}
-			want := print(s)
+			want := printAlone(t, whole, c.cfg, s)
 			shape := model.Shape(&s)
 			for k := 0; ; k++ {
 				n := 0
@@ -115,7 +119,7 @@ func TestShapeKeepsWhatIsPrinted(t *testing.T) {
 				}
 				if cs := model.Shape(&changed); reflect.DeepEqual(shape, cs) {
 					hidden++
-					assert.Equal(t, want, print(changed), "%s: %s: change %d is hidden from Shape but printed", c.name, s.Name, k)
+					assert.Equal(t, want, printAlone(t, whole, c.cfg, changed), "%s: %s: change %d is hidden from Shape but printed", c.name, s.Name, k)
 				}
 			}
 		}
