@@ -46,8 +46,7 @@ func TestMeasureIngressLatency(t *testing.T) {
 		gen := c.generation(t)
 		host := fmt.Sprintf("m%02d.latency.example", i)
 		createIngress(t, ingress(ns, fmt.Sprintf("m%02d", i), host, route{path: "/", service: "web"}))
-		created := time.Now()
-		d := servedAfter(t, created, host, "web", latencyBound, latencyPoll, func() (response, error) { return c.request(host, "/") })
+		d := servedAfter(t, c.client, host, "web", latencyBound, latencyPoll)
 		latencies = append(latencies, d)
 		// The next Ingress starts from a settled controller: its reload is
 		// recorded (the controller confirms a reload a moment after nginx
@@ -94,12 +93,15 @@ func latencyPercentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
-// servedAfter polls get every poll until it answers 200 from service and
-// returns the time since created; past bound it fails the test.
-func servedAfter(t *testing.T, created time.Time, host, service string, bound, poll time.Duration, get func() (response, error)) time.Duration {
+// servedAfter polls GET http://host/ through client every poll until it
+// answers 200 from service and returns the time since servedAfter was
+// called (callers call it right after creating the Ingress); past bound it
+// fails the test.
+func servedAfter(t *testing.T, client *http.Client, host, service string, bound, poll time.Duration) time.Duration {
 	t.Helper()
+	created := time.Now()
 	for {
-		last, err := get()
+		last, err := doGet(client, "http", host, "/")
 		if err == nil && last.status == http.StatusOK && last.served() == service {
 			return time.Since(created)
 		}

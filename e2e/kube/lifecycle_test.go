@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // lbAfterChange is how many requests are sent once a change is live to
@@ -230,12 +229,7 @@ func TestLifecycleServiceDeleted(t *testing.T) {
 	// garbage-collects it).
 	ctx, cancel = apiContext()
 	defer cancel()
-	_, err := env.client.CoreV1().Services(ns).Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "doomed", Namespace: ns},
-		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, Ports: []corev1.ServicePort{{
-			Name: "http", Protocol: corev1.ProtocolTCP, Port: servicePort, TargetPort: intstr.FromInt32(backendPort),
-		}}},
-	}, metav1.CreateOptions{})
+	_, err := env.client.CoreV1().Services(ns).Create(ctx, serviceObject(ns, "doomed"), metav1.CreateOptions{})
 	require.NoError(t, err)
 	r := c.waitServed(t, host, "/", "doomed")
 	assert.Equal(t, eps[0].Addr(), r.endpoint())

@@ -142,6 +142,11 @@ PORTICO_INTERNAL_PORT=$(free_port)
 PORTICO_STATUS_PORT=$(free_port)
 DIRECT_PORT=$(free_port)
 
+# Port and nginx pid file of each proxy target; the lua target gets its
+# entries only when it is started, so ${port[lua]:-} tells whether it runs.
+declare -A port=([portico]=$PORTICO_PORT [direct]=$DIRECT_PORT)
+declare -A pidfile=([portico]="$WORK/portico-run/nginx.pid" [direct]="$WORK/direct/nginx.pid")
+
 # start_nginx NAME CONFIG-BODY [MAIN]: runs nginx in the foreground (daemon
 # off) in the background of this script, with its own prefix, pid and temp
 # paths; MAIN goes at the top of the file (load_module lines).
@@ -203,9 +208,8 @@ for m in $LUA_MODULES; do
 	lua_main="${lua_main}load_module $m;
 "
 done
-targets="portico direct"
 if [ -n "$lua_main" ]; then
-	LUA_PORT=$(free_port)
+	port[lua]=$(free_port) pidfile[lua]="$WORK/lua/nginx.pid"
 	start_nginx lua "
     upstream backend {
         server 0.0.0.1:1;
@@ -215,17 +219,19 @@ if [ -n "$lua_main" ]; then
         keepalive 32;
     }
     server {
-        listen 127.0.0.1:$LUA_PORT;
+        listen 127.0.0.1:${port[lua]};
         location / {
             proxy_http_version 1.1;
             proxy_set_header Connection \"\";
             proxy_pass http://backend;
         }
     }" "$lua_main"
-	targets="portico direct lua"
 else
 	log "no Lua module at $LUA_MODULES: the lua target is left out"
 fi
+# The targets in the order of the first round.
+targets=(portico direct)
+[ -z "${port[lua]:-}" ] || targets+=(lua)
 
 if [ -z "${PORTICO_BIN:-}" ]; then
 	PORTICO_BIN="$WORK/portico"
@@ -295,10 +301,10 @@ pids+=($!)
 
 wait_200 "$BACKEND_PORT" /
 wait_200 "$DIRECT_PORT" /
-[ -z "${LUA_PORT:-}" ] || wait_200 "$LUA_PORT" /
+[ -z "${port[lua]:-}" ] || wait_200 "${port[lua]}" /
 wait_200 "$PORTICO_STATUS_PORT" /readyz
 wait_200 "$PORTICO_PORT" / "$HOST"
-log "backend, proxies ($targets) up in $(($(date +%s) - t0))s (workers=$WORKERS)"
+log "backend, proxies (${targets[*]}) up in $(($(date +%s) - t0))s (workers=$WORKERS)"
 
 # to_ms converts a wrk latency ("812.00us", "1.23ms", "2.00s") to ms.
 to_ms() {
@@ -311,6 +317,9 @@ to_ms() {
 		printf "%.3f", n
 	}'
 }
+
+# ratio A B prints A / B with three decimals.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 
 # worker_ticks PIDFILE prints the CPU time (user + system, in clock ticks)
 # the worker processes of the nginx master in PIDFILE have used so far.
@@ -350,12 +359,7 @@ run_wrk() {
 }
 
 # Every request must reach the backend through every proxy before timing.
-declare -A port=([portico]=$PORTICO_PORT [direct]=$DIRECT_PORT)
-declare -A pidfile=([portico]="$WORK/portico-run/nginx.pid" [direct]="$WORK/direct/nginx.pid")
-if [ -n "${LUA_PORT:-}" ]; then
-	port[lua]=$LUA_PORT pidfile[lua]="$WORK/lua/nginx.pid"
-fi
-for name in $targets; do
+for name in "${targets[@]}"; do
 	run_wrk "$name" "${port[$name]}" "${pidfile[$name]}" "$WARMUP" >/dev/null
 	log "warm-up $name: ${WARMUP}s"
 done
@@ -363,7 +367,7 @@ done
 # Figures per target, space-separated, one per round.
 declare -A rps_of p99_of cpu_of
 ratios=() lua_ratios=()
-read -ra order <<<"$targets"
+order=("${targets[@]}")
 for round in $(seq 1 "$ROUNDS"); do
 	declare -A this_rps=()
 	for name in "${order[@]}"; do
@@ -374,10 +378,10 @@ for round in $(seq 1 "$ROUNDS"); do
 		rps_of[$name]+=" $rps" p99_of[$name]+=" $p99" cpu_of[$name]+=" $cpu"
 		this_rps[$name]=$rps
 	done
-	ratios+=("$(awk -v a="${this_rps[portico]}" -v b="${this_rps[direct]}" 'BEGIN {printf "%.3f", a / b}')")
+	ratios+=("$(ratio "${this_rps[portico]}" "${this_rps[direct]}")")
 	log "round $round ratio ${ratios[-1]}"
-	if [ -n "${this_rps[lua]:-}" ]; then
-		lua_ratios+=("$(awk -v a="${this_rps[lua]}" -v b="${this_rps[direct]}" 'BEGIN {printf "%.3f", a / b}')")
+	if [ -n "${port[lua]:-}" ]; then
+		lua_ratios+=("$(ratio "${this_rps[lua]}" "${this_rps[direct]}")")
 	fi
 	# Rotate the order, so that drift (thermal, other load) hits every
 	# target in every position.
@@ -393,14 +397,14 @@ d_rps=$(median ${rps_of[direct]}) d_p99=$(median ${p99_of[direct]}) d_cpu=$(medi
 ratio=$(median "${ratios[@]}")
 ratio_min=$(printf '%s\n' "${ratios[@]}" | sort -g | head -n 1)
 ratio_max=$(printf '%s\n' "${ratios[@]}" | sort -g | tail -n 1)
-p99_ratio=$(awk -v a="$p_p99" -v b="$d_p99" 'BEGIN {printf "%.3f", a / b}')
+p99_ratio=$(ratio "$p_p99" "$d_p99")
 # Like ratio, higher is better: the hand-written config's CPU per request
 # over Portico's.
-cpu_ratio=$(awk -v a="$d_cpu" -v b="$p_cpu" 'BEGIN {printf "%.3f", a / b}')
+cpu_ratio=$(ratio "$d_cpu" "$p_cpu")
 lua="lua_ratio=none"
-if [ ${#lua_ratios[@]} -gt 0 ]; then
+if [ -n "${port[lua]:-}" ]; then
 	l_rps=$(median ${rps_of[lua]}) l_cpu=$(median ${cpu_of[lua]})
-	lua="lua_rps=$l_rps lua_cpu_us=$l_cpu lua_ratio=$(median "${lua_ratios[@]}") lua_cpu_ratio=$(awk -v a="$d_cpu" -v b="$l_cpu" 'BEGIN {printf "%.3f", a / b}')"
+	lua="lua_rps=$l_rps lua_cpu_us=$l_cpu lua_ratio=$(median "${lua_ratios[@]}") lua_cpu_ratio=$(ratio "$d_cpu" "$l_cpu")"
 fi
 
 echo "BENCH dataplane workers=$WORKERS threads=$THREADS connections=$CONNECTIONS duration_s=$DURATION rounds=$ROUNDS portico_rps=$p_rps portico_p99_ms=$p_p99 direct_rps=$d_rps direct_p99_ms=$d_p99 ratio=$ratio ratio_min=$ratio_min ratio_max=$ratio_max p99_ratio=$p99_ratio portico_cpu_us=$p_cpu direct_cpu_us=$d_cpu cpu_ratio=$cpu_ratio $lua"
