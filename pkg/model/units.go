@@ -26,8 +26,8 @@ import (
 // and what the merge needs of each Ingress is read once, when it enters
 // the sorted list (ingressInfo).
 //
-// Some features reach across hosts: rules without a host and
-// spec.defaultBackend (the default server), server-alias and
+// Some features reach across hosts: rules without a host, TLS sections
+// without hosts and spec.defaultBackend (the default server), server-alias and
 // from-to-www-redirect (names other servers may hold). A snapshot with any
 // of them is built whole, as is one whose units disagree about a shared
 // entry (a pool, a file) or a route ID. The result is the same either way:
@@ -431,14 +431,21 @@ func unitsOf(ingresses []*networkingv1.Ingress, infos []ingressInfo, owner map[s
 }
 
 // unitLocal reports whether an Ingress touches only the servers of its own
-// hosts. The two annotations are judged by their presence, whatever their
-// value: erring towards a whole build costs time, never correctness.
+// hosts: no default backend, no rule without a host, no TLS section without
+// hosts (all three reach the catch-all server, which units do not build).
+// The two annotations are judged by their presence, whatever their value:
+// erring towards a whole build costs time, never correctness.
 func unitLocal(ing *networkingv1.Ingress, aliasKey, wwwKey string) bool {
 	if ing.Spec.DefaultBackend != nil {
 		return false
 	}
 	for _, r := range ing.Spec.Rules {
 		if r.Host == "" {
+			return false
+		}
+	}
+	for _, t := range ing.Spec.TLS {
+		if len(t.Hosts) == 0 || slices.Contains(t.Hosts, "") {
 			return false
 		}
 	}
