@@ -115,7 +115,6 @@ type Controller struct {
 	failedHash  string
 	liveConf    []byte
 	digests     map[string]string
-	ready       bool
 	nginxUp     bool
 	busySince   time.Time
 	loopRunning bool
@@ -130,8 +129,8 @@ type Controller struct {
 	pushed     model.Dynamic
 	pushedBody []byte
 	pushedSum  string
-	// liveCfg is the model of the config nginx serves; endpoint-only syncs
-	// refresh its pools (guarded by mu).
+	// liveCfg is the model of the config nginx serves, nil until one is
+	// verified live (Ready); endpoint-only syncs refresh its pools (guarded by mu).
 	liveCfg *model.Config
 	// servedGeneration is the generation of the config nginx serves (guarded by mu).
 	servedGeneration uint64
@@ -302,7 +301,7 @@ func (c *Controller) Sync(ctx context.Context) {
 	}
 	hash := out.Hash()
 	c.mu.Lock()
-	unchanged := hash == c.liveHash && rendererGen == c.liveGen && c.ready
+	unchanged := hash == c.liveHash && rendererGen == c.liveGen && c.liveCfg != nil
 	alreadyFailed := hash == c.failedHash
 	c.mu.Unlock()
 	if unchanged {
@@ -364,7 +363,7 @@ func (c *Controller) apply(ctx context.Context, out *render.Output, rendererGen 
 		check = out.RenderCheck(gen)
 	}
 	d := dynamicAt(cfg, gen)
-	err := c.makeLive(ctx, conf, check, cfg, d, gen)
+	err := c.makeLive(ctx, conf, check, cfg, d)
 	if err == nil {
 		// Exactly the new data, now that no old worker takes new requests.
 		if perr := c.pushDynamic(ctx, d); perr != nil {
@@ -377,7 +376,7 @@ func (c *Controller) apply(ctx context.Context, out *render.Output, rendererGen 
 	c.mu.Lock()
 	switch {
 	case err == nil:
-		c.liveHash, c.liveGen, c.liveConf, c.digests, c.ready, c.failedHash = hash, rendererGen, conf, digests, true, ""
+		c.liveHash, c.liveGen, c.liveConf, c.digests, c.failedHash = hash, rendererGen, conf, digests, ""
 		c.liveCfg = cfg
 		c.servedGeneration = gen
 	case ev.Result == reload.ResultInvalid:
@@ -397,10 +396,11 @@ func (c *Controller) apply(ctx context.Context, out *render.Output, rendererGen 
 	return err == nil
 }
 
-// makeLive writes conf (with cfg's files) and loads it; d is cfg's balancer
-// data at generation gen, pushed alongside the live routes while the reload
-// is in flight.
-func (c *Controller) makeLive(ctx context.Context, conf, check []byte, cfg *model.Config, d model.Dynamic, gen uint64) error {
+// makeLive writes conf (with cfg's files) and loads it as generation
+// d.Generation; d is cfg's balancer data, pushed alongside the live routes
+// while the reload is in flight.
+func (c *Controller) makeLive(ctx context.Context, conf, check []byte, cfg *model.Config, d model.Dynamic) error {
+	gen := d.Generation
 	files := make([]nginx.File, 0, len(cfg.Certificates))
 	for _, cert := range cfg.Certificates {
 		files = append(files, nginx.File{Path: cert.Path, Content: cert.PEM, Mode: 0o600})
@@ -409,7 +409,7 @@ func (c *Controller) makeLive(ctx context.Context, conf, check []byte, cfg *mode
 		files = append(files, nginx.File{Path: f.Path, Content: f.Content, Mode: 0o600, ForWorkers: true})
 	}
 	c.mu.Lock()
-	running := c.ready
+	running := c.liveCfg != nil
 	previous := c.pushed
 	c.mu.Unlock()
 	if running {
@@ -501,7 +501,7 @@ func short(hash string) string {
 func (c *Controller) Ready() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.ready {
+	if c.liveCfg == nil {
 		return errors.New("no configuration verified live yet")
 	}
 	return nil

@@ -93,7 +93,7 @@ func (c *Controller) repush(ctx context.Context) (string, error) {
 	c.pushMu.Lock()
 	defer c.pushMu.Unlock()
 	c.mu.Lock()
-	body, sum, ready := c.pushedBody, c.pushedSum, c.ready
+	body, sum, ready := c.pushedBody, c.pushedSum, c.liveCfg != nil
 	c.mu.Unlock()
 	if !ready || body == nil {
 		return "", nil
@@ -125,8 +125,8 @@ func (c *Controller) syncEndpoints(ctx context.Context) bool {
 // pushEndpoints pushes the live config's pools with their endpoints read
 // from snap, and reports whether it could (Lua balancer, a config live).
 func (c *Controller) pushEndpoints(ctx context.Context, snap *snapshot.Snapshot) bool {
-	// liveCfg is set only together with (or after) ready, so a nil check
-	// covers both; the generation is read with it, under one lock.
+	// liveCfg is nil until a config is live; the generation is read with
+	// it, under one lock.
 	c.mu.Lock()
 	cfg, gen := c.liveCfg, c.servedGeneration
 	c.mu.Unlock()
