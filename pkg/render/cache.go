@@ -12,32 +12,28 @@ import (
 	"github.com/portico-ingress/portico/pkg/model"
 )
 
-// serverCache holds the server blocks of the last render, by the key of what
-// each was printed from. Entries a render does not use are dropped at its
-// end, so the cache never holds more than about one config's servers.
-type serverCache struct {
+// lastRender holds values by key for the latest render: lookup starts a
+// render, and store drops the entries it did not use, so it never holds much
+// more than one config's worth. A concurrent render of another config may
+// lose entries to this; it only costs that render the work next time. The
+// zero value is empty and ready for use.
+type lastRender[K comparable, V any] struct {
 	mu      sync.Mutex
 	renders uint64
-	entries map[[32]byte]*cacheEntry
+	entries map[K]*stamped[V]
 }
 
-type cacheEntry struct {
-	text []byte
-	sum  [32]byte
+type stamped[V any] struct {
+	val  V
 	used uint64 // the render that last used it
 }
 
-func newServerCache() *serverCache {
-	return &serverCache{entries: map[[32]byte]*cacheEntry{}}
-}
-
-// lookup fills texts and sums for the keys it holds and returns the indexes
-// of the others.
-func (c *serverCache) lookup(keys [][32]byte, texts [][]byte, sums [][32]byte) []int {
+// lookup starts a render, fills out with the values of the keys it holds and
+// returns the indexes of the others.
+func (c *lastRender[K, V]) lookup(keys []K, out []V) (missing []int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.renders++
-	var missing []int
 	for i, k := range keys {
 		e, ok := c.entries[k]
 		if !ok {
@@ -45,19 +41,21 @@ func (c *serverCache) lookup(keys [][32]byte, texts [][]byte, sums [][32]byte) [
 			continue
 		}
 		e.used = c.renders
-		texts[i], sums[i] = e.text, e.sum
+		out[i] = e.val
 	}
 	return missing
 }
 
-// store adds the blocks rendered for missing and drops the entries the
-// latest render did not use. A concurrent render of another config may lose
-// entries to this; it only costs that render a re-render next time.
-func (c *serverCache) store(keys [][32]byte, texts [][]byte, sums [][32]byte, missing []int) {
+// store adds the values computed for missing and drops the entries the
+// latest render did not use.
+func (c *lastRender[K, V]) store(keys []K, vals []V, missing []int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = make(map[K]*stamped[V])
+	}
 	for _, i := range missing {
-		c.entries[keys[i]] = &cacheEntry{text: texts[i], sum: sums[i], used: c.renders}
+		c.entries[keys[i]] = &stamped[V]{val: vals[i], used: c.renders}
 	}
 	for k, e := range c.entries {
 		if e.used < c.renders {

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"hash"
 	"runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"text/template"
@@ -43,8 +42,10 @@ type Renderer struct {
 	// server blocks would differ only in names and routes share one block
 	// (see share.go).
 	share bool
-	cache *serverCache
-	memo  *keyMemo
+	// cache holds the server blocks of the last render by the key of what
+	// each was printed from; memo the keys of its servers (memo.go).
+	cache lastRender[[32]byte, rendered]
+	memo  lastRender[serverID, *memoEntry]
 }
 
 // Data is what the template sees.
@@ -136,7 +137,7 @@ func New(text string) (*Renderer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing nginx template: %w", err)
 	}
-	r := &Renderer{tmpl: t, cache: newServerCache(), memo: newKeyMemo()}
+	r := &Renderer{tmpl: t}
 	if s := t.Lookup("server"); s != nil {
 		d := t.Lookup("default-server")
 		if d == nil {
@@ -251,21 +252,14 @@ func (r *Renderer) Prepare(cfg *model.Config) (*Output, error) {
 	out.hash = hex.EncodeToString(h.Sum(nil))
 	if r.server != nil {
 		checkServers := servers
-		differs := false
-		for i, c := range checks {
-			if c != nil {
-				if !differs {
-					checkServers = slices.Clone(servers)
-					differs = true
-				}
-				checkServers[i] = c
-			}
+		if checks != nil {
+			checkServers = checks
 		}
 		check, checkText, err := r.layout(cfg, checkServers, sums, true, nil)
 		if err != nil {
 			return nil, err
 		}
-		if differs || !bytes.Equal(text, checkText) {
+		if checks != nil || !bytes.Equal(text, checkText) {
 			out.check = &check
 		}
 	}

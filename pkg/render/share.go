@@ -29,13 +29,19 @@ type block struct {
 	// members are the indexes of the hosts sharing the block, in server
 	// order; nil for a block of one.
 	members []int
-	// check marks the text nginx -t checks (ServerData.Check).
-	check bool
+}
+
+// rendered is a server block as printed, with its sha256 and, for a block
+// with per-location Lua hooks, the text nginx -t checks (ServerData.Check).
+type rendered struct {
+	text, check []byte
+	sum         [32]byte
 }
 
 // renderServers returns the server blocks, default server first, with the
-// sha256 of each, and the blocks as nginx -t checks them (nil where that is
-// the block itself), from the cache or rendered now.
+// sha256 of each, from the cache or rendered now; and, when some block has a
+// text of its own for nginx -t, all the blocks as nginx -t checks them (else
+// nil).
 func (r *Renderer) renderServers(cfg *model.Config) (texts [][]byte, sums [][32]byte, checks [][]byte, err error) {
 	n := 1 + len(cfg.Servers)
 	srv := func(i int) *model.Server {
@@ -59,13 +65,8 @@ func (r *Renderer) renderServers(cfg *model.Config) (texts [][]byte, sums [][32]
 	for i := range n {
 		ids[i] = idOf(srv(i))
 	}
-	memo := r.memo.lookup(ids)
-	var fresh []int
-	for i, e := range memo {
-		if e == nil {
-			fresh = append(fresh, i)
-		}
-	}
+	memo := make([]*memoEntry, n)
+	fresh := r.memo.lookup(ids, memo)
 	var keyers sync.Pool
 	err = parallel(len(fresh), func(j int, _ *bytes.Buffer) error {
 		k, _ := keyers.Get().(*keyer)
@@ -80,8 +81,8 @@ func (r *Renderer) renderServers(cfg *model.Config) (texts [][]byte, sums [][32]
 		if err := k.add(&k.shape); err != nil {
 			return err
 		}
-		memo[i] = &memoEntry{server: *s, shape: sha256.Sum256(k.buf), ident: identity(k, s),
-			shareable: i > 0 && model.Shareable(s), phases: hasPhases(s)}
+		memo[i] = &memoEntry{shape: sha256.Sum256(k.buf), ident: identity(k, s),
+			shareable: model.Shareable(s), phases: hasPhases(s)}
 		return nil
 	})
 	if err != nil {
@@ -112,56 +113,62 @@ func (r *Renderer) renderServers(cfg *model.Config) (texts [][]byte, sums [][32]
 		}
 		keys[b] = sha256.Sum256(kb)
 	}
-	// Blocks with per-location Lua hooks have a second text, for nginx -t,
-	// under their key with a 'c' appended; one cache lookup covers both.
-	checkOf := make([]int, len(blocks)) // index in keys of the check text, or 0
-	for b := range blocks {
-		if memo[blocks[b].server].phases {
-			checkOf[b] = len(keys)
-			keys = append(keys, sha256.Sum256(append(keys[b][:], 'c')))
-			blocks = append(blocks, block{server: blocks[b].server, members: blocks[b].members, check: true})
-		}
-	}
 
-	texts = make([][]byte, len(keys))
-	sums = make([][32]byte, len(keys))
-	missing := r.cache.lookup(keys, texts, sums)
-	if len(missing) > 0 {
-		err := parallel(len(missing), func(j int, buf *bytes.Buffer) error {
-			bl := blocks[missing[j]]
-			t, data := r.server, ServerData{Global: &cfg.Global, Server: srv(bl.server), Check: bl.check}
-			if bl.server == 0 {
-				t = r.defaultServer
+	got := make([]rendered, len(blocks))
+	missing := r.cache.lookup(keys, got)
+	err = parallel(len(missing), func(j int, buf *bytes.Buffer) error {
+		b := missing[j]
+		bl := blocks[b]
+		t, data := r.server, ServerData{Global: &cfg.Global, Server: srv(bl.server)}
+		if bl.server == 0 {
+			t = r.defaultServer
+		}
+		if bl.members != nil {
+			members := make([]*model.Server, len(bl.members))
+			for m, i := range bl.members {
+				members[m] = srv(i)
 			}
-			if bl.members != nil {
-				members := make([]*model.Server, len(bl.members))
-				for m, i := range bl.members {
-					members[m] = srv(i)
-				}
-				shared, maps := sharedServer(members, "portico_r"+hex.EncodeToString(memo[bl.server].shape[:8]))
-				data.Server, data.RouteMaps = &shared, maps
-			}
+			shared, maps := sharedServer(members, "portico_r"+hex.EncodeToString(memo[bl.server].shape[:8]))
+			data.Server, data.RouteMaps = &shared, maps
+		}
+		execute := func(check bool) ([]byte, error) {
+			data.Check = check
 			buf.Reset()
 			if err := t.Execute(buf, data); err != nil {
-				return fmt.Errorf("rendering server %q: %w", data.Server.Name, err)
+				return nil, fmt.Errorf("rendering server %q: %w", data.Server.Name, err)
 			}
-			texts[missing[j]] = bytes.Clone(buf.Bytes())
-			sums[missing[j]] = sha256.Sum256(texts[missing[j]])
-			return nil
-		})
+			return bytes.Clone(buf.Bytes()), nil
+		}
+		text, err := execute(false)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("rendering nginx.conf: %w", err)
+			return err
+		}
+		got[b] = rendered{text: text, sum: sha256.Sum256(text)}
+		// Per-location Lua hooks make a second text, for nginx -t, kept with
+		// the first: the key covers them, as model.Shape keeps them.
+		if memo[bl.server].phases {
+			got[b].check, err = execute(true)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("rendering nginx.conf: %w", err)
+	}
+	r.cache.store(keys, got, missing)
+	texts = make([][]byte, len(got))
+	sums = make([][32]byte, len(got))
+	for b := range got {
+		texts[b], sums[b] = got[b].text, got[b].sum
+	}
+	for b := range got {
+		if got[b].check != nil {
+			if checks == nil {
+				checks = slices.Clone(texts)
+			}
+			checks[b] = got[b].check
 		}
 	}
-	r.cache.store(keys, texts, sums, missing)
-	main := len(checkOf)
-	checks = make([][]byte, main)
-	for b, c := range checkOf {
-		if c != 0 {
-			checks[b] = texts[c]
-		}
-	}
-	return texts[:main], sums[:main], checks, nil
+	return texts, sums, checks, nil
 }
 
 // hasPhases reports whether a server prints per-location Lua hooks; the
