@@ -46,23 +46,13 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 	}
 	accepted := make(map[string]*networkingv1.Ingress, len(ingresses))
 	served := make([]ObjectRef, 0, len(ingresses))
-	var canaries []canaryIngress
-	for i, ing := range ingresses {
-		use, set, ok := b.accept(ing)
-		if !ok {
-			continue
-		}
+	b.addIngresses(ingresses, func(i int, use *networkingv1.Ingress) {
+		ing := ingresses[i]
 		accepted[key(ing.Namespace, ing.Name)] = use
 		served = append(served, ingressRef(ing))
-		if set.Canary.Enabled {
-			canaries = append(canaries, canaryIngress{ing: use, set: set, pol: b.policy(use, set), index: i})
-			continue
-		}
-		b.addIngress(use, b.policy(use, set))
-	}
-	b.addCanaries(canaries)
+	})
 	b.addWWWRedirects()
-	b.addGlobalDefaultBackend()
+	b.setFallbacks(b.globalFallback())
 	b.dropShadowedAliases()
 	cfg := b.config()
 	assignRoutes(cfg)
@@ -97,14 +87,11 @@ func preludeOn(snap *snapshot.Snapshot, opts Options, build uint64, idx index) *
 type builder struct {
 	// opts and global are shared with the builders of units, read-only
 	// once the ConfigMap is applied.
-	opts       *Options
-	global     *Global
-	parser     *annotations.Parser
-	services   map[string]*corev1.Service
-	slices     map[string][]*discoveryv1.EndpointSlice
-	secrets    map[string]*corev1.Secret
-	configMaps map[string]*corev1.ConfigMap
-	classes    classSelector
+	opts    *Options
+	global  *Global
+	parser  *annotations.Parser
+	index   // read-only, shared with the unit builders too
+	classes classSelector
 
 	servers       map[string]*serverBuilder
 	defaultServer *serverBuilder
@@ -122,9 +109,10 @@ type builder struct {
 
 	// deps, when set, records the objects read (a unit's build, units.go).
 	deps *depLog
-	// tags, when set, gets the phase and Ingress of every finding, in
-	// step with findings, for a unit's findings to be put in build order.
-	tags *[]findingTag
+	// tags, in a unit's build (deps set), are the phase and Ingress of
+	// every finding, in step with findings, for the unit's findings to be
+	// put in build order.
+	tags []findingTag
 	// phase and current say what the build is at, for tags: the main loop
 	// (phaseIngresses) or the canaries, and the index of the Ingress.
 	phase   int
@@ -176,14 +164,11 @@ func slicesByService(list []*discoveryv1.EndpointSlice) map[string][]*discoveryv
 func newBuilderOn(snap *snapshot.Snapshot, opts Options, idx index) *builder {
 	global := opts.Global
 	base := &builder{
-		opts:       &opts,
-		global:     &global,
-		parser:     annotations.NewParser(opts.AnnotationPrefix),
-		services:   idx.services,
-		slices:     idx.slices,
-		secrets:    idx.secrets,
-		configMaps: idx.configMaps,
-		classes:    newClassSelector(snap.IngressClasses, opts),
+		opts:    &opts,
+		global:  &global,
+		parser:  annotations.NewParser(opts.AnnotationPrefix),
+		index:   idx,
+		classes: newClassSelector(snap.IngressClasses, opts),
 	}
 	return base.child()
 }
@@ -213,8 +198,8 @@ func olderFirst(a, c *networkingv1.Ingress) int {
 
 func (b *builder) warn(obj ObjectRef, reason, format string, args ...any) {
 	b.findings = append(b.findings, Finding{Object: obj, Reason: reason, Message: fmt.Sprintf(format, args...)})
-	if b.tags != nil {
-		*b.tags = append(*b.tags, findingTag{phase: b.phase, index: b.current})
+	if b.deps != nil {
+		b.tags = append(b.tags, findingTag{phase: b.phase, index: b.current})
 	}
 }
 
@@ -478,12 +463,37 @@ func truncate(s string) string {
 	return s[:max] + "..."
 }
 
-func (b *builder) addGlobalDefaultBackend() {
-	fb := b.globalFallback()
-	for _, srv := range append(b.serverList(), b.defaultServer) {
+// addIngresses is a build's main loop: the Ingresses accepted and added in
+// order, the canaries after the others. served gets the place of each
+// Ingress served and the version served.
+func (b *builder) addIngresses(ingresses []*networkingv1.Ingress, served func(i int, use *networkingv1.Ingress)) {
+	var canaries []canaryIngress
+	for i, ing := range ingresses {
+		b.phase, b.current = phaseIngresses, i
+		use, set, ok := b.accept(ing)
+		if !ok {
+			continue
+		}
+		served(i, use)
+		if set.Canary.Enabled {
+			canaries = append(canaries, canaryIngress{ing: use, set: set, pol: b.policy(use, set), index: i})
+			continue
+		}
+		b.addIngress(use, b.policy(use, set))
+	}
+	b.addCanaries(canaries)
+}
+
+// setFallbacks gives fb to every server, the default server too, that has
+// no fallback yet.
+func (b *builder) setFallbacks(fb *fallback) {
+	for _, srv := range b.servers {
 		if srv.fallback == nil {
 			srv.fallback = fb
 		}
+	}
+	if b.defaultServer != nil && b.defaultServer.fallback == nil {
+		b.defaultServer.fallback = fb
 	}
 }
 

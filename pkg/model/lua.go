@@ -248,7 +248,7 @@ func (d Dynamic) During(live Dynamic) Dynamic {
 // with the Lua balancer nginx.conf never depends on endpoints, so the model
 // need not be built again (which costs far more at thousands of Ingresses).
 func RefreshEndpoints(cfg *Config, snap *snapshot.Snapshot) Dynamic {
-	b := &builder{slices: slicesByService(snap.EndpointSlices)}
+	b := &builder{index: index{slices: slicesByService(snap.EndpointSlices)}}
 	return cfg.dynamic(func(u *Upstream) []string { return b.readyEndpoints(u.Namespace, u.Service, u.PortName) })
 }
 

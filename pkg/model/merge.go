@@ -49,8 +49,12 @@ func (s *refSet[T]) seal() {
 	s.bulk = nil
 }
 
-func (s *refSet[T]) clone() refSet[T] {
-	return refSet[T]{items: slices.Clone(s.items), refs: maps.Clone(s.refs), keyOf: s.keyOf}
+// take moves s into a new set, leaving s without refs: only the items are
+// copied, which the Config built from s holds.
+func (s *refSet[T]) take() refSet[T] {
+	t := refSet[T]{items: slices.Clone(s.items), refs: s.refs, keyOf: s.keyOf}
+	s.refs = nil
+	return t
 }
 
 func (s *refSet[T]) find(k string) (int, bool) {
@@ -195,8 +199,9 @@ func (b *builder) mergeAll(units []*cachedUnit, gf *builder, fb *fallback) (*mer
 		prelude:      slices.Clone(b.findings),
 		after:        gf.findings,
 	}
-	// The default server: no Ingress of a snapshot built by units touches it.
-	b.defaultServer.fallback = fb
+	// b builds the default server alone: no Ingress of a snapshot built by
+	// units touches it.
+	b.setFallbacks(fb)
 	cfg := b.config()
 	defaults := &Config{Global: cfg.Global, DefaultServer: cfg.DefaultServer}
 	assignRoutes(defaults)
@@ -225,13 +230,7 @@ func (b *builder) mergeAll(units []*cachedUnit, gf *builder, fb *fallback) (*mer
 		if !st.addParts(o) {
 			return nil, nil
 		}
-		if !o.eachRoute(func(id string, r Route) bool {
-			if _, taken := routes[id]; taken {
-				return false // a route ID collision: the whole build resolves it
-			}
-			routes[id] = r
-			return true
-		}) {
+		if !putRoutes(routes, o) {
 			return nil, nil
 		}
 	}
@@ -246,12 +245,14 @@ func (b *builder) mergeAll(units []*cachedUnit, gf *builder, fb *fallback) (*mer
 }
 
 // patched is the last merge with removed units taken out and added ones
-// put in; nil when an added unit disagrees with what is there.
+// put in; nil when an added unit disagrees with what is there. It uses last
+// up, which merge replaces either way (by the patch, a whole merge or nil):
+// the refs move, and what the last Config holds is copied.
 func (last *mergeState) patched(removed, added []*cachedUnit) (*mergeState, *Config) {
 	st := &mergeState{
-		upstreams: last.upstreams.clone(), certificates: last.certificates.clone(),
-		limitZones: last.limitZones.clone(), limitExempts: last.limitExempts.clone(),
-		originMaps: last.originMaps.clone(), authFiles: last.authFiles.clone(),
+		upstreams: last.upstreams.take(), certificates: last.certificates.take(),
+		limitZones: last.limitZones.take(), limitExempts: last.limitExempts.take(),
+		originMaps: last.originMaps.take(), authFiles: last.authFiles.take(),
 		prelude: last.prelude, after: last.after,
 	}
 	cfg := *last.cfg
@@ -263,7 +264,7 @@ func (last *mergeState) patched(removed, added []*cachedUnit) (*mergeState, *Con
 	for _, u := range removed {
 		st.removeParts(u.out)
 		for _, s := range u.out.servers {
-			if i, found := slices.BinarySearchFunc(cfg.Servers, s.Name, func(x Server, n string) int { return cmp.Compare(x.Name, n) }); found {
+			if i, found := findServer(cfg.Servers, s.Name); found {
 				cfg.Servers = slices.Delete(cfg.Servers, i, i+1)
 			}
 		}
@@ -280,24 +281,35 @@ func (last *mergeState) patched(removed, added []*cachedUnit) (*mergeState, *Con
 			return nil, nil
 		}
 		for _, s := range u.out.servers {
-			i, found := slices.BinarySearchFunc(cfg.Servers, s.Name, func(x Server, n string) int { return cmp.Compare(x.Name, n) })
+			i, found := findServer(cfg.Servers, s.Name)
 			if found {
 				return nil, nil // hosts belong to one unit; a whole merge sorts it out
 			}
 			cfg.Servers = slices.Insert(cfg.Servers, i, s)
 		}
-		if cfg.Routes != nil && !u.out.eachRoute(func(id string, r Route) bool {
-			if _, taken := cfg.Routes[id]; taken {
-				return false
-			}
-			cfg.Routes[id] = r
-			return true
-		}) {
+		if cfg.Routes != nil && !putRoutes(cfg.Routes, u.out) {
 			return nil, nil
 		}
 	}
 	st.fill(&cfg)
 	return st, &cfg
+}
+
+// findServer finds a server by name in a list sorted by name.
+func findServer(list []Server, name string) (int, bool) {
+	return slices.BinarySearchFunc(list, name, func(x Server, n string) int { return cmp.Compare(x.Name, n) })
+}
+
+// putRoutes puts a unit's routes into routes; false on a route ID
+// collision, which the whole build resolves.
+func putRoutes(routes map[string]Route, o *unitOutput) bool {
+	return o.eachRoute(func(id string, r Route) bool {
+		if _, taken := routes[id]; taken {
+			return false
+		}
+		routes[id] = r
+		return true
+	})
 }
 
 // seal ends collecting in every set (mergeAll).

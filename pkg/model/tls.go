@@ -12,8 +12,6 @@ import (
 	"path"
 	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -115,17 +113,10 @@ func (b *builder) checkKeyPairs(ingresses []*networkingv1.Ingress) {
 	if workers < 2 {
 		return // not worth goroutines; the build checks them as it goes
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < len(pairs); i = int(next.Add(1)) - 1 {
-				// Errors are found again, and reported, where the build uses the pair.
-				_, _ = b.opts.KeyPairs.normalize(b.keyPairBuild, pairs[i].cert, pairs[i].key)
-			}
-		})
-	}
-	wg.Wait()
+	parallelFor(len(pairs), workers, func(i int) {
+		// Errors are found again, and reported, where the build uses the pair.
+		_, _ = b.opts.KeyPairs.normalize(b.keyPairBuild, pairs[i].cert, pairs[i].key)
+	})
 }
 
 func (b *builder) loadCertificate(namespace, name string) (string, error) {

@@ -3,6 +3,7 @@ package model
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"maps"
 	"runtime"
 	"slices"
 	"sync"
@@ -60,9 +61,11 @@ type UnitCache struct {
 	// current says the units were checked against objects: false from
 	// when remember records new objects until a build by units succeeds.
 	current bool
-	// ingresses are the last snapshot's Ingresses, sorted the ones we
+	// ingresses are the last snapshot's Ingresses, each with the stamp of
+	// the last removal it survived (sortedIngresses); sorted the ones we
 	// serve, oldest first.
-	ingresses map[*networkingv1.Ingress]struct{}
+	ingresses map[*networkingv1.Ingress]uint64
+	stamp     uint64
 	sorted    []*networkingv1.Ingress
 	infos     []ingressInfo // in step with sorted
 	// last is the last merge, for the next to patch (merge.go).
@@ -195,9 +198,9 @@ func (c *UnitCache) sortedIngresses(b *builder, all []*networkingv1.Ingress, sam
 	}
 	removed := len(c.ingresses) - present
 	if !sameClasses || c.ingresses == nil || 8*(len(added)+removed) > len(all) {
-		c.ingresses = make(map[*networkingv1.Ingress]struct{}, len(all))
+		c.ingresses = make(map[*networkingv1.Ingress]uint64, len(all))
 		for _, ing := range all {
-			c.ingresses[ing] = struct{}{}
+			c.ingresses[ing] = c.stamp
 		}
 		c.sorted = b.sortedIngresses(all)
 		c.infos = make([]ingressInfo, len(c.sorted))
@@ -209,27 +212,24 @@ func (c *UnitCache) sortedIngresses(b *builder, all []*networkingv1.Ingress, sam
 	if len(added) == 0 && removed == 0 {
 		return c.sorted, c.infos
 	}
-	var now map[*networkingv1.Ingress]struct{}
 	if removed > 0 {
-		now = make(map[*networkingv1.Ingress]struct{}, len(all))
+		// Stamp the Ingresses of all and drop the others: the map then
+		// holds all.
+		c.stamp++
 		for _, ing := range all {
-			now[ing] = struct{}{}
+			c.ingresses[ing] = c.stamp
 		}
-		for ing := range c.ingresses {
-			if _, ok := now[ing]; !ok {
-				delete(c.ingresses, ing)
-			}
-		}
+		maps.DeleteFunc(c.ingresses, func(_ *networkingv1.Ingress, stamp uint64) bool { return stamp != c.stamp })
 	}
 	sorted := make([]*networkingv1.Ingress, 0, len(c.sorted)+len(added))
 	infos := make([]ingressInfo, 0, len(c.sorted)+len(added))
 	for i, ing := range c.sorted {
-		if _, ok := now[ing]; ok || removed == 0 {
+		if _, ok := c.ingresses[ing]; ok || removed == 0 {
 			sorted, infos = append(sorted, ing), append(infos, c.infos[i])
 		}
 	}
 	for _, ing := range added {
-		c.ingresses[ing] = struct{}{}
+		c.ingresses[ing] = c.stamp
 		if b.classes.ours(ing) {
 			i, _ := slices.BinarySearchFunc(sorted, ing, olderFirst)
 			sorted = slices.Insert(sorted, i, ing)
@@ -343,17 +343,10 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	}
 	// Units are independent: translate the missing ones on all cores.
 	cacheable := make([]bool, len(groups))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), (len(missing)+15)/16) + 1 {
-		wg.Go(func() {
-			for j := int(next.Add(1)) - 1; j < len(missing); j = int(next.Add(1)) - 1 {
-				i := missing[j]
-				units[i], cacheable[i] = b.buildUnit(groups[i], fb)
-			}
-		})
-	}
-	wg.Wait()
+	parallelFor(len(missing), min(runtime.GOMAXPROCS(0), (len(missing)+15)/16)+1, func(j int) {
+		i := missing[j]
+		units[i], cacheable[i] = b.buildUnit(groups[i], fb)
+	})
 
 	cfg, findings, ok := b.merge(cache, ingresses, infos, units, gf, fb, trusted && sameEnv)
 	if !ok {
@@ -368,6 +361,22 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	cache.env, cache.units, cache.current = env, keep, true
 	cache.stats.Whole, cache.stats.Units, cache.stats.Translated = false, len(units), len(missing)
 	return cfg, findings, nil, nil
+}
+
+// parallelFor calls fn(i) for every i in [0, n) on workers goroutines,
+// each taking the next i when done with its last, and returns when all
+// calls have.
+func parallelFor(n, workers int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // unitsOf groups the Ingresses into units, each in build order, the units
@@ -485,7 +494,7 @@ func (b *builder) child() *builder {
 func (b *builder) unitChild() *builder {
 	return &builder{
 		opts: b.opts, global: b.global, parser: b.parser,
-		services: b.services, slices: b.slices, secrets: b.secrets, configMaps: b.configMaps, classes: b.classes,
+		index: b.index, classes: b.classes,
 		keyPairBuild: b.keyPairBuild,
 		servers:      map[string]*serverBuilder{},
 		upstreams:    map[string]*Upstream{},
@@ -506,39 +515,20 @@ func (b *builder) unitChild() *builder {
 func (b *builder) buildUnit(ingresses []*networkingv1.Ingress, fb *fallback) (*cachedUnit, bool) {
 	u := b.unitChild()
 	u.deps = &depLog{}
-	var tags []findingTag
-	u.tags = &tags
 	out := &unitOutput{}
-	cacheable := true
-	var canaries []canaryIngress
-	for j, ing := range ingresses {
-		u.phase, u.current = phaseIngresses, j
-		use, set, ok := u.accept(ing)
-		if !ok || use != ing {
-			cacheable = false
-		}
-		if !ok {
-			continue
-		}
+	cacheable := true // while every Ingress is served as it is
+	u.addIngresses(ingresses, func(j int, use *networkingv1.Ingress) {
 		out.served, out.accepted = append(out.served, j), append(out.accepted, use)
-		if set.Canary.Enabled {
-			canaries = append(canaries, canaryIngress{ing: use, set: set, pol: u.policy(use, set), index: j})
-			continue
-		}
-		u.addIngress(use, u.policy(use, set))
-	}
-	u.addCanaries(canaries)
-	for _, srv := range u.servers {
-		if srv.fallback == nil {
-			srv.fallback = fb
-		}
-	}
+		cacheable = cacheable && use == ingresses[j]
+	})
+	cacheable = cacheable && len(out.served) == len(ingresses)
+	u.setFallbacks(fb)
 	// Not u.config(): a unit needs no copy of the global settings.
 	cfg := &Config{}
 	u.collect(cfg)
 	out.servers, out.upstreams, out.certificates = cfg.Servers, cfg.Upstreams, cfg.Certificates
 	out.limitZones, out.limitExempts, out.originMaps, out.authFiles = cfg.LimitZones, cfg.LimitExempts, cfg.OriginMaps, cfg.AuthFiles
-	out.findings, out.tags = u.findings, tags
+	out.findings, out.tags = u.findings, u.tags
 	if u.global.Balancer == BalancerLua {
 		// As assignRoutes, without a map per unit (10,000 per cold build):
 		// a unit has a few routes, and its locations keep them (eachRoute).
