@@ -41,6 +41,7 @@ type controllerFlags struct {
 	startNginx    bool
 	template      string
 	statusAddress string
+	debugAddress  string
 	holdOff       time.Duration
 	maxHoldOff    time.Duration
 	endpointHold  time.Duration
@@ -73,10 +74,13 @@ A configuration that fails nginx -t is never made live: the last good one
 keeps serving, and the error is logged, counted in metrics and listed in
 /debug/reloads.
 
-Status endpoints on --status-address:
+Status endpoints on --status-address (every interface by default, for the
+kubelet's probes and Prometheus):
   /healthz        sync loop alive and nginx master running
   /readyz         first configuration verified live
   /metrics        Prometheus metrics (portico_reloads_total, ...)
+Debug endpoints on --debug-address (loopback by default: they show every
+route, Pod IP and file path; use kubectl port-forward or exec to read them):
   /debug/config   the live nginx.conf (file paths only, never keys)
   /debug/reloads  the last reload events as JSON
   /debug/balancer the Lua balancer's endpoints and routes nginx holds (JSON)`,
@@ -110,7 +114,9 @@ Status endpoints on --status-address:
 	fs.StringVar(&f.pidFile, "nginx-pid-file", "", "pid file of the nginx master to signal (default: RUNTIME-DIR/nginx.pid)")
 	fs.BoolVar(&f.startNginx, "start-nginx", false, "start and supervise nginx as a child process instead of signalling a sidecar")
 	fs.StringVar(&f.template, "template", "", "nginx.conf template file; watched and reloaded on change (default: the built-in template)")
-	fs.StringVar(&f.statusAddress, "status-address", ":10254", "address of the status, metrics and debug HTTP server")
+	fs.StringVar(&f.statusAddress, "status-address", ":10254", "address of the probe and metrics HTTP server (/healthz, /readyz, /metrics)")
+	fs.StringVar(&f.debugAddress, "debug-address", "127.0.0.1:10255",
+		"address of the debug HTTP server (/debug/config, /debug/reloads, /debug/balancer); the same as --status-address serves both on one port; \"\" turns it off")
 	fs.DurationVar(&f.holdOff, "sync-holdoff", 200*time.Millisecond, "wait this long after a change for more changes before syncing (the first change after a quiet period waits only 10ms)")
 	fs.DurationVar(&f.maxHoldOff, "sync-max-holdoff", time.Second, "sync at the latest this long after the first change of a burst")
 	fs.DurationVar(&f.endpointHold, "sync-endpoint-holdoff", 20*time.Millisecond,
@@ -212,8 +218,7 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	statusServer := status.New(status.Options{
-		Address:  f.statusAddress,
+	statusOpts := status.Options{
 		Logger:   log.With("component", "status"),
 		Gatherer: registry,
 		Health:   ctrl.Healthy,
@@ -221,17 +226,18 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		Config:   ctrl.LiveConfig,
 		Reloads:  history.Recent,
 		Balancer: ctrl.BalancerData,
-	})
-	ln, err := statusServer.Listen()
+	}
+	servers, err := listenStatus(statusOpts, f.statusAddress, f.debugAddress)
 	if err != nil {
-		return fmt.Errorf("status server: %w", err)
+		return err
 	}
 	log.Info("portico controller starting", "version", version, "manifests", f.manifests,
-		"config", ngx.opts.ConfigPath, "status", ln.Addr().String(), "start_nginx", f.startNginx, "balancer", balancer)
+		"config", ngx.opts.ConfigPath, "status", servers[0].addr, "debug", f.debugAddress,
+		"start_nginx", f.startNginx, "balancer", balancer)
 
-	tasks := []func(context.Context) error{
-		func(ctx context.Context) error { return statusServer.Serve(ctx, ln) },
-		ctrl.Run,
+	tasks := []func(context.Context) error{ctrl.Run}
+	for _, s := range servers {
+		tasks = append(tasks, s.serve)
 	}
 	if f.template != "" {
 		tasks = append(tasks, func(ctx context.Context) error { return ctrl.WatchTemplate(ctx, f.template) })
@@ -251,6 +257,47 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	}
 	log.Info("stopped")
 	return result
+}
+
+// statusListener is one status HTTP server, listening.
+type statusListener struct {
+	addr  string
+	serve func(context.Context) error
+	close func() error
+}
+
+// listenStatus opens the probe and metrics server on statusAddr and the
+// debug server on debugAddr: one server when they are the same, none for
+// debug when debugAddr is "".
+func listenStatus(opts status.Options, statusAddr, debugAddr string) ([]statusListener, error) {
+	type group struct {
+		addr  string
+		serve status.Endpoints
+	}
+	groups := []group{{statusAddr, status.Probes}}
+	switch debugAddr {
+	case "":
+	case statusAddr:
+		groups[0].serve = status.All
+	default:
+		groups = append(groups, group{debugAddr, status.Debug})
+	}
+	var out []statusListener
+	for _, g := range groups {
+		o := opts
+		o.Address, o.Serve = g.addr, g.serve
+		srv := status.New(o)
+		ln, err := srv.Listen()
+		if err != nil {
+			for _, opened := range out {
+				_ = opened.close() // the listen error is what matters
+			}
+			return nil, err
+		}
+		out = append(out, statusListener{addr: ln.Addr().String(),
+			serve: func(ctx context.Context) error { return srv.Serve(ctx, ln) }, close: ln.Close})
+	}
+	return out, nil
 }
 
 // runAll runs the tasks until ctx ends or one of them fails; a failure

@@ -60,7 +60,7 @@ type controller struct {
 	configDir  string
 	runtimeDir string
 
-	httpPort, httpsPort, internalPort, statusPort int
+	httpPort, httpsPort, internalPort, statusPort, debugPort int
 
 	proc    *child
 	logs    *logBuffer
@@ -111,7 +111,7 @@ func startControllerWith(t testing.TB, opts controllerOptions) *controller {
 		configDir:  filepath.Join(root, "conf"),
 		runtimeDir: filepath.Join(root, "run"),
 	}
-	c.httpPort, c.httpsPort, c.internalPort, c.statusPort = mustFreePort(t), mustFreePort(t), mustFreePort(t), mustFreePort(t)
+	c.httpPort, c.httpsPort, c.internalPort, c.statusPort, c.debugPort = mustFreePort(t), mustFreePort(t), mustFreePort(t), mustFreePort(t), mustFreePort(t)
 	c.client = newHTTPClient(c.httpPort, true)
 	c.status = &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, DialContext: guardedDial}, Timeout: 10 * time.Second}
 
@@ -124,6 +124,7 @@ func startControllerWith(t testing.TB, opts controllerOptions) *controller {
 		"--https-port", strconv.Itoa(c.httpsPort),
 		"--internal-port", strconv.Itoa(c.internalPort),
 		"--status-address", "127.0.0.1:" + strconv.Itoa(c.statusPort),
+		"--debug-address", "127.0.0.1:" + strconv.Itoa(c.debugPort),
 		"--config-dir", c.configDir,
 		"--runtime-dir", c.runtimeDir,
 		"--access-log", "off",
@@ -255,7 +256,11 @@ func (c *controller) kill(t testing.TB) {
 
 // statusGet fetches a status server path.
 func (c *controller) statusGet(path string) (int, []byte, error) {
-	resp, err := c.status.Get(fmt.Sprintf("http://127.0.0.1:%d%s", c.statusPort, path))
+	port := c.statusPort
+	if strings.HasPrefix(path, "/debug/") {
+		port = c.debugPort // the debug views listen apart (--debug-address)
+	}
+	resp, err := c.status.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
 	if err != nil {
 		return 0, nil, err
 	}

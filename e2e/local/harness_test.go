@@ -170,7 +170,7 @@ type controller struct {
 	configDir  string
 	runtimeDir string
 
-	httpPort, httpsPort, internalPort, statusPort int
+	httpPort, httpsPort, internalPort, statusPort, debugPort int
 
 	cmd     *exec.Cmd
 	logs    *logBuffer
@@ -210,7 +210,7 @@ func startController(t *testing.T, opts options) *controller {
 	for name, content := range opts.files {
 		c.writeManifest(t, name, content)
 	}
-	c.httpPort, c.httpsPort, c.internalPort, c.statusPort = freePort(t), freePort(t), freePort(t), freePort(t)
+	c.httpPort, c.httpsPort, c.internalPort, c.statusPort, c.debugPort = freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
 	c.client = newHTTPClient(c.httpPort, true)
 	c.status = &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}, Timeout: 10 * time.Second}
 
@@ -223,6 +223,7 @@ func startController(t *testing.T, opts options) *controller {
 		"--https-port", strconv.Itoa(c.httpsPort),
 		"--internal-port", strconv.Itoa(c.internalPort),
 		"--status-address", "127.0.0.1:" + strconv.Itoa(c.statusPort),
+		"--debug-address", "127.0.0.1:" + strconv.Itoa(c.debugPort),
 		"--config-dir", c.configDir,
 		"--runtime-dir", c.runtimeDir,
 		"--access-log", "off",
@@ -445,7 +446,11 @@ func writeAtomic(t *testing.T, path, content string) {
 
 // get fetches a status server path.
 func (c *controller) get(path string) (int, []byte, error) {
-	resp, err := c.status.Get(fmt.Sprintf("http://127.0.0.1:%d%s", c.statusPort, path))
+	port := c.statusPort
+	if strings.HasPrefix(path, "/debug/") {
+		port = c.debugPort // the debug views listen apart (--debug-address)
+	}
+	resp, err := c.status.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
 	if err != nil {
 		return 0, nil, err
 	}

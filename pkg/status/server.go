@@ -2,6 +2,11 @@
 // readiness probes, Prometheus metrics, the live nginx.conf and the recent
 // reload history. It only reads state through the callbacks in Options, so it
 // never reaches back into the controller.
+//
+// The endpoints come in two groups so that they can listen apart: probes and
+// metrics must be reachable by the kubelet and Prometheus, while the debug
+// views (the whole nginx.conf, every route and Pod IP) belong on loopback
+// unless the operator asks otherwise.
 package status
 
 import (
@@ -35,10 +40,25 @@ const (
 	shutdownTimeout = 5 * time.Second
 )
 
+// Endpoints selects the groups of endpoints a Server answers.
+type Endpoints int
+
+const (
+	// Probes are /healthz, /readyz and /metrics.
+	Probes Endpoints = 1 << iota
+	// Debug are /debug/config, /debug/reloads and /debug/balancer.
+	Debug
+	// All is both groups on one listener.
+	All = Probes | Debug
+)
+
 // Options configures a Server. Every callback may be nil; see each field.
 type Options struct {
 	// Address is the listen address, e.g. ":10254" or "127.0.0.1:0".
 	Address string
+	// Serve selects the endpoints answered; 0 means All. Paths of the other
+	// group answer 404.
+	Serve Endpoints
 	// Logger receives server errors; nil discards them.
 	Logger *slog.Logger
 	// Gatherer is exposed on /metrics; nil makes /metrics answer 404.
@@ -92,10 +112,30 @@ func New(opts Options) *Server {
 }
 
 func (s *Server) endpoints() []endpoint {
+	serve := s.opts.Serve
+	if serve == 0 {
+		serve = All
+	}
+	var list []endpoint
+	if serve&Probes != 0 {
+		list = append(list, s.probes()...)
+	}
+	if serve&Debug != 0 {
+		list = append(list, s.debug()...)
+	}
+	return list
+}
+
+func (s *Server) probes() []endpoint {
 	return []endpoint{
 		{"/healthz", "liveness: 200 ok while the controller loop and nginx are alive, 503 otherwise", s.check(s.opts.Health)},
 		{"/readyz", "readiness: 200 ok once the first config is live, 503 otherwise", s.check(s.opts.Ready)},
 		{"/metrics", "Prometheus metrics", s.metrics()},
+	}
+}
+
+func (s *Server) debug() []endpoint {
+	return []endpoint{
 		{"/debug/config", "the nginx.conf currently live (text/plain)", s.blob(s.opts.Config, "text/plain; charset=utf-8",
 			"no nginx configuration is live yet: the first config has not been rendered, validated and loaded\n", "/debug/config")},
 		{"/debug/reloads", "recent reload events as JSON, newest first (?limit=N)", s.reloads},

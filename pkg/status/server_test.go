@@ -208,6 +208,47 @@ func TestMethodsAndRouting(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, code)
 }
 
+// TestEndpointGroups: a server for one group answers 404 for the other's
+// paths and lists only its own, so the debug views can listen on loopback
+// while probes and metrics stay on every interface.
+func TestEndpointGroups(t *testing.T) {
+	opts := Options{
+		Config:   func() []byte { return []byte("conf") },
+		Balancer: func() []byte { return []byte("{}") },
+	}
+	probes := []string{"/healthz", "/readyz", "/metrics"}
+	debug := []string{"/debug/config", "/debug/reloads", "/debug/balancer"}
+	tests := []struct {
+		name          string
+		serve         Endpoints
+		answers, nots []string
+	}{
+		{"probes only", Probes, probes, debug},
+		{"debug only", Debug, debug, probes},
+		{"both", All, append(append([]string{}, probes...), debug...), nil},
+		{"zero means both", 0, append(append([]string{}, probes...), debug...), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := opts
+			o.Serve = tt.serve
+			o.Gatherer = prometheus.NewRegistry()
+			h := New(o).Handler()
+			_, _, index := do(t, h, http.MethodGet, "/")
+			for _, p := range tt.answers {
+				code, _, _ := do(t, h, http.MethodGet, p)
+				assert.Equal(t, http.StatusOK, code, p)
+				assert.Contains(t, index, p)
+			}
+			for _, p := range tt.nots {
+				code, _, _ := do(t, h, http.MethodGet, p)
+				assert.Equal(t, http.StatusNotFound, code, p)
+				assert.NotContains(t, index, p)
+			}
+		})
+	}
+}
+
 func TestRunServesAndStops(t *testing.T) {
 	s := New(Options{Address: "127.0.0.1:0"})
 	ln, err := s.Listen()
