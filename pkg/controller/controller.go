@@ -32,9 +32,8 @@ type Source interface {
 
 // Nginx makes a rendered configuration live; *nginx.Driver implements it.
 type Nginx interface {
-	// ApplyChecked writes, tests (check instead of conf when not nil), swaps
-	// in, reloads and verifies a configuration.
-	ApplyChecked(ctx context.Context, conf, check []byte, files []nginx.File, generation uint64) (nginx.Result, error)
+	// ApplyChange writes, tests, swaps in, reloads and verifies a configuration.
+	ApplyChange(ctx context.Context, c nginx.Change) (nginx.Result, error)
 	// Verify waits until nginx serves the generation.
 	Verify(ctx context.Context, generation uint64) error
 	// CleanupFiles removes files in dir that are not in keep.
@@ -412,13 +411,19 @@ func (c *Controller) makeLive(ctx context.Context, conf, check []byte, cfg *mode
 	running := c.liveCfg != nil
 	previous := c.pushed
 	c.mu.Unlock()
+	change := nginx.Change{Conf: conf, Check: check, Files: files, Generation: gen}
 	if running {
-		// New workers start serving before Apply returns: they must find
-		// their routes already there, and old workers, which may share a
-		// route ID with another meaning, must keep theirs: each generation
-		// gets its own routes until the reload is done.
-		if err := c.pushDynamic(ctx, d.During(previous)); err != nil {
-			return fmt.Errorf("pushing balancer data before the reload: %w", err)
+		// New workers start serving before the reload is verified: they
+		// must find their routes already there, and old workers, which may
+		// share a route ID with another meaning, must keep theirs: each
+		// generation gets its own routes until the reload is done. Only
+		// once nginx -t passed: the routes of a config nginx refused never
+		// reach nginx.
+		change.BeforeReload = func(ctx context.Context) error {
+			if err := c.pushDynamic(ctx, d.During(previous)); err != nil {
+				return fmt.Errorf("pushing balancer data before the reload: %w", err)
+			}
+			return nil
 		}
 	}
 	if check != nil {
@@ -429,7 +434,7 @@ func (c *Controller) makeLive(ctx context.Context, conf, check []byte, cfg *mode
 			return fmt.Errorf("checking nginx's Lua module and Portico's Lua code: %w", err)
 		}
 	}
-	res, err := c.nginx.ApplyChecked(ctx, conf, check, files, gen)
+	res, err := c.nginx.ApplyChange(ctx, change)
 	if err != nil {
 		return err
 	}

@@ -51,15 +51,27 @@ type fakeNginx struct {
 	cleanKeep map[string]bool
 }
 
-func (f *fakeNginx) ApplyChecked(_ context.Context, _, _ []byte, files []nginx.File, gen uint64) (nginx.Result, error) {
+// ApplyChange records the change. Like the driver, it runs BeforeReload
+// only when "nginx -t" passed: applyErr is not a *nginx.TestError.
+func (f *fakeNginx) ApplyChange(ctx context.Context, c nginx.Change) (nginx.Result, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.applied = append(f.applied, gen)
-	f.files = files
-	if f.applyErr != nil {
-		return nginx.Result{}, f.applyErr
+	f.applied = append(f.applied, c.Generation)
+	f.files = c.Files
+	applyErr, running := f.applyErr, f.running
+	f.mu.Unlock()
+	var refused *nginx.TestError
+	if errors.As(applyErr, &refused) {
+		return nginx.Result{}, applyErr
 	}
-	return nginx.Result{Signalled: f.running}, nil
+	if c.BeforeReload != nil {
+		if err := c.BeforeReload(ctx); err != nil {
+			return nginx.Result{}, err
+		}
+	}
+	if applyErr != nil {
+		return nginx.Result{}, applyErr
+	}
+	return nginx.Result{Signalled: running}, nil
 }
 
 func (f *fakeNginx) Verify(_ context.Context, gen uint64) error {

@@ -215,6 +215,44 @@ func TestRejectedConfigDoesNotHoldBackEndpoints(t *testing.T) {
 	assert.Equal(t, []string{"198.18.0.7:8080"}, last.Backends["default.app.80"])
 }
 
+// TestRejectedConfigPushesNothing: the routes of a config nginx -t refuses
+// never reach nginx, however many are refused in a row; only the live
+// config's data is pushed (issue 10, class 8: a removed canary took effect
+// after two rejections).
+func TestRejectedConfigPushesNothing(t *testing.T) {
+	src, ngx, dyn, c := syncedLuaController(t)
+	ctx := context.Background()
+	require.NoError(t, c.Ready())
+	ngx.mu.Lock()
+	ngx.running = true
+	ngx.applyErr = &nginx.TestError{Path: "nginx.conf", Output: "refused"}
+	ngx.mu.Unlock()
+	live := dyn.list()[0]
+	for _, host := range []string{"b.example.com", "c.example.com", "d.example.com"} {
+		src.set(t, strings.Replace(withEndpoints("198.18.0.1"), "a.example.com", host, 1))
+		c.Sync(ctx)
+	}
+	require.Len(t, ngx.applied, 4, "three refused attempts")
+	for i, d := range dyn.list() {
+		assert.Equal(t, uint64(1), d.Generation, "push %d is for the live generation", i)
+		assert.Nil(t, d.Previous, "push %d holds no other generation's routes", i)
+		assert.Equal(t, live.Routes, d.Routes, "push %d", i)
+	}
+
+	// Accepted again: both generations while the reload is in flight.
+	ngx.mu.Lock()
+	ngx.applyErr = nil
+	ngx.mu.Unlock()
+	src.set(t, strings.Replace(withEndpoints("198.18.0.1"), "a.example.com", "e.example.com", 1))
+	c.Sync(ctx)
+	pushes := dyn.list()
+	require.GreaterOrEqual(t, len(pushes), 3)
+	during := pushes[len(pushes)-2]
+	require.NotNil(t, during.Previous)
+	assert.Equal(t, uint64(1), during.Previous.Generation)
+	assert.Equal(t, uint64(5), during.Generation)
+}
+
 // TestFirstChangeAfterQuietIsFast: after a quiet period the first change
 // waits only quietDelay, not the hold-off; a change already pending when
 // Wait starts (it came during the last sync) waits the hold-off. The

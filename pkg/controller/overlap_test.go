@@ -95,7 +95,7 @@ type slowNginx struct {
 	inFlight, maxInFlight, applies atomic.Int64
 }
 
-func (n *slowNginx) ApplyChecked(context.Context, []byte, []byte, []nginx.File, uint64) (nginx.Result, error) {
+func (n *slowNginx) ApplyChange(context.Context, nginx.Change) (nginx.Result, error) {
 	now := n.inFlight.Add(1)
 	defer n.inFlight.Add(-1)
 	for {

@@ -51,7 +51,7 @@ var syntheticBenchSizes = []int{100, 1000, 10000}
 // of docs/benchmarks.md: Portico's rendered config for the synthetic cluster
 // (fixture.Synthetic: one host, two paths, three endpoints per Ingress, 10%
 // with TLS and their certificate files), made live in a real nginx with
-// Driver.ApplyChecked, the way the controller does it. Each iteration is one
+// Driver.ApplyChange with a check copy, the way the controller does it. Each iteration is one
 // Apply of a new generation of the same objects: nginx -t on the new file,
 // then SIGHUP until fresh connections get the new generation (what the
 // controller waits for before it reports a reload done). It reports the
@@ -87,7 +87,7 @@ func BenchmarkSyntheticApply(b *testing.B) {
 				b.StartTimer()
 				// As the controller does: nginx -t on the copy without the
 				// Lua module (nil with upstream blocks: then conf itself).
-				res, err := e.drv.ApplyChecked(ctx, conf, out.RenderCheck(gen), files, gen)
+				res, err := e.drv.ApplyChange(ctx, Change{Conf: conf, Check: out.RenderCheck(gen), Files: files, Generation: gen})
 				require.NoError(b, err, "%s", logs)
 				require.True(b, res.Signalled)
 				tests = append(tests, res.Test)

@@ -304,9 +304,9 @@ func TestTestErrorMessages(t *testing.T) {
 	require.True(t, strings.Contains(err.Error(), "exit status 1"))
 }
 
-// TestApplyCheckedTestsTheCopy: nginx -t runs on the copy, which decides;
+// TestApplyChangeTestsTheCopy: nginx -t runs on the copy, which decides;
 // the copy never stays behind, and the live file is the real config.
-func TestApplyCheckedTestsTheCopy(t *testing.T) {
+func TestApplyChangeTestsTheCopy(t *testing.T) {
 	e := newEnv(t)
 	e.start(t)
 	_, err := e.drv.Apply(context.Background(), e.conf(2, ""), nil, 2)
@@ -315,7 +315,7 @@ func TestApplyCheckedTestsTheCopy(t *testing.T) {
 	require.NoError(t, err)
 
 	// A broken copy refuses the config, whatever the config says.
-	_, err = e.drv.ApplyChecked(context.Background(), e.conf(3, ""), e.conf(3, "bogus_directive on;"), nil, 3)
+	_, err = e.drv.ApplyChange(context.Background(), Change{Conf: e.conf(3, ""), Check: e.conf(3, "bogus_directive on;"), Generation: 3})
 	var testErr *TestError
 	require.ErrorAs(t, err, &testErr)
 	assert.Contains(t, err.Error(), ".nginx.conf.3.check:", "nginx names the copy's file:line")
@@ -328,7 +328,7 @@ func TestApplyCheckedTestsTheCopy(t *testing.T) {
 	}
 
 	// A good copy lets the config itself go live.
-	res, err := e.drv.ApplyChecked(context.Background(), e.conf(4, ""), e.conf(4, ""), nil, 4)
+	res, err := e.drv.ApplyChange(context.Background(), Change{Conf: e.conf(4, ""), Check: e.conf(4, ""), Generation: 4})
 	require.NoError(t, err)
 	assert.True(t, res.Signalled)
 	live, err := os.ReadFile(e.opts.ConfigPath)
@@ -336,4 +336,47 @@ func TestApplyCheckedTestsTheCopy(t *testing.T) {
 	assert.Equal(t, e.conf(4, ""), live)
 	_, err = os.Stat(filepath.Join(e.dir, ".nginx.conf.4.check"))
 	assert.ErrorIs(t, err, os.ErrNotExist, "the copy is removed after the test")
+}
+
+// TestBeforeReloadOnlyAfterTest: the hook runs only for a change nginx -t
+// accepted, before nginx is signalled; its error stops the change with the
+// live file untouched.
+func TestBeforeReloadOnlyAfterTest(t *testing.T) {
+	e := newEnv(t)
+	e.start(t)
+	_, err := e.drv.Apply(context.Background(), e.conf(2, ""), nil, 2)
+	require.NoError(t, err)
+	live := func() []byte {
+		b, err := os.ReadFile(e.opts.ConfigPath)
+		require.NoError(t, err)
+		return b
+	}
+
+	ran := 0
+	hook := func(context.Context) error { ran++; return nil }
+	_, err = e.drv.ApplyChange(context.Background(), Change{Conf: e.conf(3, "bogus_directive on;"), Generation: 3, BeforeReload: hook})
+	var testErr *TestError
+	require.ErrorAs(t, err, &testErr)
+	assert.Zero(t, ran, "no hook for a config nginx -t refused")
+
+	failing := errors.New("push refused")
+	_, err = e.drv.ApplyChange(context.Background(), Change{Conf: e.conf(4, ""), Generation: 4,
+		BeforeReload: func(context.Context) error { return failing }})
+	require.ErrorIs(t, err, failing)
+	assert.Equal(t, e.conf(2, ""), live(), "a failed hook leaves the live file")
+	_, err = os.Stat(filepath.Join(e.dir, ".nginx.conf.4.tmp"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "and no temporary file")
+
+	var servedBefore string
+	res, err := e.drv.ApplyChange(context.Background(), Change{Conf: e.conf(5, ""), Generation: 5,
+		BeforeReload: func(ctx context.Context) error {
+			ran++
+			servedBefore, err = e.drv.fetchGeneration(ctx)
+			return err
+		}})
+	require.NoError(t, err)
+	assert.True(t, res.Signalled)
+	assert.Equal(t, 1, ran)
+	assert.Equal(t, "2", servedBefore, "the hook runs while the old generation still serves")
+	assert.Equal(t, e.conf(5, ""), live())
 }

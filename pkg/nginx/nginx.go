@@ -234,28 +234,49 @@ func (d *Driver) Test(ctx context.Context, path string) error {
 	return &TestError{Path: path, Output: output, Err: err}
 }
 
-// Apply makes conf live as the given generation:
-//
-//  1. writes each File atomically, skipping files whose content is unchanged;
-//  2. writes conf to a temporary file next to ConfigPath;
-//  3. tests it with nginx -t (on failure the temporary file is removed, the
-//     live file is untouched and nothing is signalled; the error is a *TestError);
-//  4. renames it over ConfigPath;
-//  5. sends SIGHUP to the process, if it is running;
-//  6. waits until VerifyURL answers generation (*VerifyError otherwise).
-//
-// When the process is not running (first start, or nginx not up yet in
-// sidecar mode), Apply stops after step 4 with Result.Signalled false; nginx
-// will read the new file when it starts, and the caller confirms it with Verify.
-func (d *Driver) Apply(ctx context.Context, conf []byte, files []File, generation uint64) (Result, error) {
-	return d.ApplyChecked(ctx, conf, nil, files, generation)
+// Change is one configuration to make live.
+type Change struct {
+	// Conf is the nginx.conf to make live.
+	Conf []byte
+	// Check, when not nil, is tested with nginx -t instead of Conf: a copy
+	// of Conf without what the caller checks otherwise (the Lua module,
+	// whose loading makes nginx -t several times slower). It is written and
+	// tested next to the live file, then removed.
+	Check []byte
+	// Files are written before nginx -t (certificates, keys).
+	Files []File
+	// Generation is the number Conf serves on the verify URL.
+	Generation uint64
+	// BeforeReload, when set, runs after nginx -t accepted the change and
+	// before it is swapped in and nginx is signalled; an error stops the
+	// change there. The controller pushes the balancer data the new
+	// workers need here: never for a configuration nginx -t refused.
+	BeforeReload func(context.Context) error
 }
 
-// ApplyChecked is Apply with nginx -t run on check instead of conf when
-// check is not nil: a copy of conf without what the caller has checked
-// otherwise (the Lua module, whose loading makes nginx -t several times
-// slower). check is written and tested next to the live file, then removed.
-func (d *Driver) ApplyChecked(ctx context.Context, conf, check []byte, files []File, generation uint64) (Result, error) {
+// Apply makes conf live as the given generation; see ApplyChange.
+func (d *Driver) Apply(ctx context.Context, conf []byte, files []File, generation uint64) (Result, error) {
+	return d.ApplyChange(ctx, Change{Conf: conf, Files: files, Generation: generation})
+}
+
+// ApplyChange makes c live:
+//
+//  1. writes each File atomically, skipping files whose content is unchanged;
+//  2. writes Conf to a temporary file next to ConfigPath;
+//  3. tests it (or Check) with nginx -t (on failure the temporary file is
+//     removed, the live file is untouched and nothing is signalled; the
+//     error is a *TestError);
+//  4. runs BeforeReload;
+//  5. renames it over ConfigPath;
+//  6. sends SIGHUP to the process, if it is running;
+//  7. waits until VerifyURL answers the generation (*VerifyError otherwise).
+//
+// When the process is not running (first start, or nginx not up yet in
+// sidecar mode), ApplyChange stops after step 5 with Result.Signalled false;
+// nginx will read the new file when it starts, and the caller confirms it
+// with Verify.
+func (d *Driver) ApplyChange(ctx context.Context, c Change) (Result, error) {
+	conf, check, files, generation := c.Conf, c.Check, c.Files, c.Generation
 	d.mu.Lock()
 	defer d.mu.Unlock()
 
@@ -319,6 +340,13 @@ func (d *Driver) ApplyChecked(ctx context.Context, conf, check []byte, files []F
 		}
 		res.Total = time.Since(start)
 		return res, err
+	}
+	if c.BeforeReload != nil {
+		if err := c.BeforeReload(ctx); err != nil {
+			_ = os.Remove(tmp) // best effort: the hook's error is what matters
+			res.Total = time.Since(start)
+			return res, err
+		}
 	}
 
 	if err := os.Rename(tmp, d.opts.ConfigPath); err != nil {
