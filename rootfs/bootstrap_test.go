@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/portico-ingress/portico/pkg/nginx"
 	"github.com/portico-ingress/portico/pkg/testutil/nginxtest"
 )
 
@@ -32,18 +33,19 @@ func freePort(t *testing.T) string {
 
 // TestBootstrapServes503 runs the bootstrap config (ports and paths moved
 // to a temporary directory and free loopback ports) and checks it answers
-// 503 everywhere and generation 0 on the internal port.
+// 503 everywhere and generation 0 on the internal socket.
 func TestBootstrapServes503(t *testing.T) {
 	bin := nginxtest.Binary(t)
 	raw, err := os.ReadFile("etc/portico/bootstrap.conf")
 	require.NoError(t, err)
 	dir := t.TempDir()
-	httpPort, internalPort := freePort(t), freePort(t)
+	httpPort := freePort(t)
 	conf := strings.NewReplacer(
 		"/tmp/portico", dir,
 		"listen 80 default_server", "listen 127.0.0.1:"+httpPort+" default_server",
-		"127.0.0.1:10246", "127.0.0.1:"+internalPort,
 	).Replace(string(raw))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "internal"), 0o700))
+	internal := nginx.InternalClient(filepath.Join(dir, "internal", "nginx.sock"), 2*time.Second)
 	path := filepath.Join(dir, "nginx.conf")
 	require.NoError(t, os.WriteFile(path, []byte(conf), 0o644))
 	out, ok := nginxtest.Check(t, path)
@@ -59,6 +61,10 @@ func TestBootstrapServes503(t *testing.T) {
 
 	client := &http.Client{Timeout: 2 * time.Second}
 	get := func(url string) (int, string) {
+		client := client
+		if strings.HasPrefix(url, "http://nginx/") {
+			client = internal
+		}
 		resp, err := client.Get(url)
 		if err != nil {
 			return 0, err.Error()
@@ -68,10 +74,10 @@ func TestBootstrapServes503(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	require.Eventually(t, func() bool {
-		code, _ := get("http://127.0.0.1:" + internalPort + "/portico/generation")
+		code, _ := get("http://nginx/portico/generation")
 		return code == 200
 	}, 10*time.Second, 20*time.Millisecond)
-	code, body := get("http://127.0.0.1:" + internalPort + "/portico/generation")
+	code, body := get("http://nginx/portico/generation")
 	assert.Equal(t, 200, code)
 	assert.Equal(t, "0", body)
 	code, body = get("http://127.0.0.1:" + httpPort + "/anything")

@@ -162,7 +162,7 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	var dynamic controller.DynamicStore
 	var checkLua func(context.Context) error
 	if balancer == model.BalancerLua {
-		dynamic = nginx.NewDynamic(fmt.Sprintf("http://127.0.0.1:%d/portico/dynamic", modelOpts.Global.InternalPort))
+		dynamic = nginx.NewDynamic("http://nginx"+nginx.DynamicPath, modelOpts.Global.InternalSocket)
 		if f.template == "" {
 			// The built-in template's copy for nginx -t leaves the Lua
 			// module out (much faster); the probe checks that part.
@@ -362,6 +362,15 @@ func prepareDirs(f controllerFlags) (model.Options, string, error) {
 			return model.Options{}, "", fmt.Errorf("creating %s: %w", dir, err)
 		}
 	}
+	// Only the controller and nginx (root, or this user) may reach the
+	// internal server's socket: it takes the balancer's data.
+	internalDir := filepath.Dir(modelOpts.Global.InternalSocket)
+	if err := os.MkdirAll(internalDir, 0o700); err != nil {
+		return model.Options{}, "", fmt.Errorf("creating %s: %w", internalDir, err)
+	}
+	if err := os.Chmod(internalDir, 0o700); err != nil {
+		return model.Options{}, "", fmt.Errorf("creating %s: %w", internalDir, err)
+	}
 	if err := writeDefaultCertificate(defaultCert); err != nil {
 		return model.Options{}, "", err
 	}
@@ -385,7 +394,8 @@ func newNginx(f controllerFlags, modelOpts *model.Options, configDir string, log
 		ConfigPath:    filepath.Join(configDir, "nginx.conf"),
 		PIDFile:       g.PIDFile,
 		Prefix:        g.RuntimeDir,
-		VerifyURL:     fmt.Sprintf("http://127.0.0.1:%d/portico/generation", g.InternalPort),
+		VerifyURL:     "http://nginx/portico/generation",
+		Socket:        g.InternalSocket,
 		VerifyTimeout: f.reloadTimeout,
 		Logger:        log,
 	}

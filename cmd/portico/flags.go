@@ -53,7 +53,7 @@ func (f *modelFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.httpsPort, "https-port", 443, "port nginx serves HTTPS on")
 	fs.StringVar(&f.bindAddress, "bind-address", "", "address nginx listens on (default: all addresses)")
 	fs.IntVar(&f.internalPort, "internal-port", 10246,
-		"loopback port of nginx's internal server (127.0.0.1), where the controller confirms each reload and pushes the Lua balancer's data; with the Lua balancer nginx also listens on 127.0.0.2 at this port to answer 503 for requests without a ready endpoint")
+		"with the Lua balancer, the port on 127.0.0.2 where nginx answers 503 for requests without a ready endpoint (the controller reaches nginx's own internal server through the unix socket RUNTIME-DIR/internal/nginx.sock)")
 	fs.StringSliceVar(&f.resolvers, "resolver", nil,
 		"DNS server nginx uses for ExternalName Services (default: the nameservers in /etc/resolv.conf)")
 	fs.StringVar(&f.accessLog, "access-log", "/dev/stdout", `nginx access log path, or "off"`)
@@ -129,6 +129,7 @@ func (f *modelFlags) options(runtimeDir, configDir, defaultCert string) (model.O
 	g.WorkerProcesses = f.workerProcesses
 	g.RuntimeDir = runtimeDir
 	g.PIDFile = runtimeDir + "/nginx.pid"
+	g.InternalSocket = runtimeDir + "/internal/nginx.sock"
 	g.DefaultCertificate = defaultCert
 	g.LuaDir = runtimeDir + "/lua"
 	if f.balancer == model.BalancerUpstreams {

@@ -69,7 +69,7 @@ func runRender(ctx context.Context, f renderFlags, stdout, stderr io.Writer) err
 		}
 		defer func() { _ = os.RemoveAll(tmp) }()
 		configDir, runtimeDir = filepath.Join(tmp, "conf"), filepath.Join(tmp, "run")
-		for _, d := range []string{filepath.Join(configDir, "certs"), filepath.Join(configDir, "auth"), runtimeDir} {
+		for _, d := range []string{filepath.Join(configDir, "certs"), filepath.Join(configDir, "auth"), runtimeDir, filepath.Join(runtimeDir, "internal")} {
 			if err := os.MkdirAll(d, 0o700); err != nil {
 				return fmt.Errorf("temporary directory for --check: %w", err)
 			}

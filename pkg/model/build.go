@@ -578,7 +578,7 @@ func (b *builder) config() *Config {
 	g := &cfg.Global
 	g.HTTPListen = listenArg(g.BindAddress, g.HTTPPort)
 	g.HTTPSListen = listenArg(g.BindAddress, g.HTTPSPort)
-	g.InternalListen = listenArg("127.0.0.1", g.InternalPort)
+	g.InternalListen = "unix:" + g.InternalSocket
 	g.UnavailableListen = listenArg("127.0.0.2", g.InternalPort)
 	g.ServerNamesHashMaxSize = hashSize(len(b.servers))
 	b.collect(cfg)

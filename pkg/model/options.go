@@ -55,6 +55,7 @@ func DefaultGlobal() Global {
 		HTTPPort:                  80,
 		HTTPSPort:                 443,
 		InternalPort:              10246,
+		InternalSocket:            "/tmp/portico/internal/nginx.sock",
 		Balancer:                  BalancerLua,
 		LuaModules:                DebianLuaModules(),
 		LuaDir:                    "/tmp/portico/lua",

@@ -60,16 +60,23 @@ type Global struct {
 	HTTPListen string `json:"httpListen"`
 	// HTTPSListen is the listen argument for TLS, computed by Build.
 	HTTPSListen string `json:"httpsListen"`
-	// InternalListen is the loopback listen argument of the internal server, computed by Build.
+	// InternalListen is the listen argument of the internal server ("unix:"
+	// and InternalSocket), computed by Build.
 	InternalListen string `json:"internalListen"`
+	// InternalSocket is the unix socket of the internal server, where the
+	// controller checks the generation and pushes the balancer's data. A
+	// socket in a directory only the controller and nginx can enter: no
+	// request through nginx, and no other process in the Pod, reaches it
+	// (a loopback port is reachable by both).
+	InternalSocket string `json:"internalSocket"`
 	// UnavailableListen is where the server that answers 503 listens, on
 	// another loopback address with the internal port, computed by Build:
 	// the Lua balancer sends requests it has no endpoint for there.
 	UnavailableListen string `json:"unavailableListen"`
 	// ServerNamesHashMaxSize sizes nginx's server name hash for the number of hosts, computed by Build.
 	ServerNamesHashMaxSize int `json:"serverNamesHashMaxSize"`
-	// InternalPort is the loopback port of the internal server (generation
-	// check, and where the controller pushes the Lua balancer's data).
+	// InternalPort is the loopback port of the 503 server of the Lua
+	// balancer (UnavailableListen).
 	InternalPort int `json:"internalPort"`
 	// Balancer is BalancerLua (one upstream whose endpoints the controller
 	// pushes at run time) or BalancerUpstreams (an upstream block per Service

@@ -114,7 +114,8 @@ func syntheticConfig(b *testing.B, e *testEnv, n int) *model.Config {
 	g := model.DefaultGlobal()
 	g.BindAddress = "127.0.0.1"
 	g.HTTPPort, g.HTTPSPort = freePort(b), freePort(b)
-	g.InternalPort = e.port // where the driver's VerifyURL points
+	g.InternalPort = freePort(b)
+	g.InternalSocket = e.opts.Socket // where the driver's VerifyURL points
 	g.PIDFile = e.opts.PIDFile
 	g.RuntimeDir = e.dir
 	g.AccessLog = "off"

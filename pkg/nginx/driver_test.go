@@ -160,6 +160,9 @@ func TestPIDFileProcess(t *testing.T) {
 	require.False(t, p.Alive())
 }
 
+// TestSupervisorRestartsAfterKill: a killed master is restarted, and the
+// unix socket it left behind does not stop the new one from binding it
+// (Verify goes through that socket).
 func TestSupervisorRestartsAfterKill(t *testing.T) {
 	e := newEnv(t)
 	e.start(t)

@@ -78,7 +78,8 @@ func newEnvWith(tb testing.TB, verifyTimeout time.Duration, logger *slog.Logger)
 		ConfigPath:    filepath.Join(dir, "nginx.conf"),
 		Prefix:        dir,
 		PIDFile:       filepath.Join(dir, "nginx.pid"),
-		VerifyURL:     fmt.Sprintf("http://127.0.0.1:%d/portico/generation", e.port),
+		VerifyURL:     "http://nginx/portico/generation",
+		Socket:        filepath.Join(dir, "internal.sock"),
 		VerifyTimeout: verifyTimeout,
 		Logger:        logger,
 	}
@@ -125,12 +126,13 @@ http {
     scgi_temp_path %[3]s/scgi;
     server {
         listen 127.0.0.1:%[4]d;
+        listen unix:%[7]s;
         %[6]s
         location = /portico/generation { return 200 "%[5]d"; }
         location / { return 200 "v%[5]d"; }
     }
 }
-`, user, e.opts.PIDFile, e.dir, e.port, gen, extra)
+`, user, e.opts.PIDFile, e.dir, e.port, gen, extra, e.opts.Socket)
 }
 
 // start applies generation 1 while nginx is down, starts it and verifies.

@@ -93,14 +93,14 @@ type Dynamic struct {
 	client *http.Client
 }
 
-// NewDynamic returns a client for the internal server's URL, e.g.
-// http://127.0.0.1:10246/portico/dynamic.
-func NewDynamic(url string) *Dynamic {
-	return &Dynamic{url: url, client: &http.Client{
-		// Proxy nil: HTTP_PROXY must never apply to loopback pushes.
-		Transport: &http.Transport{DisableKeepAlives: true},
-		Timeout:   10 * time.Second,
-	}}
+// DynamicPath is where nginx's internal server takes the balancer's data.
+const DynamicPath = "/portico/dynamic"
+
+// NewDynamic returns a client for the internal server's balancer data at
+// url (e.g. http://nginx/portico/dynamic), reached through the unix
+// socket when socket is set.
+func NewDynamic(url, socket string) *Dynamic {
+	return &Dynamic{url: url, client: InternalClient(socket, 10*time.Second)}
 }
 
 // Sum is the md5 the internal server answers for data it holds.

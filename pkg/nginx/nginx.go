@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -64,9 +65,14 @@ type Options struct {
 	// ready for signals.
 	PIDFile string
 	// VerifyURL is the internal endpoint that answers the generation number as
-	// a plain-text body, e.g. http://127.0.0.1:10246/portico/generation.
+	// a plain-text body, e.g. http://nginx/portico/generation with Socket set.
 	// "" disables verification: a reload then counts as done once signalled.
 	VerifyURL string
+	// Socket, when set, is the unix socket of nginx's internal server: the
+	// driver reaches VerifyURL through it, and the supervisor removes a stale
+	// one before nginx starts (a killed nginx leaves the file behind, and the
+	// next one could not bind it).
+	Socket string
 	// VerifyTimeout is how long to wait for the new generation to be served;
 	// 0 means 30s.
 	VerifyTimeout time.Duration
@@ -195,15 +201,25 @@ func NewDriver(opts Options, proc Process) *Driver {
 		opts: opts,
 		proc: proc,
 		log:  opts.Logger,
-		client: &http.Client{
-			// A fresh connection per poll: old workers keep serving their
-			// open keep-alive connections with the old configuration, so a
-			// reused connection would report the old generation for as long
-			// as it lives. Proxy is nil so HTTP_PROXY never applies.
-			Transport: &http.Transport{DisableKeepAlives: true},
-			Timeout:   verifyRequestTimeout,
-		},
+		// A fresh connection per poll: old workers keep serving their open
+		// keep-alive connections with the old configuration, so a reused
+		// connection would report the old generation for as long as it lives.
+		client: InternalClient(opts.Socket, verifyRequestTimeout),
 	}
+}
+
+// InternalClient returns an HTTP client for nginx's internal server: through
+// the unix socket when socket is set, else over TCP. It opens a new
+// connection per request and never uses a proxy (HTTP_PROXY must not apply).
+func InternalClient(socket string, timeout time.Duration) *http.Client {
+	transport := &http.Transport{DisableKeepAlives: true}
+	if socket != "" {
+		transport.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		}
+	}
+	return &http.Client{Transport: transport, Timeout: timeout}
 }
 
 // Test runs `nginx -t -q -c path [-p prefix]`. A configuration nginx rejects

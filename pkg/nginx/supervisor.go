@@ -279,6 +279,9 @@ func (s *Supervisor) run(stdout, stderr *os.File, owned []*os.File, startErr cha
 
 // startChild forks `nginx -c ConfigPath [-p Prefix] -g 'daemon off; master_process on;'`.
 func (s *Supervisor) startChild(stdout, stderr *os.File) (*exec.Cmd, error) {
+	if err := removeStaleSocket(s.opts.Socket); err != nil {
+		return nil, err
+	}
 	args := append([]string{"-c", s.opts.ConfigPath}, s.opts.prefixArgs()...)
 	args = append(args, "-g", "daemon off; master_process on;")
 	// Not CommandContext: the lifetime is managed by Stop, and a context kill
@@ -397,4 +400,26 @@ func nginxLogLevel(line string) slog.Level {
 	default:
 		return slog.LevelInfo
 	}
+}
+
+// removeStaleSocket removes the unix socket a killed nginx left at path,
+// so the next one can bind it. Only a socket is removed: anything else
+// there is the operator's, and nginx's own bind error will say so.
+func removeStaleSocket(path string) error {
+	if path == "" {
+		return nil
+	}
+	info, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("checking for a stale internal socket: %w", err)
+	case info.Mode()&os.ModeSocket == 0:
+		return nil
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing the stale internal socket: %w", err)
+	}
+	return nil
 }

@@ -178,9 +178,7 @@ func nginxAccepts(t testing.TB, cfg *model.Config, conf, defaultPEM []byte) {
 // does) and runs the real nginx -t on it.
 func nginxCheck(t testing.TB, cfg *model.Config, conf, defaultPEM []byte) (string, bool) {
 	t.Helper()
-	dir := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, "certs"), 0o700))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "certs", "default.pem"), defaultPEM, 0o600))
+	dir := checkDir(t, defaultPEM)
 	for _, c := range cfg.Certificates {
 		p := strings.Replace(c.Path, goldenRoot, dir, 1)
 		require.True(t, strings.HasPrefix(p, dir+"/certs/"), "certificate path %q leaves the certificate directory", c.Path)

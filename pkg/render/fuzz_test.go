@@ -108,9 +108,7 @@ func FuzzRenderIngress(f *testing.F) {
 		if !runNginx {
 			return
 		}
-		dir := t.TempDir()
-		require.NoError(t, os.MkdirAll(filepath.Join(dir, "certs"), 0o700))
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "certs", "default.pem"), defaultPEM, 0o600))
+		dir := checkDir(t, defaultPEM)
 		require.NoError(t, rootfs.InstallLua(filepath.Join(dir, "lua")))
 		text := replaceRoot(string(conf), dir)
 		file := filepath.Join(dir, "nginx.conf")

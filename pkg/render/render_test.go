@@ -32,6 +32,7 @@ func goldenOptions() model.Options {
 	g := model.DefaultGlobal()
 	g.PIDFile = goldenRoot + "/nginx.pid"
 	g.RuntimeDir = goldenRoot
+	g.InternalSocket = goldenRoot + "/internal/nginx.sock"
 	g.DefaultCertificate = goldenRoot + "/certs/default.pem"
 	g.LuaDir = goldenRoot + "/lua"
 	g.AccessLog = "off"
@@ -118,9 +119,7 @@ func TestGoldenFilesPassNginx(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c, ok := cases[name]
 			require.True(t, ok, "golden file %s has no fixture; delete it", file)
-			dir := t.TempDir()
-			require.NoError(t, os.MkdirAll(filepath.Join(dir, "certs"), 0o700))
-			require.NoError(t, os.WriteFile(filepath.Join(dir, "certs", "default.pem"), defaultPEM, 0o600))
+			dir := checkDir(t, defaultPEM)
 			require.NoError(t, rootfs.InstallLua(filepath.Join(dir, "lua")))
 			for _, cert := range c.cfg.Certificates {
 				p := strings.Replace(cert.Path, goldenRoot, dir, 1)
@@ -190,6 +189,18 @@ func TestBadTemplate(t *testing.T) {
 
 func replaceRoot(conf, dir string) string { return strings.ReplaceAll(conf, goldenRoot, dir) }
 
+// checkDir is a runtime directory for nginx -t of a config rendered with
+// goldenOptions: the default certificate and the internal socket's
+// directory (nginx -t needs it to exist) in place.
+func checkDir(t testing.TB, defaultPEM []byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "certs"), 0o700))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "internal"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "certs", "default.pem"), defaultPEM, 0o600))
+	return dir
+}
+
 // TestLuaConfigIgnoresEndpoints backs the controller's endpoint-only path:
 // with the Lua balancer, nginx.conf is the same whatever the EndpointSlices
 // say, and refreshing the pools of a model built without any endpoints
@@ -249,9 +260,7 @@ func TestCheckCopy(t *testing.T) {
 				assert.NotContains(t, d.Name, "lua", "the copy for nginx -t loads no Lua")
 				assert.NotEqual(t, "load_module", d.Name)
 			})
-			dir := t.TempDir()
-			require.NoError(t, os.MkdirAll(filepath.Join(dir, "certs"), 0o700))
-			require.NoError(t, os.WriteFile(filepath.Join(dir, "certs", "default.pem"), defaultPEM, 0o600))
+			dir := checkDir(t, defaultPEM)
 			for _, cert := range c.cfg.Certificates {
 				require.NoError(t, os.WriteFile(strings.Replace(cert.Path, goldenRoot, dir, 1), cert.PEM, 0o600))
 			}

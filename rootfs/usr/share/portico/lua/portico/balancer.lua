@@ -23,6 +23,7 @@
 
 local ngx_balancer = require("ngx.balancer")
 local cjson = require("cjson.safe")
+local document = require("portico.document")
 
 local ngx = ngx
 local ngx_var = ngx.var
@@ -605,10 +606,11 @@ function _M.log()
     s.time = now
 end
 
--- configure is the internal server's POST handler: it checks the body
--- decodes, then stores it for every worker. GET answers the md5 of what
--- is stored, so the controller can tell whether nginx (perhaps restarted)
--- holds its latest push.
+-- configure is the internal server's POST handler: it checks the whole
+-- document (portico.document) and only then stores it for every worker, so
+-- a bad push changes nothing. GET answers the md5 of what is stored, so the
+-- controller can tell whether nginx (perhaps restarted) holds its latest
+-- push.
 function _M.configure()
     if ngx.req.get_method() == "GET" then
         ngx.say(shared:get("md5") or "")
@@ -629,15 +631,11 @@ function _M.configure()
             end
         end
     end
-    if not body then
+    local doc, err = document.decode(body)
+    if not doc then
+        ngx.log(ngx.ERR, "portico: balancer data refused: ", err)
         ngx.status = 400
-        ngx.say("empty body")
-        return
-    end
-    local doc, err = cjson.decode(body)
-    if type(doc) ~= "table" then
-        ngx.status = 400
-        ngx.say("invalid JSON: ", err)
+        ngx.say("refused: ", err)
         return
     end
     local ok, set_err = shared:set("config", body)
