@@ -46,6 +46,7 @@ FUZZ_TARGETS := \
 	./pkg/render:FuzzRenderIngress:20000x \
 	./pkg/render:FuzzRenderModelStrings:6000x \
 	./pkg/ngxconf:FuzzQuoteRoundTrip:400000x \
+	./pkg/pcre:FuzzParse:100000x \
 	./pkg/model:FuzzUnitsEqualWhole:3000x
 
 fuzz: ## run each fuzz test for its execution budget, or for FUZZTIME (e.g. 5m) when set

@@ -2,7 +2,8 @@
 # Installs what the tests and the demo need on a Debian machine: nginx with
 # the Lua module (Debian's nginx-extras) and lua-cjson for the Lua balancer, etcd (the end-to-end API server's
 # store), iproute2 (network namespaces for end-to-end backends) and wrk (load
-# across reloads in e2e/local). Safe to
+# across reloads in e2e/local), and pcre2test (pkg/pcre checks printed
+# regexes against the PCRE2 library nginx uses). Safe to
 # run again: it only acts when something is missing, and runs apt-get update
 # only then.
 set -euo pipefail
@@ -40,6 +41,11 @@ fi
 # The reload tests put a bounded load on nginx (loopback only) across reloads.
 if ! command -v wrk >/dev/null 2>&1; then
 	missing+=(wrk)
+fi
+
+# pkg/pcre runs the regexes it prints through real PCRE2.
+if ! command -v pcre2test >/dev/null 2>&1; then
+	missing+=(pcre2-utils)
 fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
