@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"regexp/syntax"
 	"strconv"
-	"strings"
+
+	"github.com/portico-ingress/portico/pkg/pcre"
 )
 
 // Canary marks an Ingress as the canary of the Ingress that serves the same host and path.
@@ -69,119 +69,22 @@ var canaryHeaderName = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
 // (nginx syntax). Control characters, CR and LF are outside the class.
 var canaryHeaderValue = regexp.MustCompile(`^[ !#%&()*+,\-./0-9:<=>?@A-Z\[\]^_a-z|~]{1,256}$`)
 
-// patternChars is what a header pattern may hold: the subject is a
-// header value, and PCRE without UTF mode reads non-ASCII bytes
-// differently from Go's UTF-8 parser.
-var patternChars = regexp.MustCompile(`^[\x20-\x7e]{1,256}$`)
+// headerPatternSteps bounds PCRE's work per request on a header pattern:
+// the subject is a header any client chooses, up to 8 KiB. 100,000 steps
+// are about 1-2 ms of worker CPU; pkg/pcre refuses the exponential shapes.
+const headerPatternSteps = 100_000
 
-// checkPCRE accepts a regex only when Go and PCRE agree on it and PCRE
-// cannot backtrack exponentially on it; the subject is a header any
-// client chooses, matched on every request.
-func checkPCRE(p string) error {
-	if !patternChars.MatchString(p) {
-		return errors.New("is not 1 to 256 printable ASCII characters")
+// headerPattern parses a canary-by-header-pattern and returns the PCRE
+// pattern the Lua balancer runs, printed from its parse tree and bounded.
+func headerPattern(v string) (string, error) {
+	if v == "" {
+		return "", errors.New("is empty; leave the annotation out to match no header value")
 	}
-	if _, err := regexp.Compile(p); err != nil {
-		return fmt.Errorf("does not compile: %v", err)
-	}
-	re, err := syntax.Parse(p, syntax.Perl)
+	p, err := pcre.Parse(v, pcre.Options{MaxLength: 256})
 	if err != nil {
-		return fmt.Errorf("does not compile: %v", err)
+		return "", err
 	}
-	if pcreDiffers(p) {
-		return errors.New(`uses what PCRE reads differently: \x \p \P \N \Q \E \C \v \1 to \9, {,n}, or \d or [:alpha:] next to a - in a class`)
-	}
-	if nestedRepeat(re, false) {
-		return errors.New("repeats a repetition, like (a+)+, which PCRE can take exponential time on")
-	}
-	return nil
-}
-
-// pcreDiffers finds what Go's RE2 accepts but nginx's PCRE reads
-// differently or refuses, the same line pkg/model draws for regex paths:
-// \x, \p, \P, \N, \Q, \E, \C; \v (a tab in Go, a class in PCRE); \1 to
-// \9 (Go reads \12 as octal, PCRE as a backreference); {,n} (literal in
-// Go, a quantifier in recent PCRE2); and a class escape or POSIX class
-// next to a "-" inside brackets ("[\w-.]": a literal "-" in Go, an invalid
-// range in PCRE2). It scans escapes and brackets, so "-\d" outside a class
-// and an escaped "\\x" pass.
-func pcreDiffers(p string) bool {
-	inClass := false
-	members := 0         // members of the open class so far
-	afterHyphen := false // the previous class member was an unescaped "-" that can start a range
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		switch {
-		case c == '\\':
-			if i+1 == len(p) {
-				return true
-			}
-			e := p[i+1]
-			i++
-			if strings.IndexByte(`xpPNQECv123456789`, e) >= 0 {
-				return true
-			}
-			if inClass && strings.IndexByte(`dDwWsShH`, e) >= 0 && (afterHyphen || hyphenRange(p, i+1)) {
-				return true
-			}
-		case inClass && strings.HasPrefix(p[i:], "[:"):
-			end := strings.Index(p[i+2:], ":]")
-			if end < 0 {
-				return true
-			}
-			i += 2 + end + 1
-			if afterHyphen || hyphenRange(p, i+1) {
-				return true
-			}
-		case inClass && c == ']' && members > 0:
-			inClass = false
-			continue
-		case inClass && c == '-' && members > 0:
-			members++
-			afterHyphen = true
-			continue
-		case inClass:
-		case c == '[':
-			inClass, members, afterHyphen = true, 0, false
-			if strings.HasPrefix(p[i+1:], "^") {
-				i++
-			}
-			continue
-		case c == '{' && strings.HasPrefix(p[i+1:], ","):
-			return true
-		}
-		if inClass {
-			members++
-			afterHyphen = false
-		}
-	}
-	return false
-}
-
-// hyphenRange reports a "-" at i that makes a range (it is not the class's last character).
-func hyphenRange(p string, i int) bool {
-	return i+1 < len(p) && p[i] == '-' && p[i+1] != ']'
-}
-
-// nestedRepeat reports a repetition inside an unbounded one (star height
-// above 1), the shape of catastrophic backtracking.
-func nestedRepeat(re *syntax.Regexp, insideUnbounded bool) bool {
-	repeats, unbounded := false, false
-	switch re.Op {
-	case syntax.OpStar, syntax.OpPlus:
-		repeats, unbounded = true, true
-	case syntax.OpRepeat:
-		repeats, unbounded = re.Max == -1 || re.Max > 1, re.Max == -1
-	}
-	if repeats && insideUnbounded {
-		return true
-	}
-	for _, sub := range re.Sub {
-		if nestedRepeat(sub, insideUnbounded || unbounded) {
-			return true
-		}
-	}
-	return false
+	return pcre.WithMatchLimit(p.PCRE(), headerPatternSteps), nil
 }
 
 // canaryWeightValue is a whole number without sign; the range is checked after.
@@ -233,13 +136,14 @@ func canaryFields() []Field {
 				s.Canary.HeaderValue = v
 				return nil
 			}),
-		f("canary-by-header-pattern", "", "a regular expression of at most 256 printable ASCII characters that Go and PCRE read alike",
+		f("canary-by-header-pattern", "", "a regular expression of at most 256 ASCII characters (RE2 syntax); no named groups, no shapes that backtrack exponentially",
 			"requests whose canary-by-header matches this regex go to the canary (when canary-by-header-value is not set)", RiskMedium,
 			func(v string, s *Set) error {
-				if err := checkPCRE(v); err != nil {
+				pattern, err := headerPattern(v)
+				if err != nil {
 					return err
 				}
-				s.Canary.HeaderPattern = v
+				s.Canary.HeaderPattern = pattern
 				return nil
 			}),
 		f("canary-by-cookie", "", cookieTokenText,

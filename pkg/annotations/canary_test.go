@@ -23,7 +23,7 @@ func TestParseCanary(t *testing.T) {
 			a("canary-by-header-pattern"): `^(beta|internal)-[0-9]+$`,
 			a("canary-by-cookie"):         "canary_v2",
 		}, want: Canary{Enabled: true, Weight: 250, WeightTotal: 1000, Header: "X-Canary", HeaderValue: "beta users",
-			HeaderPattern: `^(beta|internal)-[0-9]+$`, Cookie: "canary_v2"}},
+			HeaderPattern: bounded(`\A(beta|internal)-[0-9]+\z`), Cookie: "canary_v2"}},
 		{name: "weight above the total is left to Check", in: map[string]string{
 			a("canary"): "true", a("canary-weight"): "50", a("canary-weight-total"): "20",
 		}, want: Canary{Enabled: true, Weight: 50, WeightTotal: 20}},
@@ -44,6 +44,9 @@ func TestParseCanary(t *testing.T) {
 	}
 	runGroupCases(t, cases, func(s Set) Canary { return s.Canary })
 }
+
+// bounded is a header pattern as stored: with the match limit.
+func bounded(pattern string) string { return "(*LIMIT_MATCH=100000)" + pattern }
 
 func TestCanaryValues(t *testing.T) {
 	tests := []valueCase[Canary]{
@@ -67,44 +70,49 @@ func TestCanaryValues(t *testing.T) {
 				strings.Repeat("v", 256):                    {HeaderValue: strings.Repeat("v", 256)}},
 			bad: []string{"", "a;b", `a"b`, "a'b", "a`b", `a\b`, "$host", "a${b}", "a{b", "a}b", "a\r\nb", "a\nb", "a\tb",
 				"a\x00b", "a\x7fb", "caf\u00e9", strings.Repeat("v", 257)}},
+		// Patterns are stored as nginx's PCRE runs them: printed from their
+		// parse tree, with a match limit. What Go and PCRE read differently
+		// (\12, \x41, \Q..\E, [\d-z], a{,3}, \v) is printed in a form both read alike.
 		{key: "canary-by-header-pattern",
 			valid: map[string]Canary{
-				"^always$":                     {HeaderPattern: "^always$"},
-				`^(beta|internal)-\d+$`:        {HeaderPattern: `^(beta|internal)-\d+$`},
-				`(?i)^v[0-9]{1,3}\.x$`:         {HeaderPattern: `(?i)^v[0-9]{1,3}\.x$`},
-				`.*internal.*`:                 {HeaderPattern: `.*internal.*`},
-				`^(\d+\.){3}\d+$`:              {HeaderPattern: `^(\d+\.){3}\d+$`},
-				`^v-\d+$`:                      {HeaderPattern: `^v-\d+$`},
-				`^[-\w]+[\w-]$`:                {HeaderPattern: `^[-\w]+[\w-]$`},
-				`^[a-z\d.]+[[:alpha:]]$`:       {HeaderPattern: `^[a-z\d.]+[[:alpha:]]$`},
-				`^[]a]\\x$`:                    {HeaderPattern: `^[]a]\\x$`},
-				`^"quoted";$`:                  {HeaderPattern: `^"quoted";$`},
-				"^" + strings.Repeat("a", 255): {HeaderPattern: "^" + strings.Repeat("a", 255)},
+				"^always$":                     {HeaderPattern: bounded(`\Aalways\z`)},
+				`^(beta|internal)-\d+$`:        {HeaderPattern: bounded(`\A(beta|internal)-[0-9]+\z`)},
+				`(?i)^v[0-9]{1,3}\.x$`:         {HeaderPattern: bounded(`\A(?i:v)[0-9]{1,3}(?i:\.x)\z`)},
+				`.*internal.*`:                 {HeaderPattern: bounded(`[^\x0a]*internal[^\x0a]*`)},
+				`^(\d+\.){3}\d+$`:              {HeaderPattern: bounded(`\A([0-9]+\.){3}[0-9]+\z`)},
+				`^v-\d+$`:                      {HeaderPattern: bounded(`\Av-[0-9]+\z`)},
+				`^[-\w]+[\w-]$`:                {HeaderPattern: bounded(`\A[\-0-9A-Z_a-z]+[\-0-9A-Z_a-z]\z`)},
+				`^[a-z\d.]+[[:alpha:]]$`:       {HeaderPattern: bounded(`\A[\.0-9a-z]+[A-Za-z]\z`)},
+				`^[]a]\\x$`:                    {HeaderPattern: bounded(`\A[\]a]\\x\z`)},
+				`^"quoted";$`:                  {HeaderPattern: bounded(`\A\"quoted\"\;\z`)},
+				"^" + strings.Repeat("a", 255): {HeaderPattern: bounded(`\A` + strings.Repeat("a", 255))},
+				`\12`:                          {HeaderPattern: bounded(`\x0a`)},
+				`\x41`:                         {HeaderPattern: bounded(`A`)},
+				`\Qa.b\E`:                      {HeaderPattern: bounded(`a\.b`)},
+				`[\d-z]`:                       {HeaderPattern: bounded(`[\-0-9z]`)},
+				`[\w-.]`:                       {HeaderPattern: bounded(`[\-\.0-9A-Z_a-z]`)},
+				`[a[:digit:]-z]`:               {HeaderPattern: bounded(`[\-0-9az]`)},
+				`a{,3}`:                        {HeaderPattern: bounded(`a\{,3\}`)},
+				`a\vb`:                         {HeaderPattern: bounded(`a\x0bb`)},
 			},
 			bad: []string{
 				"",
 				"(unclosed",
 				"a**",
-				`(?<=a)b`, // look-behind: PCRE only
-				`(?=a)`,   // look-ahead: PCRE only
-				`(a)\1`,   // backreference: PCRE only
-				`\12`,     // octal in Go, backreference in PCRE
-				`\x41`,    // read differently
-				`\pL`,     // Unicode class
-				`\Qa.b\E`, // quoting
-				`[\d-z]`,
-				`[\w-.]`,         // idem
-				`[a[:digit:]-z]`, // POSIX class as range bound
-				`a{,3}`,          // literal in Go, quantifier in PCRE2
-				`a\vb`,           // tab in Go, class in PCRE     // class as range bound
-				`(a+)+$`,         // exponential backtracking in PCRE
-				`(a|b*)*`,        // idem
-				`(\w+\s?)*x`,     // idem
-				`(x+){2,}`,       // idem
-				"^a$\n|b",        // control character
-				"^a\r\nb",        // control characters
-				"a\x00",          // NUL
-				"caf\u00e9",      // non-ASCII
+				`(?<=a)b`,       // look-behind: PCRE only
+				`(?=a)`,         // look-ahead: PCRE only
+				`(a)\1`,         // backreference: PCRE only
+				`\pL`,           // Unicode class
+				`(?P<route>a)`,  // named group: nginx would set $route
+				`(?<portico>a)`, // idem
+				`(a+)+$`,        // exponential backtracking in PCRE
+				`(a|b*)*`,       // idem
+				`(\w+\s?)*x`,    // idem
+				`(x+){2,}`,      // idem
+				"^a$\n|b",       // control character
+				"^a\r\nb",       // control characters
+				"a\x00",         // NUL
+				"caf\u00e9",     // non-ASCII
 				strings.Repeat("a", 257),
 			}},
 		{key: "canary-by-cookie",

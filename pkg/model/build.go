@@ -420,11 +420,14 @@ func (b *builder) claimOf(srv *serverBuilder, ref ObjectRef, p networkingv1.HTTP
 	}
 	exact := pathType == networkingv1.PathTypeExact
 	regex := pol.regex && !exact
-	validate := validatePath
+	var pattern string
+	var err error
 	if regex {
-		validate = validateRegexPath
+		pattern, err = regexPathPattern(path)
+	} else {
+		err = validatePath(path)
 	}
-	if err := validate(path); err != nil {
+	if err != nil {
 		b.warn(ref, ReasonInvalidPath, "path %q on host %q skipped: %v", truncate(p.Path), displayHost(srv.name), err)
 		return ruleKey{}, false
 	}
@@ -436,7 +439,7 @@ func (b *builder) claimOf(srv *serverBuilder, ref ObjectRef, p networkingv1.HTTP
 			path = "/"
 		}
 	}
-	return ruleKey{exact: exact, regex: regex, path: path}, true
+	return ruleKey{exact: exact, regex: regex, path: path, pattern: pattern}, true
 }
 
 func matchName(exact bool) string {

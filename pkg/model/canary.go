@@ -81,7 +81,7 @@ func (b *builder) addCanaryPath(srv *serverBuilder, c canaryIngress, ref ObjectR
 func claimLocations(srv *serverBuilder, claim ruleKey) []locKey {
 	switch {
 	case claim.regex:
-		return []locKey{{modifier: "~*", path: "^" + claim.path}}
+		return []locKey{{modifier: "~*", path: "^" + claim.pattern}}
 	case claim.exact:
 		return []locKey{{modifier: "=", path: claim.path}}
 	case claim.path == "/":

@@ -283,7 +283,9 @@ func Route(cfg *model.Config, host, path string) (string, []string) {
 		// Regexes are tried in file order after prefixes; the first match wins.
 		for i := range srv.Locations {
 			l := &srv.Locations[i]
-			pattern := l.Path
+			// What the pattern matches is Go's to read once PCRE's match
+			// limit, which only bounds the work, is off.
+			pattern := matchLimit.ReplaceAllString(l.Path, "")
 			switch l.Modifier {
 			case "~*":
 				pattern = "(?i)" + pattern
@@ -355,3 +357,6 @@ func prefixLocation(t *testing.T, cfg *model.Config, host, path string) (model.L
 	}
 	return model.Location{}, false
 }
+
+// matchLimit is the (*LIMIT_MATCH=n) prefix of user regex locations.
+var matchLimit = regexp.MustCompile(`^\(\*LIMIT_MATCH=[0-9]+\)`)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/portico-ingress/portico/pkg/annotations"
 	"github.com/portico-ingress/portico/pkg/ngxconf"
+	"github.com/portico-ingress/portico/pkg/pcre"
 )
 
 // ruleKey identifies a claim on a host: two Ingresses claiming the same
@@ -16,6 +17,8 @@ type ruleKey struct {
 	exact bool
 	regex bool
 	path  string
+	// pattern is, for a regex path, the PCRE pattern printed from it.
+	pattern string
 }
 
 // locKey identifies an nginx location; nginx rejects duplicates.
@@ -198,12 +201,12 @@ func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, pol
 	action = pol.apply(action)
 	if claim.regex {
 		s.regex = true
-		l := Location{Modifier: "~*", Path: "^" + claim.path, Source: source, Action: action}
+		l := Location{Modifier: "~*", Path: "^" + claim.pattern, Source: source, Action: action}
 		pol.decorate(&l)
 		// Only a proxying location rewrites: in one nginx answers itself,
 		// "rewrite ... break" would skip the return and serve a file.
 		if pol.rewriteTarget != "" && action.ProxyPass != "" {
-			l.Rewrite = &Rewrite{Regex: "(?i)^" + claim.path, Replacement: pol.rewriteTarget}
+			l.Rewrite = &Rewrite{Regex: "(?i)^" + claim.pattern, Replacement: pol.rewriteTarget}
 		}
 		s.locations.put(l, pol.located())
 		return
@@ -295,7 +298,49 @@ func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 		}
 		return cmp.Or(cmp.Compare(a.Path, c.Path), cmp.Compare(a.Modifier, c.Modifier))
 	})
+	boundRegexWork(out.Locations)
 	return out
+}
+
+// regexStepBudget bounds the backtracking steps nginx's PCRE may spend on
+// the user regexes of one host per request: nginx tries a server's regex
+// locations in turn, and the location it picks runs its rewrite regex
+// again. 100,000 steps cost about 1-2 ms of worker CPU on this kind of
+// machine (docs/security.md has the measurement). pkg/pcre refuses the
+// exponential shapes; this bounds the polynomial ones, like /(.*)/(.*)$ on
+// a long path, whose worst case no parse can rule out.
+const regexStepBudget = 100_000
+
+// minRegexSteps is the least a regex gets when a host has many: enough for
+// the linear regexes Ingresses use on paths thousands of bytes long.
+const minRegexSteps = 1_000
+
+// boundRegexWork prefixes every user regex location (and its rewrite) of a
+// server with a PCRE match limit, the budget shared among them. A request
+// whose path makes a regex hit its limit gets a 500 from nginx instead of
+// holding a worker for a tenth of a second. The host's prefix locations,
+// turned into regexes by prefixesToRegex ("~"), are literal and cheap.
+func boundRegexWork(locations []Location) {
+	n := 0
+	for i := range locations {
+		if locations[i].Modifier == "~*" {
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	limit := max(regexStepBudget/n, minRegexSteps)
+	for i := range locations {
+		l := &locations[i]
+		if l.Modifier != "~*" {
+			continue
+		}
+		l.Path = pcre.WithMatchLimit(l.Path, limit)
+		if l.Rewrite != nil {
+			l.Rewrite = &Rewrite{Regex: pcre.WithMatchLimit(l.Rewrite.Regex, limit), Replacement: l.Rewrite.Replacement}
+		}
+	}
 }
 
 // serverName returns the nginx server_name for an Ingress host. nginx's own

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/portico-ingress/portico/pkg/pcre"
 )
 
 // pathPattern allowlists the characters a path may hold. It leaves out
@@ -46,33 +48,18 @@ func validateHost(h string) error {
 	return nil
 }
 
-// validateRegexPath checks a use-regex path: it must compile (nginx uses
-// PCRE; Go's RE2 accepts a subset, so look-arounds are refused) and hold no
-// control characters. Quoting keeps it one token; location regexes do not
-// expand variables.
-func validateRegexPath(p string) error {
-	switch {
-	case !strings.HasPrefix(p, "/"):
-		return errors.New("regex path must start with \"/\"")
-	case len(p) > 1024:
-		return errors.New("regex path is longer than 1024 characters")
+// regexPathPattern checks a use-regex path and returns the PCRE pattern
+// nginx runs for it, printed from its parse tree (pkg/pcre): the user's
+// text never reaches nginx.conf, named groups (which would set nginx
+// variables) and exponential shapes are refused. The pattern is for a
+// caseless context, as ingress-nginx's regex locations are ("~*").
+func regexPathPattern(p string) (string, error) {
+	if !strings.HasPrefix(p, "/") {
+		return "", errors.New("regex path must start with \"/\"")
 	}
-	for _, r := range p {
-		if r < 0x20 || r == 0x7f {
-			return errors.New("regex path contains a control character")
-		}
+	pat, err := pcre.Parse(p, pcre.Options{CaseInsensitive: true})
+	if err != nil {
+		return "", err
 	}
-	if _, err := regexp.Compile(p); err != nil {
-		return fmt.Errorf("regex path does not compile: %v", err)
-	}
-	// RE2 and nginx's PCRE disagree on a few escapes; refuse those rather
-	// than let nginx -t reject the whole config at the next reload.
-	if pcreMismatch.MatchString(p) {
-		return errors.New(`regex path uses an escape nginx's PCRE reads differently (\x, \p, \P, or a class like \d used as a range bound)`)
-	}
-	return nil
+	return pat.PCRE(), nil
 }
-
-// pcreMismatch finds \x, \p and \P escapes and a class escape used as a
-// range bound ("[\d-z]"), which PCRE refuses.
-var pcreMismatch = regexp.MustCompile(`\\[xpPNQEC]|\\[dDwWsShHvV]-|-\\[dDwWsShHvV]`)

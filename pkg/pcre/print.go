@@ -269,12 +269,17 @@ func (p printer) repeat(re *syntax.Regexp) string {
 func (p printer) literal(re *syntax.Regexp) (string, prec) {
 	var b strings.Builder
 	letters := false
+	fold := re.Flags&syntax.FoldCase != 0
 	for _, r := range re.Rune {
+		if fold && r >= 'A' && r <= 'Z' {
+			// RE2 keeps the upper case of a folded letter; either matches,
+			// and the lower case reads like the path the user wrote.
+			r += 'a' - 'A'
+		}
 		b.WriteString(literalByte(byte(r)))
 		letters = letters || isLetter(r)
 	}
 	s := b.String()
-	fold := re.Flags&syntax.FoldCase != 0
 	switch {
 	case letters && fold && !p.caseless:
 		return "(?i:" + s + ")", precAtom
