@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -511,7 +512,11 @@ func buildCheckReport(snap *snapshot.Snapshot, problems []manifests.Problem, opt
 		for _, fd := range fset[k] {
 			r.Findings = append(r.Findings, ingressFinding{Reason: fd.Reason, Message: fd.Message})
 		}
-		verdict := verdictOf(servedSet[k], r)
+		verdict := verdictOf(servedSet[k] && !everyHostRefused(ing, fset[k]), r)
+		if shared := refusedHosts(fset[k]); len(shared) > 0 && !opts.AllowSharedHosts {
+			r.Notes = append(r.Notes, fmt.Sprintf("another namespace owns %s: its rules there are served only if the two namespaces "+
+				"are meant to share the host and the controller runs with --allow-shared-hosts", strings.Join(shared, ", ")))
+		}
 		if isOurs {
 			r.Verdict = verdict
 		} else {
@@ -578,6 +583,41 @@ func verdictOf(served bool, r ingressReport) string {
 }
 
 func ingressKey(ing *networkingv1.Ingress) string { return ing.Namespace + "/" + ing.Name }
+
+// refusedHosts are the hosts (quoted) whose rules the model did not serve
+// because another namespace owns them.
+func refusedHosts(findings []model.Finding) []string {
+	var hosts []string
+	for _, fd := range findings {
+		if fd.Reason != model.ReasonHostNotOwned || !strings.HasPrefix(fd.Message, model.RulesNotServed) {
+			continue
+		}
+		rest := strings.TrimPrefix(fd.Message, model.RulesNotServed)
+		if host, err := strconv.QuotedPrefix(rest); err == nil && !slices.Contains(hosts, host) {
+			hosts = append(hosts, host)
+		}
+	}
+	return hosts
+}
+
+// everyHostRefused reports whether none of an Ingress's rules is served
+// because other namespaces own all their hosts.
+func everyHostRefused(ing *networkingv1.Ingress, findings []model.Finding) bool {
+	refused := refusedHosts(findings)
+	if len(refused) == 0 || len(ing.Spec.Rules) == 0 {
+		return false
+	}
+	for _, rule := range ing.Spec.Rules {
+		host := rule.Host
+		if host == "" {
+			host = "*"
+		}
+		if !slices.Contains(refused, strconv.Quote(host)) {
+			return false
+		}
+	}
+	return true
+}
 
 func refSet(refs []model.ObjectRef) map[string]bool {
 	out := make(map[string]bool, len(refs))

@@ -96,6 +96,9 @@ func TestCheckFixtures(t *testing.T) {
 	}{
 		{ingress: "blog/blog", class: "nginx", verdict: verdictNotServed, after: verdictWarnings,
 			findings: []string{model.ReasonServiceNotFound}, note: "remove the kubernetes.io/ingress.class annotation"},
+		// Its host belongs to namespace shop, whose Ingress is older.
+		{ingress: "partners/partner-api", class: "nginx", verdict: verdictNotServed, after: verdictNotServed,
+			findings: []string{model.ReasonHostNotOwned}, note: "--allow-shared-hosts"},
 		{ingress: "reports/reports", class: "portico", verdict: verdictNotServed,
 			invalid: []string{"proxy-read-timeout"}, note: "not served until it is fixed"},
 		// Snippets are parsed (supported keys) but not allowed in namespace shop.
@@ -184,7 +187,7 @@ func TestCheckFixtures(t *testing.T) {
 	assert.Contains(t, got["blog/blog"].Findings[0].Message, "Service blog/blog not found")
 	assert.Equal(t, []string{annPrefix + "canary", annPrefix + "canary-weight"}, got["shop/checkout-canary"].Supported)
 
-	assert.Equal(t, checkSummary{Ingresses: 8, Served: 1, ServedWithWarnings: 1, NotServed: 6}, report.Summary)
+	assert.Equal(t, checkSummary{Ingresses: 9, Served: 1, ServedWithWarnings: 1, NotServed: 7}, report.Summary)
 	require.Len(t, report.Problems, 1, "the ignored Deployment")
 	assert.Equal(t, "warning", report.Problems[0].Severity)
 	assert.Contains(t, report.Problems[0].Message, "Deployment")
@@ -207,14 +210,22 @@ func TestCheckAllClasses(t *testing.T) {
 	assert.Equal(t, verdictNotServed, wiki.Verdict)
 	assert.Equal(t, verdictServed, wiki.VerdictAfterClassChange)
 	assert.Contains(t, wiki.Notes[0], `class "traefik" belongs to controller traefik.io/ingress-controller`)
-	assert.Equal(t, 9, report.Summary.Ingresses)
+	assert.Equal(t, 10, report.Summary.Ingresses)
 }
 
 // TestCheckModelFlags: the class flags decide what is ours, as for the controller.
 func TestCheckModelFlags(t *testing.T) {
 	report, code := runCheckJSON(t, "-f", checkFixtures, "--controller-class", "k8s.io/ingress-nginx")
-	assert.Equal(t, 0, code, "every ingress-nginx Ingress is served with warnings at most")
+	assert.Equal(t, 1, code, "partners/partner-api names a host namespace shop owns")
 	got := byName(report)
+	assert.Equal(t, verdictNotServed, got["partners/partner-api"].Verdict)
+	assert.Contains(t, strings.Join(got["partners/partner-api"].Notes, "\n"), "--allow-shared-hosts")
+
+	// Sharing hosts between namespaces: every ingress-nginx Ingress is served with warnings at most.
+	report, code = runCheckJSON(t, "-f", checkFixtures, "--controller-class", "k8s.io/ingress-nginx", "--allow-shared-hosts")
+	assert.Equal(t, 0, code, "every ingress-nginx Ingress is served with warnings at most")
+	got = byName(report)
+	assert.Equal(t, verdictServed, got["partners/partner-api"].Verdict)
 	assert.NotContains(t, got, "shop/storefront", "class portico is neither ours nor ingress-nginx's now")
 	assert.Equal(t, verdictServed, got["shop/checkout"].Verdict)
 	assert.Empty(t, got["shop/checkout"].VerdictAfterClassChange)
@@ -250,7 +261,7 @@ func TestCheckTable(t *testing.T) {
 	assert.Contains(t, text, "  finding      ServiceNotFound: Service blog/blog not found")
 	assert.Contains(t, text, "NOT served (after class change: served)")
 	assert.Contains(t, text, "Problems in the files:\n  "+filepath.Join(checkFixtures, "migrated", "storefront.yaml")+":4: warning: ")
-	assert.True(t, strings.HasSuffix(text, "\n8 Ingress(es): 1 served, 1 served with warnings, 6 NOT served.\n"), text)
+	assert.True(t, strings.HasSuffix(text, "\n9 Ingress(es): 1 served, 1 served with warnings, 7 NOT served.\n"), text)
 }
 
 func TestCheckExitCodes(t *testing.T) {

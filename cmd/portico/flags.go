@@ -33,6 +33,7 @@ type modelFlags struct {
 	annotationsPrefix        string
 	allowSnippets            bool
 	snippetNamespaces        []string
+	allowSharedHosts         bool
 	balancer                 string
 }
 
@@ -61,6 +62,8 @@ func (f *modelFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.configMap, "configmap", "", "NAMESPACE/NAME of the ConfigMap with global options (see docs/configmap.md)")
 	fs.BoolVar(&f.allowSnippets, "allow-snippet-annotations", false,
 		"allow the configuration-snippet and server-snippet annotations, only in the namespaces of --snippet-namespaces")
+	fs.BoolVar(&f.allowSharedHosts, "allow-shared-hosts", false,
+		"let Ingresses of several namespaces serve paths on one host. Without it a host belongs to the namespace of its oldest Ingress, and other namespaces' rules for it are not served; with it they serve their own Exact and Prefix paths, and TLS, client certificates, server snippets, aliases, redirects and canaries of the host still come only from the owner's namespace")
 	fs.StringSliceVar(&f.snippetNamespaces, "snippet-namespaces", nil,
 		"namespaces whose Ingresses may use snippet annotations (with --allow-snippet-annotations)")
 	fs.StringVar(&f.annotationsPrefix, "annotations-prefix", annotations.DefaultPrefix, "prefix of the Ingress annotations Portico reads (see docs/annotations.md)")
@@ -145,6 +148,7 @@ func (f *modelFlags) options(runtimeDir, configDir, defaultCert string) (model.O
 		ConfigMap:                f.configMap,
 		AnnotationPrefix:         f.annotationsPrefix,
 		SnippetNamespaces:        snippetNamespaces,
+		AllowSharedHosts:         f.allowSharedHosts,
 		CertificateDir:           configDir + "/certs",
 		AuthDir:                  configDir + "/auth",
 		Global:                   g,

@@ -120,6 +120,9 @@ type Controller struct {
 	// accepted are the Ingress versions of the live config, passed back to
 	// the model so an edit that breaks an Ingress keeps its last good version.
 	accepted map[string]*networkingv1.Ingress
+	// owners are the hosts' namespaces in the live config, passed back to
+	// the model so a host stays with the namespace that owns it.
+	owners map[string]string
 
 	// pushMu serialises pushes of balancer data, from Sync and from the
 	// check that re-pushes to a restarted nginx.
@@ -274,6 +277,7 @@ func (c *Controller) Sync(ctx context.Context) {
 	opts := c.opts.Model
 	c.mu.Lock()
 	opts.LastAccepted = c.accepted
+	opts.LastOwners = c.owners
 	c.mu.Unlock()
 	buildStart := c.now()
 	cfg, findings := model.Build(snap, opts)
@@ -332,7 +336,7 @@ func (c *Controller) Sync(ctx context.Context) {
 
 func (c *Controller) notifyLive(snap *snapshot.Snapshot, cfg *model.Config) {
 	c.mu.Lock()
-	c.accepted = cfg.Accepted
+	c.accepted, c.owners = cfg.Accepted, cfg.Owners
 	c.mu.Unlock()
 	if c.opts.Live != nil {
 		c.opts.Live(snap, cfg)

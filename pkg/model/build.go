@@ -58,6 +58,7 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 	assignRoutes(cfg)
 	cfg.Ingresses = served
 	cfg.Accepted = accepted
+	cfg.Owners = ownerNamespaces(b.owners)
 	return cfg, b.findings
 }
 
@@ -106,6 +107,10 @@ type builder struct {
 	keyPairBuild  uint64 // this build's number in opts.KeyPairs
 	wwwRedirects  []wwwRedirect
 	findings      []Finding
+	// owners are the hosts' owners (owners.go), set by addIngresses;
+	// stickyOwners says they depend on Options.LastOwners.
+	owners       map[string]hostOwner
+	stickyOwners bool
 
 	// deps, when set, records the objects read (a unit's build, units.go).
 	deps *depLog
@@ -266,7 +271,10 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 	source := key(ing.Namespace, ing.Name)
 	b.addTLS(ing, ref)
 
-	var hosts []string
+	// hosts are the hosts the Ingress serves paths on; owned are those
+	// whose namespace is the Ingress's, where it also sets what applies to
+	// the whole host.
+	var hosts, owned []string
 	for _, rule := range ing.Spec.Rules {
 		if rule.Host != "" {
 			if err := validateHost(rule.Host); err != nil {
@@ -274,18 +282,25 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 				continue
 			}
 		}
+		guest := !b.owns(ing.Namespace, rule.Host)
+		if guest && !b.guestAllowed(ing, ref, rule.Host, pol) {
+			continue
+		}
 		srv := b.server(rule.Host)
 		hosts = append(hosts, rule.Host)
+		if !guest {
+			owned = append(owned, rule.Host)
+		}
 		if rule.HTTP == nil {
 			continue
 		}
 		for _, p := range rule.HTTP.Paths {
-			b.addPath(srv, ing, ref, source, p, pol)
+			b.addPath(srv, ing, ref, source, p, pol, guest)
 		}
 	}
 
 	if cc := pol.clientCert; cc != nil {
-		for _, h := range hosts {
+		for _, h := range owned {
 			srv := b.server(h)
 			switch {
 			case srv.clientCert == nil:
@@ -309,7 +324,11 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 	}
 	if len(pol.serverSnippet) > 0 {
 		for _, h := range hosts {
-			if h != "" {
+			switch {
+			case h == "":
+			case !b.owns(ing.Namespace, h):
+				b.notOwned(ref, h, "server-snippet")
+			default:
 				srv := b.server(h)
 				srv.snippets = append(srv.snippets, pol.serverSnippet)
 			}
@@ -317,36 +336,51 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 	}
 	for _, alias := range pol.headers.ServerAliases {
 		for _, h := range hosts {
-			if h != "" {
+			switch {
+			case h == "":
+			case !b.owns(ing.Namespace, h):
+				b.notOwned(ref, h, "server-alias")
+			default:
 				b.addAlias(b.server(h), alias, source, ref)
 			}
 		}
 	}
 	if pol.wwwRedirect {
 		for _, h := range hosts {
+			if !b.owns(ing.Namespace, h) {
+				b.notOwned(ref, h, "from-to-www-redirect")
+				continue
+			}
 			b.wantWWWRedirect(h, source, ref)
 		}
 	}
 	if root := pol.appRoot; root != "" {
 		for _, h := range hosts {
+			if !b.owns(ing.Namespace, h) {
+				b.notOwned(ref, h, "app-root")
+				continue
+			}
 			b.server(h).addAppRoot(source, root, pol)
 		}
 	}
 	if ing.Spec.DefaultBackend != nil {
 		action := b.balanced(b.backend(ing.Namespace, *ing.Spec.DefaultBackend, ref), pol)
-		for _, h := range hosts {
+		for _, h := range owned {
 			srv := b.server(h)
 			if srv.fallback == nil {
 				srv.fallback = &fallback{action: action, source: source, policy: pol}
 			}
 		}
-		if b.defaultServer.fallback == nil {
+		switch {
+		case !b.owns(ing.Namespace, ""):
+			b.notOwned(ref, "", "spec.defaultBackend")
+		case b.defaultServer.fallback == nil:
 			b.defaultServer.fallback = &fallback{action: action, source: source, policy: pol}
 			if ep := pol.authEndpoint; ep != nil {
 				putIn(&b.defaultServer.authEndpoints, ep.Path, *ep)
 			}
 			b.defaultServer.addErrorLocations(pol.errorLocations)
-		} else if b.defaultServer.fallback.source != source {
+		case b.defaultServer.fallback.source != source:
 			b.warn(ref, ReasonConflict,
 				"spec.defaultBackend is not used for requests that match no host: the older Ingress %s already provides the default backend",
 				b.defaultServer.fallback.source)
@@ -355,7 +389,7 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 	if db := pol.defaultBackend; db != nil {
 		// Only named hosts: a host-less rule is the default server, where
 		// a fallback would answer for every unknown host.
-		for _, h := range hosts {
+		for _, h := range owned {
 			if srv := b.server(h); h != "" && srv.fallback == nil {
 				srv.fallback = &fallback{action: b.balanced(*db, pol), source: source, policy: pol}
 			}
@@ -363,7 +397,32 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 	}
 }
 
-func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref ObjectRef, source string, p networkingv1.HTTPIngressPath, pol policy) {
+// guestAllowed reports whether an Ingress may serve paths on a host another
+// namespace owns, and reports why not when it may not: only when the
+// operator lets namespaces share hosts, without regex paths (they would be
+// tried before the owner's paths) and without client certificates (a
+// setting of the whole host, which the Ingress cannot have there: failing
+// closed beats serving its paths unchecked).
+func (b *builder) guestAllowed(ing *networkingv1.Ingress, ref ObjectRef, host string, pol policy) bool {
+	o := b.owners[host]
+	switch {
+	case !b.opts.AllowSharedHosts:
+		b.warn(ref, ReasonHostNotOwned, RulesNotServed+"%q are not served: namespace %s owns the host (its oldest Ingress is %s); "+
+			"use another host, or an operator can let namespaces share hosts with --allow-shared-hosts",
+			displayHost(host), o.namespace, o.ingress)
+	case pol.regex:
+		b.warn(ref, ReasonHostNotOwned, "regex paths (use-regex, rewrite-target) for host %q are not served: namespace %s owns the host, "+
+			"and on a shared host only the owner's Ingresses may use regex paths", displayHost(host), o.namespace)
+	case pol.clientCert != nil:
+		b.warn(ref, ReasonHostNotOwned, "paths for host %q are not served: auth-tls-secret needs client certificates on the whole host, "+
+			"which only its owner namespace %s sets", displayHost(host), o.namespace)
+	default:
+		return true
+	}
+	return false
+}
+
+func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref ObjectRef, source string, p networkingv1.HTTPIngressPath, pol policy, guest bool) {
 	claim, ok := b.claimOf(srv, ref, p, pol)
 	if !ok {
 		return
@@ -398,7 +457,7 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 		}
 		action.Affinity = &scoped
 	}
-	srv.addRule(claim, source, action, pol)
+	srv.addRule(claim, source, action, pol, guest)
 }
 
 // claimOf checks an Ingress path and returns the rule it claims on a host:
@@ -470,6 +529,7 @@ func truncate(s string) string {
 // order, the canaries after the others. served gets the place of each
 // Ingress served and the version served.
 func (b *builder) addIngresses(ingresses []*networkingv1.Ingress, served func(i int, use *networkingv1.Ingress)) {
+	b.owners, b.stickyOwners = hostOwners(ingresses, b.opts.LastOwners)
 	var canaries []canaryIngress
 	for i, ing := range ingresses {
 		b.phase, b.current = phaseIngresses, i

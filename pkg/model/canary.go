@@ -1,6 +1,8 @@
 package model
 
 import (
+	"strings"
+
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/portico-ingress/portico/pkg/annotations"
@@ -35,6 +37,12 @@ func (b *builder) addCanaries(canaries []canaryIngress) {
 			continue
 		}
 		for _, rule := range c.ing.Spec.Rules {
+			if !b.owns(c.ing.Namespace, rule.Host) {
+				// A canary takes requests of the host's main Ingress: only
+				// the namespace that owns the host may split its traffic.
+				b.notOwned(ref, rule.Host, "canary")
+				continue
+			}
 			srv, ok := b.servers[rule.Host]
 			if rule.Host == "" {
 				srv, ok = b.defaultServer, true
@@ -55,9 +63,16 @@ func (b *builder) addCanaryPath(srv *serverBuilder, c canaryIngress, ref ObjectR
 	if !ok {
 		return
 	}
-	if _, served := srv.claims[claim]; !served {
+	main, served := srv.claims[claim]
+	if !served {
 		b.warn(ref, ReasonIneffectiveAnnotation, "canary path %q on host %q has no main Ingress; it gets no traffic",
 			claim.path, displayHost(srv.name))
+		return
+	}
+	if ns, _, _ := strings.Cut(main, "/"); ns != c.ing.Namespace {
+		// On a shared host the path may be another namespace's.
+		b.warn(ref, ReasonHostNotOwned, "canary path %q on host %q gets no traffic: its main Ingress %s is in another namespace",
+			claim.path, displayHost(srv.name), main)
 		return
 	}
 	action := b.backend(c.ing.Namespace, p.Backend, ref)

@@ -30,6 +30,7 @@ type expectation struct {
 		HTTPSPort                int      `json:"httpsPort"`
 		ConfigMap                string   `json:"configMap"`
 		SnippetNamespaces        []string `json:"snippetNamespaces"`
+		AllowSharedHosts         bool     `json:"allowSharedHosts"`
 	} `json:"options"`
 	// Global lists fields of Config.Global (by JSON name) and their expected values.
 	Global   map[string]any `json:"global"`
@@ -177,6 +178,7 @@ func (exp expectation) options() model.Options {
 	opts.DisableSSLRedirect = exp.Options.DisableSSLRedirect
 	opts.ConfigMap = exp.Options.ConfigMap
 	opts.SnippetNamespaces = exp.Options.SnippetNamespaces
+	opts.AllowSharedHosts = exp.Options.AllowSharedHosts
 	if exp.Options.HTTPSPort != 0 {
 		opts.Global.HTTPSPort = exp.Options.HTTPSPort
 	}
@@ -275,11 +277,12 @@ func Route(cfg *model.Config, host, path string) (string, []string) {
 			best = l
 			break
 		}
-		if l.Modifier == "" && strings.HasPrefix(path, l.Path) && (best == nil || len(l.Path) > len(best.Path)) {
+		if (l.Modifier == "" || l.Modifier == "^~") && strings.HasPrefix(path, l.Path) && (best == nil || len(l.Path) > len(best.Path)) {
 			best = l
 		}
 	}
-	if best == nil || best.Modifier != "=" {
+	// "=" and "^~" (the longest prefix) end the search; otherwise regexes follow.
+	if best == nil || (best.Modifier != "=" && best.Modifier != "^~") {
 		// Regexes are tried in file order after prefixes; the first match wins.
 		for i := range srv.Locations {
 			l := &srv.Locations[i]

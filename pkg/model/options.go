@@ -34,6 +34,13 @@ type Options struct {
 	// "namespace/name". An Ingress whose annotations turn invalid is served as it was
 	// last accepted; Build stays pure because this state comes in as an input.
 	LastAccepted map[string]*networkingv1.Ingress
+	// AllowSharedHosts serves rules of several namespaces for one host (each
+	// its own paths); without it only the namespace that owns a host is
+	// served on it. Host-wide settings come from the owner either way.
+	AllowSharedHosts bool
+	// LastOwners are the previous build's Config.Owners: a namespace keeps
+	// a host it owns while one of its Ingresses claims it.
+	LastOwners map[string]string
 	// KeyPairs, when set, memoizes the checking of TLS key pairs across
 	// builds; the output is the same with or without it.
 	KeyPairs *KeyPairCache

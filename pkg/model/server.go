@@ -196,8 +196,11 @@ func putIn[K comparable, V any](m *map[K]V, k K, v V) {
 // addRule turns one claimed path into nginx locations. A Prefix path "/foo"
 // becomes "= /foo" and "/foo/": nginx prefix matching is by characters, and
 // this pair gives the per-element matching Kubernetes asks for ("/foo"
-// matches "/foo" and "/foo/bar", never "/foobar").
-func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, pol policy) {
+// matches "/foo" and "/foo/bar", never "/foobar"). A guest's (a path of a
+// namespace that does not own the host, owners.go) prefix location is
+// "^~ /foo/": nginx then tries no regex for requests whose longest prefix
+// match it is, so the owner's regexes cannot take the guest's requests.
+func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, pol policy, guest bool) {
 	action = pol.apply(action)
 	if claim.regex {
 		s.regex = true
@@ -222,6 +225,8 @@ func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, pol
 		return
 	}
 	if claim.path == "/" {
+		// Even a guest's "/" stays a plain prefix: it is the least
+		// specific path, and the owner's regexes come before it.
 		put("", "/")
 		return
 	}
@@ -230,8 +235,19 @@ func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, pol
 		put("=", claim.path)
 		putIn(&s.weak, exactKey, true)
 	}
-	put("", claim.path+"/")
+	modifier := ""
+	if guest {
+		modifier = guestPrefix
+	}
+	put(modifier, claim.path+"/")
 }
+
+// guestPrefix is the modifier of a guest's prefix locations: a prefix
+// match that stops nginx from trying regexes.
+const guestPrefix = "^~"
+
+// isPrefix reports whether a location modifier is a prefix match.
+func isPrefix(modifier string) bool { return modifier == "" || modifier == guestPrefix }
 
 func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 	out := Server{Name: s.name, ServerName: serverName(s.name)}
@@ -288,7 +304,10 @@ func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 		// Regex locations are tried in file order: longest pattern first.
 		ar, cr := strings.HasPrefix(a.Modifier, "~"), strings.HasPrefix(c.Modifier, "~")
 		if ar && cr {
-			return cmp.Or(cmp.Compare(len(c.Path), len(a.Path)), cmp.Compare(a.Path, c.Path), cmp.Compare(a.Modifier, c.Modifier))
+			// On equal paths an Ingress's regex ("~*") comes before a
+			// prefix turned into one ("~"), the host's fallback "/" among
+			// them: use-regex with the path "/" must not answer 404.
+			return cmp.Or(cmp.Compare(len(c.Path), len(a.Path)), cmp.Compare(a.Path, c.Path), cmp.Compare(c.Modifier, a.Modifier))
 		}
 		if ar != cr {
 			if ar {
@@ -391,7 +410,7 @@ func (s *serverBuilder) longestPrefix(path string) int {
 	best := -1
 	for i := range s.locations.list {
 		l := &s.locations.list[i]
-		if l.Modifier == "" && strings.HasPrefix(path, l.Path) && (best < 0 || len(l.Path) > len(s.locations.list[best].Path)) {
+		if isPrefix(l.Modifier) && strings.HasPrefix(path, l.Path) && (best < 0 || len(l.Path) > len(s.locations.list[best].Path)) {
 			best = i
 		}
 	}
@@ -412,10 +431,29 @@ func (s *serverBuilder) addAppRoot(source, root string, pol policy) {
 
 // prefixesToRegex turns the host's prefix locations into case-sensitive
 // regexes anchored at the start, with the path quoted, so they sort with
-// the Ingress regexes by length.
+// the Ingress regexes by length. A prefix under a guest's prefix (see
+// addRule) becomes a "^~" prefix instead: nginx picks it by the longest
+// prefix before any regex, as it picks the guest's, so neither the guest's
+// nor the owner's longer path is taken by a regex.
 func (s *serverBuilder) prefixesToRegex() {
+	var guests []string
 	for i := range s.locations.list {
-		if l := &s.locations.list[i]; l.Modifier == "" {
+		if l := &s.locations.list[i]; l.Modifier == guestPrefix {
+			guests = append(guests, l.Path)
+		}
+	}
+	for i := range s.locations.list {
+		l := &s.locations.list[i]
+		if l.Modifier != "" {
+			continue
+		}
+		under := false
+		for _, g := range guests {
+			under = under || (len(l.Path) > len(g) && strings.HasPrefix(l.Path, g))
+		}
+		if under {
+			s.locations.rekey(i, locKey{modifier: guestPrefix, path: l.Path})
+		} else {
 			s.locations.rekey(i, locKey{modifier: "~", path: "^" + regexp.QuoteMeta(l.Path)})
 		}
 	}

@@ -26,6 +26,14 @@ type certResult struct {
 func (b *builder) addTLS(ing *networkingv1.Ingress, ref ObjectRef) {
 	source := key(ing.Namespace, ing.Name)
 	for _, t := range ing.Spec.TLS {
+		hosts := t.Hosts
+		if len(hosts) == 0 {
+			hosts = []string{""} // no hosts: the certificate of the catch-all server
+		}
+		hosts = b.ownedTLSHosts(ing, ref, hosts)
+		if len(hosts) == 0 {
+			continue
+		}
 		tls := ServerTLS{CertificatePath: b.global.DefaultCertificate, RedirectHTTP: b.global.SSLRedirect && !b.opts.DisableSSLRedirect}
 		if t.SecretName == "" {
 			b.warn(ref, ReasonSecretNotFound, "spec.tls entry for %s names no Secret; serving the default certificate",
@@ -41,17 +49,7 @@ func (b *builder) addTLS(ing *networkingv1.Ingress, ref ObjectRef) {
 			tls.CertificatePath = p
 			tls.Secret = key(ing.Namespace, t.SecretName)
 		}
-		hosts := t.Hosts
-		if len(hosts) == 0 {
-			hosts = []string{""} // no hosts: the certificate of the catch-all server
-		}
 		for _, h := range hosts {
-			if h != "" {
-				if err := validateHost(h); err != nil {
-					b.warn(ref, ReasonInvalidHost, "TLS host %q skipped: %v", truncate(h), err)
-					continue
-				}
-			}
 			srv := b.server(h)
 			if srv.tls == nil {
 				t := tls
@@ -64,6 +62,27 @@ func (b *builder) addTLS(ing *networkingv1.Ingress, ref ObjectRef) {
 			}
 		}
 	}
+}
+
+// ownedTLSHosts returns the valid hosts of a spec.tls entry that the
+// Ingress's namespace owns; the others get a finding. Another namespace's
+// host keeps its owner's certificate, redirect and HSTS.
+func (b *builder) ownedTLSHosts(ing *networkingv1.Ingress, ref ObjectRef, hosts []string) []string {
+	out := make([]string, 0, len(hosts))
+	for _, h := range hosts {
+		if h != "" {
+			if err := validateHost(h); err != nil {
+				b.warn(ref, ReasonInvalidHost, "TLS host %q skipped: %v", truncate(h), err)
+				continue
+			}
+		}
+		if !b.owns(ing.Namespace, h) {
+			b.notOwned(ref, h, "spec.tls")
+			continue
+		}
+		out = append(out, h)
+	}
+	return out
 }
 
 func hostList(hosts []string) string {

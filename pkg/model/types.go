@@ -46,6 +46,10 @@ type Config struct {
 	// Accepted are the Ingress versions this config serves, by "namespace/name": pass
 	// them back as Options.LastAccepted to keep serving them if an edit breaks them.
 	Accepted map[string]*networkingv1.Ingress `json:"-"`
+	// Owners are the namespaces that own the hosts, by host ("" for rules
+	// without one): pass them back as Options.LastOwners so that a host
+	// stays with its namespace (owners.go).
+	Owners map[string]string `json:"-"`
 }
 
 // Global holds settings that apply to the whole nginx process or http block.
@@ -590,4 +594,7 @@ const (
 	ReasonUnknownAnnotation = "UnknownAnnotation"
 	ReasonInvalidAuthSecret = "InvalidAuthSecret"
 	ReasonSnippetNotAllowed = "SnippetNotAllowed"
+	// ReasonHostNotOwned: rules or host-wide settings of an Ingress for a
+	// host another namespace owns; they are not served (owners.go).
+	ReasonHostNotOwned = "HostNotOwned"
 )

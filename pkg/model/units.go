@@ -358,6 +358,8 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 			keep[u.ingresses[0]] = u
 		}
 	}
+	owners, _ := hostOwners(ingresses, opts.LastOwners)
+	cfg.Owners = ownerNamespaces(owners)
 	cache.env, cache.units, cache.current = env, keep, true
 	cache.stats.Whole, cache.stats.Units, cache.stats.Translated = false, len(units), len(missing)
 	return cfg, findings, nil, nil
@@ -468,7 +470,7 @@ func unitLocal(ing *networkingv1.Ingress, aliasKey, wwwKey string) bool {
 // unitEnv digests what every unit's output depends on besides its
 // Ingresses and the objects it read.
 func unitEnv(opts Options, global Global, fb *fallback) ([32]byte, bool) {
-	opts.LastAccepted, opts.KeyPairs, opts.Units = nil, nil, nil
+	opts.LastAccepted, opts.LastOwners, opts.KeyPairs, opts.Units = nil, nil, nil, nil
 	raw, err := json.Marshal(struct {
 		Options  Options
 		Global   Global
@@ -521,7 +523,9 @@ func (b *builder) buildUnit(ingresses []*networkingv1.Ingress, fb *fallback) (*c
 		out.served, out.accepted = append(out.served, j), append(out.accepted, use)
 		cacheable = cacheable && use == ingresses[j]
 	})
-	cacheable = cacheable && len(out.served) == len(ingresses)
+	// Owners kept from the last build (Options.LastOwners) are an input
+	// the cache does not key on.
+	cacheable = cacheable && len(out.served) == len(ingresses) && !u.stickyOwners
 	u.setFallbacks(fb)
 	// Not u.config(): a unit needs no copy of the global settings.
 	cfg := &Config{}

@@ -54,6 +54,10 @@ func goldenOptions() model.Options {
 // (an upstream block per Service port), as <name>.upstreams.conf.
 var upstreamsGoldens = []string{"backends", "annotations-balance", "annotations-default-backend", "annotations-proxyssl", "default-backend"}
 
+// sharedHostsGoldens are the fixtures also rendered with hosts shared
+// between namespaces (--allow-shared-hosts), as <name>.shared.conf.
+var sharedHostsGoldens = []string{"tenancy-shared-hosts"}
+
 type goldenCase struct {
 	name string
 	cfg  *model.Config
@@ -79,6 +83,14 @@ func goldenCases(t *testing.T) []goldenCase {
 		conf, err := r.Render(cfg, 1)
 		require.NoError(t, err)
 		out = append(out, goldenCase{name: name, cfg: cfg, conf: conf})
+		if slices.Contains(sharedHostsGoldens, name) {
+			opts := goldenOptions()
+			opts.AllowSharedHosts = true
+			cfg, _ := model.Build(snap, opts)
+			conf, err := r.Render(cfg, 1)
+			require.NoError(t, err)
+			out = append(out, goldenCase{name: name + ".shared", cfg: cfg, conf: conf})
+		}
 		if slices.Contains(upstreamsGoldens, name) {
 			opts := goldenOptions()
 			opts.Global.Balancer = model.BalancerUpstreams
