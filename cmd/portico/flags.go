@@ -34,6 +34,7 @@ type modelFlags struct {
 	allowSnippets            bool
 	snippetNamespaces        []string
 	allowSharedHosts         bool
+	limits                   model.Limits
 	balancer                 string
 }
 
@@ -64,6 +65,14 @@ func (f *modelFlags) register(fs *pflag.FlagSet) {
 		"allow the configuration-snippet and server-snippet annotations, only in the namespaces of --snippet-namespaces")
 	fs.BoolVar(&f.allowSharedHosts, "allow-shared-hosts", false,
 		"let Ingresses of several namespaces serve paths on one host. Without it a host belongs to the namespace of its oldest Ingress, and other namespaces' rules for it are not served; with it they serve their own Exact and Prefix paths, and TLS, client certificates, server snippets, aliases, redirects and canaries of the host still come only from the owner's namespace")
+	d := model.DefaultLimits()
+	fs.IntVar(&f.limits.HostsPerIngress, "max-hosts-per-ingress", d.HostsPerIngress, "an Ingress with more rules (hosts) is not served (its last accepted version keeps serving)")
+	fs.IntVar(&f.limits.PathsPerIngress, "max-paths-per-ingress", d.PathsPerIngress, "an Ingress with more paths, over all its rules, is not served")
+	fs.IntVar(&f.limits.AnnotationBytes, "max-annotation-bytes", d.AnnotationBytes, "an Ingress whose annotation values under the prefix are longer in all is not served")
+	fs.IntVar(&f.limits.SnippetBytes, "max-snippet-bytes", d.SnippetBytes, "an Ingress with a longer configuration-snippet or server-snippet is not served (16384 at most)")
+	fs.IntVar(&f.limits.RegexPathsPerHost, "max-regex-paths-per-host", d.RegexPathsPerHost,
+		"regex paths beyond this many on one host are not served; nginx tries them in turn for every request of the host")
+	fs.IntVar(&f.limits.CertificateBytes, "max-certificate-bytes", d.CertificateBytes, "a TLS Secret whose certificate chain is longer is refused (the host gets the default certificate)")
 	fs.StringSliceVar(&f.snippetNamespaces, "snippet-namespaces", nil,
 		"namespaces whose Ingresses may use snippet annotations (with --allow-snippet-annotations)")
 	fs.StringVar(&f.annotationsPrefix, "annotations-prefix", annotations.DefaultPrefix, "prefix of the Ingress annotations Portico reads (see docs/annotations.md)")
@@ -79,6 +88,13 @@ func (f *modelFlags) options(runtimeDir, configDir, defaultCert string) (model.O
 	for name, port := range map[string]int{"--http-port": f.httpPort, "--https-port": f.httpsPort, "--internal-port": f.internalPort} {
 		if port < 1 || port > 65535 {
 			return model.Options{}, fmt.Errorf("%s %d: must be between 1 and 65535", name, port)
+		}
+	}
+	for name, n := range map[string]int{"--max-hosts-per-ingress": f.limits.HostsPerIngress, "--max-paths-per-ingress": f.limits.PathsPerIngress,
+		"--max-annotation-bytes": f.limits.AnnotationBytes, "--max-snippet-bytes": f.limits.SnippetBytes,
+		"--max-regex-paths-per-host": f.limits.RegexPathsPerHost, "--max-certificate-bytes": f.limits.CertificateBytes} {
+		if n < 1 {
+			return model.Options{}, fmt.Errorf("%s %d: must be at least 1", name, n)
 		}
 	}
 	if f.bindAddress != "" {
@@ -149,6 +165,7 @@ func (f *modelFlags) options(runtimeDir, configDir, defaultCert string) (model.O
 		AnnotationPrefix:         f.annotationsPrefix,
 		SnippetNamespaces:        snippetNamespaces,
 		AllowSharedHosts:         f.allowSharedHosts,
+		Limits:                   f.limits,
 		CertificateDir:           configDir + "/certs",
 		AuthDir:                  configDir + "/auth",
 		Global:                   g,

@@ -111,6 +111,8 @@ type builder struct {
 	// stickyOwners says they depend on Options.LastOwners.
 	owners       map[string]hostOwner
 	stickyOwners bool
+	// limits are Options.Limits with the defaults filled in.
+	limits Limits
 
 	// deps, when set, records the objects read (a unit's build, units.go).
 	deps *depLog
@@ -174,6 +176,7 @@ func newBuilderOn(snap *snapshot.Snapshot, opts Options, idx index) *builder {
 		parser:  annotations.NewParser(opts.AnnotationPrefix),
 		index:   idx,
 		classes: newClassSelector(snap.IngressClasses, opts),
+		limits:  opts.Limits.withDefaults(),
 	}
 	return base.child()
 }
@@ -230,29 +233,40 @@ func (b *builder) server(host string) *serverBuilder {
 // take down routes that worked, and nothing invalid reaches nginx.conf.
 func (b *builder) accept(ing *networkingv1.Ingress) (*networkingv1.Ingress, annotations.Set, bool) {
 	ref := ingressRef(ing)
+	if why := b.overLimit(ing); why != "" {
+		return b.lastAccepted(ing, ReasonOverLimit, []string{"this Ingress is too large to serve: " + why})
+	}
 	set, problems := b.parser.Parse(ing.Annotations)
-	var invalid []annotations.Problem
+	var invalid []string
 	for _, p := range problems {
 		if p.Kind == annotations.Unknown {
 			b.warn(ref, ReasonUnknownAnnotation, "%s", p.Message)
 			continue
 		}
-		invalid = append(invalid, p)
+		invalid = append(invalid, p.Message)
 	}
 	if len(invalid) == 0 {
 		return ing, set, true
 	}
+	return b.lastAccepted(ing, ReasonInvalidAnnotation, invalid)
+}
+
+// lastAccepted serves an Ingress that cannot be served as it is (problems,
+// reported with reason) as it was last accepted, if it was and that version
+// is fine: a bad edit must not take down routes that worked.
+func (b *builder) lastAccepted(ing *networkingv1.Ingress, reason string, problems []string) (*networkingv1.Ingress, annotations.Set, bool) {
+	ref := ingressRef(ing)
 	prev, ok := b.opts.LastAccepted[key(ing.Namespace, ing.Name)]
-	if ok && prev.UID == ing.UID {
+	if ok && prev.UID == ing.UID && b.overLimit(prev) == "" {
 		if prevSet, prevProblems := b.parser.Parse(prev.Annotations); !hasInvalid(prevProblems) {
-			for _, p := range invalid {
-				b.warn(ref, ReasonInvalidAnnotation, "%s; still serving the last accepted version of this Ingress", p.Message)
+			for _, p := range problems {
+				b.warn(ref, reason, "%s; still serving the last accepted version of this Ingress", p)
 			}
 			return prev, prevSet, true
 		}
 	}
-	for _, p := range invalid {
-		b.warn(ref, ReasonInvalidAnnotation, "%s; this Ingress is not served until it is fixed", p.Message)
+	for _, p := range problems {
+		b.warn(ref, reason, "%s; this Ingress is not served until it is fixed", p)
 	}
 	return nil, annotations.Set{}, false
 }
@@ -435,6 +449,14 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 				claim.path, matchName(claim.exact), displayHost(srv.name), owner)
 		}
 		return
+	}
+	if claim.regex {
+		if srv.regexPaths >= b.limits.RegexPathsPerHost {
+			b.warn(ref, ReasonOverLimit, "regex path %q on host %q is not served: the host has %d regex paths already, the most a host may have (--max-regex-paths-per-host)",
+				truncate(claim.path), displayHost(srv.name), srv.regexPaths)
+			return
+		}
+		srv.regexPaths++
 	}
 	srv.claims[claim] = source
 	action := b.backend(ing.Namespace, p.Backend, ref)

@@ -41,6 +41,9 @@ type Options struct {
 	// LastOwners are the previous build's Config.Owners: a namespace keeps
 	// a host it owns while one of its Ingresses claims it.
 	LastOwners map[string]string
+	// Limits bound what one object may cost (limits.go); zero fields take
+	// the defaults.
+	Limits Limits
 	// KeyPairs, when set, memoizes the checking of TLS key pairs across
 	// builds; the output is the same with or without it.
 	KeyPairs *KeyPairCache

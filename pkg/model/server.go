@@ -176,6 +176,8 @@ type serverBuilder struct {
 	// longest match still wins (nginx tries regexes after prefixes and
 	// lets the first matching regex win).
 	regex bool
+	// regexPaths counts the host's regex paths (Limits.RegexPathsPerHost).
+	regexPaths int
 }
 
 func newServerBuilder(name string) *serverBuilder {

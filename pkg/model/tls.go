@@ -148,6 +148,10 @@ func (b *builder) loadCertificate(namespace, name string) (string, error) {
 	if !okCert || !okKey {
 		return "", fmt.Errorf("must hold %q and %q (type kubernetes.io/tls)", corev1.TLSCertKey, corev1.TLSPrivateKeyKey)
 	}
+	if n := len(certPEM); n > b.limits.CertificateBytes {
+		// nginx loads every chain at each nginx -t and reload.
+		return "", fmt.Errorf("its certificate chain is %d bytes, more than the %d a chain may have (--max-certificate-bytes)", n, b.limits.CertificateBytes)
+	}
 	content, err := b.opts.KeyPairs.normalize(b.keyPairBuild, certPEM, keyPEM)
 	if err != nil {
 		return "", err

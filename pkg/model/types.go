@@ -597,4 +597,6 @@ const (
 	// ReasonHostNotOwned: rules or host-wide settings of an Ingress for a
 	// host another namespace owns; they are not served (owners.go).
 	ReasonHostNotOwned = "HostNotOwned"
+	// ReasonOverLimit: an object over one of the Limits; it is not served.
+	ReasonOverLimit = "OverLimit"
 )

@@ -498,6 +498,7 @@ func (b *builder) unitChild() *builder {
 		opts: b.opts, global: b.global, parser: b.parser,
 		index: b.index, classes: b.classes,
 		keyPairBuild: b.keyPairBuild,
+		limits:       b.limits,
 		servers:      map[string]*serverBuilder{},
 		upstreams:    map[string]*Upstream{},
 		limitZones:   map[string]LimitZone{},
