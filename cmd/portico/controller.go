@@ -72,7 +72,9 @@ With --start-nginx, Portico starts and supervises nginx itself.
 
 A configuration that fails nginx -t is never made live: the last good one
 keeps serving, and the error is logged, counted in metrics and listed in
-/debug/reloads.
+/debug/reloads. When nginx names lines of an Ingress, that Ingress is left
+out (its last accepted version keeps serving, and it gets an NginxRejected
+Warning) and the rest goes live in the same sync.
 
 Status endpoints on --status-address (every interface by default, for the
 kubelet's probes and Prometheus):

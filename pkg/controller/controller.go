@@ -123,6 +123,8 @@ type Controller struct {
 	// owners are the hosts' namespaces in the live config, passed back to
 	// the model so a host stays with the namespace that owns it.
 	owners map[string]string
+	// excluded are Ingress versions nginx -t refused (exclude.go).
+	excluded map[string]model.Exclusion
 
 	// pushMu serialises pushes of balancer data, from Sync and from the
 	// check that re-pushes to a restarted nginx.
@@ -212,6 +214,7 @@ func (c *Controller) SetTemplate(text string) error {
 	c.renderer = r
 	c.rendererGen++
 	c.failedHash = ""
+	c.excluded = nil // another template: every Ingress is tried again
 	c.mu.Unlock()
 	c.Trigger()
 	return nil
@@ -274,10 +277,33 @@ func (c *Controller) Sync(ctx context.Context) {
 		c.log.Error("reading objects failed; keeping the current configuration", "error", err)
 		return
 	}
+	for round := 0; ; round++ {
+		refused, rendered := c.syncSnapshot(ctx, snap)
+		if refused == nil || round >= maxExclusionRounds {
+			return
+		}
+		// nginx -t refused the config: leave out the Ingresses whose lines
+		// it refused and try the rest, so that one object cannot hold back
+		// every other change. Their last accepted versions keep serving.
+		if !c.exclude(snap, render.Blame(rendered, refused.Output), refused.Output) {
+			return
+		}
+	}
+}
+
+// maxExclusionRounds bounds the builds a sync makes after nginx -t refused
+// a config: each round leaves out the Ingresses nginx named and costs an
+// nginx -t (about a second at 10,000 Ingresses).
+const maxExclusionRounds = 4
+
+// syncSnapshot builds, renders and makes live the config of snap. When
+// nginx -t refused it, it returns nginx's error and the text tested.
+func (c *Controller) syncSnapshot(ctx context.Context, snap *snapshot.Snapshot) (*nginx.TestError, []byte) {
 	opts := c.opts.Model
 	c.mu.Lock()
 	opts.LastAccepted = c.accepted
 	opts.LastOwners = c.owners
+	opts.Excluded = c.excludedIn(snap)
 	c.mu.Unlock()
 	buildStart := c.now()
 	cfg, findings := model.Build(snap, opts)
@@ -294,7 +320,7 @@ func (c *Controller) Sync(ctx context.Context) {
 	out, err := r.Prepare(cfg)
 	if err != nil {
 		c.log.Error("rendering failed; keeping the current configuration", "error", err)
-		return
+		return nil, nil
 	}
 	if c.log.Enabled(ctx, slog.LevelDebug) {
 		st := opts.Units.LastBuild()
@@ -314,24 +340,31 @@ func (c *Controller) Sync(ctx context.Context) {
 		if err := c.pushDynamic(ctx, dynamicAt(cfg, c.liveGeneration())); err != nil {
 			c.log.Error("pushing balancer data failed; retrying", "error", err)
 			time.AfterFunc(c.opts.RetryDelay/5, c.Trigger)
-			return
+			return nil, nil
 		}
 		c.mu.Lock()
 		c.liveCfg = cfg
 		c.mu.Unlock()
 		c.notifyLive(snap, cfg)
-		return
+		return nil, nil
 	}
 	if alreadyFailed {
 		c.log.Debug("configuration already rejected; waiting for a change", "config_hash", short(hash))
 		// A rejected config must not hold back Pod churn for every other
 		// Ingress: the live config's pools still get their endpoints.
 		c.pushEndpoints(ctx, snap)
-		return
+		return nil, nil
 	}
-	if c.apply(ctx, out, rendererGen, cfg, hash) {
+	live, conf, err := c.apply(ctx, out, rendererGen, cfg, hash)
+	if live {
 		c.notifyLive(snap, cfg)
+		return nil, nil
 	}
+	var refused *nginx.TestError
+	if errors.As(err, &refused) {
+		return refused, conf
+	}
+	return nil, nil
 }
 
 func (c *Controller) notifyLive(snap *snapshot.Snapshot, cfg *model.Config) {
@@ -343,9 +376,10 @@ func (c *Controller) notifyLive(snap *snapshot.Snapshot, cfg *model.Config) {
 	}
 }
 
-// apply makes cfg, rendered as out, live and reports whether it is.
-// rendererGen is the template version out was rendered with.
-func (c *Controller) apply(ctx context.Context, out *render.Output, rendererGen uint64, cfg *model.Config, hash string) bool {
+// apply makes cfg, rendered as out, live and reports whether it is, with
+// the text it tried and why it failed. rendererGen is the template version
+// out was rendered with.
+func (c *Controller) apply(ctx context.Context, out *render.Output, rendererGen uint64, cfg *model.Config, hash string) (bool, []byte, error) {
 	start := c.now()
 	c.mu.Lock()
 	c.generation++
@@ -396,7 +430,7 @@ func (c *Controller) apply(ctx context.Context, out *render.Output, rendererGen 
 		c.collectFiles(cfg)
 	}
 	c.opts.Recorder.Record(ev)
-	return err == nil
+	return err == nil, conf, err
 }
 
 // makeLive writes conf (with cfg's files) and loads it as generation

@@ -42,6 +42,9 @@ func (f *fakeSource) set(t *testing.T, yaml string) {
 
 // fakeNginx records what the controller asks of nginx.
 type fakeNginx struct {
+	// refuse, when set, plays nginx -t: an error it returns is the
+	// TestError's output.
+	refuse    func(conf []byte) string
 	mu        sync.Mutex
 	applied   []uint64
 	verified  []uint64
@@ -59,6 +62,11 @@ func (f *fakeNginx) ApplyChange(ctx context.Context, c nginx.Change) (nginx.Resu
 	f.files = c.Files
 	applyErr, running := f.applyErr, f.running
 	f.mu.Unlock()
+	if f.refuse != nil {
+		if out := f.refuse(c.Conf); out != "" {
+			applyErr = &nginx.TestError{Path: "nginx.conf", Output: out}
+		}
+	}
 	var refused *nginx.TestError
 	if errors.As(applyErr, &refused) {
 		return nginx.Result{}, applyErr

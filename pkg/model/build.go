@@ -233,6 +233,9 @@ func (b *builder) server(host string) *serverBuilder {
 // take down routes that worked, and nothing invalid reaches nginx.conf.
 func (b *builder) accept(ing *networkingv1.Ingress) (*networkingv1.Ingress, annotations.Set, bool) {
 	ref := ingressRef(ing)
+	if ex, ok := b.opts.Excluded[key(ing.Namespace, ing.Name)]; ok && SameVersion(ex.Ingress, ing) {
+		return b.lastAccepted(ing, ReasonNginxRejected, []string{"nginx -t refused the configuration lines this Ingress makes: " + ex.Message})
+	}
 	if why := b.overLimit(ing); why != "" {
 		return b.lastAccepted(ing, ReasonOverLimit, []string{"this Ingress is too large to serve: " + why})
 	}
@@ -257,7 +260,7 @@ func (b *builder) accept(ing *networkingv1.Ingress) (*networkingv1.Ingress, anno
 func (b *builder) lastAccepted(ing *networkingv1.Ingress, reason string, problems []string) (*networkingv1.Ingress, annotations.Set, bool) {
 	ref := ingressRef(ing)
 	prev, ok := b.opts.LastAccepted[key(ing.Namespace, ing.Name)]
-	if ok && prev.UID == ing.UID && b.overLimit(prev) == "" {
+	if ok && prev.UID == ing.UID && !SameVersion(prev, ing) && b.overLimit(prev) == "" {
 		if prevSet, prevProblems := b.parser.Parse(prev.Annotations); !hasInvalid(prevProblems) {
 			for _, p := range problems {
 				b.warn(ref, reason, "%s; still serving the last accepted version of this Ingress", p)

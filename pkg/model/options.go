@@ -41,6 +41,11 @@ type Options struct {
 	// LastOwners are the previous build's Config.Owners: a namespace keeps
 	// a host it owns while one of its Ingresses claims it.
 	LastOwners map[string]string
+	// Excluded are Ingress versions whose lines nginx -t refused, by
+	// "namespace/name": they are not served (their last accepted version
+	// is, if it is another), so that one object cannot hold back every
+	// other change. A later version of the Ingress is tried again.
+	Excluded map[string]Exclusion
 	// Limits bound what one object may cost (limits.go); zero fields take
 	// the defaults.
 	Limits Limits
@@ -51,6 +56,24 @@ type Options struct {
 	// and objects that did not change since an earlier Build with the same
 	// cache (units.go). Pass one to every Build for the life of the process.
 	Units *UnitCache
+}
+
+// Exclusion is an Ingress version nginx -t refused.
+type Exclusion struct {
+	// Ingress is the version refused.
+	Ingress *networkingv1.Ingress
+	// Message is nginx's error about its lines.
+	Message string
+}
+
+// SameVersion reports whether a and b are the same version of an object:
+// the same pointer (informers and the manifests source hand out unchanged
+// objects as they are), or the same UID and resourceVersion.
+func SameVersion(a, b *networkingv1.Ingress) bool {
+	if a == b {
+		return true
+	}
+	return a != nil && b != nil && a.UID == b.UID && a.ResourceVersion != "" && a.ResourceVersion == b.ResourceVersion
 }
 
 // DefaultControllerClass is the spec.controller value Portico answers to.

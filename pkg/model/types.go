@@ -599,4 +599,7 @@ const (
 	ReasonHostNotOwned = "HostNotOwned"
 	// ReasonOverLimit: an object over one of the Limits; it is not served.
 	ReasonOverLimit = "OverLimit"
+	// ReasonNginxRejected: nginx -t refused the lines an Ingress makes; it
+	// is left out (Options.Excluded) so that the rest can go live.
+	ReasonNginxRejected = "NginxRejected"
 )

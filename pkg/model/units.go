@@ -335,7 +335,7 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	units := make([]*cachedUnit, len(groups))
 	var missing []int
 	for i, g := range groups {
-		if cu := old[g[0]]; cu != nil && slices.Equal(cu.ingresses, g) && (trusted || cu.deps.same(b)) {
+		if cu := old[g[0]]; cu != nil && slices.Equal(cu.ingresses, g) && (trusted || cu.deps.same(b)) && !excludes(opts.Excluded, g) {
 			units[i] = cu
 			continue
 		}
@@ -363,6 +363,20 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	cache.env, cache.units, cache.current = env, keep, true
 	cache.stats.Whole, cache.stats.Units, cache.stats.Translated = false, len(units), len(missing)
 	return cfg, findings, nil, nil
+}
+
+// excludes reports whether one of the Ingresses is excluded: its unit was
+// translated with it, and is not to be reused.
+func excludes(excluded map[string]Exclusion, ingresses []*networkingv1.Ingress) bool {
+	if len(excluded) == 0 {
+		return false
+	}
+	for _, ing := range ingresses {
+		if ex, ok := excluded[key(ing.Namespace, ing.Name)]; ok && SameVersion(ex.Ingress, ing) {
+			return true
+		}
+	}
+	return false
 }
 
 // parallelFor calls fn(i) for every i in [0, n) on workers goroutines,
@@ -470,7 +484,7 @@ func unitLocal(ing *networkingv1.Ingress, aliasKey, wwwKey string) bool {
 // unitEnv digests what every unit's output depends on besides its
 // Ingresses and the objects it read.
 func unitEnv(opts Options, global Global, fb *fallback) ([32]byte, bool) {
-	opts.LastAccepted, opts.LastOwners, opts.KeyPairs, opts.Units = nil, nil, nil, nil
+	opts.LastAccepted, opts.LastOwners, opts.Excluded, opts.KeyPairs, opts.Units = nil, nil, nil, nil, nil
 	raw, err := json.Marshal(struct {
 		Options  Options
 		Global   Global

@@ -1,0 +1,61 @@
+package render_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/portico-ingress/portico/pkg/render"
+)
+
+const blameConf = `http {
+    log_format portico "$remote_addr $nope";
+    server {
+        server_name "a.example.com";
+        # server-snippet "team/a"
+        add_header X-A "1";
+        if ($http_x = "y") {
+            return 403;
+        }
+        # server-snippet end
+        ssl_certificate "/certs/a.pem";
+        location = "/x" {
+            # "team/x"
+            if ($scheme = "http") {
+                return 308 https://$host$request_uri;
+            }
+            more_set_headers "X-Y: z";
+            set $x "${undefined_thing}";
+        }
+        location "/" {
+            # "other/y"
+            proxy_pass http://portico_balancer;
+        }
+    }
+}
+`
+
+func TestBlame(t *testing.T) {
+	tests := []struct {
+		name, output string
+		want         []string
+	}{
+		{"a location's line", `nginx: [emerg] unknown directive "more_set_headers" in /etc/portico/.nginx.conf.7.check:17`, []string{"team/x"}},
+		{"inside an if of a location", `nginx: [emerg] something in /x:15`, []string{"team/x"}},
+		{"a server-snippet line", `nginx: [emerg] bad in /x:6`, []string{"team/a"}},
+		{"inside an if of a server-snippet", `nginx: [emerg] bad in /x:8`, []string{"team/a"}},
+		{"a server line after the snippet", `nginx: [emerg] cannot load certificate in /x:11`, nil},
+		{"the http level", `nginx: [emerg] bad in /x:2`, nil},
+		{"an unknown variable names no line", `nginx: [emerg] unknown "undefined_thing" variable`, []string{"team/x"}},
+		{"an unknown variable of the operator's", `nginx: [emerg] unknown "nope" variable`, nil},
+		{"a variable prefix is not a use", `nginx: [emerg] unknown "undefined" variable`, nil},
+		{"a line past the end", `nginx: [emerg] bad in /x:999`, nil},
+		{"no place at all", `nginx: [alert] could not open error log file`, nil},
+		{"two places", "nginx: [emerg] a in /x:17\nnginx: [emerg] b in /x:22", []string{"other/y", "team/x"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, render.Blame([]byte(blameConf), tt.output))
+		})
+	}
+}
