@@ -12,6 +12,7 @@
 #                so the peak RSS is that size's (pkg/render)
 #   incremental  one Ingress of 10,000 changed (pkg/render)
 #   nginx-N      nginx -t and reload-until-verified of N Ingresses (pkg/nginx)
+#   regex        worst case of a host's user regexes per request (pkg/nginx)
 #   convergence  Ingress created until served, 1,000 present (e2e/kube; root)
 #   churn        1,000 EndpointSlice updates: reloads, time until the new
 #                endpoint answers (e2e/kube; root)
@@ -83,6 +84,8 @@ step incremental "go test -count=3 -run '^\$' -bench '^BenchmarkIncremental\$' -
 step nginx-100 "PORTICO_REQUIRE_NGINX=1 go test -count=1 -run '^\$' -bench 'BenchmarkSyntheticApply/ingresses=100\$' -benchtime 5x -timeout 10m ./pkg/nginx"
 step nginx-1000 "PORTICO_REQUIRE_NGINX=1 go test -count=1 -run '^\$' -bench 'BenchmarkSyntheticApply/ingresses=1000\$' -benchtime 5x -timeout 10m ./pkg/nginx"
 step nginx-10000 "PORTICO_REQUIRE_NGINX=1 go test -count=1 -run '^\$' -bench 'BenchmarkSyntheticApply/ingresses=10000\$' -benchtime 3x -timeout 20m ./pkg/nginx"
+# The worst case a host's user regexes cost per request (docs/security.md).
+step regex "PORTICO_REQUIRE_NGINX=1 go test -count=1 -run '^\$' -bench '^BenchmarkRegexWorstCase\$' -benchtime 200x -timeout 10m ./pkg/nginx"
 
 step convergence "PORTICO_BENCH=1 PORTICO_REQUIRE_E2E=1 go test -count=1 -run '^TestBenchConvergence\$' -v -timeout 20m ./e2e/kube/"
 step churn "PORTICO_BENCH=1 PORTICO_REQUIRE_E2E=1 go test -count=1 -run '^TestBenchEndpointChurn\$' -v -timeout 20m ./e2e/kube/"

@@ -108,8 +108,20 @@ func BenchmarkSyntheticApply(b *testing.B) {
 
 // syntheticConfig builds the synthetic cluster of n Ingresses with the
 // controller's defaults, except that everything nginx listens on or writes
-// is this environment's: loopback ports, its directory, its pid file.
+// is this environment's (envOptions).
 func syntheticConfig(b *testing.B, e *testEnv, n int) *model.Config {
+	b.Helper()
+	cfg, findings := model.Build(fixture.Synthetic(n), envOptions(b, e))
+	require.Empty(b, findings, "every synthetic Ingress is served as written")
+	require.Len(b, cfg.Servers, n)
+	return cfg
+}
+
+// envOptions are the controller's model options with everything nginx
+// listens on or writes in this environment: loopback ports, its directory,
+// its pid file, its internal socket. It installs the Lua code and writes
+// the default certificate, as the controller does at start.
+func envOptions(b *testing.B, e *testEnv) model.Options {
 	b.Helper()
 	g := model.DefaultGlobal()
 	g.BindAddress = "127.0.0.1"
@@ -132,24 +144,19 @@ func syntheticConfig(b *testing.B, e *testEnv, n int) *model.Config {
 		}
 		require.NoError(b, rootfs.InstallLua(g.LuaDir))
 	}
-	opts := model.Options{
-		ControllerClass: model.DefaultControllerClass,
-		IngressClass:    model.DefaultIngressClass,
-		CertificateDir:  filepath.Join(e.dir, "certs"),
-		AuthDir:         filepath.Join(e.dir, "auth"),
-		Global:          g,
-	}
-	cfg, findings := model.Build(fixture.Synthetic(n), opts)
-	require.Empty(b, findings, "every synthetic Ingress is served as written")
-	require.Len(b, cfg.Servers, n)
-
 	// The controller writes the self-signed fallback itself (it is not a
 	// Secret, so not in cfg.Certificates).
 	pem, err := certs.SelfSigned(certs.DefaultCommonName, 24*time.Hour)
 	require.NoError(b, err)
 	_, err = writeFileAtomic(g.DefaultCertificate, pem, 0o600, nil)
 	require.NoError(b, err)
-	return cfg
+	return model.Options{
+		ControllerClass: model.DefaultControllerClass,
+		IngressClass:    model.DefaultIngressClass,
+		CertificateDir:  filepath.Join(e.dir, "certs"),
+		AuthDir:         filepath.Join(e.dir, "auth"),
+		Global:          g,
+	}
 }
 
 // certificateFiles are the files Apply writes before nginx -t, as
