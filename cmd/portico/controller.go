@@ -88,7 +88,7 @@ route, Pod IP and file path; use kubectl port-forward or exec to read them):
   portico controller --configmap portico/portico --publish-service portico/portico
 
   # Serve the manifests in ./examples, running nginx as a child process:
-  portico controller --manifests examples --start-nginx \
+  portico controller --manifests examples --start-nginx --allow-loopback-backends \
     --http-port 8080 --https-port 8443 --config-dir /tmp/portico/conf --runtime-dir /tmp/portico/run`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -137,6 +137,9 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	}
 	modelOpts, configDir, err := prepareDirs(f)
 	if err != nil {
+		return err
+	}
+	if err := setAddressPolicy(&modelOpts, f, os.Getenv); err != nil {
 		return err
 	}
 	balancer, err := resolveBalancer(ctx, f.nginxBinary, f.model.balancer, &modelOpts, log)

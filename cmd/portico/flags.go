@@ -34,6 +34,7 @@ type modelFlags struct {
 	allowSnippets            bool
 	snippetNamespaces        []string
 	balancer                 string
+	allowLoopbackBackends    bool
 }
 
 func (f *modelFlags) register(fs *pflag.FlagSet) {
@@ -64,6 +65,10 @@ func (f *modelFlags) register(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&f.snippetNamespaces, "snippet-namespaces", nil,
 		"namespaces whose Ingresses may use snippet annotations (with --allow-snippet-annotations)")
 	fs.StringVar(&f.annotationsPrefix, "annotations-prefix", annotations.DefaultPrefix, "prefix of the Ingress annotations Portico reads (see docs/annotations.md)")
+	fs.BoolVar(&f.allowLoopbackBackends, "allow-loopback-backends", false,
+		"for development and tests only: let EndpointSlices and ExternalName Services point at loopback (127.0.0.0/8, ::1). "+
+			"Anything else listening on loopback in the controller's Pod is then reachable through an Ingress; "+
+			"the controller's and nginx's own ports stay refused, as do link-local addresses and the Pod's own addresses")
 	fs.StringVar(&f.balancer, "balancer", "auto",
 		"how nginx picks endpoints: lua (endpoint changes without reloads; needs nginx's Lua module and lua-cjson), "+
 			"upstreams (an upstream block per Service: every endpoint change reloads), or auto (lua when nginx -t accepts it)")
@@ -145,6 +150,7 @@ func (f *modelFlags) options(runtimeDir, configDir, defaultCert string) (model.O
 		ConfigMap:                f.configMap,
 		AnnotationPrefix:         f.annotationsPrefix,
 		SnippetNamespaces:        snippetNamespaces,
+		AllowLoopbackBackends:    f.allowLoopbackBackends,
 		CertificateDir:           configDir + "/certs",
 		AuthDir:                  configDir + "/auth",
 		Global:                   g,

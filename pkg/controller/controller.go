@@ -322,7 +322,9 @@ func (c *Controller) Sync(ctx context.Context) {
 		c.log.Debug("configuration already rejected; waiting for a change", "config_hash", short(hash))
 		// A rejected config must not hold back Pod churn for every other
 		// Ingress: the live config's pools still get their endpoints.
-		c.pushEndpoints(ctx, snap)
+		// Its findings are current: no build for stale ones, which would
+		// only find the same rejected config again.
+		_, _ = c.pushEndpoints(ctx, snap)
 		return
 	}
 	if c.apply(ctx, out, rendererGen, cfg, hash) {

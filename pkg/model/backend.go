@@ -60,15 +60,18 @@ func (b *builder) serviceBackend(namespace, name string, port networkingv1.Servi
 		proxyPass = luaPass(false)
 	}
 	if u, ok := b.upstreams[upstream]; ok {
+		b.warnRefused(about, u)
 		return Action{Upstream: u.Name, Pass: "proxy_pass", ProxyPass: proxyPass, Service: display}
 	}
-	endpoints := b.readyEndpoints(namespace, name, sp.Name)
+	endpoints, refused := b.readyEndpoints(namespace, name, sp.Name)
+	u := &Upstream{Name: upstream, Endpoints: endpoints, Namespace: namespace, Service: name, PortName: sp.Name, Refused: refused}
+	b.warnRefused(about, u)
 	// The Lua balancer answers 503 itself while a pool is empty, so the
 	// location stays the same when endpoints come and go: no reload.
 	if len(endpoints) == 0 && !b.lua() {
 		return Action{Return: statusUnavailable, Service: display}
 	}
-	b.upstreams[upstream] = &Upstream{Name: upstream, Endpoints: endpoints, Namespace: namespace, Service: name, PortName: sp.Name}
+	b.upstreams[upstream] = u
 	return Action{Upstream: upstream, Pass: "proxy_pass", ProxyPass: proxyPass, Service: display}
 }
 
@@ -114,9 +117,9 @@ func (b *builder) externalName(svc *corev1.Service, sp corev1.ServicePort, found
 
 // readyEndpoints collects the ready, non-terminating addresses of a Service
 // port from all its EndpointSlices, sorted and without duplicates (a Pod can
-// briefly appear in two slices while they are rebalanced).
-func (b *builder) readyEndpoints(namespace, service, portName string) []string {
-	var out []string
+// briefly appear in two slices while they are rebalanced). Addresses the
+// AddressPolicy refuses are left out and returned apart.
+func (b *builder) readyEndpoints(namespace, service, portName string) (out, refused []string) {
 	for _, es := range b.endpointSlices(key(namespace, service)) {
 		if es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6 {
 			continue // FQDN slices are not addresses nginx can balance over
@@ -134,12 +137,18 @@ func (b *builder) readyEndpoints(namespace, service, portName string) []string {
 				if err != nil || addr.Zone() != "" {
 					continue
 				}
-				out = append(out, netip.AddrPortFrom(addr, port).String())
+				ap := netip.AddrPortFrom(addr, port)
+				if why := b.addrs.Refusal(addr, port); why != "" {
+					refused = append(refused, refusedAddress(ap, why))
+					continue
+				}
+				out = append(out, ap.String())
 			}
 		}
 	}
 	slices.Sort(out)
-	return slices.Compact(out)
+	slices.Sort(refused)
+	return slices.Compact(out), slices.Compact(refused)
 }
 
 // endpointServes: ready nil means ready (API contract); a terminating

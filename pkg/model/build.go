@@ -77,6 +77,7 @@ func preludeOn(snap *snapshot.Snapshot, opts Options, build uint64, idx index) *
 	b := newBuilderOn(snap, opts, idx)
 	b.keyPairBuild = build
 	b.applyConfigMap(snap.ConfigMaps)
+	b.addrs = addressPolicy(b.opts, b.global)
 	b.defaultCertificate()
 	return b
 }
@@ -92,6 +93,7 @@ type builder struct {
 	parser  *annotations.Parser
 	index   // read-only, shared with the unit builders too
 	classes classSelector
+	addrs   AddressPolicy // which backend addresses are refused (addresses.go)
 
 	servers       map[string]*serverBuilder
 	defaultServer *serverBuilder

@@ -3,6 +3,7 @@ package model_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -23,13 +24,16 @@ import (
 // model sends them, and the findings it must report.
 type expectation struct {
 	Options struct {
-		WatchIngressWithoutClass bool     `json:"watchIngressWithoutClass"`
-		DefaultBackendService    string   `json:"defaultBackendService"`
-		DefaultSSLCertificate    string   `json:"defaultSSLCertificate"`
-		DisableSSLRedirect       bool     `json:"disableSSLRedirect"`
-		HTTPSPort                int      `json:"httpsPort"`
-		ConfigMap                string   `json:"configMap"`
-		SnippetNamespaces        []string `json:"snippetNamespaces"`
+		WatchIngressWithoutClass bool         `json:"watchIngressWithoutClass"`
+		DefaultBackendService    string       `json:"defaultBackendService"`
+		DefaultSSLCertificate    string       `json:"defaultSSLCertificate"`
+		DisableSSLRedirect       bool         `json:"disableSSLRedirect"`
+		HTTPSPort                int          `json:"httpsPort"`
+		ConfigMap                string       `json:"configMap"`
+		SnippetNamespaces        []string     `json:"snippetNamespaces"`
+		OwnAddresses             []netip.Addr `json:"ownAddresses"`
+		AllowLoopbackBackends    bool         `json:"allowLoopbackBackends"`
+		ControllerPorts          []int        `json:"controllerPorts"`
 	} `json:"options"`
 	// Global lists fields of Config.Global (by JSON name) and their expected values.
 	Global   map[string]any `json:"global"`
@@ -177,6 +181,9 @@ func (exp expectation) options() model.Options {
 	opts.DisableSSLRedirect = exp.Options.DisableSSLRedirect
 	opts.ConfigMap = exp.Options.ConfigMap
 	opts.SnippetNamespaces = exp.Options.SnippetNamespaces
+	opts.OwnAddresses = exp.Options.OwnAddresses
+	opts.AllowLoopbackBackends = exp.Options.AllowLoopbackBackends
+	opts.ControllerPorts = exp.Options.ControllerPorts
 	if exp.Options.HTTPSPort != 0 {
 		opts.Global.HTTPSPort = exp.Options.HTTPSPort
 	}

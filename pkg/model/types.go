@@ -385,6 +385,9 @@ type Upstream struct {
 	Namespace string `json:"namespace,omitempty"`
 	Service   string `json:"service,omitempty"`
 	PortName  string `json:"portName,omitempty"`
+	// Refused are the addresses the AddressPolicy dropped, "ip:port (why)",
+	// sorted: for the finding, and so that a change in them asks for one.
+	Refused []string `json:"refused,omitempty"`
 }
 
 // Certificate is a file nginx needs on disk: certificate chain and private key in one PEM.
@@ -590,4 +593,7 @@ const (
 	ReasonUnknownAnnotation = "UnknownAnnotation"
 	ReasonInvalidAuthSecret = "InvalidAuthSecret"
 	ReasonSnippetNotAllowed = "SnippetNotAllowed"
+	// ReasonBackendAddressRefused: a backend address that would reach the
+	// controller's own Pod (AddressPolicy) is dropped; the others serve.
+	ReasonBackendAddressRefused = "BackendAddressRefused"
 )

@@ -494,7 +494,7 @@ func (b *builder) child() *builder {
 func (b *builder) unitChild() *builder {
 	return &builder{
 		opts: b.opts, global: b.global, parser: b.parser,
-		index: b.index, classes: b.classes,
+		index: b.index, classes: b.classes, addrs: b.addrs,
 		keyPairBuild: b.keyPairBuild,
 		servers:      map[string]*serverBuilder{},
 		upstreams:    map[string]*Upstream{},
