@@ -2,13 +2,16 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/portico-ingress/portico/pkg/model"
+	"github.com/portico-ingress/portico/pkg/resolve"
 )
 
 // ownAddresses are the addresses of the controller's own Pod, which no
@@ -81,4 +84,54 @@ func setAddressPolicy(opts *model.Options, f controllerFlags, getenv func(string
 	opts.OwnAddresses = own
 	opts.ControllerPorts = controllerPorts(f.statusAddress, f.debugAddress)
 	return nil
+}
+
+// resolverArg checks one --resolver value, an IP address with or without a
+// port ("10.0.0.10", "10.0.0.10:5353", "[fd00::a]:53", "fd00::a"), and
+// formats it for nginx's resolver directive: IPv6 in brackets, the port
+// only when given.
+func resolverArg(v string) (string, error) {
+	if ap, err := netip.ParseAddrPort(v); err == nil && ap.Addr().Zone() == "" && ap.Port() != 0 {
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String(), nil
+	}
+	addr, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(v, "["), "]"))
+	if err != nil || addr.Zone() != "" {
+		return "", fmt.Errorf("--resolver %q: must be an IP address, or IP:PORT", v)
+	}
+	if addr = addr.Unmap(); addr.Is6() {
+		return "[" + addr.String() + "]", nil
+	}
+	return addr.String(), nil
+}
+
+// resolverServers reads back the servers resolverArg formatted, with port
+// 53 where none is given, for the controller's own resolver.
+func resolverServers(list []string) ([]netip.AddrPort, error) {
+	out := make([]netip.AddrPort, 0, len(list))
+	for _, v := range list {
+		if ap, err := netip.ParseAddrPort(v); err == nil {
+			out = append(out, ap)
+			continue
+		}
+		addr, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(v, "["), "]"))
+		if err != nil {
+			return nil, fmt.Errorf("resolver %q: %w", v, err)
+		}
+		out = append(out, netip.AddrPortFrom(addr, 53))
+	}
+	return out, nil
+}
+
+// newResolver is the controller's resolver for ExternalName Services, on
+// the --resolver servers.
+func newResolver(f controllerFlags, opts model.Options, log *slog.Logger) (*resolve.Resolver, error) {
+	if f.externalEvery < time.Second {
+		return nil, fmt.Errorf("--external-name-interval %s: must be at least 1s", f.externalEvery)
+	}
+	servers, err := resolverServers(opts.Global.Resolvers)
+	if err != nil {
+		return nil, err
+	}
+	return resolve.New(resolve.Options{Servers: servers, Interval: f.externalEvery,
+		Logger: log.With("component", "resolve")}), nil
 }

@@ -42,3 +42,31 @@ func TestControllerPorts(t *testing.T) {
 	assert.Equal(t, []int{10254, 10255}, controllerPorts(":10254", "127.0.0.1:10255", ""))
 	assert.Equal(t, []int{10254}, controllerPorts(":10254", ":10254"))
 }
+
+// TestResolverArg: --resolver takes an address with or without a port, in
+// nginx's form for the resolver directive, and the controller's resolver
+// reads it back with port 53 by default.
+func TestResolverArg(t *testing.T) {
+	for in, want := range map[string]string{
+		"10.0.0.10":          "10.0.0.10",
+		"10.0.0.10:5353":     "10.0.0.10:5353",
+		"fd00::a":            "[fd00::a]",
+		"[fd00::a]":          "[fd00::a]",
+		"[fd00::a]:5353":     "[fd00::a]:5353",
+		"::ffff:10.0.0.10":   "10.0.0.10",
+		"[::ffff:10.0.0.10]": "10.0.0.10",
+	} {
+		got, err := resolverArg(in)
+		if assert.NoError(t, err, in) {
+			assert.Equal(t, want, got, in)
+		}
+	}
+	for _, bad := range []string{"", "dns.example", "10.0.0.10:0", "10.0.0.10:", "fd00::a:53x", "fe80::1%eth0", "10.0.0.10:99999"} {
+		_, err := resolverArg(bad)
+		assert.Error(t, err, bad)
+	}
+	servers, err := resolverServers([]string{"10.0.0.10", "10.0.0.11:5353", "[fd00::a]", "[fd00::b]:5353"})
+	require.NoError(t, err)
+	assert.Equal(t, []netip.AddrPort{netip.MustParseAddrPort("10.0.0.10:53"), netip.MustParseAddrPort("10.0.0.11:5353"),
+		netip.MustParseAddrPort("[fd00::a]:53"), netip.MustParseAddrPort("[fd00::b]:5353")}, servers)
+}

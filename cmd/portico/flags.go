@@ -56,7 +56,8 @@ func (f *modelFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.internalPort, "internal-port", 10246,
 		"with the Lua balancer, the port on 127.0.0.2 where nginx answers 503 for requests without a ready endpoint (the controller reaches nginx's own internal server through the unix socket RUNTIME-DIR/internal/nginx.sock)")
 	fs.StringSliceVar(&f.resolvers, "resolver", nil,
-		"DNS server nginx uses for ExternalName Services (default: the nameservers in /etc/resolv.conf)")
+		"DNS servers (IP or IP:PORT) the controller resolves ExternalName Services with, checking every answer before nginx may "+
+			"use it, and nginx the hosts of auth-url (default: the nameservers in /etc/resolv.conf)")
 	fs.StringVar(&f.accessLog, "access-log", "/dev/stdout", `nginx access log path, or "off"`)
 	fs.StringVar(&f.workerProcesses, "worker-processes", "auto", `nginx worker_processes ("auto" or a number)`)
 	fs.StringVar(&f.configMap, "configmap", "", "NAMESPACE/NAME of the ConfigMap with global options (see docs/configmap.md)")
@@ -119,13 +120,11 @@ func (f *modelFlags) options(runtimeDir, configDir, defaultCert string) (model.O
 		resolvers = systemResolvers("/etc/resolv.conf")
 	}
 	for i, r := range resolvers {
-		addr, err := netip.ParseAddr(r)
+		arg, err := resolverArg(r)
 		if err != nil {
-			return model.Options{}, fmt.Errorf("--resolver %q: must be an IP address", r)
+			return model.Options{}, err
 		}
-		if addr.Is6() {
-			resolvers[i] = "[" + addr.String() + "]"
-		}
+		resolvers[i] = arg
 	}
 	g.HTTPPort, g.HTTPSPort, g.InternalPort = f.httpPort, f.httpsPort, f.internalPort
 	g.BindAddress = f.bindAddress

@@ -77,6 +77,9 @@ type Options struct {
 	// policies); nil with the upstreams balancer, where endpoints are in
 	// nginx.conf and every change reloads.
 	Dynamic DynamicStore
+	// Resolver resolves the DNS names of ExternalName Services; nil leaves
+	// them without addresses (503).
+	Resolver Resolver
 	// Pushes receives one call per push to Dynamic; may be nil.
 	Pushes PushRecorder
 	// DynamicCheck is how often the controller checks that nginx still holds
@@ -232,6 +235,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	if c.opts.Dynamic != nil {
 		go c.keepDynamic(ctx)
 	}
+	go c.runResolver(ctx)
 	c.Trigger()
 	for {
 		full, ok := c.queue.Wait(ctx)
@@ -271,6 +275,7 @@ func (c *Controller) Sync(ctx context.Context) {
 		c.log.Error("reading objects failed; keeping the current configuration", "error", err)
 		return
 	}
+	snap = c.withAnswers(snap)
 	opts := c.opts.Model
 	c.mu.Lock()
 	opts.LastAccepted = c.accepted
@@ -280,6 +285,8 @@ func (c *Controller) Sync(ctx context.Context) {
 	if c.opts.Findings != nil {
 		c.opts.Findings.Findings(findings)
 	}
+	c.wantNames(cfg)
+	defer c.wantNames(cfg) // again once live: the last config's names may go
 
 	c.mu.Lock()
 	r, rendererGen := c.renderer, c.rendererGen

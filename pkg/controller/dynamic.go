@@ -109,8 +109,9 @@ func (c *Controller) repush(ctx context.Context) (string, error) {
 	return held, err
 }
 
-// syncEndpoints handles a burst of EndpointSlice-only changes: it reads the
-// endpoints of the live configuration's pools again and pushes them, with
+// syncEndpoints handles a burst of EndpointSlice-only changes, and new DNS
+// answers for ExternalName Services: it reads the endpoints of the live
+// configuration's pools again and pushes them, with
 // no model build, no render and no reload (nginx.conf does not depend on
 // endpoints with the Lua balancer). It reports false when a full sync is
 // needed instead: no live configuration yet, or no Lua balancer.
@@ -119,7 +120,7 @@ func (c *Controller) syncEndpoints(ctx context.Context) bool {
 	if err != nil {
 		return false
 	}
-	pushed, stale := c.pushEndpoints(ctx, snap)
+	pushed, stale := c.pushEndpoints(ctx, c.withAnswers(snap))
 	if stale {
 		// Addresses were refused (or no longer are) since the last build:
 		// its findings must say so, which takes a build.

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // AddressPolicy decides which addresses may be backends (issue 10): none
@@ -147,6 +149,10 @@ func (b *builder) warnRefused(about ObjectRef, u *Upstream) {
 	}
 	source := "EndpointSlices of Service " + u.Namespace + "/" + u.Service
 	fix := "remove them from the EndpointSlices"
+	if u.ExternalName != "" {
+		source = fmt.Sprintf("ExternalName Service %s/%s (%s)", u.Namespace, u.Service, truncate(u.ExternalName))
+		fix = "point externalName at the real backend"
+	}
 	rest := "no other address is left, so requests get 503"
 	if n := len(u.Endpoints); n > 0 {
 		rest = fmt.Sprintf("its other %d address(es) keep serving", n)
@@ -155,4 +161,81 @@ func (b *builder) warnRefused(about ObjectRef, u *Upstream) {
 		"%s: backend address(es) refused: %s; no backend may be the controller's own Pod (loopback, unspecified, "+
 			"link-local, multicast or the Pod's addresses): %s; %s",
 		source, listRefused(u.Refused), fix, rest)
+}
+
+// externalNameUsable checks an externalName before it is resolved: an IP
+// address, or a DNS name that is neither localhost (which resolvers answer
+// with loopback without asking DNS, RFC 6761) nor an IPv4 address in a
+// form only some parsers read as one ("127.1", "2130706433", "0x7f.1").
+func (b *builder) externalNameUsable(svc *corev1.Service, host string, about ObjectRef) bool {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true // judged with its port, as an answer is
+	}
+	if err := validateHost(host); err != nil || strings.HasPrefix(host, "*") {
+		b.warn(about, ReasonInvalidBackend, "ExternalName Service %s/%s has an invalid externalName; requests get 503",
+			svc.Namespace, svc.Name)
+		return false
+	}
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		b.warn(about, ReasonBackendAddressRefused, "ExternalName Service %s/%s: externalName %q is loopback, and no backend may be "+
+			"the controller's own Pod; point externalName at the real backend; requests get 503", svc.Namespace, svc.Name, truncate(host))
+		return false
+	}
+	last := host[strings.LastIndex(host, ".")+1:]
+	if strings.Trim(last, "0123456789") == "" || strings.HasPrefix(last, "0x") {
+		b.warn(about, ReasonInvalidBackend, "ExternalName Service %s/%s: externalName %q is neither a DNS name (no top-level "+
+			"domain is numeric) nor an IP address in dotted decimal; requests get 503", svc.Namespace, svc.Name, truncate(host))
+		return false
+	}
+	if len(b.global.Resolvers) == 0 {
+		b.warn(about, ReasonInvalidBackend, "ExternalName Service %s/%s needs a DNS resolver; set --resolver",
+			svc.Namespace, svc.Name)
+	}
+	return true
+}
+
+// externalEndpoints are the endpoints of an ExternalName pool: the address
+// host is, or the addresses it resolved to, with port; the AddressPolicy
+// refuses some, returned apart.
+func (b *builder) externalEndpoints(host string, port uint16) (out, refused []string) {
+	var addrs []netip.Addr
+	if ip, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{ip}
+	} else {
+		addrs = b.answers(host)
+	}
+	for _, a := range addrs {
+		ap := netip.AddrPortFrom(a.WithZone(""), port)
+		if why := b.addrs.Refusal(a, port); why != "" {
+			refused = append(refused, refusedAddress(ap, why))
+			continue
+		}
+		out = append(out, ap.String())
+	}
+	slices.Sort(out)
+	slices.Sort(refused)
+	return slices.Compact(out), slices.Compact(refused)
+}
+
+// poolEndpoints reads a pool's endpoints again: from its EndpointSlices,
+// or for an ExternalName Service from its address or answers.
+func (b *builder) poolEndpoints(u *Upstream) (endpoints, refused []string) {
+	if u.ExternalName != "" {
+		return b.externalEndpoints(u.ExternalName, u.ExternalPort)
+	}
+	return b.readyEndpoints(u.Namespace, u.Service, u.PortName)
+}
+
+// ExternalNames returns the DNS names the config's ExternalName pools need
+// resolved, sorted: what the controller's resolver must keep answering.
+func (c *Config) ExternalNames() []string {
+	var out []string
+	for i := range c.Upstreams {
+		n := c.Upstreams[i].ExternalName
+		if _, err := netip.ParseAddr(n); n != "" && err != nil {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

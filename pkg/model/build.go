@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,6 +95,8 @@ type builder struct {
 	index   // read-only, shared with the unit builders too
 	classes classSelector
 	addrs   AddressPolicy // which backend addresses are refused (addresses.go)
+	// resolved are the snapshot's DNS answers (snapshot.Resolved), read-only.
+	resolved map[string][]netip.Addr
 
 	servers       map[string]*serverBuilder
 	defaultServer *serverBuilder
@@ -171,6 +174,8 @@ func newBuilderOn(snap *snapshot.Snapshot, opts Options, idx index) *builder {
 		parser:  annotations.NewParser(opts.AnnotationPrefix),
 		index:   idx,
 		classes: newClassSelector(snap.IngressClasses, opts),
+		// Not part of idx, which is reused while the objects are the same.
+		resolved: snap.Resolved,
 	}
 	return base.child()
 }

@@ -34,6 +34,7 @@ type expectation struct {
 		OwnAddresses             []netip.Addr `json:"ownAddresses"`
 		AllowLoopbackBackends    bool         `json:"allowLoopbackBackends"`
 		ControllerPorts          []int        `json:"controllerPorts"`
+		Resolvers                []string     `json:"resolvers"`
 	} `json:"options"`
 	// Global lists fields of Config.Global (by JSON name) and their expected values.
 	Global   map[string]any `json:"global"`
@@ -184,6 +185,9 @@ func (exp expectation) options() model.Options {
 	opts.OwnAddresses = exp.Options.OwnAddresses
 	opts.AllowLoopbackBackends = exp.Options.AllowLoopbackBackends
 	opts.ControllerPorts = exp.Options.ControllerPorts
+	if exp.Options.Resolvers != nil {
+		opts.Global.Resolvers = exp.Options.Resolvers
+	}
 	if exp.Options.HTTPSPort != 0 {
 		opts.Global.HTTPSPort = exp.Options.HTTPSPort
 	}
@@ -210,6 +214,13 @@ func loadSnapshot(t testing.TB, file string) *snapshot.Snapshot {
 }
 
 func reversed(s *snapshot.Snapshot) *snapshot.Snapshot {
+	var resolved map[string][]netip.Addr
+	if s.Resolved != nil {
+		resolved = map[string][]netip.Addr{}
+		for name, addrs := range s.Resolved {
+			resolved[name] = rev(addrs)
+		}
+	}
 	return &snapshot.Snapshot{
 		Ingresses:      rev(s.Ingresses),
 		IngressClasses: rev(s.IngressClasses),
@@ -217,6 +228,7 @@ func reversed(s *snapshot.Snapshot) *snapshot.Snapshot {
 		EndpointSlices: rev(s.EndpointSlices),
 		Secrets:        rev(s.Secrets),
 		ConfigMaps:     rev(s.ConfigMaps),
+		Resolved:       resolved,
 	}
 }
 
@@ -331,8 +343,6 @@ func Route(cfg *model.Config, host, path string) (string, []string) {
 			return "503", nil
 		}
 		return "missing upstream " + a.Upstream, nil
-	case a.ExternalHost != "":
-		return fmt.Sprintf("external %s:%d", a.ExternalHost, a.ExternalPort), nil
 	default:
 		return fmt.Sprint(a.Return), nil
 	}

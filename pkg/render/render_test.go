@@ -55,7 +55,7 @@ func goldenOptions() model.Options {
 
 // upstreamsGoldens are the fixtures also rendered for an nginx without Lua
 // (an upstream block per Service port), as <name>.upstreams.conf.
-var upstreamsGoldens = []string{"backends", "backends-refused", "annotations-balance", "annotations-default-backend", "annotations-proxyssl", "default-backend"}
+var upstreamsGoldens = []string{"backends", "backends-refused", "externalname-refused", "annotations-balance", "annotations-default-backend", "annotations-proxyssl", "default-backend"}
 
 type goldenCase struct {
 	name string
