@@ -2,9 +2,7 @@ package resolve_test
 
 import (
 	"context"
-	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,130 +10,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/resolve"
+	"github.com/portico-ingress/portico/pkg/testutil/dnstest"
 )
-
-// fakeDNS is a DNS server on 127.0.0.1 that answers A and AAAA queries
-// from a table the test changes. It can also answer SERVFAIL, or not at
-// all, for every name.
-type fakeDNS struct {
-	conn    *net.UDPConn
-	queries atomic.Int64
-
-	mu      sync.Mutex
-	records map[string][]netip.Addr // by lower-case name with the final dot
-	mode    string                  // "", "servfail" or "silent"
-}
-
-func startDNS(t *testing.T) *fakeDNS {
-	t.Helper()
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	require.NoError(t, err)
-	f := &fakeDNS{conn: conn, records: map[string][]netip.Addr{}}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f.serve()
-	}()
-	t.Cleanup(func() {
-		_ = conn.Close()
-		<-done
-	})
-	return f
-}
-
-func (f *fakeDNS) addr() netip.AddrPort { return f.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
-
-// set makes name answer with addrs (none: NXDOMAIN).
-func (f *fakeDNS) set(name string, addrs ...string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var list []netip.Addr
-	for _, a := range addrs {
-		list = append(list, netip.MustParseAddr(a))
-	}
-	f.records[name+"."] = list
-}
-
-func (f *fakeDNS) setMode(mode string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.mode = mode
-}
-
-func (f *fakeDNS) serve() {
-	buf := make([]byte, 1500)
-	for {
-		n, from, err := f.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			return // closed
-		}
-		f.queries.Add(1)
-		if reply := f.answer(buf[:n]); reply != nil {
-			_, _ = f.conn.WriteToUDPAddrPort(reply, from)
-		}
-	}
-}
-
-// answer builds the reply to one query, or nil for none.
-func (f *fakeDNS) answer(query []byte) []byte {
-	var p dnsmessage.Parser
-	h, err := p.Start(query)
-	if err != nil {
-		return nil
-	}
-	q, err := p.Question()
-	if err != nil {
-		return nil
-	}
-	f.mu.Lock()
-	mode := f.mode
-	addrs, known := f.records[strings.ToLower(q.Name.String())]
-	f.mu.Unlock()
-	rcode := dnsmessage.RCodeSuccess
-	switch {
-	case mode == "silent":
-		return nil
-	case mode == "servfail":
-		rcode = dnsmessage.RCodeServerFailure
-	case !known || len(addrs) == 0:
-		rcode = dnsmessage.RCodeNameError
-	}
-	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true, RCode: rcode})
-	if err := b.StartQuestions(); err != nil {
-		return nil
-	}
-	if err := b.Question(q); err != nil {
-		return nil
-	}
-	if err := b.StartAnswers(); err != nil {
-		return nil
-	}
-	if rcode == dnsmessage.RCodeSuccess {
-		hdr := dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 30}
-		for _, a := range addrs {
-			switch {
-			case q.Type == dnsmessage.TypeA && a.Is4():
-				hdr.Type = dnsmessage.TypeA
-				err = b.AResource(hdr, dnsmessage.AResource{A: a.As4()})
-			case q.Type == dnsmessage.TypeAAAA && a.Is6():
-				hdr.Type = dnsmessage.TypeAAAA
-				err = b.AAAAResource(hdr, dnsmessage.AAAAResource{AAAA: a.As16()})
-			}
-			if err != nil {
-				return nil
-			}
-		}
-	}
-	msg, err := b.Finish()
-	if err != nil {
-		return nil
-	}
-	return msg
-}
 
 // changes counts the resolver's change callbacks.
 type changes struct{ n atomic.Int64 }
@@ -179,10 +58,10 @@ func waitAnswer(t *testing.T, r *resolve.Resolver, name string, want []netip.Add
 // AAAA together, sorted; a changed record is seen at the next interval and
 // reported; a name no longer wanted is forgotten.
 func TestResolveAnswersAndChanges(t *testing.T) {
-	dns := startDNS(t)
-	dns.set("api.example.test", "198.18.7.2", "2001:db8::7", "198.18.7.1")
-	dns.set("other.example.test", "203.0.113.9")
-	r := resolve.New(resolve.Options{Servers: []netip.AddrPort{dns.addr()}, Interval: 50 * time.Millisecond})
+	dns := dnstest.Start(t)
+	dns.Set("api.example.test", "198.18.7.2", "2001:db8::7", "198.18.7.1")
+	dns.Set("other.example.test", "203.0.113.9")
+	r := resolve.New(resolve.Options{Servers: []netip.AddrPort{dns.Addr()}, Interval: 50 * time.Millisecond})
 	c := &changes{}
 	run(t, r, c)
 
@@ -192,14 +71,14 @@ func TestResolveAnswersAndChanges(t *testing.T) {
 	assert.Positive(t, c.n.Load())
 
 	before := c.n.Load()
-	dns.set("api.example.test", "198.18.7.3")
+	dns.Set("api.example.test", "198.18.7.3")
 	waitAnswer(t, r, "api.example.test", addrs("198.18.7.3"))
 	assert.Greater(t, c.n.Load(), before, "a change is reported")
 
 	// The same answers again: nothing to report.
 	quiet := c.n.Load()
-	q := dns.queries.Load()
-	require.Eventually(t, func() bool { return dns.queries.Load() > q+8 }, 5*time.Second, 5*time.Millisecond)
+	q := dns.Queries()
+	require.Eventually(t, func() bool { return dns.Queries() > q+8 }, 5*time.Second, 5*time.Millisecond)
 	assert.Equal(t, quiet, c.n.Load(), "unchanged answers are not reported")
 
 	// A published map is never changed: callers keep it.
@@ -210,7 +89,7 @@ func TestResolveAnswersAndChanges(t *testing.T) {
 	assert.Contains(t, kept, "other.example.test")
 
 	// A name that no longer exists (NXDOMAIN) is an answer: none.
-	dns.set("api.example.test")
+	dns.Set("api.example.test")
 	waitAnswer(t, r, "api.example.test", nil)
 }
 
@@ -218,20 +97,20 @@ func TestResolveAnswersAndChanges(t *testing.T) {
 // the last good answer, for MaxStale; after it the name has none. The
 // second server is asked when the first fails.
 func TestResolveKeepsLastAnswerWhileServersFail(t *testing.T) {
-	dns := startDNS(t)
-	dns.set("api.example.test", "198.18.7.1")
+	dns := dnstest.Start(t)
+	dns.Set("api.example.test", "198.18.7.1")
 	now := &clock{t: time.Unix(1_000_000, 0)}
-	r := resolve.New(resolve.Options{Servers: []netip.AddrPort{dns.addr()}, Interval: 20 * time.Millisecond,
+	r := resolve.New(resolve.Options{Servers: []netip.AddrPort{dns.Addr()}, Interval: 20 * time.Millisecond,
 		Timeout: 200 * time.Millisecond, MaxStale: time.Minute, Clock: now.now})
 	c := &changes{}
 	run(t, r, c)
 	r.Want([]string{"api.example.test"})
 	waitAnswer(t, r, "api.example.test", addrs("198.18.7.1"))
 
-	for _, mode := range []string{"servfail", "silent"} {
-		dns.setMode(mode)
-		q := dns.queries.Load()
-		require.Eventually(t, func() bool { return dns.queries.Load() > q+4 }, 5*time.Second, 5*time.Millisecond)
+	for _, mode := range []string{dnstest.ServFail, dnstest.Silent} {
+		dns.SetMode(mode)
+		q := dns.Queries()
+		require.Eventually(t, func() bool { return dns.Queries() > q+4 }, 5*time.Second, 5*time.Millisecond)
 		assert.Equal(t, addrs("198.18.7.1"), r.Answers()["api.example.test"], "%s: the last answer keeps serving", mode)
 	}
 	// Past MaxStale without a good answer, the name has none.
@@ -239,12 +118,12 @@ func TestResolveKeepsLastAnswerWhileServersFail(t *testing.T) {
 	waitAnswer(t, r, "api.example.test", nil)
 
 	// A second server that answers is asked when the first does not.
-	good := startDNS(t)
-	good.set("api.example.test", "198.18.7.9")
-	r2 := resolve.New(resolve.Options{Servers: []netip.AddrPort{dns.addr(), good.addr()}, Interval: time.Hour,
+	good := dnstest.Start(t)
+	good.Set("api.example.test", "198.18.7.9")
+	r2 := resolve.New(resolve.Options{Servers: []netip.AddrPort{dns.Addr(), good.Addr()}, Interval: time.Hour,
 		Timeout: 2 * time.Second})
 	run(t, r2, &changes{})
-	dns.setMode("servfail")
+	dns.SetMode(dnstest.ServFail)
 	r2.Want([]string{"api.example.test"})
 	waitAnswer(t, r2, "api.example.test", addrs("198.18.7.9"))
 }
@@ -254,16 +133,16 @@ func TestResolveKeepsLastAnswerWhileServersFail(t *testing.T) {
 // reported at once, and the address policy the model applies to every
 // answer refuses it. nginx therefore never connects to it.
 func TestResolveRebindingIsDropped(t *testing.T) {
-	dns := startDNS(t)
-	dns.set("rebind.example.test", "198.18.7.1")
-	r := resolve.New(resolve.Options{Servers: []netip.AddrPort{dns.addr()}, Interval: 20 * time.Millisecond})
+	dns := dnstest.Start(t)
+	dns.Set("rebind.example.test", "198.18.7.1")
+	r := resolve.New(resolve.Options{Servers: []netip.AddrPort{dns.Addr()}, Interval: 20 * time.Millisecond})
 	c := &changes{}
 	run(t, r, c)
 	r.Want([]string{"rebind.example.test"})
 	waitAnswer(t, r, "rebind.example.test", addrs("198.18.7.1"))
 	before := c.n.Load()
 
-	dns.set("rebind.example.test", "127.0.0.1", "::ffff:127.0.0.1", "169.254.169.254")
+	dns.Set("rebind.example.test", "127.0.0.1", "::ffff:127.0.0.1", "169.254.169.254")
 	waitAnswer(t, r, "rebind.example.test", addrs("127.0.0.1", "169.254.169.254", "::ffff:127.0.0.1"))
 	assert.Greater(t, c.n.Load(), before)
 	var policy model.AddressPolicy
