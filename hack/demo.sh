@@ -31,7 +31,8 @@ pids+=($!)
 ./bin/portico controller --manifests examples --start-nginx \
 	--http-port "$HTTP_PORT" --https-port "$HTTPS_PORT" --bind-address 127.0.0.1 \
 	--status-address "127.0.0.1:$STATUS_PORT" --debug-address "127.0.0.1:$STATUS_PORT" \
-	--config-dir "$WORK/conf" --runtime-dir "$WORK/run" --access-log off &
+	--config-dir "$WORK/conf" --runtime-dir "$WORK/run" --access-log off \
+	--allow-loopback-backends &
 pids+=($!)
 
 for _ in $(seq 1 100); do

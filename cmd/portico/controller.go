@@ -25,6 +25,7 @@ import (
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/nginx"
 	"github.com/portico-ingress/portico/pkg/reload"
+	"github.com/portico-ingress/portico/pkg/resolve"
 	"github.com/portico-ingress/portico/pkg/snapshot"
 	"github.com/portico-ingress/portico/pkg/source/kube"
 	"github.com/portico-ingress/portico/pkg/status"
@@ -45,6 +46,7 @@ type controllerFlags struct {
 	holdOff       time.Duration
 	maxHoldOff    time.Duration
 	endpointHold  time.Duration
+	externalEvery time.Duration
 	reloadTimeout time.Duration
 	history       int
 	logLevel      string
@@ -90,7 +92,7 @@ route, Pod IP and file path; use kubectl port-forward or exec to read them):
   portico controller --configmap portico/portico --publish-service portico/portico
 
   # Serve the manifests in ./examples, running nginx as a child process:
-  portico controller --manifests examples --start-nginx \
+  portico controller --manifests examples --start-nginx --allow-loopback-backends \
     --http-port 8080 --https-port 8443 --config-dir /tmp/portico/conf --runtime-dir /tmp/portico/run`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -123,6 +125,9 @@ route, Pod IP and file path; use kubectl port-forward or exec to read them):
 	fs.DurationVar(&f.maxHoldOff, "sync-max-holdoff", time.Second, "sync at the latest this long after the first change of a burst")
 	fs.DurationVar(&f.endpointHold, "sync-endpoint-holdoff", 20*time.Millisecond,
 		"with the Lua balancer, wait only this long after EndpointSlice-only changes: they are pushed to nginx, never reloaded")
+	fs.DurationVar(&f.externalEvery, "external-name-interval", resolve.DefaultInterval,
+		"how often the controller resolves the names of ExternalName Services again (with --resolver); new answers reach nginx "+
+			"without a reload with the Lua balancer")
 	fs.DurationVar(&f.reloadTimeout, "reload-timeout", 30*time.Second, "how long nginx may take to serve a new configuration before the reload counts as failed")
 	fs.IntVar(&f.history, "reload-history", 50, "number of reload events kept for /debug/reloads")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -138,6 +143,13 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		return err
 	}
 	modelOpts, configDir, err := prepareDirs(f)
+	if err != nil {
+		return err
+	}
+	if err := setAddressPolicy(&modelOpts, f, os.Getenv); err != nil {
+		return err
+	}
+	resolver, err := newResolver(f, modelOpts, log)
 	if err != nil {
 		return err
 	}
@@ -212,6 +224,7 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		Recorder:        recorder,
 		Findings:        findings,
 		Dynamic:         dynamic,
+		Resolver:        resolver,
 		CheckLua:        checkLua,
 		Pushes:          pushes,
 		Live:            live,

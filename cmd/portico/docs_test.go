@@ -41,14 +41,21 @@ func TestHelpExplainsEveryCommand(t *testing.T) {
 func TestRenderCheckExample(t *testing.T) {
 	bin := nginxtest.Binary(t)
 	var out, errOut bytes.Buffer
-	code := run([]string{"render", "-f", "../../examples", "--check", "--nginx-binary", bin}, &out, &errOut)
+	code := run([]string{"render", "-f", "../../examples", "--allow-loopback-backends", "--check", "--nginx-binary", bin}, &out, &errOut)
 	require.Equal(t, 0, code, errOut.String())
 	assert.Contains(t, errOut.String(), "nginx -t: configuration is valid")
 }
 
 func TestRenderExitCodes(t *testing.T) {
 	var out, errOut bytes.Buffer
+	// The examples' echo servers run on loopback, which only the flag allows.
 	code := run([]string{"render", "-f", "../../examples"}, &out, &errOut)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut.String(), "BackendAddressRefused")
+
+	out.Reset()
+	errOut.Reset()
+	code = run([]string{"render", "-f", "../../examples", "--allow-loopback-backends"}, &out, &errOut)
 	assert.Equal(t, 0, code, errOut.String())
 	assert.Contains(t, out.String(), `server_name "cafe.example.com"`)
 

@@ -36,6 +36,7 @@ type modelFlags struct {
 	allowSharedHosts         bool
 	limits                   model.Limits
 	balancer                 string
+	allowLoopbackBackends    bool
 }
 
 func (f *modelFlags) register(fs *pflag.FlagSet) {
@@ -57,7 +58,8 @@ func (f *modelFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.internalPort, "internal-port", 10246,
 		"with the Lua balancer, the port on 127.0.0.2 where nginx answers 503 for requests without a ready endpoint (the controller reaches nginx's own internal server through the unix socket RUNTIME-DIR/internal/nginx.sock)")
 	fs.StringSliceVar(&f.resolvers, "resolver", nil,
-		"DNS server nginx uses for ExternalName Services (default: the nameservers in /etc/resolv.conf)")
+		"DNS servers (IP or IP:PORT) the controller resolves ExternalName Services with, checking every answer before nginx may "+
+			"use it, and nginx the hosts of auth-url (default: the nameservers in /etc/resolv.conf)")
 	fs.StringVar(&f.accessLog, "access-log", "/dev/stdout", `nginx access log path, or "off"`)
 	fs.StringVar(&f.workerProcesses, "worker-processes", "auto", `nginx worker_processes ("auto" or a number)`)
 	fs.StringVar(&f.configMap, "configmap", "", "NAMESPACE/NAME of the ConfigMap with global options (see docs/configmap.md)")
@@ -76,6 +78,10 @@ func (f *modelFlags) register(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&f.snippetNamespaces, "snippet-namespaces", nil,
 		"namespaces whose Ingresses may use snippet annotations (with --allow-snippet-annotations)")
 	fs.StringVar(&f.annotationsPrefix, "annotations-prefix", annotations.DefaultPrefix, "prefix of the Ingress annotations Portico reads (see docs/annotations.md)")
+	fs.BoolVar(&f.allowLoopbackBackends, "allow-loopback-backends", false,
+		"for development and tests only: let EndpointSlices and ExternalName Services point at loopback (127.0.0.0/8, ::1). "+
+			"Anything else listening on loopback in the controller's Pod is then reachable through an Ingress; "+
+			"the controller's and nginx's own ports stay refused, as do link-local addresses and the Pod's own addresses")
 	fs.StringVar(&f.balancer, "balancer", "auto",
 		"how nginx picks endpoints: lua (endpoint changes without reloads; needs nginx's Lua module and lua-cjson), "+
 			"upstreams (an upstream block per Service: every endpoint change reloads), or auto (lua when nginx -t accepts it)")
@@ -133,13 +139,11 @@ func (f *modelFlags) options(runtimeDir, configDir, defaultCert string) (model.O
 		resolvers = systemResolvers("/etc/resolv.conf")
 	}
 	for i, r := range resolvers {
-		addr, err := netip.ParseAddr(r)
+		arg, err := resolverArg(r)
 		if err != nil {
-			return model.Options{}, fmt.Errorf("--resolver %q: must be an IP address", r)
+			return model.Options{}, err
 		}
-		if addr.Is6() {
-			resolvers[i] = "[" + addr.String() + "]"
-		}
+		resolvers[i] = arg
 	}
 	g.HTTPPort, g.HTTPSPort, g.InternalPort = f.httpPort, f.httpsPort, f.internalPort
 	g.BindAddress = f.bindAddress
@@ -166,6 +170,7 @@ func (f *modelFlags) options(runtimeDir, configDir, defaultCert string) (model.O
 		SnippetNamespaces:        snippetNamespaces,
 		AllowSharedHosts:         f.allowSharedHosts,
 		Limits:                   f.limits,
+		AllowLoopbackBackends:    f.allowLoopbackBackends,
 		CertificateDir:           configDir + "/certs",
 		AuthDir:                  configDir + "/auth",
 		Global:                   g,

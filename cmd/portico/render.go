@@ -41,7 +41,7 @@ Problems in the files and findings about the objects (missing Services,
 conflicts, invalid hosts or paths, bad certificates) go to stderr, and the
 exit status is 1 when there are any. With --check the config is also tested
 with nginx -t (certificates are written to a temporary directory).`,
-		Example: `  portico render -f examples/
+		Example: `  portico render -f examples/ --allow-loopback-backends
   portico render -f app.yaml --check`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

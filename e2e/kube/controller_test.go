@@ -52,6 +52,10 @@ type controllerOptions struct {
 	// NoWait returns as soon as the process started, without waiting for
 	// /readyz (for tests of a controller that must not become ready).
 	NoWait bool
+	// Resolver is --resolver; "" means 127.0.0.1, where nothing answers
+	// for the suite's names. A test's own DNS server (pkg/testutil/dnstest)
+	// is IP:PORT.
+	Resolver string
 }
 
 // controller is one running `portico controller --kubeconfig ... --start-nginx`.
@@ -101,6 +105,9 @@ func startControllerWith(t testing.TB, opts controllerOptions) *controller {
 	if opts.PodUID == "" {
 		opts.PodUID = string(uuid.NewUUID())
 	}
+	if opts.Resolver == "" {
+		opts.Resolver = "127.0.0.1"
+	}
 	root := t.TempDir()
 	// nginx workers run as nobody and read Lua code and htpasswd files under
 	// root: the test's temporary directory must let them through, as
@@ -131,8 +138,8 @@ func startControllerWith(t testing.TB, opts controllerOptions) *controller {
 		"--log-format", "json",
 		// One worker keeps parallel nginx instances light on two cores.
 		"--worker-processes", "1",
-		// Never use the machine's resolvers: nothing here resolves names.
-		"--resolver", "127.0.0.1",
+		// Never use the machine's resolvers.
+		"--resolver", opts.Resolver,
 		"--election-id", opts.ElectionID,
 		"--watch-namespace", opts.Namespace,
 	}

@@ -233,6 +233,8 @@ func startController(t *testing.T, opts options) *controller {
 		"--worker-processes", "1",
 		// Never use the machine's resolvers: nothing here resolves names.
 		"--resolver", "127.0.0.1",
+		// The echo backends run on 127.0.0.1.
+		"--allow-loopback-backends",
 	}
 	args = append(args, opts.args...)
 	c.cmd = exec.Command(porticoBinary, args...)

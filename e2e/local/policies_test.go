@@ -1024,6 +1024,7 @@ func TestBalancerWithoutLua(t *testing.T) {
 			"--runtime-dir", filepath.Join(root, "run"),
 			"--log-format", "json",
 			"--resolver", "127.0.0.1",
+			"--allow-loopback-backends",
 		)
 		cmd.Stdout, cmd.Stderr = &out, &out
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}

@@ -296,6 +296,7 @@ fi
 	--status-address "127.0.0.1:$PORTICO_STATUS_PORT" \
 	--config-dir "$WORK/portico-conf" --runtime-dir "$WORK/portico-run" \
 	--access-log off --worker-processes "$WORKERS" --resolver 127.0.0.1 \
+	--allow-loopback-backends \
 	"${configmap_args[@]}" ${PORTICO_ARGS:-} >"$WORK/portico.log" 2>&1 & # PORTICO_ARGS unquoted: split into flags
 pids+=($!)
 

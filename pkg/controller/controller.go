@@ -77,6 +77,9 @@ type Options struct {
 	// policies); nil with the upstreams balancer, where endpoints are in
 	// nginx.conf and every change reloads.
 	Dynamic DynamicStore
+	// Resolver resolves the DNS names of ExternalName Services; nil leaves
+	// them without addresses (503).
+	Resolver Resolver
 	// Pushes receives one call per push to Dynamic; may be nil.
 	Pushes PushRecorder
 	// DynamicCheck is how often the controller checks that nginx still holds
@@ -238,6 +241,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	if c.opts.Dynamic != nil {
 		go c.keepDynamic(ctx)
 	}
+	go c.runResolver(ctx)
 	c.Trigger()
 	for {
 		full, ok := c.queue.Wait(ctx)
@@ -277,6 +281,7 @@ func (c *Controller) Sync(ctx context.Context) {
 		c.log.Error("reading objects failed; keeping the current configuration", "error", err)
 		return
 	}
+	snap = c.withAnswers(snap)
 	for round := 0; ; round++ {
 		refused, rendered := c.syncSnapshot(ctx, snap)
 		if refused == nil || round >= maxExclusionRounds {
@@ -310,6 +315,8 @@ func (c *Controller) syncSnapshot(ctx context.Context, snap *snapshot.Snapshot) 
 	if c.opts.Findings != nil {
 		c.opts.Findings.Findings(findings)
 	}
+	c.wantNames(cfg)
+	defer c.wantNames(cfg) // again once live: the last config's names may go
 
 	c.mu.Lock()
 	r, rendererGen := c.renderer, c.rendererGen
@@ -352,7 +359,9 @@ func (c *Controller) syncSnapshot(ctx context.Context, snap *snapshot.Snapshot) 
 		c.log.Debug("configuration already rejected; waiting for a change", "config_hash", short(hash))
 		// A rejected config must not hold back Pod churn for every other
 		// Ingress: the live config's pools still get their endpoints.
-		c.pushEndpoints(ctx, snap)
+		// Its findings are current: no build for stale ones, which would
+		// only find the same rejected config again.
+		_, _ = c.pushEndpoints(ctx, snap)
 		return nil, nil
 	}
 	live, conf, err := c.apply(ctx, out, rendererGen, cfg, hash)

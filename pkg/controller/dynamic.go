@@ -109,8 +109,9 @@ func (c *Controller) repush(ctx context.Context) (string, error) {
 	return held, err
 }
 
-// syncEndpoints handles a burst of EndpointSlice-only changes: it reads the
-// endpoints of the live configuration's pools again and pushes them, with
+// syncEndpoints handles a burst of EndpointSlice-only changes, and new DNS
+// answers for ExternalName Services: it reads the endpoints of the live
+// configuration's pools again and pushes them, with
 // no model build, no render and no reload (nginx.conf does not depend on
 // endpoints with the Lua balancer). It reports false when a full sync is
 // needed instead: no live configuration yet, or no Lua balancer.
@@ -119,29 +120,37 @@ func (c *Controller) syncEndpoints(ctx context.Context) bool {
 	if err != nil {
 		return false
 	}
-	return c.pushEndpoints(ctx, snap)
+	pushed, stale := c.pushEndpoints(ctx, c.withAnswers(snap))
+	if stale {
+		// Addresses were refused (or no longer are) since the last build:
+		// its findings must say so, which takes a build.
+		c.Trigger()
+	}
+	return pushed
 }
 
 // pushEndpoints pushes the live config's pools with their endpoints read
-// from snap, and reports whether it could (Lua balancer, a config live).
-func (c *Controller) pushEndpoints(ctx context.Context, snap *snapshot.Snapshot) bool {
+// from snap, and reports whether it could (Lua balancer, a config live),
+// and whether the addresses refused differ from what the live config's
+// findings say.
+func (c *Controller) pushEndpoints(ctx context.Context, snap *snapshot.Snapshot) (pushed, stale bool) {
 	// liveCfg is nil until a config is live; the generation is read with
 	// it, under one lock.
 	c.mu.Lock()
 	cfg, gen := c.liveCfg, c.servedGeneration
 	c.mu.Unlock()
 	if c.opts.Dynamic == nil || cfg == nil || cfg.Global.Balancer != model.BalancerLua {
-		return false
+		return false, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.SyncTimeout)
 	defer cancel()
-	d := model.RefreshEndpoints(cfg, snap)
+	d, stale := model.RefreshEndpoints(cfg, snap, c.opts.Model)
 	d.Generation = gen
 	if err := c.pushDynamic(ctx, d); err != nil {
 		c.log.Error("pushing endpoints failed; retrying with a full sync", "error", err)
 		time.AfterFunc(c.opts.RetryDelay/5, c.Trigger)
 	}
-	return true
+	return true, stale
 }
 
 // dynamicAt returns cfg's balancer data for the config of generation gen.

@@ -280,3 +280,50 @@ func TestFirstChangeAfterQuietIsFast(t *testing.T) {
 	_, ok = h.Wait(short)
 	assert.False(t, ok, "a pending change waits the full hold-off")
 }
+
+// findingsLog keeps the findings of the last build.
+type findingsLog struct {
+	mu   sync.Mutex
+	last []model.Finding
+}
+
+func (f *findingsLog) Findings(all []model.Finding) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.last = all
+}
+
+func (f *findingsLog) reasons() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, fd := range f.last {
+		out = append(out, fd.Reason)
+	}
+	return out
+}
+
+// TestRefusedEndpointAskForBuild: an EndpointSlice-only change that adds a
+// loopback address is pushed without it, and asks for a full sync, whose
+// build reports it; the next endpoint change with the same refusal asks
+// for nothing more.
+func TestRefusedEndpointAskForBuild(t *testing.T) {
+	src, ngx, dyn, c := syncedLuaController(t)
+	found := &findingsLog{}
+	c.opts.Findings = found
+	ctx := context.Background()
+
+	src.set(t, withEndpoints("198.18.0.2, 127.0.0.1"))
+	require.True(t, c.syncEndpoints(ctx))
+	pushes := dyn.list()
+	assert.Equal(t, []string{"198.18.0.2:8080"}, pushes[len(pushes)-1].Backends["default.app.80"])
+	assert.True(t, c.queue.take(), "a full sync is asked for, for the finding")
+
+	c.Sync(ctx)
+	assert.Equal(t, []string{model.ReasonBackendAddressRefused}, found.reasons())
+	assert.Len(t, ngx.applied, 1, "the finding needs no reload")
+
+	src.set(t, withEndpoints("198.18.0.3, 127.0.0.1"))
+	require.True(t, c.syncEndpoints(ctx))
+	assert.False(t, c.queue.take(), "the live config's findings already say it")
+}

@@ -60,15 +60,18 @@ func (b *builder) serviceBackend(namespace, name string, port networkingv1.Servi
 		proxyPass = luaPass(false)
 	}
 	if u, ok := b.upstreams[upstream]; ok {
+		b.warnRefused(about, u)
 		return Action{Upstream: u.Name, Pass: "proxy_pass", ProxyPass: proxyPass, Service: display}
 	}
-	endpoints := b.readyEndpoints(namespace, name, sp.Name)
+	endpoints, refused := b.readyEndpoints(namespace, name, sp.Name)
+	u := &Upstream{Name: upstream, Endpoints: endpoints, Namespace: namespace, Service: name, PortName: sp.Name, Refused: refused}
+	b.warnRefused(about, u)
 	// The Lua balancer answers 503 itself while a pool is empty, so the
 	// location stays the same when endpoints come and go: no reload.
 	if len(endpoints) == 0 && !b.lua() {
 		return Action{Return: statusUnavailable, Service: display}
 	}
-	b.upstreams[upstream] = &Upstream{Name: upstream, Endpoints: endpoints, Namespace: namespace, Service: name, PortName: sp.Name}
+	b.upstreams[upstream] = u
 	return Action{Upstream: upstream, Pass: "proxy_pass", ProxyPass: proxyPass, Service: display}
 }
 
@@ -85,38 +88,58 @@ func servicePort(svc *corev1.Service, port networkingv1.ServiceBackendPort) (cor
 	return corev1.ServicePort{}, false
 }
 
+// externalName makes an ExternalName Service a pool like any other: its
+// endpoints are the address externalName is, or the addresses the
+// controller resolved it to (snapshot.Resolved), each checked by the
+// AddressPolicy. nginx never resolves the name itself, so an answer that
+// changes to 127.0.0.1 later (DNS rebinding) is checked like the first.
+// With the Lua balancer new answers are pushed without a reload; a name
+// without a usable answer gets 503 until it has one.
 func (b *builder) externalName(svc *corev1.Service, sp corev1.ServicePort, found bool, port networkingv1.ServiceBackendPort, display string, about ObjectRef) Action {
-	host := strings.TrimSuffix(svc.Spec.ExternalName, ".")
-	if err := validateHost(host); err != nil || strings.HasPrefix(host, "*") {
-		b.warn(about, ReasonInvalidBackend, "ExternalName Service %s/%s has an invalid externalName; requests get 503",
-			svc.Namespace, svc.Name)
-		return Action{Return: statusUnavailable, Service: display}
-	}
+	host := strings.ToLower(strings.TrimSuffix(svc.Spec.ExternalName, "."))
 	number := port.Number
 	if found {
 		number = sp.Port
 	}
-	if number == 0 {
+	if number <= 0 || number > 65535 {
 		b.warn(about, ReasonPortNotFound, "ExternalName Service %s/%s has no port %q; refer to the port by number",
 			svc.Namespace, svc.Name, truncate(port.Name))
 		return Action{Return: statusUnavailable, Service: display}
 	}
-	if len(b.global.Resolvers) == 0 {
-		b.warn(about, ReasonInvalidBackend, "ExternalName Service %s/%s needs a DNS resolver; set --resolver",
-			svc.Namespace, svc.Name)
+	display = fmt.Sprintf("%s/%s:%d", svc.Namespace, svc.Name, number)
+	upstream := fmt.Sprintf("%s.%s.%d", svc.Namespace, svc.Name, number)
+	proxyPass := "http://" + upstream
+	if b.lua() {
+		proxyPass = luaPass(false)
 	}
-	// A variable in proxy_pass makes nginx resolve the name per request
-	// through the resolver, so a name that does not resolve at reload time
-	// cannot fail nginx -t for every other Ingress.
-	proxyPass := fmt.Sprintf("http://$portico_external_host:%d", number)
-	return Action{ExternalHost: host, ExternalPort: number, Pass: "proxy_pass", ProxyPass: proxyPass, Service: fmt.Sprintf("%s/%s:%d", svc.Namespace, svc.Name, number)}
+	// Checked on every use, pool built or not: each Ingress gets the
+	// findings, whichever unit builds it (units.go).
+	if !b.externalNameUsable(svc, host, about) {
+		return Action{Return: statusUnavailable, Service: display}
+	}
+	u, ok := b.upstreams[upstream]
+	if !ok {
+		endpoints, refused := b.externalEndpoints(host, uint16(number))
+		u = &Upstream{Name: upstream, Endpoints: endpoints, Namespace: svc.Namespace, Service: svc.Name,
+			ExternalName: host, ExternalPort: uint16(number), Refused: refused}
+		// Kept even without endpoints, with either balancer: Config.ExternalNames
+		// reads the pools, and a name without an answer must still be resolved.
+		b.upstreams[upstream] = u
+	}
+	b.warnRefused(about, u)
+	if len(u.Endpoints) == 0 && !b.lua() {
+		// nginx has no empty upstream block (the template prints none):
+		// 503 until the name has a usable answer, which reloads.
+		return Action{Return: statusUnavailable, Service: display}
+	}
+	return Action{Upstream: upstream, ExternalHost: host, Pass: "proxy_pass", ProxyPass: proxyPass, Service: display}
 }
 
 // readyEndpoints collects the ready, non-terminating addresses of a Service
 // port from all its EndpointSlices, sorted and without duplicates (a Pod can
-// briefly appear in two slices while they are rebalanced).
-func (b *builder) readyEndpoints(namespace, service, portName string) []string {
-	var out []string
+// briefly appear in two slices while they are rebalanced). Addresses the
+// AddressPolicy refuses are left out and returned apart.
+func (b *builder) readyEndpoints(namespace, service, portName string) (out, refused []string) {
 	for _, es := range b.endpointSlices(key(namespace, service)) {
 		if es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6 {
 			continue // FQDN slices are not addresses nginx can balance over
@@ -134,12 +157,18 @@ func (b *builder) readyEndpoints(namespace, service, portName string) []string {
 				if err != nil || addr.Zone() != "" {
 					continue
 				}
-				out = append(out, netip.AddrPortFrom(addr, port).String())
+				ap := netip.AddrPortFrom(addr, port)
+				if why := b.addrs.Refusal(addr, port); why != "" {
+					refused = append(refused, refusedAddress(ap, why))
+					continue
+				}
+				out = append(out, ap.String())
 			}
 		}
 	}
 	slices.Sort(out)
-	return slices.Compact(out)
+	slices.Sort(refused)
+	return slices.Compact(out), slices.Compact(refused)
 }
 
 // endpointServes: ready nil means ready (API contract); a terminating

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -78,6 +79,7 @@ func preludeOn(snap *snapshot.Snapshot, opts Options, build uint64, idx index) *
 	b := newBuilderOn(snap, opts, idx)
 	b.keyPairBuild = build
 	b.applyConfigMap(snap.ConfigMaps)
+	b.addrs = addressPolicy(b.opts, b.global)
 	b.defaultCertificate()
 	return b
 }
@@ -93,6 +95,9 @@ type builder struct {
 	parser  *annotations.Parser
 	index   // read-only, shared with the unit builders too
 	classes classSelector
+	addrs   AddressPolicy // which backend addresses are refused (addresses.go)
+	// resolved are the snapshot's DNS answers (snapshot.Resolved), read-only.
+	resolved map[string][]netip.Addr
 
 	servers       map[string]*serverBuilder
 	defaultServer *serverBuilder
@@ -177,6 +182,8 @@ func newBuilderOn(snap *snapshot.Snapshot, opts Options, idx index) *builder {
 		index:   idx,
 		classes: newClassSelector(snap.IngressClasses, opts),
 		limits:  opts.Limits.withDefaults(),
+		// Not part of idx, which is reused while the objects are the same.
+		resolved: snap.Resolved,
 	}
 	return base.child()
 }

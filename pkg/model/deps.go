@@ -1,14 +1,15 @@
 package model
 
 import (
+	"net/netip"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 )
 
-// depLog records which Services, EndpointSlices, Secrets and ConfigMaps a
-// build read, and what it found (nil: absent), so that a cached result can
+// depLog records which Services, EndpointSlices, Secrets, ConfigMaps and
+// DNS answers a build read, and what it found (nil: absent), so that a cached result can
 // be reused exactly while they are the same objects (units.go). A unit
 // reads a handful, so lists are smaller than maps and as quick to check.
 type depLog struct {
@@ -16,6 +17,9 @@ type depLog struct {
 	slices     []dep[[]*discoveryv1.EndpointSlice]
 	secrets    []dep[*corev1.Secret]
 	configMaps []dep[*corev1.ConfigMap]
+	// answers are the resolver's answers read (snapshot.Resolved), compared
+	// by value: the controller hands a new map when any answer changes.
+	answers []dep[[]netip.Addr]
 }
 
 type dep[T any] struct {
@@ -27,6 +31,11 @@ type dep[T any] struct {
 func (d *depLog) same(b *builder) bool {
 	if !unchanged(d.services, b.services) || !unchanged(d.secrets, b.secrets) || !unchanged(d.configMaps, b.configMaps) {
 		return false
+	}
+	for _, r := range d.answers {
+		if !slices.Equal(b.resolved[r.key], r.seen) {
+			return false
+		}
 	}
 	for _, r := range d.slices {
 		// The snapshot's order of slices is not stable; what is read from
@@ -87,4 +96,14 @@ func (b *builder) configMap(k string) (*corev1.ConfigMap, bool) {
 		b.deps.configMaps = append(b.deps.configMaps, dep[*corev1.ConfigMap]{k, c})
 	}
 	return c, ok
+}
+
+// answers reads the resolver's answers for a DNS name, recording the read
+// when b.deps is set.
+func (b *builder) answers(name string) []netip.Addr {
+	a := b.resolved[name]
+	if b.deps != nil {
+		b.deps.answers = append(b.deps.answers, dep[[]netip.Addr]{name, a})
+	}
+	return a
 }

@@ -3,6 +3,7 @@ package model
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"strings"
 
 	"github.com/portico-ingress/portico/pkg/ngxconf"
@@ -244,12 +245,22 @@ func (d Dynamic) During(live Dynamic) Dynamic {
 }
 
 // RefreshEndpoints returns cfg's balancer data with the endpoints of every
-// pool read again from snap. It is what an EndpointSlice-only change needs:
-// with the Lua balancer nginx.conf never depends on endpoints, so the model
-// need not be built again (which costs far more at thousands of Ingresses).
-func RefreshEndpoints(cfg *Config, snap *snapshot.Snapshot) Dynamic {
-	b := &builder{index: index{slices: slicesByService(snap.EndpointSlices)}}
-	return cfg.dynamic(func(u *Upstream) []string { return b.readyEndpoints(u.Namespace, u.Service, u.PortName) })
+// pool read again from snap (EndpointSlices, and the answers for
+// ExternalName Services), through the same AddressPolicy as Build (opts
+// are those cfg was built with). It is what an EndpointSlice-only change
+// needs: with the Lua balancer nginx.conf never depends on endpoints, so
+// the model need not be built again (which costs far more at thousands of
+// Ingresses). stale reports that some pool's refused addresses differ from
+// what cfg's findings say: a Build is then due, for the findings.
+func RefreshEndpoints(cfg *Config, snap *snapshot.Snapshot, opts Options) (d Dynamic, stale bool) {
+	b := &builder{index: index{slices: slicesByService(snap.EndpointSlices)}, addrs: addressPolicy(&opts, &cfg.Global),
+		resolved: snap.Resolved}
+	d = cfg.dynamic(func(u *Upstream) []string {
+		endpoints, refused := b.poolEndpoints(u)
+		stale = stale || !slices.Equal(refused, u.Refused)
+		return endpoints
+	})
+	return d, stale
 }
 
 // SnippetsUseLua reports whether an allowed snippet holds a Lua directive.

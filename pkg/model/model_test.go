@@ -3,6 +3,7 @@ package model_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -23,14 +24,18 @@ import (
 // model sends them, and the findings it must report.
 type expectation struct {
 	Options struct {
-		WatchIngressWithoutClass bool     `json:"watchIngressWithoutClass"`
-		DefaultBackendService    string   `json:"defaultBackendService"`
-		DefaultSSLCertificate    string   `json:"defaultSSLCertificate"`
-		DisableSSLRedirect       bool     `json:"disableSSLRedirect"`
-		HTTPSPort                int      `json:"httpsPort"`
-		ConfigMap                string   `json:"configMap"`
-		SnippetNamespaces        []string `json:"snippetNamespaces"`
-		AllowSharedHosts         bool     `json:"allowSharedHosts"`
+		WatchIngressWithoutClass bool         `json:"watchIngressWithoutClass"`
+		DefaultBackendService    string       `json:"defaultBackendService"`
+		DefaultSSLCertificate    string       `json:"defaultSSLCertificate"`
+		DisableSSLRedirect       bool         `json:"disableSSLRedirect"`
+		HTTPSPort                int          `json:"httpsPort"`
+		ConfigMap                string       `json:"configMap"`
+		SnippetNamespaces        []string     `json:"snippetNamespaces"`
+		OwnAddresses             []netip.Addr `json:"ownAddresses"`
+		AllowLoopbackBackends    bool         `json:"allowLoopbackBackends"`
+		ControllerPorts          []int        `json:"controllerPorts"`
+		Resolvers                []string     `json:"resolvers"`
+		AllowSharedHosts         bool         `json:"allowSharedHosts"`
 	} `json:"options"`
 	// Global lists fields of Config.Global (by JSON name) and their expected values.
 	Global   map[string]any `json:"global"`
@@ -179,6 +184,12 @@ func (exp expectation) options() model.Options {
 	opts.ConfigMap = exp.Options.ConfigMap
 	opts.SnippetNamespaces = exp.Options.SnippetNamespaces
 	opts.AllowSharedHosts = exp.Options.AllowSharedHosts
+	opts.OwnAddresses = exp.Options.OwnAddresses
+	opts.AllowLoopbackBackends = exp.Options.AllowLoopbackBackends
+	opts.ControllerPorts = exp.Options.ControllerPorts
+	if exp.Options.Resolvers != nil {
+		opts.Global.Resolvers = exp.Options.Resolvers
+	}
 	if exp.Options.HTTPSPort != 0 {
 		opts.Global.HTTPSPort = exp.Options.HTTPSPort
 	}
@@ -205,6 +216,13 @@ func loadSnapshot(t testing.TB, file string) *snapshot.Snapshot {
 }
 
 func reversed(s *snapshot.Snapshot) *snapshot.Snapshot {
+	var resolved map[string][]netip.Addr
+	if s.Resolved != nil {
+		resolved = map[string][]netip.Addr{}
+		for name, addrs := range s.Resolved {
+			resolved[name] = rev(addrs)
+		}
+	}
 	return &snapshot.Snapshot{
 		Ingresses:      rev(s.Ingresses),
 		IngressClasses: rev(s.IngressClasses),
@@ -212,6 +230,7 @@ func reversed(s *snapshot.Snapshot) *snapshot.Snapshot {
 		EndpointSlices: rev(s.EndpointSlices),
 		Secrets:        rev(s.Secrets),
 		ConfigMaps:     rev(s.ConfigMaps),
+		Resolved:       resolved,
 	}
 }
 
@@ -327,8 +346,6 @@ func Route(cfg *model.Config, host, path string) (string, []string) {
 			return "503", nil
 		}
 		return "missing upstream " + a.Upstream, nil
-	case a.ExternalHost != "":
-		return fmt.Sprintf("external %s:%d", a.ExternalHost, a.ExternalPort), nil
 	default:
 		return fmt.Sprint(a.Return), nil
 	}

@@ -1,6 +1,10 @@
 package model
 
-import networkingv1 "k8s.io/api/networking/v1"
+import (
+	"net/netip"
+
+	networkingv1 "k8s.io/api/networking/v1"
+)
 
 // Options are the operator's choices that shape the model (command-line flags).
 type Options struct {
@@ -52,6 +56,17 @@ type Options struct {
 	// KeyPairs, when set, memoizes the checking of TLS key pairs across
 	// builds; the output is the same with or without it.
 	KeyPairs *KeyPairCache
+	// OwnAddresses are the controller Pod's own addresses: no backend may
+	// be one of them (AddressPolicy).
+	OwnAddresses []netip.Addr
+	// AllowLoopbackBackends lets backends be on loopback, except on
+	// ControllerPorts and nginx's own ports: for development and the local
+	// test suites only, since a loopback backend reaches whatever else
+	// listens in the controller's Pod.
+	AllowLoopbackBackends bool
+	// ControllerPorts are the controller's own ports (status and debug
+	// servers), refused on loopback even with AllowLoopbackBackends.
+	ControllerPorts []int
 	// Units, when set, lets Build reuse what it translated for Ingresses
 	// and objects that did not change since an earlier Build with the same
 	// cache (units.go). Pass one to every Build for the life of the process.

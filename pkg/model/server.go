@@ -105,6 +105,11 @@ func (p policy) decorate(l *Location) {
 	if p.proxySSL != nil && l.Action.Pass != "" {
 		ps := *p.proxySSL
 		ps.Module = strings.TrimSuffix(l.Action.Pass, "_pass")
+		if ps.Name == "" {
+			// An ExternalName backend is checked (and named by SNI) as its
+			// externalName, not as the pool it reaches nginx as.
+			ps.Name = l.Action.ExternalHost
+		}
 		l.ProxySSL = &ps
 	}
 	l.SetHeaders = nil

@@ -24,9 +24,10 @@ type Config struct {
 	// Servers are the virtual hosts, sorted by Name.
 	Servers []Server `json:"servers"`
 	// Upstreams are the backend pools, sorted by Name. With the upstreams
-	// balancer only pools with ready endpoints appear; with the Lua balancer
-	// every pool a location uses does, endpoints or not, so that endpoints
-	// coming and going never change nginx.conf.
+	// balancer only pools with ready endpoints appear, and the pools of
+	// ExternalName Services (locations answer 503 while those have none);
+	// with the Lua balancer every pool a location uses does, endpoints or
+	// not, so that endpoints coming and going never change nginx.conf.
 	Upstreams []Upstream `json:"upstreams"`
 	// Routes are what the Lua balancer needs per location, by Location.Route;
 	// empty with the upstreams balancer. They are pushed, never rendered.
@@ -105,7 +106,9 @@ type Global struct {
 	WorkerConnections int `json:"workerConnections"`
 	// WorkerShutdownTimeout is worker_shutdown_timeout, as an nginx time: how long old workers live after a reload.
 	WorkerShutdownTimeout string `json:"workerShutdownTimeout"`
-	// Resolvers are DNS servers for ExternalName Services, already formatted for nginx.
+	// Resolvers are the DNS servers ("ip", "[ipv6]", with ":port" when not
+	// 53), formatted for nginx: the controller resolves ExternalName names
+	// with them (pkg/resolve), and nginx the hosts of auth-url.
 	Resolvers []string `json:"resolvers"`
 	// UpstreamKeepalive is the number of idle keep-alive connections each worker keeps per upstream.
 	UpstreamKeepalive int `json:"upstreamKeepalive"`
@@ -327,13 +330,14 @@ type LimitExempt struct {
 type Action struct {
 	// Upstream is the name of the upstream pool to proxy to.
 	Upstream string `json:"upstream,omitempty"`
-	// ExternalHost is the DNS name of an ExternalName Service, resolved by nginx at request time.
+	// ExternalHost is the externalName of an ExternalName Service backend,
+	// whose pool (Upstream) holds the checked addresses it resolves to. It
+	// is the default proxy_ssl_name (the name checked and sent as SNI) for
+	// an HTTPS backend, which the pool's name would otherwise be.
 	ExternalHost string `json:"externalHost,omitempty"`
-	// ExternalPort is the port used with ExternalHost.
-	ExternalPort int32 `json:"externalPort,omitempty"`
 	// Pass is the directive that forwards the request: "proxy_pass" or "grpc_pass".
 	Pass string `json:"pass,omitempty"`
-	// ProxyPass is the argument of Pass for Upstream or ExternalHost.
+	// ProxyPass is the argument of Pass for Upstream.
 	ProxyPass string `json:"proxyPass,omitempty"`
 	// ReturnURL is the redirect target when Return is a redirect status.
 	ReturnURL string `json:"returnURL,omitempty"`
@@ -389,6 +393,14 @@ type Upstream struct {
 	Namespace string `json:"namespace,omitempty"`
 	Service   string `json:"service,omitempty"`
 	PortName  string `json:"portName,omitempty"`
+	// ExternalName and ExternalPort are set instead of PortName for an
+	// ExternalName Service: the endpoints are the address ExternalName is,
+	// or the addresses it resolves to (snapshot.Resolved), with ExternalPort.
+	ExternalName string `json:"externalName,omitempty"`
+	ExternalPort uint16 `json:"externalPort,omitempty"`
+	// Refused are the addresses the AddressPolicy dropped, "ip:port (why)",
+	// sorted: for the finding, and so that a change in them asks for one.
+	Refused []string `json:"refused,omitempty"`
 }
 
 // Certificate is a file nginx needs on disk: certificate chain and private key in one PEM.
@@ -602,4 +614,7 @@ const (
 	// ReasonNginxRejected: nginx -t refused the lines an Ingress makes; it
 	// is left out (Options.Excluded) so that the rest can go live.
 	ReasonNginxRejected = "NginxRejected"
+	// ReasonBackendAddressRefused: a backend address that would reach the
+	// controller's own Pod (AddressPolicy) is dropped; the others serve.
+	ReasonBackendAddressRefused = "BackendAddressRefused"
 )

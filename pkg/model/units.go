@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"maps"
+	"net/netip"
 	"runtime"
 	"slices"
 	"sync"
@@ -20,7 +21,8 @@ import (
 // other's servers, so Build can translate them apart: a unit is a set of
 // Ingresses connected by the hosts of their rules and TLS sections. With a
 // UnitCache, a unit whose Ingresses and whose Services, EndpointSlices,
-// Secrets and ConfigMaps read are the same objects as in an earlier build
+// Secrets and ConfigMaps read are the same objects (and the DNS answers it
+// read the same addresses) as in an earlier build
 // is not translated again; the build merges the units' servers, pools and
 // routes and puts the findings in the order a whole build gives them. When
 // only a few units changed, the last merge is patched instead (merge.go),
@@ -58,8 +60,12 @@ type UnitCache struct {
 	// and no unit's reads need checking.
 	objects *objectSets
 	idx     index
-	// current says the units were checked against objects: false from
-	// when remember records new objects until a build by units succeeds.
+	// answers are the last snapshot's DNS answers (snapshot.Resolved), a
+	// map the controller replaces, never changes.
+	answers map[string][]netip.Addr
+	// current says the units were checked against objects and answers:
+	// false from when remember records new objects (or new answers come)
+	// until a build by units succeeds.
 	current bool
 	// ingresses are the last snapshot's Ingresses, each with the stamp of
 	// the last removal it survived (sortedIngresses); sorted the ones we
@@ -294,9 +300,15 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	defer cache.mu.Unlock()
 	cache.stats = BuildStats{Whole: true} // until the units are merged
 	sameObjects := cache.sameObjects(snap)
+	sameAnswers := maps.EqualFunc(cache.answers, snap.Resolved, slices.Equal)
 	// Units need no check of what they read when they were checked against
-	// these very objects.
-	trusted := sameObjects && cache.current
+	// these very objects and DNS answers.
+	trusted := sameObjects && sameAnswers && cache.current
+	if !sameAnswers {
+		// As for new objects: until a build by units checks the units
+		// against these answers, they are not trusted.
+		cache.answers, cache.current = snap.Resolved, false
+	}
 	idx := cache.idx
 	if !sameObjects {
 		idx = newIndex(snap)
@@ -510,7 +522,7 @@ func (b *builder) child() *builder {
 func (b *builder) unitChild() *builder {
 	return &builder{
 		opts: b.opts, global: b.global, parser: b.parser,
-		index: b.index, classes: b.classes,
+		index: b.index, classes: b.classes, addrs: b.addrs, resolved: b.resolved,
 		keyPairBuild: b.keyPairBuild,
 		limits:       b.limits,
 		servers:      map[string]*serverBuilder{},

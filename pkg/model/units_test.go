@@ -2,7 +2,9 @@ package model_test
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -112,7 +114,7 @@ func randomChange(rng *rand.Rand, snap *snapshot.Snapshot, step int) (*snapshot.
 	next.EndpointSlices = slices.Clone(snap.EndpointSlices)
 	next.Secrets = slices.Clone(snap.Secrets)
 	pick := func(n int) int { return rng.IntN(max(n, 1)) }
-	switch k := rng.IntN(9); {
+	switch k := rng.IntN(10); {
 	case k < 3 && len(next.Ingresses) > 0: // edit an Ingress: a new path on its first rule with paths
 		i := pick(len(next.Ingresses))
 		ing := next.Ingresses[i].DeepCopy()
@@ -159,6 +161,31 @@ func randomChange(rng *rand.Rand, snap *snapshot.Snapshot, step int) (*snapshot.
 		name := next.Secrets[i].Name
 		next.Secrets = slices.Delete(next.Secrets, i, i+1)
 		return &next, "delete Secret " + name
+	case k == 9: // the resolver's answers for an ExternalName change: a new map, as the controller hands it
+		var names []string
+		for _, svc := range snap.Services {
+			if n := strings.ToLower(strings.TrimSuffix(svc.Spec.ExternalName, ".")); n != "" {
+				names = append(names, n)
+			}
+		}
+		if len(names) == 0 {
+			break
+		}
+		slices.Sort(names)
+		name := names[pick(len(names))]
+		next.Resolved = maps.Clone(snap.Resolved)
+		if next.Resolved == nil {
+			next.Resolved = map[string][]netip.Addr{}
+		}
+		switch rng.IntN(3) {
+		case 0:
+			delete(next.Resolved, name)
+		case 1:
+			next.Resolved[name] = []netip.Addr{netip.AddrFrom4([4]byte{198, 18, 9, byte(step)})}
+		default: // rebinding to loopback, beside a good answer
+			next.Resolved[name] = []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.AddrFrom4([4]byte{198, 18, 9, byte(step)})}
+		}
+		return &next, "new answers for " + name
 	}
 	return &next, "no change"
 }
@@ -189,6 +216,44 @@ func TestUnitsAfterWholeBuild(t *testing.T) {
 	narrow := wide
 	narrow.Ingresses = base.Ingresses
 	requireSameBuild(t, "host-local again", &narrow, opts, cache)
+}
+
+// TestUnitsAfterNewAnswers: units cached by one build must not be trusted
+// after the DNS answers they read changed, even when the build with the
+// new answers went whole and the next one has the same objects again.
+func TestUnitsAfterNewAnswers(t *testing.T) {
+	exp := loadExpectation(t, "testdata/externalname-refused.expect.yaml")
+	opts := exp.options()
+	base := loadSnapshot(t, "testdata/externalname-refused.yaml")
+	cache := model.NewUnitCache()
+	require.True(t, requireSameBuild(t, "host-local", base, opts, cache))
+	requireSameBuild(t, "the same snapshot", base, opts, cache)
+	assert.True(t, cache.LastBuild().Patched, "nothing changed: the last config patched")
+
+	// New answers, and a host-less Ingress that makes the build whole.
+	wide := *base
+	wide.Resolved = maps.Clone(base.Resolved)
+	wide.Resolved["good.example.net"] = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+	hostless := base.Ingresses[0].DeepCopy()
+	hostless.Name = "host-less"
+	hostless.Spec.Rules[0].Host = ""
+	wide.Ingresses = append(slices.Clone(base.Ingresses), hostless)
+	requireSameBuild(t, "new answers, with a host-less Ingress", &wide, opts, cache)
+	assert.True(t, cache.LastBuild().Whole)
+
+	// The same answers and objects, by units again: the units built with
+	// the old answers are checked, not trusted.
+	narrow := wide
+	narrow.Ingresses = base.Ingresses
+	requireSameBuild(t, "host-local again", &narrow, opts, cache)
+	assert.False(t, cache.LastBuild().Whole)
+
+	// Only the answers change: by units, the unit that read them again.
+	again := narrow
+	again.Resolved = maps.Clone(narrow.Resolved)
+	again.Resolved["good.example.net"] = []netip.Addr{netip.MustParseAddr("198.18.6.9")}
+	requireSameBuild(t, "new answers only", &again, opts, cache)
+	assert.Equal(t, 1, cache.LastBuild().Translated, "only tenant-b's unit read good.example.net")
 }
 
 // FuzzUnitsEqualWhole is TestUnitsEqualWhole with the fixture, the random

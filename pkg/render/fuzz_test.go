@@ -135,7 +135,8 @@ func FuzzRenderModelStrings(f *testing.F) {
 			TLS: &model.ServerTLS{CertificatePath: certPath, RedirectHTTP: true},
 			Locations: []model.Location{
 				{Modifier: "=", Path: path, Source: source, Action: model.Action{Upstream: upstream, Pass: "proxy_pass", ProxyPass: "http://" + upstream}},
-				{Path: path, Source: source, Action: model.Action{ExternalHost: external, ExternalPort: 80, Pass: "proxy_pass", ProxyPass: "http://" + external}},
+				{Path: path, Source: source, Action: model.Action{Upstream: upstream, ExternalHost: external, Pass: "proxy_pass", ProxyPass: "https://" + upstream},
+					ProxySSL: &model.ProxySSL{Module: "proxy", Verify: "on", Name: external, ServerName: "on"}},
 				{Path: "/", Action: model.Action{Return: 404}},
 			},
 		}}

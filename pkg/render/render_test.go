@@ -3,6 +3,7 @@ package render_test
 import (
 	"bytes"
 	"flag"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,13 +47,15 @@ func goldenOptions() model.Options {
 		ConfigMap: "ops/portico",
 		// Fixtures in namespace "trusted" (annotations-snippets.yaml) may use snippets.
 		SnippetNamespaces: []string{"trusted"},
-		Global:            g,
+		// The Pod's own addresses in backends-refused.yaml.
+		OwnAddresses: []netip.Addr{netip.MustParseAddr("10.0.0.5"), netip.MustParseAddr("fd00::5")},
+		Global:       g,
 	}
 }
 
 // upstreamsGoldens are the fixtures also rendered for an nginx without Lua
 // (an upstream block per Service port), as <name>.upstreams.conf.
-var upstreamsGoldens = []string{"backends", "annotations-balance", "annotations-default-backend", "annotations-proxyssl", "default-backend"}
+var upstreamsGoldens = []string{"backends", "backends-refused", "externalname-refused", "annotations-balance", "annotations-default-backend", "annotations-proxyssl", "default-backend"}
 
 // sharedHostsGoldens are the fixtures also rendered with hosts shared
 // between namespaces (--allow-shared-hosts), as <name>.shared.conf.
@@ -239,7 +242,8 @@ func TestLuaConfigIgnoresEndpoints(t *testing.T) {
 			b, _, err := r.Hash(without)
 			require.NoError(t, err)
 			assert.Equal(t, a, b, "nginx.conf must not depend on endpoints with the Lua balancer")
-			assert.Equal(t, full.Dynamic(), model.RefreshEndpoints(without, snap))
+			refreshed, _ := model.RefreshEndpoints(without, snap, goldenOptions())
+			assert.Equal(t, full.Dynamic(), refreshed)
 		})
 	}
 }

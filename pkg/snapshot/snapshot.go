@@ -6,6 +6,7 @@ package snapshot
 
 import (
 	"errors"
+	"net/netip"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -31,6 +32,13 @@ type Snapshot struct {
 	Secrets []*corev1.Secret
 	// ConfigMaps are the ConfigMaps that hold global options.
 	ConfigMaps []*corev1.ConfigMap
+	// Resolved are the addresses of the DNS names of ExternalName Services,
+	// by name (lower case, without the final dot), as the controller's
+	// resolver last found them (pkg/resolve). They are not Kubernetes
+	// objects: the controller fills them in before each build, so that
+	// Build stays pure and checks every answer before nginx may use it. A
+	// name without an entry has no answer yet. Readers never change them.
+	Resolved map[string][]netip.Addr
 }
 
 // Len returns the number of objects in the snapshot, for logs and progress.
