@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/portico-ingress/portico/pkg/model"
@@ -126,8 +127,12 @@ type Controller struct {
 	// owners are the hosts' namespaces in the live config, passed back to
 	// the model so a host stays with the namespace that owns it.
 	owners map[string]string
-	// excluded are Ingress versions nginx -t refused (exclude.go).
-	excluded map[string]model.Exclusion
+	// excluded are Ingress versions nginx -t refused, excludedConfigMap a
+	// version of the options ConfigMap it refused (exclude.go).
+	excluded          map[string]model.Exclusion
+	excludedConfigMap *model.ConfigMapExclusion
+	// liveConfigMap is the options ConfigMap version of the live config.
+	liveConfigMap *corev1.ConfigMap
 
 	// pushMu serialises pushes of balancer data, from Sync and from the
 	// check that re-pushes to a restarted nginx.
@@ -217,7 +222,7 @@ func (c *Controller) SetTemplate(text string) error {
 	c.renderer = r
 	c.rendererGen++
 	c.failedHash = ""
-	c.excluded = nil // another template: every Ingress is tried again
+	c.excluded, c.excludedConfigMap = nil, nil // another template: everything is tried again
 	c.mu.Unlock()
 	c.Trigger()
 	return nil
@@ -309,6 +314,8 @@ func (c *Controller) syncSnapshot(ctx context.Context, snap *snapshot.Snapshot) 
 	opts.LastAccepted = c.accepted
 	opts.LastOwners = c.owners
 	opts.Excluded = c.excludedIn(snap)
+	opts.ExcludedConfigMap = c.excludedConfigMapIn(snap)
+	opts.LastConfigMap = c.liveConfigMap
 	c.mu.Unlock()
 	buildStart := c.now()
 	cfg, findings := model.Build(snap, opts)
@@ -378,7 +385,7 @@ func (c *Controller) syncSnapshot(ctx context.Context, snap *snapshot.Snapshot) 
 
 func (c *Controller) notifyLive(snap *snapshot.Snapshot, cfg *model.Config) {
 	c.mu.Lock()
-	c.accepted, c.owners = cfg.Accepted, cfg.Owners
+	c.accepted, c.owners, c.liveConfigMap = cfg.Accepted, cfg.Owners, cfg.ConfigMap
 	c.mu.Unlock()
 	if c.opts.Live != nil {
 		c.opts.Live(snap, cfg)

@@ -131,3 +131,58 @@ func TestUnattributedRefusalWaits(t *testing.T) {
 	assert.Empty(t, c.excluded)
 	assert.NotContains(t, string(c.LiveConfig()), "b.example.com")
 }
+
+// optionsConfigMap is the options ConfigMap with a log format.
+func optionsConfigMap(format, version string) string {
+	return strings.NewReplacer("FORMAT", format, "VERSION", version).Replace(`
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: portico, namespace: default, resourceVersion: "VERSION"}
+data:
+  log-format-upstream: 'FORMAT'
+`)
+}
+
+// TestRefusedConfigMapIsLeftOut: a log format with a variable this nginx
+// lacks (nginx names only the variable, used on an http-level line) leaves
+// the new ConfigMap version out: its last accepted version keeps applying,
+// the other changes go live, and the ConfigMap gets NginxRejected.
+func TestRefusedConfigMapIsLeftOut(t *testing.T) {
+	src, ngx, rec := &fakeSource{}, &fakeNginx{}, &events{}
+	ngx.refuse = func(conf []byte) string {
+		if bytes.Contains(conf, []byte("$nosuchvar")) {
+			return `nginx: [emerg] unknown "nosuchvar" variable`
+		}
+		return ""
+	}
+	started := 0
+	c := newTestController(t, src, ngx, rec, &started)
+	c.opts.Model.ConfigMap = "default/portico"
+	found := &recordedFindings{}
+	c.opts.Findings = found
+	ctx := context.Background()
+
+	src.set(t, ingressA+optionsConfigMap("$remote_addr first", "1"))
+	c.Sync(ctx)
+	require.NoError(t, c.Ready())
+	require.Contains(t, string(c.LiveConfig()), "$remote_addr first")
+
+	src.set(t, ingressA+ingressB+optionsConfigMap("$remote_addr $nosuchvar", "2"))
+	c.Sync(ctx)
+	live := string(c.LiveConfig())
+	assert.Contains(t, live, "b.example.com", "the other change went live")
+	assert.Contains(t, live, "$remote_addr first", "the last accepted log format keeps applying")
+	var rejected []model.Finding
+	for _, f := range found.last() {
+		if f.Reason == model.ReasonNginxRejected {
+			rejected = append(rejected, f)
+		}
+	}
+	require.Len(t, rejected, 1)
+	assert.Equal(t, "ConfigMap default/portico", rejected[0].Object.String())
+
+	src.set(t, ingressA+ingressB+optionsConfigMap("$remote_addr fixed", "3"))
+	c.Sync(ctx)
+	assert.Contains(t, string(c.LiveConfig()), "$remote_addr fixed", "a new version is tried again")
+}

@@ -60,6 +60,7 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 	cfg.Ingresses = served
 	cfg.Accepted = accepted
 	cfg.Owners = ownerNamespaces(b.owners)
+	cfg.ConfigMap = b.configMapApplied
 	return cfg, b.findings
 }
 
@@ -118,6 +119,8 @@ type builder struct {
 	stickyOwners bool
 	// limits are Options.Limits with the defaults filled in.
 	limits Limits
+	// configMapApplied is the options ConfigMap version applied (Config.ConfigMap).
+	configMapApplied *corev1.ConfigMap
 
 	// deps, when set, records the objects read (a unit's build, units.go).
 	deps *depLog

@@ -271,6 +271,18 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 		return
 	}
 	ref.UID = string(cm.UID)
+	if ex := b.opts.ExcludedConfigMap; ex != nil && SameVersion(ex.ConfigMap, cm) {
+		// Its lines made nginx -t refuse the whole config: the version
+		// last live keeps serving, so nobody's changes wait for a fix.
+		last := b.opts.LastConfigMap
+		if last == nil || SameVersion(last, cm) {
+			b.warn(ref, ReasonNginxRejected, "nginx -t refused the configuration lines its options make: %s; using the defaults until it changes", ex.Message)
+			return
+		}
+		b.warn(ref, ReasonNginxRejected, "nginx -t refused the configuration lines its options make: %s; still applying its last accepted version until it changes", ex.Message)
+		cm = last
+	}
+	b.configMapApplied = cm
 	table := GlobalOptions()
 	keys := make([]string, 0, len(cm.Data))
 	for k := range cm.Data {

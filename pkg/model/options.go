@@ -3,7 +3,9 @@ package model
 import (
 	"net/netip"
 
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // Options are the operator's choices that shape the model (command-line flags).
@@ -50,6 +52,12 @@ type Options struct {
 	// is, if it is another), so that one object cannot hold back every
 	// other change. A later version of the Ingress is tried again.
 	Excluded map[string]Exclusion
+	// ExcludedConfigMap, when set, is a version of the options ConfigMap
+	// whose lines nginx -t refused: LastConfigMap is applied instead (the
+	// defaults when there is none, or it is that version).
+	ExcludedConfigMap *ConfigMapExclusion
+	// LastConfigMap is the previous build's Config.ConfigMap.
+	LastConfigMap *corev1.ConfigMap
 	// Limits bound what one object may cost (limits.go); zero fields take
 	// the defaults.
 	Limits Limits
@@ -81,14 +89,31 @@ type Exclusion struct {
 	Message string
 }
 
+// ConfigMapExclusion is a version of the options ConfigMap whose lines
+// nginx -t refused.
+type ConfigMapExclusion struct {
+	// ConfigMap is the version refused.
+	ConfigMap *corev1.ConfigMap
+	// Message is nginx's error about its lines.
+	Message string
+}
+
+// versioned is what SameVersion compares: a pointer to a Kubernetes object.
+type versioned interface {
+	comparable
+	GetUID() types.UID
+	GetResourceVersion() string
+}
+
 // SameVersion reports whether a and b are the same version of an object:
 // the same pointer (informers and the manifests source hand out unchanged
 // objects as they are), or the same UID and resourceVersion.
-func SameVersion(a, b *networkingv1.Ingress) bool {
+func SameVersion[T versioned](a, b T) bool {
+	var none T
 	if a == b {
 		return true
 	}
-	return a != nil && b != nil && a.UID == b.UID && a.ResourceVersion != "" && a.ResourceVersion == b.ResourceVersion
+	return a != none && b != none && a.GetUID() == b.GetUID() && a.GetResourceVersion() != "" && a.GetResourceVersion() == b.GetResourceVersion()
 }
 
 // DefaultControllerClass is the spec.controller value Portico answers to.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/portico-ingress/portico/pkg/annotations"
@@ -47,6 +48,9 @@ type Config struct {
 	// Accepted are the Ingress versions this config serves, by "namespace/name": pass
 	// them back as Options.LastAccepted to keep serving them if an edit breaks them.
 	Accepted map[string]*networkingv1.Ingress `json:"-"`
+	// ConfigMap is the version of the options ConfigMap applied, nil for
+	// none: pass it back as Options.LastConfigMap.
+	ConfigMap *corev1.ConfigMap `json:"-"`
 	// Owners are the namespaces that own the hosts, by host ("" for rules
 	// without one): pass them back as Options.LastOwners so that a host
 	// stays with its namespace (owners.go).

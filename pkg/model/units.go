@@ -372,6 +372,7 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	}
 	owners, _ := hostOwners(ingresses, opts.LastOwners)
 	cfg.Owners = ownerNamespaces(owners)
+	cfg.ConfigMap = b.configMapApplied
 	cache.env, cache.units, cache.current = env, keep, true
 	cache.stats.Whole, cache.stats.Units, cache.stats.Translated = false, len(units), len(missing)
 	return cfg, findings, nil, nil
@@ -497,6 +498,7 @@ func unitLocal(ing *networkingv1.Ingress, aliasKey, wwwKey string) bool {
 // Ingresses and the objects it read.
 func unitEnv(opts Options, global Global, fb *fallback) ([32]byte, bool) {
 	opts.LastAccepted, opts.LastOwners, opts.Excluded, opts.KeyPairs, opts.Units = nil, nil, nil, nil, nil
+	opts.ExcludedConfigMap, opts.LastConfigMap = nil, nil // the Global they give is in the digest
 	raw, err := json.Marshal(struct {
 		Options  Options
 		Global   Global

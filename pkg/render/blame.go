@@ -16,9 +16,9 @@ import (
 // variable"): then every line that uses it is blamed. A line belongs to
 // the Ingress whose source comment opens the block it is in (a location's
 // `# "namespace/name"`) or whose server-snippet markers surround it. It
-// returns the sources ("namespace/name"), sorted, and none when the lines
-// are the controller's own or the operator's (http level, the default
-// server's): then nothing can be left out to make the rest valid.
+// returns the sources ("namespace/name"), sorted, GlobalSource for lines
+// directly in the http context (the operator's settings), and none for
+// lines of other blocks no Ingress wrote (the default server's).
 func Blame(conf []byte, output string) []string {
 	var lines []int
 	for _, m := range fileLine.FindAllStringSubmatch(output, -1) {
@@ -58,6 +58,11 @@ func Blame(conf []byte, output string) []string {
 	return out
 }
 
+// GlobalSource is what Blame returns for lines directly in the main or
+// http context: the operator's settings, from flags and the options
+// ConfigMap (the log format, timeouts, ciphers).
+const GlobalSource = "@http"
+
 // fileLine is where nginx says a problem is: " in FILE:LINE" at the end of
 // its message.
 var fileLine = regexp.MustCompile(` in \S+:([0-9]+)\b`)
@@ -94,7 +99,11 @@ func lineSources(conf []byte) []string {
 		case sourceComment.MatchString(line):
 			stack[top] = sourceComment.FindStringSubmatch(line)[1]
 		}
-		out = append(out, stack[top])
+		source := stack[top]
+		if source == "" && len(stack) <= 2 {
+			source = GlobalSource
+		}
+		out = append(out, source)
 		if strings.HasPrefix(trimmed, "#") {
 			continue
 		}
