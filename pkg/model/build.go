@@ -225,7 +225,7 @@ func (b *builder) server(host string) *serverBuilder {
 // take down routes that worked, and nothing invalid reaches nginx.conf.
 func (b *builder) accept(ing *networkingv1.Ingress) (*networkingv1.Ingress, annotations.Set, bool) {
 	ref := ingressRef(ing)
-	set, problems := b.parser.Parse(ing.Annotations)
+	set, problems := b.parse(ing, ing.Annotations)
 	var invalid []annotations.Problem
 	for _, p := range problems {
 		if p.Kind == annotations.Unknown {
@@ -239,7 +239,7 @@ func (b *builder) accept(ing *networkingv1.Ingress) (*networkingv1.Ingress, anno
 	}
 	prev, ok := b.opts.LastAccepted[key(ing.Namespace, ing.Name)]
 	if ok && prev.UID == ing.UID {
-		if prevSet, prevProblems := b.parser.Parse(prev.Annotations); !hasInvalid(prevProblems) {
+		if prevSet, prevProblems := b.parse(prev, prev.Annotations); !hasInvalid(prevProblems) {
 			for _, p := range invalid {
 				b.warn(ref, ReasonInvalidAnnotation, "%s; still serving the last accepted version of this Ingress", p.Message)
 			}
@@ -307,14 +307,6 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 	for _, h := range hosts {
 		b.server(h).addErrorLocations(pol.errorLocations)
 	}
-	if len(pol.serverSnippet) > 0 {
-		for _, h := range hosts {
-			if h != "" {
-				srv := b.server(h)
-				srv.snippets = append(srv.snippets, pol.serverSnippet)
-			}
-		}
-	}
 	for _, alias := range pol.headers.ServerAliases {
 		for _, h := range hosts {
 			if h != "" {
@@ -329,7 +321,22 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 	}
 	if root := pol.appRoot; root != "" {
 		for _, h := range hosts {
-			b.server(h).addAppRoot(source, root, pol)
+			srv := b.server(h)
+			if k := (locKey{modifier: "=", path: "/"}); srv.snippetLocs[k] {
+				b.warn(ref, ReasonConflict, "app-root on host %q is ignored: the host's server-snippet (Ingress %s) defines location = /",
+					displayHost(h), srv.snippetSource)
+				continue
+			}
+			srv.addAppRoot(source, root, pol)
+		}
+	}
+	// Last, so that the snippet's locations meet every location the
+	// Ingress itself gives its hosts.
+	if len(pol.serverSnippet) > 0 {
+		for _, h := range hosts {
+			if h != "" {
+				b.addServerSnippet(b.server(h), ref, source, pol.serverSnippet)
+			}
 		}
 	}
 	if ing.Spec.DefaultBackend != nil {
@@ -375,6 +382,11 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 			b.warn(ref, ReasonConflict, "path %q (%s) on host %q is ignored: the older Ingress %s already routes it",
 				claim.path, matchName(claim.exact), displayHost(srv.name), owner)
 		}
+		return
+	}
+	if k, clash := srv.snippetClash(claim); clash {
+		b.warn(ref, ReasonConflict, "path %q (%s) on host %q is ignored: the host's server-snippet (Ingress %s) defines location %s",
+			claim.path, matchName(claim.exact), displayHost(srv.name), srv.snippetSource, locationName(k))
 		return
 	}
 	srv.claims[claim] = source

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"strings"
 
-	"github.com/portico-ingress/portico/pkg/ngxconf"
 	"github.com/portico-ingress/portico/pkg/snapshot"
 )
 
@@ -250,29 +249,4 @@ func (d Dynamic) During(live Dynamic) Dynamic {
 func RefreshEndpoints(cfg *Config, snap *snapshot.Snapshot) Dynamic {
 	b := &builder{index: index{slices: slicesByService(snap.EndpointSlices)}}
 	return cfg.dynamic(func(u *Upstream) []string { return b.readyEndpoints(u.Namespace, u.Service, u.PortName) })
-}
-
-// SnippetsUseLua reports whether an allowed snippet holds a Lua directive.
-// nginx -t then has to check the config with the Lua module loaded, as it
-// runs, instead of the cheaper copy without it.
-func (c *Config) SnippetsUseLua() bool {
-	found := false
-	check := func(dirs []*ngxconf.Directive) {
-		ngxconf.Walk(dirs, func(_ []string, d *ngxconf.Directive) {
-			if strings.Contains(d.Name, "lua") {
-				found = true
-			}
-		})
-	}
-	checkServer := func(s *Server) {
-		check(s.Snippet)
-		for i := range s.Locations {
-			check(s.Locations[i].Snippet)
-		}
-	}
-	checkServer(&c.DefaultServer)
-	for i := 0; i < len(c.Servers) && !found; i++ {
-		checkServer(&c.Servers[i])
-	}
-	return found
 }
