@@ -487,8 +487,14 @@ func buildCheckReport(snap *snapshot.Snapshot, problems []manifests.Problem, opt
 		_, probs := parser.Parse(ing.Annotations)
 		bad := map[string]bool{}
 		for _, p := range probs {
-			bad[p.Key] = true
 			name := strings.TrimPrefix(p.Key, prefix)
+			if p.Kind == annotations.Invalid && strings.HasSuffix(name, "-snippet") && !slices.Contains(opts.SnippetNamespaces, ing.Namespace) {
+				// As the model does: a namespace the operator does not
+				// allow snippets has them ignored (SnippetNotAllowed),
+				// whatever they hold.
+				continue
+			}
+			bad[p.Key] = true
 			switch p.Kind {
 			case annotations.Unknown:
 				r.Unsupported = append(r.Unsupported, unsupportedAnnotation{Key: p.Key, Advice: adviceFor(name, supported)})

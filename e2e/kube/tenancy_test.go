@@ -14,6 +14,8 @@ package kube
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -249,12 +251,14 @@ func TestTenancyRegexDenialOfService(t *testing.T) {
 	ts.victimUnchanged(t)
 }
 
-// TestTenancySizeAndRefusedLines: an Ingress over a bound, and one whose
-// lines nginx -t refuses, are left out with a finding; the victim's changes
-// keep going live (class 9, and no object freezes everyone's changes).
+// TestTenancySizeAndRefusedLines: an Ingress over a bound, one with a
+// snippet nginx -t would refuse, and one whose lines nginx -t does refuse
+// are left out with a finding; the victim's changes keep going live
+// (class 9, and no object freezes everyone's changes).
 func TestTenancySizeAndRefusedLines(t *testing.T) {
 	t.Parallel()
-	ts := newTenants(t, "--max-paths-per-ingress", "50", "--allow-snippet-annotations", "--snippet-namespaces", "{attacker}")
+	ts := newTenants(t, "--max-paths-per-ingress", "50", "--allow-snippet-annotations", "--snippet-namespaces", "{attacker}",
+		"--template", brokenTemplate(t))
 	var many []route
 	for i := range 60 {
 		many = append(many, route{path: fmt.Sprintf("/p%d", i), service: "evil"})
@@ -262,12 +266,134 @@ func TestTenancySizeAndRefusedLines(t *testing.T) {
 	ts.create(t, ts.ingress(ts.attacker, "huge", "huge."+ts.attacker+".example", nil, many...))
 	rtWaitEvent(t, ts.attacker, "huge", "OverLimit", "it has 60 paths, more than the 50", "--max-paths-per-ingress")
 
-	// A snippet reading a variable this nginx lacks: nginx -t names only the
-	// variable; the lines that use it are the attacker's Ingress's.
+	// A snippet reading a variable this nginx lacks is refused before nginx
+	// -t sees it: nginx would refuse the whole config.
 	ts.create(t, ts.ingress(ts.attacker, "unknown-var", "var."+ts.attacker+".example",
 		map[string]string{"nginx.ingress.kubernetes.io/configuration-snippet": "add_header X-Evil $no_such_variable_here;"},
 		route{path: "/", service: "evil"}))
-	rtWaitEvent(t, ts.attacker, "unknown-var", "NginxRejected", `unknown "no_such_variable_here" variable`)
-	assert.False(t, strings.Contains(ts.config(t), "no_such_variable_here"), "the refused lines are not live")
+	rtWaitEvent(t, ts.attacker, "unknown-var", "InvalidAnnotation", "no_such_variable_here")
+
+	// Should anything of an Ingress still make nginx -t refuse the config
+	// (here the test's template writes a directive nginx lacks into the
+	// locations of Ingresses named breaks-nginx), that Ingress is left out
+	// and the rest goes live.
+	ts.create(t, ts.ingress(ts.attacker, "breaks-nginx", "breaks."+ts.attacker+".example", nil, route{path: "/", service: "evil"}))
+	rtWaitEvent(t, ts.attacker, "breaks-nginx", "NginxRejected", `unknown directive "no_such_directive_for_the_test"`)
+	assert.False(t, strings.Contains(ts.config(t), "breaks."+ts.attacker), "the refused Ingress is not live")
 	ts.victimUnchanged(t)
+}
+
+// brokenTemplate writes the built-in template with one change: locations
+// of Ingresses named breaks-nginx get a directive nginx does not know. It
+// stands for whatever of an Ingress the model lets through and nginx -t
+// still refuses.
+func brokenTemplate(t *testing.T) string {
+	t.Helper()
+	root, err := moduleRoot()
+	require.NoError(t, err)
+	raw, err := os.ReadFile(filepath.Join(root, "templates", "nginx.tmpl"))
+	require.NoError(t, err)
+	const at = "{{- with .Source }}\n            # {{ q . }}\n{{- end }}"
+	require.Contains(t, string(raw), at)
+	broken := strings.Replace(string(raw), at, at+"\n{{- if hasSuffix \"/breaks-nginx\" .Source }}\n            no_such_directive_for_the_test on;\n{{- end }}", 1)
+	path := filepath.Join(t.TempDir(), "nginx.tmpl")
+	require.NoError(t, os.WriteFile(path, []byte(broken), 0o644))
+	return path
+}
+
+// TestTenancySnippetsCannotEscape: where snippets are allowed, directives
+// that run code, read files, proxy to internal addresses or write the
+// variables routing relies on are refused (class 6).
+func TestTenancySnippetsCannotEscape(t *testing.T) {
+	t.Parallel()
+	ts := newTenants(t, "--allow-snippet-annotations", "--snippet-namespaces", "{attacker}")
+	attacks := map[string][2]string{
+		// name: annotation key, value
+		"lua-block":     {"configuration-snippet", `access_by_lua_block { local f = io.popen("id") ngx.say(f:read("*a")) }`},
+		"lua-loadstr":   {"configuration-snippet", `content_by_lua_block { loadstring(ngx.var.arg_c)() }`},
+		"set-route":     {"configuration-snippet", `set $portico_route "r0";`},
+		"set-host":      {"configuration-snippet", `set $best_http_host "shop.example";`},
+		"proxy-pass":    {"configuration-snippet", `proxy_pass http://127.0.0.1:10254;`},
+		"grpc-pass":     {"configuration-snippet", `grpc_pass grpc://127.0.0.1:10255;`},
+		"key-file":      {"server-snippet", `ssl_certificate_key /etc/shadow;`},
+		"htpasswd-file": {"configuration-snippet", `auth_basic_user_file /etc/shadow;`},
+		"include":       {"server-snippet", `include /etc/passwd;`},
+		"code-cache":    {"server-snippet", `lua_code_cache off;`},
+		"alias":         {"configuration-snippet", `alias /;`},
+		"named-group":   {"configuration-snippet", `rewrite "^/(?<portico_route>.*)$" /x;`},
+	}
+	for name, a := range attacks {
+		ts.create(t, ts.ingress(ts.attacker, name, name+"."+ts.attacker+".example",
+			map[string]string{"nginx.ingress.kubernetes.io/" + a[0]: a[1]}, route{path: "/", service: "evil"}))
+	}
+	for name := range attacks {
+		rtWaitEvent(t, ts.attacker, name, "InvalidAnnotation")
+	}
+	conf := ts.config(t)
+	for _, s := range []string{"_by_lua_block", "/etc/shadow", "/etc/passwd", "lua_code_cache", "127.0.0.1:1025"} {
+		assert.False(t, strings.Contains(conf, s), "%s is not in nginx.conf", s)
+	}
+	// An allowed snippet of the same namespace is served.
+	ts.create(t, ts.ingress(ts.attacker, "fine", "fine."+ts.attacker+".example",
+		map[string]string{"nginx.ingress.kubernetes.io/configuration-snippet": `add_header X-Fine "yes";`}, route{path: "/", service: "evil"}))
+	r := ts.c.waitServed(t, "fine."+ts.attacker+".example", "/", "evil")
+	assert.Equal(t, "yes", r.header.Get("X-Fine"))
+	ts.victimUnchanged(t)
+}
+
+// TestTenancyBackendsCannotReachThePod: ExternalName Services that name
+// loopback, unspecified or link-local addresses, or localhost, are refused:
+// requests through the attacker's Ingress never reach the controller's
+// status or debug servers or nginx itself (class 2; a name that resolves
+// there is TestExternalNameCannotReachTheController's).
+func TestTenancyBackendsCannotReachThePod(t *testing.T) {
+	t.Parallel()
+	ts := newTenants(t)
+	targets := map[string]string{
+		"loopback":    "127.0.0.1",
+		"loopback2":   "127.1.2.3",
+		"unspecified": "0.0.0.0",
+		"metadata":    "169.254.169.254",
+		"localhost":   "localhost",
+		"sublocal":    "status.localhost",
+	}
+	evilHost := "evil." + ts.attacker + ".example"
+	var routes []route
+	for svc, name := range targets {
+		createExternalName(t, ts.attacker, svc, name)
+		routes = append(routes, route{path: "/" + svc, service: svc})
+	}
+	ing := ts.ingress(ts.attacker, "inward", evilHost, nil, routes...)
+	ports := map[string]int{}
+	for _, r := range routes {
+		ports[r.path] = ts.c.statusPort
+	}
+	ports["/loopback2"] = ts.c.debugPort
+	ports["/unspecified"] = ts.c.httpPort
+	ts.create(t, onPort(ing, ports))
+	ts.c.waitStatus(t, evilHost, "/loopback", http.StatusServiceUnavailable, "")
+	for svc := range targets {
+		rtWaitEvent(t, ts.attacker, "inward", "BackendAddressRefused", ts.attacker+"/"+svc)
+		r := ts.c.get(t, evilHost, "/"+svc+"/metrics")
+		assert.Equal(t, http.StatusServiceUnavailable, r.status, "%s: %s", svc, r)
+		assert.False(t, strings.Contains(r.body, "portico_"), "%s: no metrics through nginx", svc)
+	}
+	ts.victimUnchanged(t)
+}
+
+// TestTenancyDebugViewsAreNotOnTheStatusPort: the status port (every
+// interface in a Pod) answers probes and metrics, never the debug views
+// with every route and Pod IP (class 7).
+func TestTenancyDebugViewsAreNotOnTheStatusPort(t *testing.T) {
+	t.Parallel()
+	ts := newTenants(t)
+	for _, path := range []string{"/debug/config", "/debug/reloads", "/debug/balancer"} {
+		resp, err := ts.c.status.Get(fmt.Sprintf("http://127.0.0.1:%d%s", ts.c.statusPort, path))
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, http.StatusNotFound, resp.StatusCode, "%s on the status port", path)
+	}
+	code, _, err := ts.c.statusGet("/readyz")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, code)
 }

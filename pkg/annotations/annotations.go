@@ -195,6 +195,13 @@ func (p *Parser) Parse(annotations map[string]string) (Set, []Problem) {
 				Message: fmt.Sprintf("annotation %s: value %q %v (allowed: %s)", k, truncate(value), err, f.Allowed)})
 		}
 	}
+	if err := set.checkLocationClashes(); err != nil {
+		k := p.Key("configuration-snippet")
+		problems = append(problems, Problem{Kind: Invalid, Key: k,
+			Message: fmt.Sprintf("annotation %s: %v (allowed: %s)", k, err, p.fields["configuration-snippet"].Allowed)})
+		slices.SortStableFunc(problems, func(a, b Problem) int { return strings.Compare(a.Key, b.Key) })
+		set.Snippets.Location = nil
+	}
 	return *set, problems
 }
 

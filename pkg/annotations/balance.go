@@ -2,7 +2,9 @@ package annotations
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
+	"strings"
 )
 
 // Balance is how requests spread over a Service's endpoints.
@@ -36,6 +38,13 @@ func balanceFields() []Field {
 			"send requests with the same value to the same endpoint (consistent hashing)", func(v string, s *Set) error {
 				if !hashByValue.MatchString(v) {
 					return errors.New("is not one to four nginx variables like $request_uri")
+				}
+				// With upstream blocks the key is a hash directive: a variable
+				// nginx does not know would fail nginx -t for every Ingress.
+				for _, name := range strings.Split(v, "$")[1:] {
+					if !readableVariable(strings.ToLower(name), nil) {
+						return fmt.Errorf("uses $%s, which is not an nginx variable Portico lets Ingresses read", name)
+					}
 				}
 				s.Balance.HashBy = v
 				return nil

@@ -41,3 +41,146 @@ func annotationsDoc() string {
 func TestAnnotationsDocIsCurrent(t *testing.T) {
 	golden.Check(t, "../../docs/annotations.md", annotationsDoc(), *updateDocs, "run go test ./pkg/annotations -update-docs")
 }
+
+// snippetsDoc is docs/snippets.md: the prose says what the checker does
+// and why; the tables come from snippetRules and refusedDirectives.
+func snippetsDoc() string {
+	var b strings.Builder
+	b.WriteString(`# Snippets
+
+<!-- Generated from pkg/annotations/snippet_directives.go by ` + "`go test ./pkg/annotations -update-docs`" + `; do not edit. -->
+
+The ` + "`configuration-snippet`" + ` and ` + "`server-snippet`" + ` annotations add nginx directives to an
+Ingress's locations and to its hosts' server block. They are off unless the operator allows them
+for the Ingress's namespace (` + "`--allow-snippet-annotations`" + ` with ` + "`--snippet-namespaces`" + `). Even there, a
+snippet may only use the directives listed below, where the table allows them, with arguments
+their checks accept. The rule for the list: a namespace that owns its own hosts and nothing else
+may change how nginx answers requests for those hosts, and nothing more. A snippet can never run
+code in nginx, read or write a file, send a request to an address of its choosing, write a
+variable Portico or another Ingress reads, or make ` + "`nginx -t`" + ` fail (a refused config stops every
+later reload, other tenants' changes included).
+
+Anything else is refused: the Ingress gets an ` + "`InvalidAnnotation`" + ` warning naming the directive and
+the line, and keeps being served as it was last accepted (a new Ingress is not served until it is
+fixed). Other Ingresses are never affected.
+
+## How a snippet is checked
+
+- It is parsed into a directive tree (nginx's own tokenizer rules) and printed back from that tree
+  with every argument quoted, so it cannot leave the block it is in.
+- Every directive must be in the table below and stand in one of its contexts:
+  **server** (the top level of a server-snippet), **location** (the top level of a
+  configuration-snippet: each location of the Ingress), **server-snippet location** (inside a
+  ` + "`location`" + ` a server-snippet defines), **if (server)** and **if (location)** (inside an ` + "`if`" + `
+  block there), **limit_except** (inside a ` + "`limit_except`" + ` block). The contexts follow nginx's own:
+  inside ` + "`if`" + ` nginx allows few directives. ` + "`proxy_*`" + ` settings take effect only where nginx
+  proxies: the server level (which the Ingress's locations inherit) and the Ingress's locations;
+  a server-snippet's own locations cannot proxy.
+- A directive nginx allows once per block may appear once per block; ` + "`proxy_redirect off`" + ` (and
+  ` + "`proxy_cookie_domain/path/flags off`" + `) cannot share a block with another of the same directive.
+- A configuration-snippet may not set a directive the Ingress's other annotations already print
+  into the same locations (for example ` + "`proxy_read_timeout`" + ` with ` + "`proxy-read-timeout`" + `, the proxy
+  buffer sizes with ` + "`proxy-buffer-size`" + `, ` + "`proxy_intercept_errors`" + ` with ` + "`custom-http-errors`" + `,
+  ` + "`proxy_ssl_name`" + ` with the ` + "`proxy-ssl-*`" + ` annotations): nginx would refuse the duplicate.
+- ` + "`proxy_buffer_size`" + `, ` + "`proxy_buffers`" + ` and ` + "`proxy_busy_buffers_size`" + ` go together in one block, and
+  must agree as nginx requires (busy at least the larger buffer, at most all buffers but one):
+  a snippet cannot see the values its block would otherwise inherit.
+- Arguments never hold control characters (newline, tab, NUL...) and are at most 4096 bytes; a
+  snippet is at most 16 KiB and 200 directives.
+
+### Variables
+
+Where nginx expands variables (header values, ` + "`return`" + ` texts and URLs, ` + "`rewrite`" + ` replacements,
+` + "`set`" + ` values, ` + "`if`" + ` conditions, ` + "`error_page`" + ` targets, ` + "`sub_filter`" + `, ` + "`proxy_redirect`" + `,
+` + "`proxy_cookie_*`" + `, ` + "`proxy_set_body`" + `, ` + "`proxy_ssl_name`" + `), a snippet may read:
+
+- nginx's variables: ` + "`$http_NAME`, `$cookie_NAME`, `$arg_NAME`, `$sent_http_NAME`, `$sent_trailer_NAME`, `$upstream_http_NAME`, `$upstream_cookie_NAME`, `$upstream_trailer_NAME`" + `, and
+  these names: ` + variableList() + `;
+- the regex captures ` + "`$1`..`$9`" + `;
+- the variables the same snippet sets with ` + "`set`" + `.
+
+` + "`${name}`" + ` follows the same rule. Variables starting with ` + "`portico`" + ` (in any case: nginx ignores case
+in variable names) are Portico's internals (the route a location proxies to, the config
+generation, auth targets) and are never readable. A variable another Ingress's snippet sets is not
+readable either: nginx -t refuses an unknown variable, so the config would break when that other
+Ingress goes. ` + "`$document_root`, `$realpath_root`, `$request_filename`" + ` and ` + "`$request_body_file`" + ` name
+files and are left out. nginx has no escape for a literal ` + "`$`" + `, so a ` + "`$`" + ` must start a variable.
+
+` + "`set $name value`" + ` creates a variable of the snippet's own: the name is lower-case letters, digits
+and ` + "`_`" + `, not one of nginx's or the template's variables (` + "`$host`, `$args`, `$best_http_host`, `$req_id`" + `,
+...), and does not start with ` + "`portico`" + ` or one of nginx's families (` + "`http_`, `cookie_`, `arg_`, `upstream_`, `ssl_`, `proxy_`" + `, ...).
+Setting ` + "`$portico_route`" + ` would send the tenant's requests to another tenant's route; setting
+` + "`$http_x_canary`" + ` would turn that request header into a plain variable for every host.
+
+### Regexes
+
+The regexes of ` + "`rewrite`" + `, ` + "`if ($x ~ re)`" + ` (and ` + "`~*`, `!~`, `!~*`" + `), ` + "`location ~ re`" + ` (and ` + "`~*`" + `) and
+` + "`gzip_disable`" + ` are parsed by Portico's regex checker (pkg/pcre) and replaced in the tree by the
+pattern it prints from their parse tree, prefixed with ` + "`(*LIMIT_MATCH=100000)`" + `. Named groups are
+refused (nginx would set the variable of that name for every request that reaches the regex), and
+so are shapes that backtrack exponentially, like ` + "`(a+)+`" + `. ` + "`proxy_redirect`" + `, ` + "`proxy_cookie_*`" + ` and
+` + "`proxy_cookie_flags`" + ` take literal text only: their ` + "`~`" + ` regex forms are refused.
+
+### Locations and reloads
+
+A host has one server-snippet, from its oldest Ingress; another Ingress's server-snippet for the
+same host is ignored with a ` + "`Conflict`" + ` warning (as in ingress-nginx, where it may be used once per
+host). Its exact (` + "`=`" + `), prefix and ` + "`^~`" + ` locations and its ` + "`@name`" + ` locations must not be ones the
+host already has: a path of the Ingresses (the older claim wins, the newer one gets a ` + "`Conflict`" + `
+warning), an auth or error location. Paths are written as Ingress paths are; ` + "`/_portico...`" + `
+paths and ` + "`@portico...`" + ` names are Portico's.
+
+` + "`rewrite ... last`" + ` (and ` + "`error_page`" + ` to a URI) starts location matching again in the same server block,
+whose locations all belong to the same host and so to the same namespace: that is the host owner's
+business. Portico's internal endpoints live on a unix socket no server block reaches. No location
+serves files: nginx's root is ` + "`/dev/null`" + `, so a request a snippet ends without an answer (a
+` + "`break`" + ` that skips the location's ` + "`return`" + `, say) gets 404, whatever its rewritten path.
+
+A configuration-snippet is printed after the location's own route is chosen and before its
+rewrite-target and ` + "`proxy_pass`" + `, so ` + "`rewrite ... break`" + ` changes the path sent to the backend. A
+` + "`proxy_set_header`" + ` in it keeps Portico's request headers (nginx would otherwise inherit none), and
+Portico's own ones (` + "`Host`, `X-Forwarded-*`, `X-Real-IP`, `X-Request-ID`" + `...) may not be set again:
+use ` + "`upstream-vhost`" + ` and ` + "`x-forwarded-prefix`" + `. An ` + "`add_header`" + ` in it keeps the host's
+Strict-Transport-Security header.
+
+## Allowed directives
+
+| directive | contexts | arguments | example |
+| --- | --- | --- | --- |
+`)
+	for _, name := range SnippetDirectives() {
+		r := snippetRules[name]
+		ex := exampleOf(name)
+		fmt.Fprintf(&b, "| `%s` | %s | %s | `%s` |\n", name, r.contexts, r.args, strings.ReplaceAll(ex, "|", `\|`))
+	}
+	b.WriteString(`
+## Refused directives
+
+Any directive not in the table above is refused. These are refused on purpose:
+
+| directives | why |
+| --- | --- |
+`)
+	for _, r := range refusedDirectives {
+		names := make([]string, len(r.names))
+		for i, n := range r.names {
+			names[i] = "`" + n + "`"
+		}
+		fmt.Fprintf(&b, "| %s | %s |\n", strings.Join(names, ", "), r.reason)
+	}
+	return b.String()
+}
+
+// variableList lists the readable variable names for the docs.
+func variableList() string {
+	names := ReadableSnippetVariables()
+	for i, n := range names {
+		names[i] = "`$" + n + "`"
+	}
+	return strings.Join(names, ", ")
+}
+
+// TestSnippetsDocIsCurrent fails when docs/snippets.md differs from the table.
+func TestSnippetsDocIsCurrent(t *testing.T) {
+	golden.Check(t, "../../docs/snippets.md", snippetsDoc(), *updateDocs, "run go test ./pkg/annotations -update-docs")
+}

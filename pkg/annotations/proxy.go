@@ -40,6 +40,37 @@ type Proxy struct {
 	NextUpstreamTimeout string `json:"nextUpstreamTimeout,omitempty"`
 }
 
+// printed lists, for the fields that are set, the location directives
+// the template prints and the annotation each comes from: a
+// configuration-snippet may not set them again (nginx -t refuses a
+// duplicate in one block). Keep it in step with the "proxy" template;
+// pkg/render's snippet tests check every pair with nginx -t.
+func (p Proxy) printed() [][2]string {
+	var out [][2]string
+	add := func(v, directive, key string) {
+		if v != "" {
+			out = append(out, [2]string{directive, key})
+		}
+	}
+	add(p.ConnectTimeout, "proxy_connect_timeout", "proxy-connect-timeout")
+	add(p.ReadTimeout, "proxy_read_timeout", "proxy-read-timeout")
+	add(p.SendTimeout, "proxy_send_timeout", "proxy-send-timeout")
+	add(p.BodySize, "client_max_body_size", "proxy-body-size")
+	add(p.ClientBodyBufferSize, "client_body_buffer_size", "client-body-buffer-size")
+	add(p.Buffering, "proxy_buffering", "proxy-buffering")
+	add(p.BufferSize, "proxy_buffer_size", "proxy-buffer-size")
+	add(p.BufferSize, "proxy_buffers", "proxy-buffer-size")
+	add(p.BusyBuffersSize, "proxy_busy_buffers_size", "proxy-buffer-size")
+	add(p.RequestBuffering, "proxy_request_buffering", "proxy-request-buffering")
+	add(p.HTTPVersion, "proxy_http_version", "proxy-http-version")
+	if len(p.NextUpstream) > 0 {
+		out = append(out, [2]string{"proxy_next_upstream", "proxy-next-upstream"})
+	}
+	add(p.NextUpstreamTries, "proxy_next_upstream_tries", "proxy-next-upstream-tries")
+	add(p.NextUpstreamTimeout, "proxy_next_upstream_timeout", "proxy-next-upstream-timeout")
+	return out
+}
+
 var (
 	secondsValue = regexp.MustCompile(`^[0-9]{1,6}$`)
 	sizeValue    = regexp.MustCompile(`^[0-9]{1,9}[kKmMgG]?$`)

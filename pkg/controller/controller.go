@@ -412,7 +412,10 @@ func (c *Controller) apply(ctx context.Context, out *render.Output, rendererGen 
 	}
 	conf := out.Render(gen)
 	var check []byte
-	if c.opts.CheckLua != nil && !cfg.SnippetsUseLua() {
+	// Only Portico's own lines use Lua: snippets cannot (the snippet
+	// allowlist refuses every Lua directive), so the copy without the Lua
+	// module checks everything a user wrote.
+	if c.opts.CheckLua != nil {
 		check = out.RenderCheck(gen)
 	}
 	d := dynamicAt(cfg, gen)

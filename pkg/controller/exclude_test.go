@@ -3,6 +3,7 @@ package controller
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -13,10 +14,10 @@ import (
 	"github.com/portico-ingress/portico/pkg/reload"
 )
 
-// snippetIngress is Ingress b with a configuration-snippet that reads a
-// variable, as real-world snippets do; version tells edits apart.
-func snippetIngress(variable, version string) string {
-	return strings.NewReplacer("VAR", variable, "VERSION", version).Replace(`
+// snippetIngress is Ingress b with a configuration-snippet that adds a
+// header; version tells edits apart.
+func snippetIngress(value, version string) string {
+	return strings.NewReplacer("VAR", value, "VERSION", version).Replace(`
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -24,7 +25,7 @@ metadata:
   name: b
   resourceVersion: "VERSION"
   annotations:
-    nginx.ingress.kubernetes.io/configuration-snippet: 'add_header X-From $VAR;'
+    nginx.ingress.kubernetes.io/configuration-snippet: 'add_header X-From VAR;'
 spec:
   ingressClassName: portico
   rules:
@@ -40,20 +41,31 @@ func (r *recordedFindings) Findings(f []model.Finding) { r.all = append(r.all, f
 
 func (r *recordedFindings) last() []model.Finding { return r.all[len(r.all)-1] }
 
+// refuseLine plays nginx -t refusing the line that holds marker, naming
+// its file and line as nginx does.
+func refuseLine(conf []byte, marker string) string {
+	for i, line := range bytes.Split(conf, []byte("\n")) {
+		if bytes.Contains(line, []byte(marker)) {
+			return fmt.Sprintf("nginx: [emerg] invalid value in /etc/portico/.nginx.conf.9.tmp:%d", i+1)
+		}
+	}
+	return ""
+}
+
 // TestRefusedIngressIsLeftOut: when nginx -t refuses a config because of
-// one Ingress's lines (here a variable this nginx lacks, which nginx names
-// without a line), the controller leaves that Ingress out and makes the
-// rest live in the same sync, reports it as NginxRejected, does not try it
-// again until it changes, and serves its last accepted version meanwhile.
+// one Ingress's lines (nginx names the file and line), the controller
+// leaves that Ingress out and makes the rest live in the same sync, reports
+// it as NginxRejected, does not try it again until it changes, and serves
+// its last accepted version meanwhile.
 func TestRefusedIngressIsLeftOut(t *testing.T) {
 	src, ngx, rec := &fakeSource{}, &fakeNginx{}, &events{}
 	refusals := 0
 	ngx.refuse = func(conf []byte) string {
-		if bytes.Contains(conf, []byte("$nosuchvar")) {
+		out := refuseLine(conf, "nosuchvar")
+		if out != "" {
 			refusals++
-			return `nginx: [emerg] unknown "nosuchvar" variable`
 		}
-		return ""
+		return out
 	}
 	started := 0
 	c := newTestController(t, src, ngx, rec, &started)
@@ -75,7 +87,7 @@ func TestRefusedIngressIsLeftOut(t *testing.T) {
 	live := string(c.LiveConfig())
 	assert.Contains(t, live, "c.example.com", "the other change went live")
 	assert.Contains(t, live, "b.example.com", "b's last accepted version keeps serving")
-	assert.Contains(t, live, "$host", "its version 1")
+	assert.Contains(t, live, `"host"`, "its version 1")
 	assert.NotContains(t, live, "nosuchvar")
 	var results []reload.Result
 	for _, ev := range rec.list() {
@@ -90,7 +102,7 @@ func TestRefusedIngressIsLeftOut(t *testing.T) {
 	}
 	require.Len(t, rejected, 1)
 	assert.Equal(t, "Ingress default/b", rejected[0].Object.String())
-	assert.Contains(t, rejected[0].Message, `unknown "nosuchvar" variable`)
+	assert.Contains(t, rejected[0].Message, "[emerg] invalid value in")
 	assert.Contains(t, rejected[0].Message, "still serving the last accepted version")
 
 	// Other changes go live without trying b's refused version again.
@@ -103,9 +115,9 @@ func TestRefusedIngressIsLeftOut(t *testing.T) {
 	src.set(t, ingressA+snippetIngress("nosuchvar", "3"))
 	c.Sync(ctx)
 	assert.Equal(t, 2, refusals)
-	src.set(t, ingressA+snippetIngress("request_uri", "4"))
+	src.set(t, ingressA+snippetIngress("fixed", "4"))
 	c.Sync(ctx)
-	assert.Contains(t, string(c.LiveConfig()), "$request_uri", "a fixed version goes live")
+	assert.Contains(t, string(c.LiveConfig()), `"fixed"`, "a fixed version goes live")
 }
 
 // TestUnattributedRefusalWaits: when nginx -t refuses lines of no Ingress,

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"reflect"
-	"slices"
 
 	networkingv1 "k8s.io/api/networking/v1"
 
@@ -52,9 +51,9 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy 
 	}
 	pol.regex = set.Rewrite.UseRegex || set.Rewrite.Target != ""
 	pol.rewriteTarget = set.Rewrite.Target
-	if sn := set.Snippets; len(sn.Location) > 0 || len(sn.Server) > 0 {
-		if slices.Contains(b.opts.SnippetNamespaces, ing.Namespace) {
-			pol.snippet, pol.serverSnippet = sn.Location, sn.Server
+	if b.hasSnippets(ing) {
+		if b.snippetsAllowed(ing) {
+			pol.snippet, pol.serverSnippet = set.Snippets.Location, set.Snippets.Server
 		} else {
 			b.warn(ingressRef(ing), ReasonSnippetNotAllowed,
 				"snippet annotations are ignored: the operator has not allowed them for namespace %s (--allow-snippet-annotations, --snippet-namespaces)", ing.Namespace)

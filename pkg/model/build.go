@@ -249,7 +249,7 @@ func (b *builder) accept(ing *networkingv1.Ingress) (*networkingv1.Ingress, anno
 	if why := b.overLimit(ing); why != "" {
 		return b.lastAccepted(ing, ReasonOverLimit, []string{"this Ingress is too large to serve: " + why})
 	}
-	set, problems := b.parser.Parse(ing.Annotations)
+	set, problems := b.parse(ing, ing.Annotations)
 	var invalid []string
 	for _, p := range problems {
 		if p.Kind == annotations.Unknown {
@@ -271,7 +271,7 @@ func (b *builder) lastAccepted(ing *networkingv1.Ingress, reason string, problem
 	ref := ingressRef(ing)
 	prev, ok := b.opts.LastAccepted[key(ing.Namespace, ing.Name)]
 	if ok && prev.UID == ing.UID && !SameVersion(prev, ing) && b.overLimit(prev) == "" {
-		if prevSet, prevProblems := b.parser.Parse(prev.Annotations); !hasInvalid(prevProblems) {
+		if prevSet, prevProblems := b.parse(prev, prev.Annotations); !hasInvalid(prevProblems) {
 			for _, p := range problems {
 				b.warn(ref, reason, "%s; still serving the last accepted version of this Ingress", p)
 			}
@@ -349,18 +349,6 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 	for _, h := range hosts {
 		b.server(h).addErrorLocations(pol.errorLocations)
 	}
-	if len(pol.serverSnippet) > 0 {
-		for _, h := range hosts {
-			switch {
-			case h == "":
-			case !b.owns(ing.Namespace, h):
-				b.notOwned(ref, h, "server-snippet")
-			default:
-				srv := b.server(h)
-				srv.snippets = append(srv.snippets, pol.serverSnippet)
-			}
-		}
-	}
 	for _, alias := range pol.headers.ServerAliases {
 		for _, h := range hosts {
 			switch {
@@ -387,7 +375,26 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 				b.notOwned(ref, h, "app-root")
 				continue
 			}
-			b.server(h).addAppRoot(source, root, pol)
+			srv := b.server(h)
+			if k := (locKey{modifier: "=", path: "/"}); srv.snippetLocs[k] {
+				b.warn(ref, ReasonConflict, "app-root on host %q is ignored: the host's server-snippet (Ingress %s) defines location = /",
+					displayHost(h), srv.snippetSource)
+				continue
+			}
+			srv.addAppRoot(source, root, pol)
+		}
+	}
+	// Last, so that the snippet's locations meet every location the
+	// Ingress itself gives its hosts.
+	if len(pol.serverSnippet) > 0 {
+		for _, h := range hosts {
+			switch {
+			case h == "":
+			case !b.owns(ing.Namespace, h):
+				b.notOwned(ref, h, "server-snippet")
+			default:
+				b.addServerSnippet(b.server(h), ref, source, pol.serverSnippet)
+			}
 		}
 	}
 	if ing.Spec.DefaultBackend != nil {
@@ -461,6 +468,11 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 			b.warn(ref, ReasonConflict, "path %q (%s) on host %q is ignored: the older Ingress %s already routes it",
 				claim.path, matchName(claim.exact), displayHost(srv.name), owner)
 		}
+		return
+	}
+	if k, clash := srv.snippetClash(claim); clash {
+		b.warn(ref, ReasonConflict, "path %q (%s) on host %q is ignored: the host's server-snippet (Ingress %s) defines location %s",
+			claim.path, matchName(claim.exact), displayHost(srv.name), srv.snippetSource, locationName(k))
 		return
 	}
 	if claim.regex {

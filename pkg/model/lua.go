@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/portico-ingress/portico/pkg/ngxconf"
 	"github.com/portico-ingress/portico/pkg/snapshot"
 )
 
@@ -261,29 +260,4 @@ func RefreshEndpoints(cfg *Config, snap *snapshot.Snapshot, opts Options) (d Dyn
 		return endpoints
 	})
 	return d, stale
-}
-
-// SnippetsUseLua reports whether an allowed snippet holds a Lua directive.
-// nginx -t then has to check the config with the Lua module loaded, as it
-// runs, instead of the cheaper copy without it.
-func (c *Config) SnippetsUseLua() bool {
-	found := false
-	check := func(dirs []*ngxconf.Directive) {
-		ngxconf.Walk(dirs, func(_ []string, d *ngxconf.Directive) {
-			if strings.Contains(d.Name, "lua") {
-				found = true
-			}
-		})
-	}
-	checkServer := func(s *Server) {
-		check(s.Snippet)
-		for i := range s.Locations {
-			check(s.Locations[i].Snippet)
-		}
-	}
-	checkServer(&c.DefaultServer)
-	for i := 0; i < len(c.Servers) && !found; i++ {
-		checkServer(&c.Servers[i])
-	}
-	return found
 }

@@ -98,6 +98,7 @@ func (p policy) decorate(l *Location) {
 	l.AccessLogOff = p.headers.AccessLog == "false"
 	l.BasicAuth = p.basicAuth
 	l.Snippet = p.snippet
+	l.SnippetProxyHeaders = hasDirective(p.snippet, "proxy_set_header")
 	l.ExternalAuth = p.extAuth
 	l.ResponseHeaders = p.responseHeaders
 	l.ErrorPages = p.errorPages
@@ -162,9 +163,16 @@ func (p policy) located() located { return located{p.sslRedirect, p.forceSSLRedi
 // serverBuilder collects one host's server block. Its maps other than
 // claims are made on first use (putIn): most hosts never need them.
 type serverBuilder struct {
-	name          string
-	aliases       map[string]string // alias -> Ingress that asked for it
-	snippets      [][]*ngxconf.Directive
+	name    string
+	aliases map[string]string // alias -> Ingress that asked for it
+	// snippet is the host's server-snippet and snippetSource the Ingress
+	// it comes from: one per host, the oldest Ingress's.
+	snippet       []*ngxconf.Directive
+	snippetSource string
+	// snippetLocs are the exact, prefix and named locations snippet
+	// defines: nginx refuses a second location with the same match, so
+	// the host's other locations must keep clear of them (taken).
+	snippetLocs   map[locKey]bool
 	authEndpoints map[string]AuthEndpoint
 	errorLocs     map[string]ErrorLocation
 	clientCert    *ServerClientCert
@@ -238,7 +246,7 @@ func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, pol
 		return
 	}
 	exactKey := locKey{modifier: "=", path: claim.path}
-	if !s.locations.has(exactKey) {
+	if !s.taken(exactKey) {
 		put("=", claim.path)
 		putIn(&s.weak, exactKey, true)
 	}
@@ -257,9 +265,9 @@ const guestPrefix = "^~"
 func isPrefix(modifier string) bool { return modifier == "" || modifier == guestPrefix }
 
 func (s *serverBuilder) finish(redirectPort, hsts string) Server {
-	out := Server{Name: s.name, ServerName: serverName(s.name)}
-	for _, sn := range s.snippets {
-		out.Snippet = append(out.Snippet, sn...)
+	out := Server{Name: s.name, ServerName: serverName(s.name), Snippet: s.snippet}
+	if len(s.snippet) > 0 {
+		out.SnippetSource = s.snippetSource
 	}
 	for _, e := range s.authEndpoints {
 		out.AuthEndpoints = append(out.AuthEndpoints, e)
@@ -283,7 +291,7 @@ func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 		}
 		out.TLS = &tls
 	}
-	if !s.locations.has(locKey{path: "/"}) && s.fallback != nil {
+	if !s.taken(locKey{path: "/"}) && s.fallback != nil {
 		// Without an explicit "location /" nginx would serve files from its
 		// html directory; unmatched requests go to the default backend or 404.
 		pol := s.fallback.policy
@@ -303,7 +311,7 @@ func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 		if p.forceSSLRedirect || (s.tls != nil && p.sslRedirect != nil && *p.sslRedirect) || (p.sslRedirect == nil && serverDefault) {
 			loc.RedirectHTTPS, loc.RedirectPort = true, redirectPort
 		}
-		if (loc.CORS != nil || len(loc.ResponseHeaders) > 0) && s.tls != nil {
+		if (loc.CORS != nil || len(loc.ResponseHeaders) > 0 || hasDirective(loc.Snippet, "add_header")) && s.tls != nil {
 			loc.HSTS = hsts
 		}
 	}
@@ -399,7 +407,7 @@ func (s *serverBuilder) addSlashCompanions() {
 			continue
 		}
 		bare := locKey{modifier: "=", path: k.path[:len(k.path)-1]}
-		if s.locations.has(bare) {
+		if s.taken(bare) {
 			continue
 		}
 		if best := s.longestPrefix(bare.path); best >= 0 {
@@ -425,9 +433,9 @@ func (s *serverBuilder) longestPrefix(path string) int {
 }
 
 // addAppRoot redirects requests for exactly "/" to the app-root path, unless
-// an Exact "/" rule already owns that location.
+// an Exact "/" rule or the server-snippet already owns that location.
 func (s *serverBuilder) addAppRoot(source, root string, pol policy) {
-	if s.locations.has(locKey{modifier: "=", path: "/"}) {
+	if s.taken(locKey{modifier: "=", path: "/"}) {
 		return
 	}
 	loc := Location{Modifier: "=", Path: "/", Source: source, Action: Action{Return: 302, ReturnURL: root}}

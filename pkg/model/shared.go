@@ -17,6 +17,11 @@ func Shareable(s *Server) bool {
 	if s.Name == "" || s.ServerName != s.Name || len(s.Aliases) > 0 || slices.Contains(mapKeywords, s.Name) {
 		return false
 	}
+	// Snippets keep their own block and their Ingress's comments, so that
+	// nginx's error about their lines can be traced back (render.Blame).
+	if len(s.Snippet) > 0 || slices.ContainsFunc(s.Locations, func(l Location) bool { return len(l.Snippet) > 0 }) {
+		return false
+	}
 	return slices.ContainsFunc(s.Locations, func(l Location) bool { return l.Route != "" })
 }
 
@@ -43,6 +48,7 @@ func ShapeInto(out *Server, s *Server) {
 	locs, errs := out.Locations[:0], out.ErrorLocations[:0]
 	*out = *s
 	out.Name, out.ServerName = "", ""
+
 	out.Locations = append(locs, s.Locations...)
 	for i := range out.Locations {
 		l := &out.Locations[i]

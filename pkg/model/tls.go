@@ -2,6 +2,7 @@ package model
 
 import (
 	"bytes"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -169,9 +170,12 @@ func NormalizeKeyPair(certPEM, keyPEM []byte) ([]byte, error) {
 	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
 		return nil, fmt.Errorf("invalid certificate or key: %w", err)
 	}
-	chain, _, err := certificateBlocks(certPEM)
+	chain, certs, err := certificateBlocks(certPEM)
 	if err != nil {
 		return nil, fmt.Errorf("invalid certificate in chain: %w", err)
+	}
+	if err := opensslAccepts(certs); err != nil {
+		return nil, err
 	}
 	out := bytes.NewBuffer(chain)
 	rest := keyPEM
@@ -218,6 +222,32 @@ func (b *builder) defaultCertificate() {
 
 // certificateBlocks keeps only the CERTIFICATE blocks of PEM data, each
 // parsed and re-encoded, so no stray bytes reach a file nginx reads.
+// opensslAccepts refuses the chains Go accepts and nginx's OpenSSL 3 does
+// not at its default security level: an RSA key under 2048 bits ("ee key
+// too small") and a certificate signed with MD5 or SHA-1 ("ca md too weak";
+// a self-signed one's own signature is not checked). nginx would refuse
+// the whole config at nginx -t for everyone, on a server line no Ingress
+// path owns.
+func opensslAccepts(certs []*x509.Certificate) error {
+	for i, c := range certs {
+		which := "the certificate"
+		if i > 0 {
+			which = fmt.Sprintf("certificate %d of the chain", i+1)
+		}
+		if k, ok := c.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < 2048 {
+			return fmt.Errorf("%s has a %d-bit RSA key; nginx's OpenSSL refuses keys under 2048 bits", which, k.N.BitLen())
+		}
+		selfSigned := bytes.Equal(c.RawIssuer, c.RawSubject)
+		switch c.SignatureAlgorithm {
+		case x509.MD2WithRSA, x509.MD5WithRSA, x509.SHA1WithRSA, x509.DSAWithSHA1, x509.ECDSAWithSHA1:
+			if !selfSigned {
+				return fmt.Errorf("%s is signed with %s; nginx's OpenSSL refuses MD5 and SHA-1 signatures", which, c.SignatureAlgorithm)
+			}
+		}
+	}
+	return nil
+}
+
 func certificateBlocks(data []byte) ([]byte, []*x509.Certificate, error) {
 	var out bytes.Buffer
 	var certs []*x509.Certificate

@@ -161,8 +161,11 @@ type Server struct {
 	Name string `json:"name"`
 	// ServerName is the server_name argument: the host itself or, for a wildcard, a regex matching exactly one label.
 	ServerName string `json:"serverName"`
-	// Snippet are server-snippet directives, from a namespace the operator allows.
+	// Snippet are the server-snippet directives of the host's oldest Ingress
+	// that has one, from a namespace the operator allows.
 	Snippet []*ngxconf.Directive `json:"snippet,omitempty"`
+	// SnippetSource is the Ingress Snippet came from ("ns/name").
+	SnippetSource string `json:"snippetSource,omitempty"`
 	// ClientCert requires client certificates on TLS connections, when set.
 	ClientCert *ServerClientCert `json:"clientCert,omitempty"`
 	// AuthEndpoints are internal locations that call external auth services, sorted by Path.
@@ -213,6 +216,10 @@ type Location struct {
 	Access *LocationAccess `json:"access,omitempty"`
 	// Snippet are configuration-snippet directives, from a namespace the operator allows.
 	Snippet []*ngxconf.Directive `json:"snippet,omitempty"`
+	// SnippetProxyHeaders is set when Snippet holds proxy_set_header: nginx
+	// then inherits none of the http level's, so the location repeats
+	// Portico's request headers (Host, X-Forwarded-*...) itself.
+	SnippetProxyHeaders bool `json:"snippetProxyHeaders,omitempty"`
 	// BasicAuth asks for a user and password, when set.
 	BasicAuth *BasicAuth `json:"basicAuth,omitempty"`
 	// ExternalAuth asks an auth service about each request, when set.

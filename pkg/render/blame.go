@@ -71,11 +71,13 @@ var fileLine = regexp.MustCompile(` in \S+:([0-9]+)\b`)
 // which names no line.
 var unknownVariable = regexp.MustCompile(`unknown "([A-Za-z0-9_]+)" variable`)
 
-// Markers the template writes around what an Ingress contributes.
+// Markers the template writes around what an Ingress contributes: a
+// location's source comment, and server lines between "# from" (or
+// "# server-snippet") "namespace/name" and their end comment.
 var (
-	sourceComment       = regexp.MustCompile(`^\s*# "([^"\\]+)"\s*$`)
-	serverSnippetStart  = regexp.MustCompile(`^\s*# server-snippet "([^"\\]+)"\s*$`)
-	serverSnippetEndTag = "# server-snippet end"
+	sourceComment = regexp.MustCompile(`^\s*# "([^"\\]+)"\s*$`)
+	markedStart   = regexp.MustCompile(`^\s*# (?:from|server-snippet) "([^"\\]+)"\s*$`)
+	markedEnd     = regexp.MustCompile(`^\s*# (?:from|server-snippet) end\s*$`)
 )
 
 // lineSources returns, for each line of conf, the source it belongs to
@@ -92,10 +94,10 @@ func lineSources(conf []byte) []string {
 		trimmed := strings.TrimSpace(line)
 		top := len(stack) - 1
 		switch {
-		case strings.HasPrefix(trimmed, serverSnippetEndTag):
+		case markedEnd.MatchString(line):
 			stack[top] = ""
-		case serverSnippetStart.MatchString(line):
-			stack[top] = serverSnippetStart.FindStringSubmatch(line)[1]
+		case markedStart.MatchString(line):
+			stack[top] = markedStart.FindStringSubmatch(line)[1]
 		case sourceComment.MatchString(line):
 			stack[top] = sourceComment.FindStringSubmatch(line)[1]
 		}

@@ -19,6 +19,9 @@ const blameConf = `http {
         }
         # server-snippet end
         ssl_certificate "/certs/a.pem";
+        # from "team/tls"
+        ssl_certificate "/certs/weak.pem";
+        # from end
         location = "/x" {
             # "team/x"
             if ($scheme = "http") {
@@ -40,8 +43,10 @@ func TestBlame(t *testing.T) {
 		name, output string
 		want         []string
 	}{
-		{"a location's line", `nginx: [emerg] unknown directive "more_set_headers" in /etc/portico/.nginx.conf.7.check:17`, []string{"team/x"}},
-		{"inside an if of a location", `nginx: [emerg] something in /x:15`, []string{"team/x"}},
+		{"a location's line", `nginx: [emerg] unknown directive "more_set_headers" in /etc/portico/.nginx.conf.7.check:20`, []string{"team/x"}},
+		{"inside an if of a location", `nginx: [emerg] something in /x:18`, []string{"team/x"}},
+		{"a server line between from markers", `nginx: [emerg] SSL_CTX_use_certificate failed in /x:13`, []string{"team/tls"}},
+		{"a server line after the end marker", `nginx: [emerg] bad in /x:15`, nil},
 		{"a server-snippet line", `nginx: [emerg] bad in /x:6`, []string{"team/a"}},
 		{"inside an if of a server-snippet", `nginx: [emerg] bad in /x:8`, []string{"team/a"}},
 		{"a server line after the snippet", `nginx: [emerg] cannot load certificate in /x:11`, nil},
@@ -51,7 +56,7 @@ func TestBlame(t *testing.T) {
 		{"a variable prefix is not a use", `nginx: [emerg] unknown "undefined" variable`, nil},
 		{"a line past the end", `nginx: [emerg] bad in /x:999`, nil},
 		{"no place at all", `nginx: [alert] could not open error log file`, nil},
-		{"two places", "nginx: [emerg] a in /x:17\nnginx: [emerg] b in /x:22", []string{"other/y", "team/x"}},
+		{"two places", "nginx: [emerg] a in /x:20\nnginx: [emerg] b in /x:25", []string{"other/y", "team/x"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

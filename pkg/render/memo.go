@@ -25,6 +25,7 @@ type memoEntry struct {
 // model.Server gains a field this does not cover.
 type serverID struct {
 	name, serverName string
+	snippetSource    string
 	clientCert       *model.ServerClientCert
 	tls              *model.ServerTLS
 	snippet          unsafe.Pointer
@@ -36,11 +37,11 @@ type serverID struct {
 }
 
 // serverIDFields is how many fields of model.Server serverID covers.
-const serverIDFields = 9
+const serverIDFields = 10
 
 func idOf(s *model.Server) serverID {
 	return serverID{
-		name: s.Name, serverName: s.ServerName, clientCert: s.ClientCert, tls: s.TLS,
+		name: s.Name, serverName: s.ServerName, snippetSource: s.SnippetSource, clientCert: s.ClientCert, tls: s.TLS,
 		snippet:        unsafe.Pointer(unsafe.SliceData(s.Snippet)),
 		authEndpoints:  unsafe.Pointer(unsafe.SliceData(s.AuthEndpoints)),
 		errorLocations: unsafe.Pointer(unsafe.SliceData(s.ErrorLocations)),

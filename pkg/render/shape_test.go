@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/portico-ingress/portico/pkg/annotations"
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/ngxconf"
 )
@@ -56,7 +57,7 @@ var allowedDirectives = []string{
 	"proxy_read_timeout", "proxy_redirect", "proxy_send_timeout", "proxy_set_header", "proxy_temp_path", "proxy_intercept_errors",
 	"proxy_ssl_trusted_certificate", "proxy_ssl_certificate", "proxy_ssl_certificate_key", "proxy_ssl_verify", "proxy_ssl_name", "proxy_ssl_server_name",
 	"grpc_ssl_trusted_certificate", "grpc_ssl_certificate", "grpc_ssl_certificate_key", "grpc_ssl_verify", "grpc_ssl_name", "grpc_ssl_server_name",
-	"resolver", "return", "rewrite", "scgi_temp_path", "sendfile", "server", "server_name",
+	"resolver", "return", "rewrite", "root", "scgi_temp_path", "sendfile", "server", "server_name",
 	"server_names_hash_bucket_size", "server_names_hash_max_size", "map_hash_bucket_size", "map_hash_max_size", "server_tokens", "set",
 	"ssl_certificate", "ssl_certificate_key", "ssl_client_certificate", "ssl_verify_client", "ssl_verify_depth", "ssl_ciphers", "ssl_prefer_server_ciphers", "ssl_protocols",
 	"ssl_session_cache", "ssl_session_timeout", "stub_status", "tcp_nodelay", "tcp_nopush", "upstream",
@@ -65,6 +66,10 @@ var allowedDirectives = []string{
 	"load_module", "lua_package_path", "lua_shared_dict", "init_by_lua_file", "init_worker_by_lua_file",
 	"rewrite_by_lua_file", "header_filter_by_lua_file", "log_by_lua_file", "balancer_by_lua_file", "content_by_lua_file",
 }
+
+// snippetDirectives are the directives snippets may hold: the snippet
+// allowlist, which pkg/annotations checks every snippet against.
+var snippetDirectives = annotations.SnippetDirectives()
 
 // RenderedShape reads the shape back from a parsed config. Directive names
 // found are reported only when they are outside the allowed list, so the
@@ -75,7 +80,7 @@ func RenderedShape(tree []*ngxconf.Directive) Shape {
 	unexpected := map[string]bool{}
 	ngxconf.Walk(tree, func(path []string, d *ngxconf.Directive) {
 		inTable := len(path) > 0 && (path[len(path)-1] == "map" || path[len(path)-1] == "geo")
-		if !slices.Contains(allowedDirectives, d.Name) && !inTable {
+		if !slices.Contains(allowedDirectives, d.Name) && !slices.Contains(snippetDirectives, d.Name) && !inTable {
 			unexpected[d.Name] = true
 		}
 		if d.Name != "server" || len(path) != 1 {
