@@ -47,6 +47,9 @@ FUZZ_TARGETS := \
 	./pkg/render:FuzzRenderModelStrings:6000x \
 	./pkg/ngxconf:FuzzQuoteRoundTrip:400000x \
 	./pkg/pcre:FuzzParse:100000x \
+	./pkg/annotations:FuzzSnippet:200000x \
+	./pkg/render:FuzzSnippetNginx:1000x \
+	./pkg/nginx:FuzzDynamicPush:1500x \
 	./pkg/model:FuzzUnitsEqualWhole:3000x
 
 fuzz: ## run each fuzz test for its execution budget, or for FUZZTIME (e.g. 5m) when set
