@@ -48,6 +48,13 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy 
 	}
 	if ea := set.ExternalAuth; ea.URL != "" {
 		pol.extAuth, pol.authEndpoint = externalAuth(ing, ea)
+		if why := b.authURLRefusal(ea.URL); why != "" {
+			// Fail closed: the paths answer 503 rather than go unchecked.
+			b.warn(ingressRef(ing), ReasonBackendAddressRefused, "auth-url %q: %s; the Ingress's paths answer 503 until auth-url "+
+				"names the real auth service", truncate(ea.URL), why)
+			pol.denied = true
+			pol.extAuth, pol.authEndpoint = nil, nil // nothing may ever call it
+		}
 	}
 	pol.regex = set.Rewrite.UseRegex || set.Rewrite.Target != ""
 	pol.rewriteTarget = set.Rewrite.Target

@@ -2,6 +2,9 @@ package model
 
 import (
 	"fmt"
+	"net/netip"
+	"net/url"
+	"strconv"
 	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
@@ -33,4 +36,32 @@ func externalAuth(ing *networkingv1.Ingress, ea annotations.ExternalAuth) (*Exte
 		})
 	}
 	return auth, ep
+}
+
+// authURLRefusal says why an auth-url may not be asked, or "": like a
+// backend, it must not be the controller's own Pod (nginx would send the
+// subrequest, and copy its answer's headers, from inside it). An IP
+// address is checked with its port; localhost names are loopback. Other
+// names nginx resolves per request (docs/security.md, known limits).
+func (b *builder) authURLRefusal(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "" // the annotation's own check refused it already
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return "it is loopback, and no auth service may be the controller's own Pod"
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return ""
+	}
+	port := uint16(80)
+	if u.Scheme == "https" {
+		port = 443
+	}
+	if p, err := strconv.ParseUint(u.Port(), 10, 16); err == nil {
+		port = uint16(p)
+	}
+	return addressPolicy(b.opts, b.global).Refusal(addr, port)
 }
