@@ -204,17 +204,31 @@ func (b *builder) externalEndpoints(host string, port uint16) (out, refused []st
 	} else {
 		addrs = b.answers(host)
 	}
+	var e endpointSet
 	for _, a := range addrs {
-		ap := netip.AddrPortFrom(a.WithZone(""), port)
-		if why := b.addrs.Refusal(a, port); why != "" {
-			refused = append(refused, refusedAddress(ap, why))
-			continue
-		}
-		out = append(out, ap.String())
+		e.add(b.addrs, a.WithZone(""), port)
 	}
-	slices.Sort(out)
-	slices.Sort(refused)
-	return slices.Compact(out), slices.Compact(refused)
+	return e.sorted()
+}
+
+// endpointSet collects a pool's endpoints as "ip:port", and apart those
+// the AddressPolicy refuses, with why.
+type endpointSet struct{ out, refused []string }
+
+func (e *endpointSet) add(policy AddressPolicy, addr netip.Addr, port uint16) {
+	ap := netip.AddrPortFrom(addr, port)
+	if why := policy.Refusal(addr, port); why != "" {
+		e.refused = append(e.refused, refusedAddress(ap, why))
+		return
+	}
+	e.out = append(e.out, ap.String())
+}
+
+// sorted returns both lists sorted and without duplicates.
+func (e *endpointSet) sorted() (out, refused []string) {
+	slices.Sort(e.out)
+	slices.Sort(e.refused)
+	return slices.Compact(e.out), slices.Compact(e.refused)
 }
 
 // poolEndpoints reads a pool's endpoints again: from its EndpointSlices,

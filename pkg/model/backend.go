@@ -3,7 +3,6 @@ package model
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -140,6 +139,7 @@ func (b *builder) externalName(svc *corev1.Service, sp corev1.ServicePort, found
 // briefly appear in two slices while they are rebalanced). Addresses the
 // AddressPolicy refuses are left out and returned apart.
 func (b *builder) readyEndpoints(namespace, service, portName string) (out, refused []string) {
+	var e endpointSet
 	for _, es := range b.endpointSlices(key(namespace, service)) {
 		if es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6 {
 			continue // FQDN slices are not addresses nginx can balance over
@@ -157,18 +157,11 @@ func (b *builder) readyEndpoints(namespace, service, portName string) (out, refu
 				if err != nil || addr.Zone() != "" {
 					continue
 				}
-				ap := netip.AddrPortFrom(addr, port)
-				if why := b.addrs.Refusal(addr, port); why != "" {
-					refused = append(refused, refusedAddress(ap, why))
-					continue
-				}
-				out = append(out, ap.String())
+				e.add(b.addrs, addr, port)
 			}
 		}
 	}
-	slices.Sort(out)
-	slices.Sort(refused)
-	return slices.Compact(out), slices.Compact(refused)
+	return e.sorted()
 }
 
 // endpointServes: ready nil means ready (API contract); a terminating

@@ -59,7 +59,7 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 	assignRoutes(cfg)
 	cfg.Ingresses = served
 	cfg.Accepted = accepted
-	cfg.Owners = ownerNamespaces(b.owners)
+	cfg.Owners = b.contested
 	cfg.ConfigMap = b.configMapApplied
 	return cfg, b.findings
 }
@@ -115,8 +115,11 @@ type builder struct {
 	findings      []Finding
 	// owners are the hosts' owners (owners.go), set by addIngresses;
 	// stickyOwners says they depend on Options.LastOwners.
-	owners       map[string]hostOwner
+	owners       map[string]string
+	contested    map[string]string
 	stickyOwners bool
+	// claimants are the Ingresses the owners come from, in build order.
+	claimants []*networkingv1.Ingress
 	// limits are Options.Limits with the defaults filled in.
 	limits Limits
 	// configMapApplied is the options ConfigMap version applied (Config.ConfigMap).
@@ -438,18 +441,18 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 // setting of the whole host, which the Ingress cannot have there: failing
 // closed beats serving its paths unchecked).
 func (b *builder) guestAllowed(ing *networkingv1.Ingress, ref ObjectRef, host string, pol policy) bool {
-	o := b.owners[host]
+	owner := b.owners[host]
 	switch {
 	case !b.opts.AllowSharedHosts:
 		b.warn(ref, ReasonHostNotOwned, RulesNotServed+"%q are not served: namespace %s owns the host (its oldest Ingress is %s); "+
 			"use another host, or an operator can let namespaces share hosts with --allow-shared-hosts",
-			displayHost(host), o.namespace, o.ingress)
+			displayHost(host), owner, b.ownerIngress(host))
 	case pol.regex:
 		b.warn(ref, ReasonHostNotOwned, "regex paths (use-regex, rewrite-target) for host %q are not served: namespace %s owns the host, "+
-			"and on a shared host only the owner's Ingresses may use regex paths", displayHost(host), o.namespace)
+			"and on a shared host only the owner's Ingresses may use regex paths", displayHost(host), owner)
 	case pol.clientCert != nil:
 		b.warn(ref, ReasonHostNotOwned, "paths for host %q are not served: auth-tls-secret needs client certificates on the whole host, "+
-			"which only its owner namespace %s sets", displayHost(host), o.namespace)
+			"which only its owner namespace %s sets", displayHost(host), owner)
 	default:
 		return true
 	}
@@ -576,7 +579,8 @@ func truncate(s string) string {
 // order, the canaries after the others. served gets the place of each
 // Ingress served and the version served.
 func (b *builder) addIngresses(ingresses []*networkingv1.Ingress, served func(i int, use *networkingv1.Ingress)) {
-	b.owners, b.stickyOwners = hostOwners(ingresses, b.opts.LastOwners)
+	b.owners, b.contested, b.stickyOwners = hostOwners(ingresses, b.opts)
+	b.claimants = ingresses
 	var canaries []canaryIngress
 	for i, ing := range ingresses {
 		b.phase, b.current = phaseIngresses, i

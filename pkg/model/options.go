@@ -45,7 +45,8 @@ type Options struct {
 	// served on it. Host-wide settings come from the owner either way.
 	AllowSharedHosts bool
 	// LastOwners are the previous build's Config.Owners: a namespace keeps
-	// a host it owns while one of its Ingresses claims it.
+	// a host it owns while one of its Ingresses claims it (with
+	// LastAccepted, which tells who owned a host that was not contested).
 	LastOwners map[string]string
 	// Excluded are Ingress versions whose lines nginx -t refused, by
 	// "namespace/name": they are not served (their last accepted version

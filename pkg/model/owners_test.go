@@ -36,12 +36,14 @@ spec:
 // Ingress is gone. Without the last owners (a restarted controller) the
 // oldest claim wins: admission (refusing such an edit) closes that window.
 func TestHostOwnershipSticks(t *testing.T) {
-	build := func(t *testing.T, yaml string, last map[string]string) (*model.Config, []model.Finding) {
+	build := func(t *testing.T, yaml string, last *model.Config) (*model.Config, []model.Finding) {
 		t.Helper()
 		snap, err := fixture.Parse([]byte(yaml))
 		require.NoError(t, err)
 		opts := testOptions()
-		opts.LastOwners = last
+		if last != nil {
+			opts.LastOwners, opts.LastAccepted = last.Owners, last.Accepted
+		}
 		opts.Units = model.NewUnitCache()
 		cfg, all := model.Build(snap, opts)
 		var findings []model.Finding // only ownership's: the Services do not exist
@@ -56,21 +58,26 @@ func TestHostOwnershipSticks(t *testing.T) {
 	oldAttacker := ownershipIngress("attacker", "old", "2020-01-01T00:00:00Z", "attacker.example.com")
 	edited := ownershipIngress("attacker", "old", "2020-01-01T00:00:00Z", "attacker.example.com", "shop.example.com")
 
-	cfg, findings := build(t, victim+oldAttacker, nil)
+	first, findings := build(t, victim+oldAttacker, nil)
 	require.Empty(t, findings)
-	assert.Equal(t, map[string]string{"shop.example.com": "victim", "attacker.example.com": "attacker"}, cfg.Owners)
+	assert.Empty(t, first.Owners, "no host is contested")
 
-	cfg, findings = build(t, victim+edited, cfg.Owners)
+	cfg, findings := build(t, victim+edited, first)
 	require.Len(t, findings, 1)
 	assert.Equal(t, model.ReasonHostNotOwned, findings[0].Reason)
 	assert.Equal(t, "Ingress attacker/old", findings[0].Object.String())
-	assert.Equal(t, "victim", cfg.Owners["shop.example.com"], "the host stays with its namespace")
+	assert.Equal(t, map[string]string{"shop.example.com": "victim"}, cfg.Owners, "the host stays with its namespace")
+
+	again, findings := build(t, victim+edited, cfg)
+	require.Len(t, findings, 1, "and keeps it, build after build")
+	assert.Equal(t, "Ingress attacker/old", findings[0].Object.String())
+	assert.Equal(t, cfg.Owners, again.Owners)
 
 	_, findings = build(t, victim+edited, nil)
 	require.Len(t, findings, 1)
-	assert.Equal(t, "Ingress victim/shop", findings[0].Object.String(), "without the last owners the oldest claim wins")
+	assert.Equal(t, "Ingress victim/shop", findings[0].Object.String(), "without the last build the oldest claim wins")
 
-	cfg, findings = build(t, edited, cfg.Owners)
+	cfg, findings = build(t, edited, again)
 	require.Empty(t, findings)
-	assert.Equal(t, "attacker", cfg.Owners["shop.example.com"], "a host whose owner no longer claims it goes to the oldest claim")
+	assert.Empty(t, cfg.Owners, "a host whose owner no longer claims it goes to the oldest claim")
 }

@@ -51,9 +51,10 @@ type Config struct {
 	// ConfigMap is the version of the options ConfigMap applied, nil for
 	// none: pass it back as Options.LastConfigMap.
 	ConfigMap *corev1.ConfigMap `json:"-"`
-	// Owners are the namespaces that own the hosts, by host ("" for rules
-	// without one): pass them back as Options.LastOwners so that a host
-	// stays with its namespace (owners.go).
+	// Owners are the namespaces that own the contested hosts (claimed by
+	// Ingresses of several namespaces), by host ("" for rules without
+	// one): pass them back as Options.LastOwners so that a host stays with
+	// its namespace (owners.go).
 	Owners map[string]string `json:"-"`
 }
 

@@ -269,6 +269,8 @@ type unitOutput struct {
 	// accepted the versions served (Config.Accepted), in step.
 	served   []int
 	accepted []*networkingv1.Ingress
+	// contested are the owners of the unit's contested hosts (owners.go).
+	contested map[string]string
 }
 
 // eachRoute calls fn with the ID and route of every routing location of
@@ -370,8 +372,15 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 			keep[u.ingresses[0]] = u
 		}
 	}
-	owners, _ := hostOwners(ingresses, opts.LastOwners)
-	cfg.Owners = ownerNamespaces(owners)
+	cfg.Owners = nil // a patched merge hands back the last Config
+	for _, u := range units {
+		for h, ns := range u.out.contested {
+			if cfg.Owners == nil {
+				cfg.Owners = map[string]string{}
+			}
+			cfg.Owners[h] = ns
+		}
+	}
 	cfg.ConfigMap = b.configMapApplied
 	cache.env, cache.units, cache.current = env, keep, true
 	cache.stats.Whole, cache.stats.Units, cache.stats.Translated = false, len(units), len(missing)
@@ -562,6 +571,7 @@ func (b *builder) buildUnit(ingresses []*networkingv1.Ingress, fb *fallback) (*c
 	out.servers, out.upstreams, out.certificates = cfg.Servers, cfg.Upstreams, cfg.Certificates
 	out.limitZones, out.limitExempts, out.originMaps, out.authFiles = cfg.LimitZones, cfg.LimitExempts, cfg.OriginMaps, cfg.AuthFiles
 	out.findings, out.tags = u.findings, u.tags
+	out.contested = u.contested
 	if u.global.Balancer == BalancerLua {
 		// As assignRoutes, without a map per unit (10,000 per cold build):
 		// a unit has a few routes, and its locations keep them (eachRoute).
