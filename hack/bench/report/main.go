@@ -279,6 +279,24 @@ func (d *logData) rows() []row {
 		}
 	}
 	{
+		// docs/security.md: the most a host's user regexes cost a request.
+		r := row{bench: "user regexes of a host, worst case per request", size: "1 / 10 / 100 regexes", step: "regex", goal: "none set", met: "—"}
+		var cpu, lat []string
+		for _, n := range []int{1, 10, 100} {
+			if m, ok := d.benchmarks[fmt.Sprintf("BenchmarkRegexWorstCase/regexes=%d", n)]; ok {
+				cpu = append(cpu, fmt.Sprintf("%.2f", m["µs-worker-cpu/req"]/1000))
+				lat = append(lat, fmt.Sprintf("%.2f", m["µs-latency-median"]/1000))
+			}
+		}
+		if len(cpu) == 3 {
+			r.figure = fmt.Sprintf("worker CPU %s ms per request; latency median %s ms (a 4,000-byte path that backtracks until PCRE's match limit)",
+				strings.Join(cpu, " / "), strings.Join(lat, " / "))
+			rows = append(rows, r)
+		} else {
+			rows = append(rows, d.missingRow(r))
+		}
+	}
+	{
 		r := row{bench: "Ingress created until served", size: convergenceDefaultSize, step: "convergence",
 			goal: fmt.Sprintf("median < %d ms", convergenceMedianGoal)}
 		if kv, ok := d.bench["convergence"]; ok {
@@ -473,6 +491,7 @@ func commands(d *logData) string {
 		rowsOf[fmt.Sprintf("nginx-%d", n)] = "nginx -t, reload until verified"
 	}
 	rowsOf["incremental"] = "build + render, one Ingress changed"
+	rowsOf["regex"] = "user regexes of a host, worst case per request"
 	rowsOf["convergence"] = "Ingress created until served"
 	rowsOf["dataplane"] = "data plane"
 	rowsOf["churn"] = "endpoint churn"
