@@ -16,6 +16,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
+	"k8s.io/client-go/util/workqueue"
+
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/nginx"
 	"github.com/portico-ingress/portico/pkg/reload"
@@ -60,9 +62,13 @@ type Options struct {
 	EndpointHoldOff time.Duration
 	// SyncTimeout bounds one sync (test, reload and verify).
 	SyncTimeout time.Duration
-	// RetryDelay is the wait before retrying a reload that failed for a
-	// reason other than nginx -t refusing the config; 0 means 5s.
+	// RetryDelay is the wait before the first retry of a sync that failed
+	// for a reason other than nginx -t refusing the config (a reload nginx
+	// did not confirm, a write, signal or push that failed); each failure
+	// in a row doubles it up to MaxRetryDelay. 0 means 500ms.
 	RetryDelay time.Duration
+	// MaxRetryDelay caps the wait between retries; 0 means 30s.
+	MaxRetryDelay time.Duration
 	// Template is the template text; "" selects the embedded default.
 	Template string
 	// StartNginx starts nginx after the first configuration is written, in
@@ -106,8 +112,11 @@ type Controller struct {
 	source Source
 	nginx  Nginx
 	queue  *holdoff
-	log    *slog.Logger
-	now    func() time.Time
+	// retries backs off syncs that fail in a row (retry, the one place a
+	// sync is retried without a change).
+	retries workqueue.TypedRateLimiter[string]
+	log     *slog.Logger
+	now     func() time.Time
 
 	mu          sync.Mutex
 	renderer    *render.Renderer
@@ -164,7 +173,10 @@ func New(source Source, ngx Nginx, opts Options) (*Controller, error) {
 		opts.SyncTimeout = 2 * time.Minute
 	}
 	if opts.RetryDelay <= 0 {
-		opts.RetryDelay = 5 * time.Second
+		opts.RetryDelay = 500 * time.Millisecond
+	}
+	if opts.MaxRetryDelay < opts.RetryDelay {
+		opts.MaxRetryDelay = max(30*time.Second, opts.RetryDelay)
 	}
 	if opts.DynamicCheck <= 0 {
 		opts.DynamicCheck = time.Second
@@ -187,6 +199,7 @@ func New(source Source, ngx Nginx, opts Options) (*Controller, error) {
 		source:   source,
 		nginx:    ngx,
 		queue:    newHoldoff(opts.HoldOff, opts.MaxHoldOff, endpointHoldOff(opts)),
+		retries:  workqueue.NewTypedItemExponentialFailureRateLimiter[string](opts.RetryDelay, opts.MaxRetryDelay),
 		log:      opts.Logger,
 		now:      now,
 		renderer: r,
@@ -253,10 +266,15 @@ func (c *Controller) Run(ctx context.Context) error {
 		if !ok {
 			break
 		}
-		if !full && c.syncEndpoints(ctx) {
-			continue
+		var err error
+		handled := false
+		if !full {
+			handled, err = c.syncEndpoints(ctx)
 		}
-		c.Sync(ctx)
+		if !handled {
+			err = c.Sync(ctx)
+		}
+		c.retry(err)
 	}
 	if err := <-srcErr; err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("source: %w", err)
@@ -264,8 +282,32 @@ func (c *Controller) Run(ctx context.Context) error {
 	return nil
 }
 
-// Sync runs one build-render-apply cycle now. Run calls it; tests may too.
-func (c *Controller) Sync(ctx context.Context) {
+// syncKey is the one key the sync loop retries under: every sync covers
+// every object, so failures in a row are one item's.
+const syncKey = "sync"
+
+// retry is the one place a failed sync is retried (the sample-controller
+// pattern, with client-go's rate limiter): after err the next full sync
+// waits RetryDelay, doubled for each failure in a row up to MaxRetryDelay;
+// a sync that succeeds (or waits for a change) resets the backoff. The
+// wait goes through the hold-off queue, so a change meanwhile coalesces
+// with the retry.
+func (c *Controller) retry(err error) {
+	if err == nil {
+		c.retries.Forget(syncKey)
+		return
+	}
+	delay := c.retries.When(syncKey)
+	c.log.Warn("sync failed; retrying", "error", err, "in", delay, "failures_in_a_row", c.retries.NumRequeues(syncKey))
+	c.queue.TriggerAfter(delay)
+}
+
+// Sync runs one build-render-apply cycle now. It returns an error when the
+// same objects should be tried again (a reload nginx did not confirm, a
+// write, signal or push that failed, the source unreadable); nginx -t
+// refusing a config is not one: the same objects would be refused again,
+// so a change is awaited. Run calls it; tests may too.
+func (c *Controller) Sync(ctx context.Context) error {
 	c.mu.Lock()
 	c.busySince = c.now()
 	c.mu.Unlock()
@@ -280,23 +322,22 @@ func (c *Controller) Sync(ctx context.Context) {
 	snap, err := c.source.Snapshot()
 	if errors.Is(err, snapshot.ErrNotSynced) {
 		c.log.Debug("waiting for the source's initial sync")
-		return
+		return nil // the source triggers a sync once it has synced
 	}
 	if err != nil {
-		c.log.Error("reading objects failed; keeping the current configuration", "error", err)
-		return
+		return fmt.Errorf("reading objects (the current configuration keeps serving): %w", err)
 	}
 	snap = c.withAnswers(snap)
 	for round := 0; ; round++ {
-		refused, rendered := c.syncSnapshot(ctx, snap)
+		refused, rendered, err := c.syncSnapshot(ctx, snap)
 		if refused == nil || round >= maxExclusionRounds {
-			return
+			return err
 		}
 		// nginx -t refused the config: leave out the Ingresses whose lines
 		// it refused and try the rest, so that one object cannot hold back
 		// every other change. Their last accepted versions keep serving.
 		if !c.exclude(snap, render.Blame(rendered, refused.Output), refused.Output) {
-			return
+			return nil
 		}
 	}
 }
@@ -307,8 +348,9 @@ func (c *Controller) Sync(ctx context.Context) {
 const maxExclusionRounds = 4
 
 // syncSnapshot builds, renders and makes live the config of snap. When
-// nginx -t refused it, it returns nginx's error and the text tested.
-func (c *Controller) syncSnapshot(ctx context.Context, snap *snapshot.Snapshot) (*nginx.TestError, []byte) {
+// nginx -t refused it, it returns nginx's error and the text tested; err
+// is a failure worth a retry.
+func (c *Controller) syncSnapshot(ctx context.Context, snap *snapshot.Snapshot) (refused *nginx.TestError, rendered []byte, err error) {
 	opts := c.opts.Model
 	c.mu.Lock()
 	opts.LastAccepted = c.accepted
@@ -333,8 +375,9 @@ func (c *Controller) syncSnapshot(ctx context.Context, snap *snapshot.Snapshot) 
 	renderStart := c.now()
 	out, err := r.Prepare(cfg)
 	if err != nil {
+		// The same objects and template would fail again: wait for a change.
 		c.log.Error("rendering failed; keeping the current configuration", "error", err)
-		return nil, nil
+		return nil, nil, nil
 	}
 	if c.log.Enabled(ctx, slog.LevelDebug) {
 		st := opts.Units.LastBuild()
@@ -352,15 +395,13 @@ func (c *Controller) syncSnapshot(ctx context.Context, snap *snapshot.Snapshot) 
 		// Endpoints and traffic policies are not in nginx.conf: they reach
 		// nginx without a reload.
 		if err := c.pushDynamic(ctx, dynamicAt(cfg, c.liveGeneration())); err != nil {
-			c.log.Error("pushing balancer data failed; retrying", "error", err)
-			time.AfterFunc(c.opts.RetryDelay/5, c.Trigger)
-			return nil, nil
+			return nil, nil, fmt.Errorf("pushing balancer data: %w", err)
 		}
 		c.mu.Lock()
 		c.liveCfg = cfg
 		c.mu.Unlock()
 		c.notifyLive(snap, cfg)
-		return nil, nil
+		return nil, nil, nil
 	}
 	if alreadyFailed {
 		c.log.Debug("configuration already rejected; waiting for a change", "config_hash", short(hash))
@@ -368,19 +409,21 @@ func (c *Controller) syncSnapshot(ctx context.Context, snap *snapshot.Snapshot) 
 		// Ingress: the live config's pools still get their endpoints.
 		// Its findings are current: no build for stale ones, which would
 		// only find the same rejected config again.
-		_, _ = c.pushEndpoints(ctx, snap)
-		return nil, nil
+		_, _, err := c.pushEndpoints(ctx, snap)
+		return nil, nil, err
 	}
 	live, conf, err := c.apply(ctx, out, rendererGen, cfg, hash)
 	if live {
 		c.notifyLive(snap, cfg)
-		return nil, nil
+		return nil, nil, nil
 	}
-	var refused *nginx.TestError
 	if errors.As(err, &refused) {
-		return refused, conf
+		return refused, conf, nil
 	}
-	return nil, nil
+	if ctx.Err() != nil {
+		return nil, nil, nil // shutdown, or the sync's own timeout: not the objects'
+	}
+	return nil, nil, err
 }
 
 func (c *Controller) notifyLive(snap *snapshot.Snapshot, cfg *model.Config) {
@@ -440,11 +483,6 @@ func (c *Controller) apply(ctx context.Context, out *render.Output, rendererGen 
 		c.failedHash = hash
 	}
 	c.mu.Unlock()
-	if err != nil && ev.Result != reload.ResultInvalid && ctx.Err() == nil {
-		// A timeout or a failed write or signal may pass next time (nginx
-		// still starting, a full disk): try again without waiting for a change.
-		time.AfterFunc(c.opts.RetryDelay, c.Trigger)
-	}
 	if err == nil {
 		c.collectFiles(cfg)
 	}

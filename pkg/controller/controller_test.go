@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"k8s.io/client-go/util/workqueue"
+
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/nginx"
 	"github.com/portico-ingress/portico/pkg/reload"
@@ -164,7 +166,7 @@ func TestSyncStartsNginxOnceThenReloadsOnlyOnChange(t *testing.T) {
 	ctx := context.Background()
 
 	require.Error(t, c.Ready())
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	require.NoError(t, c.Ready())
 	assert.Equal(t, 1, started, "nginx starts after the first config is written")
 	assert.Equal(t, []uint64{1}, ngx.verified, "the first generation is verified after start")
@@ -175,12 +177,12 @@ func TestSyncStartsNginxOnceThenReloadsOnlyOnChange(t *testing.T) {
 	assert.NotEmpty(t, first.ConfigHash)
 	assert.Contains(t, string(c.LiveConfig()), "generation 1")
 
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	assert.Len(t, rec.list(), 1, "unchanged objects must not reload")
 	assert.Equal(t, []uint64{1}, ngx.applied)
 
 	src.set(t, ingressA+ingressB)
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	require.Len(t, rec.list(), 2)
 	second := rec.list()[1]
 	assert.Equal(t, uint64(2), second.Generation)
@@ -195,12 +197,12 @@ func TestSyncRejectedConfigKeepsLiveOneAndIsNotRetried(t *testing.T) {
 	src.set(t, ingressA)
 	c := newTestController(t, src, ngx, rec, &started)
 	ctx := context.Background()
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	live := c.LiveConfig()
 
 	src.set(t, ingressA+ingressB)
 	ngx.applyErr = &nginx.TestError{Output: `unknown directive "bogus" in nginx.conf:3`}
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	evs := rec.list()
 	require.Len(t, evs, 2)
 	assert.Equal(t, reload.ResultInvalid, evs[1].Result)
@@ -208,12 +210,12 @@ func TestSyncRejectedConfigKeepsLiveOneAndIsNotRetried(t *testing.T) {
 	assert.Equal(t, live, c.LiveConfig(), "the last good config stays live")
 	assert.NoError(t, c.Ready(), "a rejected config does not make the controller unready")
 
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	assert.Len(t, rec.list(), 2, "the same rejected config is not retried until something changes")
 
 	ngx.applyErr = nil
 	src.set(t, ingressB)
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	require.Len(t, rec.list(), 3)
 	assert.Equal(t, reload.ResultSuccess, rec.list()[2].Result)
 }
@@ -242,7 +244,7 @@ func TestSetTemplateRejectsBrokenTemplate(t *testing.T) {
 	c := newTestController(t, src, ngx, rec, &started)
 	assert.Error(t, c.SetTemplate("{{ .Broken"))
 	require.NoError(t, c.SetTemplate("# custom {{ .Generation }}\n"))
-	c.Sync(context.Background())
+	require.NoError(t, c.Sync(context.Background()))
 	assert.Equal(t, "# custom 1\n", string(c.LiveConfig()))
 }
 
@@ -286,7 +288,8 @@ func TestHoldoffCoalescesBursts(t *testing.T) {
 }
 
 // TestSyncRetriesAfterTimeout: a reload nginx did not confirm in time is
-// retried without any change to the objects, unlike one nginx -t refused.
+// retried without any change to the objects, unlike one nginx -t refused,
+// after the rate limiter's backoff.
 func TestSyncRetriesAfterTimeout(t *testing.T) {
 	src, ngx, rec := &fakeSource{}, &fakeNginx{running: true}, &events{}
 	started := 0
@@ -294,10 +297,12 @@ func TestSyncRetriesAfterTimeout(t *testing.T) {
 	c := newTestController(t, src, ngx, rec, &started)
 	c.opts.RetryDelay = 10 * time.Millisecond
 	ngx.applyErr = &nginx.VerifyError{Generation: 1, Err: context.DeadlineExceeded}
-	c.Sync(context.Background())
+	err := c.Sync(context.Background())
+	require.Error(t, err, "a reload nginx did not confirm is worth a retry")
 	require.Len(t, rec.list(), 1)
 	assert.Equal(t, reload.ResultTimeout, rec.list()[0].Result)
 	require.Error(t, c.Ready())
+	c.retry(err)
 
 	// The retry arrives as a trigger on the queue.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -308,8 +313,33 @@ func TestSyncRetriesAfterTimeout(t *testing.T) {
 	ngx.mu.Lock()
 	ngx.applyErr = nil
 	ngx.mu.Unlock()
-	c.Sync(context.Background())
+	require.NoError(t, c.Sync(context.Background()))
 	require.Len(t, rec.list(), 2)
 	assert.Equal(t, reload.ResultSuccess, rec.list()[1].Result)
 	assert.NoError(t, c.Ready())
+}
+
+// TestRetryBacksOff: failures in a row wait RetryDelay, doubled each time
+// up to MaxRetryDelay; a success resets the backoff.
+func TestRetryBacksOff(t *testing.T) {
+	src, ngx, rec := &fakeSource{}, &fakeNginx{}, &events{}
+	started := 0
+	c := newTestController(t, src, ngx, rec, &started)
+	c.retries = workqueue.NewTypedItemExponentialFailureRateLimiter[string](10*time.Millisecond, 40*time.Millisecond)
+	var waits []time.Duration
+	for range 4 {
+		waits = append(waits, c.retries.When(syncKey))
+	}
+	assert.Equal(t, []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 40 * time.Millisecond}, waits)
+	c.retry(nil)
+	assert.Equal(t, 10*time.Millisecond, c.retries.When(syncKey), "a success starts over")
+
+	// retry queues a full sync after the wait.
+	c.retries.Forget(syncKey)
+	c.retry(errors.New("push failed"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	full, ok := c.queue.Wait(ctx)
+	require.True(t, ok)
+	assert.True(t, full)
 }

@@ -115,42 +115,41 @@ func (c *Controller) repush(ctx context.Context) (string, error) {
 // no model build, no render and no reload (nginx.conf does not depend on
 // endpoints with the Lua balancer). It reports false when a full sync is
 // needed instead: no live configuration yet, or no Lua balancer.
-func (c *Controller) syncEndpoints(ctx context.Context) bool {
+func (c *Controller) syncEndpoints(ctx context.Context) (bool, error) {
 	snap, err := c.source.Snapshot()
 	if err != nil {
-		return false
+		return false, nil // the full sync reads the source again and says why
 	}
-	pushed, stale := c.pushEndpoints(ctx, c.withAnswers(snap))
+	pushed, stale, err := c.pushEndpoints(ctx, c.withAnswers(snap))
 	if stale {
 		// Addresses were refused (or no longer are) since the last build:
 		// its findings must say so, which takes a build.
 		c.Trigger()
 	}
-	return pushed
+	return pushed, err
 }
 
 // pushEndpoints pushes the live config's pools with their endpoints read
 // from snap, and reports whether it could (Lua balancer, a config live),
 // and whether the addresses refused differ from what the live config's
 // findings say.
-func (c *Controller) pushEndpoints(ctx context.Context, snap *snapshot.Snapshot) (pushed, stale bool) {
+func (c *Controller) pushEndpoints(ctx context.Context, snap *snapshot.Snapshot) (pushed, stale bool, err error) {
 	// liveCfg is nil until a config is live; the generation is read with
 	// it, under one lock.
 	c.mu.Lock()
 	cfg, gen := c.liveCfg, c.servedGeneration
 	c.mu.Unlock()
 	if c.opts.Dynamic == nil || cfg == nil || cfg.Global.Balancer != model.BalancerLua {
-		return false, false
+		return false, false, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.SyncTimeout)
 	defer cancel()
 	d, stale := model.RefreshEndpoints(cfg, snap, c.opts.Model)
 	d.Generation = gen
 	if err := c.pushDynamic(ctx, d); err != nil {
-		c.log.Error("pushing endpoints failed; retrying with a full sync", "error", err)
-		time.AfterFunc(c.opts.RetryDelay/5, c.Trigger)
+		return true, stale, fmt.Errorf("pushing endpoints: %w", err)
 	}
-	return true, stale
+	return true, stale, nil
 }
 
 // dynamicAt returns cfg's balancer data for the config of generation gen.

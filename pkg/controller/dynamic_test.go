@@ -75,7 +75,7 @@ func syncedLuaController(t *testing.T) (*fakeSource, *fakeNginx, *fakeDynamic, *
 	started := 0
 	c := newTestController(t, src, ngx, &events{}, &started)
 	c.opts.Dynamic = dyn
-	c.Sync(context.Background())
+	require.NoError(t, c.Sync(context.Background()))
 	return src, ngx, dyn, c
 }
 
@@ -93,7 +93,7 @@ func TestEndpointChangesArePushedWithoutReload(t *testing.T) {
 
 	// Full sync path: same nginx.conf, new endpoints.
 	src.set(t, withEndpoints("198.18.0.2"))
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	assert.Len(t, ngx.applied, 1, "an endpoint change must not reload")
 	pushes = dyn.list()
 	require.Len(t, pushes, 2)
@@ -101,7 +101,7 @@ func TestEndpointChangesArePushedWithoutReload(t *testing.T) {
 
 	// Endpoint-only path: no build, same result.
 	src.set(t, withEndpoints("198.18.0.3"))
-	require.True(t, c.syncEndpoints(ctx))
+	require.True(t, syncedEndpoints(t, c, ctx))
 	assert.Len(t, ngx.applied, 1)
 	pushes = dyn.list()
 	require.Len(t, pushes, 3)
@@ -109,8 +109,8 @@ func TestEndpointChangesArePushedWithoutReload(t *testing.T) {
 	assert.Equal(t, pushes[1].Routes, pushes[2].Routes)
 
 	// Nothing changed: nothing pushed.
-	require.True(t, c.syncEndpoints(ctx))
-	c.Sync(ctx)
+	require.True(t, syncedEndpoints(t, c, ctx))
+	require.NoError(t, c.Sync(ctx))
 	assert.Len(t, dyn.list(), 3)
 }
 
@@ -126,7 +126,7 @@ func TestReloadPushesBothGenerations(t *testing.T) {
 
 	// Ingress a moves to another host: nginx.conf changes, so this is a reload.
 	src.set(t, strings.Replace(withEndpoints("198.18.0.1"), "a.example.com", "b.example.com", 1))
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	require.Len(t, ngx.applied, 2)
 	pushes := dyn.list()
 	require.Len(t, pushes, 3, "both generations before the reload, the new one after")
@@ -196,12 +196,12 @@ func TestRejectedConfigDoesNotHoldBackEndpoints(t *testing.T) {
 	ngx.applyErr = &nginx.TestError{Path: "nginx.conf", Output: "refused"}
 	ngx.mu.Unlock()
 	src.set(t, broken)
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	require.Len(t, ngx.applied, 2)
 
 	// The same broken config with new endpoints: no new attempt, but a push.
 	src.set(t, strings.Replace(broken, "198.18.0.1", "198.18.0.9", 1))
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	assert.Len(t, ngx.applied, 2, "a refused config is not tried again until it changes")
 	last := dyn.list()[len(dyn.list())-1]
 	assert.Equal(t, []string{"198.18.0.9:8080"}, last.Backends["default.app.80"])
@@ -210,7 +210,7 @@ func TestRejectedConfigDoesNotHoldBackEndpoints(t *testing.T) {
 
 	// Endpoint-only bursts too.
 	src.set(t, strings.Replace(broken, "198.18.0.1", "198.18.0.7", 1))
-	require.True(t, c.syncEndpoints(ctx))
+	require.True(t, syncedEndpoints(t, c, ctx))
 	last = dyn.list()[len(dyn.list())-1]
 	assert.Equal(t, []string{"198.18.0.7:8080"}, last.Backends["default.app.80"])
 }
@@ -230,7 +230,7 @@ func TestRejectedConfigPushesNothing(t *testing.T) {
 	live := dyn.list()[0]
 	for _, host := range []string{"b.example.com", "c.example.com", "d.example.com"} {
 		src.set(t, strings.Replace(withEndpoints("198.18.0.1"), "a.example.com", host, 1))
-		c.Sync(ctx)
+		require.NoError(t, c.Sync(ctx))
 	}
 	require.Len(t, ngx.applied, 4, "three refused attempts")
 	for i, d := range dyn.list() {
@@ -244,7 +244,7 @@ func TestRejectedConfigPushesNothing(t *testing.T) {
 	ngx.applyErr = nil
 	ngx.mu.Unlock()
 	src.set(t, strings.Replace(withEndpoints("198.18.0.1"), "a.example.com", "e.example.com", 1))
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	pushes := dyn.list()
 	require.GreaterOrEqual(t, len(pushes), 3)
 	during := pushes[len(pushes)-2]
@@ -314,16 +314,25 @@ func TestRefusedEndpointAskForBuild(t *testing.T) {
 	ctx := context.Background()
 
 	src.set(t, withEndpoints("198.18.0.2, 127.0.0.1"))
-	require.True(t, c.syncEndpoints(ctx))
+	require.True(t, syncedEndpoints(t, c, ctx))
 	pushes := dyn.list()
 	assert.Equal(t, []string{"198.18.0.2:8080"}, pushes[len(pushes)-1].Backends["default.app.80"])
 	assert.True(t, c.queue.take(), "a full sync is asked for, for the finding")
 
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	assert.Equal(t, []string{model.ReasonBackendAddressRefused}, found.reasons())
 	assert.Len(t, ngx.applied, 1, "the finding needs no reload")
 
 	src.set(t, withEndpoints("198.18.0.3, 127.0.0.1"))
-	require.True(t, c.syncEndpoints(ctx))
+	require.True(t, syncedEndpoints(t, c, ctx))
 	assert.False(t, c.queue.take(), "the live config's findings already say it")
+}
+
+// syncedEndpoints runs the endpoint-only sync, which must not fail, and
+// reports whether it handled the change.
+func syncedEndpoints(t *testing.T, c *Controller, ctx context.Context) bool {
+	t.Helper()
+	pushed, err := c.syncEndpoints(ctx)
+	require.NoError(t, err)
+	return pushed
 }

@@ -76,13 +76,13 @@ func TestRefusedIngressIsLeftOut(t *testing.T) {
 
 	// Version 1 of b is fine and goes live with a.
 	src.set(t, ingressA+snippetIngress("host", "1"))
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	require.NoError(t, c.Ready())
 	require.Contains(t, string(c.LiveConfig()), "b.example.com")
 
 	// Version 2 reads a variable nginx lacks; a new Ingress c comes along.
 	src.set(t, ingressA+snippetIngress("nosuchvar", "2")+strings.NewReplacer("name: b", "name: c", "b.example.com", "c.example.com").Replace(ingressB))
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	assert.Equal(t, 1, refusals, "one refused nginx -t, then the rest without b's new version")
 	live := string(c.LiveConfig())
 	assert.Contains(t, live, "c.example.com", "the other change went live")
@@ -107,16 +107,16 @@ func TestRefusedIngressIsLeftOut(t *testing.T) {
 
 	// Other changes go live without trying b's refused version again.
 	src.set(t, ingressA+snippetIngress("nosuchvar", "2"))
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	assert.Equal(t, 1, refusals)
 	assert.NotContains(t, string(c.LiveConfig()), "c.example.com", "c's removal went live")
 
 	// A new version of b is tried again.
 	src.set(t, ingressA+snippetIngress("nosuchvar", "3"))
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	assert.Equal(t, 2, refusals)
 	src.set(t, ingressA+snippetIngress("fixed", "4"))
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	assert.Contains(t, string(c.LiveConfig()), `"fixed"`, "a fixed version goes live")
 }
 
@@ -134,11 +134,11 @@ func TestUnattributedRefusalWaits(t *testing.T) {
 	started := 0
 	c := newTestController(t, src, ngx, rec, &started)
 	src.set(t, ingressA)
-	c.Sync(context.Background())
+	require.NoError(t, c.Sync(context.Background()))
 	require.NoError(t, c.Ready())
 	refuse = true
 	src.set(t, ingressA+ingressB)
-	c.Sync(context.Background())
+	require.NoError(t, c.Sync(context.Background()))
 	assert.Len(t, rec.list(), 2, "one refused attempt, no other")
 	assert.Empty(t, c.excluded)
 	assert.NotContains(t, string(c.LiveConfig()), "b.example.com")
@@ -176,12 +176,12 @@ func TestRefusedConfigMapIsLeftOut(t *testing.T) {
 	ctx := context.Background()
 
 	src.set(t, ingressA+optionsConfigMap("$remote_addr first", "1"))
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	require.NoError(t, c.Ready())
 	require.Contains(t, string(c.LiveConfig()), "$remote_addr first")
 
 	src.set(t, ingressA+ingressB+optionsConfigMap("$remote_addr $nosuchvar", "2"))
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	live := string(c.LiveConfig())
 	assert.Contains(t, live, "b.example.com", "the other change went live")
 	assert.Contains(t, live, "$remote_addr first", "the last accepted log format keeps applying")
@@ -195,6 +195,6 @@ func TestRefusedConfigMapIsLeftOut(t *testing.T) {
 	assert.Equal(t, "ConfigMap default/portico", rejected[0].Object.String())
 
 	src.set(t, ingressA+ingressB+optionsConfigMap("$remote_addr fixed", "3"))
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	assert.Contains(t, string(c.LiveConfig()), "$remote_addr fixed", "a new version is tried again")
 }

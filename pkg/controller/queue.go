@@ -52,6 +52,13 @@ func (h *holdoff) Trigger() {
 	h.wake()
 }
 
+// TriggerAfter records a change after delay: a retry (Controller.retry).
+// A change meanwhile starts the sync sooner and the retry then joins a
+// later burst, which is harmless: it is one more full sync.
+func (h *holdoff) TriggerAfter(delay time.Duration) {
+	time.AfterFunc(delay, h.Trigger)
+}
+
 // TriggerEndpoints records that only endpoints changed. It never blocks.
 func (h *holdoff) TriggerEndpoints() { h.wake() }
 

@@ -81,7 +81,7 @@ func TestExternalNameAnswersArePushed(t *testing.T) {
 	c.opts.Model.Global.Resolvers = []string{"127.0.0.1"}
 	ctx := context.Background()
 
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	require.NoError(t, c.Ready())
 	assert.Equal(t, []string{"app.example.net"}, res.names())
 	assert.Equal(t, []string{}, dyn.list()[0].Backends["default.app.80"], "no answer yet: 503 from the balancer")
@@ -89,25 +89,25 @@ func TestExternalNameAnswersArePushed(t *testing.T) {
 	res.set("app.example.net", "198.18.3.1", "198.18.3.2")
 	c.answersChanged()
 	assert.False(t, c.queue.take(), "with the Lua balancer new answers are a push, not a build")
-	require.True(t, c.syncEndpoints(ctx))
+	require.True(t, syncedEndpoints(t, c, ctx))
 	pushes := dyn.list()
 	assert.Equal(t, []string{"198.18.3.1:80", "198.18.3.2:80"}, pushes[len(pushes)-1].Backends["default.app.80"])
 	assert.Len(t, ngx.applied, 1, "no reload")
 
 	// DNS rebinding: the name turns to loopback.
 	res.set("app.example.net", "127.0.0.1", "198.18.3.2")
-	require.True(t, c.syncEndpoints(ctx))
+	require.True(t, syncedEndpoints(t, c, ctx))
 	pushes = dyn.list()
 	assert.Equal(t, []string{"198.18.3.2:80"}, pushes[len(pushes)-1].Backends["default.app.80"])
 	assert.True(t, c.queue.take(), "the refusal asks for a build, for its finding")
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	assert.Equal(t, []string{model.ReasonBackendAddressRefused}, found.reasons())
 	assert.Len(t, ngx.applied, 1, "still no reload")
 
 	// The Ingress moves to another Service: the name is no longer wanted
 	// once the new config is live.
 	src.set(t, withEndpoints("198.18.0.1"))
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	assert.Empty(t, res.names())
 }
 
@@ -124,7 +124,7 @@ func TestExternalNameAnswersReloadUpstreams(t *testing.T) {
 	c.opts.Model.Global.Balancer = model.BalancerUpstreams
 	ctx := context.Background()
 
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	require.NoError(t, c.Ready())
 	assert.Equal(t, []string{"app.example.net"}, res.names(), "wanted while it has no answer, though no pool is printed")
 	assert.NotContains(t, string(c.LiveConfig()), "198.18.3.1")
@@ -132,7 +132,7 @@ func TestExternalNameAnswersReloadUpstreams(t *testing.T) {
 	res.set("app.example.net", "198.18.3.1")
 	c.answersChanged()
 	assert.True(t, c.queue.take(), "a full sync")
-	c.Sync(ctx)
+	require.NoError(t, c.Sync(ctx))
 	assert.Len(t, ngx.applied, 2, "a reload")
 	assert.Contains(t, string(c.LiveConfig()), `server "198.18.3.1:80"`)
 }
