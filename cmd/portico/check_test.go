@@ -92,7 +92,7 @@ func TestCheckFixtures(t *testing.T) {
 		after    string // verdictAfterClassChange; "derive" when it depends on what Fields() supports
 		invalid  []string
 		findings []string
-		note     string
+		note     string // in the notes or a finding's message
 	}{
 		{ingress: "blog/blog", class: "nginx", verdict: verdictNotServed, after: verdictWarnings,
 			findings: []string{model.ReasonServiceNotFound}, note: "remove the kubernetes.io/ingress.class annotation"},
@@ -133,7 +133,7 @@ func TestCheckFixtures(t *testing.T) {
 			assert.Equal(t, tc.invalid, nilIfEmpty(shortKeys(r.Invalid, func(i invalidAnnotation) string { return i.Key })))
 			assert.Equal(t, tc.findings, nilIfEmpty(reasons(r.Findings)))
 			if tc.note != "" {
-				assert.Contains(t, strings.Join(r.Notes, "\n"), tc.note)
+				assert.Contains(t, explained(r), tc.note)
 			}
 
 			// Every annotation under the annPrefix is in exactly one list, and the
@@ -219,7 +219,9 @@ func TestCheckModelFlags(t *testing.T) {
 	assert.Equal(t, 1, code, "partners/partner-api names a host namespace shop owns")
 	got := byName(report)
 	assert.Equal(t, verdictNotServed, got["partners/partner-api"].Verdict)
-	assert.Contains(t, strings.Join(got["partners/partner-api"].Notes, "\n"), "--allow-shared-hosts")
+	assert.Contains(t, explained(got["partners/partner-api"]), "--allow-shared-hosts")
+	assert.Equal(t, []string{string(model.NotServed)}, severities(got["partners/partner-api"].Findings),
+		"its only host belongs to another namespace")
 
 	// Sharing hosts between namespaces: every ingress-nginx Ingress is served with warnings at most.
 	report, code = runCheckJSON(t, "-f", checkFixtures, "--controller-class", "k8s.io/ingress-nginx", "--allow-shared-hosts")
@@ -551,4 +553,52 @@ func TestIngressNginxClass(t *testing.T) {
 			assert.Contains(t, ci.classNote(tc.ing), tc.note)
 		})
 	}
+}
+
+// explained is what a report says about an Ingress in words: its notes and
+// the messages of its findings.
+func explained(r ingressReport) string {
+	text := slices.Clone(r.Notes)
+	for _, f := range r.Findings {
+		text = append(text, f.Message)
+	}
+	return strings.Join(text, "\n")
+}
+
+func severities(findings []ingressFinding) []string {
+	var out []string
+	for _, f := range findings {
+		out = append(out, f.Severity)
+	}
+	return out
+}
+
+// TestCheckVerdictFromSeverity: the verdict is the worst severity of an
+// Ingress's findings: every path left out or a control that cannot be
+// honoured is NOT served; a path left out or a missing Service is a warning.
+func TestCheckVerdictFromSeverity(t *testing.T) {
+	report, code := runCheckJSON(t, "-f", "testdata/severity")
+	assert.Equal(t, 1, code)
+	got := byName(report)
+	tests := []struct {
+		ingress    string
+		verdict    string
+		reasons    []string
+		severities []string
+	}{
+		{ingress: "web/first", verdict: verdictServed},
+		{ingress: "web/shadowed", verdict: verdictNotServed, reasons: []string{model.ReasonConflict}, severities: []string{"NotServed"}},
+		{ingress: "web/partly", verdict: verdictWarnings, reasons: []string{model.ReasonConflict}, severities: []string{"PartlyServed"}},
+		{ingress: "web/locked", verdict: verdictNotServed, reasons: []string{model.ReasonInvalidAuthSecret}, severities: []string{"NotServed"}},
+		{ingress: "web/early", verdict: verdictWarnings, reasons: []string{model.ReasonServiceNotFound}, severities: []string{"Served"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.ingress, func(t *testing.T) {
+			r := got[tc.ingress]
+			assert.Equal(t, tc.verdict, r.Verdict)
+			assert.Equal(t, tc.reasons, nilIfEmpty(reasons(r.Findings)))
+			assert.Equal(t, tc.severities, severities(r.Findings))
+		})
+	}
+	assert.Equal(t, checkSummary{Ingresses: 5, Served: 1, ServedWithWarnings: 2, NotServed: 2}, report.Summary)
 }

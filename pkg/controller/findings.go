@@ -25,7 +25,7 @@ func (l *LogFindings) Findings(findings []model.Finding) {
 	for _, f := range findings {
 		current[f] = true
 		if !l.seen[f] {
-			l.Logger.Warn(f.Message, "object", f.Object.String(), "reason", f.Reason)
+			l.Logger.Warn(f.Message, "object", f.Object.String(), "reason", f.Reason, "severity", string(f.Severity))
 		}
 	}
 	for f := range l.seen {

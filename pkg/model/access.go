@@ -50,7 +50,7 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy 
 		pol.extAuth, pol.authEndpoint = externalAuth(ing, ea)
 		if why := b.authURLRefusal(ea.URL); why != "" {
 			// Fail closed: the paths answer 503 rather than go unchecked.
-			b.warn(ingressRef(ing), ReasonBackendAddressRefused, "auth-url %q: %s; the Ingress's paths answer 503 until auth-url "+
+			b.notServed(ingressRef(ing), ReasonBackendAddressRefused, "auth-url %q: %s; the Ingress's paths answer 503 until auth-url "+
 				"names the real auth service", truncate(ea.URL), why)
 			pol.denied = true
 			pol.extAuth, pol.authEndpoint = nil, nil // nothing may ever call it
@@ -62,7 +62,7 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy 
 		if b.snippetsAllowed(ing) {
 			pol.snippet, pol.serverSnippet = set.Snippets.Location, set.Snippets.Server
 		} else {
-			b.warn(ingressRef(ing), ReasonSnippetNotAllowed,
+			b.ignored(ingressRef(ing), ReasonSnippetNotAllowed,
 				"snippet annotations are ignored: the operator has not allowed them for namespace %s (--allow-snippet-annotations, --snippet-namespaces)", ing.Namespace)
 		}
 	}

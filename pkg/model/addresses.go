@@ -157,7 +157,7 @@ func (b *builder) warnRefused(about ObjectRef, u *Upstream) {
 	if n := len(u.Endpoints); n > 0 {
 		rest = fmt.Sprintf("its other %d address(es) keep serving", n)
 	}
-	b.warn(about, ReasonBackendAddressRefused,
+	b.servedBut(about, ReasonBackendAddressRefused,
 		"%s: backend address(es) refused: %s; no backend may be the controller's own Pod (loopback, unspecified, "+
 			"link-local, multicast or the Pod's addresses): %s; %s",
 		source, listRefused(u.Refused), fix, rest)
@@ -172,23 +172,23 @@ func (b *builder) externalNameUsable(svc *corev1.Service, host string, about Obj
 		return true // judged with its port, as an answer is
 	}
 	if err := validateHost(host); err != nil || strings.HasPrefix(host, "*") {
-		b.warn(about, ReasonInvalidBackend, "ExternalName Service %s/%s has an invalid externalName; requests get 503",
+		b.servedBut(about, ReasonInvalidBackend, "ExternalName Service %s/%s has an invalid externalName; requests get 503",
 			svc.Namespace, svc.Name)
 		return false
 	}
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		b.warn(about, ReasonBackendAddressRefused, "ExternalName Service %s/%s: externalName %q is loopback, and no backend may be "+
+		b.servedBut(about, ReasonBackendAddressRefused, "ExternalName Service %s/%s: externalName %q is loopback, and no backend may be "+
 			"the controller's own Pod; point externalName at the real backend; requests get 503", svc.Namespace, svc.Name, truncate(host))
 		return false
 	}
 	last := host[strings.LastIndex(host, ".")+1:]
 	if strings.Trim(last, "0123456789") == "" || strings.HasPrefix(last, "0x") {
-		b.warn(about, ReasonInvalidBackend, "ExternalName Service %s/%s: externalName %q is neither a DNS name (no top-level "+
+		b.servedBut(about, ReasonInvalidBackend, "ExternalName Service %s/%s: externalName %q is neither a DNS name (no top-level "+
 			"domain is numeric) nor an IP address in dotted decimal; requests get 503", svc.Namespace, svc.Name, truncate(host))
 		return false
 	}
 	if len(b.global.Resolvers) == 0 {
-		b.warn(about, ReasonInvalidBackend, "ExternalName Service %s/%s needs a DNS resolver; set --resolver",
+		b.servedBut(about, ReasonInvalidBackend, "ExternalName Service %s/%s needs a DNS resolver; set --resolver",
 			svc.Namespace, svc.Name)
 	}
 	return true

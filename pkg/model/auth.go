@@ -26,17 +26,17 @@ func (b *builder) basicAuth(ing *networkingv1.Ingress, a annotations.Auth) (*Bas
 	ref := ingressRef(ing)
 	name, own := ownNamespaceName(ing, a.Secret)
 	if !own {
-		b.warn(ref, ReasonInvalidAuthSecret, "auth-secret %q is in another namespace; only Secrets of namespace %s are used; requests get 503",
+		b.notServed(ref, ReasonInvalidAuthSecret, "auth-secret %q is in another namespace; only Secrets of namespace %s are used; requests get 503",
 			truncate(a.Secret), ing.Namespace)
 		return nil, true
 	}
 	if name == "" {
-		b.warn(ref, ReasonInvalidAuthSecret, "auth-type basic needs auth-secret; requests get 503")
+		b.notServed(ref, ReasonInvalidAuthSecret, "auth-type basic needs auth-secret; requests get 503")
 		return nil, true
 	}
 	secret, ok := b.secret(key(ing.Namespace, name))
 	if !ok {
-		b.warn(ref, ReasonInvalidAuthSecret, "auth-secret %s/%s not found; requests get 503", ing.Namespace, name)
+		b.notServed(ref, ReasonInvalidAuthSecret, "auth-secret %s/%s not found; requests get 503", ing.Namespace, name)
 		return nil, true
 	}
 	var content []byte
@@ -47,7 +47,7 @@ func (b *builder) basicAuth(ing *networkingv1.Ingress, a annotations.Auth) (*Bas
 		content, err = htpasswdFromFile(secret.Data["auth"])
 	}
 	if err != nil {
-		b.warn(ref, ReasonInvalidAuthSecret, "auth-secret %s/%s: %v; requests get 503", ing.Namespace, name, err)
+		b.notServed(ref, ReasonInvalidAuthSecret, "auth-secret %s/%s: %v; requests get 503", ing.Namespace, name, err)
 		return nil, true
 	}
 	sum := sha256.Sum256(append([]byte(ing.Namespace+"/"+name+"\n"), content...))

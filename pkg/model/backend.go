@@ -19,12 +19,12 @@ const statusUnavailable = 503
 // findings and a 503, never an error: the rest of the Ingress still serves.
 func (b *builder) backend(namespace string, be networkingv1.IngressBackend, about ObjectRef) Action {
 	if be.Resource != nil {
-		b.warn(about, ReasonInvalidBackend, "resource backends (%s %s) are not supported; use a Service backend",
+		b.ignored(about, ReasonInvalidBackend, "resource backends (%s %s) are not supported; use a Service backend",
 			truncate(be.Resource.Kind), truncate(be.Resource.Name))
 		return Action{Return: statusUnavailable}
 	}
 	if be.Service == nil {
-		b.warn(about, ReasonInvalidBackend, "backend names no Service")
+		b.ignored(about, ReasonInvalidBackend, "backend names no Service")
 		return Action{Return: statusUnavailable}
 	}
 	return b.serviceBackend(namespace, be.Service.Name, be.Service.Port, about)
@@ -38,7 +38,7 @@ func (b *builder) serviceBackend(namespace, name string, port networkingv1.Servi
 	display := namespace + "/" + name + ":" + portText
 	svc, ok := b.service(key(namespace, name))
 	if !ok {
-		b.warn(about, ReasonServiceNotFound, "Service %s/%s not found; requests get 503 until it exists",
+		b.servedBut(about, ReasonServiceNotFound, "Service %s/%s not found; requests get 503 until it exists",
 			namespace, truncate(name))
 		return Action{Return: statusUnavailable, Service: display}
 	}
@@ -47,7 +47,7 @@ func (b *builder) serviceBackend(namespace, name string, port networkingv1.Servi
 		return b.externalName(svc, sp, found, port, display, about)
 	}
 	if !found {
-		b.warn(about, ReasonPortNotFound, "Service %s/%s has no port %s; requests get 503",
+		b.servedBut(about, ReasonPortNotFound, "Service %s/%s has no port %s; requests get 503",
 			namespace, name, truncate(portText))
 		return Action{Return: statusUnavailable, Service: display}
 	}
@@ -101,7 +101,7 @@ func (b *builder) externalName(svc *corev1.Service, sp corev1.ServicePort, found
 		number = sp.Port
 	}
 	if number <= 0 || number > 65535 {
-		b.warn(about, ReasonPortNotFound, "ExternalName Service %s/%s has no port %q; refer to the port by number",
+		b.servedBut(about, ReasonPortNotFound, "ExternalName Service %s/%s has no port %q; refer to the port by number",
 			svc.Namespace, svc.Name, truncate(port.Name))
 		return Action{Return: statusUnavailable, Service: display}
 	}
@@ -196,7 +196,7 @@ func (b *builder) defaultBackendService(spec string) (Action, bool) {
 	namespace, name, ok := strings.Cut(nsName, "/")
 	about := ObjectRef{Kind: "Service", Namespace: namespace, Name: name}
 	if !ok || namespace == "" || name == "" {
-		b.warn(ObjectRef{Kind: "Flag", Name: "default-backend-service"}, ReasonInvalidOption,
+		b.ignored(ObjectRef{Kind: "Flag", Name: "default-backend-service"}, ReasonInvalidOption,
 			"--default-backend-service %q must be NAMESPACE/NAME or NAMESPACE/NAME:PORT", truncate(spec))
 		return Action{}, false
 	}
@@ -205,7 +205,7 @@ func (b *builder) defaultBackendService(spec string) (Action, bool) {
 	case !hasPort:
 		svc, ok := b.service(key(namespace, name))
 		if !ok || len(svc.Spec.Ports) == 0 {
-			b.warn(about, ReasonServiceNotFound, "default backend Service %s has no ports or does not exist; unmatched requests get 404", nsName)
+			b.servedBut(about, ReasonServiceNotFound, "default backend Service %s has no ports or does not exist; unmatched requests get 404", nsName)
 			return Action{}, false
 		}
 		port.Number = svc.Spec.Ports[0].Port

@@ -81,9 +81,9 @@ func affinityOf(af annotations.Affinity) *RouteAffinity {
 // the upstreams balancer: requests are then spread as usual.
 func (b *builder) reportLuaOnly(ing *networkingv1.Ingress, set annotations.Set) {
 	if set.Balance.Method == "ewma" {
-		b.warn(ingressRef(ing), ReasonIneffectiveAnnotation, "load-balance ewma needs the Lua balancer, which this nginx lacks; round_robin is used")
+		b.ignored(ingressRef(ing), ReasonIneffectiveAnnotation, "load-balance ewma needs the Lua balancer, which this nginx lacks; round_robin is used")
 	}
 	if set.Affinity.Type != "" {
-		b.warn(ingressRef(ing), ReasonIneffectiveAnnotation, "affinity needs the Lua balancer, which this nginx lacks; requests are spread over all endpoints")
+		b.ignored(ingressRef(ing), ReasonIneffectiveAnnotation, "affinity needs the Lua balancer, which this nginx lacks; requests are spread over all endpoints")
 	}
 }

@@ -113,6 +113,9 @@ type builder struct {
 	keyPairBuild  uint64 // this build's number in opts.KeyPairs
 	wwwRedirects  []wwwRedirect
 	findings      []Finding
+	// taken counts the routes and default backends Ingresses have added,
+	// so that one whose every path was left out is reported NotServed.
+	taken int
 	// owners are the hosts' owners (owners.go), set by addIngresses;
 	// stickyOwners says they depend on Options.LastOwners.
 	owners       map[string]string
@@ -217,8 +220,24 @@ func olderFirst(a, c *networkingv1.Ingress) int {
 	return cmp.Or(cmp.Compare(a.Namespace, c.Namespace), cmp.Compare(a.Name, c.Name))
 }
 
-func (b *builder) warn(obj ObjectRef, reason, format string, args ...any) {
-	b.findings = append(b.findings, Finding{Object: obj, Reason: reason, Message: fmt.Sprintf(format, args...)})
+// servedBut records a finding of severity Served: obj is served as written.
+func (b *builder) servedBut(obj ObjectRef, reason, format string, args ...any) {
+	b.find(Served, obj, reason, fmt.Sprintf(format, args...))
+}
+
+// ignored records a finding of severity PartlyServed: obj is served
+// without what the message names.
+func (b *builder) ignored(obj ObjectRef, reason, format string, args ...any) {
+	b.find(PartlyServed, obj, reason, fmt.Sprintf(format, args...))
+}
+
+// notServed records a finding of severity NotServed.
+func (b *builder) notServed(obj ObjectRef, reason, format string, args ...any) {
+	b.find(NotServed, obj, reason, fmt.Sprintf(format, args...))
+}
+
+func (b *builder) find(severity Severity, obj ObjectRef, reason, message string) {
+	b.findings = append(b.findings, Finding{Object: obj, Reason: reason, Severity: severity, Message: message})
 	if b.deps != nil {
 		b.tags = append(b.tags, findingTag{phase: b.phase, index: b.current})
 	}
@@ -256,7 +275,7 @@ func (b *builder) accept(ing *networkingv1.Ingress) (*networkingv1.Ingress, anno
 	var invalid []string
 	for _, p := range problems {
 		if p.Kind == annotations.Unknown {
-			b.warn(ref, ReasonUnknownAnnotation, "%s", p.Message)
+			b.ignored(ref, ReasonUnknownAnnotation, "%s", p.Message)
 			continue
 		}
 		invalid = append(invalid, p.Message)
@@ -276,13 +295,13 @@ func (b *builder) lastAccepted(ing *networkingv1.Ingress, reason string, problem
 	if ok && prev.UID == ing.UID && !SameVersion(prev, ing) && b.overLimit(prev) == "" {
 		if prevSet, prevProblems := b.parse(prev, prev.Annotations); !hasInvalid(prevProblems) {
 			for _, p := range problems {
-				b.warn(ref, reason, "%s; still serving the last accepted version of this Ingress", p)
+				b.notServed(ref, reason, "%s; still serving the last accepted version of this Ingress", p)
 			}
 			return prev, prevSet, true
 		}
 	}
 	for _, p := range problems {
-		b.warn(ref, reason, "%s; this Ingress is not served until it is fixed", p)
+		b.notServed(ref, reason, "%s; this Ingress is not served until it is fixed", p)
 	}
 	return nil, annotations.Set{}, false
 }
@@ -308,7 +327,7 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 	for _, rule := range ing.Spec.Rules {
 		if rule.Host != "" {
 			if err := validateHost(rule.Host); err != nil {
-				b.warn(ref, ReasonInvalidHost, "rule host %q skipped: %v", truncate(rule.Host), err)
+				b.ignored(ref, ReasonInvalidHost, "rule host %q skipped: %v", truncate(rule.Host), err)
 				continue
 			}
 		}
@@ -336,11 +355,11 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 			case srv.clientCert == nil:
 				srv.clientCert = cc
 			case srv.clientCert.CAFile != cc.CAFile || srv.clientCert.Verify != cc.Verify || srv.clientCert.Depth != cc.Depth:
-				b.warn(ref, ReasonConflict, "auth-tls settings for host %q are ignored: the older Ingress %s already sets them",
+				b.ignored(ref, ReasonConflict, "auth-tls settings for host %q are ignored: the older Ingress %s already sets them",
 					displayHost(h), srv.clientCert.Source)
 			}
 			if srv.tls == nil && h != "" {
-				b.warn(ref, ReasonIneffectiveAnnotation, "auth-tls-secret on host %q has no effect without spec.tls for that host", h)
+				b.ignored(ref, ReasonIneffectiveAnnotation, "auth-tls-secret on host %q has no effect without spec.tls for that host", h)
 			}
 		}
 	}
@@ -380,7 +399,7 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 			}
 			srv := b.server(h)
 			if k := (locKey{modifier: "=", path: "/"}); srv.snippetLocs[k] {
-				b.warn(ref, ReasonConflict, "app-root on host %q is ignored: the host's server-snippet (Ingress %s) defines location = /",
+				b.ignored(ref, ReasonConflict, "app-root on host %q is ignored: the host's server-snippet (Ingress %s) defines location = /",
 					displayHost(h), srv.snippetSource)
 				continue
 			}
@@ -406,6 +425,7 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 			srv := b.server(h)
 			if srv.fallback == nil {
 				srv.fallback = &fallback{action: action, source: source, policy: pol}
+				b.taken++
 			}
 		}
 		switch {
@@ -413,12 +433,13 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 			b.notOwned(ref, "", "spec.defaultBackend")
 		case b.defaultServer.fallback == nil:
 			b.defaultServer.fallback = &fallback{action: action, source: source, policy: pol}
+			b.taken++
 			if ep := pol.authEndpoint; ep != nil {
 				putIn(&b.defaultServer.authEndpoints, ep.Path, *ep)
 			}
 			b.defaultServer.addErrorLocations(pol.errorLocations)
 		case b.defaultServer.fallback.source != source:
-			b.warn(ref, ReasonConflict,
+			b.ignored(ref, ReasonConflict,
 				"spec.defaultBackend is not used for requests that match no host: the older Ingress %s already provides the default backend",
 				b.defaultServer.fallback.source)
 		}
@@ -444,14 +465,14 @@ func (b *builder) guestAllowed(ing *networkingv1.Ingress, ref ObjectRef, host st
 	owner := b.owners[host]
 	switch {
 	case !b.opts.AllowSharedHosts:
-		b.warn(ref, ReasonHostNotOwned, RulesNotServed+"%q are not served: namespace %s owns the host (its oldest Ingress is %s); "+
+		b.ignored(ref, ReasonHostNotOwned, "rules for host %q are not served: namespace %s owns the host (its oldest Ingress is %s); "+
 			"use another host, or an operator can let namespaces share hosts with --allow-shared-hosts",
 			displayHost(host), owner, b.ownerIngress(host))
 	case pol.regex:
-		b.warn(ref, ReasonHostNotOwned, "regex paths (use-regex, rewrite-target) for host %q are not served: namespace %s owns the host, "+
+		b.ignored(ref, ReasonHostNotOwned, "regex paths (use-regex, rewrite-target) for host %q are not served: namespace %s owns the host, "+
 			"and on a shared host only the owner's Ingresses may use regex paths", displayHost(host), owner)
 	case pol.clientCert != nil:
-		b.warn(ref, ReasonHostNotOwned, "paths for host %q are not served: auth-tls-secret needs client certificates on the whole host, "+
+		b.ignored(ref, ReasonHostNotOwned, "paths for host %q are not served: auth-tls-secret needs client certificates on the whole host, "+
 			"which only its owner namespace %s sets", displayHost(host), owner)
 	default:
 		return true
@@ -466,21 +487,21 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 	}
 	if owner, taken := srv.claims[claim]; taken {
 		if owner == source {
-			b.warn(ref, ReasonConflict, "path %q on host %q is listed twice; the second is ignored", claim.path, displayHost(srv.name))
+			b.ignored(ref, ReasonConflict, "path %q on host %q is listed twice; the second is ignored", claim.path, displayHost(srv.name))
 		} else {
-			b.warn(ref, ReasonConflict, "path %q (%s) on host %q is ignored: the older Ingress %s already routes it",
+			b.ignored(ref, ReasonConflict, "path %q (%s) on host %q is ignored: the older Ingress %s already routes it",
 				claim.path, matchName(claim.exact), displayHost(srv.name), owner)
 		}
 		return
 	}
 	if k, clash := srv.snippetClash(claim); clash {
-		b.warn(ref, ReasonConflict, "path %q (%s) on host %q is ignored: the host's server-snippet (Ingress %s) defines location %s",
+		b.ignored(ref, ReasonConflict, "path %q (%s) on host %q is ignored: the host's server-snippet (Ingress %s) defines location %s",
 			claim.path, matchName(claim.exact), displayHost(srv.name), srv.snippetSource, locationName(k))
 		return
 	}
 	if claim.regex {
 		if srv.regexPaths >= b.limits.RegexPathsPerHost {
-			b.warn(ref, ReasonOverLimit, "regex path %q on host %q is not served: the host has %d regex paths already, the most a host may have (--max-regex-paths-per-host)",
+			b.ignored(ref, ReasonOverLimit, "regex path %q on host %q is not served: the host has %d regex paths already, the most a host may have (--max-regex-paths-per-host)",
 				truncate(claim.path), displayHost(srv.name), srv.regexPaths)
 			return
 		}
@@ -508,6 +529,7 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 		action.Affinity = &scoped
 	}
 	srv.addRule(claim, source, action, pol, guest)
+	b.taken++
 }
 
 // claimOf checks an Ingress path and returns the rule it claims on a host:
@@ -519,7 +541,7 @@ func (b *builder) claimOf(srv *serverBuilder, ref ObjectRef, p networkingv1.HTTP
 	}
 	if pathType != networkingv1.PathTypeExact && pathType != networkingv1.PathTypePrefix &&
 		pathType != networkingv1.PathTypeImplementationSpecific {
-		b.warn(ref, ReasonInvalidPath, "path %q skipped: pathType %q is not Exact, Prefix or ImplementationSpecific",
+		b.ignored(ref, ReasonInvalidPath, "path %q skipped: pathType %q is not Exact, Prefix or ImplementationSpecific",
 			truncate(p.Path), truncate(string(pathType)))
 		return ruleKey{}, false
 	}
@@ -537,7 +559,7 @@ func (b *builder) claimOf(srv *serverBuilder, ref ObjectRef, p networkingv1.HTTP
 		err = validatePath(path)
 	}
 	if err != nil {
-		b.warn(ref, ReasonInvalidPath, "path %q on host %q skipped: %v", truncate(p.Path), displayHost(srv.name), err)
+		b.ignored(ref, ReasonInvalidPath, "path %q on host %q skipped: %v", truncate(p.Path), displayHost(srv.name), err)
 		return ruleKey{}, false
 	}
 	if !exact && !regex {
@@ -593,9 +615,41 @@ func (b *builder) addIngresses(ingresses []*networkingv1.Ingress, served func(i 
 			canaries = append(canaries, canaryIngress{ing: use, set: set, pol: b.policy(use, set), index: i})
 			continue
 		}
+		start, taken := len(b.findings), b.taken
 		b.addIngress(use, b.policy(use, set))
+		b.notServedIfNothingTaken(use, start, taken)
 	}
 	b.addCanaries(canaries)
+}
+
+// notServedIfNothingTaken makes the PartlyServed findings about an Ingress
+// since findings[start] NotServed when it wants routes (paths or a default
+// backend) and none was taken: a report must not call an Ingress whose
+// every path was left out "served with warnings".
+func (b *builder) notServedIfNothingTaken(ing *networkingv1.Ingress, start, taken int) {
+	if b.taken != taken || !wantsRoutes(ing) {
+		return
+	}
+	for i := start; i < len(b.findings); i++ {
+		f := &b.findings[i]
+		if f.Severity == PartlyServed && f.Object.Kind == "Ingress" && f.Object.Namespace == ing.Namespace && f.Object.Name == ing.Name {
+			f.Severity = NotServed
+		}
+	}
+}
+
+// wantsRoutes reports whether an Ingress names any path or a default
+// backend (an Ingress of TLS sections alone routes nothing).
+func wantsRoutes(ing *networkingv1.Ingress) bool {
+	if ing.Spec.DefaultBackend != nil {
+		return true
+	}
+	for _, rule := range ing.Spec.Rules {
+		if rule.HTTP != nil && len(rule.HTTP.Paths) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // setFallbacks gives fb to every server, the default server too, that has
@@ -632,7 +686,7 @@ func (b *builder) addAlias(srv *serverBuilder, alias, source string, ref ObjectR
 		b.aliasOwner = map[string]string{}
 	}
 	if owner, taken := b.aliasOwner[alias]; taken && owner != srv.name {
-		b.warn(ref, ReasonConflict, "server-alias %q is ignored: host %q already has it", alias, owner)
+		b.ignored(ref, ReasonConflict, "server-alias %q is ignored: host %q already has it", alias, owner)
 		return
 	}
 	b.aliasOwner[alias] = srv.name
@@ -652,7 +706,7 @@ func (b *builder) dropShadowedAliases() {
 			source := srv.aliases[alias]
 			if _, isHost := b.servers[alias]; isHost {
 				ns, name, _ := strings.Cut(source, "/")
-				b.warn(ObjectRef{Kind: "Ingress", Namespace: ns, Name: name}, ReasonConflict,
+				b.ignored(ObjectRef{Kind: "Ingress", Namespace: ns, Name: name}, ReasonConflict,
 					"server-alias %q is ignored: an Ingress rule names that host", alias)
 				delete(srv.aliases, alias)
 			}

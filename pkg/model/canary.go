@@ -28,32 +28,38 @@ func (b *builder) addCanaries(canaries []canaryIngress) {
 		b.current = c.index
 		ref := ingressRef(c.ing)
 		if !b.lua() {
-			b.warn(ref, ReasonIneffectiveAnnotation,
+			b.notServed(ref, ReasonIneffectiveAnnotation,
 				"canary needs the Lua balancer, which this nginx lacks; the canary Ingress gets no traffic")
 			continue
 		}
 		if err := c.set.Canary.Check(); err != nil {
-			b.warn(ref, ReasonInvalidAnnotation, "canary: %v; the canary Ingress gets no traffic", err)
+			b.notServed(ref, ReasonInvalidAnnotation, "canary: %v; the canary Ingress gets no traffic", err)
 			continue
 		}
-		for _, rule := range c.ing.Spec.Rules {
-			if !b.owns(c.ing.Namespace, rule.Host) {
-				// A canary takes requests of the host's main Ingress: only
-				// the namespace that owns the host may split its traffic.
-				b.notOwned(ref, rule.Host, "canary")
-				continue
-			}
-			srv, ok := b.servers[rule.Host]
-			if rule.Host == "" {
-				srv, ok = b.defaultServer, true
-			}
-			if !ok || rule.HTTP == nil {
-				b.warn(ref, ReasonIneffectiveAnnotation, "canary host %q has no main Ingress; its rules get no traffic", displayHost(rule.Host))
-				continue
-			}
-			for _, p := range rule.HTTP.Paths {
-				b.addCanaryPath(srv, c, ref, p)
-			}
+		start, taken := len(b.findings), b.taken
+		b.addCanaryRules(c, ref)
+		b.notServedIfNothingTaken(c.ing, start, taken)
+	}
+}
+
+func (b *builder) addCanaryRules(c canaryIngress, ref ObjectRef) {
+	for _, rule := range c.ing.Spec.Rules {
+		if !b.owns(c.ing.Namespace, rule.Host) {
+			// A canary takes requests of the host's main Ingress: only
+			// the namespace that owns the host may split its traffic.
+			b.notOwned(ref, rule.Host, "canary")
+			continue
+		}
+		srv, ok := b.servers[rule.Host]
+		if rule.Host == "" {
+			srv, ok = b.defaultServer, true
+		}
+		if !ok || rule.HTTP == nil {
+			b.ignored(ref, ReasonIneffectiveAnnotation, "canary host %q has no main Ingress; its rules get no traffic", displayHost(rule.Host))
+			continue
+		}
+		for _, p := range rule.HTTP.Paths {
+			b.addCanaryPath(srv, c, ref, p)
 		}
 	}
 }
@@ -65,19 +71,19 @@ func (b *builder) addCanaryPath(srv *serverBuilder, c canaryIngress, ref ObjectR
 	}
 	main, served := srv.claims[claim]
 	if !served {
-		b.warn(ref, ReasonIneffectiveAnnotation, "canary path %q on host %q has no main Ingress; it gets no traffic",
+		b.ignored(ref, ReasonIneffectiveAnnotation, "canary path %q on host %q has no main Ingress; it gets no traffic",
 			claim.path, displayHost(srv.name))
 		return
 	}
 	if ns, _, _ := strings.Cut(main, "/"); ns != c.ing.Namespace {
 		// On a shared host the path may be another namespace's.
-		b.warn(ref, ReasonHostNotOwned, "canary path %q on host %q gets no traffic: its main Ingress %s is in another namespace",
+		b.ignored(ref, ReasonHostNotOwned, "canary path %q on host %q gets no traffic: its main Ingress %s is in another namespace",
 			claim.path, displayHost(srv.name), main)
 		return
 	}
 	action := b.backend(c.ing.Namespace, p.Backend, ref)
 	if action.Upstream == "" {
-		b.warn(ref, ReasonInvalidBackend, "canary path %q on host %q has no usable Service backend; it gets no traffic",
+		b.ignored(ref, ReasonInvalidBackend, "canary path %q on host %q has no usable Service backend; it gets no traffic",
 			claim.path, displayHost(srv.name))
 		return
 	}
@@ -88,6 +94,7 @@ func (b *builder) addCanaryPath(srv *serverBuilder, c canaryIngress, ref ObjectR
 	for _, k := range claimLocations(srv, claim) {
 		if l, ok := srv.locations.get(k); ok && l.Action.Upstream != "" {
 			l.Action.Canary = canary
+			b.taken++
 		}
 	}
 }

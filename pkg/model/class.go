@@ -54,3 +54,9 @@ func (c classSelector) ours(ing *networkingv1.Ingress) bool {
 	}
 	return c.defaultOurs || c.withoutClass
 }
+
+// OfOurClass returns the test Build uses to pick the Ingresses of this
+// controller's class, so that a report selects them exactly as Build does.
+func OfOurClass(classes []*networkingv1.IngressClass, opts Options) func(*networkingv1.Ingress) bool {
+	return newClassSelector(classes, opts).ours
+}

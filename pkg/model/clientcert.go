@@ -18,17 +18,17 @@ func (b *builder) clientCert(ing *networkingv1.Ingress, cc annotations.ClientCer
 	ref := ingressRef(ing)
 	name, own := ownNamespaceName(ing, cc.Secret)
 	if !own {
-		b.warn(ref, ReasonInvalidAuthSecret, "auth-tls-secret %q is in another namespace; requests get 503", truncate(cc.Secret))
+		b.notServed(ref, ReasonInvalidAuthSecret, "auth-tls-secret %q is in another namespace; requests get 503", truncate(cc.Secret))
 		return nil, true
 	}
 	secret, ok := b.secret(key(ing.Namespace, name))
 	if !ok {
-		b.warn(ref, ReasonInvalidAuthSecret, "auth-tls-secret %s/%s not found; requests get 503", ing.Namespace, name)
+		b.notServed(ref, ReasonInvalidAuthSecret, "auth-tls-secret %s/%s not found; requests get 503", ing.Namespace, name)
 		return nil, true
 	}
 	pemCA, err := normalizeCA(secret.Data["ca.crt"])
 	if err != nil {
-		b.warn(ref, ReasonInvalidAuthSecret, "auth-tls-secret %s/%s: %v; requests get 503", ing.Namespace, name, err)
+		b.notServed(ref, ReasonInvalidAuthSecret, "auth-tls-secret %s/%s: %v; requests get 503", ing.Namespace, name, err)
 		return nil, true
 	}
 	sum := sha256.Sum256(pemCA)

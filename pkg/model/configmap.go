@@ -267,7 +267,7 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 		}
 	}
 	if cm == nil {
-		b.warn(ref, ReasonConfigMapNotFound, "options ConfigMap %s not found; using the defaults", spec)
+		b.ignored(ref, ReasonConfigMapNotFound, "options ConfigMap %s not found; using the defaults", spec)
 		return
 	}
 	ref.UID = string(cm.UID)
@@ -276,10 +276,10 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 		// last live keeps serving, so nobody's changes wait for a fix.
 		last := b.opts.LastConfigMap
 		if last == nil || SameVersion(last, cm) {
-			b.warn(ref, ReasonNginxRejected, "nginx -t refused the configuration lines its options make: %s; using the defaults until it changes", ex.Message)
+			b.notServed(ref, ReasonNginxRejected, "nginx -t refused the configuration lines its options make: %s; using the defaults until it changes", ex.Message)
 			return
 		}
-		b.warn(ref, ReasonNginxRejected, "nginx -t refused the configuration lines its options make: %s; still applying its last accepted version until it changes", ex.Message)
+		b.notServed(ref, ReasonNginxRejected, "nginx -t refused the configuration lines its options make: %s; still applying its last accepted version until it changes", ex.Message)
 		cm = last
 	}
 	b.configMapApplied = cm
@@ -292,11 +292,11 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 	for _, k := range keys {
 		i := slices.IndexFunc(table, func(o GlobalOption) bool { return o.Key == k })
 		if i < 0 {
-			b.warn(ref, ReasonInvalidOption, "unknown key %q is ignored; see docs/configmap.md for the supported keys", truncate(k))
+			b.ignored(ref, ReasonInvalidOption, "unknown key %q is ignored; see docs/configmap.md for the supported keys", truncate(k))
 			continue
 		}
 		if err := table[i].apply(b.global, strings.TrimSpace(cm.Data[k])); err != nil {
-			b.warn(ref, ReasonInvalidOption, "%s: value %q %v; keeping the default %s",
+			b.ignored(ref, ReasonInvalidOption, "%s: value %q %v; keeping the default %s",
 				k, truncate(cm.Data[k]), err, table[i].Default)
 		}
 	}
@@ -312,7 +312,7 @@ func hstsHeader(data map[string]string, ref ObjectRef, b *builder) string {
 		}
 		parsed, err := strconv.ParseBool(strings.TrimSpace(v))
 		if err != nil {
-			b.warn(ref, ReasonInvalidOption, "%s: value %q must be true or false; keeping the default %t", key, truncate(v), def)
+			b.ignored(ref, ReasonInvalidOption, "%s: value %q must be true or false; keeping the default %t", key, truncate(v), def)
 			return def
 		}
 		return parsed
@@ -324,7 +324,7 @@ func hstsHeader(data map[string]string, ref ObjectRef, b *builder) string {
 	if v, ok := data["hsts-max-age"]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || n < 0 {
-			b.warn(ref, ReasonInvalidOption, "hsts-max-age: value %q must be a whole number of seconds; keeping the default 31536000", truncate(v))
+			b.ignored(ref, ReasonInvalidOption, "hsts-max-age: value %q must be a whole number of seconds; keeping the default 31536000", truncate(v))
 		} else {
 			maxAge = n
 		}

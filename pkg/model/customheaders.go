@@ -15,12 +15,12 @@ func (b *builder) customHeaders(ing *networkingv1.Ingress, ref string) []HeaderV
 	about := ingressRef(ing)
 	name, own := ownNamespaceName(ing, ref)
 	if !own {
-		b.warn(about, ReasonIneffectiveAnnotation, "custom-headers ConfigMap %q is in another namespace and is not used", truncate(ref))
+		b.ignored(about, ReasonIneffectiveAnnotation, "custom-headers ConfigMap %q is in another namespace and is not used", truncate(ref))
 		return nil
 	}
 	cm, ok := b.configMap(key(ing.Namespace, name))
 	if !ok {
-		b.warn(about, ReasonConfigMapNotFound, "custom-headers ConfigMap %s/%s not found; no headers added", ing.Namespace, name)
+		b.ignored(about, ReasonConfigMapNotFound, "custom-headers ConfigMap %s/%s not found; no headers added", ing.Namespace, name)
 		return nil
 	}
 	keys := make([]string, 0, len(cm.Data))
@@ -32,7 +32,7 @@ func (b *builder) customHeaders(ing *networkingv1.Ingress, ref string) []HeaderV
 	for _, k := range keys {
 		v := cm.Data[k]
 		if !headerNamePattern.MatchString(k) || !plainHeaderValue(v) {
-			b.warn(about, ReasonIneffectiveAnnotation, "custom-headers entry %q is skipped: it needs a header name and a value without $ or control characters", truncate(k))
+			b.ignored(about, ReasonIneffectiveAnnotation, "custom-headers entry %q is skipped: it needs a header name and a value without $ or control characters", truncate(k))
 			continue
 		}
 		out = append(out, HeaderValue{Name: k, Value: v})

@@ -44,7 +44,7 @@ func (b *builder) customErrors(ing *networkingv1.Ingress, db annotations.Default
 		return nil, nil
 	}
 	if backend == nil {
-		b.warn(ingressRef(ing), ReasonIneffectiveAnnotation, "custom-http-errors has no effect without default-backend")
+		b.ignored(ingressRef(ing), ReasonIneffectiveAnnotation, "custom-http-errors has no effect without default-backend")
 		return nil, nil
 	}
 	id := hashID(ing)

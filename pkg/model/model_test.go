@@ -54,9 +54,10 @@ type expectation struct {
 		Redirect string `json:"redirect"`
 	} `json:"tls"`
 	Findings []struct {
-		Object  string `json:"object"`
-		Reason  string `json:"reason"`
-		Message string `json:"message"`
+		Object   string `json:"object"`
+		Reason   string `json:"reason"`
+		Severity string `json:"severity"`
+		Message  string `json:"message"`
 	} `json:"findings"`
 	Servers []string `json:"servers"`
 	// Proxy lists locations (host, exact path string) and their expected proxy settings.
@@ -146,11 +147,11 @@ func TestBuildFixtures(t *testing.T) {
 			}
 			var got []string
 			for _, f := range findings {
-				got = append(got, f.Object.String()+" "+f.Reason)
+				got = append(got, f.Object.String()+" "+f.Reason+" "+string(f.Severity))
 			}
 			var want []string
 			for i, f := range exp.Findings {
-				want = append(want, f.Object+" "+f.Reason)
+				want = append(want, f.Object+" "+f.Reason+" "+f.Severity)
 				if f.Message != "" && i < len(findings) {
 					assert.Contains(t, findings[i].Message, f.Message)
 				}

@@ -24,11 +24,6 @@ import (
 // cost a map of every host on every build, a tenth of the time of a
 // build after a one-Ingress change at 10,000 Ingresses.
 
-// RulesNotServed starts the message of a HostNotOwned finding whose rules
-// for a host are not served at all (the host follows, quoted), so that a
-// report can tell an Ingress with nothing served.
-const RulesNotServed = "rules for host "
-
 // hostOwners returns the namespace that owns every host the Ingresses'
 // rules name ("" for rules without a host) and, apart, the contested
 // hosts' owners. ingresses are in build order, oldest first. sticky
@@ -117,6 +112,6 @@ func (b *builder) owns(namespace, host string) bool {
 // notOwned reports a setting of a host that only its owner's namespace may
 // make, ignored for an Ingress of another namespace.
 func (b *builder) notOwned(ref ObjectRef, host, what string) {
-	b.warn(ref, ReasonHostNotOwned, "%s for host %q is ignored: namespace %s owns the host (its oldest Ingress is %s), and only its Ingresses set what applies to the whole host",
+	b.ignored(ref, ReasonHostNotOwned, "%s for host %q is ignored: namespace %s owns the host (its oldest Ingress is %s), and only its Ingresses set what applies to the whole host",
 		what, displayHost(host), b.owners[host], b.ownerIngress(host))
 }

@@ -20,10 +20,10 @@ func (b *builder) proxySSL(ing *networkingv1.Ingress, ps annotations.ProxySSL, p
 	ref := ingressRef(ing)
 	if protocol != "HTTPS" && protocol != "GRPCS" {
 		if ps.Verify == "on" || ps.Secret != "" {
-			b.warn(ref, ReasonInvalidProxySSL, "proxy-ssl annotations need backend-protocol HTTPS or GRPCS; requests get 503")
+			b.notServed(ref, ReasonInvalidProxySSL, "proxy-ssl annotations need backend-protocol HTTPS or GRPCS; requests get 503")
 			return nil, true
 		}
-		b.warn(ref, ReasonIneffectiveAnnotation, "proxy-ssl annotations have no effect without backend-protocol HTTPS or GRPCS")
+		b.ignored(ref, ReasonIneffectiveAnnotation, "proxy-ssl annotations have no effect without backend-protocol HTTPS or GRPCS")
 		return nil, false
 	}
 	out := &ProxySSL{Verify: "off", ServerName: "off", Name: ps.Name}
@@ -35,24 +35,24 @@ func (b *builder) proxySSL(ing *networkingv1.Ingress, ps annotations.ProxySSL, p
 	}
 	if ps.Secret == "" {
 		if out.Verify == "on" {
-			b.warn(ref, ReasonInvalidAuthSecret, "proxy-ssl-verify on needs proxy-ssl-secret with ca.crt; requests get 503")
+			b.notServed(ref, ReasonInvalidAuthSecret, "proxy-ssl-verify on needs proxy-ssl-secret with ca.crt; requests get 503")
 			return nil, true
 		}
 		return out, false
 	}
 	name, own := ownNamespaceName(ing, ps.Secret)
 	if !own {
-		b.warn(ref, ReasonInvalidAuthSecret, "proxy-ssl-secret %q is in another namespace; requests get 503", truncate(ps.Secret))
+		b.notServed(ref, ReasonInvalidAuthSecret, "proxy-ssl-secret %q is in another namespace; requests get 503", truncate(ps.Secret))
 		return nil, true
 	}
 	secret, ok := b.secret(key(ing.Namespace, name))
 	if !ok {
-		b.warn(ref, ReasonInvalidAuthSecret, "proxy-ssl-secret %s/%s not found; requests get 503", ing.Namespace, name)
+		b.notServed(ref, ReasonInvalidAuthSecret, "proxy-ssl-secret %s/%s not found; requests get 503", ing.Namespace, name)
 		return nil, true
 	}
 	pemCA, err := normalizeCA(secret.Data["ca.crt"])
 	if err != nil {
-		b.warn(ref, ReasonInvalidAuthSecret, "proxy-ssl-secret %s/%s: %v; requests get 503", ing.Namespace, name, err)
+		b.notServed(ref, ReasonInvalidAuthSecret, "proxy-ssl-secret %s/%s: %v; requests get 503", ing.Namespace, name, err)
 		return nil, true
 	}
 	sum := sha256.Sum256(pemCA)
@@ -64,7 +64,7 @@ func (b *builder) proxySSL(ing *networkingv1.Ingress, ps annotations.ProxySSL, p
 	if hasCert || hasKey {
 		pair, err := NormalizeKeyPair(certPEM, keyPEM)
 		if err != nil {
-			b.warn(ref, ReasonInvalidAuthSecret, "proxy-ssl-secret %s/%s: client certificate: %v; requests get 503", ing.Namespace, name, err)
+			b.notServed(ref, ReasonInvalidAuthSecret, "proxy-ssl-secret %s/%s: client certificate: %v; requests get 503", ing.Namespace, name, err)
 			return nil, true
 		}
 		sum := sha256.Sum256(pair)

@@ -85,7 +85,7 @@ func (b *builder) addServerSnippet(srv *serverBuilder, ref ObjectRef, source str
 		return // the host is listed twice in the Ingress
 	case "":
 	default:
-		b.warn(ref, ReasonConflict, "server-snippet for host %q is ignored: the older Ingress %s already sets the host's server-snippet (one per host)",
+		b.ignored(ref, ReasonConflict, "server-snippet for host %q is ignored: the older Ingress %s already sets the host's server-snippet (one per host)",
 			displayHost(srv.name), srv.snippetSource)
 		return
 	}
@@ -95,7 +95,7 @@ func (b *builder) addServerSnippet(srv *serverBuilder, ref ObjectRef, source str
 		_, isErrorLoc := srv.errorLocs[l.Path]
 		_, isAuth := srv.authEndpoints[l.Path]
 		if srv.locations.has(k) || (l.Modifier == "@" && isErrorLoc) || (l.Modifier == "=" && isAuth) {
-			b.warn(ref, ReasonConflict, "server-snippet for host %q is ignored: its location %s is already a location of the host (from an Ingress path or annotation)",
+			b.ignored(ref, ReasonConflict, "server-snippet for host %q is ignored: its location %s is already a location of the host (from an Ingress path or annotation)",
 				displayHost(srv.name), locationName(k))
 			return
 		}

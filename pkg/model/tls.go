@@ -37,14 +37,14 @@ func (b *builder) addTLS(ing *networkingv1.Ingress, ref ObjectRef) {
 		}
 		tls := ServerTLS{CertificatePath: b.global.DefaultCertificate, RedirectHTTP: b.global.SSLRedirect && !b.opts.DisableSSLRedirect}
 		if t.SecretName == "" {
-			b.warn(ref, ReasonSecretNotFound, "spec.tls entry for %s names no Secret; serving the default certificate",
+			b.ignored(ref, ReasonSecretNotFound, "spec.tls entry for %s names no Secret; serving the default certificate",
 				hostList(t.Hosts))
 		} else if p, err := b.certificate(ing.Namespace, t.SecretName); err != nil {
 			reason := ReasonInvalidCertificate
 			if errors.Is(err, errSecretNotFound) {
 				reason = ReasonSecretNotFound
 			}
-			b.warn(ref, reason, "TLS Secret %s/%s: %v; serving the default certificate for %s",
+			b.ignored(ref, reason, "TLS Secret %s/%s: %v; serving the default certificate for %s",
 				ing.Namespace, truncate(t.SecretName), err, hostList(t.Hosts))
 		} else {
 			tls.CertificatePath = p
@@ -58,7 +58,7 @@ func (b *builder) addTLS(ing *networkingv1.Ingress, ref ObjectRef) {
 				continue
 			}
 			if srv.tls.Secret != tls.Secret && srv.tlsSource != source {
-				b.warn(ref, ReasonConflict, "TLS for host %q is ignored: the older Ingress %s already sets its certificate",
+				b.ignored(ref, ReasonConflict, "TLS for host %q is ignored: the older Ingress %s already sets its certificate",
 					displayHost(h), srv.tlsSource)
 			}
 		}
@@ -73,7 +73,7 @@ func (b *builder) ownedTLSHosts(ing *networkingv1.Ingress, ref ObjectRef, hosts 
 	for _, h := range hosts {
 		if h != "" {
 			if err := validateHost(h); err != nil {
-				b.warn(ref, ReasonInvalidHost, "TLS host %q skipped: %v", truncate(h), err)
+				b.ignored(ref, ReasonInvalidHost, "TLS host %q skipped: %v", truncate(h), err)
 				continue
 			}
 		}
@@ -203,7 +203,7 @@ func (b *builder) defaultCertificate() {
 	}
 	namespace, name, ok := strings.Cut(spec, "/")
 	if !ok || namespace == "" || name == "" {
-		b.warn(ObjectRef{Kind: "Flag", Name: "default-ssl-certificate"}, ReasonInvalidOption,
+		b.ignored(ObjectRef{Kind: "Flag", Name: "default-ssl-certificate"}, ReasonInvalidOption,
 			"--default-ssl-certificate %q must be NAMESPACE/NAME; using the self-signed certificate", truncate(spec))
 		return
 	}
@@ -213,7 +213,7 @@ func (b *builder) defaultCertificate() {
 		if errors.Is(err, errSecretNotFound) {
 			reason = ReasonSecretNotFound
 		}
-		b.warn(ObjectRef{Kind: "Secret", Namespace: namespace, Name: name}, reason,
+		b.ignored(ObjectRef{Kind: "Secret", Namespace: namespace, Name: name}, reason,
 			"default SSL certificate: %v; using the self-signed certificate", err)
 		return
 	}

@@ -589,8 +589,42 @@ type Finding struct {
 	Object ObjectRef `json:"object"`
 	// Reason is a short CamelCase cause, e.g. "ServiceNotFound".
 	Reason string `json:"reason"`
+	// Severity says what became of the object as written.
+	Severity Severity `json:"severity"`
 	// Message says what is wrong and how to fix it.
 	Message string `json:"message"`
+}
+
+// Severity says what a finding did to the object it is about, so that a
+// report can tell "served with a warning" from "not served" without
+// knowing every reason.
+type Severity string
+
+const (
+	// Served: the object is served as written; something it refers to is
+	// missing or refused (a Service that does not exist answers 503 until
+	// it does, as Kubernetes objects may arrive in any order).
+	Served Severity = "Served"
+	// PartlyServed: the object is served without what the finding names
+	// (a path an older Ingress routes, an unknown annotation, an option
+	// value kept at its default).
+	PartlyServed Severity = "PartlyServed"
+	// NotServed: nothing of the object as written is served: an invalid
+	// annotation, a security control that cannot be honoured (its requests
+	// answer 503: controls fail closed), or every path left out.
+	NotServed Severity = "NotServed"
+)
+
+// Rank orders severities from Served (0) to NotServed (2), for picking the worst.
+func (s Severity) Rank() int {
+	switch s {
+	case NotServed:
+		return 2
+	case PartlyServed:
+		return 1
+	default:
+		return 0
+	}
 }
 
 // String formats the finding for logs and the render command's stderr.

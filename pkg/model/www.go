@@ -18,10 +18,10 @@ type wwwRedirect struct {
 func (b *builder) wantWWWRedirect(host, source string, ref ObjectRef) {
 	switch {
 	case host == "":
-		b.warn(ref, ReasonIneffectiveAnnotation, "from-to-www-redirect has no effect on a rule without host")
+		b.ignored(ref, ReasonIneffectiveAnnotation, "from-to-www-redirect has no effect on a rule without host")
 		return
 	case strings.HasPrefix(host, "*."):
-		b.warn(ref, ReasonIneffectiveAnnotation, "from-to-www-redirect does not apply to the wildcard host %q", host)
+		b.ignored(ref, ReasonIneffectiveAnnotation, "from-to-www-redirect does not apply to the wildcard host %q", host)
 		return
 	}
 	from := "www." + host
@@ -29,7 +29,7 @@ func (b *builder) wantWWWRedirect(host, source string, ref ObjectRef) {
 		from = bare
 	}
 	if err := validateHost(from); err != nil {
-		b.warn(ref, ReasonIneffectiveAnnotation, "from-to-www-redirect for host %q skipped: %q is not a valid host: %v", host, truncate(from), err)
+		b.ignored(ref, ReasonIneffectiveAnnotation, "from-to-www-redirect for host %q skipped: %q is not a valid host: %v", host, truncate(from), err)
 		return
 	}
 	b.wwwRedirects = append(b.wwwRedirects, wwwRedirect{from: from, to: host, source: source, ref: ref})
@@ -58,18 +58,18 @@ func (b *builder) addWWWRedirects() {
 			case owner == r.source:
 				continue
 			case owner != "":
-				b.warn(r.ref, ReasonConflict, "from-to-www-redirect for %q is ignored: the Ingress %s routes that host", r.from, owner)
+				b.ignored(r.ref, ReasonConflict, "from-to-www-redirect for %q is ignored: the Ingress %s routes that host", r.from, owner)
 				continue
 			case srv.tls == nil:
-				b.warn(r.ref, ReasonConflict, "from-to-www-redirect for %q is ignored: an Ingress rule names that host", r.from)
+				b.ignored(r.ref, ReasonConflict, "from-to-www-redirect for %q is ignored: an Ingress rule names that host", r.from)
 				continue
 			case srv.tlsSource != r.source:
-				b.warn(r.ref, ReasonConflict, "from-to-www-redirect for %q is ignored: the Ingress %s sets TLS for that host", r.from, srv.tlsSource)
+				b.ignored(r.ref, ReasonConflict, "from-to-www-redirect for %q is ignored: the Ingress %s sets TLS for that host", r.from, srv.tlsSource)
 				continue
 			}
 		}
 		if owner, taken := b.aliasOwner[r.from]; taken {
-			b.warn(r.ref, ReasonConflict, "from-to-www-redirect for %q is ignored: host %q has it as server-alias", r.from, owner)
+			b.ignored(r.ref, ReasonConflict, "from-to-www-redirect for %q is ignored: host %q has it as server-alias", r.from, owner)
 			continue
 		}
 		done[r.from] = r.to
