@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/portico-ingress/portico/pkg/excerpt"
 )
 
 // Access limits who may use an Ingress and how fast.
@@ -46,7 +48,7 @@ func cidrList(v string) ([]string, error) {
 			}
 		}
 		if err != nil || p.Addr().Zone() != "" {
-			return nil, errors.New("has an entry that is not an IP address or CIDR: " + strconv.Quote(truncate(part)))
+			return nil, errors.New("has an entry that is not an IP address or CIDR: " + strconv.Quote(excerpt.Of(part)))
 		}
 		out = append(out, p.Masked().String())
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/portico-ingress/portico/pkg/excerpt"
 )
 
 // DefaultPrefix is ingress-nginx's annotation prefix.
@@ -192,7 +194,7 @@ func (p *Parser) Parse(annotations map[string]string) (Set, []Problem) {
 		value := strings.TrimSpace(annotations[k])
 		if err := f.apply(value, set); err != nil {
 			problems = append(problems, Problem{Kind: Invalid, Key: k,
-				Message: fmt.Sprintf("annotation %s: value %q %v (allowed: %s)", k, truncate(value), err, f.Allowed)})
+				Message: fmt.Sprintf("annotation %s: value %q %v (allowed: %s)", k, excerpt.Of(value), err, f.Allowed)})
 		}
 	}
 	if err := set.checkLocationClashes(); err != nil {
@@ -203,15 +205,6 @@ func (p *Parser) Parse(annotations map[string]string) (Set, []Problem) {
 		set.Snippets.Location = nil
 	}
 	return *set, problems
-}
-
-// truncate keeps echoed values short in events and logs.
-func truncate(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "..."
 }
 
 // checkObjectRef validates "name" or "namespace/name" naming a Secret or

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/portico-ingress/portico/pkg/excerpt"
 )
 
 // CORS is ingress-nginx's enable-cors family.
@@ -61,7 +63,7 @@ func corsFields() []Field {
 						continue
 					}
 					if o != "*" && !originValue.MatchString(o) {
-						return errors.New("has an origin that is not * or scheme://host[:port]: " + strconv.Quote(truncate(o)))
+						return errors.New("has an origin that is not * or scheme://host[:port]: " + strconv.Quote(excerpt.Of(o)))
 					}
 					out = append(out, o)
 				}

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/portico-ingress/portico/pkg/excerpt"
 )
 
 // DefaultBackend is ingress-nginx's default-backend and custom-http-errors:
@@ -59,7 +61,7 @@ func defaultBackendFields() []Field {
 					}
 					n, err := strconv.Atoi(c)
 					if err != nil || n < 400 || n > 599 {
-						return errors.New("has a code that is not a number from 400 to 599: " + strconv.Quote(truncate(c)))
+						return errors.New("has a code that is not a number from 400 to 599: " + strconv.Quote(excerpt.Of(c)))
 					}
 					codes = append(codes, n)
 				}

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/portico-ingress/portico/pkg/excerpt"
 )
 
 // ExternalAuth asks another service whether a request may pass
@@ -79,7 +81,7 @@ func extAuthFields() []Field {
 						continue
 					}
 					if !headerName.MatchString(h) {
-						return errors.New("has a header name that is not letters, digits and -: " + strconv.Quote(truncate(h)))
+						return errors.New("has a header name that is not letters, digits and -: " + strconv.Quote(excerpt.Of(h)))
 					}
 					out = append(out, h)
 				}

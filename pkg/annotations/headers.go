@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/portico-ingress/portico/pkg/excerpt"
 )
 
 // Headers changes what nginx tells the backend and what it logs.
@@ -66,7 +68,7 @@ func headersFields() []Field {
 						continue
 					}
 					if errs := validation.IsDNS1123Subdomain(h); len(errs) > 0 {
-						return errors.New("has a name that is not a DNS name: " + strconv.Quote(truncate(h)))
+						return errors.New("has a name that is not a DNS name: " + strconv.Quote(excerpt.Of(h)))
 					}
 					out = append(out, h)
 				}

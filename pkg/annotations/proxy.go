@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/portico-ingress/portico/pkg/excerpt"
 )
 
 // Proxy is how nginx talks to the backends of an Ingress. Empty fields
@@ -174,7 +176,7 @@ func proxyFields() []Field {
 						known = known || c == k
 					}
 					if !known {
-						return errors.New("has an unknown condition " + strconv.Quote(truncate(c)))
+						return errors.New("has an unknown condition " + strconv.Quote(excerpt.Of(c)))
 					}
 				}
 				s.Proxy.NextUpstream = fields

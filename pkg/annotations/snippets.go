@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/portico-ingress/portico/pkg/excerpt"
 	"github.com/portico-ingress/portico/pkg/ngxconf"
 	"github.com/portico-ingress/portico/pkg/pcre"
 )
@@ -116,7 +117,7 @@ func (c *snippetCheck) block(dirs []*directive, ctx snippetContext) error {
 // directive checks one directive standing in ctx, and its block.
 func (c *snippetCheck) directive(d *directive, ctx snippetContext) error {
 	if !directiveName.MatchString(d.Name) {
-		return fmt.Errorf("line %d: has a directive name that is not lower-case letters, digits and _: %q", d.Line, truncate(d.Name))
+		return fmt.Errorf("line %d: has a directive name that is not lower-case letters, digits and _: %q", d.Line, excerpt.Of(d.Name))
 	}
 	rule, ok := snippetRules[d.Name]
 	if !ok {
@@ -281,7 +282,7 @@ func value(c *snippetCheck, a *string) error {
 				j++
 			}
 			if j == i {
-				return fmt.Errorf(`has a "$" not followed by a variable name (%q); nginx has no literal "$"`, truncate(s[i-1:]))
+				return fmt.Errorf(`has a "$" not followed by a variable name (%q); nginx has no literal "$"`, excerpt.Of(s[i-1:]))
 			}
 			if err := c.read(s[i:j]); err != nil {
 				return err
@@ -300,14 +301,14 @@ func isVarChar(c byte) bool {
 // variable names without regard to case.
 func (c *snippetCheck) read(name string) error {
 	if name == "" || strings.IndexFunc(name, func(r rune) bool { return r > 0x7f || !isVarChar(byte(r)) }) >= 0 {
-		return fmt.Errorf("has an invalid variable name %q", truncate(name))
+		return fmt.Errorf("has an invalid variable name %q", excerpt.Of(name))
 	}
 	lower := strings.ToLower(name)
 	if strings.HasPrefix(lower, "portico") {
-		return fmt.Errorf("reads $%s: variables starting with portico are Portico's own (route, generation), never a snippet's", truncate(name))
+		return fmt.Errorf("reads $%s: variables starting with portico are Portico's own (route, generation), never a snippet's", excerpt.Of(name))
 	}
 	if !readableVariable(lower, c.sets) {
-		return fmt.Errorf("reads $%s, which is neither an nginx variable a snippet may read nor one this snippet sets (nginx -t refuses unknown variables); see %s", truncate(name), snippetDocs)
+		return fmt.Errorf("reads $%s, which is neither an nginx variable a snippet may read nor one this snippet sets (nginx -t refuses unknown variables); see %s", excerpt.Of(name), snippetDocs)
 	}
 	return nil
 }
@@ -319,7 +320,7 @@ func onOffArg(_ *snippetCheck, a *string) error {
 		*a = strings.ToLower(*a)
 		return nil
 	}
-	return fmt.Errorf("%q is not on or off", truncate(*a))
+	return fmt.Errorf("%q is not on or off", excerpt.Of(*a))
 }
 
 // oneOf accepts one of values, exactly.
@@ -328,7 +329,7 @@ func oneOf(values ...string) argCheck {
 		if slices.Contains(values, *a) {
 			return nil
 		}
-		return fmt.Errorf("%q is not one of %s", truncate(*a), strings.Join(values, ", "))
+		return fmt.Errorf("%q is not one of %s", excerpt.Of(*a), strings.Join(values, ", "))
 	}
 }
 
@@ -337,7 +338,7 @@ func intRange(lo, hi int) argCheck {
 	return func(_ *snippetCheck, a *string) error {
 		n, err := strconv.Atoi(*a)
 		if err != nil || n < lo || n > hi || strconv.Itoa(n) != *a {
-			return fmt.Errorf("%q is not a number from %d to %d", truncate(*a), lo, hi)
+			return fmt.Errorf("%q is not a number from %d to %d", excerpt.Of(*a), lo, hi)
 		}
 		return nil
 	}
@@ -408,7 +409,7 @@ func parseTime(s string, sec bool) (int64, bool) {
 func timeout(_ *snippetCheck, a *string) error {
 	ms, ok := parseTime(*a, false)
 	if !ok || ms > maxTimeout*1000 {
-		return fmt.Errorf("%q is not an nginx time (30s, 1m30s, 500ms) up to %s", truncate(*a), maxTimeoutText)
+		return fmt.Errorf("%q is not an nginx time (30s, 1m30s, 500ms) up to %s", excerpt.Of(*a), maxTimeoutText)
 	}
 	return nil
 }
@@ -420,7 +421,7 @@ func keepaliveTimeout(c *snippetCheck, d *directive) error {
 	}
 	if len(d.Args) == 2 {
 		if ms, ok := parseTime(d.Args[1], true); !ok || ms > maxTimeout*1000 {
-			return fmt.Errorf("%q is not an nginx time in seconds", truncate(d.Args[1]))
+			return fmt.Errorf("%q is not an nginx time in seconds", excerpt.Of(d.Args[1]))
 		}
 	}
 	return nil
@@ -443,12 +444,12 @@ func expires(_ *snippetCheck, d *directive) error {
 		if ms, ok := parseTime(v[1:], true); ok && ms < 24*3600_000 {
 			return nil
 		}
-		return fmt.Errorf("%q is not @ a time of day below 24h", truncate(v))
+		return fmt.Errorf("%q is not @ a time of day below 24h", excerpt.Of(v))
 	}
 	if ms, ok := parseTime(strings.TrimPrefix(v, "-"), true); ok && ms <= maxExpires*1000 {
 		return nil
 	}
-	return fmt.Errorf("%q is not a time (1h, -1, 30d), @time, epoch, max or off", truncate(v))
+	return fmt.Errorf("%q is not a time (1h, -1, 30d), @time, epoch, max or off", excerpt.Of(v))
 }
 
 var (
@@ -499,7 +500,7 @@ func sizeBytes(s string) (int64, bool) {
 // rateSize is a size with k or m, as limit_rate and gzip_min_length take.
 func rateSize(_ *snippetCheck, a *string) error {
 	if !rateValue.MatchString(*a) {
-		return fmt.Errorf("%q is not an nginx size (500k, 1m)", truncate(*a))
+		return fmt.Errorf("%q is not an nginx size (500k, 1m)", excerpt.Of(*a))
 	}
 	return nil
 }
@@ -507,7 +508,7 @@ func rateSize(_ *snippetCheck, a *string) error {
 // offset is a size with k, m or g, as client_max_body_size takes.
 func offset(_ *snippetCheck, a *string) error {
 	if !sizeValue.MatchString(*a) {
-		return fmt.Errorf("%q is not an nginx size (8k, 20m, 1g, 0)", truncate(*a))
+		return fmt.Errorf("%q is not an nginx size (8k, 20m, 1g, 0)", excerpt.Of(*a))
 	}
 	return nil
 }
@@ -516,7 +517,7 @@ func offset(_ *snippetCheck, a *string) error {
 // allocates it per request, so it stays below 10m.
 func bufferSize(_ *snippetCheck, a *string) error {
 	if !bufferValue.MatchString(*a) {
-		return fmt.Errorf("%q is not a buffer size from 1k to 9m", truncate(*a))
+		return fmt.Errorf("%q is not a buffer size from 1k to 9m", excerpt.Of(*a))
 	}
 	return nil
 }
@@ -552,7 +553,7 @@ func maxTempFileSize(_ *snippetCheck, a *string) error {
 	if n, ok := sizeBytes(*a); ok && sizeValue.MatchString(*a) && n >= minTempFileSize {
 		return nil
 	}
-	return fmt.Errorf("%q is not 0 or a size of at least 10m", truncate(*a))
+	return fmt.Errorf("%q is not 0 or a size of at least 10m", excerpt.Of(*a))
 }
 
 // headerBuffers is large_client_header_buffers' number and size.
@@ -561,21 +562,21 @@ func headerBuffers(c *snippetCheck, d *directive) error {
 		return err
 	}
 	if n, ok := sizeBytes(d.Args[1]); !ok || n < 1<<10 || n > 64<<10 || strings.ContainsAny(d.Args[1], "gGmM") {
-		return fmt.Errorf("%q is not a size from 1k to 64k", truncate(d.Args[1]))
+		return fmt.Errorf("%q is not a size from 1k to 64k", excerpt.Of(d.Args[1]))
 	}
 	return nil
 }
 
 func headerNameArg(_ *snippetCheck, a *string) error {
 	if !headerNameValue.MatchString(*a) {
-		return fmt.Errorf("%q is not a header name (letters, digits, - and _)", truncate(*a))
+		return fmt.Errorf("%q is not a header name (letters, digits, - and _)", excerpt.Of(*a))
 	}
 	return nil
 }
 
 func mimeType(_ *snippetCheck, a *string) error {
 	if !mimeValue.MatchString(*a) {
-		return fmt.Errorf("%q is not a MIME type", truncate(*a))
+		return fmt.Errorf("%q is not a MIME type", excerpt.Of(*a))
 	}
 	return nil
 }
@@ -589,14 +590,14 @@ func mimeTypeOrStar(c *snippetCheck, a *string) error {
 
 func charsetName(_ *snippetCheck, a *string) error {
 	if !charsetValue.MatchString(*a) {
-		return fmt.Errorf("%q is not a charset name", truncate(*a))
+		return fmt.Errorf("%q is not a charset name", excerpt.Of(*a))
 	}
 	return nil
 }
 
 func methodToken(_ *snippetCheck, a *string) error {
 	if !methodValue.MatchString(*a) {
-		return fmt.Errorf("%q is not an HTTP method in capitals", truncate(*a))
+		return fmt.Errorf("%q is not an HTTP method in capitals", excerpt.Of(*a))
 	}
 	return nil
 }
@@ -610,7 +611,7 @@ func addHeader(c *snippetCheck, d *directive) error {
 		return err
 	}
 	if len(d.Args) == 3 && d.Args[2] != "always" {
-		return fmt.Errorf("third argument %q is not always", truncate(d.Args[2]))
+		return fmt.Errorf("third argument %q is not always", excerpt.Of(d.Args[2]))
 	}
 	return nil
 }
@@ -653,7 +654,7 @@ func realIPFrom(_ *snippetCheck, a *string) error {
 		*a = p.Masked().String()
 		return nil
 	}
-	return fmt.Errorf("%q is not an IP address, a CIDR or unix:", truncate(*a))
+	return fmt.Errorf("%q is not an IP address, a CIDR or unix:", excerpt.Of(*a))
 }
 
 // nextUpstream is proxy_next_upstream's conditions; "off" stands alone.
@@ -706,7 +707,7 @@ func cookieFlags(c *snippetCheck, d *directive) error {
 		return nil
 	}
 	if !cookieValue.MatchString(d.Args[0]) {
-		return fmt.Errorf("%q is not a cookie name (no ~ regex)", truncate(d.Args[0]))
+		return fmt.Errorf("%q is not a cookie name (no ~ regex)", excerpt.Of(d.Args[0]))
 	}
 	for i := 1; i < len(d.Args); i++ {
 		if err := oneOf(cookieFlagValues...)(c, &d.Args[i]); err != nil {
@@ -757,12 +758,12 @@ func isRedirectURL(s string) bool {
 func returnArgs(c *snippetCheck, d *directive) error {
 	if len(d.Args) == 1 && !statusValue.MatchString(d.Args[0]) {
 		if !isRedirectURL(d.Args[0]) {
-			return fmt.Errorf("%q is neither a status code 100-599 nor an http(s):// URL", truncate(d.Args[0]))
+			return fmt.Errorf("%q is neither a status code 100-599 nor an http(s):// URL", excerpt.Of(d.Args[0]))
 		}
 		return value(c, &d.Args[0])
 	}
 	if !statusValue.MatchString(d.Args[0]) {
-		return fmt.Errorf("%q is not a status code 100-599", truncate(d.Args[0]))
+		return fmt.Errorf("%q is not a status code 100-599", excerpt.Of(d.Args[0]))
 	}
 	if len(d.Args) == 2 {
 		return value(c, &d.Args[1])
@@ -826,7 +827,7 @@ func ifCondition(c *snippetCheck, d *directive) error {
 	}
 	v, ok := strings.CutPrefix(args[0], "$")
 	if !ok || v == "" || v[0] >= '0' && v[0] <= '9' || strings.IndexFunc(v, func(r rune) bool { return r > 0x7f || !isVarChar(byte(r)) }) >= 0 {
-		return fmt.Errorf("condition must start with a $variable, not %q", truncate(args[0]))
+		return fmt.Errorf("condition must start with a $variable, not %q", excerpt.Of(args[0]))
 	}
 	if err := c.read(v); err != nil {
 		return err
@@ -845,7 +846,7 @@ func ifCondition(c *snippetCheck, d *directive) error {
 			return err
 		}
 	default:
-		return fmt.Errorf("operator %q is not =, !=, ~, ~*, !~ or !~*", truncate(args[1]))
+		return fmt.Errorf("operator %q is not =, !=, ~, ~*, !~ or !~*", excerpt.Of(args[1]))
 	}
 	d.Args = []string{"(", args[0], args[1], args[2], ")"}
 	return nil
@@ -859,7 +860,7 @@ func ifCondition(c *snippetCheck, d *directive) error {
 func setVariable(c *snippetCheck, d *directive) error {
 	name, ok := strings.CutPrefix(d.Args[0], "$")
 	if !ok || !setName.MatchString(name) {
-		return fmt.Errorf("%q is not $name with lower-case letters, digits and _", truncate(d.Args[0]))
+		return fmt.Errorf("%q is not $name with lower-case letters, digits and _", excerpt.Of(d.Args[0]))
 	}
 	if strings.HasPrefix(name, "portico") {
 		return fmt.Errorf("$%s starts with portico: Portico's variables pick routes and backends, a snippet may not set them", name)
@@ -884,7 +885,7 @@ func errorPage(c *snippetCheck, d *directive) error {
 	codes := d.Args[:n-1]
 	if last := codes[len(codes)-1]; strings.HasPrefix(last, "=") {
 		if last != "=" && !statusValue.MatchString(last[1:]) {
-			return fmt.Errorf("%q is not = or =code", truncate(last))
+			return fmt.Errorf("%q is not = or =code", excerpt.Of(last))
 		}
 		codes = codes[:len(codes)-1]
 	}
@@ -894,13 +895,13 @@ func errorPage(c *snippetCheck, d *directive) error {
 	for _, code := range codes {
 		n, err := strconv.Atoi(code)
 		if err != nil || n < 300 || n > 599 || n == 499 || strconv.Itoa(n) != code {
-			return fmt.Errorf("%q is not a status code from 300 to 599 (499 excepted)", truncate(code))
+			return fmt.Errorf("%q is not a status code from 300 to 599 (499 excepted)", excerpt.Of(code))
 		}
 	}
 	switch {
 	case strings.HasPrefix(target, "@"):
 		if !namedLocationValue.MatchString(target) {
-			return fmt.Errorf("%q is not @name", truncate(target))
+			return fmt.Errorf("%q is not @name", excerpt.Of(target))
 		}
 		if strings.HasPrefix(strings.ToLower(target), "@portico") {
 			return fmt.Errorf("%s is Portico's own location", target)
@@ -909,7 +910,7 @@ func errorPage(c *snippetCheck, d *directive) error {
 	case strings.HasPrefix(target, "/") || isRedirectURL(target):
 		return value(c, &d.Args[n-1])
 	}
-	return fmt.Errorf("target %q is not a /URI, @name or http(s):// URL", truncate(target))
+	return fmt.Errorf("target %q is not a /URI, @name or http(s):// URL", excerpt.Of(target))
 }
 
 // locationArgs is a server-snippet location: exact and prefix paths as
@@ -929,11 +930,11 @@ func locationArgs(_ *snippetCheck, d *directive) error {
 		return nil
 	case "", "=", "^~":
 	default:
-		return fmt.Errorf("modifier %q is not =, ^~, ~ or ~*", truncate(mod))
+		return fmt.Errorf("modifier %q is not =, ^~, ~ or ~*", excerpt.Of(mod))
 	}
 	if mod == "" && strings.HasPrefix(path, "@") {
 		if !namedLocationValue.MatchString(path) {
-			return fmt.Errorf("%q is not @name", truncate(path))
+			return fmt.Errorf("%q is not @name", excerpt.Of(path))
 		}
 		if strings.HasPrefix(strings.ToLower(path), "@portico") {
 			return fmt.Errorf("%s is Portico's own location", path)
@@ -941,7 +942,7 @@ func locationArgs(_ *snippetCheck, d *directive) error {
 		return nil
 	}
 	if len(path) > 2048 || !locationPathValue.MatchString(path) {
-		return fmt.Errorf("%q is not a path: it must start with / and hold only letters, digits and - . _ ~ / %% ! & ( ) * + , = : @", truncate(path))
+		return fmt.Errorf("%q is not a path: it must start with / and hold only letters, digits and - . _ ~ / %% ! & ( ) * + , = : @", excerpt.Of(path))
 	}
 	if strings.HasPrefix(path, "/_portico") {
 		return fmt.Errorf("%s is under /_portico, Portico's own locations", path)

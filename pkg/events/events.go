@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/portico-ingress/portico/pkg/excerpt"
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/reload"
 )
@@ -69,7 +70,7 @@ func (r *Recorder) Record(ev reload.Event) {
 	if ev.Result != reload.ResultSuccess {
 		kind = corev1.EventTypeWarning
 	}
-	r.rec.Event(r.pod, kind, ReasonReload, clip(ev.Summary()))
+	r.rec.Event(r.pod, kind, ReasonReload, excerpt.Within(ev.Summary(), maxMessage))
 }
 
 // Findings implements controller.FindingRecorder: a Warning Event for each
@@ -90,7 +91,7 @@ func (r *Recorder) Findings(findings []model.Finding) {
 		if ref == nil {
 			continue
 		}
-		r.rec.Event(ref, corev1.EventTypeWarning, f.Reason, clip(f.Message))
+		r.rec.Event(ref, corev1.EventTypeWarning, f.Reason, excerpt.Within(f.Message, maxMessage))
 	}
 	r.sent = current
 }
@@ -107,11 +108,4 @@ func objectReference(o model.ObjectRef) *corev1.ObjectReference {
 		return nil
 	}
 	return ref
-}
-
-func clip(s string) string {
-	if len(s) <= maxMessage {
-		return s
-	}
-	return s[:maxMessage-3] + "..."
 }

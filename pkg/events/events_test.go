@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/portico-ingress/portico/pkg/excerpt"
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/reload"
 )
@@ -65,5 +66,5 @@ func TestFindingsAreSentOnceThenRepeated(t *testing.T) {
 }
 
 func TestLongMessagesAreClipped(t *testing.T) {
-	assert.Len(t, clip(strings.Repeat("x", 5000)), maxMessage)
+	assert.Len(t, excerpt.Within(strings.Repeat("x", 5000), maxMessage), maxMessage)
 }

@@ -9,6 +9,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/portico-ingress/portico/pkg/annotations"
+	"github.com/portico-ingress/portico/pkg/excerpt"
 )
 
 // defaultBurstMultiplier is ingress-nginx's limit-burst-multiplier default.
@@ -51,7 +52,7 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy 
 		if why := b.authURLRefusal(ea.URL); why != "" {
 			// Fail closed: the paths answer 503 rather than go unchecked.
 			b.notServed(ingressRef(ing), ReasonBackendAddressRefused, "auth-url %q: %s; the Ingress's paths answer 503 until auth-url "+
-				"names the real auth service", truncate(ea.URL), why)
+				"names the real auth service", excerpt.Of(ea.URL), why)
 			pol.denied = true
 			pol.extAuth, pol.authEndpoint = nil, nil // nothing may ever call it
 		}

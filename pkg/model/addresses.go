@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/portico-ingress/portico/pkg/excerpt"
 )
 
 // AddressPolicy decides which addresses may be backends (issue 10): none
@@ -150,7 +152,7 @@ func (b *builder) warnRefused(about ObjectRef, u *Upstream) {
 	source := "EndpointSlices of Service " + u.Namespace + "/" + u.Service
 	fix := "remove them from the EndpointSlices"
 	if u.ExternalName != "" {
-		source = fmt.Sprintf("ExternalName Service %s/%s (%s)", u.Namespace, u.Service, truncate(u.ExternalName))
+		source = fmt.Sprintf("ExternalName Service %s/%s (%s)", u.Namespace, u.Service, excerpt.Of(u.ExternalName))
 		fix = "point externalName at the real backend"
 	}
 	rest := "no other address is left, so requests get 503"
@@ -178,13 +180,13 @@ func (b *builder) externalNameUsable(svc *corev1.Service, host string, about Obj
 	}
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		b.servedBut(about, ReasonBackendAddressRefused, "ExternalName Service %s/%s: externalName %q is loopback, and no backend may be "+
-			"the controller's own Pod; point externalName at the real backend; requests get 503", svc.Namespace, svc.Name, truncate(host))
+			"the controller's own Pod; point externalName at the real backend; requests get 503", svc.Namespace, svc.Name, excerpt.Of(host))
 		return false
 	}
 	last := host[strings.LastIndex(host, ".")+1:]
 	if strings.Trim(last, "0123456789") == "" || strings.HasPrefix(last, "0x") {
 		b.servedBut(about, ReasonInvalidBackend, "ExternalName Service %s/%s: externalName %q is neither a DNS name (no top-level "+
-			"domain is numeric) nor an IP address in dotted decimal; requests get 503", svc.Namespace, svc.Name, truncate(host))
+			"domain is numeric) nor an IP address in dotted decimal; requests get 503", svc.Namespace, svc.Name, excerpt.Of(host))
 		return false
 	}
 	if len(b.global.Resolvers) == 0 {

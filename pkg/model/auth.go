@@ -13,6 +13,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/portico-ingress/portico/pkg/annotations"
+	"github.com/portico-ingress/portico/pkg/excerpt"
 )
 
 // defaultRealm is ingress-nginx's auth-realm default.
@@ -27,7 +28,7 @@ func (b *builder) basicAuth(ing *networkingv1.Ingress, a annotations.Auth) (*Bas
 	name, own := ownNamespaceName(ing, a.Secret)
 	if !own {
 		b.notServed(ref, ReasonInvalidAuthSecret, "auth-secret %q is in another namespace; only Secrets of namespace %s are used; requests get 503",
-			truncate(a.Secret), ing.Namespace)
+			excerpt.Of(a.Secret), ing.Namespace)
 		return nil, true
 	}
 	if name == "" {
@@ -95,7 +96,7 @@ func htpasswdFromMap(data map[string][]byte) ([]byte, error) {
 	for _, u := range users {
 		hash := strings.TrimSpace(string(data[u]))
 		if !validUser(u) || !validHash(hash) {
-			return nil, fmt.Errorf("entry %q is not a user with a password hash", truncate(u))
+			return nil, fmt.Errorf("entry %q is not a user with a password hash", excerpt.Of(u))
 		}
 		out.WriteString(u + ":" + hash + "\n")
 	}

@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/portico-ingress/portico/pkg/excerpt"
 )
 
 // statusUnavailable is what nginx answers for a backend it cannot reach:
@@ -20,7 +22,7 @@ const statusUnavailable = 503
 func (b *builder) backend(namespace string, be networkingv1.IngressBackend, about ObjectRef) Action {
 	if be.Resource != nil {
 		b.ignored(about, ReasonInvalidBackend, "resource backends (%s %s) are not supported; use a Service backend",
-			truncate(be.Resource.Kind), truncate(be.Resource.Name))
+			excerpt.Of(be.Resource.Kind), excerpt.Of(be.Resource.Name))
 		return Action{Return: statusUnavailable}
 	}
 	if be.Service == nil {
@@ -39,7 +41,7 @@ func (b *builder) serviceBackend(namespace, name string, port networkingv1.Servi
 	svc, ok := b.service(key(namespace, name))
 	if !ok {
 		b.servedBut(about, ReasonServiceNotFound, "Service %s/%s not found; requests get 503 until it exists",
-			namespace, truncate(name))
+			namespace, excerpt.Of(name))
 		return Action{Return: statusUnavailable, Service: display}
 	}
 	sp, found := servicePort(svc, port)
@@ -48,7 +50,7 @@ func (b *builder) serviceBackend(namespace, name string, port networkingv1.Servi
 	}
 	if !found {
 		b.servedBut(about, ReasonPortNotFound, "Service %s/%s has no port %s; requests get 503",
-			namespace, name, truncate(portText))
+			namespace, name, excerpt.Of(portText))
 		return Action{Return: statusUnavailable, Service: display}
 	}
 	portNumber := strconv.Itoa(int(sp.Port))
@@ -102,7 +104,7 @@ func (b *builder) externalName(svc *corev1.Service, sp corev1.ServicePort, found
 	}
 	if number <= 0 || number > 65535 {
 		b.servedBut(about, ReasonPortNotFound, "ExternalName Service %s/%s has no port %q; refer to the port by number",
-			svc.Namespace, svc.Name, truncate(port.Name))
+			svc.Namespace, svc.Name, excerpt.Of(port.Name))
 		return Action{Return: statusUnavailable, Service: display}
 	}
 	display = fmt.Sprintf("%s/%s:%d", svc.Namespace, svc.Name, number)
@@ -197,7 +199,7 @@ func (b *builder) defaultBackendService(spec string) (Action, bool) {
 	about := ObjectRef{Kind: "Service", Namespace: namespace, Name: name}
 	if !ok || namespace == "" || name == "" {
 		b.ignored(ObjectRef{Kind: "Flag", Name: "default-backend-service"}, ReasonInvalidOption,
-			"--default-backend-service %q must be NAMESPACE/NAME or NAMESPACE/NAME:PORT", truncate(spec))
+			"--default-backend-service %q must be NAMESPACE/NAME or NAMESPACE/NAME:PORT", excerpt.Of(spec))
 		return Action{}, false
 	}
 	var port networkingv1.ServiceBackendPort

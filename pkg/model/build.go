@@ -14,6 +14,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/portico-ingress/portico/pkg/annotations"
+	"github.com/portico-ingress/portico/pkg/excerpt"
 	"github.com/portico-ingress/portico/pkg/snapshot"
 )
 
@@ -180,8 +181,8 @@ func slicesByService(list []*discoveryv1.EndpointSlice) map[string][]*discoveryv
 	return out
 }
 
-// newBuilderOn is newBuilder with the index made already; the builder only
-// reads it.
+// newBuilderOn makes the builder of one build on an index made already,
+// which the builder only reads (units.go reuses it between builds).
 func newBuilderOn(snap *snapshot.Snapshot, opts Options, idx index) *builder {
 	global := opts.Global
 	base := &builder{
@@ -327,7 +328,7 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 	for _, rule := range ing.Spec.Rules {
 		if rule.Host != "" {
 			if err := validateHost(rule.Host); err != nil {
-				b.ignored(ref, ReasonInvalidHost, "rule host %q skipped: %v", truncate(rule.Host), err)
+				b.ignored(ref, ReasonInvalidHost, "rule host %q skipped: %v", excerpt.Of(rule.Host), err)
 				continue
 			}
 		}
@@ -502,7 +503,7 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 	if claim.regex {
 		if srv.regexPaths >= b.limits.RegexPathsPerHost {
 			b.ignored(ref, ReasonOverLimit, "regex path %q on host %q is not served: the host has %d regex paths already, the most a host may have (--max-regex-paths-per-host)",
-				truncate(claim.path), displayHost(srv.name), srv.regexPaths)
+				excerpt.Of(claim.path), displayHost(srv.name), srv.regexPaths)
 			return
 		}
 		srv.regexPaths++
@@ -542,7 +543,7 @@ func (b *builder) claimOf(srv *serverBuilder, ref ObjectRef, p networkingv1.HTTP
 	if pathType != networkingv1.PathTypeExact && pathType != networkingv1.PathTypePrefix &&
 		pathType != networkingv1.PathTypeImplementationSpecific {
 		b.ignored(ref, ReasonInvalidPath, "path %q skipped: pathType %q is not Exact, Prefix or ImplementationSpecific",
-			truncate(p.Path), truncate(string(pathType)))
+			excerpt.Of(p.Path), excerpt.Of(string(pathType)))
 		return ruleKey{}, false
 	}
 	path := p.Path
@@ -559,7 +560,7 @@ func (b *builder) claimOf(srv *serverBuilder, ref ObjectRef, p networkingv1.HTTP
 		err = validatePath(path)
 	}
 	if err != nil {
-		b.ignored(ref, ReasonInvalidPath, "path %q on host %q skipped: %v", truncate(p.Path), displayHost(srv.name), err)
+		b.ignored(ref, ReasonInvalidPath, "path %q on host %q skipped: %v", excerpt.Of(p.Path), displayHost(srv.name), err)
 		return ruleKey{}, false
 	}
 	if !exact && !regex {
@@ -585,16 +586,6 @@ func displayHost(h string) string {
 		return "*"
 	}
 	return h
-}
-
-// truncate keeps user input in messages short: a finding must say what was
-// wrong without echoing a whole payload into events and logs.
-func truncate(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "..."
 }
 
 // addIngresses is a build's main loop: the Ingresses accepted and added in
@@ -767,18 +758,15 @@ func (b *builder) collect(cfg *Config) {
 	}
 	if b.defaultServer != nil { // a unit's builder has none (units.go)
 		// The default server answers every unknown name, so it never
-		// redirects by default (force-ssl-redirect still does).
+		// redirects by default (force-ssl-redirect still does) and always
+		// presents the default certificate for unknown SNI names.
 		if b.defaultServer.tls != nil {
 			b.defaultServer.tls.RedirectHTTP = false
 		}
 		cfg.DefaultServer = b.defaultServer.finish(redirectPort, b.global.HSTS)
-		// The default server answers every unknown name, so it never
-		// redirects and always presents the default certificate for
-		// unknown SNI names.
 		if cfg.DefaultServer.TLS == nil {
 			cfg.DefaultServer.TLS = &ServerTLS{CertificatePath: b.global.DefaultCertificate}
 		}
-		cfg.DefaultServer.TLS.RedirectHTTP = false
 		cfg.DefaultServer.TLS.RedirectPort = ""
 	}
 

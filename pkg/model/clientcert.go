@@ -10,6 +10,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/portico-ingress/portico/pkg/annotations"
+	"github.com/portico-ingress/portico/pkg/excerpt"
 )
 
 // clientCert loads the CA of auth-tls-secret (same namespace only). A
@@ -18,7 +19,7 @@ func (b *builder) clientCert(ing *networkingv1.Ingress, cc annotations.ClientCer
 	ref := ingressRef(ing)
 	name, own := ownNamespaceName(ing, cc.Secret)
 	if !own {
-		b.notServed(ref, ReasonInvalidAuthSecret, "auth-tls-secret %q is in another namespace; requests get 503", truncate(cc.Secret))
+		b.notServed(ref, ReasonInvalidAuthSecret, "auth-tls-secret %q is in another namespace; requests get 503", excerpt.Of(cc.Secret))
 		return nil, true
 	}
 	secret, ok := b.secret(key(ing.Namespace, name))

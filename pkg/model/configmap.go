@@ -10,6 +10,8 @@ import (
 	"unicode"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/portico-ingress/portico/pkg/excerpt"
 )
 
 // GlobalOption is one key of the options ConfigMap: ingress-nginx's name,
@@ -144,7 +146,7 @@ func applySSLProtocols(g *Global, v string) error {
 	}
 	for _, f := range fields {
 		if !slices.Contains(allowed, f) {
-			return fmt.Errorf("%q is not one of %s", truncate(f), strings.Join(allowed, ", "))
+			return fmt.Errorf("%q is not one of %s", excerpt.Of(f), strings.Join(allowed, ", "))
 		}
 	}
 	g.SSLProtocols = fields
@@ -292,12 +294,12 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 	for _, k := range keys {
 		i := slices.IndexFunc(table, func(o GlobalOption) bool { return o.Key == k })
 		if i < 0 {
-			b.ignored(ref, ReasonInvalidOption, "unknown key %q is ignored; see docs/configmap.md for the supported keys", truncate(k))
+			b.ignored(ref, ReasonInvalidOption, "unknown key %q is ignored; see docs/configmap.md for the supported keys", excerpt.Of(k))
 			continue
 		}
 		if err := table[i].apply(b.global, strings.TrimSpace(cm.Data[k])); err != nil {
 			b.ignored(ref, ReasonInvalidOption, "%s: value %q %v; keeping the default %s",
-				k, truncate(cm.Data[k]), err, table[i].Default)
+				k, excerpt.Of(cm.Data[k]), err, table[i].Default)
 		}
 	}
 	b.global.HSTS = hstsHeader(cm.Data, ref, b)
@@ -312,7 +314,7 @@ func hstsHeader(data map[string]string, ref ObjectRef, b *builder) string {
 		}
 		parsed, err := strconv.ParseBool(strings.TrimSpace(v))
 		if err != nil {
-			b.ignored(ref, ReasonInvalidOption, "%s: value %q must be true or false; keeping the default %t", key, truncate(v), def)
+			b.ignored(ref, ReasonInvalidOption, "%s: value %q must be true or false; keeping the default %t", key, excerpt.Of(v), def)
 			return def
 		}
 		return parsed
@@ -324,7 +326,7 @@ func hstsHeader(data map[string]string, ref ObjectRef, b *builder) string {
 	if v, ok := data["hsts-max-age"]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || n < 0 {
-			b.ignored(ref, ReasonInvalidOption, "hsts-max-age: value %q must be a whole number of seconds; keeping the default 31536000", truncate(v))
+			b.ignored(ref, ReasonInvalidOption, "hsts-max-age: value %q must be a whole number of seconds; keeping the default 31536000", excerpt.Of(v))
 		} else {
 			maxAge = n
 		}

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/portico-ingress/portico/pkg/excerpt"
 )
 
 // customHeaders reads a custom-headers ConfigMap of the Ingress's namespace.
@@ -15,7 +17,7 @@ func (b *builder) customHeaders(ing *networkingv1.Ingress, ref string) []HeaderV
 	about := ingressRef(ing)
 	name, own := ownNamespaceName(ing, ref)
 	if !own {
-		b.ignored(about, ReasonIneffectiveAnnotation, "custom-headers ConfigMap %q is in another namespace and is not used", truncate(ref))
+		b.ignored(about, ReasonIneffectiveAnnotation, "custom-headers ConfigMap %q is in another namespace and is not used", excerpt.Of(ref))
 		return nil
 	}
 	cm, ok := b.configMap(key(ing.Namespace, name))
@@ -32,7 +34,7 @@ func (b *builder) customHeaders(ing *networkingv1.Ingress, ref string) []HeaderV
 	for _, k := range keys {
 		v := cm.Data[k]
 		if !headerNamePattern.MatchString(k) || !plainHeaderValue(v) {
-			b.ignored(about, ReasonIneffectiveAnnotation, "custom-headers entry %q is skipped: it needs a header name and a value without $ or control characters", truncate(k))
+			b.ignored(about, ReasonIneffectiveAnnotation, "custom-headers entry %q is skipped: it needs a header name and a value without $ or control characters", excerpt.Of(k))
 			continue
 		}
 		out = append(out, HeaderValue{Name: k, Value: v})

@@ -9,6 +9,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/portico-ingress/portico/pkg/annotations"
+	"github.com/portico-ingress/portico/pkg/excerpt"
 )
 
 // proxySSL resolves the proxy-ssl family for an Ingress whose backends
@@ -42,7 +43,7 @@ func (b *builder) proxySSL(ing *networkingv1.Ingress, ps annotations.ProxySSL, p
 	}
 	name, own := ownNamespaceName(ing, ps.Secret)
 	if !own {
-		b.notServed(ref, ReasonInvalidAuthSecret, "proxy-ssl-secret %q is in another namespace; requests get 503", truncate(ps.Secret))
+		b.notServed(ref, ReasonInvalidAuthSecret, "proxy-ssl-secret %q is in another namespace; requests get 503", excerpt.Of(ps.Secret))
 		return nil, true
 	}
 	secret, ok := b.secret(key(ing.Namespace, name))

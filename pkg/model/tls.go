@@ -16,6 +16,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/portico-ingress/portico/pkg/excerpt"
 )
 
 // certResult caches the outcome of validating one Secret.
@@ -45,7 +47,7 @@ func (b *builder) addTLS(ing *networkingv1.Ingress, ref ObjectRef) {
 				reason = ReasonSecretNotFound
 			}
 			b.ignored(ref, reason, "TLS Secret %s/%s: %v; serving the default certificate for %s",
-				ing.Namespace, truncate(t.SecretName), err, hostList(t.Hosts))
+				ing.Namespace, excerpt.Of(t.SecretName), err, hostList(t.Hosts))
 		} else {
 			tls.CertificatePath = p
 			tls.Secret = key(ing.Namespace, t.SecretName)
@@ -73,7 +75,7 @@ func (b *builder) ownedTLSHosts(ing *networkingv1.Ingress, ref ObjectRef, hosts 
 	for _, h := range hosts {
 		if h != "" {
 			if err := validateHost(h); err != nil {
-				b.ignored(ref, ReasonInvalidHost, "TLS host %q skipped: %v", truncate(h), err)
+				b.ignored(ref, ReasonInvalidHost, "TLS host %q skipped: %v", excerpt.Of(h), err)
 				continue
 			}
 		}
@@ -204,7 +206,7 @@ func (b *builder) defaultCertificate() {
 	namespace, name, ok := strings.Cut(spec, "/")
 	if !ok || namespace == "" || name == "" {
 		b.ignored(ObjectRef{Kind: "Flag", Name: "default-ssl-certificate"}, ReasonInvalidOption,
-			"--default-ssl-certificate %q must be NAMESPACE/NAME; using the self-signed certificate", truncate(spec))
+			"--default-ssl-certificate %q must be NAMESPACE/NAME; using the self-signed certificate", excerpt.Of(spec))
 		return
 	}
 	p, err := b.certificate(namespace, name)

@@ -2,6 +2,8 @@ package model
 
 import (
 	"strings"
+
+	"github.com/portico-ingress/portico/pkg/excerpt"
 )
 
 // wwwRedirect is one from-to-www-redirect request: requests for from are
@@ -29,7 +31,7 @@ func (b *builder) wantWWWRedirect(host, source string, ref ObjectRef) {
 		from = bare
 	}
 	if err := validateHost(from); err != nil {
-		b.ignored(ref, ReasonIneffectiveAnnotation, "from-to-www-redirect for host %q skipped: %q is not a valid host: %v", host, truncate(from), err)
+		b.ignored(ref, ReasonIneffectiveAnnotation, "from-to-www-redirect for host %q skipped: %q is not a valid host: %v", host, excerpt.Of(from), err)
 		return
 	}
 	b.wwwRedirects = append(b.wwwRedirects, wwwRedirect{from: from, to: host, source: source, ref: ref})

@@ -59,6 +59,8 @@ import (
 	"strconv"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/portico-ingress/portico/pkg/excerpt"
 )
 
 // DefaultMaxLength is the longest source Parse accepts when Options.MaxLength is 0.
@@ -176,7 +178,7 @@ func compileError(err error) error {
 // for every request that reaches the regex.
 func checkNames(re *syntax.Regexp) error {
 	if re.Op == syntax.OpCapture && re.Name != "" {
-		return fmt.Errorf("named group %s is not allowed: nginx would set the variable $%s for every request; use an unnamed group (...)", quote(re.Name), clip(re.Name))
+		return fmt.Errorf("named group %s is not allowed: nginx would set the variable $%s for every request; use an unnamed group (...)", quote(re.Name), excerpt.Cut(re.Name, quoteMax))
 	}
 	for _, sub := range re.Sub {
 		if err := checkNames(sub); err != nil {
@@ -231,23 +233,11 @@ func nesting(text string) int {
 // boundary. Backslashes stay single, as the user wrote them; only text
 // that is not printable UTF-8 gets Go's escapes.
 func quote(s string) string {
-	s = clip(s)
+	s = excerpt.Cut(s, quoteMax)
 	for _, r := range s {
 		if !unicode.IsPrint(r) && r != ' ' || r == utf8.RuneError {
 			return strconv.Quote(s)
 		}
 	}
 	return `"` + s + `"`
-}
-
-// clip cuts s to quoteMax bytes on a rune boundary, marking the cut with "...".
-func clip(s string) string {
-	if len(s) <= quoteMax {
-		return s
-	}
-	cut := quoteMax
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
 }

@@ -9,7 +9,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/portico-ingress/portico/pkg/excerpt"
 )
 
 // Result is the outcome of a reload attempt.
@@ -153,7 +154,7 @@ func (e Event) Summary() string {
 	b.WriteString(changesText(e.Changes))
 	if msg := oneLine(e.Message); msg != "" {
 		b.WriteString(": ")
-		b.WriteString(truncate(msg, maxSummaryMessage))
+		b.WriteString(excerpt.Within(msg, maxSummaryMessage))
 	}
 	return b.String()
 }
@@ -220,19 +221,6 @@ func oneLine(s string) string {
 		}
 	}
 	return strings.Join(lines, "; ")
-}
-
-// truncate cuts s to at most max bytes on a rune boundary and marks the cut.
-func truncate(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	const ellipsis = "..."
-	cut := max - len(ellipsis)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + ellipsis
 }
 
 // durationMS converts to fractional milliseconds, the unit operators expect in JSON and logs.

@@ -35,8 +35,8 @@ import (
 type Renderer struct {
 	tmpl *template.Template
 	// server and defaultServer are the templates of one server block; nil
-	// when the template does not define "server" (a custom template from
-	// before the split): then the whole template is executed at once.
+	// when a custom template does not define "server": then the whole
+	// template is executed at once.
 	server, defaultServer *template.Template
 	// share is set when the template defines "route-maps": then hosts whose
 	// server blocks would differ only in names and routes share one block
@@ -277,7 +277,11 @@ func (r *Renderer) layout(cfg *model.Config, servers [][]byte, sums [][32]byte, 
 	}
 	w := &markWriter{}
 	if r.server == nil {
-		w.buf.Grow(4096 + 512*len(cfg.Servers))
+		// A first guess at the size of nginx.conf, so that the buffer does
+		// not grow by doubling from nothing: the http block's settings take
+		// a few KiB, each server block at least half a KiB.
+		const settingsBytes, serverBytes = 4096, 512
+		w.buf.Grow(settingsBytes + serverBytes*len(cfg.Servers))
 	}
 	if err := r.tmpl.Execute(w, Data{Config: cfg, Generation: genValue, ServerBlocks: marker, Check: check}); err != nil {
 		return l, nil, fmt.Errorf("rendering nginx.conf: %w", err)

@@ -1,7 +1,7 @@
 // Package resolve keeps a set of DNS names resolved for the controller:
-// the names of ExternalName Services. nginx used to resolve them itself at
-// request time, so a name checked once could be pointed at 127.0.0.1 later
-// (DNS rebinding) and reach the controller's own Pod. Now the controller
+// the names of ExternalName Services. If nginx resolved them itself at
+// request time, a name checked once could be pointed at 127.0.0.1 later
+// (DNS rebinding) and reach the controller's own Pod; so the controller
 // resolves them, the model checks every answer (model.AddressPolicy), and
 // nginx connects only to addresses that passed.
 package resolve
