@@ -11,13 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"runtime"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/portico-ingress/portico/pkg/excerpt"
+	"github.com/portico-ingress/portico/pkg/parallel"
 )
 
 // certResult caches the outcome of validating one Secret.
@@ -131,11 +131,11 @@ func (b *builder) checkKeyPairs(ingresses []*networkingv1.Ingress) {
 			}
 		}
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(pairs)/16)
+	workers := parallel.Workers(len(pairs), 16)
 	if workers < 2 {
 		return // not worth goroutines; the build checks them as it goes
 	}
-	parallelFor(len(pairs), workers, func(i int) {
+	parallel.For(len(pairs), workers, func(i int) {
 		// Errors are found again, and reported, where the build uses the pair.
 		_, _ = b.opts.KeyPairs.normalize(b.keyPairBuild, pairs[i].cert, pairs[i].key)
 	})

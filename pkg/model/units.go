@@ -5,15 +5,14 @@ import (
 	"encoding/json"
 	"maps"
 	"net/netip"
-	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
+	"github.com/portico-ingress/portico/pkg/parallel"
 	"github.com/portico-ingress/portico/pkg/snapshot"
 )
 
@@ -364,7 +363,7 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	}
 	// Units are independent: translate the missing ones on all cores.
 	cacheable := make([]bool, len(groups))
-	parallelFor(len(missing), min(runtime.GOMAXPROCS(0), (len(missing)+15)/16)+1, func(j int) {
+	parallel.For(len(missing), parallel.Workers(len(missing), 16), func(j int) {
 		i := missing[j]
 		units[i], cacheable[i] = b.buildUnit(groups[i], fb)
 	})
@@ -406,22 +405,6 @@ func excludes(excluded map[string]Exclusion, ingresses []*networkingv1.Ingress) 
 		}
 	}
 	return false
-}
-
-// parallelFor calls fn(i) for every i in [0, n) on workers goroutines,
-// each taking the next i when done with its last, and returns when all
-// calls have.
-func parallelFor(n, workers int, fn func(i int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				fn(i)
-			}
-		})
-	}
-	wg.Wait()
 }
 
 // unitsOf groups the Ingresses into units, each in build order, the units

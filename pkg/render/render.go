@@ -18,9 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"runtime"
 	"strconv"
-	"sync"
 	"text/template"
 
 	"github.com/Masterminds/sprig/v3"
@@ -357,50 +355,4 @@ func (w *markWriter) Write(p []byte) (int, error) {
 		w.marks = append(w.marks, mark{at: w.buf.Len(), text: serverBlocksMark})
 	}
 	return w.buf.Write(p)
-}
-
-// parallel runs fn for 0..n-1 on up to GOMAXPROCS goroutines, each with its
-// own buffer, and returns the first error.
-func parallel(n int, fn func(i int, buf *bytes.Buffer) error) error {
-	workers := min(runtime.GOMAXPROCS(0), (n+63)/64)
-	if workers <= 1 {
-		var buf bytes.Buffer
-		for i := range n {
-			if err := fn(i, &buf); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		next  int
-		first error
-	)
-	for range workers {
-		wg.Go(func() {
-			var buf bytes.Buffer
-			for {
-				mu.Lock()
-				i := next
-				next++
-				stop := first != nil
-				mu.Unlock()
-				if i >= n || stop {
-					return
-				}
-				if err := fn(i, &buf); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return first
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/portico-ingress/portico/pkg/model"
+	"github.com/portico-ingress/portico/pkg/parallel"
 )
 
 // Shared server blocks. nginx pays for every server and location block at
@@ -68,7 +69,7 @@ func (r *Renderer) renderServers(cfg *model.Config) (texts [][]byte, sums [][32]
 	memo := make([]*memoEntry, n)
 	fresh := r.memo.lookup(ids, memo)
 	var keyers sync.Pool
-	err = parallel(len(fresh), func(j int, _ *bytes.Buffer) error {
+	err = parallel.Do(len(fresh), parallel.Workers(len(fresh), 64), nil, func(j int, _ struct{}) error {
 		k, _ := keyers.Get().(*keyer)
 		if k == nil {
 			k = newKeyer()
@@ -116,7 +117,7 @@ func (r *Renderer) renderServers(cfg *model.Config) (texts [][]byte, sums [][32]
 
 	got := make([]rendered, len(blocks))
 	missing := r.cache.lookup(keys, got)
-	err = parallel(len(missing), func(j int, buf *bytes.Buffer) error {
+	err = parallel.Do(len(missing), parallel.Workers(len(missing), 64), newBuffer, func(j int, buf *bytes.Buffer) error {
 		b := missing[j]
 		bl := blocks[b]
 		t, data := r.server, ServerData{Global: &cfg.Global, Server: srv(bl.server)}
@@ -268,3 +269,5 @@ func sharedServer(members []*model.Server, prefix string) (model.Server, []Route
 	}
 	return out, maps
 }
+
+func newBuffer() *bytes.Buffer { return new(bytes.Buffer) }
