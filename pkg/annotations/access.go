@@ -81,25 +81,29 @@ func cidrs(set func(*Access, []string)) func(string, *Set) error {
 }
 
 func accessFields() []Field {
-	f := func(key, def, allowed, doc string, risk Risk, apply func(string, *Set) error) Field {
-		return Field{Key: key, Group: "access", Scope: ScopeLocation, Risk: risk, Default: def, Allowed: allowed, Doc: doc, apply: apply}
-	}
 	const list = "comma-separated IP addresses or CIDRs"
-	return []Field{
-		f("whitelist-source-range", "(everyone)", list, "only these client networks may connect; others get 403", RiskMedium,
-			cidrs(func(a *Access, l []string) { a.Allow = l })),
-		f("denylist-source-range", "(no one)", list, "these client networks get 403", RiskMedium,
-			cidrs(func(a *Access, l []string) { a.Deny = l })),
-		f("limit-rps", "0 (no limit)", "1 to 100000", "requests per second per client address; excess gets 503", RiskLow,
-			positive(100000, func(a *Access, n int) { a.RPS = n })),
-		f("limit-rpm", "0 (no limit)", "1 to 6000000", "requests per minute per client address; excess gets 503", RiskLow,
-			positive(6000000, func(a *Access, n int) { a.RPM = n })),
+	return inGroup("access", []Field{
+		{Key: "whitelist-source-range", Default: "(everyone)", Allowed: list, Risk: RiskMedium,
+			Doc:   "only these client networks may connect; others get 403",
+			apply: cidrs(func(a *Access, l []string) { a.Allow = l })},
+		{Key: "denylist-source-range", Default: "(no one)", Allowed: list, Risk: RiskMedium,
+			Doc:   "these client networks get 403",
+			apply: cidrs(func(a *Access, l []string) { a.Deny = l })},
+		{Key: "limit-rps", Default: "0 (no limit)", Allowed: "1 to 100000", Risk: RiskLow,
+			Doc:   "requests per second per client address; excess gets 503",
+			apply: positive(100000, func(a *Access, n int) { a.RPS = n })},
+		{Key: "limit-rpm", Default: "0 (no limit)", Allowed: "1 to 6000000", Risk: RiskLow,
+			Doc:   "requests per minute per client address; excess gets 503",
+			apply: positive(6000000, func(a *Access, n int) { a.RPM = n })},
 		// nginx refuses limit_conn values from 65536 on.
-		f("limit-connections", "0 (no limit)", "1 to 65535", "concurrent connections per client address; excess gets 503", RiskLow,
-			positive(65535, func(a *Access, n int) { a.Connections = n })),
-		f("limit-burst-multiplier", "5", "1 to 1000", "burst allowed above limit-rps/limit-rpm, as a multiple of the rate", RiskLow,
-			positive(1000, func(a *Access, n int) { a.BurstMultiplier = n })),
-		f("limit-whitelist", "(no one)", list, "client networks the rate and connection limits do not apply to", RiskLow,
-			cidrs(func(a *Access, l []string) { a.LimitWhitelist = l })),
-	}
+		{Key: "limit-connections", Default: "0 (no limit)", Allowed: "1 to 65535", Risk: RiskLow,
+			Doc:   "concurrent connections per client address; excess gets 503",
+			apply: positive(65535, func(a *Access, n int) { a.Connections = n })},
+		{Key: "limit-burst-multiplier", Default: "5", Allowed: "1 to 1000", Risk: RiskLow,
+			Doc:   "burst allowed above limit-rps/limit-rpm, as a multiple of the rate",
+			apply: positive(1000, func(a *Access, n int) { a.BurstMultiplier = n })},
+		{Key: "limit-whitelist", Default: "(no one)", Allowed: list, Risk: RiskLow,
+			Doc:   "client networks the rate and connection limits do not apply to",
+			apply: cidrs(func(a *Access, l []string) { a.LimitWhitelist = l })},
+	})
 }

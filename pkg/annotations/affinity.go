@@ -89,12 +89,10 @@ func cookieSeconds(set func(*Affinity, int)) func(string, *Set) error {
 }
 
 func affinityFields() []Field {
-	f := func(key, def, allowed, doc string, apply func(string, *Set) error) Field {
-		return Field{Key: key, Group: "affinity", Scope: ScopeLocation, Risk: RiskLow, Default: def, Allowed: allowed, Doc: doc, apply: apply}
-	}
-	return []Field{
-		f("affinity", "", "cookie", "pin each client to one endpoint with a cookie (session affinity)",
-			func(v string, s *Set) error {
+	return inGroup("affinity", []Field{
+		{Key: "affinity", Default: "", Allowed: "cookie", Risk: RiskLow,
+			Doc: "pin each client to one endpoint with a cookie (session affinity)",
+			apply: func(v string, s *Set) error {
 				if v != "cookie" {
 					return errors.New("is not cookie, the only affinity type")
 				}
@@ -110,55 +108,57 @@ func affinityFields() []Field {
 					a.Mode = DefaultAffinityMode
 				}
 				return nil
-			}),
-		f("affinity-mode", DefaultAffinityMode, "balanced, persistent",
-			"balanced re-pins some sessions when endpoints scale; persistent never moves a session",
-			func(v string, s *Set) error {
+			}},
+		{Key: "affinity-mode", Default: DefaultAffinityMode, Allowed: "balanced, persistent", Risk: RiskLow,
+			Doc: "balanced re-pins some sessions when endpoints scale; persistent never moves a session",
+			apply: func(v string, s *Set) error {
 				switch v {
 				case "balanced", "persistent":
 					s.Affinity.Mode = v
 					return nil
 				}
 				return errors.New("is not balanced or persistent")
-			}),
-		f("session-cookie-name", DefaultAffinityCookieName, cookieTokenText,
-			"name of the affinity cookie",
-			func(v string, s *Set) error {
+			}},
+		{Key: "session-cookie-name", Default: DefaultAffinityCookieName, Allowed: cookieTokenText, Risk: RiskLow,
+			Doc: "name of the affinity cookie",
+			apply: func(v string, s *Set) error {
 				if !cookieToken.MatchString(v) {
 					return errors.New("is not " + cookieTokenText)
 				}
 				s.Affinity.CookieName = v
 				return nil
-			}),
-		f("session-cookie-path", "(the Ingress path)", "an absolute path of at most 256 URL characters, without ; , $ or spaces",
-			"Path attribute of the affinity cookie; set it when the paths are regular expressions",
-			func(v string, s *Set) error {
+			}},
+		{Key: "session-cookie-path", Default: "(the Ingress path)", Allowed: "an absolute path of at most 256 URL characters, without ; , $ or spaces", Risk: RiskLow,
+			Doc: "Path attribute of the affinity cookie; set it when the paths are regular expressions",
+			apply: func(v string, s *Set) error {
 				if !cookiePath.MatchString(v) {
 					return errors.New("is not an absolute path of at most 256 URL characters without ; , $ or spaces")
 				}
 				s.Affinity.CookiePath = v
 				return nil
-			}),
-		f("session-cookie-domain", "(host-only cookie)", "a DNS name, optionally with a leading dot",
-			"Domain attribute of the affinity cookie",
-			func(v string, s *Set) error {
+			}},
+		{Key: "session-cookie-domain", Default: "(host-only cookie)", Allowed: "a DNS name, optionally with a leading dot", Risk: RiskLow,
+			Doc: "Domain attribute of the affinity cookie",
+			apply: func(v string, s *Set) error {
 				d := strings.ToLower(v)
 				if errs := validation.IsDNS1123Subdomain(strings.TrimPrefix(d, ".")); len(errs) > 0 {
 					return errors.New("is not a DNS name (optionally with a leading dot)")
 				}
 				s.Affinity.CookieDomain = d
 				return nil
-			}),
-		f("session-cookie-max-age", "", fmt.Sprintf("whole seconds from 1 to %d", MaxCookieSeconds),
-			"Max-Age attribute of the affinity cookie; without it (and -expires) the cookie lasts the browser session",
-			cookieSeconds(func(a *Affinity, n int) { a.CookieMaxAge = n })),
-		f("session-cookie-expires", "", fmt.Sprintf("whole seconds from 1 to %d", MaxCookieSeconds),
-			"Expires attribute of the affinity cookie, in seconds from when it is set",
-			cookieSeconds(func(a *Affinity, n int) { a.CookieExpires = n })),
-		f("session-cookie-secure", "false", "true, false", "Secure attribute of the affinity cookie",
-			setBool(func(s *Set, b bool) { s.Affinity.CookieSecure = b })),
-		f("session-cookie-samesite", "", "None, Lax, Strict (any case)", "SameSite attribute of the affinity cookie",
-			func(v string, s *Set) error {
+			}},
+		{Key: "session-cookie-max-age", Default: "", Allowed: fmt.Sprintf("whole seconds from 1 to %d", MaxCookieSeconds), Risk: RiskLow,
+			Doc:   "Max-Age attribute of the affinity cookie; without it (and -expires) the cookie lasts the browser session",
+			apply: cookieSeconds(func(a *Affinity, n int) { a.CookieMaxAge = n })},
+		{Key: "session-cookie-expires", Default: "", Allowed: fmt.Sprintf("whole seconds from 1 to %d", MaxCookieSeconds), Risk: RiskLow,
+			Doc:   "Expires attribute of the affinity cookie, in seconds from when it is set",
+			apply: cookieSeconds(func(a *Affinity, n int) { a.CookieExpires = n })},
+		{Key: "session-cookie-secure", Default: "false", Allowed: "true, false", Risk: RiskLow,
+			Doc:   "Secure attribute of the affinity cookie",
+			apply: setBool(func(s *Set, b bool) { s.Affinity.CookieSecure = b })},
+		{Key: "session-cookie-samesite", Default: "", Allowed: "None, Lax, Strict (any case)", Risk: RiskLow,
+			Doc: "SameSite attribute of the affinity cookie",
+			apply: func(v string, s *Set) error {
 				switch strings.ToLower(v) {
 				case "none":
 					s.Affinity.CookieSameSite = "None"
@@ -170,9 +170,9 @@ func affinityFields() []Field {
 					return errors.New("is not None, Lax or Strict")
 				}
 				return nil
-			}),
-		f("session-cookie-change-on-failure", "false", "true, false",
-			"when the pinned endpoint fails, pin the client to the next one instead of keeping the old cookie",
-			setBool(func(s *Set, b bool) { s.Affinity.CookieChangeOnFailure = b })),
-	}
+			}},
+		{Key: "session-cookie-change-on-failure", Default: "false", Allowed: "true, false", Risk: RiskLow,
+			Doc:   "when the pinned endpoint fails, pin the client to the next one instead of keeping the old cookie",
+			apply: setBool(func(s *Set, b bool) { s.Affinity.CookieChangeOnFailure = b })},
+	})
 }

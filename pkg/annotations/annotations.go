@@ -135,6 +135,15 @@ func NewParser(prefix string) *Parser {
 	return p
 }
 
+// inGroup puts the fields of one file in its group; every annotation
+// applies to the locations of the Ingress's paths (ScopeLocation).
+func inGroup(group string, fields []Field) []Field {
+	for i := range fields {
+		fields[i].Group, fields[i].Scope = group, ScopeLocation
+	}
+	return fields
+}
+
 // Fields lists every supported annotation, sorted by group then key.
 func Fields() []Field {
 	var all []Field

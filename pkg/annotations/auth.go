@@ -22,44 +22,42 @@ type Auth struct {
 var realmValue = regexp.MustCompile(`^[A-Za-z0-9 .,:;!?()@#%&*+=/_-]{1,128}$`)
 
 func authFields() []Field {
-	f := func(key, def, allowed, doc string, risk Risk, apply func(string, *Set) error) Field {
-		return Field{Key: key, Group: "auth", Scope: ScopeLocation, Risk: risk, Default: def, Allowed: allowed, Doc: doc, apply: apply}
-	}
-	return []Field{
-		f("auth-type", "", "basic", "require HTTP basic authentication (digest is not supported)", RiskMedium,
-			func(v string, s *Set) error {
+	return inGroup("auth", []Field{
+		{Key: "auth-type", Default: "", Allowed: "basic", Risk: RiskMedium,
+			Doc: "require HTTP basic authentication (digest is not supported)",
+			apply: func(v string, s *Set) error {
 				if strings.ToLower(v) != "basic" {
 					return errors.New("is not basic (digest is not supported)")
 				}
 				s.Auth.Type = "basic"
 				return nil
-			}),
-		f("auth-secret", "", "a Secret name in the Ingress's namespace (or namespace/name of the same namespace)",
-			"the Secret with the users and password hashes", RiskMedium,
-			func(v string, s *Set) error {
+			}},
+		{Key: "auth-secret", Default: "", Allowed: "a Secret name in the Ingress's namespace (or namespace/name of the same namespace)", Risk: RiskMedium,
+			Doc: "the Secret with the users and password hashes",
+			apply: func(v string, s *Set) error {
 				if err := checkObjectRef(v, "Secret"); err != nil {
 					return err
 				}
 				s.Auth.Secret = v
 				return nil
-			}),
-		f("auth-secret-type", "auth-file", "auth-file, auth-map",
-			"auth-file: key auth holds htpasswd lines; auth-map: each key is a user, its value the hash", RiskLow,
-			func(v string, s *Set) error {
+			}},
+		{Key: "auth-secret-type", Default: "auth-file", Allowed: "auth-file, auth-map", Risk: RiskLow,
+			Doc: "auth-file: key auth holds htpasswd lines; auth-map: each key is a user, its value the hash",
+			apply: func(v string, s *Set) error {
 				if v != "auth-file" && v != "auth-map" {
 					return errors.New("is not auth-file or auth-map")
 				}
 				s.Auth.SecretType = v
 				return nil
-			}),
-		f("auth-realm", "Authentication Required", "1 to 128 printable characters without quotes, \\ or $",
-			"text shown in the browser's login prompt", RiskLow,
-			func(v string, s *Set) error {
+			}},
+		{Key: "auth-realm", Default: "Authentication Required", Allowed: "1 to 128 printable characters without quotes, \\ or $", Risk: RiskLow,
+			Doc: "text shown in the browser's login prompt",
+			apply: func(v string, s *Set) error {
 				if !realmValue.MatchString(v) {
 					return errors.New("is not 1 to 128 printable characters without quotes, \\ or $")
 				}
 				s.Auth.Realm = v
 				return nil
-			}),
-	}
+			}},
+	})
 }

@@ -21,21 +21,20 @@ type Balance struct {
 var hashByValue = regexp.MustCompile(`^(\$[A-Za-z_][A-Za-z0-9_]{0,63}){1,4}$`)
 
 func balanceFields() []Field {
-	f := func(key, def, allowed, doc string, apply func(string, *Set) error) Field {
-		return Field{Key: key, Group: "balance", Scope: ScopeLocation, Risk: RiskLow, Default: def, Allowed: allowed, Doc: doc, apply: apply}
-	}
-	return []Field{
-		f("load-balance", "round_robin", "round_robin, least_conn, ewma",
-			"how requests spread over the endpoints", func(v string, s *Set) error {
+	return inGroup("balance", []Field{
+		{Key: "load-balance", Default: "round_robin", Allowed: "round_robin, least_conn, ewma", Risk: RiskLow,
+			Doc: "how requests spread over the endpoints",
+			apply: func(v string, s *Set) error {
 				switch v {
 				case "round_robin", "least_conn", "ewma":
 					s.Balance.Method = v
 					return nil
 				}
 				return errors.New("is not round_robin, least_conn or ewma")
-			}),
-		f("upstream-hash-by", "", "nginx variables, e.g. $request_uri or $cookie_user",
-			"send requests with the same value to the same endpoint (consistent hashing)", func(v string, s *Set) error {
+			}},
+		{Key: "upstream-hash-by", Default: "", Allowed: "nginx variables, e.g. $request_uri or $cookie_user", Risk: RiskLow,
+			Doc: "send requests with the same value to the same endpoint (consistent hashing)",
+			apply: func(v string, s *Set) error {
 				if !hashByValue.MatchString(v) {
 					return errors.New("is not one to four nginx variables like $request_uri")
 				}
@@ -48,6 +47,6 @@ func balanceFields() []Field {
 				}
 				s.Balance.HashBy = v
 				return nil
-			}),
-	}
+			}},
+	})
 }

@@ -91,69 +91,66 @@ func headerPattern(v string) (string, error) {
 var canaryWeightValue = regexp.MustCompile(`^[0-9]{1,7}$`)
 
 func canaryFields() []Field {
-	f := func(key, def, allowed, doc string, risk Risk, apply func(string, *Set) error) Field {
-		return Field{Key: key, Group: "canary", Scope: ScopeLocation, Risk: risk, Default: def, Allowed: allowed, Doc: doc, apply: apply}
-	}
-	return []Field{
-		f("canary", "false", "true, false",
-			"make this Ingress the canary of the Ingress that serves the same host and path", RiskMedium,
-			setBool(func(s *Set, b bool) { s.Canary.Enabled = b })),
-		f("canary-weight", "0", "a whole number from 0 to canary-weight-total",
-			"share of requests (out of canary-weight-total) sent to the canary", RiskLow,
-			func(v string, s *Set) error {
+	return inGroup("canary", []Field{
+		{Key: "canary", Default: "false", Allowed: "true, false", Risk: RiskMedium,
+			Doc:   "make this Ingress the canary of the Ingress that serves the same host and path",
+			apply: setBool(func(s *Set, b bool) { s.Canary.Enabled = b })},
+		{Key: "canary-weight", Default: "0", Allowed: "a whole number from 0 to canary-weight-total", Risk: RiskLow,
+			Doc: "share of requests (out of canary-weight-total) sent to the canary",
+			apply: func(v string, s *Set) error {
 				n, err := strconv.Atoi(v)
 				if !canaryWeightValue.MatchString(v) || err != nil || n > MaxCanaryWeightTotal {
 					return fmt.Errorf("is not a whole number from 0 to %d", MaxCanaryWeightTotal)
 				}
 				s.Canary.Weight = n
 				return nil
-			}),
-		f("canary-weight-total", strconv.Itoa(DefaultCanaryWeightTotal), fmt.Sprintf("a whole number from 1 to %d", MaxCanaryWeightTotal),
-			"what canary-weight is out of", RiskLow,
-			func(v string, s *Set) error {
+			}},
+		{Key: "canary-weight-total", Default: strconv.Itoa(DefaultCanaryWeightTotal), Allowed: fmt.Sprintf("a whole number from 1 to %d", MaxCanaryWeightTotal), Risk: RiskLow,
+			Doc: "what canary-weight is out of",
+			apply: func(v string, s *Set) error {
 				n, err := strconv.Atoi(v)
 				if !canaryWeightValue.MatchString(v) || err != nil || n < 1 || n > MaxCanaryWeightTotal {
 					return fmt.Errorf("is not a whole number from 1 to %d", MaxCanaryWeightTotal)
 				}
 				s.Canary.WeightTotal = n
 				return nil
-			}),
-		f("canary-by-header", "", "a header name of 1 to 64 letters, digits and -",
-			`requests with this header set to "always" go to the canary, "never" never do`, RiskLow,
-			func(v string, s *Set) error {
+			}},
+		{Key: "canary-by-header", Default: "", Allowed: "a header name of 1 to 64 letters, digits and -", Risk: RiskLow,
+			Doc: `requests with this header set to "always" go to the canary, "never" never do`,
+			apply: func(v string, s *Set) error {
 				if !canaryHeaderName.MatchString(v) {
 					return errors.New("is not a header name of 1 to 64 letters, digits and - (nginx drops headers with other characters)")
 				}
 				s.Canary.Header = v
 				return nil
-			}),
-		f("canary-by-header-value", "", `1 to 256 printable ASCII characters without quotes, backslash, $, ; or braces`,
-			"requests whose canary-by-header equals this value go to the canary", RiskLow,
-			func(v string, s *Set) error {
+			}},
+		{Key: "canary-by-header-value", Default: "", Allowed: `1 to 256 printable ASCII characters without quotes, backslash, $, ; or braces`, Risk: RiskLow,
+			Doc: "requests whose canary-by-header equals this value go to the canary",
+			apply: func(v string, s *Set) error {
 				if !canaryHeaderValue.MatchString(v) {
 					return errors.New(`is not 1 to 256 printable ASCII characters without quotes, backslash, $, ; or braces`)
 				}
 				s.Canary.HeaderValue = v
 				return nil
-			}),
-		f("canary-by-header-pattern", "", "a regular expression of at most 256 ASCII characters (RE2 syntax); no named groups, no shapes that backtrack exponentially",
-			"requests whose canary-by-header matches this regex go to the canary (when canary-by-header-value is not set)", RiskMedium,
-			func(v string, s *Set) error {
+			}},
+		{Key: "canary-by-header-pattern", Default: "", Allowed: "a regular expression of at most 256 ASCII characters (RE2 syntax); no named groups, no shapes that backtrack exponentially", Risk: RiskMedium,
+			Doc: "requests whose canary-by-header matches this regex go to the canary (when canary-by-header-value is not set)",
+			apply: func(v string, s *Set) error {
 				pattern, err := headerPattern(v)
 				if err != nil {
 					return err
 				}
 				s.Canary.HeaderPattern = pattern
 				return nil
-			}),
-		f("canary-by-cookie", "", cookieTokenText,
-			`requests with this cookie set to "always" go to the canary, "never" never do`, RiskLow,
-			func(v string, s *Set) error {
+			}},
+		{Key: "canary-by-cookie", Default: "", Allowed: cookieTokenText, Risk: RiskLow,
+			Doc: `requests with this cookie set to "always" go to the canary, "never" never do`,
+			apply: func(v string, s *Set) error {
 				if !cookieToken.MatchString(v) {
 					return errors.New("is not " + cookieTokenText)
 				}
 				s.Canary.Cookie = v
 				return nil
-			}),
-	}
+			}},
+	})
 }

@@ -19,45 +19,45 @@ type ClientCert struct {
 }
 
 func clientCertFields() []Field {
-	f := func(key, def, allowed, doc string, risk Risk, apply func(string, *Set) error) Field {
-		return Field{Key: key, Group: "client-certificates", Scope: ScopeLocation, Risk: risk, Default: def, Allowed: allowed, Doc: doc, apply: apply}
-	}
-	return []Field{
-		f("auth-tls-secret", "", "a Secret with ca.crt in the Ingress's namespace",
-			"require client certificates signed by this CA on the Ingress's TLS hosts", RiskMedium,
-			func(v string, s *Set) error {
+	return inGroup("client-certificates", []Field{
+		{Key: "auth-tls-secret", Default: "", Allowed: "a Secret with ca.crt in the Ingress's namespace", Risk: RiskMedium,
+			Doc: "require client certificates signed by this CA on the Ingress's TLS hosts",
+			apply: func(v string, s *Set) error {
 				if err := checkObjectRef(v, "Secret"); err != nil {
 					return err
 				}
 				s.ClientCert.Secret = v
 				return nil
-			}),
-		f("auth-tls-verify-client", "on", "on, off, optional, optional_no_ca", "how strictly client certificates are checked", RiskMedium,
-			func(v string, s *Set) error {
+			}},
+		{Key: "auth-tls-verify-client", Default: "on", Allowed: "on, off, optional, optional_no_ca", Risk: RiskMedium,
+			Doc: "how strictly client certificates are checked",
+			apply: func(v string, s *Set) error {
 				switch v {
 				case "on", "off", "optional", "optional_no_ca":
 					s.ClientCert.Verify = v
 					return nil
 				}
 				return errors.New("is not on, off, optional or optional_no_ca")
-			}),
-		f("auth-tls-verify-depth", "1", "1 to 10", "how many intermediate certificates may sit between client and CA", RiskLow,
-			func(v string, s *Set) error {
+			}},
+		{Key: "auth-tls-verify-depth", Default: "1", Allowed: "1 to 10", Risk: RiskLow,
+			Doc: "how many intermediate certificates may sit between client and CA",
+			apply: func(v string, s *Set) error {
 				n, err := strconv.Atoi(v)
 				if err != nil || n < 1 || n > 10 {
 					return errors.New("is not a number from 1 to 10")
 				}
 				s.ClientCert.Depth = n
 				return nil
-			}),
-		f("auth-tls-pass-certificate-to-upstream", "false", "true, false", "send the client certificate to the backend in ssl-client-cert", RiskLow,
-			func(v string, s *Set) error {
+			}},
+		{Key: "auth-tls-pass-certificate-to-upstream", Default: "false", Allowed: "true, false", Risk: RiskLow,
+			Doc: "send the client certificate to the backend in ssl-client-cert",
+			apply: func(v string, s *Set) error {
 				b, err := strconv.ParseBool(v)
 				if err != nil {
 					return errors.New("is not true or false")
 				}
 				s.ClientCert.PassToUpstream = b
 				return nil
-			}),
-	}
+			}},
+	})
 }

@@ -41,21 +41,20 @@ var (
 )
 
 func corsFields() []Field {
-	f := func(key, def, allowed, doc string, apply func(string, *Set) error) Field {
-		return Field{Key: key, Group: "cors", Scope: ScopeLocation, Risk: RiskLow, Default: def, Allowed: allowed, Doc: doc, apply: apply}
-	}
-	return []Field{
-		f("enable-cors", "false", "true, false", "answer CORS preflight requests and add CORS headers",
-			func(v string, s *Set) error {
+	return inGroup("cors", []Field{
+		{Key: "enable-cors", Default: "false", Allowed: "true, false", Risk: RiskLow,
+			Doc: "answer CORS preflight requests and add CORS headers",
+			apply: func(v string, s *Set) error {
 				b, err := strconv.ParseBool(v)
 				if err != nil {
 					return errors.New("is not true or false")
 				}
 				s.CORS.Enabled = b
 				return nil
-			}),
-		f("cors-allow-origin", "*", "*, or comma-separated origins like https://app.example.com:8443", "origins allowed to call",
-			func(v string, s *Set) error {
+			}},
+		{Key: "cors-allow-origin", Default: "*", Allowed: "*, or comma-separated origins like https://app.example.com:8443", Risk: RiskLow,
+			Doc: "origins allowed to call",
+			apply: func(v string, s *Set) error {
 				var out []string
 				for _, o := range strings.Split(v, ",") {
 					o = strings.TrimSpace(o)
@@ -72,47 +71,52 @@ func corsFields() []Field {
 				}
 				s.CORS.AllowOrigins = out
 				return nil
-			}),
-		f("cors-allow-methods", DefaultCORSMethods, "comma-separated upper-case methods", "methods allowed in preflight answers",
-			func(v string, s *Set) error {
+			}},
+		{Key: "cors-allow-methods", Default: DefaultCORSMethods, Allowed: "comma-separated upper-case methods", Risk: RiskLow,
+			Doc: "methods allowed in preflight answers",
+			apply: func(v string, s *Set) error {
 				if !methodsValue.MatchString(v) {
 					return errors.New("is not a comma-separated list of upper-case methods")
 				}
 				s.CORS.AllowMethods = v
 				return nil
-			}),
-		f("cors-allow-headers", DefaultCORSHeaders, "* or comma-separated header names", "request headers allowed in preflight answers",
-			func(v string, s *Set) error {
+			}},
+		{Key: "cors-allow-headers", Default: DefaultCORSHeaders, Allowed: "* or comma-separated header names", Risk: RiskLow,
+			Doc: "request headers allowed in preflight answers",
+			apply: func(v string, s *Set) error {
 				if !headersValue.MatchString(v) {
 					return errors.New("is not * or a comma-separated list of header names")
 				}
 				s.CORS.AllowHeaders = v
 				return nil
-			}),
-		f("cors-expose-headers", "", "* or comma-separated header names", "response headers scripts may read",
-			func(v string, s *Set) error {
+			}},
+		{Key: "cors-expose-headers", Default: "", Allowed: "* or comma-separated header names", Risk: RiskLow,
+			Doc: "response headers scripts may read",
+			apply: func(v string, s *Set) error {
 				if !headersValue.MatchString(v) {
 					return errors.New("is not * or a comma-separated list of header names")
 				}
 				s.CORS.ExposeHeaders = v
 				return nil
-			}),
-		f("cors-allow-credentials", "true", "true, false", "allow cookies and credentials",
-			func(v string, s *Set) error {
+			}},
+		{Key: "cors-allow-credentials", Default: "true", Allowed: "true, false", Risk: RiskLow,
+			Doc: "allow cookies and credentials",
+			apply: func(v string, s *Set) error {
 				b, err := strconv.ParseBool(v)
 				if err != nil {
 					return errors.New("is not true or false")
 				}
 				s.CORS.AllowCredentials = strconv.FormatBool(b)
 				return nil
-			}),
-		f("cors-max-age", DefaultCORSMaxAge, "whole seconds", "how long browsers may cache a preflight answer",
-			func(v string, s *Set) error {
+			}},
+		{Key: "cors-max-age", Default: DefaultCORSMaxAge, Allowed: "whole seconds", Risk: RiskLow,
+			Doc: "how long browsers may cache a preflight answer",
+			apply: func(v string, s *Set) error {
 				if !secondsValue.MatchString(v) {
 					return errors.New("is not a whole number of seconds")
 				}
 				s.CORS.MaxAge = v
 				return nil
-			}),
-	}
+			}},
+	})
 }

@@ -1,7 +1,5 @@
 package annotations
 
-import ()
-
 // CustomHeaders names a ConfigMap whose entries become response headers.
 type CustomHeaders struct {
 	// ConfigMap is "name" or "namespace/name" (same namespace only).
@@ -9,8 +7,8 @@ type CustomHeaders struct {
 }
 
 func customHeaderFields() []Field {
-	return []Field{{
-		Key: "custom-headers", Group: "headers", Scope: ScopeLocation, Risk: RiskMedium,
+	return inGroup("headers", []Field{{
+		Key: "custom-headers", Risk: RiskMedium,
 		Default: "", Allowed: "a ConfigMap in the Ingress's namespace",
 		Doc: "add each entry of the ConfigMap (header: value) to the responses",
 		apply: func(v string, s *Set) error {
@@ -20,5 +18,5 @@ func customHeaderFields() []Field {
 			s.CustomHeaders.ConfigMap = v
 			return nil
 		},
-	}}
+	}})
 }

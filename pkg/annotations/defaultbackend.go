@@ -27,13 +27,10 @@ type DefaultBackend struct {
 const maxCustomErrors = 32
 
 func defaultBackendFields() []Field {
-	f := func(key, def, allowed, doc string, apply func(string, *Set) error) Field {
-		return Field{Key: key, Group: "default-backend", Scope: ScopeLocation, Risk: RiskLow, Default: def, Allowed: allowed, Doc: doc, apply: apply}
-	}
-	return []Field{
-		f("default-backend", "", "a Service name of the Ingress's namespace, optionally :PORT (number or name; default its first port)",
-			"serve the Ingress's paths from this Service while their own has no ready endpoints, and unmatched paths of its hosts",
-			func(v string, s *Set) error {
+	return inGroup("default-backend", []Field{
+		{Key: "default-backend", Default: "", Allowed: "a Service name of the Ingress's namespace, optionally :PORT (number or name; default its first port)", Risk: RiskLow,
+			Doc: "serve the Ingress's paths from this Service while their own has no ready endpoints, and unmatched paths of its hosts",
+			apply: func(v string, s *Set) error {
 				name, port, hasPort := strings.Cut(v, ":")
 				if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
 					return errors.New("is not a Service name")
@@ -49,10 +46,10 @@ func defaultBackendFields() []Field {
 				}
 				s.DefaultBackend.Service, s.DefaultBackend.Port = name, port
 				return nil
-			}),
-		f("custom-http-errors", "", "comma-separated status codes from 400 to 599 (at most 32)",
-			"with default-backend: backend answers with these codes are replaced by the default backend's (header X-Code has the code)",
-			func(v string, s *Set) error {
+			}},
+		{Key: "custom-http-errors", Default: "", Allowed: "comma-separated status codes from 400 to 599 (at most 32)", Risk: RiskLow,
+			Doc: "with default-backend: backend answers with these codes are replaced by the default backend's (header X-Code has the code)",
+			apply: func(v string, s *Set) error {
 				var codes []int
 				for _, c := range strings.Split(v, ",") {
 					c = strings.TrimSpace(c)
@@ -72,6 +69,6 @@ func defaultBackendFields() []Field {
 				}
 				s.DefaultBackend.CustomHTTPErrors = codes
 				return nil
-			}),
-	}
+			}},
+	})
 }

@@ -42,38 +42,38 @@ func absoluteURL(v string) error {
 }
 
 func extAuthFields() []Field {
-	f := func(key, def, allowed, doc string, risk Risk, apply func(string, *Set) error) Field {
-		return Field{Key: key, Group: "external-auth", Scope: ScopeLocation, Risk: risk, Default: def, Allowed: allowed, Doc: doc, apply: apply}
-	}
-	return []Field{
-		f("auth-url", "", "absolute http(s) URL", "ask this service about every request: 2xx passes, 401/403 refuse", RiskMedium,
-			func(v string, s *Set) error {
+	return inGroup("external-auth", []Field{
+		{Key: "auth-url", Default: "", Allowed: "absolute http(s) URL", Risk: RiskMedium,
+			Doc: "ask this service about every request: 2xx passes, 401/403 refuse",
+			apply: func(v string, s *Set) error {
 				if err := absoluteURL(v); err != nil {
 					return err
 				}
 				s.ExternalAuth.URL = v
 				return nil
-			}),
-		f("auth-method", "GET", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", "method of the auth request", RiskLow,
-			func(v string, s *Set) error {
+			}},
+		{Key: "auth-method", Default: "GET", Allowed: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", Risk: RiskLow,
+			Doc: "method of the auth request",
+			apply: func(v string, s *Set) error {
 				switch m := strings.ToUpper(v); m {
 				case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS":
 					s.ExternalAuth.Method = m
 					return nil
 				}
 				return errors.New("is not an HTTP method")
-			}),
-		f("auth-signin", "", "absolute http(s) URL", "where a 401 redirects (with ?rd= the original URL)", RiskMedium,
-			func(v string, s *Set) error {
+			}},
+		{Key: "auth-signin", Default: "", Allowed: "absolute http(s) URL", Risk: RiskMedium,
+			Doc: "where a 401 redirects (with ?rd= the original URL)",
+			apply: func(v string, s *Set) error {
 				if err := absoluteURL(v); err != nil {
 					return err
 				}
 				s.ExternalAuth.SignIn = v
 				return nil
-			}),
-		f("auth-response-headers", "", "comma-separated header names (at most 16)",
-			"headers copied from the auth answer to the proxied request", RiskLow,
-			func(v string, s *Set) error {
+			}},
+		{Key: "auth-response-headers", Default: "", Allowed: "comma-separated header names (at most 16)", Risk: RiskLow,
+			Doc: "headers copied from the auth answer to the proxied request",
+			apply: func(v string, s *Set) error {
 				var out []string
 				for _, h := range strings.Split(v, ",") {
 					h = strings.TrimSpace(h)
@@ -90,6 +90,6 @@ func extAuthFields() []Field {
 				}
 				s.ExternalAuth.ResponseHeaders = out
 				return nil
-			}),
-	}
+			}},
+	})
 }

@@ -30,37 +30,38 @@ var hostPort = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?
 var prefixPath = regexp.MustCompile(`^/[A-Za-z0-9\-._~/%!&'()*+,=:@]*$`)
 
 func headersFields() []Field {
-	f := func(key, def, allowed, doc string, risk Risk, apply func(string, *Set) error) Field {
-		return Field{Key: key, Group: "headers", Scope: ScopeLocation, Risk: risk, Default: def, Allowed: allowed, Doc: doc, apply: apply}
-	}
-	return []Field{
-		f("upstream-vhost", "(the request's Host)", "a DNS name, optionally with :port", "Host header sent to the backend", RiskLow,
-			func(v string, s *Set) error {
+	return inGroup("headers", []Field{
+		{Key: "upstream-vhost", Default: "(the request's Host)", Allowed: "a DNS name, optionally with :port", Risk: RiskLow,
+			Doc: "Host header sent to the backend",
+			apply: func(v string, s *Set) error {
 				if len(v) > 260 || !hostPort.MatchString(strings.ToLower(v)) {
 					return errors.New("is not a DNS name with an optional :port")
 				}
 				s.Headers.UpstreamVhost = strings.ToLower(v)
 				return nil
-			}),
-		f("x-forwarded-prefix", "", "an absolute path", "X-Forwarded-Prefix header sent to the backend", RiskLow,
-			func(v string, s *Set) error {
+			}},
+		{Key: "x-forwarded-prefix", Default: "", Allowed: "an absolute path", Risk: RiskLow,
+			Doc: "X-Forwarded-Prefix header sent to the backend",
+			apply: func(v string, s *Set) error {
 				if len(v) > 1024 || !prefixPath.MatchString(v) {
 					return errors.New("is not an absolute path")
 				}
 				s.Headers.XForwardedPrefix = v
 				return nil
-			}),
-		f("enable-access-log", "true", "true, false", "log the Ingress's requests in the access log", RiskLow,
-			func(v string, s *Set) error {
+			}},
+		{Key: "enable-access-log", Default: "true", Allowed: "true, false", Risk: RiskLow,
+			Doc: "log the Ingress's requests in the access log",
+			apply: func(v string, s *Set) error {
 				b, err := strconv.ParseBool(v)
 				if err != nil {
 					return errors.New("is not true or false")
 				}
 				s.Headers.AccessLog = strconv.FormatBool(b)
 				return nil
-			}),
-		f("server-alias", "", "comma-separated DNS names", "more host names served by the Ingress's hosts", RiskMedium,
-			func(v string, s *Set) error {
+			}},
+		{Key: "server-alias", Default: "", Allowed: "comma-separated DNS names", Risk: RiskMedium,
+			Doc: "more host names served by the Ingress's hosts",
+			apply: func(v string, s *Set) error {
 				var out []string
 				for _, h := range strings.Split(v, ",") {
 					h = strings.TrimSpace(strings.ToLower(h))
@@ -77,6 +78,6 @@ func headersFields() []Field {
 				}
 				s.Headers.ServerAliases = out
 				return nil
-			}),
-	}
+			}},
+	})
 }

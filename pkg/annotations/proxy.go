@@ -131,41 +131,47 @@ var nextUpstreamConditions = []string{"error", "timeout", "invalid_header", "htt
 	"http_503", "http_504", "http_403", "http_404", "http_429", "non_idempotent", "off"}
 
 func proxyFields() []Field {
-	f := func(key, def, allowed, doc string, risk Risk, apply func(string, *Set) error) Field {
-		return Field{Key: key, Group: "proxy", Scope: ScopeLocation, Risk: risk, Default: def, Allowed: allowed, Doc: doc, apply: apply}
-	}
-	return []Field{
-		f("proxy-connect-timeout", "5 (ConfigMap)", "whole seconds", "seconds to wait for a connection to a backend", RiskLow,
-			seconds(func(p *Proxy, v string) { p.ConnectTimeout = v })),
-		f("proxy-read-timeout", "60 (ConfigMap)", "whole seconds", "seconds between two reads from a backend", RiskLow,
-			seconds(func(p *Proxy, v string) { p.ReadTimeout = v })),
-		f("proxy-send-timeout", "60 (ConfigMap)", "whole seconds", "seconds between two writes to a backend", RiskLow,
-			seconds(func(p *Proxy, v string) { p.SendTimeout = v })),
-		f("proxy-body-size", "1m (ConfigMap)", "nginx size: 8k, 1m, 0 (no limit)", "largest request body accepted", RiskMedium,
-			size(func(p *Proxy, v string) { p.BodySize = v })),
-		f("client-body-buffer-size", "8k (ConfigMap)", "1k to 9m (k or m suffix), or 1000 to 9999999 bytes", "request body size kept in memory", RiskLow,
-			buffer(func(p *Proxy, v string) { p.ClientBodyBufferSize = v })),
-		f("proxy-buffering", "off", "on, off", "buffer responses from the backend", RiskLow,
-			onOff(func(p *Proxy, v string) { p.Buffering = v })),
-		f("proxy-buffer-size", "4k", "1k to 9m (k or m suffix), or 1000 to 9999999 bytes", "buffer for the first part of a backend response (headers); proxy_buffers follow it", RiskLow,
-			buffer(func(p *Proxy, v string) {
+	return inGroup("proxy", []Field{
+		{Key: "proxy-connect-timeout", Default: "5 (ConfigMap)", Allowed: "whole seconds", Risk: RiskLow,
+			Doc:   "seconds to wait for a connection to a backend",
+			apply: seconds(func(p *Proxy, v string) { p.ConnectTimeout = v })},
+		{Key: "proxy-read-timeout", Default: "60 (ConfigMap)", Allowed: "whole seconds", Risk: RiskLow,
+			Doc:   "seconds between two reads from a backend",
+			apply: seconds(func(p *Proxy, v string) { p.ReadTimeout = v })},
+		{Key: "proxy-send-timeout", Default: "60 (ConfigMap)", Allowed: "whole seconds", Risk: RiskLow,
+			Doc:   "seconds between two writes to a backend",
+			apply: seconds(func(p *Proxy, v string) { p.SendTimeout = v })},
+		{Key: "proxy-body-size", Default: "1m (ConfigMap)", Allowed: "nginx size: 8k, 1m, 0 (no limit)", Risk: RiskMedium,
+			Doc:   "largest request body accepted",
+			apply: size(func(p *Proxy, v string) { p.BodySize = v })},
+		{Key: "client-body-buffer-size", Default: "8k (ConfigMap)", Allowed: "1k to 9m (k or m suffix), or 1000 to 9999999 bytes", Risk: RiskLow,
+			Doc:   "request body size kept in memory",
+			apply: buffer(func(p *Proxy, v string) { p.ClientBodyBufferSize = v })},
+		{Key: "proxy-buffering", Default: "off", Allowed: "on, off", Risk: RiskLow,
+			Doc:   "buffer responses from the backend",
+			apply: onOff(func(p *Proxy, v string) { p.Buffering = v })},
+		{Key: "proxy-buffer-size", Default: "4k", Allowed: "1k to 9m (k or m suffix), or 1000 to 9999999 bytes", Risk: RiskLow,
+			Doc: "buffer for the first part of a backend response (headers); proxy_buffers follow it",
+			apply: buffer(func(p *Proxy, v string) {
 				p.BufferSize = v
 				n, _ := strconv.Atoi(strings.TrimRight(v, "km")) // the pattern guarantees digits
 				p.BusyBuffersSize = strconv.Itoa(2*n) + strings.TrimLeft(v, "0123456789")
-			})),
-		f("proxy-request-buffering", "on", "on, off", "read the whole request body before proxying", RiskLow,
-			onOff(func(p *Proxy, v string) { p.RequestBuffering = v })),
-		f("proxy-http-version", "1.1", "1.0, 1.1", "HTTP version to backends (1.1 keeps connections alive)", RiskLow,
-			func(v string, s *Set) error {
+			})},
+		{Key: "proxy-request-buffering", Default: "on", Allowed: "on, off", Risk: RiskLow,
+			Doc:   "read the whole request body before proxying",
+			apply: onOff(func(p *Proxy, v string) { p.RequestBuffering = v })},
+		{Key: "proxy-http-version", Default: "1.1", Allowed: "1.0, 1.1", Risk: RiskLow,
+			Doc: "HTTP version to backends (1.1 keeps connections alive)",
+			apply: func(v string, s *Set) error {
 				if v != "1.0" && v != "1.1" {
 					return errors.New("is not 1.0 or 1.1")
 				}
 				s.Proxy.HTTPVersion = v
 				return nil
-			}),
-		f("proxy-next-upstream", "error timeout", strings.Join(nextUpstreamConditions, ", ")+" (space separated)",
-			"when to try the next endpoint", RiskLow,
-			func(v string, s *Set) error {
+			}},
+		{Key: "proxy-next-upstream", Default: "error timeout", Allowed: strings.Join(nextUpstreamConditions, ", ") + " (space separated)", Risk: RiskLow,
+			Doc: "when to try the next endpoint",
+			apply: func(v string, s *Set) error {
 				fields := strings.Fields(v)
 				if len(fields) == 0 {
 					return errors.New("lists no condition")
@@ -181,17 +187,19 @@ func proxyFields() []Field {
 				}
 				s.Proxy.NextUpstream = fields
 				return nil
-			}),
-		f("proxy-next-upstream-tries", "3", "0 to 100 (0: no limit)", "how many endpoints to try", RiskLow,
-			func(v string, s *Set) error {
+			}},
+		{Key: "proxy-next-upstream-tries", Default: "3", Allowed: "0 to 100 (0: no limit)", Risk: RiskLow,
+			Doc: "how many endpoints to try",
+			apply: func(v string, s *Set) error {
 				n, err := strconv.Atoi(v)
 				if err != nil || n < 0 || n > 100 {
 					return errors.New("is not a number from 0 to 100")
 				}
 				s.Proxy.NextUpstreamTries = strconv.Itoa(n)
 				return nil
-			}),
-		f("proxy-next-upstream-timeout", "0 (no limit)", "whole seconds", "time limit for trying further endpoints", RiskLow,
-			seconds(func(p *Proxy, v string) { p.NextUpstreamTimeout = v })),
-	}
+			}},
+		{Key: "proxy-next-upstream-timeout", Default: "0 (no limit)", Allowed: "whole seconds", Risk: RiskLow,
+			Doc:   "time limit for trying further endpoints",
+			apply: seconds(func(p *Proxy, v string) { p.NextUpstreamTimeout = v })},
+	})
 }

@@ -28,38 +28,38 @@ func onOffValue(v string) (string, error) {
 }
 
 func proxySSLFields() []Field {
-	f := func(key, def, allowed, doc string, risk Risk, apply func(string, *Set) error) Field {
-		return Field{Key: key, Group: "backend-tls", Scope: ScopeLocation, Risk: risk, Default: def, Allowed: allowed, Doc: doc, apply: apply}
-	}
-	return []Field{
-		f("proxy-ssl-secret", "", "a Secret with ca.crt (and optionally tls.crt, tls.key) in the Ingress's namespace",
-			"CA that HTTPS/GRPCS backends are checked against, and the client certificate nginx presents to them", RiskMedium,
-			func(v string, s *Set) error {
+	return inGroup("backend-tls", []Field{
+		{Key: "proxy-ssl-secret", Default: "", Allowed: "a Secret with ca.crt (and optionally tls.crt, tls.key) in the Ingress's namespace", Risk: RiskMedium,
+			Doc: "CA that HTTPS/GRPCS backends are checked against, and the client certificate nginx presents to them",
+			apply: func(v string, s *Set) error {
 				if err := checkObjectRef(v, "Secret"); err != nil {
 					return err
 				}
 				s.ProxySSL.Secret = v
 				return nil
-			}),
-		f("proxy-ssl-verify", "off", "on, off", "check the backend's certificate against the CA of proxy-ssl-secret", RiskMedium,
-			func(v string, s *Set) error {
+			}},
+		{Key: "proxy-ssl-verify", Default: "off", Allowed: "on, off", Risk: RiskMedium,
+			Doc: "check the backend's certificate against the CA of proxy-ssl-secret",
+			apply: func(v string, s *Set) error {
 				o, err := onOffValue(v)
 				s.ProxySSL.Verify = o
 				return err
-			}),
-		f("proxy-ssl-name", "(the upstream name)", "a DNS name", "name the backend certificate must match, also sent as SNI", RiskLow,
-			func(v string, s *Set) error {
+			}},
+		{Key: "proxy-ssl-name", Default: "(the upstream name)", Allowed: "a DNS name", Risk: RiskLow,
+			Doc: "name the backend certificate must match, also sent as SNI",
+			apply: func(v string, s *Set) error {
 				if errs := validation.IsDNS1123Subdomain(v); len(errs) > 0 {
 					return errors.New("is not a DNS name")
 				}
 				s.ProxySSL.Name = v
 				return nil
-			}),
-		f("proxy-ssl-server-name", "off", "on, off", "send the name (proxy-ssl-name) as SNI to the backend", RiskLow,
-			func(v string, s *Set) error {
+			}},
+		{Key: "proxy-ssl-server-name", Default: "off", Allowed: "on, off", Risk: RiskLow,
+			Doc: "send the name (proxy-ssl-name) as SNI to the backend",
+			apply: func(v string, s *Set) error {
 				o, err := onOffValue(v)
 				s.ProxySSL.ServerName = o
 				return err
-			}),
-	}
+			}},
+	})
 }

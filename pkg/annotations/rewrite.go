@@ -20,23 +20,20 @@ type Rewrite struct {
 var rewriteTarget = regexp.MustCompile(`^/([A-Za-z0-9\-._~/%!&'()*+,=:@?]|\$[1-9])*$`)
 
 func rewriteFields() []Field {
-	f := func(key, def, allowed, doc string, risk Risk, apply func(string, *Set) error) Field {
-		return Field{Key: key, Group: "rewrite", Scope: ScopeLocation, Risk: risk, Default: def, Allowed: allowed, Doc: doc, apply: apply}
-	}
-	return []Field{
-		f("use-regex", "false", "true, false",
-			"treat the paths as case-insensitive regular expressions; every path of the host becomes one", RiskMedium,
-			func(v string, s *Set) error {
+	return inGroup("rewrite", []Field{
+		{Key: "use-regex", Default: "false", Allowed: "true, false", Risk: RiskMedium,
+			Doc: "treat the paths as case-insensitive regular expressions; every path of the host becomes one",
+			apply: func(v string, s *Set) error {
 				b, err := strconv.ParseBool(v)
 				if err != nil {
 					return errors.New("is not true or false")
 				}
 				s.Rewrite.UseRegex = b
 				return nil
-			}),
-		f("rewrite-target", "", "an absolute path; $1 to $9 insert the path's capture groups",
-			"rewrite the request path before proxying (implies use-regex)", RiskMedium,
-			func(v string, s *Set) error {
+			}},
+		{Key: "rewrite-target", Default: "", Allowed: "an absolute path; $1 to $9 insert the path's capture groups", Risk: RiskMedium,
+			Doc: "rewrite the request path before proxying (implies use-regex)",
+			apply: func(v string, s *Set) error {
 				if len(v) > 1024 || !rewriteTarget.MatchString(v) {
 					return errors.New("is not an absolute path made of URL characters and $1..$9")
 				}
@@ -47,8 +44,8 @@ func rewriteFields() []Field {
 				}
 				s.Rewrite.Target = v
 				return nil
-			}),
-	}
+			}},
+	})
 }
 
 // hasDotSegment reports a "." or ".." segment, even percent-encoded.

@@ -59,58 +59,62 @@ func boolValue(set func(*Routing, bool)) func(string, *Set) error {
 }
 
 func routingFields() []Field {
-	f := func(key, def, allowed, doc string, risk Risk, apply func(string, *Set) error) Field {
-		return Field{Key: key, Group: "routing", Scope: ScopeLocation, Risk: risk, Default: def, Allowed: allowed, Doc: doc, apply: apply}
-	}
-	return []Field{
-		f("ssl-redirect", "true", "true, false", "redirect plain HTTP to HTTPS (308) when the host has TLS", RiskLow,
-			boolValue(func(r *Routing, b bool) { r.SSLRedirect = strconv.FormatBool(b) })),
-		f("force-ssl-redirect", "false", "true, false", "redirect plain HTTP to HTTPS (308) even when TLS ends before nginx", RiskLow,
-			boolValue(func(r *Routing, b bool) { r.ForceSSLRedirect = b })),
-		f("from-to-www-redirect", "false", "true, false",
-			"redirect www.HOST to HOST (or HOST to www.HOST when the rule names www.HOST) with 308", RiskLow,
-			boolValue(func(r *Routing, b bool) { r.FromToWWWRedirect = b })),
-		f("permanent-redirect", "", "absolute http(s) URL", "redirect every request to this URL", RiskMedium,
-			func(v string, s *Set) error {
+	return inGroup("routing", []Field{
+		{Key: "ssl-redirect", Default: "true", Allowed: "true, false", Risk: RiskLow,
+			Doc:   "redirect plain HTTP to HTTPS (308) when the host has TLS",
+			apply: boolValue(func(r *Routing, b bool) { r.SSLRedirect = strconv.FormatBool(b) })},
+		{Key: "force-ssl-redirect", Default: "false", Allowed: "true, false", Risk: RiskLow,
+			Doc:   "redirect plain HTTP to HTTPS (308) even when TLS ends before nginx",
+			apply: boolValue(func(r *Routing, b bool) { r.ForceSSLRedirect = b })},
+		{Key: "from-to-www-redirect", Default: "false", Allowed: "true, false", Risk: RiskLow,
+			Doc:   "redirect www.HOST to HOST (or HOST to www.HOST when the rule names www.HOST) with 308",
+			apply: boolValue(func(r *Routing, b bool) { r.FromToWWWRedirect = b })},
+		{Key: "permanent-redirect", Default: "", Allowed: "absolute http(s) URL", Risk: RiskMedium,
+			Doc: "redirect every request to this URL",
+			apply: func(v string, s *Set) error {
 				if err := checkURL(v); err != nil {
 					return err
 				}
 				s.Routing.PermanentRedirect = v
 				return nil
-			}),
-		f("permanent-redirect-code", "301", "300 to 308", "status code for permanent-redirect", RiskLow,
-			func(v string, s *Set) error {
+			}},
+		{Key: "permanent-redirect-code", Default: "301", Allowed: "300 to 308", Risk: RiskLow,
+			Doc: "status code for permanent-redirect",
+			apply: func(v string, s *Set) error {
 				n, err := strconv.Atoi(v)
 				if err != nil || n < 300 || n > 308 {
 					return errors.New("is not a redirect status from 300 to 308")
 				}
 				s.Routing.PermanentRedirectCode = n
 				return nil
-			}),
-		f("temporal-redirect", "", "absolute http(s) URL", "redirect every request to this URL with 302", RiskMedium,
-			func(v string, s *Set) error {
+			}},
+		{Key: "temporal-redirect", Default: "", Allowed: "absolute http(s) URL", Risk: RiskMedium,
+			Doc: "redirect every request to this URL with 302",
+			apply: func(v string, s *Set) error {
 				if err := checkURL(v); err != nil {
 					return err
 				}
 				s.Routing.TemporalRedirect = v
 				return nil
-			}),
-		f("app-root", "", "absolute path", "redirect requests for / to this path (302)", RiskLow,
-			func(v string, s *Set) error {
+			}},
+		{Key: "app-root", Default: "", Allowed: "absolute path", Risk: RiskLow,
+			Doc: "redirect requests for / to this path (302)",
+			apply: func(v string, s *Set) error {
 				if len(v) > 1024 || !appRootPath.MatchString(v) || v == "/" {
 					return errors.New("is not an absolute path other than / (letters, digits and - . _ ~ / % ! & ' ( ) * + , = : @)")
 				}
 				s.Routing.AppRoot = v
 				return nil
-			}),
-		f("backend-protocol", "HTTP", "HTTP, HTTPS, GRPC, GRPCS", "protocol nginx speaks to the backend", RiskLow,
-			func(v string, s *Set) error {
+			}},
+		{Key: "backend-protocol", Default: "HTTP", Allowed: "HTTP, HTTPS, GRPC, GRPCS", Risk: RiskLow,
+			Doc: "protocol nginx speaks to the backend",
+			apply: func(v string, s *Set) error {
 				switch p := strings.ToUpper(v); p {
 				case "HTTP", "HTTPS", "GRPC", "GRPCS":
 					s.Routing.BackendProtocol = p
 					return nil
 				}
 				return errors.New("is not HTTP, HTTPS, GRPC or GRPCS")
-			}),
-	}
+			}},
+	})
 }

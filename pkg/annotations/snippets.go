@@ -1009,13 +1009,14 @@ func (s *Set) checkLocationClashes() error {
 }
 
 func snippetFields() []Field {
-	f := func(key, doc string, apply func(string, *Set) error) Field {
-		return Field{Key: key, Group: "snippets", Scope: ScopeLocation, Risk: RiskCritical, Default: "(off)",
+	// Both snippets share what they allow and where; only the doc differs.
+	snippet := func(key, doc string, apply func(string, *Set) error) Field {
+		return Field{Key: key, Risk: RiskCritical, Default: "(off)",
 			Allowed: "directives and arguments from the allowlist in " + snippetDocs + "; only in namespaces the operator allows (--allow-snippet-annotations, --snippet-namespaces)",
 			Doc:     doc + "; see [snippets](snippets.md) for the directives allowed and why others are not", apply: apply}
 	}
-	return []Field{
-		f("configuration-snippet", "directives added to every location of the Ingress", func(v string, s *Set) error {
+	return inGroup("snippets", []Field{
+		snippet("configuration-snippet", "directives added to every location of the Ingress", func(v string, s *Set) error {
 			dirs, err := parseSnippet(v, inLocation)
 			if err != nil {
 				return err
@@ -1023,7 +1024,7 @@ func snippetFields() []Field {
 			s.Snippets.Location = dirs
 			return nil
 		}),
-		f("server-snippet", "directives added to the server block of the Ingress's hosts (one Ingress per host)", func(v string, s *Set) error {
+		snippet("server-snippet", "directives added to the server block of the Ingress's hosts (one Ingress per host)", func(v string, s *Set) error {
 			dirs, err := parseSnippet(v, inServer)
 			if err != nil {
 				return err
@@ -1031,5 +1032,5 @@ func snippetFields() []Field {
 			s.Snippets.Server = dirs
 			return nil
 		}),
-	}
+	})
 }
