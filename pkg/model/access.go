@@ -17,70 +17,70 @@ const defaultBurstMultiplier = 5
 
 // policy turns an Ingress's annotations into what its locations carry, and
 // registers the http-level limit zones it needs.
-func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy {
-	pol := policy{}
+func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) locationPolicy {
+	policy := locationPolicy{}
 	if !reflect.ValueOf(set.Proxy).IsZero() {
 		proxy := set.Proxy
-		pol.proxy = &proxy
+		policy.proxy = &proxy
 	}
 	r := set.Routing
 	if r.SSLRedirect != "" {
 		v := r.SSLRedirect == "true"
-		pol.sslRedirect = &v
+		policy.sslRedirect = &v
 	}
-	pol.forceSSLRedirect = r.ForceSSLRedirect
-	pol.backendProtocol = r.BackendProtocol
-	pol.appRoot = r.AppRoot
-	pol.wwwRedirect = r.FromToWWWRedirect
-	pol.cors = b.cors(ing, set.CORS)
-	pol.headers = set.Headers
-	pol.balance = set.Balance
+	policy.forceSSLRedirect = r.ForceSSLRedirect
+	policy.backendProtocol = r.BackendProtocol
+	policy.appRoot = r.AppRoot
+	policy.wwwRedirect = r.FromToWWWRedirect
+	policy.cors = b.cors(ing, set.CORS)
+	policy.headers = set.Headers
+	policy.balance = set.Balance
 	if b.lua() {
-		pol.affinity = affinityOf(set.Affinity)
+		policy.affinity = affinityOf(set.Affinity)
 	} else {
 		b.reportLuaOnly(ing, set)
 	}
 	if ch := set.CustomHeaders.ConfigMap; ch != "" {
-		pol.responseHeaders = b.customHeaders(ing, ch)
+		policy.responseHeaders = b.customHeaders(ing, ch)
 	}
 	if cc := set.ClientCert; cc.Secret != "" {
-		pol.clientCert, pol.denied = b.clientCert(ing, cc)
-		pol.passClientCert = cc.PassToUpstream
+		policy.clientCert, policy.denied = b.clientCert(ing, cc)
+		policy.passClientCert = cc.PassToUpstream
 	}
 	if ea := set.ExternalAuth; ea.URL != "" {
-		pol.extAuth, pol.authEndpoint = externalAuth(ing, ea)
+		policy.extAuth, policy.authEndpoint = externalAuth(ing, ea)
 		if why := b.authURLRefusal(ea.URL); why != "" {
 			// Fail closed: the paths answer 503 rather than go unchecked.
 			b.notServed(ingressRef(ing), ReasonBackendAddressRefused, "auth-url %q: %s; the Ingress's paths answer 503 until auth-url "+
 				"names the real auth service", excerpt.Of(ea.URL), why)
-			pol.denied = true
-			pol.extAuth, pol.authEndpoint = nil, nil // nothing may ever call it
+			policy.denied = true
+			policy.extAuth, policy.authEndpoint = nil, nil // nothing may ever call it
 		}
 	}
-	pol.regex = set.Rewrite.UseRegex || set.Rewrite.Target != ""
-	pol.rewriteTarget = set.Rewrite.Target
+	policy.regex = set.Rewrite.UseRegex || set.Rewrite.Target != ""
+	policy.rewriteTarget = set.Rewrite.Target
 	if b.hasSnippets(ing) {
 		if b.snippetsAllowed(ing) {
-			pol.snippet, pol.serverSnippet = set.Snippets.Location, set.Snippets.Server
+			policy.snippet, policy.serverSnippet = set.Snippets.Location, set.Snippets.Server
 		} else {
 			b.ignored(ingressRef(ing), ReasonSnippetNotAllowed,
 				"snippet annotations are ignored: the operator has not allowed them for namespace %s (--allow-snippet-annotations, --snippet-namespaces)", ing.Namespace)
 		}
 	}
 	if db := set.DefaultBackend; db.Service != "" {
-		pol.defaultBackend = b.annotationDefaultBackend(ing, db)
+		policy.defaultBackend = b.annotationDefaultBackend(ing, db)
 	}
-	pol.errorPages, pol.errorLocations = b.customErrors(ing, set.DefaultBackend, pol.defaultBackend)
+	policy.errorPages, policy.errorLocations = b.customErrors(ing, set.DefaultBackend, policy.defaultBackend)
 	if set.Auth.Type == "basic" {
 		// Keep a refusal an earlier setting made: each check may only add one.
 		var deny bool
-		pol.basicAuth, deny = b.basicAuth(ing, set.Auth)
-		pol.denied = pol.denied || deny
+		policy.basicAuth, deny = b.basicAuth(ing, set.Auth)
+		policy.denied = policy.denied || deny
 	}
 	if ps := set.ProxySSL; ps != (annotations.ProxySSL{}) {
 		var deny bool
-		pol.proxySSL, deny = b.proxySSL(ing, ps, r.BackendProtocol)
-		pol.denied = pol.denied || deny
+		policy.proxySSL, deny = b.proxySSL(ing, ps, r.BackendProtocol)
+		policy.denied = policy.denied || deny
 	}
 	switch {
 	case r.PermanentRedirect != "":
@@ -88,12 +88,12 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) policy 
 		if code == 0 {
 			code = 301
 		}
-		pol.redirect = &Action{Return: code, ReturnURL: r.PermanentRedirect}
+		policy.redirect = &Action{Return: code, ReturnURL: r.PermanentRedirect}
 	case r.TemporalRedirect != "":
-		pol.redirect = &Action{Return: 302, ReturnURL: r.TemporalRedirect}
+		policy.redirect = &Action{Return: 302, ReturnURL: r.TemporalRedirect}
 	}
-	pol.access = b.access(ing, set.Access)
-	return pol
+	policy.access = b.access(ing, set.Access)
+	return policy
 }
 
 // access returns a location's allow and deny lists and rate limits, or nil

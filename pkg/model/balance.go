@@ -18,13 +18,13 @@ import (
 // (proxy-ssl) get their own variant too: nginx pools keep-alive
 // connections per upstream, and a connection verified for one Ingress's
 // settings must never carry another Ingress's requests.
-func (b *builder) balanced(a Action, pol policy) Action {
+func (b *builder) balanced(a Action, policy locationPolicy) Action {
 	if b.lua() {
-		return b.luaBalanced(a, pol)
+		return b.luaBalanced(a, policy)
 	}
-	bal := pol.balance
+	bal := policy.balance
 	lb := bal.HashBy != "" || bal.Method == "least_conn"
-	if a.Upstream == "" || (!lb && pol.proxySSL == nil) {
+	if a.Upstream == "" || (!lb && policy.proxySSL == nil) {
 		return a
 	}
 	base, ok := b.upstreams[a.Upstream]
@@ -32,7 +32,7 @@ func (b *builder) balanced(a Action, pol policy) Action {
 		return a
 	}
 	variant, suffix := bal.Method+"\n"+bal.HashBy, ".lb-"
-	if ps := pol.proxySSL; ps != nil {
+	if ps := policy.proxySSL; ps != nil {
 		variant += fmt.Sprintf("\n%s\n%s\n%s\n%s\n%s", ps.TrustedCertificate, ps.Certificate, ps.Verify, ps.Name, ps.ServerName)
 		suffix = ".tls-"
 	}
@@ -51,16 +51,16 @@ func (b *builder) balanced(a Action, pol policy) Action {
 // luaBalanced records the policy on the action for the Lua balancer, which
 // applies it per request: no upstream variants, and nothing in nginx.conf
 // changes with the method.
-func (b *builder) luaBalanced(a Action, pol policy) Action {
+func (b *builder) luaBalanced(a Action, policy locationPolicy) Action {
 	if a.Upstream == "" {
 		return a
 	}
-	if pol.balance.Method != "round_robin" {
-		a.Balance = pol.balance.Method
+	if policy.balance.Method != "round_robin" {
+		a.Balance = policy.balance.Method
 	}
-	a.HashBy = pol.balance.HashBy
-	a.Affinity = pol.affinity
-	if pol.proxySSL != nil {
+	a.HashBy = policy.balance.HashBy
+	a.Affinity = policy.affinity
+	if policy.proxySSL != nil {
 		a.ProxyPass = luaPass(true)
 	}
 	return a

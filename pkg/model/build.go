@@ -69,15 +69,16 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 // ConfigMap's options and the default certificate (with their findings),
 // and our Ingresses, oldest first, their key pairs checked.
 func prelude(snap *snapshot.Snapshot, opts Options, build uint64) (*builder, []*networkingv1.Ingress) {
-	b := preludeOn(snap, opts, build, newIndex(snap))
+	b := configuredBuilder(snap, opts, build, newIndex(snap))
 	ingresses := b.sortedIngresses(snap.Ingresses)
 	b.checkKeyPairs(ingresses)
 	return b, ingresses
 }
 
-// preludeOn is the builder of prelude on an index made already, before the
-// Ingresses are sorted.
-func preludeOn(snap *snapshot.Snapshot, opts Options, build uint64, idx index) *builder {
+// configuredBuilder makes a build's builder on an index made already, with
+// the ConfigMap's options, the address policy and the default certificate
+// applied, before any Ingress is added.
+func configuredBuilder(snap *snapshot.Snapshot, opts Options, build uint64, idx index) *builder {
 	b := newBuilderOn(snap, opts, idx)
 	b.keyPairBuild = build
 	b.applyConfigMap(snap.ConfigMaps)
@@ -316,7 +317,7 @@ func hasInvalid(problems []annotations.Problem) bool {
 	return false
 }
 
-func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
+func (b *builder) addIngress(ing *networkingv1.Ingress, policy locationPolicy) {
 	ref := ingressRef(ing)
 	source := key(ing.Namespace, ing.Name)
 	b.addTLS(ing, ref)
@@ -333,7 +334,7 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 			}
 		}
 		guest := !b.owns(ing.Namespace, rule.Host)
-		if guest && !b.guestAllowed(ing, ref, rule.Host, pol) {
+		if guest && !b.guestAllowed(ing, ref, rule.Host, policy) {
 			continue
 		}
 		srv := b.server(rule.Host)
@@ -345,11 +346,11 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 			continue
 		}
 		for _, p := range rule.HTTP.Paths {
-			b.addPath(srv, ing, ref, source, p, pol, guest)
+			b.addPath(srv, ing, ref, source, p, policy, guest)
 		}
 	}
 
-	if cc := pol.clientCert; cc != nil {
+	if cc := policy.clientCert; cc != nil {
 		for _, h := range owned {
 			srv := b.server(h)
 			switch {
@@ -364,15 +365,15 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 			}
 		}
 	}
-	if ep := pol.authEndpoint; ep != nil {
+	if ep := policy.authEndpoint; ep != nil {
 		for _, h := range hosts {
 			putIn(&b.server(h).authEndpoints, ep.Path, *ep)
 		}
 	}
 	for _, h := range hosts {
-		b.server(h).addErrorLocations(pol.errorLocations)
+		b.server(h).addErrorLocations(policy.errorLocations)
 	}
-	for _, alias := range pol.headers.ServerAliases {
+	for _, alias := range policy.headers.ServerAliases {
 		for _, h := range hosts {
 			switch {
 			case h == "":
@@ -383,7 +384,7 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 			}
 		}
 	}
-	if pol.wwwRedirect {
+	if policy.wwwRedirect {
 		for _, h := range hosts {
 			if !b.owns(ing.Namespace, h) {
 				b.notOwned(ref, h, "from-to-www-redirect")
@@ -392,7 +393,7 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 			b.wantWWWRedirect(h, source, ref)
 		}
 	}
-	if root := pol.appRoot; root != "" {
+	if root := policy.appRoot; root != "" {
 		for _, h := range hosts {
 			if !b.owns(ing.Namespace, h) {
 				b.notOwned(ref, h, "app-root")
@@ -404,28 +405,28 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 					displayHost(h), srv.snippetSource)
 				continue
 			}
-			srv.addAppRoot(source, root, pol)
+			srv.addAppRoot(source, root, policy)
 		}
 	}
 	// Last, so that the snippet's locations meet every location the
 	// Ingress itself gives its hosts.
-	if len(pol.serverSnippet) > 0 {
+	if len(policy.serverSnippet) > 0 {
 		for _, h := range hosts {
 			switch {
 			case h == "":
 			case !b.owns(ing.Namespace, h):
 				b.notOwned(ref, h, "server-snippet")
 			default:
-				b.addServerSnippet(b.server(h), ref, source, pol.serverSnippet)
+				b.addServerSnippet(b.server(h), ref, source, policy.serverSnippet)
 			}
 		}
 	}
 	if ing.Spec.DefaultBackend != nil {
-		action := b.balanced(b.backend(ing.Namespace, *ing.Spec.DefaultBackend, ref), pol)
+		action := b.balanced(b.backend(ing.Namespace, *ing.Spec.DefaultBackend, ref), policy)
 		for _, h := range owned {
 			srv := b.server(h)
 			if srv.fallback == nil {
-				srv.fallback = &fallback{action: action, source: source, policy: pol}
+				srv.fallback = &fallback{action: action, source: source, policy: policy}
 				b.taken++
 			}
 		}
@@ -433,24 +434,24 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 		case !b.owns(ing.Namespace, ""):
 			b.notOwned(ref, "", "spec.defaultBackend")
 		case b.defaultServer.fallback == nil:
-			b.defaultServer.fallback = &fallback{action: action, source: source, policy: pol}
+			b.defaultServer.fallback = &fallback{action: action, source: source, policy: policy}
 			b.taken++
-			if ep := pol.authEndpoint; ep != nil {
+			if ep := policy.authEndpoint; ep != nil {
 				putIn(&b.defaultServer.authEndpoints, ep.Path, *ep)
 			}
-			b.defaultServer.addErrorLocations(pol.errorLocations)
+			b.defaultServer.addErrorLocations(policy.errorLocations)
 		case b.defaultServer.fallback.source != source:
 			b.ignored(ref, ReasonConflict,
 				"spec.defaultBackend is not used for requests that match no host: the older Ingress %s already provides the default backend",
 				b.defaultServer.fallback.source)
 		}
 	}
-	if db := pol.defaultBackend; db != nil {
+	if db := policy.defaultBackend; db != nil {
 		// Only named hosts: a host-less rule is the default server, where
 		// a fallback would answer for every unknown host.
 		for _, h := range owned {
 			if srv := b.server(h); h != "" && srv.fallback == nil {
-				srv.fallback = &fallback{action: b.balanced(*db, pol), source: source, policy: pol}
+				srv.fallback = &fallback{action: b.balanced(*db, policy), source: source, policy: policy}
 			}
 		}
 	}
@@ -462,17 +463,17 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, pol policy) {
 // tried before the owner's paths) and without client certificates (a
 // setting of the whole host, which the Ingress cannot have there: failing
 // closed beats serving its paths unchecked).
-func (b *builder) guestAllowed(ing *networkingv1.Ingress, ref ObjectRef, host string, pol policy) bool {
+func (b *builder) guestAllowed(ing *networkingv1.Ingress, ref ObjectRef, host string, policy locationPolicy) bool {
 	owner := b.owners[host]
 	switch {
 	case !b.opts.AllowSharedHosts:
 		b.ignored(ref, ReasonHostNotOwned, "rules for host %q are not served: namespace %s owns the host (its oldest Ingress is %s); "+
 			"use another host, or an operator can let namespaces share hosts with --allow-shared-hosts",
 			displayHost(host), owner, b.ownerIngress(host))
-	case pol.regex:
+	case policy.regex:
 		b.ignored(ref, ReasonHostNotOwned, "regex paths (use-regex, rewrite-target) for host %q are not served: namespace %s owns the host, "+
 			"and on a shared host only the owner's Ingresses may use regex paths", displayHost(host), owner)
-	case pol.clientCert != nil:
+	case policy.clientCert != nil:
 		b.ignored(ref, ReasonHostNotOwned, "paths for host %q are not served: auth-tls-secret needs client certificates on the whole host, "+
 			"which only its owner namespace %s sets", displayHost(host), owner)
 	default:
@@ -481,8 +482,8 @@ func (b *builder) guestAllowed(ing *networkingv1.Ingress, ref ObjectRef, host st
 	return false
 }
 
-func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref ObjectRef, source string, p networkingv1.HTTPIngressPath, pol policy, guest bool) {
-	claim, ok := b.claimOf(srv, ref, p, pol)
+func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref ObjectRef, source string, p networkingv1.HTTPIngressPath, policy locationPolicy, guest bool) {
+	claim, ok := b.claimOf(srv, ref, p, policy)
 	if !ok {
 		return
 	}
@@ -510,7 +511,7 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 	}
 	srv.claims[claim] = source
 	action := b.backend(ing.Namespace, p.Backend, ref)
-	if db := pol.defaultBackend; db != nil {
+	if db := policy.defaultBackend; db != nil {
 		switch {
 		case unavailable(action):
 			action = *db
@@ -520,7 +521,7 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 			action.Fallback = db.Upstream
 		}
 	}
-	action = b.balanced(action, pol)
+	action = b.balanced(action, policy)
 	if af := action.Affinity; af != nil && af.Path == "" {
 		scoped := *af
 		scoped.Path = "/"
@@ -529,13 +530,13 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 		}
 		action.Affinity = &scoped
 	}
-	srv.addRule(claim, source, action, pol, guest)
+	srv.addRule(claim, source, action, policy, guest)
 	b.taken++
 }
 
 // claimOf checks an Ingress path and returns the rule it claims on a host:
 // the normalized path and how it matches. Problems become findings.
-func (b *builder) claimOf(srv *serverBuilder, ref ObjectRef, p networkingv1.HTTPIngressPath, pol policy) (ruleKey, bool) {
+func (b *builder) claimOf(srv *serverBuilder, ref ObjectRef, p networkingv1.HTTPIngressPath, policy locationPolicy) (ruleKey, bool) {
 	pathType := networkingv1.PathTypeImplementationSpecific
 	if p.PathType != nil {
 		pathType = *p.PathType
@@ -551,7 +552,7 @@ func (b *builder) claimOf(srv *serverBuilder, ref ObjectRef, p networkingv1.HTTP
 		path = "/" // the API server defaults an empty ImplementationSpecific path to "/"
 	}
 	exact := pathType == networkingv1.PathTypeExact
-	regex := pol.regex && !exact
+	regex := policy.regex && !exact
 	var pattern string
 	var err error
 	if regex {
@@ -603,7 +604,7 @@ func (b *builder) addIngresses(ingresses []*networkingv1.Ingress, served func(i 
 		}
 		served(i, use)
 		if set.Canary.Enabled {
-			canaries = append(canaries, canaryIngress{ing: use, set: set, pol: b.policy(use, set), index: i})
+			canaries = append(canaries, canaryIngress{ing: use, set: set, policy: b.policy(use, set), index: i})
 			continue
 		}
 		start, taken := len(b.findings), b.taken
@@ -643,16 +644,16 @@ func wantsRoutes(ing *networkingv1.Ingress) bool {
 	return false
 }
 
-// setFallbacks gives fb to every server, the default server too, that has
+// setFallbacks gives defaultFallback to every server, the default server too, that has
 // no fallback yet.
-func (b *builder) setFallbacks(fb *fallback) {
+func (b *builder) setFallbacks(defaultFallback *fallback) {
 	for _, srv := range b.servers {
 		if srv.fallback == nil {
-			srv.fallback = fb
+			srv.fallback = defaultFallback
 		}
 	}
 	if b.defaultServer != nil && b.defaultServer.fallback == nil {
-		b.defaultServer.fallback = fb
+		b.defaultServer.fallback = defaultFallback
 	}
 }
 

@@ -11,9 +11,9 @@ import (
 // canaryIngress is a canary Ingress waiting for the main Ingresses to be
 // placed: its rules only ever attach to locations they already made.
 type canaryIngress struct {
-	ing *networkingv1.Ingress
-	set annotations.Set
-	pol policy
+	ing    *networkingv1.Ingress
+	set    annotations.Set
+	policy locationPolicy
 	// index is the Ingress's place in the build's order (finding tags).
 	index int
 }
@@ -65,7 +65,7 @@ func (b *builder) addCanaryRules(c canaryIngress, ref ObjectRef) {
 }
 
 func (b *builder) addCanaryPath(srv *serverBuilder, c canaryIngress, ref ObjectRef, p networkingv1.HTTPIngressPath) {
-	claim, ok := b.claimOf(srv, ref, p, c.pol)
+	claim, ok := b.claimOf(srv, ref, p, c.policy)
 	if !ok {
 		return
 	}

@@ -137,11 +137,12 @@ func removeAllFrom[T any](s *refSet[T], items []T) {
 }
 
 // merge puts the units together as a whole build would have: the default
-// server and the global default backend from b and gf, every unit's
-// servers, pools, files and routes, the findings in build order. When the
+// server from b, the global default backend (defaultFallback, with its
+// pools and findings in fallbackBuilder), every unit's servers, pools,
+// files and routes, the findings in build order. When the
 // last merge differs by a few units it is patched instead. ok is false
 // when two parts disagree.
-func (b *builder) merge(c *UnitCache, ingresses []*networkingv1.Ingress, infos []ingressInfo, units []*cachedUnit, gf *builder, fb *fallback, trusted bool) (*Config, []Finding, bool) {
+func (b *builder) merge(c *UnitCache, ingresses []*networkingv1.Ingress, infos []ingressInfo, units []*cachedUnit, fallbackBuilder *builder, defaultFallback *fallback, trusted bool) (*Config, []Finding, bool) {
 	last := c.last
 	stamp := uint64(1)
 	if last != nil {
@@ -170,7 +171,7 @@ func (b *builder) merge(c *UnitCache, ingresses []*networkingv1.Ingress, infos [
 		c.stats.Patched = st != nil
 	}
 	if st == nil {
-		st, cfg = b.mergeAll(units, gf, fb)
+		st, cfg = b.mergeAll(units, fallbackBuilder, defaultFallback)
 	}
 	if st == nil {
 		for _, u := range units {
@@ -188,7 +189,7 @@ func (b *builder) merge(c *UnitCache, ingresses []*networkingv1.Ingress, infos [
 }
 
 // mergeAll merges every unit; st is nil when two parts disagree.
-func (b *builder) mergeAll(units []*cachedUnit, gf *builder, fb *fallback) (*mergeState, *Config) {
+func (b *builder) mergeAll(units []*cachedUnit, fallbackBuilder *builder, defaultFallback *fallback) (*mergeState, *Config) {
 	st := &mergeState{
 		upstreams:    newRefSet(func(u Upstream) string { return u.Name }),
 		certificates: newRefSet(func(c Certificate) string { return c.Path }),
@@ -197,11 +198,11 @@ func (b *builder) mergeAll(units []*cachedUnit, gf *builder, fb *fallback) (*mer
 		originMaps:   newRefSet(func(m OriginMap) string { return m.Variable }),
 		authFiles:    newRefSet(func(f SecretFile) string { return f.Path }),
 		prelude:      slices.Clone(b.findings),
-		after:        gf.findings,
+		after:        fallbackBuilder.findings,
 	}
 	// b builds the default server alone: no Ingress of a snapshot built by
 	// units touches it.
-	b.setFallbacks(fb)
+	b.setFallbacks(defaultFallback)
 	cfg := b.config()
 	defaults := &Config{Global: cfg.Global, DefaultServer: cfg.DefaultServer}
 	assignRoutes(defaults)
@@ -209,7 +210,7 @@ func (b *builder) mergeAll(units []*cachedUnit, gf *builder, fb *fallback) (*mer
 	// The global part (the default certificate, the global default
 	// backend's pool) is one more holder.
 	global := &unitOutput{upstreams: cfg.Upstreams, certificates: cfg.Certificates}
-	for _, u := range gf.upstreams {
+	for _, u := range fallbackBuilder.upstreams {
 		global.upstreams = append(global.upstreams, *u)
 	}
 	if !st.addParts(global) {

@@ -30,11 +30,11 @@ type locKey struct {
 type fallback struct {
 	action Action
 	source string
-	policy policy
+	policy locationPolicy
 }
 
-// policy is what an Ingress's annotations add to each of its locations.
-type policy struct {
+// locationPolicy is what an Ingress's annotations add to each of its locations.
+type locationPolicy struct {
 	// proxy and access are nil when the Ingress sets none; locations share them.
 	proxy  *annotations.Proxy
 	access *LocationAccess
@@ -92,7 +92,7 @@ type policy struct {
 }
 
 // decorate copies the policy's per-location settings onto a location.
-func (p policy) decorate(l *Location) {
+func (p locationPolicy) decorate(l *Location) {
 	l.Proxy, l.Access, l.CORS = p.proxy, p.access, p.cors
 	l.UpstreamHost, l.XForwardedPrefix = p.headers.UpstreamVhost, p.headers.XForwardedPrefix
 	l.AccessLogOff = p.headers.AccessLog == "false"
@@ -129,7 +129,7 @@ func (p policy) decorate(l *Location) {
 
 // apply adapts a backend action to the policy: redirects replace it, and
 // the backend protocol picks the pass directive and scheme.
-func (p policy) apply(a Action) Action {
+func (p locationPolicy) apply(a Action) Action {
 	if p.denied {
 		return Action{Return: statusUnavailable, Service: a.Service}
 	}
@@ -158,7 +158,7 @@ type located struct {
 }
 
 // located is what finish needs of the policy to decide on redirects.
-func (p policy) located() located { return located{p.sslRedirect, p.forceSSLRedirect} }
+func (p locationPolicy) located() located { return located{p.sslRedirect, p.forceSSLRedirect} }
 
 // serverBuilder collects one host's server block. Its maps other than
 // claims are made on first use (putIn): most hosts never need them.
@@ -215,24 +215,24 @@ func putIn[K comparable, V any](m *map[K]V, k K, v V) {
 // namespace that does not own the host, owners.go) prefix location is
 // "^~ /foo/": nginx then tries no regex for requests whose longest prefix
 // match it is, so the owner's regexes cannot take the guest's requests.
-func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, pol policy, guest bool) {
-	action = pol.apply(action)
+func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, policy locationPolicy, guest bool) {
+	action = policy.apply(action)
 	if claim.regex {
 		s.regex = true
 		l := Location{Modifier: "~*", Path: "^" + claim.pattern, Source: source, Action: action}
-		pol.decorate(&l)
+		policy.decorate(&l)
 		// Only a proxying location rewrites: in one nginx answers itself,
 		// "rewrite ... break" would skip the return and serve a file.
-		if pol.rewriteTarget != "" && action.ProxyPass != "" {
-			l.Rewrite = &Rewrite{Regex: "(?i)^" + claim.pattern, Replacement: pol.rewriteTarget}
+		if policy.rewriteTarget != "" && action.ProxyPass != "" {
+			l.Rewrite = &Rewrite{Regex: "(?i)^" + claim.pattern, Replacement: policy.rewriteTarget}
 		}
-		s.locations.put(l, pol.located())
+		s.locations.put(l, policy.located())
 		return
 	}
 	put := func(modifier, path string) {
 		l := Location{Modifier: modifier, Path: path, Source: source, Action: action}
-		pol.decorate(&l)
-		s.locations.put(l, pol.located())
+		policy.decorate(&l)
+		s.locations.put(l, policy.located())
 	}
 	if claim.exact {
 		put("=", claim.path)
@@ -294,10 +294,10 @@ func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 	if !s.taken(locKey{path: "/"}) && s.fallback != nil {
 		// Without an explicit "location /" nginx would serve files from its
 		// html directory; unmatched requests go to the default backend or 404.
-		pol := s.fallback.policy
-		l := Location{Path: "/", Source: s.fallback.source, Action: pol.apply(s.fallback.action)}
-		pol.decorate(&l)
-		s.locations.put(l, pol.located())
+		policy := s.fallback.policy
+		l := Location{Path: "/", Source: s.fallback.source, Action: policy.apply(s.fallback.action)}
+		policy.decorate(&l)
+		s.locations.put(l, policy.located())
 	}
 	s.addSlashCompanions()
 	if s.regex {
@@ -434,14 +434,14 @@ func (s *serverBuilder) longestPrefix(path string) int {
 
 // addAppRoot redirects requests for exactly "/" to the app-root path, unless
 // an Exact "/" rule or the server-snippet already owns that location.
-func (s *serverBuilder) addAppRoot(source, root string, pol policy) {
+func (s *serverBuilder) addAppRoot(source, root string, policy locationPolicy) {
 	if s.taken(locKey{modifier: "=", path: "/"}) {
 		return
 	}
 	loc := Location{Modifier: "=", Path: "/", Source: source, Action: Action{Return: 302, ReturnURL: root}}
-	pol.decorate(&loc)
+	policy.decorate(&loc)
 	loc.Proxy, loc.CORS = nil, nil // a redirect answered by nginx needs neither
-	s.locations.put(loc, pol.located())
+	s.locations.put(loc, policy.located())
 }
 
 // prefixesToRegex turns the host's prefix locations into case-sensitive

@@ -322,13 +322,13 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 		idx = newIndex(snap)
 		cache.remember(snap, idx)
 	}
-	b := preludeOn(snap, opts, build, idx)
+	b := configuredBuilder(snap, opts, build, idx)
 	// What every unit's output also depends on: the options, the global
 	// settings after the ConfigMap, and the fallback of servers without a
 	// "/" rule (--default-backend-service).
-	gf := b.child()
-	fb := gf.globalFallback()
-	env, ok := unitEnv(opts, *b.global, fb)
+	fallbackBuilder := b.child()
+	defaultFallback := fallbackBuilder.globalFallback()
+	env, ok := unitEnv(opts, *b.global, defaultFallback)
 	if !ok {
 		return nil, nil, nil, nil
 	}
@@ -343,7 +343,7 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	clear(cache.owner)
 	groups, ok := unitsOf(ingresses, infos, cache.owner)
 	if !ok {
-		// A whole build: b is as prelude makes it (units and gf are built
+		// A whole build: b is as prelude makes it (units and fallbackBuilder are built
 		// on children), and ingresses are sorted; it goes on from there.
 		return nil, nil, b, ingresses
 	}
@@ -365,10 +365,10 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	cacheable := make([]bool, len(groups))
 	parallel.For(len(missing), parallel.Workers(len(missing), 16), func(j int) {
 		i := missing[j]
-		units[i], cacheable[i] = b.buildUnit(groups[i], fb)
+		units[i], cacheable[i] = b.buildUnit(groups[i], defaultFallback)
 	})
 
-	cfg, findings, ok := b.merge(cache, ingresses, infos, units, gf, fb, trusted && sameEnv)
+	cfg, findings, ok := b.merge(cache, ingresses, infos, units, fallbackBuilder, defaultFallback, trusted && sameEnv)
 	if !ok {
 		return nil, nil, nil, nil // merge changed b: the whole build starts afresh
 	}
@@ -495,14 +495,14 @@ func unitLocal(ing *networkingv1.Ingress, aliasKey, wwwKey string) bool {
 
 // unitEnv digests what every unit's output depends on besides its
 // Ingresses and the objects it read.
-func unitEnv(opts Options, global Global, fb *fallback) ([32]byte, bool) {
+func unitEnv(opts Options, global Global, defaultFallback *fallback) ([32]byte, bool) {
 	opts.LastAccepted, opts.LastOwners, opts.Excluded, opts.KeyPairs, opts.Units = nil, nil, nil, nil, nil
 	opts.ExcludedConfigMap, opts.LastConfigMap = nil, nil // the Global they give is in the digest
 	raw, err := json.Marshal(struct {
 		Options  Options
 		Global   Global
 		Fallback Action
-	}{opts, global, fb.action})
+	}{opts, global, defaultFallback.action})
 	if err != nil {
 		return [32]byte{}, false
 	}
@@ -512,15 +512,15 @@ func unitEnv(opts Options, global Global, fb *fallback) ([32]byte, bool) {
 // child is a builder that shares b's indexes and settings, with nothing
 // built yet.
 func (b *builder) child() *builder {
-	c := b.unitChild()
+	c := b.unitBuilder()
 	c.defaultServer = newServerBuilder("")
 	return c
 }
 
-// unitChild is child for a unit: without a default server, which no
-// Ingress of a snapshot built by units touches (unitLocal) and which would
-// cost a server builder per unit.
-func (b *builder) unitChild() *builder {
+// unitBuilder makes the builder of one unit: a child without a default
+// server, which no Ingress of a snapshot built by units touches (unitLocal)
+// and which would cost a server builder per unit.
+func (b *builder) unitBuilder() *builder {
 	return &builder{
 		opts: b.opts, global: b.global, parser: b.parser,
 		index: b.index, classes: b.classes, addrs: b.addrs, resolved: b.resolved,
@@ -542,8 +542,8 @@ func (b *builder) unitChild() *builder {
 // read. cacheable is false when an Ingress was served from its last
 // accepted version or not at all (invalid annotations), which depends on
 // Options.LastAccepted.
-func (b *builder) buildUnit(ingresses []*networkingv1.Ingress, fb *fallback) (*cachedUnit, bool) {
-	u := b.unitChild()
+func (b *builder) buildUnit(ingresses []*networkingv1.Ingress, defaultFallback *fallback) (*cachedUnit, bool) {
+	u := b.unitBuilder()
 	u.deps = &depLog{}
 	out := &unitOutput{}
 	cacheable := true // while every Ingress is served as it is
@@ -554,7 +554,7 @@ func (b *builder) buildUnit(ingresses []*networkingv1.Ingress, fb *fallback) (*c
 	// Owners kept from the last build (Options.LastOwners) are an input
 	// the cache does not key on.
 	cacheable = cacheable && len(out.served) == len(ingresses) && !u.stickyOwners
-	u.setFallbacks(fb)
+	u.setFallbacks(defaultFallback)
 	// Not u.config(): a unit needs no copy of the global settings.
 	cfg := &Config{}
 	u.collect(cfg)
