@@ -33,19 +33,16 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 	}
 	build := opts.KeyPairs.begin()
 	defer opts.KeyPairs.end(build)
-	var b *builder
-	var ingresses []*networkingv1.Ingress
 	if opts.Units != nil {
-		var cfg *Config
-		var findings []Finding
-		cfg, findings, b, ingresses = buildUnits(snap, opts, build)
-		if cfg != nil {
-			return cfg, findings
-		}
+		return buildUnits(snap, opts, build)
 	}
-	if b == nil {
-		b, ingresses = prelude(snap, opts, build)
-	}
+	return prelude(snap, opts, build).whole()
+}
+
+// whole builds the config from b, as prelude made it, adding every one of
+// our Ingresses (b.ingresses).
+func (b *builder) whole() (*Config, []Finding) {
+	ingresses := b.ingresses
 	accepted := make(map[string]*networkingv1.Ingress, len(ingresses))
 	served := make([]ObjectRef, 0, len(ingresses))
 	b.addIngresses(ingresses, func(i int, use *networkingv1.Ingress) {
@@ -68,11 +65,11 @@ func Build(snap *snapshot.Snapshot, opts Options) (*Config, []Finding) {
 // prelude makes the builder every build starts from: the indexes, the
 // ConfigMap's options and the default certificate (with their findings),
 // and our Ingresses, oldest first, their key pairs checked.
-func prelude(snap *snapshot.Snapshot, opts Options, build uint64) (*builder, []*networkingv1.Ingress) {
+func prelude(snap *snapshot.Snapshot, opts Options, build uint64) *builder {
 	b := configuredBuilder(snap, opts, build, newIndex(snap))
-	ingresses := b.sortedIngresses(snap.Ingresses)
-	b.checkKeyPairs(ingresses)
-	return b, ingresses
+	b.ingresses = b.sortedIngresses(snap.Ingresses)
+	b.checkKeyPairs(b.ingresses)
+	return b
 }
 
 // configuredBuilder makes a build's builder on an index made already, with
@@ -125,6 +122,10 @@ type builder struct {
 	stickyOwners bool
 	// claimants are the Ingresses the owners come from, in build order.
 	claimants []*networkingv1.Ingress
+	// ingresses are our Ingresses, oldest first, their key pairs checked:
+	// what whole adds (set by prelude, or by buildUnits when it cannot
+	// build by units).
+	ingresses []*networkingv1.Ingress
 	// limits are Options.Limits with the defaults filled in.
 	limits Limits
 	// configMapApplied is the options ConfigMap version applied (Config.ConfigMap).

@@ -299,10 +299,9 @@ func (o *unitOutput) eachRoute(fn func(id string, r Route) bool) bool {
 	return true
 }
 
-// buildUnits builds snap by units, reusing opts.Units. A nil config means
-// the snapshot must be built whole; the builder and sorted Ingresses, when
-// not nil, are where that build starts.
-func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, []Finding, *builder, []*networkingv1.Ingress) {
+// buildUnits builds snap by units, reusing opts.Units; when the snapshot
+// cannot be split into units, or two units disagree, it builds it whole.
+func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, []Finding) {
 	cache := opts.Units
 	cache.mu.Lock()
 	defer cache.mu.Unlock()
@@ -330,7 +329,7 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	defaultFallback := fallbackBuilder.globalFallback()
 	env, ok := unitEnv(opts, *b.global, defaultFallback)
 	if !ok {
-		return nil, nil, nil, nil
+		return prelude(snap, opts, build).whole()
 	}
 	sameEnv := env == cache.env
 	ingresses, infos := cache.sortedIngresses(b, snap.Ingresses, sameObjects && sameEnv)
@@ -343,9 +342,10 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	clear(cache.owner)
 	groups, ok := unitsOf(ingresses, infos, cache.owner)
 	if !ok {
-		// A whole build: b is as prelude makes it (units and fallbackBuilder are built
-		// on children), and ingresses are sorted; it goes on from there.
-		return nil, nil, b, ingresses
+		// b is as prelude makes it (fallbackBuilder is a child), and the
+		// Ingresses are sorted: the whole build goes on from there.
+		b.ingresses = ingresses
+		return b.whole()
 	}
 
 	old := cache.units
@@ -370,7 +370,8 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 
 	cfg, findings, ok := b.merge(cache, ingresses, infos, units, fallbackBuilder, defaultFallback, trusted && sameEnv)
 	if !ok {
-		return nil, nil, nil, nil // merge changed b: the whole build starts afresh
+		// merge changed b: the whole build starts afresh.
+		return prelude(snap, opts, build).whole()
 	}
 	keep := make(map[*networkingv1.Ingress]*cachedUnit, len(units))
 	for i, u := range units {
@@ -390,7 +391,7 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	cfg.ConfigMap = b.configMapApplied
 	cache.env, cache.units, cache.current = env, keep, true
 	cache.stats.Whole, cache.stats.Units, cache.stats.Translated = false, len(units), len(missing)
-	return cfg, findings, nil, nil
+	return cfg, findings
 }
 
 // excludes reports whether one of the Ingresses is excluded: its unit was
