@@ -322,11 +322,16 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, policy locationPolicy) {
 	ref := ingressRef(ing)
 	source := key(ing.Namespace, ing.Name)
 	b.addTLS(ing, ref)
+	hosts, owned := b.addRules(ing, ref, source, policy)
+	b.requireClientCerts(ref, owned, policy)
+	b.addHostSettings(ing, ref, source, hosts, policy)
+	b.addDefaultBackends(ing, ref, source, owned, policy)
+}
 
-	// hosts are the hosts the Ingress serves paths on; owned are those
-	// whose namespace is the Ingress's, where it also sets what applies to
-	// the whole host.
-	var hosts, owned []string
+// addRules adds the paths of an Ingress's rules. It returns the hosts the
+// Ingress serves paths on, and of those the ones its namespace owns, where
+// it also sets what applies to the whole host.
+func (b *builder) addRules(ing *networkingv1.Ingress, ref ObjectRef, source string, policy locationPolicy) (hosts, owned []string) {
 	for _, rule := range ing.Spec.Rules {
 		if rule.Host != "" {
 			if err := validateHost(rule.Host); err != nil {
@@ -350,22 +355,41 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, policy locationPolicy) {
 			b.addPath(srv, ing, ref, source, p, policy, guest)
 		}
 	}
+	return hosts, owned
+}
 
-	if cc := policy.clientCert; cc != nil {
-		for _, h := range owned {
-			srv := b.server(h)
-			switch {
-			case srv.clientCert == nil:
-				srv.clientCert = cc
-			case srv.clientCert.CAFile != cc.CAFile || srv.clientCert.Verify != cc.Verify || srv.clientCert.Depth != cc.Depth:
-				b.ignored(ref, ReasonConflict, "auth-tls settings for host %q are ignored: the older Ingress %s already sets them",
-					displayHost(h), srv.clientCert.Source)
-			}
-			if srv.tls == nil && h != "" {
-				b.ignored(ref, ReasonIneffectiveAnnotation, "auth-tls-secret on host %q has no effect without spec.tls for that host", h)
-			}
+// requireClientCerts gives the owned hosts the Ingress's auth-tls settings.
+func (b *builder) requireClientCerts(ref ObjectRef, owned []string, policy locationPolicy) {
+	cc := policy.clientCert
+	if cc == nil {
+		return
+	}
+	for _, h := range owned {
+		srv := b.server(h)
+		switch {
+		case srv.clientCert == nil:
+			srv.clientCert = cc
+		case srv.clientCert.CAFile != cc.CAFile || srv.clientCert.Verify != cc.Verify || srv.clientCert.Depth != cc.Depth:
+			b.ignored(ref, ReasonConflict, "auth-tls settings for host %q are ignored: the older Ingress %s already sets them",
+				displayHost(h), srv.clientCert.Source)
+		}
+		switch {
+		case srv.tls != nil || h == "":
+		case cc.Verify == "on":
+			// The locations still require a verified certificate, which
+			// plain HTTP never has: the control fails closed.
+			b.notServed(ref, ReasonIneffectiveAnnotation, "auth-tls-secret on host %q cannot be honoured without spec.tls for that host: "+
+				"its requests get 403 until spec.tls names it", h)
+		default:
+			b.ignored(ref, ReasonIneffectiveAnnotation, "auth-tls-secret on host %q has no effect without spec.tls for that host", h)
 		}
 	}
+}
+
+// addHostSettings adds what the Ingress sets for its hosts besides paths:
+// the auth endpoint, error locations, aliases, redirects, app-root, and
+// last the server-snippet.
+func (b *builder) addHostSettings(ing *networkingv1.Ingress, ref ObjectRef, source string, hosts []string, policy locationPolicy) {
 	if ep := policy.authEndpoint; ep != nil {
 		for _, h := range hosts {
 			putIn(&b.server(h).authEndpoints, ep.Path, *ep)
@@ -422,6 +446,11 @@ func (b *builder) addIngress(ing *networkingv1.Ingress, policy locationPolicy) {
 			}
 		}
 	}
+}
+
+// addDefaultBackends adds spec.defaultBackend, for the owned hosts and the
+// default server, and the default-backend annotation, for the owned hosts.
+func (b *builder) addDefaultBackends(ing *networkingv1.Ingress, ref ObjectRef, source string, owned []string, policy locationPolicy) {
 	if ing.Spec.DefaultBackend != nil {
 		action := b.balanced(b.backend(ing.Namespace, *ing.Spec.DefaultBackend, ref), policy)
 		for _, h := range owned {

@@ -611,7 +611,8 @@ const (
 	PartlyServed Severity = "PartlyServed"
 	// NotServed: nothing of the object as written is served: an invalid
 	// annotation, a security control that cannot be honoured (its requests
-	// answer 503: controls fail closed), or every path left out.
+	// are refused with 503 or 403: controls fail closed), or every path
+	// left out.
 	NotServed Severity = "NotServed"
 )
 
@@ -645,7 +646,8 @@ const (
 	ReasonInvalidOption      = "InvalidOption"
 	ReasonConfigMapNotFound  = "ConfigMapNotFound"
 	ReasonInvalidAnnotation  = "InvalidAnnotation"
-	// ReasonIneffectiveAnnotation: a valid annotation that cannot take effect where it is; the Ingress is served.
+	// ReasonIneffectiveAnnotation: a valid annotation that cannot take effect
+	// where it is: ignored, or, for a security control, failing closed.
 	ReasonIneffectiveAnnotation = "IneffectiveAnnotation"
 	// ReasonInvalidProxySSL: backend TLS settings that cannot be honoured; the paths fail closed (503).
 	ReasonInvalidProxySSL   = "InvalidProxySSL"
