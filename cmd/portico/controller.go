@@ -157,56 +157,21 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	template := ""
-	if f.template != "" {
-		b, err := os.ReadFile(f.template)
-		if err != nil {
-			return fmt.Errorf("--template: %w", err)
-		}
-		template = string(b)
+	template, err := readTemplate(f.template)
+	if err != nil {
+		return err
 	}
 	ngx := newNginx(f, &modelOpts, configDir, log.With("component", "nginx"))
-
-	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		// Counted from /proc at scrape time: old workers that outlive
-		// reloads (long requests, websockets) show as shutting_down.
-		nginx.NewWorkerCollector(ngx.proc))
-	pushes := reload.NewPushMetrics(registry, balancer)
-	var dynamic controller.DynamicStore
-	var checkLua func(context.Context) error
-	if balancer == model.BalancerLua {
-		dynamic = nginx.NewDynamic("http://nginx"+nginx.DynamicPath, modelOpts.Global.InternalSocket)
-		if f.template == "" {
-			// The built-in template's copy for nginx -t leaves the Lua
-			// module out (much faster); the probe checks that part.
-			checkLua = luaChecker(f.nginxBinary, modelOpts.Global)
-		}
-	}
-	history := reload.NewHistory(f.history)
-	var firstLive sync.Once
-	recorder := reload.Multi(
-		reload.LogRecorder{Logger: log.With("component", "reload")},
-		reload.NewMetrics(registry),
-		history,
-		reload.RecorderFunc(func(ev reload.Event) {
-			if ev.Result == reload.ResultSuccess {
-				firstLive.Do(func() {
-					log.Info("first configuration live", "generation", ev.Generation,
-						"since_start_ms", time.Since(started).Milliseconds())
-				})
-			}
-		}),
-	)
-	var findings controller.FindingRecorder = &controller.LogFindings{Logger: log.With("component", "model")}
+	out := newOutputs(log, ngx, balancer, f.history, started)
+	dynamic, checkLua := balancerStore(f, balancer, modelOpts.Global)
 	in, err := newInputs(f, modelOpts, log)
 	if err != nil {
 		return err
 	}
 	defer in.stop()
 	if in.events != nil {
-		recorder = reload.Multi(recorder, in.events)
-		findings = multiFindings{findings, in.events}
+		out.recorder = reload.Multi(out.recorder, in.events)
+		out.findings = multiFindings{out.findings, in.events}
 	}
 	var live func(*snapshot.Snapshot, *model.Config)
 	if in.updater != nil {
@@ -221,12 +186,12 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		Template:        template,
 		StartNginx:      ngx.start,
 		NginxAlive:      ngx.proc.Alive,
-		Recorder:        recorder,
-		Findings:        findings,
+		Recorder:        out.recorder,
+		Findings:        out.findings,
 		Dynamic:         dynamic,
 		Resolver:        resolver,
 		CheckLua:        checkLua,
-		Pushes:          pushes,
+		Pushes:          out.pushes,
 		Live:            live,
 		Logger:          log.With("component", "controller"),
 	})
@@ -235,11 +200,11 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	}
 	statusOpts := status.Options{
 		Logger:   log.With("component", "status"),
-		Gatherer: registry,
+		Gatherer: out.registry,
 		Health:   ctrl.Healthy,
 		Ready:    ctrl.Ready,
 		Config:   ctrl.LiveConfig,
-		Reloads:  history.Recent,
+		Reloads:  out.history.Recent,
 		Balancer: ctrl.BalancerData,
 	}
 	servers, err := listenStatus(statusOpts, f.statusAddress, f.debugAddress)
@@ -263,15 +228,76 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		})
 	}
 	result := runAll(ctx, log, tasks)
-	if ngx.supervisor != nil {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := ngx.supervisor.Stop(stopCtx); err != nil {
-			log.Warn("stopping nginx", "error", err)
-		}
-	}
+	ngx.stop(log)
 	log.Info("stopped")
 	return result
+}
+
+// readTemplate reads --template; "" means the built-in template.
+func readTemplate(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--template: %w", err)
+	}
+	return string(b), nil
+}
+
+// outputs are where the controller's results go besides the Kubernetes
+// Events of inputs: metrics, the reload history, logs.
+type outputs struct {
+	registry *prometheus.Registry
+	history  *reload.History
+	recorder reload.Recorder
+	findings controller.FindingRecorder
+	pushes   *reload.PushMetrics
+}
+
+func newOutputs(log *slog.Logger, ngx nginxParts, balancer string, historySize int, started time.Time) outputs {
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		// Counted from /proc at scrape time: old workers that outlive
+		// reloads (long requests, websockets) show as shutting_down.
+		nginx.NewWorkerCollector(ngx.proc))
+	history := reload.NewHistory(historySize)
+	var firstLive sync.Once
+	return outputs{
+		registry: registry,
+		history:  history,
+		recorder: reload.Multi(
+			reload.LogRecorder{Logger: log.With("component", "reload")},
+			reload.NewMetrics(registry),
+			history,
+			reload.RecorderFunc(func(ev reload.Event) {
+				if ev.Result == reload.ResultSuccess {
+					// The figure make bench reads for a cold start.
+					firstLive.Do(func() {
+						log.Info("first configuration live", "generation", ev.Generation,
+							"since_start_ms", time.Since(started).Milliseconds())
+					})
+				}
+			}),
+		),
+		findings: &controller.LogFindings{Logger: log.With("component", "model")},
+		pushes:   reload.NewPushMetrics(registry, balancer),
+	}
+}
+
+// balancerStore returns, for the Lua balancer, where its data goes and the
+// probe that checks nginx's Lua module (nil, nil for upstream blocks).
+func balancerStore(f controllerFlags, balancer string, g model.Global) (controller.DynamicStore, func(context.Context) error) {
+	if balancer != model.BalancerLua {
+		return nil, nil
+	}
+	var checkLua func(context.Context) error
+	if f.template == "" {
+		// The built-in template's copy for nginx -t leaves the Lua
+		// module out (much faster); the probe checks that part.
+		checkLua = luaChecker(f.nginxBinary, g)
+	}
+	return nginx.NewDynamic("http://nginx"+nginx.DynamicPath, g.InternalSocket), checkLua
 }
 
 // statusListener is one status HTTP server, listening.
@@ -400,6 +426,18 @@ type nginxParts struct {
 	proc       nginx.Process
 	supervisor *nginx.Supervisor
 	start      func() error
+}
+
+// stop stops the nginx this process started, if it did.
+func (n nginxParts) stop(log *slog.Logger) {
+	if n.supervisor == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.supervisor.Stop(ctx); err != nil {
+		log.Warn("stopping nginx", "error", err)
+	}
 }
 
 func newNginx(f controllerFlags, modelOpts *model.Options, configDir string, log *slog.Logger) nginxParts {
