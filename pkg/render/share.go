@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/parallel"
@@ -44,13 +43,6 @@ type rendered struct {
 // text of its own for nginx -t, all the blocks as nginx -t checks them (else
 // nil).
 func (r *Renderer) renderServers(cfg *model.Config) (texts [][]byte, sums [][32]byte, checks [][]byte, err error) {
-	n := 1 + len(cfg.Servers)
-	srv := func(i int) *model.Server {
-		if i == 0 {
-			return &cfg.DefaultServer
-		}
-		return &cfg.Servers[i-1]
-	}
 	// A block's text follows from the whole Global (the server templates
 	// read some of it; a Global change is rare and re-renders everything),
 	// the kind of block, the shape of its server(s) and what Shape clears.
@@ -58,25 +50,58 @@ func (r *Renderer) renderServers(cfg *model.Config) (texts [][]byte, sums [][32]
 	if err := gk.add(&cfg.Global); err != nil {
 		return nil, nil, nil, err
 	}
-	gsum := sha256.Sum256(gk.buf)
-	// Keys are most of the work when one server changed: servers seen in
-	// the last render come from the memo, the others are spread over the
-	// cores like the renders (the buffer is per goroutine).
+	global := sha256.Sum256(gk.buf)
+	memo, err := r.memoize(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	blocks := r.plan(memo)
+	keys := blockKeys(global, blocks, memo)
+	got := make([]rendered, len(blocks))
+	missing := r.cache.lookup(keys, got)
+	if err := r.renderBlocks(cfg, blocks, memo, missing, got); err != nil {
+		return nil, nil, nil, fmt.Errorf("rendering nginx.conf: %w", err)
+	}
+	r.cache.store(keys, got, missing)
+	texts = make([][]byte, len(got))
+	sums = make([][32]byte, len(got))
+	for b := range got {
+		texts[b], sums[b] = got[b].text, got[b].sum
+	}
+	for b := range got {
+		if got[b].check != nil {
+			if checks == nil {
+				checks = slices.Clone(texts)
+			}
+			checks[b] = got[b].check
+		}
+	}
+	return texts, sums, checks, nil
+}
+
+// serverAt returns server i of cfg, counting the default server as 0.
+func serverAt(cfg *model.Config, i int) *model.Server {
+	if i == 0 {
+		return &cfg.DefaultServer
+	}
+	return &cfg.Servers[i-1]
+}
+
+// memoize returns the memo entry of every server (default server first).
+// Keys are most of the work when one server changed: servers seen in the
+// last render come from the memo, the others are spread over the cores
+// like the renders, each worker with its own keyer.
+func (r *Renderer) memoize(cfg *model.Config) ([]*memoEntry, error) {
+	n := 1 + len(cfg.Servers)
 	ids := make([]serverID, n)
 	for i := range n {
-		ids[i] = idOf(srv(i))
+		ids[i] = idOf(serverAt(cfg, i))
 	}
 	memo := make([]*memoEntry, n)
 	fresh := r.memo.lookup(ids, memo)
-	var keyers sync.Pool
-	err = parallel.Do(len(fresh), parallel.Workers(len(fresh), 64), nil, func(j int, _ struct{}) error {
-		k, _ := keyers.Get().(*keyer)
-		if k == nil {
-			k = newKeyer()
-		}
-		defer keyers.Put(k)
+	err := parallel.Do(len(fresh), parallel.Workers(len(fresh), 64), newKeyer, func(j int, k *keyer) error {
 		i := fresh[j]
-		s := srv(i)
+		s := serverAt(cfg, i)
 		model.ShapeInto(&k.shape, s)
 		k.buf = k.buf[:0]
 		if err := k.add(&k.shape); err != nil {
@@ -87,16 +112,20 @@ func (r *Renderer) renderServers(cfg *model.Config) (texts [][]byte, sums [][32]
 		return nil
 	})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	r.memo.store(ids, memo, fresh)
+	return memo, nil
+}
 
-	blocks := r.plan(memo)
+// blockKeys returns the cache key of each block: the Global's sum, the kind
+// of block, its shape and the identities of its server(s).
+func blockKeys(global [32]byte, blocks []block, memo []*memoEntry) [][32]byte {
 	keys := make([][32]byte, len(blocks))
 	kb := make([]byte, 0, 256)
 	for b := range blocks {
 		bl := &blocks[b]
-		kb = append(kb[:0], gsum[:]...)
+		kb = append(kb[:0], global[:]...)
 		switch {
 		case bl.members != nil:
 			kb = append(kb, 's')
@@ -114,20 +143,22 @@ func (r *Renderer) renderServers(cfg *model.Config) (texts [][]byte, sums [][32]
 		}
 		keys[b] = sha256.Sum256(kb)
 	}
+	return keys
+}
 
-	got := make([]rendered, len(blocks))
-	missing := r.cache.lookup(keys, got)
-	err = parallel.Do(len(missing), parallel.Workers(len(missing), 64), newBuffer, func(j int, buf *bytes.Buffer) error {
+// renderBlocks prints the blocks the cache misses into got, on all cores.
+func (r *Renderer) renderBlocks(cfg *model.Config, blocks []block, memo []*memoEntry, missing []int, got []rendered) error {
+	return parallel.Do(len(missing), parallel.Workers(len(missing), 64), newBuffer, func(j int, buf *bytes.Buffer) error {
 		b := missing[j]
 		bl := blocks[b]
-		t, data := r.server, ServerData{Global: &cfg.Global, Server: srv(bl.server)}
+		t, data := r.server, ServerData{Global: &cfg.Global, Server: serverAt(cfg, bl.server)}
 		if bl.server == 0 {
 			t = r.defaultServer
 		}
 		if bl.members != nil {
 			members := make([]*model.Server, len(bl.members))
 			for m, i := range bl.members {
-				members[m] = srv(i)
+				members[m] = serverAt(cfg, i)
 			}
 			shared, maps := sharedServer(members, "portico_r"+hex.EncodeToString(memo[bl.server].shape[:8]))
 			data.Server, data.RouteMaps = &shared, maps
@@ -152,24 +183,6 @@ func (r *Renderer) renderServers(cfg *model.Config) (texts [][]byte, sums [][32]
 		}
 		return err
 	})
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("rendering nginx.conf: %w", err)
-	}
-	r.cache.store(keys, got, missing)
-	texts = make([][]byte, len(got))
-	sums = make([][32]byte, len(got))
-	for b := range got {
-		texts[b], sums[b] = got[b].text, got[b].sum
-	}
-	for b := range got {
-		if got[b].check != nil {
-			if checks == nil {
-				checks = slices.Clone(texts)
-			}
-			checks[b] = got[b].check
-		}
-	}
-	return texts, sums, checks, nil
 }
 
 // hasPhases reports whether a server prints per-location Lua hooks; the
