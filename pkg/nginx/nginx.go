@@ -302,22 +302,8 @@ func (d *Driver) ApplyChange(ctx context.Context, c Change) (Result, error) {
 		return res, errors.New("nginx: Options.ConfigPath is empty")
 	}
 
-	for _, f := range files {
-		mode := f.Mode
-		if mode == 0 {
-			mode = 0o600
-		}
-		var chown func(string) error
-		if f.ForWorkers {
-			chown = chownToWorkers
-		}
-		written, err := writeFileAtomic(f.Path, f.Content, mode, chown)
-		if err != nil {
-			return res, fmt.Errorf("write %s: %w", f.Path, err)
-		}
-		if written {
-			d.log.Debug("wrote file", "path", f.Path)
-		}
+	if err := d.writeFiles(files); err != nil {
+		return res, err
 	}
 
 	// The temporary file lives in the same directory as the live one for two
@@ -332,24 +318,9 @@ func (d *Driver) ApplyChange(ctx context.Context, c Change) (Result, error) {
 		return res, fmt.Errorf("write temporary config: %w", err)
 	}
 
-	tested := tmp
-	if check != nil {
-		// Never renamed and removed after the test, so no fsync is needed.
-		tested = stem + ".check"
-		if err := os.WriteFile(tested, check, 0o644); err != nil {
-			_ = os.Remove(tested) // best effort: the write error is what matters
-			_ = os.Remove(tmp)
-			return res, fmt.Errorf("write config copy for nginx -t: %w", err)
-		}
-	}
 	testStart := time.Now()
-	err := d.Test(ctx, tested)
+	err := d.testCandidate(ctx, tmp, stem+".check", check)
 	res.Test = time.Since(testStart)
-	if check != nil {
-		if rmErr := os.Remove(tested); rmErr != nil {
-			d.log.Warn("could not remove the tested copy", "path", tested, "error", rmErr)
-		}
-	}
 	if err != nil {
 		if rmErr := os.Remove(tmp); rmErr != nil {
 			d.log.Warn("could not remove rejected config", "path", tmp, "error", rmErr)
@@ -371,28 +342,77 @@ func (d *Driver) ApplyChange(ctx context.Context, c Change) (Result, error) {
 	}
 	syncDir(dir)
 
-	if d.proc == nil || !d.proc.Alive() {
-		res.Total = time.Since(start)
+	err = d.reload(ctx, generation, &res)
+	res.Total = time.Since(start)
+	switch {
+	case err != nil:
+		return res, err
+	case !res.Signalled:
 		d.log.Info("nginx config written; nginx not running, not signalled",
 			"generation", generation, "test", res.Test, "total", res.Total)
-		return res, nil
+	default:
+		d.log.Info("nginx reloaded", "generation", generation,
+			"test", res.Test, "reload", res.Reload, "total", res.Total)
 	}
+	return res, nil
+}
 
+// writeFiles writes the files a config names (certificates, htpasswd),
+// each only when its content changed, mode 0600 unless it says otherwise.
+func (d *Driver) writeFiles(files []File) error {
+	for _, f := range files {
+		mode := f.Mode
+		if mode == 0 {
+			mode = 0o600
+		}
+		var chown func(string) error
+		if f.ForWorkers {
+			chown = chownToWorkers
+		}
+		written, err := writeFileAtomic(f.Path, f.Content, mode, chown)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", f.Path, err)
+		}
+		if written {
+			d.log.Debug("wrote file", "path", f.Path)
+		}
+	}
+	return nil
+}
+
+// testCandidate runs nginx -t on the written candidate, or on its copy for
+// nginx -t (check, written to checkPath and removed after) when there is one.
+func (d *Driver) testCandidate(ctx context.Context, candidate, checkPath string, check []byte) error {
+	if check == nil {
+		return d.Test(ctx, candidate)
+	}
+	// Never renamed, so no fsync is needed.
+	if err := os.WriteFile(checkPath, check, 0o644); err != nil {
+		_ = os.Remove(checkPath) // best effort: the write error is what matters
+		return fmt.Errorf("write config copy for nginx -t: %w", err)
+	}
+	err := d.Test(ctx, checkPath)
+	if rmErr := os.Remove(checkPath); rmErr != nil {
+		d.log.Warn("could not remove the tested copy", "path", checkPath, "error", rmErr)
+	}
+	return err
+}
+
+// reload signals nginx to load the installed config and waits until it
+// serves generation; without a running nginx it does nothing
+// (res.Signalled stays false).
+func (d *Driver) reload(ctx context.Context, generation uint64, res *Result) error {
+	if d.proc == nil || !d.proc.Alive() {
+		return nil
+	}
 	reloadStart := time.Now()
 	if err := d.proc.Signal(syscall.SIGHUP); err != nil {
-		res.Total = time.Since(start)
-		return res, fmt.Errorf("signal nginx to reload: %w", err)
+		return fmt.Errorf("signal nginx to reload: %w", err)
 	}
 	res.Signalled = true
-	err = d.Verify(ctx, generation)
+	err := d.Verify(ctx, generation)
 	res.Reload = time.Since(reloadStart)
-	res.Total = time.Since(start)
-	if err != nil {
-		return res, err
-	}
-	d.log.Info("nginx reloaded", "generation", generation,
-		"test", res.Test, "reload", res.Reload, "total", res.Total)
-	return res, nil
+	return err
 }
 
 // Verify polls VerifyURL until it answers generation several times in a row,
