@@ -5,7 +5,8 @@
 -- version on its next request and rebuilds its tables.
 --
 -- This module only wires the pieces to nginx's phases (hooks/*.lua call
--- it); each piece is a module of its own under portico/balancer/:
+-- it); each piece is a module of its own under portico/balancer/, with its
+-- specs in spec/ (run without nginx: make lua-test):
 --   store        the pushed document (check, shared dict, each worker's view)
 --   pool         one backend's endpoints as the algorithms read them
 --   round_robin, least_conn, ewma, chash   the algorithms: new(deps), then
@@ -281,5 +282,8 @@ function _M.configure()
     end
     ngx.say(md5)
 end
+
+-- The worker's instances, for the specs (spec/balancer_spec.lua).
+_M._internal = { store = store, least_conn = lc, ewma = ew }
 
 return _M
