@@ -126,6 +126,23 @@ describe("store", function()
         assert.are.same(before, held())
     end)
 
+    it("keeps its last good view when the stored document is unusable", function()
+        store:push(good)
+        local route = store:route("r1")
+        -- Nothing but push writes the dict, after checking; this is what a
+        -- bug there would look like.
+        shared:set("config", "{not json")
+        shared:incr("version", 1, 0)
+        for _ = 1, 3 do
+            assert.are.equal(route, (store:route("r1")))
+        end
+        assert.are.equal(1, #logged, "logged once per version, not per request")
+        assert.is_truthy(logged[1]:find("keeping the last good one", 1, true))
+        -- The next good push takes effect.
+        store:push(good)
+        assert.are_not.equal(route, (store:route("r1")))
+    end)
+
     it("skips entries of the wrong type in what it stores", function()
         -- push never lets such a document in; the view must not fail on one.
         shared:set("config", '{"backends":{"p":["10.0.0.1:80",7],"q":"x"},"routes":{"r1":{"backend":"p"},"r2":"p","r3":{}}}')

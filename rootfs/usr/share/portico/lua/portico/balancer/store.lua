@@ -5,7 +5,9 @@
 -- checks it whole (portico/document.lua) and only then stores it in the
 -- shared dict (lua_shared_dict portico, which survives reloads) and bumps
 -- its version. Every worker notices the new version on its next request
--- (route()) and rebuilds its pools and routes once.
+-- (route()) and rebuilds its pools and routes once; a version whose
+-- document it cannot use (it never should: push checked it) leaves the
+-- worker on its last good view.
 --
 -- The document is
 --   { "backends": { NAME: ["10.0.0.1:8080", "[fd00::1]:80", ...] },
@@ -119,16 +121,16 @@ end
 --   { version, backends = { NAME = pool }, routes = { ID = route },
 --     previous_generation, previous_routes }
 local function rebuild(self, version)
-    local state
+    local state = self.state
     local body = self.shared:get("config")
     local doc, err = nil, "no configuration pushed yet"
     if body then
         doc, err = self.decode(body)
     end
     if type(doc) ~= "table" then
-        self.log("portico: dynamic configuration unusable: ", err)
-        state = { version = version, routes = {}, backends = {}, previous_routes = {} }
-        self.state = state
+        -- Keep routing as before, and do not try this version again.
+        self.log("portico: dynamic configuration unusable, keeping the last good one: ", err)
+        state.version = version
         return state
     end
     local backends = {}
