@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a Debian machine: nginx with
-# the Lua module (Debian's nginx-extras) and lua-cjson for the Lua balancer, etcd (the end-to-end API server's
-# store), iproute2 (network namespaces for end-to-end backends) and wrk (load
-# across reloads in e2e/local), and pcre2test (pkg/pcre checks printed
-# regexes against the PCRE2 library nginx uses). Safe to
-# run again: it only acts when something is missing, and runs apt-get update
-# only then.
+# the Lua module (Debian's nginx-extras) and lua-cjson for the Lua balancer,
+# LuaJIT and busted for the balancer's unit tests (make lua-test), etcd (the
+# end-to-end API server's store), iproute2 (network namespaces for end-to-end
+# backends) and wrk (load across reloads in e2e/local), and pcre2test
+# (pkg/pcre checks printed regexes against the PCRE2 library nginx uses).
+# Safe to run again: it only acts when something is missing, and runs
+# apt-get update only then.
 set -euo pipefail
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
@@ -31,6 +32,16 @@ fi
 # The Lua balancer decodes the endpoint lists the controller pushes with cjson.
 if [ ! -f /usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so ] && [ ! -f "/usr/lib/$(uname -m)-linux-gnu/lua/5.1/cjson.so" ]; then
 	missing+=(lua-cjson)
+fi
+# make lua-test runs the balancer's specs with busted under LuaJIT, the Lua
+# nginx's module runs. luajit2 is OpenResty's branch of LuaJIT, the one
+# Debian's nginx-extras links; Debian's plain luajit would do as well.
+# lua-busted installs its modules for Lua 5.1 too (/usr/share/lua/5.1).
+if ! command -v luajit >/dev/null 2>&1; then
+	missing+=(luajit2)
+fi
+if ! command -v busted >/dev/null 2>&1 || [ ! -f /usr/share/lua/5.1/busted/runner.lua ]; then
+	missing+=(lua-busted)
 fi
 if ! command -v etcd >/dev/null 2>&1; then
 	missing+=(etcd-server)

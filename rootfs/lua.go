@@ -8,15 +8,18 @@ import (
 	"path/filepath"
 )
 
-// lua is Portico's Lua balancer, as the image ships it in /usr/share/portico/lua.
+// lua is Portico's Lua balancer, as the image ships it in /usr/share/portico/lua:
+// the modules and the hooks, not the specs beside them (spec/, run by make
+// lua-test), which nginx has no use for.
 //
-//go:embed usr/share/portico/lua
+//go:embed usr/share/portico/lua/portico usr/share/portico/lua/hooks
 var lua embed.FS
 
 // luaRoot is the embedded directory that maps to lua_package_path.
 const luaRoot = "usr/share/portico/lua"
 
-// Lua returns the Lua code tree (portico/*.lua modules and hooks/*.lua entry files).
+// Lua returns the Lua code tree (portico/*.lua and portico/balancer/*.lua modules,
+// hooks/*.lua entry files).
 func Lua() fs.FS {
 	sub, err := fs.Sub(lua, luaRoot)
 	if err != nil {

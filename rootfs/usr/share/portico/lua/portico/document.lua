@@ -2,8 +2,8 @@
 -- takes effect. A push is refused whole when any part is wrong (a missing
 -- field, a wrong type, an endpoint that is not "ip:port", a route naming a
 -- pool that is not there, a list past its bound): the routes in place keep
--- working, and the controller gets the reason. See balancer.lua for the
--- document's shape; it mirrors pkg/model/lua.go.
+-- working, and the controller gets the reason. See balancer/store.lua for
+-- the document's shape; it mirrors pkg/model/lua.go.
 
 local cjson = require("cjson.safe")
 
@@ -142,13 +142,17 @@ local function hash_by(v)
     return n >= 1 and n <= 4
 end
 
-local function pattern(v)
-    if not text(1024)(v) then
-        return false
+-- pattern returns the check of a canary header pattern: it must compile
+-- (re_find is ngx.re.find, which reports a bad regex as its third value).
+local function pattern(re_find)
+    local short = text(1024)
+    return function(v)
+        if not short(v) then
+            return false
+        end
+        local _, _, err = re_find("", v, "jo")
+        return err == nil
     end
-    -- The pattern must compile: ngx.re reports a bad one as its third value.
-    local _, _, err = ngx.re.find("", v, "jo")
-    return err == nil
 end
 
 -- check_fields applies the checks of spec to t's fields and refuses any
@@ -171,7 +175,8 @@ local function check_fields(where, t, spec)
     return true
 end
 
-local function route_checks(backends)
+local function route_checks(backends, re_find)
+    local header_pattern = pattern(re_find)
     local pool = function(v)
         return type(v) == "string" and backends[v] ~= nil
     end
@@ -193,7 +198,7 @@ local function route_checks(backends)
         weightTotal = function(v) return is_int(v, 1, 1e9) end,
         header = function(v) return optional(v, function(h) return type(h) == "string" and #h <= 64 and h:match("^[%w%-]+$") ~= nil end) end,
         headerValue = function(v) return optional(v, text(256)) end,
-        headerPattern = function(v) return optional(v, pattern) end,
+        headerPattern = function(v) return optional(v, header_pattern) end,
         cookie = function(v) return optional(v, cookie_name) end,
     }
     return {
@@ -230,8 +235,9 @@ local function generation(v)
 end
 
 -- _M.decode turns a pushed body into the document, or returns nil and why
--- it is refused.
-function _M.decode(body)
+-- it is refused. re_find is ngx.re.find unless given (so that the check
+-- runs without nginx; it only checks that canary header patterns compile).
+function _M.decode(body, re_find)
     if type(body) ~= "string" or body == "" then
         return nil, "empty body"
     end
@@ -271,7 +277,7 @@ function _M.decode(body)
             end
         end
     end
-    local checks = route_checks(backends)
+    local checks = route_checks(backends, re_find or ngx.re.find)
     local ok, rerr = check_routes("routes", doc.routes, checks)
     if not ok then
         return nil, rerr
