@@ -8,6 +8,9 @@ RUN go mod download
 COPY cmd cmd
 COPY pkg pkg
 COPY templates templates
+# The controller embeds the Lua balancer (rootfs/lua.go) and installs it
+# under the runtime directory at start.
+COPY rootfs rootfs
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/portico ./cmd/portico
 
