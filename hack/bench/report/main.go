@@ -216,6 +216,11 @@ func (d *logData) missingRow(r row) row {
 }
 
 func (d *logData) rows() []row {
+	return slices.Concat(d.buildRows(), d.nginxRows(), d.regexRows(), d.convergenceRows(), d.dataplaneRows(), d.churnRows())
+}
+
+// buildRows returns the rows of build + render rows: full sync and peak RSS per size, one Ingress changed.
+func (d *logData) buildRows() []row {
 	var rows []row
 	for _, n := range sizes {
 		r := row{bench: "build + render, full sync", size: fmtInt(n) + " Ingresses", step: fmt.Sprintf("render-%d", n), goal: "—", met: "—"}
@@ -257,6 +262,12 @@ func (d *logData) rows() []row {
 			rows = append(rows, d.missingRow(r))
 		}
 	}
+	return rows
+}
+
+// nginxRows returns the rows of nginx -t and reload until verified, per size.
+func (d *logData) nginxRows() []row {
+	var rows []row
 	// The balancer the default config uses decides most of nginx's cost
 	// (DESIGN.md); pkg/nginx's benchmark logs it.
 	balancer := ""
@@ -278,6 +289,12 @@ func (d *logData) rows() []row {
 			rows = append(rows, r)
 		}
 	}
+	return rows
+}
+
+// regexRows returns the rows of the worst case of a host's user regexes.
+func (d *logData) regexRows() []row {
+	var rows []row
 	{
 		// docs/security.md: the most a host's user regexes cost a request.
 		r := row{bench: "user regexes of a host, worst case per request", size: "1 / 10 / 100 regexes", step: "regex", goal: "none set", met: "—"}
@@ -296,6 +313,12 @@ func (d *logData) rows() []row {
 			rows = append(rows, d.missingRow(r))
 		}
 	}
+	return rows
+}
+
+// convergenceRows returns the rows of an Ingress created until served.
+func (d *logData) convergenceRows() []row {
+	var rows []row
 	{
 		r := row{bench: "Ingress created until served", size: convergenceDefaultSize, step: "convergence",
 			goal: fmt.Sprintf("median < %d ms", convergenceMedianGoal)}
@@ -310,6 +333,12 @@ func (d *logData) rows() []row {
 			rows = append(rows, d.missingRow(r))
 		}
 	}
+	return rows
+}
+
+// dataplaneRows returns the rows of Portico's nginx against a hand-written one, and the Lua floor.
+func (d *logData) dataplaneRows() []row {
+	var rows []row
 	{
 		r := row{bench: "data plane, Portico vs hand-written nginx", size: "1 Ingress", step: "dataplane",
 			goal: fmt.Sprintf("req/s ratio ≥ %.2f", dataplaneRatioGoal)}
@@ -336,6 +365,12 @@ func (d *logData) rows() []row {
 				"config with its peer set by a balancer_by_lua_block that does nothing else",
 				kv["lua_rps"], kv["lua_ratio"], kv["lua_cpu_us"], kv["lua_cpu_ratio"])})
 	}
+	return rows
+}
+
+// churnRows returns the rows of endpoint churn without reloads.
+func (d *logData) churnRows() []row {
+	var rows []row
 	{
 		// Endpoint changes go to the Lua balancer without a reload: the
 		// goals (issue 5) are that none of the updates reloads nginx and
