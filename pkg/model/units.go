@@ -306,21 +306,7 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	cache.mu.Lock()
 	defer cache.mu.Unlock()
 	cache.stats = BuildStats{Whole: true} // until the units are merged
-	sameObjects := cache.sameObjects(snap)
-	sameAnswers := maps.EqualFunc(cache.answers, snap.Resolved, slices.Equal)
-	// Units need no check of what they read when they were checked against
-	// these very objects and DNS answers.
-	trusted := sameObjects && sameAnswers && cache.current
-	if !sameAnswers {
-		// As for new objects: until a build by units checks the units
-		// against these answers, they are not trusted.
-		cache.answers, cache.current = snap.Resolved, false
-	}
-	idx := cache.idx
-	if !sameObjects {
-		idx = newIndex(snap)
-		cache.remember(snap, idx)
-	}
+	idx, sameObjects, trusted := cache.indexFor(snap)
 	b := configuredBuilder(snap, opts, build, idx)
 	// What every unit's output also depends on: the options, the global
 	// settings after the ConfigMap, and the fallback of servers without a
@@ -379,19 +365,45 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 			keep[u.ingresses[0]] = u
 		}
 	}
-	cfg.Owners = nil // a patched merge hands back the last Config
-	for _, u := range units {
-		for h, ns := range u.out.contested {
-			if cfg.Owners == nil {
-				cfg.Owners = map[string]string{}
-			}
-			cfg.Owners[h] = ns
-		}
-	}
+	cfg.Owners = contestedOwners(units) // a patched merge hands back the last Config's
 	cfg.ConfigMap = b.configMapApplied
 	cache.env, cache.units, cache.current = env, keep, true
 	cache.stats.Whole, cache.stats.Units, cache.stats.Translated = false, len(units), len(missing)
 	return cfg, findings
+}
+
+// indexFor returns the index of snap, made again only when its objects
+// differ from the last build's; sameObjects says they do not, and trusted
+// that the cached units were checked against these very objects and DNS
+// answers, so they need no check of what they read.
+func (c *UnitCache) indexFor(snap *snapshot.Snapshot) (idx index, sameObjects, trusted bool) {
+	sameObjects = c.sameObjects(snap)
+	sameAnswers := maps.EqualFunc(c.answers, snap.Resolved, slices.Equal)
+	trusted = sameObjects && sameAnswers && c.current
+	if !sameAnswers {
+		// As for new objects: until a build by units checks the units
+		// against these answers, they are not trusted.
+		c.answers, c.current = snap.Resolved, false
+	}
+	if !sameObjects {
+		c.remember(snap, newIndex(snap))
+	}
+	return c.idx, sameObjects, trusted
+}
+
+// contestedOwners returns Config.Owners: the owners of the contested hosts
+// of every unit, nil when there are none.
+func contestedOwners(units []*cachedUnit) map[string]string {
+	var owners map[string]string
+	for _, u := range units {
+		for h, ns := range u.out.contested {
+			if owners == nil {
+				owners = map[string]string{}
+			}
+			owners[h] = ns
+		}
+	}
+	return owners
 }
 
 // excludes reports whether one of the Ingresses is excluded: its unit was
