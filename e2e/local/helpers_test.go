@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -438,4 +439,166 @@ func (c *controller) peerCertificate(serverName string) (*x509.Certificate, erro
 		return nil, fmt.Errorf("no certificate for SNI %q", serverName)
 	}
 	return certs[0], nil
+}
+
+// ---- annotations and traffic policies ---------------------------------------
+
+// annotate adds annotations to an Ingress made by ingressYAML, whose
+// metadata is the flow mapping "{name: NAME}".
+func annotate(ingress string, annotations map[string]string) string {
+	var b strings.Builder
+	for k, v := range annotations {
+		b.WriteString(", " + k + ": " + v)
+	}
+	start := strings.Index(ingress, "metadata: {name: ")
+	end := strings.Index(ingress[start:], "}") + start
+	return ingress[:end] + ", annotations: {" + strings.TrimPrefix(b.String(), ", ") + "}" + ingress[end:]
+}
+
+// startHandlerBackend starts one endpoint of service on a fresh loopback
+// address that answers with handler, and returns the Service and its
+// EndpointSlice as YAML.
+func startHandlerBackend(t *testing.T, service string, handler http.HandlerFunc) string {
+	t.Helper()
+	addr := serveLoopback(t, handler)
+	return serviceOnlyYAML(service) + "---\n" + sliceYAML(service, service+"-1", addr.Port, endpoint{addr: addr.IP.String(), ready: true})
+}
+
+// sleepOr waits d or until the request is given up, whichever comes first.
+func sleepOr(r *http.Request, d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-r.Context().Done():
+	}
+}
+
+// The traffic policies of the Lua balancer on real traffic: canary weights,
+// headers and cookies, ewma, consistent hashing, session affinity, the
+// default-backend fallback, how fast a new endpoint takes traffic, and the
+// fallback to upstream blocks when nginx has no Lua module.
+//
+// Shares of random choices are checked against binomial bounds: when each
+// of n requests goes to the canary with probability p, the count is
+// Binomial(n, p), and a correct balancer lands within ±5 standard
+// deviations (sqrt(n·p·(1-p))) of n·p except with probability about 6e-7
+// (normal approximation). The bounds are computed, not guessed: a failure
+// means a wrong share, not bad luck, and they stay far from what a broken
+// policy gives (the other weight, 0 % or 100 %).
+
+// annPrefix is the prefix of the annotations withAnnotations writes.
+const annPrefix = "nginx.ingress.kubernetes.io/"
+
+// withAnnotations adds annotations (keys without the prefix, values
+// unquoted) to an Ingress made by ingressYAML.
+func withAnnotations(ingress string, annotations map[string]string) string {
+	quoted := make(map[string]string, len(annotations))
+	for k, v := range annotations {
+		quoted[annPrefix+k] = strconv.Quote(v)
+	}
+	return annotate(ingress, quoted)
+}
+
+// readyEndpoints lists backends as ready EndpointSlice entries.
+func readyEndpoints(bs ...*backend) []endpoint {
+	out := make([]endpoint, len(bs))
+	for i, b := range bs {
+		out[i] = endpoint{addr: b.addr.Addr().String(), ready: true}
+	}
+	return out
+}
+
+// headerTransport adds fixed request headers (a canary header, a cookie)
+// to every request it carries.
+type headerTransport struct {
+	base   http.RoundTripper
+	header map[string]string
+}
+
+func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range h.header {
+		r.Header.Set(k, v)
+	}
+	return h.base.RoundTrip(r)
+}
+
+// getWith sends GET path to host through nginx with extra request headers;
+// a transport error fails the test.
+func (c *controller) getWith(t *testing.T, host, path string, header map[string]string) response {
+	t.Helper()
+	client := &http.Client{Transport: headerTransport{base: c.client.Transport, header: header},
+		Timeout: c.client.Timeout, CheckRedirect: c.client.CheckRedirect}
+	r, err := doGet(client, "http", host, path)
+	require.NoError(t, err, "GET http://%s%s %v", host, path, header)
+	return r
+}
+
+// countBy sends n requests, each of which must be answered 200 by a
+// backend, and counts them by key(answer).
+func (c *controller) countBy(t *testing.T, host, path string, header map[string]string, n int, key func(*echoReply) string) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	for range n {
+		r := c.getWith(t, host, path, header)
+		require.Equal(t, http.StatusOK, r.status, "GET http://%s%s %v: %s", host, path, header, r)
+		require.NotNil(t, r.echo, "GET http://%s%s %v: %s", host, path, header, r)
+		counts[key(r.echo)]++
+	}
+	return counts
+}
+
+func byService(e *echoReply) string  { return e.Service }
+func byEndpoint(e *echoReply) string { return e.Endpoint }
+
+// waitAnswered waits until host+path answers 200 from any backend.
+func (c *controller) waitAnswered(t *testing.T, host, path string) {
+	t.Helper()
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		r, err := c.tryGet(host, path)
+		require.NoError(ct, err)
+		assert.Equal(ct, http.StatusOK, r.status, "GET http://%s%s: %s", host, path, r)
+		assert.NotNil(ct, r.echo, "GET http://%s%s: %s", host, path, r)
+	}, routeTimeout, pollInterval)
+}
+
+// binomialBounds is the ±5 standard deviation interval of Binomial(n, p),
+// widened to whole counts.
+func binomialBounds(n int, p float64) (lo, hi int) {
+	mean := float64(n) * p
+	sd := math.Sqrt(float64(n) * p * (1 - p))
+	return int(math.Floor(mean - 5*sd)), int(math.Ceil(mean + 5*sd))
+}
+
+// assertBinomial checks that got of n requests is within ±5 sigma of a
+// share p, and logs the measured share.
+func assertBinomial(t *testing.T, what string, got, n int, p float64) {
+	t.Helper()
+	lo, hi := binomialBounds(n, p)
+	t.Logf("%s: %d of %d (%.1f%%), expected %.0f%% (5-sigma bounds %d..%d)",
+		what, got, n, 100*float64(got)/float64(n), 100*p, lo, hi)
+	assert.GreaterOrEqual(t, got, lo, "%s: %d of %d is below the 5-sigma bound of a %.0f%% share", what, got, n, 100*p)
+	assert.LessOrEqual(t, got, hi, "%s: %d of %d is above the 5-sigma bound of a %.0f%% share", what, got, n, 100*p)
+}
+
+// pushes is the number of successful pushes of balancer data so far.
+func (c *controller) pushes(t *testing.T) float64 {
+	t.Helper()
+	v, ok := c.metric(t, "portico_balancer_pushes_total", map[string]string{"result": "success"})
+	require.True(t, ok, "no portico_balancer_pushes_total metric")
+	return v
+}
+
+// changeNoReload makes a change that must reach nginx as balancer data:
+// it waits until the controller has pushed new data (every worker uses it
+// from its next request on) and checks that nginx did not reload.
+func (c *controller) changeNoReload(t *testing.T, what string, change func()) {
+	t.Helper()
+	gen, before := c.generation(t), c.pushes(t)
+	change()
+	deadline := time.Now().Add(reloadTimeout)
+	for c.pushes(t) <= before {
+		require.True(t, time.Now().Before(deadline), "%s: no balancer push within %s", what, reloadTimeout)
+		time.Sleep(pollInterval)
+	}
+	assert.Equal(t, gen, c.generation(t), "%s must not reload nginx", what)
 }

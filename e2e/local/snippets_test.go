@@ -109,3 +109,29 @@ func TestSnippetAllowlistOnRealNginx(t *testing.T) {
 	assert.Equal(t, "app", c.getHTTP(t, "good.example.com", "/").served())
 	assert.Equal(t, "app", c.getHTTP(t, "tenant.example.com", "/").served())
 }
+
+// TestSnippetAnnotations shows snippets on real traffic where the operator
+// allows them, and ignored (with a warning) where it does not.
+func TestSnippetAnnotations(t *testing.T) {
+	t.Parallel()
+	b := startBackends(t, "app")
+	const p = "nginx.ingress.kubernetes.io/"
+	snippet := map[string]string{p + "configuration-snippet": `"add_header X-Snippet yes always;"`}
+	tenant := strings.Replace(annotate(ingressYAML("tenant", "tenant.example.com", route{"/", "Prefix", "app"}), snippet),
+		"metadata: {name: tenant", "metadata: {namespace: tenant, name: tenant", 1)
+	c := startController(t, options{
+		files: map[string]string{
+			"services.yaml": servicesYAML(b),
+			"tenant-svc.yaml": strings.ReplaceAll(strings.ReplaceAll(servicesYAML(b),
+				"metadata: {name:", "metadata: {namespace: tenant, name:"), "metadata:\n  name:", "metadata:\n  namespace: tenant\n  name:"),
+			"trusted.yaml": annotate(ingressYAML("trusted", "trusted.example.com", route{"/", "Prefix", "app"}), snippet),
+			"tenant.yaml":  tenant,
+		},
+		args: []string{"--allow-snippet-annotations", "--snippet-namespaces", "default"},
+	})
+	c.waitServed(t, "trusted.example.com", "/", "app")
+	c.waitServed(t, "tenant.example.com", "/", "app")
+	assert.Equal(t, "yes", c.getHTTP(t, "trusted.example.com", "/").header.Get("X-Snippet"))
+	assert.Empty(t, c.getHTTP(t, "tenant.example.com", "/").header.Get("X-Snippet"), "namespace tenant is not allowed snippets")
+	assert.Contains(t, c.logs.String(), "snippet annotations are ignored")
+}
