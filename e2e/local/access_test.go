@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // TestAccessAnnotations shows the access annotations on real traffic from
@@ -33,14 +35,14 @@ func TestAccessAnnotations(t *testing.T) {
 		"exempt.yaml": ing("exempt", map[string]string{p + "limit-rps": `"1"`,
 			p + "limit-burst-multiplier": `"1"`, p + "limit-whitelist": `"127.0.0.1"`}),
 	}})
-	c.waitServed(t, "allowed.example.com", "/", "app")
-	assert.Equal(t, http.StatusForbidden, c.getHTTP(t, "walled.example.com", "/").status)
-	assert.Equal(t, http.StatusForbidden, c.getHTTP(t, "denied.example.com", "/").status)
+	c.WaitServed(t, "allowed.example.com", "/", "app")
+	assert.Equal(t, http.StatusForbidden, c.Get(t, "walled.example.com", "/").Status)
+	assert.Equal(t, http.StatusForbidden, c.Get(t, "denied.example.com", "/").Status)
 
 	// 1 r/s with a burst of 1: among 10 immediate requests most are refused.
 	count := func(host string) (ok, limited int) {
 		for range 10 {
-			switch c.getHTTP(t, host, "/").status {
+			switch c.Get(t, host, "/").Status {
 			case http.StatusOK:
 				ok++
 			case http.StatusServiceUnavailable:
@@ -72,7 +74,7 @@ func TestLimitConnectionsAnnotation(t *testing.T) {
 		"one.yaml": annotate(ingressYAML("one", "one.example.com", route{"/", "Prefix", "slow"}),
 			map[string]string{p + "limit-connections": `"1"`, p + "limit-burst-multiplier": `"1"`}),
 	}})
-	c.waitStatus(t, "one.example.com", "/", http.StatusOK, "")
+	c.WaitStatus(t, "one.example.com", "/", http.StatusOK, "")
 
 	const n = 3
 	statuses := make([]int, n)
@@ -83,8 +85,8 @@ func TestLimitConnectionsAnnotation(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			// Without keep-alive each request has its own connection.
-			r, err := doGet(newHTTPClient(c.httpPort, false), "http", "one.example.com", "/slow")
-			statuses[i], errs[i] = r.status, err
+			r, err := framework.DoGet(framework.NewHTTPClient(c.HTTPPort, false), "http", "one.example.com", "/slow")
+			statuses[i], errs[i] = r.Status, err
 		}()
 	}
 	wg.Wait()
@@ -117,11 +119,11 @@ func TestLimitRPMAnnotation(t *testing.T) {
 			map[string]string{p + "limit-rpm": `"1"`, p + "limit-burst-multiplier": `"1"`}),
 	}})
 	// Wait on the unlimited Ingress: every request to the limited one counts.
-	c.waitServed(t, "free.example.com", "/", "app")
+	c.WaitServed(t, "free.example.com", "/", "app")
 	var statuses []int
 	limited := 0
 	for range 5 {
-		s := c.getHTTP(t, "rpm.example.com", "/").status
+		s := c.Get(t, "rpm.example.com", "/").Status
 		statuses = append(statuses, s)
 		if s == http.StatusServiceUnavailable {
 			limited++
@@ -130,6 +132,6 @@ func TestLimitRPMAnnotation(t *testing.T) {
 	assert.GreaterOrEqual(t, limited, 3, "limit-rpm 1 with a burst of 1 lets at most 2 of 5 through: %v", statuses)
 	assert.Equal(t, http.StatusOK, statuses[0], "the first request is within the limit: %v", statuses)
 	for range 5 {
-		assert.Equal(t, http.StatusOK, c.getHTTP(t, "free.example.com", "/").status, "another Ingress is not limited")
+		assert.Equal(t, http.StatusOK, c.Get(t, "free.example.com", "/").Status, "another Ingress is not limited")
 	}
 }

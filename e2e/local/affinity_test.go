@@ -14,12 +14,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // setCookie returns the value and the attributes of the Set-Cookie header
 // for cookie name in r.
-func setCookie(r response, name string) (value, attributes string, ok bool) {
-	for _, h := range r.header.Values("Set-Cookie") {
+func setCookie(r framework.Response, name string) (value, attributes string, ok bool) {
+	for _, h := range r.Header.Values("Set-Cookie") {
 		if rest, found := strings.CutPrefix(h, name+"="); found {
 			value, attributes, _ = strings.Cut(rest, "; ")
 			return value, attributes, true
@@ -113,17 +115,17 @@ func TestSessionAffinity(t *testing.T) {
 	t.Run("balanced", func(t *testing.T) {
 		const host = "balanced.example.com"
 		first := c.getWith(t, host, "/app", nil)
-		require.NotNil(t, first.echo, "%s", first)
+		require.NotNil(t, first.Echo, "%s", first)
 		value, attrs, ok := setCookie(first, "INGRESSCOOKIE")
-		require.True(t, ok, "the first answer sets the affinity cookie: %v", first.header.Values("Set-Cookie"))
+		require.True(t, ok, "the first answer sets the affinity cookie: %v", first.Header.Values("Set-Cookie"))
 		assert.Regexp(t, `^[0-9a-f]{32}$`, value, "a balanced cookie is a random key")
 		assert.Equal(t, "Path=/app; HttpOnly", attrs, "default attributes: the Ingress path, HttpOnly")
 
 		// 50 requests with the cookie: one endpoint, the first answer's, and no new cookie.
 		for range 50 {
 			r := c.getWith(t, host, "/app/page", cookie("INGRESSCOOKIE", value))
-			require.NotNil(t, r.echo, "%s", r)
-			require.Equal(t, first.echo.Endpoint, r.echo.Endpoint, "the session stays on its endpoint")
+			require.NotNil(t, r.Echo, "%s", r)
+			require.Equal(t, first.Echo.Endpoint, r.Echo.Endpoint, "the session stays on its endpoint")
 			_, _, again := setCookie(r, "INGRESSCOOKIE")
 			require.False(t, again, "a valid cookie is not set again")
 		}
@@ -132,10 +134,10 @@ func TestSessionAffinity(t *testing.T) {
 		used, values := map[string]int{}, map[string]bool{}
 		for range 30 {
 			r := c.getWith(t, host, "/app", nil)
-			require.NotNil(t, r.echo, "%s", r)
+			require.NotNil(t, r.Echo, "%s", r)
 			v, _, ok := setCookie(r, "INGRESSCOOKIE")
 			require.True(t, ok, "every new client gets a cookie")
-			used[r.echo.Endpoint]++
+			used[r.Echo.Endpoint]++
 			values[v] = true
 		}
 		t.Logf("30 new clients over 3 endpoints: %v", used)
@@ -146,7 +148,7 @@ func TestSessionAffinity(t *testing.T) {
 	t.Run("attributes", func(t *testing.T) {
 		r := c.getWith(t, "attrs.example.com", "/app", nil)
 		value, attrs, ok := setCookie(r, "SID")
-		require.True(t, ok, "session-cookie-name SID: %v", r.header.Values("Set-Cookie"))
+		require.True(t, ok, "session-cookie-name SID: %v", r.Header.Values("Set-Cookie"))
 		assert.Regexp(t, `^[0-9a-f]{32}$`, value)
 		assert.Equal(t, "Path=/custom; Max-Age=3600; Secure; SameSite=Strict; HttpOnly", attrs)
 		_, _, other := setCookie(r, "INGRESSCOOKIE")
@@ -156,62 +158,62 @@ func TestSessionAffinity(t *testing.T) {
 		c.changeNoReload(t, "session-cookie-name and -samesite", func() { c.writeManifest(t, "attrs.yaml", attrsYAML("SID2", "Lax")) })
 		r = c.getWith(t, "attrs.example.com", "/app", nil)
 		_, attrs, ok = setCookie(r, "SID2")
-		require.True(t, ok, "the renamed cookie: %v", r.header.Values("Set-Cookie"))
+		require.True(t, ok, "the renamed cookie: %v", r.Header.Values("Set-Cookie"))
 		assert.Equal(t, "Path=/custom; Max-Age=3600; Secure; SameSite=Lax; HttpOnly", attrs)
 	})
 
 	t.Run("persistent", func(t *testing.T) {
 		const host = "persistent.example.com"
 		first := c.getWith(t, host, "/", nil)
-		require.NotNil(t, first.echo, "%s", first)
+		require.NotNil(t, first.Echo, "%s", first)
 		value, attrs, ok := setCookie(first, "INGRESSCOOKIE")
-		require.True(t, ok, "%v", first.header.Values("Set-Cookie"))
+		require.True(t, ok, "%v", first.Header.Values("Set-Cookie"))
 		assert.Equal(t, "Path=/; HttpOnly", attrs)
-		require.Equal(t, persistentID(first.echo.Endpoint), value, "a persistent cookie names its endpoint")
+		require.Equal(t, persistentID(first.Echo.Endpoint), value, "a persistent cookie names its endpoint")
 		counts := c.countBy(t, host, "/", cookie("INGRESSCOOKIE", value), 20, byEndpoint)
-		assert.Equal(t, map[string]int{first.echo.Endpoint: 20}, counts, "the session sticks")
+		assert.Equal(t, map[string]int{first.Echo.Endpoint: 20}, counts, "the session sticks")
 
 		// Its endpoint leaves the EndpointSlice: the next request goes
 		// elsewhere and the client gets a cookie for the new endpoint.
 		var rest []*backend
 		for _, b := range sticky {
-			if b.addr.String() != first.echo.Endpoint {
+			if b.addr.String() != first.Echo.Endpoint {
 				rest = append(rest, b)
 			}
 		}
 		require.Len(t, rest, 2)
 		c.changeNoReload(t, "removing the session's endpoint", func() { c.writeManifest(t, "sticky.yaml", stickySlice(rest...)) })
 		moved := c.getWith(t, host, "/", cookie("INGRESSCOOKIE", value))
-		require.Equal(t, http.StatusOK, moved.status, "%s", moved)
-		require.NotNil(t, moved.echo, "%s", moved)
-		assert.NotEqual(t, first.echo.Endpoint, moved.echo.Endpoint, "the removed endpoint gets no request")
+		require.Equal(t, http.StatusOK, moved.Status, "%s", moved)
+		require.NotNil(t, moved.Echo, "%s", moved)
+		assert.NotEqual(t, first.Echo.Endpoint, moved.Echo.Endpoint, "the removed endpoint gets no request")
 		newValue, _, ok := setCookie(moved, "INGRESSCOOKIE")
 		require.True(t, ok, "the moved session gets a new cookie")
-		assert.Equal(t, persistentID(moved.echo.Endpoint), newValue)
+		assert.Equal(t, persistentID(moved.Echo.Endpoint), newValue)
 		counts = c.countBy(t, host, "/", cookie("INGRESSCOOKIE", newValue), 10, byEndpoint)
-		assert.Equal(t, map[string]int{moved.echo.Endpoint: 10}, counts, "the new session sticks")
+		assert.Equal(t, map[string]int{moved.Echo.Endpoint: 10}, counts, "the new session sticks")
 	})
 
 	t.Run("change-on-failure/persistent", func(t *testing.T) {
 		pinned := cookie("INGRESSCOOKIE", persistentID(deadAddr))
 		// With change-on-failure the retry's endpoint becomes the session's.
 		r := c.getWith(t, "pcof.example.com", "/", pinned)
-		require.Equal(t, http.StatusOK, r.status, "the retry reaches a live endpoint: %s", r)
-		require.NotNil(t, r.echo, "%s", r)
+		require.Equal(t, http.StatusOK, r.Status, "the retry reaches a live endpoint: %s", r)
+		require.NotNil(t, r.Echo, "%s", r)
 		value, _, ok := setCookie(r, "INGRESSCOOKIE")
-		require.True(t, ok, "change-on-failure moves the session: %v", r.header.Values("Set-Cookie"))
-		assert.Equal(t, persistentID(r.echo.Endpoint), value, "the new cookie names the endpoint that answered")
+		require.True(t, ok, "change-on-failure moves the session: %v", r.Header.Values("Set-Cookie"))
+		assert.Equal(t, persistentID(r.Echo.Endpoint), value, "the new cookie names the endpoint that answered")
 		again := c.getWith(t, "pcof.example.com", "/", cookie("INGRESSCOOKIE", value))
-		require.NotNil(t, again.echo, "%s", again)
-		assert.Equal(t, r.echo.Endpoint, again.echo.Endpoint)
+		require.NotNil(t, again.Echo, "%s", again)
+		assert.Equal(t, r.Echo.Endpoint, again.Echo.Endpoint)
 		_, _, reset := setCookie(again, "INGRESSCOOKIE")
 		assert.False(t, reset, "the moved session is settled")
 
 		// Without it the request still succeeds, and the cookie stays.
 		r = c.getWith(t, "pnocof.example.com", "/", pinned)
-		require.Equal(t, http.StatusOK, r.status, "the retry reaches a live endpoint: %s", r)
+		require.Equal(t, http.StatusOK, r.Status, "the retry reaches a live endpoint: %s", r)
 		_, _, reset = setCookie(r, "INGRESSCOOKIE")
-		assert.False(t, reset, "without change-on-failure the cookie is not set again: %v", r.header.Values("Set-Cookie"))
+		assert.False(t, reset, "without change-on-failure the cookie is not set again: %v", r.Header.Values("Set-Cookie"))
 	})
 
 	t.Run("change-on-failure/balanced", func(t *testing.T) {
@@ -224,7 +226,7 @@ func TestSessionAffinity(t *testing.T) {
 			buf := make([]byte, 16)
 			_, _ = rand.Read(buf)
 			key := hex.EncodeToString(buf)
-			if c.getWith(t, "probe.example.com", "/", cookie("INGRESSCOOKIE", key)).status == http.StatusBadGateway {
+			if c.getWith(t, "probe.example.com", "/", cookie("INGRESSCOOKIE", key)).Status == http.StatusBadGateway {
 				deadKeys = append(deadKeys, key)
 				if len(deadKeys) == 8 {
 					break
@@ -239,22 +241,22 @@ func TestSessionAffinity(t *testing.T) {
 			// retry reached: the new key must lead there directly, else
 			// every later request pays a failed attempt first.
 			r := c.getWith(t, "cof.example.com", "/", cookie("INGRESSCOOKIE", key))
-			require.Equal(t, http.StatusOK, r.status, "the retry reaches a live endpoint: %s", r)
-			require.NotNil(t, r.echo, "%s", r)
+			require.Equal(t, http.StatusOK, r.Status, "the retry reaches a live endpoint: %s", r)
+			require.NotNil(t, r.Echo, "%s", r)
 			value, _, ok := setCookie(r, "INGRESSCOOKIE")
-			require.True(t, ok, "change-on-failure moves the session: %v", r.header.Values("Set-Cookie"))
+			require.True(t, ok, "change-on-failure moves the session: %v", r.Header.Values("Set-Cookie"))
 			require.NotEqual(t, key, value)
 			probe := c.getWith(t, "probe.example.com", "/", cookie("INGRESSCOOKIE", value))
-			require.Equal(t, http.StatusOK, probe.status, "the new key must not lead to the failed endpoint: %s", probe)
-			require.NotNil(t, probe.echo, "%s", probe)
-			assert.Equal(t, r.echo.Endpoint, probe.echo.Endpoint, "the new key leads to the endpoint that answered")
+			require.Equal(t, http.StatusOK, probe.Status, "the new key must not lead to the failed endpoint: %s", probe)
+			require.NotNil(t, probe.Echo, "%s", probe)
+			assert.Equal(t, r.Echo.Endpoint, probe.Echo.Endpoint, "the new key leads to the endpoint that answered")
 			again := c.getWith(t, "cof.example.com", "/", cookie("INGRESSCOOKIE", value))
 			_, _, reset := setCookie(again, "INGRESSCOOKIE")
 			assert.False(t, reset, "the moved session is settled")
 
 			// Without change-on-failure the retry succeeds and the cookie stays.
 			r = c.getWith(t, "nocof.example.com", "/", cookie("INGRESSCOOKIE", key))
-			require.Equal(t, http.StatusOK, r.status, "the retry reaches a live endpoint: %s", r)
+			require.Equal(t, http.StatusOK, r.Status, "the retry reaches a live endpoint: %s", r)
 			_, _, reset = setCookie(r, "INGRESSCOOKIE")
 			assert.False(t, reset, "without change-on-failure the cookie is not set again")
 		}
@@ -269,24 +271,24 @@ func TestSessionAffinity(t *testing.T) {
 		// any three consecutive requests.
 		for range 6 {
 			r := c.getWith(t, "pnocof.example.com", "/", cookie("INGRESSCOOKIE", "0123456789abcdef"))
-			require.Equal(t, http.StatusOK, r.status, "%s", r)
-			require.NotNil(t, r.echo, "%s", r)
+			require.Equal(t, http.StatusOK, r.Status, "%s", r)
+			require.NotNil(t, r.Echo, "%s", r)
 			value, _, ok := setCookie(r, "INGRESSCOOKIE")
 			require.True(t, ok, "a cookie naming no endpoint is replaced")
-			assert.Equal(t, persistentID(r.echo.Endpoint), value, "the new cookie names the endpoint that answered")
+			assert.Equal(t, persistentID(r.Echo.Endpoint), value, "the new cookie names the endpoint that answered")
 		}
 		// Balanced, no cookie: a new random key lands on the dead endpoint a
 		// third of the time; its retry's key must lead where it answered.
 		for range 24 {
 			r := c.getWith(t, "nocof.example.com", "/", nil)
-			require.Equal(t, http.StatusOK, r.status, "%s", r)
-			require.NotNil(t, r.echo, "%s", r)
+			require.Equal(t, http.StatusOK, r.Status, "%s", r)
+			require.NotNil(t, r.Echo, "%s", r)
 			value, _, ok := setCookie(r, "INGRESSCOOKIE")
 			require.True(t, ok, "a new client gets a cookie")
 			probe := c.getWith(t, "probe.example.com", "/", cookie("INGRESSCOOKIE", value))
-			require.Equal(t, http.StatusOK, probe.status, "a new session's key must not lead to the failed endpoint: %s", probe)
-			require.NotNil(t, probe.echo, "%s", probe)
-			assert.Equal(t, r.echo.Endpoint, probe.echo.Endpoint, "a new session's key leads to the endpoint that answered")
+			require.Equal(t, http.StatusOK, probe.Status, "a new session's key must not lead to the failed endpoint: %s", probe)
+			require.NotNil(t, probe.Echo, "%s", probe)
+			assert.Equal(t, r.Echo.Endpoint, probe.Echo.Endpoint, "a new session's key leads to the endpoint that answered")
 		}
 	})
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // TestBasicAuthAnnotations shows auth-type basic on real traffic: no or
@@ -31,7 +33,7 @@ func TestBasicAuthAnnotations(t *testing.T) {
 	// nginx workers run as nobody and open the htpasswd file per request;
 	// t.TempDir's directories are 0700, so let other users traverse them as
 	// /etc/portico (0711) allows in a real deployment.
-	for dir := c.configDir; dir != os.TempDir() && dir != "/"; dir = filepath.Dir(dir) {
+	for dir := c.ConfigDir; dir != os.TempDir() && dir != "/"; dir = filepath.Dir(dir) {
 		require.NoError(t, os.Chmod(dir, 0o711))
 	}
 	get := func(user, pass string) *http.Response {
@@ -41,24 +43,24 @@ func TestBasicAuthAnnotations(t *testing.T) {
 		if user != "" {
 			req.SetBasicAuth(user, pass)
 		}
-		resp, err := c.client.Do(req)
+		resp, err := c.Client.Do(req)
 		require.NoError(t, err)
 		_ = resp.Body.Close()
 		return resp
 	}
-	require.Eventually(t, func() bool { return get("", "").StatusCode == http.StatusUnauthorized }, routeTimeout, pollInterval)
+	require.Eventually(t, func() bool { return get("", "").StatusCode == http.StatusUnauthorized }, framework.RouteTimeout, framework.PollInterval)
 	assert.Contains(t, get("", "").Header.Get("WWW-Authenticate"), `realm="Staff only"`)
 	assert.Equal(t, http.StatusUnauthorized, get("alice", "wrong").StatusCode)
 	assert.Equal(t, http.StatusOK, get("alice", "s3cret").StatusCode)
 
-	files, err := filepath.Glob(filepath.Join(c.configDir, "auth", "*.htpasswd"))
+	files, err := filepath.Glob(filepath.Join(c.ConfigDir, "auth", "*.htpasswd"))
 	require.NoError(t, err)
 	require.Len(t, files, 1)
 	fi, err := os.Stat(files[0])
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
-	assert.NotContains(t, c.logs.String(), "$apr1$", "password hashes stay out of the logs")
-	assert.NotContains(t, string(c.mustGet(t, "/debug/config")), "$apr1$")
+	assert.NotContains(t, c.Logs.String(), "$apr1$", "password hashes stay out of the logs")
+	assert.NotContains(t, string(c.MustStatusGet(t, "/debug/config")), "$apr1$")
 }
 
 // TestAuthMapAnnotation shows auth-secret-type auth-map on real traffic:
@@ -78,7 +80,7 @@ func TestAuthMapAnnotation(t *testing.T) {
 		}),
 	}})
 	// nginx workers run as nobody and open the htpasswd file per request.
-	for dir := c.configDir; dir != os.TempDir() && dir != "/"; dir = filepath.Dir(dir) {
+	for dir := c.ConfigDir; dir != os.TempDir() && dir != "/"; dir = filepath.Dir(dir) {
 		require.NoError(t, os.Chmod(dir, 0o711))
 	}
 	get := func(user, pass string) int {
@@ -88,12 +90,12 @@ func TestAuthMapAnnotation(t *testing.T) {
 		if user != "" {
 			req.SetBasicAuth(user, pass)
 		}
-		resp, err := c.client.Do(req)
+		resp, err := c.Client.Do(req)
 		require.NoError(t, err)
 		_ = resp.Body.Close()
 		return resp.StatusCode
 	}
-	require.Eventually(t, func() bool { return get("", "") == http.StatusUnauthorized }, routeTimeout, pollInterval)
+	require.Eventually(t, func() bool { return get("", "") == http.StatusUnauthorized }, framework.RouteTimeout, framework.PollInterval)
 	assert.Equal(t, http.StatusOK, get("alice", "s3cret"), "the right password reaches the backend")
 	assert.Equal(t, http.StatusUnauthorized, get("alice", "wrong"))
 	assert.Equal(t, http.StatusUnauthorized, get("bob", "s3cret"), "a user not in the map is refused")

@@ -3,7 +3,6 @@
 package local
 
 import (
-	"bytes"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -15,12 +14,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // TestUnavailableBackends checks that a backend nginx cannot reach answers
@@ -50,20 +50,20 @@ func TestUnavailableBackends(t *testing.T) {
 
 	for _, path := range []string{"/unready", "/empty", "/no-slice", "/missing"} {
 		t.Run(path, func(t *testing.T) {
-			r := c.getHTTP(t, host, path)
-			assert.Equal(t, http.StatusServiceUnavailable, r.status, "%s", r)
-			assert.Empty(t, r.served(), "%s", r)
+			r := c.Get(t, host, path)
+			assert.Equal(t, http.StatusServiceUnavailable, r.Status, "%s", r)
+			assert.Empty(t, r.Served(), "%s", r)
 		})
 	}
-	r := c.getHTTP(t, host, "/ok")
-	assert.Equal(t, http.StatusOK, r.status, "%s", r)
-	assert.Equal(t, "ok", r.served(), "%s", r)
+	r := c.Get(t, host, "/ok")
+	assert.Equal(t, http.StatusOK, r.Status, "%s", r)
+	assert.Equal(t, "ok", r.Served(), "%s", r)
 	assert.Zero(t, unready.hits.Load(), "an endpoint that is not ready got requests")
 
 	// The missing Service appears: its route starts working.
 	missing := startBackends(t, "missing")["missing"]
 	c.update(t, "missing.yaml", serviceYAML("missing", missing))
-	c.waitServed(t, host, "/missing", "missing")
+	c.WaitServed(t, host, "/missing", "missing")
 }
 
 // TestLoadBalancing scales a Service's endpoints down, up and unready, with
@@ -116,7 +116,7 @@ func testLoadBalancing(t *testing.T, balancer string) {
 	// checks that nginx reloaded only with upstream blocks.
 	change := func(t *testing.T, content string, want ...*backend) {
 		t.Helper()
-		before := c.generation(t)
+		before := c.Generation(t)
 		start := time.Now()
 		if balancer == "upstreams" {
 			c.update(t, "web.yaml", content)
@@ -126,13 +126,13 @@ func testLoadBalancing(t *testing.T, balancer string) {
 		c.waitOnly(t, host, "web", addrs(want...))
 		t.Logf("%s: %v serving %s after the change", balancer, addrs(want...), time.Since(start).Round(time.Millisecond))
 		if balancer == "lua" {
-			assert.Equal(t, before, c.generation(t), "an endpoint change must not reload nginx")
-			pushed := string(c.mustGet(t, "/debug/balancer"))
+			assert.Equal(t, before, c.Generation(t), "an endpoint change must not reload nginx")
+			pushed := string(c.MustStatusGet(t, "/debug/balancer"))
 			for _, addr := range addrs(want...) {
 				assert.Contains(t, pushed, `"`+addr+`"`, "/debug/balancer shows the endpoints nginx holds")
 			}
 		} else {
-			assert.Greater(t, c.generation(t), before, "upstream blocks need a reload")
+			assert.Greater(t, c.Generation(t), before, "upstream blocks need a reload")
 		}
 	}
 
@@ -159,14 +159,14 @@ func testLoadBalancing(t *testing.T, balancer string) {
 func (c *controller) spread(host, path, service string, n int) (map[string]int, error) {
 	counts := map[string]int{}
 	for range n {
-		r, err := c.tryGet(host, path)
+		r, err := c.Request(host, path)
 		if err != nil {
 			return counts, err
 		}
-		if r.status != http.StatusOK || r.served() != service {
+		if r.Status != http.StatusOK || r.Served() != service {
 			return counts, fmt.Errorf("GET http://%s%s: %s, want 200 from %s", host, path, r, service)
 		}
-		counts[r.echo.Endpoint]++
+		counts[r.Echo.Endpoint]++
 	}
 	return counts, nil
 }
@@ -178,7 +178,7 @@ func (c *controller) waitOnly(t *testing.T, host, service string, want []string)
 		counts, err := c.spread(host, "/", service, 10)
 		require.NoError(ct, err)
 		assert.ElementsMatch(ct, want, keys(counts))
-	}, routeTimeout, pollInterval)
+	}, framework.RouteTimeout, framework.PollInterval)
 }
 
 func keys(m map[string]int) []string {
@@ -202,7 +202,7 @@ func TestNoEndpointsAnswer503(t *testing.T) {
 	for _, p := range protocols {
 		hosts = append(hosts, strings.ToLower(p)+".empty.example.com")
 	}
-	kp := newKeyPair(t, hosts...)
+	kp := framework.NewKeyPair(t, hosts...)
 	files := map[string]string{
 		"empty.yaml": joinDocs(serviceOnlyYAML("empty"), sliceYAML("empty", "empty-1", 8080)),
 		"tls.yaml":   secretYAML("tls", kp),
@@ -215,10 +215,10 @@ func TestNoEndpointsAnswer503(t *testing.T) {
 	}
 	c := startController(t, options{files: files})
 
-	conf := string(c.mustGet(t, "/debug/config"))
+	conf := string(c.MustStatusGet(t, "/debug/config"))
 	assert.Equal(t, 3, strings.Count(conf, "hooks/rewrite.lua"), "a rewrite hook in the HTTPS, GRPC and GRPCS locations only:\n%s", conf)
 	roots := x509.NewCertPool()
-	roots.AddCert(kp.leaf)
+	roots.AddCert(kp.Leaf)
 	for i, p := range protocols {
 		t.Run(p, func(t *testing.T) {
 			host := hosts[i]
@@ -229,12 +229,12 @@ func TestNoEndpointsAnswer503(t *testing.T) {
 					require.NoError(ct, err)
 					status = resp.StatusCode
 				} else {
-					r, err := doGet(c.httpsClient(host, roots), "https", host, "/")
+					r, err := framework.DoGet(c.HTTPSClient(host, roots), "https", host, "/")
 					require.NoError(ct, err)
-					status = r.status
+					status = r.Status
 				}
 				assert.Equal(ct, http.StatusServiceUnavailable, status)
-			}, routeTimeout, pollInterval)
+			}, framework.RouteTimeout, framework.PollInterval)
 		})
 	}
 }
@@ -246,7 +246,7 @@ func TestNoEndpointsAnswer503(t *testing.T) {
 func (c *controller) pushLogTimes(t *testing.T) []time.Time {
 	t.Helper()
 	var out []time.Time
-	for line := range strings.Lines(c.logs.String()) {
+	for line := range strings.Lines(c.Logs.String()) {
 		if !strings.Contains(line, `"msg":"balancer data pushed"`) {
 			continue
 		}
@@ -278,8 +278,8 @@ func TestNewEndpointTakesTrafficFast(t *testing.T) {
 		"app.yaml":     slice(eps[0]),
 		"ingress.yaml": ingressYAML("new", host, route{"/", "Prefix", "app"}),
 	}})
-	c.waitServed(t, host, "/", "app")
-	gen := c.generation(t)
+	c.WaitServed(t, host, "/", "app")
+	gen := c.Generation(t)
 
 	const bound = 5 * time.Second
 	var fromWrite, fromPush []time.Duration
@@ -291,8 +291,8 @@ func TestNewEndpointTakesTrafficFast(t *testing.T) {
 		written := time.Now()
 		for fresh.hits.Load() == 0 {
 			require.Less(t, time.Since(written), bound, "try %d: %s got no request", i, fresh.addr)
-			r := c.getHTTP(t, host, "/")
-			require.Equal(t, http.StatusOK, r.status, "%s", r)
+			r := c.Get(t, host, "/")
+			require.Equal(t, http.StatusOK, r.Status, "%s", r)
 			requests++
 			if fresh.hits.Load() == 0 {
 				time.Sleep(10 * time.Millisecond)
@@ -303,7 +303,7 @@ func TestNewEndpointTakesTrafficFast(t *testing.T) {
 		require.Eventually(t, func() bool {
 			times = c.pushLogTimes(t)
 			return len(times) > pushed
-		}, reloadTimeout, pollInterval, "try %d: no push logged", i)
+		}, framework.ReloadTimeout, framework.PollInterval, "try %d: no push logged", i)
 		fromWrite = append(fromWrite, reached.Sub(written))
 		fromPush = append(fromPush, reached.Sub(times[pushed]))
 	}
@@ -318,7 +318,7 @@ func TestNewEndpointTakesTrafficFast(t *testing.T) {
 		assert.Less(t, fromWrite[i], bound, "try %d", i+1)
 		assert.Less(t, fromPush[i], bound, "try %d", i+1)
 	}
-	assert.Equal(t, gen, c.generation(t), "new endpoints need no reload")
+	assert.Equal(t, gen, c.Generation(t), "new endpoints need no reload")
 }
 
 // ---- without Lua -------------------------------------------------------------------
@@ -342,7 +342,7 @@ if [ -n "$conf" ] && grep -q "by_lua" "$conf" 2>/dev/null; then
 	echo "nginx: configuration file $conf test failed" >&2
 	exit 1
 fi
-exec ` + nginxBinary + ` "$@"
+exec ` + suite.Nginx + ` "$@"
 `
 	require.NoError(t, os.WriteFile(path, []byte(script), 0o755))
 	require.NoError(t, os.Chmod(path, 0o755))
@@ -377,11 +377,11 @@ func TestBalancerWithoutLua(t *testing.T) {
 				canaryYAML("nolua-canary", host, "canary", map[string]string{"canary-weight": "100"})),
 		}})
 		c.waitLog(t, `"level":"WARN"`, "nginx cannot run the Lua balancer", "lua_package_path")
-		v, ok := c.metric(t, "portico_balancer_info", map[string]string{"balancer": "upstreams"})
+		v, ok := c.Metric(t, "portico_balancer_info", map[string]string{"balancer": "upstreams"})
 		assert.True(t, ok && v == 1, `portico_balancer_info{balancer="upstreams"} is %v (present: %t), want 1`, v, ok)
-		_, ok = c.metric(t, "portico_balancer_info", map[string]string{"balancer": "lua"})
+		_, ok = c.Metric(t, "portico_balancer_info", map[string]string{"balancer": "lua"})
 		assert.False(t, ok, "the Lua balancer is not in use")
-		conf := string(c.mustGet(t, "/debug/config"))
+		conf := string(c.MustStatusGet(t, "/debug/config"))
 		assert.NotContains(t, conf, "by_lua", "the live config does not use Lua")
 		assert.Contains(t, conf, `upstream "default.app.80" {`, "an upstream block per Service port")
 
@@ -389,7 +389,7 @@ func TestBalancerWithoutLua(t *testing.T) {
 			"traffic is served, and the canary gets none")
 		c.waitLog(t, "canary needs the Lua balancer", `"object":"Ingress default/nolua-canary"`)
 
-		gen := c.generation(t)
+		gen := c.Generation(t)
 		ev := c.update(t, "app.yaml", slice(eps...))
 		assert.Greater(t, ev.Generation, gen, "without Lua an endpoint change reloads")
 		c.waitOnly(t, host, "app", []string{eps[0].addr.String(), eps[1].addr.String()})
@@ -397,39 +397,34 @@ func TestBalancerWithoutLua(t *testing.T) {
 
 	t.Run("lua", func(t *testing.T) {
 		t.Parallel()
-		root := t.TempDir()
-		require.NoError(t, os.Chmod(filepath.Dir(root), 0o711))
+		root := framework.ControllerDir(t)
 		manifests := filepath.Join(root, "manifests")
 		require.NoError(t, os.Mkdir(manifests, 0o755))
-		var out bytes.Buffer
-		cmd := exec.Command(porticoBinary, "controller",
+		cmd := exec.Command(suite.Portico, "controller",
 			"--manifests", manifests,
 			"--start-nginx",
 			"--nginx-binary", wrapper,
 			"--balancer", "lua",
 			"--bind-address", "127.0.0.1",
-			"--http-port", strconv.Itoa(freePort(t)),
-			"--https-port", strconv.Itoa(freePort(t)),
-			"--internal-port", strconv.Itoa(freePort(t)),
-			"--status-address", "127.0.0.1:"+strconv.Itoa(freePort(t)),
+			"--http-port", strconv.Itoa(suite.Ports.MustFree(t)),
+			"--https-port", strconv.Itoa(suite.Ports.MustFree(t)),
+			"--internal-port", strconv.Itoa(suite.Ports.MustFree(t)),
+			"--status-address", "127.0.0.1:"+strconv.Itoa(suite.Ports.MustFree(t)),
 			"--config-dir", filepath.Join(root, "conf"),
 			"--runtime-dir", filepath.Join(root, "run"),
 			"--log-format", "json",
 			"--resolver", "127.0.0.1",
 			"--allow-loopback-backends",
 		)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-		require.NoError(t, spawn(cmd))
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		var err error
+		p, err := suite.Children.Start("portico controller", cmd)
+		require.NoError(t, err)
+		out := p.Logs
 		select {
-		case err = <-done:
-		case <-time.After(readyTimeout):
+		case <-p.Exited():
+			err = p.Err()
+		case <-time.After(framework.ReadyTimeout):
 			// It started after all: stop it (it stops its nginx) and fail.
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			<-done
+			_ = p.Stop()
 			t.Fatalf("--balancer lua with an nginx without Lua kept running:\n%s", out.String())
 		}
 		var exit *exec.ExitError

@@ -25,17 +25,17 @@ func TestBalanceAnnotations(t *testing.T) {
 		"app.yaml": annotate(ingressYAML("app", "hash.example.com", route{"/", "Prefix", "app"}),
 			map[string]string{"nginx.ingress.kubernetes.io/upstream-hash-by": `"$request_uri"`}),
 	}})
-	c.waitServed(t, "hash.example.com", "/", "app")
+	c.WaitServed(t, "hash.example.com", "/", "app")
 	used := map[string]bool{}
 	for i := range 20 {
 		path := "/item/" + strconv.Itoa(i)
-		first := c.getHTTP(t, "hash.example.com", path)
-		require.NotNil(t, first.echo, "%s", first)
-		used[first.echo.Endpoint] = true
+		first := c.Get(t, "hash.example.com", path)
+		require.NotNil(t, first.Echo, "%s", first)
+		used[first.Echo.Endpoint] = true
 		for range 3 {
-			again := c.getHTTP(t, "hash.example.com", path)
-			require.NotNil(t, again.echo, "%s", again)
-			assert.Equal(t, first.echo.Endpoint, again.echo.Endpoint, "%s must stay on one endpoint", path)
+			again := c.Get(t, "hash.example.com", path)
+			require.NotNil(t, again.Echo, "%s", again)
+			assert.Equal(t, first.Echo.Endpoint, again.Echo.Endpoint, "%s must stay on one endpoint", path)
 		}
 	}
 	assert.Greater(t, len(used), 1, "20 different paths should spread over more than one endpoint")
@@ -56,16 +56,16 @@ func TestLeastConnAnnotation(t *testing.T) {
 				"app.yaml": annotate(ingressYAML("app", "lc.example.com", route{"/", "Prefix", "app"}),
 					map[string]string{"nginx.ingress.kubernetes.io/load-balance": "least_conn"}),
 			}})
-			c.waitServed(t, "lc.example.com", "/", "app")
+			c.WaitServed(t, "lc.example.com", "/", "app")
 			if balancer == "upstreams" {
-				assert.Contains(t, string(c.mustGet(t, "/debug/config")), "least_conn;", "the upstream uses least_conn")
+				assert.Contains(t, string(c.MustStatusGet(t, "/debug/config")), "least_conn;", "the upstream uses least_conn")
 			}
 			used := map[string]int{}
 			for range 20 {
-				r := c.getHTTP(t, "lc.example.com", "/")
-				require.Equal(t, http.StatusOK, r.status, "%s", r)
-				require.NotNil(t, r.echo, "%s", r)
-				used[r.echo.Endpoint]++
+				r := c.Get(t, "lc.example.com", "/")
+				require.Equal(t, http.StatusOK, r.Status, "%s", r)
+				require.NotNil(t, r.Echo, "%s", r)
+				used[r.Echo.Endpoint]++
 			}
 			assert.Len(t, used, 2, "both endpoints get traffic: %v", used)
 			for _, b := range eps {

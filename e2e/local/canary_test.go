@@ -66,7 +66,7 @@ func TestCanaryWeightChangeNoReload(t *testing.T) {
 		"canary.yaml":   canary("20"),
 	}})
 	c.waitAnswered(t, host, "/")
-	gen := c.generation(t)
+	gen := c.Generation(t)
 
 	// 200 requests per share: the 5-sigma intervals of 20 % (12..68) and
 	// 80 % (132..188) are far apart, so the test sees which weight is live.
@@ -86,7 +86,7 @@ func TestCanaryWeightChangeNoReload(t *testing.T) {
 	assert.Equal(t, map[string]int{"canary": 20}, c.countBy(t, host, "/", nil, 20, byService),
 		"canary-weight 100 sends everything to the canary")
 
-	assert.Equal(t, gen, c.generation(t), "no canary change reloads nginx")
+	assert.Equal(t, gen, c.Generation(t), "no canary change reloads nginx")
 }
 
 // TestCanaryByHeader checks the order of the canary decision on real
@@ -187,10 +187,10 @@ func TestCanaryWithoutMainIsIgnored(t *testing.T) {
 			withAnnotations(ingressYAML("orphan-path", "app.example.com", route{"/beta", "Prefix", "canary"}),
 				map[string]string{"canary": "true", "canary-weight": "100"})),
 	}})
-	c.waitServed(t, "app.example.com", "/app", "main")
+	c.WaitServed(t, "app.example.com", "/app", "main")
 
-	c.waitStatus(t, "orphan.example.com", "/", http.StatusNotFound, "")
-	c.waitStatus(t, "app.example.com", "/beta", http.StatusNotFound, "")
+	c.WaitStatus(t, "orphan.example.com", "/", http.StatusNotFound, "")
+	c.WaitStatus(t, "app.example.com", "/beta", http.StatusNotFound, "")
 	assert.Zero(t, b["canary"].hits.Load(), "a canary without a main Ingress gets no traffic")
 	c.waitLog(t, `"level":"WARN"`, `has no main Ingress; its rules get no traffic`, "orphan.example.com",
 		`"reason":"IneffectiveAnnotation"`, `"object":"Ingress default/orphan-host"`)
@@ -200,6 +200,6 @@ func TestCanaryWithoutMainIsIgnored(t *testing.T) {
 	// The host gets a main Ingress (a new host: a reload): the canary,
 	// weight 100, now takes its traffic.
 	c.update(t, "orphan-main.yaml", ingressYAML("orphan-main", "orphan.example.com", route{"/", "Prefix", "main"}))
-	c.waitServed(t, "orphan.example.com", "/", "canary")
+	c.WaitServed(t, "orphan.example.com", "/", "canary")
 	c.waitLog(t, `resolved: canary host`, "orphan.example.com")
 }

@@ -31,22 +31,22 @@ func TestRequestID(t *testing.T) {
 					"configmap.yaml": cm,
 				},
 			})
-			c.waitServed(t, "id.example.com", "/", "app")
+			c.WaitServed(t, "id.example.com", "/", "app")
 
 			own := c.getWith(t, "id.example.com", "/", map[string]string{"X-Request-Id": "client-chosen-1"})
-			require.NotNil(t, own.echo, "%s", own)
-			assert.Equal(t, "client-chosen-1", own.echo.Headers["X-Request-Id"], "a client's X-Request-ID is passed on")
+			require.NotNil(t, own.Echo, "%s", own)
+			assert.Equal(t, "client-chosen-1", own.Echo.Headers["X-Request-Id"], "a client's X-Request-ID is passed on")
 
-			first, second := c.getHTTP(t, "id.example.com", "/"), c.getHTTP(t, "id.example.com", "/")
-			require.NotNil(t, first.echo, "%s", first)
-			require.NotNil(t, second.echo, "%s", second)
-			id, has := first.echo.Headers["X-Request-Id"]
+			first, second := c.Get(t, "id.example.com", "/"), c.Get(t, "id.example.com", "/")
+			require.NotNil(t, first.Echo, "%s", first)
+			require.NotNil(t, second.Echo, "%s", second)
+			id, has := first.Echo.Headers["X-Request-Id"]
 			if !generate {
 				assert.False(t, has, "generate-request-id off: no X-Request-ID, got %q", id)
 				return
 			}
 			assert.Regexp(t, hexID, id)
-			assert.NotEqual(t, id, second.echo.Headers["X-Request-Id"], "every request gets its own ID")
+			assert.NotEqual(t, id, second.Echo.Headers["X-Request-Id"], "every request gets its own ID")
 		})
 	}
 }

@@ -24,7 +24,7 @@ func startCORSAPI(t *testing.T, cors map[string]string) *controller {
 		"services.yaml": servicesYAML(b),
 		"api.yaml":      annotate(ingressYAML("api", "api.example.com", route{"/", "Prefix", "api"}), ann),
 	}})
-	c.waitServed(t, "api.example.com", "/", "api")
+	c.WaitServed(t, "api.example.com", "/", "api")
 	return c
 }
 
@@ -38,7 +38,7 @@ func (c *controller) corsRequest(t *testing.T, method string, headers map[string
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := c.client.Do(req)
+	resp, err := c.Client.Do(req)
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	return resp

@@ -22,8 +22,8 @@ func TestCustomHeadersAnnotation(t *testing.T) {
 		"app.yaml": annotate(ingressYAML("app", "app.example.com", route{"/", "Prefix", "app"}),
 			map[string]string{"nginx.ingress.kubernetes.io/custom-headers": "app-headers"}),
 	}})
-	c.waitServed(t, "app.example.com", "/", "app")
-	assert.Equal(t, "DENY", c.getHTTP(t, "app.example.com", "/").header.Get("X-Frame-Options"))
+	c.WaitServed(t, "app.example.com", "/", "app")
+	assert.Equal(t, "DENY", c.Get(t, "app.example.com", "/").Header.Get("X-Frame-Options"))
 	c.update(t, "headers.yaml", cm("SAMEORIGIN"))
-	assert.Equal(t, "SAMEORIGIN", c.getHTTP(t, "app.example.com", "/").header.Get("X-Frame-Options"))
+	assert.Equal(t, "SAMEORIGIN", c.Get(t, "app.example.com", "/").Header.Get("X-Frame-Options"))
 }

@@ -37,25 +37,25 @@ func TestDefaultBackendAnnotations(t *testing.T) {
 		"services.yaml": joinDocs(servicesYAML(b), serviceOnlyYAML("down"), startStatusBackend(t, "notfound", http.StatusNotFound)),
 		"shop.yaml":     ing,
 	}})
-	c.waitServed(t, host, "/up", "app")
+	c.WaitServed(t, host, "/up", "app")
 
 	for _, path := range []string{"/down/x", "/elsewhere"} {
-		r := c.getHTTP(t, host, path)
-		assert.Equal(t, http.StatusOK, r.status, "%s: %s", path, r)
-		assert.Equal(t, "fallback", r.served(), "%s is served by the default backend", path)
+		r := c.Get(t, host, path)
+		assert.Equal(t, http.StatusOK, r.Status, "%s: %s", path, r)
+		assert.Equal(t, "fallback", r.Served(), "%s is served by the default backend", path)
 	}
-	r := c.getHTTP(t, host, "/missing/page?q=1")
-	require.Equal(t, "fallback", r.served(), "a 404 from the backend is replaced: %s", r)
-	assert.Equal(t, "404", r.echo.Headers["X-Code"])
-	assert.Equal(t, "/missing/page?q=1", r.echo.Headers["X-Original-Uri"])
-	assert.Equal(t, "default", r.echo.Headers["X-Namespace"])
-	assert.Equal(t, "shop", r.echo.Headers["X-Ingress-Name"])
+	r := c.Get(t, host, "/missing/page?q=1")
+	require.Equal(t, "fallback", r.Served(), "a 404 from the backend is replaced: %s", r)
+	assert.Equal(t, "404", r.Echo.Headers["X-Code"])
+	assert.Equal(t, "/missing/page?q=1", r.Echo.Headers["X-Original-Uri"])
+	assert.Equal(t, "default", r.Echo.Headers["X-Namespace"])
+	assert.Equal(t, "shop", r.Echo.Headers["X-Ingress-Name"])
 
 	// Without custom-http-errors the backend's own 404 reaches the client.
 	c.writeManifest(t, "shop.yaml", annotate(ingressYAML("shop", host,
 		route{"/up", "Prefix", "app"}, route{"/missing", "Prefix", "notfound"}),
 		map[string]string{p + "default-backend": "fallback:" + strconv.Itoa(80)}))
-	c.waitStatus(t, host, "/missing/page", http.StatusNotFound, "")
+	c.WaitStatus(t, host, "/missing/page", http.StatusNotFound, "")
 }
 
 // TestDefaultBackendFallbackNoReload shows the default-backend annotation
@@ -77,8 +77,8 @@ func TestDefaultBackendFallbackNoReload(t *testing.T) {
 		"ingress.yaml": withAnnotations(ingressYAML("db", host, route{"/", "Prefix", "app"}),
 			map[string]string{"default-backend": "fallback"}),
 	}})
-	c.waitServed(t, host, "/", "app")
-	gen := c.generation(t)
+	c.WaitServed(t, host, "/", "app")
+	gen := c.Generation(t)
 	assert.Equal(t, map[string]int{"app": 20}, c.countBy(t, host, "/", nil, 20, byService))
 
 	c.changeNoReload(t, "removing every endpoint", func() { c.writeManifest(t, "app.yaml", slice()) })
@@ -88,5 +88,5 @@ func TestDefaultBackendFallbackNoReload(t *testing.T) {
 	c.changeNoReload(t, "endpoints coming back", func() { c.writeManifest(t, "app.yaml", slice(eps...)) })
 	assert.Equal(t, map[string]int{"app": 20}, c.countBy(t, host, "/", nil, 20, byService),
 		"with endpoints again the Service answers")
-	assert.Equal(t, gen, c.generation(t), "the fallback needs no reload")
+	assert.Equal(t, gen, c.Generation(t), "the fallback needs no reload")
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // TestExternalAuthAnnotations shows auth-url on real traffic with an auth
@@ -45,35 +47,35 @@ func TestExternalAuthAnnotations(t *testing.T) {
 			p + "auth-response-headers": "X-Auth-Request-User",
 		}),
 	}})
-	get := func(token string) response {
+	get := func(token string) framework.Response {
 		req, err := http.NewRequest(http.MethodGet, "http://placeholder.invalid/page?x=1", nil)
 		require.NoError(t, err)
 		req.Host = "app.example.com"
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
-		resp, err := c.client.Do(req)
+		resp, err := c.Client.Do(req)
 		require.NoError(t, err)
 		defer func() { _ = resp.Body.Close() }()
 		body, _ := io.ReadAll(resp.Body)
-		r := response{status: resp.StatusCode, header: resp.Header, body: string(body)}
-		var e echoReply
+		r := framework.Response{Status: resp.StatusCode, Header: resp.Header, Body: string(body)}
+		var e framework.EchoReply
 		if json.Unmarshal(body, &e) == nil && e.Service != "" {
-			r.echo = &e
+			r.Echo = &e
 		}
 		return r
 	}
-	require.Eventually(t, func() bool { return get("good").status == http.StatusOK }, routeTimeout, pollInterval)
+	require.Eventually(t, func() bool { return get("good").Status == http.StatusOK }, framework.RouteTimeout, framework.PollInterval)
 	ok := get("good")
-	require.NotNil(t, ok.echo, "%s", ok)
-	assert.Equal(t, "alice", ok.echo.Headers["X-Auth-Request-User"], "the auth answer's header reaches the backend")
-	assert.Equal(t, http.StatusForbidden, get("banned").status)
+	require.NotNil(t, ok.Echo, "%s", ok)
+	assert.Equal(t, "alice", ok.Echo.Headers["X-Auth-Request-User"], "the auth answer's header reaches the backend")
+	assert.Equal(t, http.StatusForbidden, get("banned").Status)
 	anon := get("")
-	assert.Equal(t, http.StatusFound, anon.status)
-	assert.Equal(t, "https://login.example.com/start?rd=http://app.example.com/page?x=1", anon.header.Get("Location"))
-	internal := regexp.MustCompile(`location = "(/_portico_auth_[0-9a-f]+)"`).FindStringSubmatch(string(c.mustGet(t, "/debug/config")))
+	assert.Equal(t, http.StatusFound, anon.Status)
+	assert.Equal(t, "https://login.example.com/start?rd=http://app.example.com/page?x=1", anon.Header.Get("Location"))
+	internal := regexp.MustCompile(`location = "(/_portico_auth_[0-9a-f]+)"`).FindStringSubmatch(string(c.MustStatusGet(t, "/debug/config")))
 	require.Len(t, internal, 2, "the config has an internal auth location")
-	assert.Equal(t, http.StatusNotFound, c.getHTTP(t, "app.example.com", internal[1]).status,
+	assert.Equal(t, http.StatusNotFound, c.Get(t, "app.example.com", internal[1]).Status,
 		"the internal auth location is not reachable from outside")
 	assert.Positive(t, calls.Load())
 }
@@ -101,7 +103,7 @@ func TestAuthMethodAnnotation(t *testing.T) {
 			p + "auth-method": "POST",
 		}),
 	}})
-	c.waitServed(t, "app.example.com", "/", "app")
+	c.WaitServed(t, "app.example.com", "/", "app")
 	mu.Lock()
 	defer mu.Unlock()
 	require.NotEmpty(t, methods, "the auth service must be called")

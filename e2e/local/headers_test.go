@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // TestHeadersAnnotations shows upstream-vhost and x-forwarded-prefix as the
@@ -27,15 +29,15 @@ func TestHeadersAnnotations(t *testing.T) {
 			p + "server-alias":       "www.app.example.com",
 		}),
 	}})
-	c.waitServed(t, "app.example.com", "/", "app")
-	r := c.getHTTP(t, "app.example.com", "/x")
-	require.NotNil(t, r.echo, "%s", r)
-	assert.Equal(t, "internal.example.svc", r.echo.Host, "upstream-vhost sets the Host the backend sees")
-	assert.Equal(t, "/app", r.echo.Headers["X-Forwarded-Prefix"])
-	assert.Equal(t, "app.example.com", r.echo.Headers["X-Forwarded-Host"], "the other proxy headers are kept")
-	alias := c.getHTTP(t, "www.app.example.com", "/")
-	assert.Equal(t, http.StatusOK, alias.status, "server-alias answers: %s", alias)
-	assert.Equal(t, "app", alias.served())
+	c.WaitServed(t, "app.example.com", "/", "app")
+	r := c.Get(t, "app.example.com", "/x")
+	require.NotNil(t, r.Echo, "%s", r)
+	assert.Equal(t, "internal.example.svc", r.Echo.Host, "upstream-vhost sets the Host the backend sees")
+	assert.Equal(t, "/app", r.Echo.Headers["X-Forwarded-Prefix"])
+	assert.Equal(t, "app.example.com", r.Echo.Headers["X-Forwarded-Host"], "the other proxy headers are kept")
+	alias := c.Get(t, "www.app.example.com", "/")
+	assert.Equal(t, http.StatusOK, alias.Status, "server-alias answers: %s", alias)
+	assert.Equal(t, "app", alias.Served())
 }
 
 // TestEnableAccessLogAnnotation shows enable-access-log on real traffic:
@@ -54,20 +56,20 @@ func TestEnableAccessLogAnnotation(t *testing.T) {
 		},
 		args: []string{"--access-log", logFile},
 	})
-	c.waitServed(t, "quiet.example.com", "/", "app")
-	c.waitServed(t, "loud.example.com", "/", "app")
+	c.WaitServed(t, "quiet.example.com", "/", "app")
+	c.WaitServed(t, "loud.example.com", "/", "app")
 
 	// One worker logs requests in the order it finishes them: once the
 	// later loud request is in the file, the quiet ones would be too.
 	for range 3 {
-		assert.Equal(t, http.StatusOK, c.getHTTP(t, "quiet.example.com", "/quiet-marker").status)
+		assert.Equal(t, http.StatusOK, c.Get(t, "quiet.example.com", "/quiet-marker").Status)
 	}
-	assert.Equal(t, http.StatusOK, c.getHTTP(t, "loud.example.com", "/loud-marker").status)
+	assert.Equal(t, http.StatusOK, c.Get(t, "loud.example.com", "/loud-marker").Status)
 	var content string
 	require.Eventually(t, func() bool {
 		data, err := os.ReadFile(logFile)
 		content = string(data)
 		return err == nil && strings.Contains(content, "/loud-marker")
-	}, routeTimeout, pollInterval, "requests to an Ingress without the annotation are logged")
+	}, framework.RouteTimeout, framework.PollInterval, "requests to an Ingress without the annotation are logged")
 	assert.NotContains(t, content, "/quiet-marker", "enable-access-log false keeps the Ingress's requests out of the log")
 }

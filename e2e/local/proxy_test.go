@@ -19,6 +19,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // post sends a body of n bytes to host+path through nginx and returns the status.
@@ -27,7 +29,7 @@ func (c *controller) post(t *testing.T, host, path string, n int) int {
 	req, err := http.NewRequest(http.MethodPost, "http://placeholder.invalid"+path, bytes.NewReader(make([]byte, n)))
 	require.NoError(t, err)
 	req.Host = host
-	resp, err := c.client.Do(req)
+	resp, err := c.Client.Do(req)
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	return resp.StatusCode
@@ -51,26 +53,26 @@ func TestProxyBodySizeAnnotation(t *testing.T) {
 		"big.yaml": annotate(ingressYAML("big", big, route{"/", "Prefix", "big"}),
 			map[string]string{"nginx.ingress.kubernetes.io/enable-magic": `"true"`}),
 	}})
-	c.waitServed(t, small, "/", "small")
-	c.waitServed(t, big, "/", "big")
+	c.WaitServed(t, small, "/", "small")
+	c.WaitServed(t, big, "/", "big")
 
 	assert.Equal(t, http.StatusOK, c.post(t, small, "/", 512))
 	assert.Equal(t, http.StatusRequestEntityTooLarge, c.post(t, small, "/", 4096), "proxy-body-size 1k must refuse 4 KiB")
 	assert.Equal(t, http.StatusOK, c.post(t, big, "/", 4096), "another Ingress keeps the global limit")
 	require.Eventually(t, func() bool {
-		return strings.Contains(c.logs.String(), "enable-magic is not supported")
-	}, routeTimeout, pollInterval, "an unknown annotation is reported")
+		return strings.Contains(c.Logs.String(), "enable-magic is not supported")
+	}, framework.RouteTimeout, framework.PollInterval, "an unknown annotation is reported")
 
 	// An invalid value (an injection attempt) is refused: the last accepted
 	// version keeps serving, limit included, and the log says why.
-	gen := c.generation(t)
+	gen := c.Generation(t)
 	c.writeManifest(t, "small.yaml", limited(`"1m; return 200 pwned"`))
 	require.Eventually(t, func() bool {
-		return strings.Contains(c.logs.String(), "still serving the last accepted version")
-	}, routeTimeout, pollInterval)
-	assert.Equal(t, gen, c.generation(t), "a refused edit must not reload nginx")
+		return strings.Contains(c.Logs.String(), "still serving the last accepted version")
+	}, framework.RouteTimeout, framework.PollInterval)
+	assert.Equal(t, gen, c.Generation(t), "a refused edit must not reload nginx")
 	assert.Equal(t, http.StatusRequestEntityTooLarge, c.post(t, small, "/", 4096))
-	assert.NotContains(t, string(c.mustGet(t, "/debug/config")), "pwned")
+	assert.NotContains(t, string(c.MustStatusGet(t, "/debug/config")), "pwned")
 
 	// A valid edit applies.
 	c.update(t, "small.yaml", limited("8k"))
@@ -96,15 +98,15 @@ func TestProxyReadTimeoutAnnotation(t *testing.T) {
 			map[string]string{p + "proxy-read-timeout": `"1"`}),
 		"patient.yaml": ingressYAML("patient", "patient.example.com", route{"/", "Prefix", "slow"}),
 	}})
-	c.waitStatus(t, "impatient.example.com", "/", http.StatusOK, "")
-	c.waitStatus(t, "patient.example.com", "/", http.StatusOK, "")
+	c.WaitStatus(t, "impatient.example.com", "/", http.StatusOK, "")
+	c.WaitStatus(t, "patient.example.com", "/", http.StatusOK, "")
 
 	// c.client gives up after 10 s, well past the backend's 3 s.
-	r := c.getHTTP(t, "impatient.example.com", "/slow")
-	assert.Equal(t, http.StatusGatewayTimeout, r.status, "proxy-read-timeout 1 must give up on a 3 s backend: %s", r)
-	r = c.getHTTP(t, "patient.example.com", "/slow")
-	assert.Equal(t, http.StatusOK, r.status, "without the annotation the global 60 s timeout applies: %s", r)
-	assert.Equal(t, "done\n", r.body)
+	r := c.Get(t, "impatient.example.com", "/slow")
+	assert.Equal(t, http.StatusGatewayTimeout, r.Status, "proxy-read-timeout 1 must give up on a 3 s backend: %s", r)
+	r = c.Get(t, "patient.example.com", "/slow")
+	assert.Equal(t, http.StatusOK, r.Status, "without the annotation the global 60 s timeout applies: %s", r)
+	assert.Equal(t, "done\n", r.Body)
 }
 
 // TestProxyNextUpstreamAnnotations shows proxy-next-upstream and
@@ -149,11 +151,11 @@ func TestProxyNextUpstreamAnnotations(t *testing.T) {
 		"twice.yaml": ing("twice", map[string]string{p + "proxy-next-upstream": `"error timeout http_502"`,
 			p + "proxy-next-upstream-tries": `"2"`}),
 	}})
-	c.waitServed(t, "retry.example.com", "/", "flaky")
+	c.WaitServed(t, "retry.example.com", "/", "flaky")
 
 	count := func(host string) (ok, bad int) {
 		for range 20 {
-			switch r := c.getHTTP(t, host, "/"); r.status {
+			switch r := c.Get(t, host, "/"); r.Status {
 			case http.StatusOK:
 				ok++
 			case http.StatusBadGateway:
@@ -190,10 +192,10 @@ func TestProxyHTTPVersionAnnotation(t *testing.T) {
 			map[string]string{"nginx.ingress.kubernetes.io/proxy-http-version": `"1.0"`}),
 		"new.yaml": ingressYAML("new", "new.example.com", route{"/", "Prefix", "proto"}),
 	}})
-	c.waitStatus(t, "old.example.com", "/", http.StatusOK, "")
-	c.waitStatus(t, "new.example.com", "/", http.StatusOK, "")
-	assert.Equal(t, "HTTP/1.0", c.getHTTP(t, "old.example.com", "/").header.Get("X-Backend-Proto"))
-	assert.Equal(t, "HTTP/1.1", c.getHTTP(t, "new.example.com", "/").header.Get("X-Backend-Proto"))
+	c.WaitStatus(t, "old.example.com", "/", http.StatusOK, "")
+	c.WaitStatus(t, "new.example.com", "/", http.StatusOK, "")
+	assert.Equal(t, "HTTP/1.0", c.Get(t, "old.example.com", "/").Header.Get("X-Backend-Proto"))
+	assert.Equal(t, "HTTP/1.1", c.Get(t, "new.example.com", "/").Header.Get("X-Backend-Proto"))
 }
 
 // TestProxyBufferSizeAnnotation shows proxy-buffer-size on real traffic: a
@@ -212,11 +214,11 @@ func TestProxyBufferSizeAnnotation(t *testing.T) {
 		"large.yaml": annotate(ingressYAML("large", "large.example.com", route{"/", "Prefix", "fat"}),
 			map[string]string{p + "proxy-buffer-size": "16k"}),
 	}})
-	c.waitStatus(t, "large.example.com", "/", http.StatusOK, "")
-	r := c.getHTTP(t, "large.example.com", "/")
-	assert.Equal(t, "ok", r.body)
-	assert.Len(t, r.header.Get("X-Big"), 10*1024)
-	assert.Equal(t, http.StatusBadGateway, c.getHTTP(t, "small.example.com", "/").status,
+	c.WaitStatus(t, "large.example.com", "/", http.StatusOK, "")
+	r := c.Get(t, "large.example.com", "/")
+	assert.Equal(t, "ok", r.Body)
+	assert.Len(t, r.Header.Get("X-Big"), 10*1024)
+	assert.Equal(t, http.StatusBadGateway, c.Get(t, "small.example.com", "/").Status,
 		"the default 4k buffer cannot hold 10 KiB of headers")
 }
 
@@ -246,8 +248,8 @@ func TestProxyRequestBufferingAnnotation(t *testing.T) {
 		"streamed.yaml": annotate(ingressYAML("streamed", "streamed.example.com", route{"/", "Prefix", "sink"}),
 			map[string]string{p + "proxy-request-buffering": `"off"`}),
 	}})
-	c.waitStatus(t, "streamed.example.com", "/", http.StatusOK, "")
-	c.waitStatus(t, "buffered.example.com", "/", http.StatusOK, "")
+	c.WaitStatus(t, "streamed.example.com", "/", http.StatusOK, "")
+	c.WaitStatus(t, "buffered.example.com", "/", http.StatusOK, "")
 	send := func(host string) seen {
 		pr, pw := io.Pipe()
 		go func() {
@@ -260,7 +262,7 @@ func TestProxyRequestBufferingAnnotation(t *testing.T) {
 		req, err := http.NewRequest(http.MethodPost, "http://placeholder.invalid/upload", pr)
 		require.NoError(t, err)
 		req.Host = host
-		resp, err := c.client.Do(req)
+		resp, err := c.Client.Do(req)
 		require.NoError(t, err)
 		_ = resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -284,7 +286,7 @@ func (c *controller) postBody(t *testing.T, host, path string, n int) int {
 	req, err := http.NewRequest(http.MethodPost, "http://placeholder.invalid"+path, bytes.NewReader(bytes.Repeat([]byte("b"), n)))
 	require.NoError(t, err)
 	req.Host = host
-	resp, err := c.client.Do(req)
+	resp, err := c.Client.Do(req)
 	require.NoError(t, err)
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
@@ -308,24 +310,24 @@ func TestClientBodyBufferSizeAnnotation(t *testing.T) {
 	}})
 	// nginx workers run as nobody and create the temporary file under the
 	// runtime directory.
-	for dir := c.runtimeDir; dir != os.TempDir() && dir != "/"; dir = filepath.Dir(dir) {
+	for dir := c.RuntimeDir; dir != os.TempDir() && dir != "/"; dir = filepath.Dir(dir) {
 		require.NoError(t, os.Chmod(dir, 0o711))
 	}
-	c.waitServed(t, small, "/", "app")
-	c.waitServed(t, large, "/", "app")
+	c.WaitServed(t, small, "/", "app")
+	c.WaitServed(t, large, "/", "app")
 	const buffered = "a client request body is buffered to a temporary file"
-	require.Zero(t, c.logs.count(buffered), "GETs have no body to buffer")
+	require.Zero(t, c.Logs.Count(buffered), "GETs have no body to buffer")
 
 	// One worker handles both requests in order: once the later request's
 	// line is in the log, the earlier one's would be too.
 	assert.Equal(t, http.StatusOK, c.postBody(t, large, "/large-marker", 4096))
 	assert.Equal(t, http.StatusOK, c.postBody(t, small, "/small-marker", 4096))
-	require.Eventually(t, func() bool { return c.logs.count(buffered) >= 1 }, routeTimeout, pollInterval,
+	require.Eventually(t, func() bool { return c.Logs.Count(buffered) >= 1 }, framework.RouteTimeout, framework.PollInterval,
 		"client-body-buffer-size 1k: a 4 KiB body goes to a temporary file")
 	time.Sleep(200 * time.Millisecond)
-	assert.Equal(t, 1, c.logs.count(buffered), "client-body-buffer-size 16k keeps a 4 KiB body in memory")
-	assert.Equal(t, 1, c.logs.count("small-marker"), "the line is for the 1k Ingress's request")
-	assert.Zero(t, c.logs.count("large-marker"))
+	assert.Equal(t, 1, c.Logs.Count(buffered), "client-body-buffer-size 16k keeps a 4 KiB body in memory")
+	assert.Equal(t, 1, c.Logs.Count("small-marker"), "the line is for the 1k Ingress's request")
+	assert.Zero(t, c.Logs.Count("large-marker"))
 }
 
 // TestProxySendTimeoutAnnotation shows proxy-send-timeout on real traffic:
@@ -381,17 +383,17 @@ func TestProxySendTimeoutAnnotation(t *testing.T) {
 	// Until the Ingress is loaded nginx answers 404 itself; a loaded one
 	// with a short body would wait for the 30 s read timeout, so probe with
 	// a short client timeout and accept a timeout as "routed".
-	probe := newHTTPClient(c.httpPort, false)
+	probe := framework.NewHTTPClient(c.HTTPPort, false)
 	probe.Timeout = 2 * time.Second
 	require.Eventually(t, func() bool {
-		r, err := doGet(probe, "http", host, "/")
-		return err != nil || r.status != http.StatusNotFound
-	}, routeTimeout, pollInterval)
+		r, err := framework.DoGet(probe, "http", host, "/")
+		return err != nil || r.Status != http.StatusNotFound
+	}, framework.RouteTimeout, framework.PollInterval)
 
 	req, err := http.NewRequest(http.MethodPost, "http://placeholder.invalid/upload", bytes.NewReader(make([]byte, 8<<20)))
 	require.NoError(t, err)
 	req.Host = host
-	client := newHTTPClient(c.httpPort, false)
+	client := framework.NewHTTPClient(c.HTTPPort, false)
 	client.Timeout = 20 * time.Second
 	start := time.Now()
 	resp, err := client.Do(req)
@@ -402,9 +404,9 @@ func TestProxySendTimeoutAnnotation(t *testing.T) {
 	assert.Equal(t, http.StatusGatewayTimeout, resp.StatusCode, "proxy-send-timeout 1: nginx gives up writing to a mute backend")
 	assert.Less(t, took, 15*time.Second, "well before the 30 s proxy-read-timeout")
 	assert.Eventually(t, func() bool {
-		return c.logs.count("timed out") > 0 && c.logs.count("while sending request to upstream") > 0
+		return c.Logs.Count("timed out") > 0 && c.Logs.Count("while sending request to upstream") > 0
 	},
-		5*time.Second, pollInterval, "nginx reports the timeout while sending, not reading")
+		5*time.Second, framework.PollInterval, "nginx reports the timeout while sending, not reading")
 	t.Logf("504 after %s", took.Round(time.Millisecond))
 }
 
@@ -469,7 +471,7 @@ func blackholes(t *testing.T, n int) ([]endpoint, int) {
 }
 
 // linesWith returns the log lines containing every one of subs.
-func linesWith(logs *logBuffer, subs ...string) []string {
+func linesWith(logs *framework.LogBuffer, subs ...string) []string {
 	var out []string
 	for line := range strings.Lines(logs.String()) {
 		ok := true
@@ -499,16 +501,16 @@ func TestProxyConnectTimeoutAnnotation(t *testing.T) {
 			p + "proxy-next-upstream":   `"off"`,
 		}),
 	}})
-	c.waitStatus(t, host, "/", http.StatusGatewayTimeout, "")
+	c.WaitStatus(t, host, "/", http.StatusGatewayTimeout, "")
 
 	start := time.Now()
-	r := c.getHTTP(t, host, "/connect-marker")
+	r := c.Get(t, host, "/connect-marker")
 	took := time.Since(start)
-	assert.Equal(t, http.StatusGatewayTimeout, r.status, "proxy-connect-timeout 1: %s", r)
+	assert.Equal(t, http.StatusGatewayTimeout, r.Status, "proxy-connect-timeout 1: %s", r)
 	assert.Less(t, took, 10*time.Second)
 	assert.Eventually(t, func() bool {
-		return len(linesWith(c.logs, "upstream timed out", "while connecting to upstream", "/connect-marker")) == 1
-	}, 5*time.Second, pollInterval, "nginx reports the timeout while connecting")
+		return len(linesWith(c.Logs, "upstream timed out", "while connecting to upstream", "/connect-marker")) == 1
+	}, 5*time.Second, framework.PollInterval, "nginx reports the timeout while connecting")
 	t.Logf("504 after %s", took.Round(time.Millisecond))
 }
 
@@ -536,22 +538,22 @@ func TestProxyNextUpstreamTimeoutAnnotation(t *testing.T) {
 			p + "proxy-next-upstream-tries": `"3"`,
 		}),
 	}})
-	c.waitStatus(t, bounded, "/", http.StatusGatewayTimeout, "")
-	c.waitStatus(t, tries, "/", http.StatusGatewayTimeout, "")
+	c.WaitStatus(t, bounded, "/", http.StatusGatewayTimeout, "")
+	c.WaitStatus(t, tries, "/", http.StatusGatewayTimeout, "")
 
 	const connecting = "while connecting to upstream"
-	r := c.getHTTP(t, bounded, "/bounded-marker")
-	assert.Equal(t, http.StatusGatewayTimeout, r.status, "%s", r)
-	r = c.getHTTP(t, tries, "/tries-marker")
-	assert.Equal(t, http.StatusGatewayTimeout, r.status, "%s", r)
+	r := c.Get(t, bounded, "/bounded-marker")
+	assert.Equal(t, http.StatusGatewayTimeout, r.Status, "%s", r)
+	r = c.Get(t, tries, "/tries-marker")
+	assert.Equal(t, http.StatusGatewayTimeout, r.Status, "%s", r)
 	// One worker logs both requests in order: once the later request's
 	// three lines are there, the earlier one's are too.
-	require.Eventually(t, func() bool { return len(linesWith(c.logs, connecting, "/tries-marker")) >= 3 },
-		5*time.Second, pollInterval, "3 tries without a next-upstream timeout: three connect timeouts")
-	n := len(linesWith(c.logs, connecting, "/bounded-marker"))
+	require.Eventually(t, func() bool { return len(linesWith(c.Logs, connecting, "/tries-marker")) >= 3 },
+		5*time.Second, framework.PollInterval, "3 tries without a next-upstream timeout: three connect timeouts")
+	n := len(linesWith(c.Logs, connecting, "/bounded-marker"))
 	assert.Positive(t, n, "the first connect times out")
 	assert.Less(t, n, 3, "proxy-next-upstream-timeout 1 stops before trying all three endpoints")
-	t.Logf("connect timeouts: bounded %d, 3 tries %d", n, len(linesWith(c.logs, connecting, "/tries-marker")))
+	t.Logf("connect timeouts: bounded %d, 3 tries %d", n, len(linesWith(c.Logs, connecting, "/tries-marker")))
 }
 
 // TestProxyBufferingAnnotation shows proxy-buffering on real traffic: a
@@ -596,8 +598,8 @@ func TestProxyBufferingAnnotation(t *testing.T) {
 		"on.yaml": annotate(ingressYAML("buffered", "on.example.com", route{"/", "Prefix", "stream"}),
 			map[string]string{p + "proxy-buffering": `"on"`}),
 	}})
-	c.waitStatus(t, "off.example.com", "/", http.StatusOK, "")
-	c.waitStatus(t, "on.example.com", "/", http.StatusOK, "")
+	c.WaitStatus(t, "off.example.com", "/", http.StatusOK, "")
+	c.WaitStatus(t, "on.example.com", "/", http.StatusOK, "")
 
 	// stream sends the request and returns the response, the body read
 	// so far once first is in, and a channel with the rest of the body.
@@ -609,7 +611,7 @@ func TestProxyBufferingAnnotation(t *testing.T) {
 		req, err := http.NewRequest(http.MethodGet, "http://placeholder.invalid"+path, nil)
 		require.NoError(t, err)
 		req.Host = host
-		client := newHTTPClient(c.httpPort, false)
+		client := framework.NewHTTPClient(c.HTTPPort, false)
 		client.Timeout = 20 * time.Second
 		resp, err := client.Do(req)
 		require.NoError(t, err)

@@ -14,21 +14,23 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // startTLSBackend starts an HTTPS endpoint of service with a certificate for
 // name, which requires a client certificate from the CA and echoes its
 // common name and the SNI it got; it returns the Service and slice YAML.
-func startTLSBackend(t *testing.T, ca testCA, service, name string) string {
+func startTLSBackend(t *testing.T, ca framework.CA, service, name string) string {
 	t.Helper()
-	cert, _, _ := ca.issue(t, name, x509.ExtKeyUsageServerAuth)
+	cert, _, _ := ca.Issue(t, name, x509.ExtKeyUsageServerAuth)
 	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
+	pool.AddCert(ca.Cert)
 	ln, err := tls.Listen("tcp", net.JoinHostPort(allocIP(t), "0"), &tls.Config{
 		Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12})
 	require.NoError(t, err)
 	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reply := echoReply{Service: service, Path: r.URL.RequestURI(), Host: r.Host, Headers: map[string]string{
+		reply := framework.EchoReply{Service: service, Path: r.URL.RequestURI(), Host: r.Host, Headers: map[string]string{
 			"Client-Cn": r.TLS.PeerCertificates[0].Subject.CommonName, "Sni": r.TLS.ServerName}}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(reply)
@@ -46,8 +48,8 @@ func startTLSBackend(t *testing.T, ca testCA, service, name string) string {
 // verification asked for without a CA fails closed (503).
 func TestProxySSLAnnotations(t *testing.T) {
 	t.Parallel()
-	ca := newTestCA(t)
-	_, clientPEM, clientKey := ca.issue(t, "portico-proxy", x509.ExtKeyUsageClientAuth)
+	ca := framework.NewCA(t)
+	_, clientPEM, clientKey := ca.Issue(t, "portico-proxy", x509.ExtKeyUsageClientAuth)
 	secret := fmt.Sprintf(`apiVersion: v1
 kind: Secret
 metadata: {name: backend-tls}
@@ -55,7 +57,7 @@ stringData:
   ca.crt: |
 %s  tls.crt: |
 %s  tls.key: |
-%s`, indent(ca.pem, "    "), indent(clientPEM, "    "), indent(clientKey, "    "))
+%s`, indent(ca.PEM, "    "), indent(clientPEM, "    "), indent(clientKey, "    "))
 	const p = "nginx.ingress.kubernetes.io/"
 	ing := func(name, host, sslName string) string {
 		ann := map[string]string{p + "backend-protocol": "HTTPS", p + "proxy-ssl-verify": `"on"`,
@@ -72,11 +74,11 @@ stringData:
 		"wrong.yaml":    ing("wrong", "wrong.example.com", "other.internal.example"),
 		"no-ca.yaml":    ing("no-ca", "noca.example.com", "app.internal.example"),
 	}})
-	c.waitServed(t, "good.example.com", "/", "secure")
-	r := c.getHTTP(t, "good.example.com", "/x")
-	require.NotNil(t, r.echo, "%s", r)
-	assert.Equal(t, "portico-proxy", r.echo.Headers["Client-Cn"], "nginx presents the Secret's client certificate")
-	assert.Equal(t, "app.internal.example", r.echo.Headers["Sni"], "nginx sends proxy-ssl-name as SNI")
-	c.waitStatus(t, "wrong.example.com", "/", http.StatusBadGateway, "")
-	c.waitStatus(t, "noca.example.com", "/", http.StatusServiceUnavailable, "")
+	c.WaitServed(t, "good.example.com", "/", "secure")
+	r := c.Get(t, "good.example.com", "/x")
+	require.NotNil(t, r.Echo, "%s", r)
+	assert.Equal(t, "portico-proxy", r.Echo.Headers["Client-Cn"], "nginx presents the Secret's client certificate")
+	assert.Equal(t, "app.internal.example", r.Echo.Headers["Sni"], "nginx sends proxy-ssl-name as SNI")
+	c.WaitStatus(t, "wrong.example.com", "/", http.StatusBadGateway, "")
+	c.WaitStatus(t, "noca.example.com", "/", http.StatusServiceUnavailable, "")
 }

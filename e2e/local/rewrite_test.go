@@ -24,7 +24,7 @@ func TestRewriteAnnotations(t *testing.T) {
 		"plain.yaml": ingressYAML("plain", "rw.example.com",
 			route{"/", "Prefix", "web"}, route{"/static", "Prefix", "static"}),
 	}})
-	c.waitServed(t, "rw.example.com", "/api/users", "api")
+	c.WaitServed(t, "rw.example.com", "/api/users", "api")
 	cases := []struct{ path, service, seen string }{
 		{"/api/users?id=7", "api", "/users?id=7"},
 		{"/api", "api", "/"},
@@ -32,9 +32,9 @@ func TestRewriteAnnotations(t *testing.T) {
 		{"/staticfile", "web", "/staticfile"},
 	}
 	for _, tc := range cases {
-		r := c.getHTTP(t, "rw.example.com", tc.path)
-		require.NotNil(t, r.echo, "%s: %s", tc.path, r)
-		assert.Equal(t, tc.service, r.served(), tc.path)
-		assert.Equal(t, tc.seen, r.echo.Path, "path the backend received for %s", tc.path)
+		r := c.Get(t, "rw.example.com", tc.path)
+		require.NotNil(t, r.Echo, "%s: %s", tc.path, r)
+		assert.Equal(t, tc.service, r.Served(), tc.path)
+		assert.Equal(t, tc.seen, r.Echo.Path, "path the backend received for %s", tc.path)
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/h2c"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // TestRoutingAnnotations shows redirects on real traffic: permanent and
@@ -32,7 +34,7 @@ func TestRoutingAnnotations(t *testing.T) {
 	ing := func(name, host, path string, ann map[string]string) string {
 		return annotate(ingressYAML(name, host, route{path, "Prefix", "app"}), ann)
 	}
-	kp := newKeyPair(t, "tls.example.com")
+	kp := framework.NewKeyPair(t, "tls.example.com")
 	secure := ingressYAML("secure", "tls.example.com", route{"/", "Prefix", "app"})
 	secure = withTLS(secure, "tls.example.com", "tls")
 	c := startController(t, options{files: map[string]string{
@@ -46,7 +48,7 @@ func TestRoutingAnnotations(t *testing.T) {
 		"temp.yaml":   ing("temp", "temp.example.com", "/", map[string]string{p + "temporal-redirect": "https://elsewhere.example.com/"}),
 		"rooted.yaml": ing("rooted", "root.example.com", "/", map[string]string{p + "app-root": "/app"}),
 	}})
-	c.waitServed(t, "root.example.com", "/app", "app")
+	c.WaitServed(t, "root.example.com", "/app", "app")
 	cases := []struct {
 		host, path string
 		status     int
@@ -55,18 +57,18 @@ func TestRoutingAnnotations(t *testing.T) {
 		{"old.example.com", "/x", http.StatusPermanentRedirect, "https://new.example.com/landing"},
 		{"temp.example.com", "/x", http.StatusFound, "https://elsewhere.example.com/"},
 		{"root.example.com", "/", http.StatusFound, "/app"},
-		{"tls.example.com", "/page?q=1", http.StatusPermanentRedirect, "https://tls.example.com:" + strconv.Itoa(c.httpsPort) + "/page?q=1"},
-		{"forced.example.com", "/", http.StatusPermanentRedirect, "https://forced.example.com:" + strconv.Itoa(c.httpsPort) + "/"},
+		{"tls.example.com", "/page?q=1", http.StatusPermanentRedirect, "https://tls.example.com:" + strconv.Itoa(c.HTTPSPort) + "/page?q=1"},
+		{"forced.example.com", "/", http.StatusPermanentRedirect, "https://forced.example.com:" + strconv.Itoa(c.HTTPSPort) + "/"},
 	}
 	for _, tc := range cases {
-		r := c.getHTTP(t, tc.host, tc.path)
-		assert.Equal(t, tc.status, r.status, "%s%s: %s", tc.host, tc.path, r)
-		assert.True(t, strings.HasSuffix(r.header.Get("Location"), tc.location), "%s%s: Location %q, want %q",
-			tc.host, tc.path, r.header.Get("Location"), tc.location)
+		r := c.Get(t, tc.host, tc.path)
+		assert.Equal(t, tc.status, r.Status, "%s%s: %s", tc.host, tc.path, r)
+		assert.True(t, strings.HasSuffix(r.Header.Get("Location"), tc.location), "%s%s: Location %q, want %q",
+			tc.host, tc.path, r.Header.Get("Location"), tc.location)
 	}
-	r := c.getHTTP(t, "tls.example.com", "/.well-known/acme-challenge/x")
-	assert.Equal(t, http.StatusOK, r.status, "ssl-redirect: false serves plain HTTP: %s", r)
-	assert.Equal(t, "app", r.served())
+	r := c.Get(t, "tls.example.com", "/.well-known/acme-challenge/x")
+	assert.Equal(t, http.StatusOK, r.Status, "ssl-redirect: false serves plain HTTP: %s", r)
+	assert.Equal(t, "app", r.Served())
 }
 
 // TestFromToWWWRedirect shows from-to-www-redirect on real traffic: the
@@ -84,16 +86,16 @@ func TestFromToWWWRedirect(t *testing.T) {
 		"www.yaml": annotate(ingressYAML("www", "www.shop.example.com", route{"/", "Prefix", "app"}),
 			map[string]string{p + "from-to-www-redirect": `"true"`}),
 	}})
-	c.waitServed(t, "example.com", "/", "app")
-	c.waitServed(t, "www.shop.example.com", "/", "app")
+	c.WaitServed(t, "example.com", "/", "app")
+	c.WaitServed(t, "www.shop.example.com", "/", "app")
 	cases := []struct{ host, path, location string }{
 		{"www.example.com", "/a/b?q=1", "http://example.com/a/b?q=1"},
 		{"shop.example.com", "/cart?x=y", "http://www.shop.example.com/cart?x=y"},
 	}
 	for _, tc := range cases {
-		r := c.getHTTP(t, tc.host, tc.path)
-		assert.Equal(t, http.StatusPermanentRedirect, r.status, "%s%s: %s", tc.host, tc.path, r)
-		assert.Equal(t, tc.location, r.header.Get("Location"), "%s%s", tc.host, tc.path)
+		r := c.Get(t, tc.host, tc.path)
+		assert.Equal(t, http.StatusPermanentRedirect, r.Status, "%s%s: %s", tc.host, tc.path, r)
+		assert.Equal(t, tc.location, r.Header.Get("Location"), "%s%s", tc.host, tc.path)
 	}
 }
 
@@ -105,8 +107,8 @@ func TestGRPCSBackendProtocol(t *testing.T) {
 	t.Parallel()
 	var seen grpcSeen
 	handler := grpcEchoHandler(&seen)
-	backendKP := newKeyPair(t, "grpcs-backend.internal")
-	cert, err := tls.X509KeyPair([]byte(backendKP.certPEM), []byte(backendKP.keyPEM))
+	backendKP := framework.NewKeyPair(t, "grpcs-backend.internal")
+	cert, err := tls.X509KeyPair(backendKP.CertPEM, backendKP.KeyPEM)
 	require.NoError(t, err)
 	ln, err := tls.Listen("tcp", allocIP(t)+":0", &tls.Config{
 		Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS12})
@@ -166,7 +168,7 @@ func grpcEchoHandler(seen *grpcSeen) http.Handler {
 // grpcClient is an HTTP/2 client for nginx's HTTPS port that trusts roots.
 func grpcClient(t *testing.T, c *controller, host string, roots *x509.CertPool) *http.Client {
 	t.Helper()
-	client := c.httpsClient(host, roots)
+	client := c.HTTPSClient(host, roots)
 	tr := client.Transport.(*http.Transport)
 	tr.ForceAttemptHTTP2 = true
 	require.NoError(t, http2.ConfigureTransport(tr))
@@ -220,7 +222,7 @@ func TestGRPCBackendProtocol(t *testing.T) {
 func grpcThroughNginx(t *testing.T, name, protocol string, addr *net.TCPAddr, why string) (*http.Response, []byte) {
 	t.Helper()
 	host := name + ".example.com"
-	kp := newKeyPair(t, host)
+	kp := framework.NewKeyPair(t, host)
 	ing := annotate(ingressYAML(name, host, route{"/", "Prefix", name}),
 		map[string]string{"nginx.ingress.kubernetes.io/backend-protocol": protocol})
 	ing = withTLS(ing, host, "tls")
@@ -233,7 +235,7 @@ func grpcThroughNginx(t *testing.T, name, protocol string, addr *net.TCPAddr, wh
 	}})
 
 	roots := x509.NewCertPool()
-	roots.AddCert(kp.leaf)
+	roots.AddCert(kp.Leaf)
 	client := grpcClient(t, c, host, roots)
 	var resp *http.Response
 	var body []byte
@@ -241,6 +243,6 @@ func grpcThroughNginx(t *testing.T, name, protocol string, addr *net.TCPAddr, wh
 		var err error
 		resp, body, err = grpcCall(client, host)
 		return err == nil && resp.StatusCode == http.StatusOK && resp.Header.Get("Content-Type") == "application/grpc"
-	}, routeTimeout, pollInterval, why)
+	}, framework.RouteTimeout, framework.PollInterval, why)
 	return resp, body
 }
