@@ -8,13 +8,11 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -32,16 +30,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // startEtcd starts etcd on two free loopback ports and waits until /health
 // says it is healthy.
 func (e *environment) startEtcd() error {
-	clientPort, err := freePort()
+	clientPort, err := e.Ports.Free()
 	if err != nil {
 		return err
 	}
-	peerPort, err := freePort()
+	peerPort, err := e.Ports.Free()
 	if err != nil {
 		return err
 	}
@@ -58,11 +58,11 @@ func (e *environment) startEtcd() error {
 		"--logger", "zap",
 		"--log-level", "warn",
 	)
-	if e.etcd, err = startChild("etcd", cmd); err != nil {
+	if e.etcd, err = e.Children.Start("etcd", cmd); err != nil {
 		return err
 	}
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DialContext: guardedDial}}
-	err = poll(etcdReadyTimeout, 50*time.Millisecond, e.etcd, func() error {
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DialContext: framework.GuardedDial}}
+	err = framework.Poll(etcdReadyTimeout, 50*time.Millisecond, e.etcd, func() error {
 		resp, err := client.Get(e.etcdURL + "/health")
 		if err != nil {
 			return err
@@ -75,7 +75,7 @@ func (e *environment) startEtcd() error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("etcd not healthy: %w\netcd output:\n%s", err, e.etcd.logTail(40))
+		return fmt.Errorf("etcd not healthy: %w\netcd output:\n%s", err, e.etcd.LogTail(40))
 	}
 	return nil
 }
@@ -103,7 +103,8 @@ func (e *environment) startAPIServer() error {
 	}
 	// A self-signed serving certificate for 127.0.0.1; being its own CA,
 	// clients verify the server with it instead of skipping verification.
-	certPEM, keyPEM, err := servingCertificate()
+	certPEM, keyPEM, err := framework.ServingCertificate("portico-e2e-apiserver",
+		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"}, []net.IP{net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return err
 	}
@@ -121,7 +122,7 @@ func (e *environment) startAPIServer() error {
 		return err
 	}
 
-	port, err := freePort()
+	port, err := e.Ports.Free()
 	if err != nil {
 		return err
 	}
@@ -151,7 +152,7 @@ func (e *environment) startAPIServer() error {
 		"--enable-logs-handler=false",
 	)
 	started := time.Now()
-	if e.apiserver, err = startChild("kube-apiserver", cmd); err != nil {
+	if e.apiserver, err = e.Children.Start("kube-apiserver", cmd); err != nil {
 		return err
 	}
 	e.config = &rest.Config{
@@ -162,13 +163,13 @@ func (e *environment) startAPIServer() error {
 		Burst:           200,
 		Timeout:         30 * time.Second,
 		UserAgent:       "portico-e2e",
-		Dial:            guardedDial,
+		Dial:            framework.GuardedDial,
 	}
 	httpClient, err := rest.HTTPClientFor(e.config)
 	if err != nil {
 		return err
 	}
-	err = poll(apiReadyTimeout, 100*time.Millisecond, e.apiserver, func() error {
+	err = framework.Poll(apiReadyTimeout, 100*time.Millisecond, e.apiserver, func() error {
 		resp, err := httpClient.Get(e.apiURL + "/readyz")
 		if err != nil {
 			return err
@@ -181,7 +182,7 @@ func (e *environment) startAPIServer() error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("kube-apiserver not ready: %w\nkube-apiserver output:\n%s", err, e.apiserver.logTail(60))
+		return fmt.Errorf("kube-apiserver not ready: %w\nkube-apiserver output:\n%s", err, e.apiserver.LogTail(60))
 	}
 	fmt.Fprintf(os.Stderr, "e2e/kube: kube-apiserver ready in %s on %s\n", time.Since(started).Round(time.Millisecond), e.apiURL)
 
@@ -189,7 +190,7 @@ func (e *environment) startAPIServer() error {
 		return err
 	}
 	// The API server creates the default namespace in a post-start hook.
-	err = poll(30*time.Second, 100*time.Millisecond, e.apiserver, func() error {
+	err = framework.Poll(30*time.Second, 100*time.Millisecond, e.apiserver, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_, err := e.client.CoreV1().Namespaces().Get(ctx, metav1.NamespaceDefault, metav1.GetOptions{})
@@ -206,66 +207,12 @@ func (e *environment) startAPIServer() error {
 	return nil
 }
 
-// poll calls f every interval until it returns nil, the timeout passes, or
-// the process dies (nil: no process to watch).
-func poll(timeout, interval time.Duration, c *child, f func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		if c != nil && !c.alive() {
-			return fmt.Errorf("%s exited (%v); last error: %w", c.name, c.waitErr, err)
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not within %s: %w", timeout, err)
-		}
-		time.Sleep(interval)
-	}
-}
-
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, " | ")
-}
-
-// servingCertificate makes a self-signed ECDSA certificate for the API
-// server's loopback address, usable as its own CA.
-func servingCertificate() (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "portico-e2e-apiserver"},
-		DNSNames:              []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(48 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
 }
 
 func randomHex(n int) string {
@@ -338,57 +285,13 @@ func serviceAccountKubeconfig(t testing.TB, namespace, name string) string {
 	return path
 }
 
-// guardedDial is the dialer of every client of the suite: it refuses any
-// destination outside loopback and 198.18.0.0/15, so a test that goes wrong
-// can never send traffic elsewhere.
-func guardedDial(ctx context.Context, network, address string) (net.Conn, error) {
-	if err := allowedTarget(address); err != nil {
-		return nil, err
-	}
-	d := &net.Dialer{Timeout: 5 * time.Second}
-	return d.DialContext(ctx, network, address)
-}
-
-// allowedTarget accepts host:port only for loopback and 198.18.0.0/15.
-func allowedTarget(address string) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return err
-	}
-	ip := net.ParseIP(host)
-	if ip == nil {
-		return fmt.Errorf("e2e/kube: refusing to dial %q: only IP addresses are dialed", address)
-	}
-	if ip.IsLoopback() || testNet.Contains(ip) {
-		return nil
-	}
-	return fmt.Errorf("e2e/kube: refusing to dial %s: only loopback and 198.18.0.0/15 are test hosts", address)
-}
-
-var testNet = &net.IPNet{IP: net.IPv4(198, 18, 0, 0).To4(), Mask: net.CIDRMask(15, 32)}
-
 // stopAPIServer kills kube-apiserver, as a crash or a lost node would, and
 // leaves etcd running; restartAPIServer brings it back. (SIGTERM would not
 // do: the API server stops listening at once but then keeps the open
 // watch connections until its 60s shutdown timeout.) Only a test that does
 // not run in parallel may call them: every other test needs the API server.
 func (e *environment) stopAPIServer() error {
-	c := e.apiserver
-	defer func() {
-		childrenMu.Lock()
-		delete(children, c)
-		childrenMu.Unlock()
-	}()
-	if !c.alive() {
-		return nil
-	}
-	_ = c.cmd.Process.Kill()
-	select {
-	case <-c.exited:
-		return nil
-	case <-time.After(childKillTimeout):
-		return fmt.Errorf("kube-apiserver (pid %d) not reaped within %s of SIGKILL", c.cmd.Process.Pid, childKillTimeout)
-	}
+	return e.apiserver.Kill()
 }
 
 // restartAPIServer starts kube-apiserver again with the flags it was first
@@ -398,12 +301,12 @@ func (e *environment) stopAPIServer() error {
 // API server still runs, it does nothing.
 func (e *environment) restartAPIServer() error {
 	old := e.apiserver
-	if old.alive() {
+	if old.Alive() {
 		return nil
 	}
-	cmd := exec.Command(old.cmd.Path, old.cmd.Args[1:]...)
+	cmd := exec.Command(old.Cmd.Path, old.Cmd.Args[1:]...)
 	started := time.Now()
-	c, err := startChild("kube-apiserver", cmd)
+	c, err := e.Children.Start("kube-apiserver", cmd)
 	if err != nil {
 		return err
 	}
@@ -412,7 +315,7 @@ func (e *environment) restartAPIServer() error {
 	if err != nil {
 		return err
 	}
-	err = poll(apiReadyTimeout, 100*time.Millisecond, c, func() error {
+	err = framework.Poll(apiReadyTimeout, 100*time.Millisecond, c, func() error {
 		resp, err := httpClient.Get(e.apiURL + "/readyz")
 		if err != nil {
 			return err
@@ -425,9 +328,9 @@ func (e *environment) restartAPIServer() error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("restarted kube-apiserver not ready: %w\nkube-apiserver output:\n%s", err, c.logTail(60))
+		return fmt.Errorf("restarted kube-apiserver not ready: %w\nkube-apiserver output:\n%s", err, c.LogTail(60))
 	}
-	err = poll(30*time.Second, 100*time.Millisecond, c, func() error {
+	err = framework.Poll(30*time.Second, 100*time.Millisecond, c, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_, err := e.client.CoreV1().Namespaces().Get(ctx, metav1.NamespaceDefault, metav1.GetOptions{})

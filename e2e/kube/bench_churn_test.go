@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // Parameters of the endpoint churn benchmark (docs/benchmarks.md).
@@ -173,13 +175,13 @@ func churnBenchRun(t *testing.T, s churnBenchSetting, updates int, deadline time
 	const host = "churn.bench.example"
 	createIngress(t, ingress(ns, "churn", host, route{path: "/", service: "churn"}))
 	c := startController(t, ns, s.args...)
-	client := newHTTPClient(c.httpPort, true)
-	_, err := churnWaitExactly(client, host, lbAddrs(pool[:churnBenchWindow]), time.Now(), routeTimeout)
+	client := framework.NewHTTPClient(c.HTTPPort, true)
+	_, err := churnWaitExactly(client, host, lbAddrs(pool[:churnBenchWindow]), time.Now(), framework.RouteTimeout)
 	require.NoError(t, err, "before the churn")
 
-	gen := c.generation(t)
-	reloads := churnMetric(t, c, "portico_reloads_total", nil)
-	pushes := churnMetric(t, c, "portico_balancer_pushes_total", map[string]string{"result": "success"})
+	gen := c.Generation(t)
+	reloads := c.MetricSum(t, "portico_reloads_total", nil)
+	pushes := c.MetricSum(t, "portico_balancer_pushes_total", map[string]string{"result": "success"})
 	w := newChurnWriter(t, ns, "churn")
 	r := churnBenchResult{updates: updates}
 	started := time.Now()
@@ -211,9 +213,9 @@ func churnBenchRun(t *testing.T, s churnBenchSetting, updates int, deadline time
 		}
 	}
 	r.took = time.Since(started)
-	r.reloads = churnMetric(t, c, "portico_reloads_total", nil) - reloads
-	r.newGens = c.generation(t) - gen
-	r.pushes = churnMetric(t, c, "portico_balancer_pushes_total", map[string]string{"result": "success"}) - pushes
+	r.reloads = c.MetricSum(t, "portico_reloads_total", nil) - reloads
+	r.newGens = c.Generation(t) - gen
+	r.pushes = c.MetricSum(t, "portico_balancer_pushes_total", map[string]string{"result": "success"}) - pushes
 
 	slices.Sort(r.latencies)
 	slices.Sort(r.api)
@@ -235,15 +237,15 @@ func churnBenchWaitFor(client *http.Client, host, newest string, n int, since ti
 	bad := 0
 	for {
 		for range n {
-			r, err := doGet(client, "http", host, "/churn")
+			r, err := framework.DoGet(client, "http", host, "/churn")
 			if err != nil {
 				return 0, bad, fmt.Errorf("GET http://%s/churn: %w", host, err)
 			}
-			if r.status != http.StatusOK || r.endpoint() == "" {
+			if r.Status != http.StatusOK || r.Endpoint() == "" {
 				bad++
 				continue
 			}
-			if r.endpoint() == newest {
+			if r.Endpoint() == newest {
 				return time.Since(since), bad, nil
 			}
 		}

@@ -18,6 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // Parameters of the convergence benchmark (docs/benchmarks.md, make bench).
@@ -68,28 +70,28 @@ func TestBenchConvergence(t *testing.T) {
 
 	c := startController(t, ns)
 	started = time.Now()
-	client := newHTTPClient(c.httpPort, false)
+	client := framework.NewHTTPClient(c.HTTPPort, false)
 	for i := range convergenceIngresses {
 		host := convergenceHost(i)
-		eventuallyWithin(t, routeTimeout, func() bool {
-			r, err := doGet(client, "http", host, "/")
-			return err == nil && r.status == http.StatusOK && r.served() == "web"
+		framework.EventuallyWithin(t, framework.RouteTimeout, func() bool {
+			r, err := framework.DoGet(client, "http", host, "/")
+			return err == nil && r.Status == http.StatusOK && r.Served() == "web"
 		}, "%s served by web", host)
 	}
-	t.Logf("controller ready in %s; all %d hosts served %s later", c.readyIn.Round(time.Millisecond),
+	t.Logf("controller ready in %s; all %d hosts served %s later", c.ReadyIn.Round(time.Millisecond),
 		convergenceIngresses, time.Since(started).Round(time.Millisecond))
 
 	latencies := make([]time.Duration, 0, tries)
 	reloads := make([]time.Duration, 0, tries)
 	for i := range tries {
-		gen := c.generation(t)
+		gen := c.Generation(t)
 		host := fmt.Sprintf("try-%03d.convergence.example", i)
 		service := convergenceName(i % convergenceIngresses)
 		ing := ingress(ns, fmt.Sprintf("try-%03d", i), host, route{path: "/", service: service})
 		createIngress(t, ing)
-		d := servedAfter(t, client, host, "web", routeTimeout, convergencePoll)
+		d := servedAfter(t, client, host, "web", framework.RouteTimeout, convergencePoll)
 		latencies = append(latencies, d)
-		ev := c.waitReload(t, gen)
+		ev := c.WaitReload(t, gen)
 		require.Equal(t, "success", ev.Result, "reload of try %d: %s", i, ev.Message)
 		reloads = append(reloads, time.Duration(ev.DurationMS*float64(time.Millisecond)))
 		if i%10 == 0 {

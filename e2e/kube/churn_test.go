@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // Parameters of the endpoint churn test.
@@ -60,19 +62,19 @@ func TestEndpointChurnNoReload(t *testing.T) {
 	const host = "churn.example"
 	createIngress(t, ingress(ns, "churn", host, route{path: "/", service: "churn"}))
 	c := startController(t, ns)
-	c.waitServed(t, host, "/", "churn")
+	c.WaitServed(t, host, "/", "churn")
 
 	// One kept-alive connection: without reloads there is no old worker it
 	// could stay on, and it keeps the polling cheap.
-	client := newHTTPClient(c.httpPort, true)
+	client := framework.NewHTTPClient(c.HTTPPort, true)
 	_, err := churnWaitExactly(client, host, lbAddrs(eps), time.Now(), churnTimeout)
 	require.NoError(t, err, "before the churn")
 
-	gen := c.generation(t)
+	gen := c.Generation(t)
 	require.NotZero(t, gen, "the configuration that serves the host was a reload event")
-	reloads := churnMetric(t, c, "portico_reloads_total", nil)
-	pushes := churnMetric(t, c, "portico_balancer_pushes_total", map[string]string{"result": "success"})
-	failedPushes := churnMetric(t, c, "portico_balancer_pushes_total", map[string]string{"result": "failed"})
+	reloads := c.MetricSum(t, "portico_reloads_total", nil)
+	pushes := c.MetricSum(t, "portico_balancer_pushes_total", map[string]string{"result": "success"})
+	failedPushes := c.MetricSum(t, "portico_balancer_pushes_total", map[string]string{"result": "failed"})
 
 	w := newChurnWriter(t, ns, "churn")
 	latencies := make([]time.Duration, 0, churnUpdates)
@@ -101,13 +103,13 @@ func TestEndpointChurnNoReload(t *testing.T) {
 		require.ElementsMatch(t, lbAddrs(ready), lbKeys(seen), "update %d: after the change only the ready endpoints answer (%v)", i+1, seen)
 	}
 
-	assert.Equal(t, gen, c.generation(t), "EndpointSlice updates must not reload nginx (newest reload generation)")
-	assert.Zero(t, churnMetric(t, c, "portico_reloads_total", nil)-reloads, "reload attempts during %d EndpointSlice updates", churnUpdates)
-	pushed := churnMetric(t, c, "portico_balancer_pushes_total", map[string]string{"result": "success"}) - pushes
+	assert.Equal(t, gen, c.Generation(t), "EndpointSlice updates must not reload nginx (newest reload generation)")
+	assert.Zero(t, c.MetricSum(t, "portico_reloads_total", nil)-reloads, "reload attempts during %d EndpointSlice updates", churnUpdates)
+	pushed := c.MetricSum(t, "portico_balancer_pushes_total", map[string]string{"result": "success"}) - pushes
 	// Every update changes which endpoints serve, and the test waits for
 	// each before the next, so none can share a push with another.
 	assert.GreaterOrEqual(t, pushed, float64(churnUpdates), "successful balancer pushes during %d updates", churnUpdates)
-	assert.Zero(t, churnMetric(t, c, "portico_balancer_pushes_total", map[string]string{"result": "failed"})-failedPushes, "failed balancer pushes")
+	assert.Zero(t, c.MetricSum(t, "portico_balancer_pushes_total", map[string]string{"result": "failed"})-failedPushes, "failed balancer pushes")
 
 	sorted := slices.Clone(latencies)
 	slices.Sort(sorted)
@@ -134,14 +136,14 @@ func churnWaitExactly(client *http.Client, host string, want []string, since tim
 	for {
 		seen := map[string]int{}
 		for range round {
-			r, err := doGet(client, "http", host, "/churn")
+			r, err := framework.DoGet(client, "http", host, "/churn")
 			if err != nil {
 				return 0, fmt.Errorf("GET http://%s/churn: %w", host, err)
 			}
-			if r.status != http.StatusOK || r.endpoint() == "" {
+			if r.Status != http.StatusOK || r.Endpoint() == "" {
 				return 0, fmt.Errorf("GET http://%s/churn: %s", host, r)
 			}
-			seen[r.endpoint()]++
+			seen[r.Endpoint()]++
 		}
 		d := time.Since(since)
 		if slices.Equal(lbKeys(seen), churnSorted(want)) {
@@ -193,42 +195,6 @@ func (w *churnWriter) set(t testing.TB, ready, unready []Endpoint) time.Time {
 	require.NoError(t, err, "updating EndpointSlice %s/%s", w.namespace, want.Name)
 	w.cur = out
 	return accepted
-}
-
-// churnMetric returns the sum of the samples of metric name on the
-// controller's /metrics whose labels include want (every sample of the
-// name for nil want); the metric must be there.
-func churnMetric(t testing.TB, c *controller, name string, want map[string]string) float64 {
-	t.Helper()
-	body := c.mustStatusGet(t, "/metrics")
-	sum, found := 0.0, false
-	for line := range strings.Lines(string(body)) {
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		series, value, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
-		metric, labels, _ := strings.Cut(series, "{")
-		if metric != name {
-			continue
-		}
-		labels = "," + strings.TrimSuffix(labels, "}") + ","
-		match := true
-		for k, v := range want {
-			match = match && strings.Contains(labels, ","+k+"="+strconv.Quote(v)+",")
-		}
-		if !match {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.Fields(value)[0], 64)
-		require.NoError(t, err, "metric line %q", line)
-		sum, found = sum+v, true
-	}
-	require.True(t, found, "%s%v not in /metrics", name, want)
-	return sum
 }
 
 // churnSorted is a sorted copy of s.

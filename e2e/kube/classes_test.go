@@ -43,8 +43,8 @@ func TestClassByName(t *testing.T) {
 	rtCreateClassIngress(t, ns, "missing-class", "missing-class.example", &missing, "")
 	rtCreateClassIngress(t, ns, "flag-name", "flag-name.example", &k.flagName, "")
 	rtCreateClassIngress(t, ns, "by-name", "by-name.example", &ours, "")
-	c.waitServed(t, "by-name.example", "/", "app")
-	c.waitServed(t, "flag-name.example", "/", "app")
+	c.WaitServed(t, "by-name.example", "/", "app")
+	c.WaitServed(t, "flag-name.example", "/", "app")
 	rtCheck(t, c, []rtCase{
 		{"by-name.example", "/x", "app"},
 		{"other-class.example", "/", ""},
@@ -54,24 +54,24 @@ func TestClassByName(t *testing.T) {
 
 	// Moving an Ingress to our class serves it.
 	updateIngress(t, ns, "other-class", func(ing *networkingv1.Ingress) { ing.Spec.IngressClassName = &ours })
-	c.waitServed(t, "other-class.example", "/", "app")
+	c.WaitServed(t, "other-class.example", "/", "app")
 
 	// An IngressClass named like --ingress-class but of another controller
 	// wins over the flag; deleting it gives the name back.
 	rtCreateIngressClassNamed(t, k.flagName, "example.com/impostor-"+randomHex(4), false)
-	c.waitStatus(t, "flag-name.example", "/", http.StatusNotFound, "")
+	c.WaitStatus(t, "flag-name.example", "/", http.StatusNotFound, "")
 	rtDeleteIngressClass(t, k.flagName)
-	c.waitServed(t, "flag-name.example", "/", "app")
+	c.WaitServed(t, "flag-name.example", "/", "app")
 
 	// An IngressClass appearing for a class name makes its Ingresses ours.
 	rtCreateIngressClassNamed(t, missing, k.controller, false)
-	c.waitServed(t, "missing-class.example", "/", "app")
+	c.WaitServed(t, "missing-class.example", "/", "app")
 	rtCheck(t, c, []rtCase{{"by-name.example", "/", "app"}, {"suite-class.example", "/", ""}})
 
 	// Our IngressClass goes away: its Ingresses are no longer ours.
 	rtDeleteIngressClass(t, ours)
-	c.waitStatus(t, "by-name.example", "/", http.StatusNotFound, "")
-	c.waitStatus(t, "other-class.example", "/", http.StatusNotFound, "")
+	c.WaitStatus(t, "by-name.example", "/", http.StatusNotFound, "")
+	c.WaitStatus(t, "other-class.example", "/", http.StatusNotFound, "")
 	rtCheck(t, c, []rtCase{{"missing-class.example", "/", "app"}, {"flag-name.example", "/", "app"}})
 }
 
@@ -88,8 +88,8 @@ func TestClassLegacyAnnotation(t *testing.T) {
 	rtCreateClassIngress(t, ns, "legacy-flag", "legacy-flag.example", nil, k.flagName)
 	created := rtCreateClassIngress(t, ns, "legacy-ours", "legacy-ours.example", nil, ours)
 	require.Nil(t, created.Spec.IngressClassName, "the API server must leave spec.ingressClassName unset")
-	c.waitServed(t, "legacy-ours.example", "/", "app")
-	c.waitServed(t, "legacy-flag.example", "/", "app")
+	c.WaitServed(t, "legacy-ours.example", "/", "app")
+	c.WaitServed(t, "legacy-flag.example", "/", "app")
 	rtCheck(t, c, []rtCase{
 		{"legacy-ours.example", "/x", "app"},
 		{"legacy-other.example", "/", ""},
@@ -99,9 +99,9 @@ func TestClassLegacyAnnotation(t *testing.T) {
 
 	// Changing the annotation moves the Ingress in and out.
 	rtSetLegacyClass(t, ns, "legacy-ours", other)
-	c.waitStatus(t, "legacy-ours.example", "/", http.StatusNotFound, "")
+	c.WaitStatus(t, "legacy-ours.example", "/", http.StatusNotFound, "")
 	rtSetLegacyClass(t, ns, "legacy-other", ours)
-	c.waitServed(t, "legacy-other.example", "/", "app")
+	c.WaitServed(t, "legacy-other.example", "/", "app")
 }
 
 // TestClassDefaultIngressClass checks Ingresses without a class: ignored
@@ -119,25 +119,25 @@ func TestClassDefaultIngressClass(t *testing.T) {
 	late := rtName("e2e-late")
 	rtCreateClassIngress(t, ns, "late-class", "late-class.example", &late, "")
 	rtCreateClassIngress(t, ns, "by-name", "by-name.example", &ours, "")
-	c.waitServed(t, "by-name.example", "/", "app")
+	c.WaitServed(t, "by-name.example", "/", "app")
 	rtCheck(t, c, []rtCase{{"no-class.example", "/", ""}, {"late-class.example", "/", ""}})
 
 	// Another controller's default class changes nothing for us. The
 	// IngressClass created after it is the sign the controller has seen it.
 	rtSetDefaultClass(t, other, true)
 	rtCreateIngressClassNamed(t, late, k.controller, false)
-	c.waitServed(t, "late-class.example", "/", "app")
+	c.WaitServed(t, "late-class.example", "/", "app")
 	rtCheck(t, c, []rtCase{{"no-class.example", "/", ""}})
 
 	// Our class becomes the default: the Ingress without class is ours.
 	rtSetDefaultClass(t, other, false)
 	rtSetDefaultClass(t, ours, true)
-	c.waitServed(t, "no-class.example", "/", "app")
+	c.WaitServed(t, "no-class.example", "/", "app")
 	rtCheck(t, c, []rtCase{{"by-name.example", "/", "app"}, {"late-class.example", "/", "app"}})
 
 	// And stops being it.
 	rtSetDefaultClass(t, ours, false)
-	c.waitStatus(t, "no-class.example", "/", http.StatusNotFound, "")
+	c.WaitStatus(t, "no-class.example", "/", http.StatusNotFound, "")
 	rtCheck(t, c, []rtCase{{"by-name.example", "/", "app"}})
 }
 
@@ -159,8 +159,8 @@ func TestClassWatchWithoutClass(t *testing.T) {
 	created := rtCreateClassIngress(t, ns, "no-class", "no-class.example", nil, "")
 	require.Nil(t, created.Spec.IngressClassName,
 		"spec.ingressClassName was filled in: some IngressClass in the cluster is the default")
-	c.waitServed(t, "no-class.example", "/", "app")
-	c.waitServed(t, "flag-name.example", "/", "app")
+	c.WaitServed(t, "no-class.example", "/", "app")
+	c.WaitServed(t, "flag-name.example", "/", "app")
 	rtCheck(t, c, []rtCase{
 		{"no-class.example", "/x", "app"},
 		{"other-class.example", "/", ""},

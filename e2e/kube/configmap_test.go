@@ -14,6 +14,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // The options ConfigMaps of these tests live in deploy/'s namespace, where
@@ -42,13 +44,13 @@ func TestConfigMapProxyBodySize(t *testing.T) {
 	big, small := bytes.Repeat([]byte("x"), 4<<10), bytes.Repeat([]byte("y"), 100)
 	r, err := lbPost(c, host, "/upload", big)
 	require.NoError(t, err)
-	assert.Equal(t, http.StatusRequestEntityTooLarge, r.status, "4 KiB body over a 1k limit: %s", r)
-	assert.Empty(t, r.served(), "nginx refuses the body itself: %s", r)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, r.Status, "4 KiB body over a 1k limit: %s", r)
+	assert.Empty(t, r.Served(), "nginx refuses the body itself: %s", r)
 	r, err = lbPost(c, host, "/upload", small)
 	require.NoError(t, err)
-	assert.Equal(t, http.StatusOK, r.status, "100 byte body under a 1k limit: %s", r)
-	if assert.Equal(t, "upload", r.served(), "%s", r) {
-		assert.Equal(t, http.MethodPost, r.echo.Method)
+	assert.Equal(t, http.StatusOK, r.Status, "100 byte body under a 1k limit: %s", r)
+	if assert.Equal(t, "upload", r.Served(), "%s", r) {
+		assert.Equal(t, http.MethodPost, r.Echo.Method)
 	}
 	lbNoConfigMapWarnings(t, cm)
 
@@ -60,8 +62,8 @@ func TestConfigMapProxyBodySize(t *testing.T) {
 	t.Logf("ConfigMap change: reload generation %d in %.0fms", ev.Generation, ev.DurationMS)
 	r, err = lbPost(c, host, "/upload", big)
 	require.NoError(t, err)
-	assert.Equal(t, http.StatusOK, r.status, "4 KiB body under a 1m limit: %s", r)
-	assert.Equal(t, "upload", r.served(), "%s", r)
+	assert.Equal(t, http.StatusOK, r.Status, "4 KiB body under a 1m limit: %s", r)
+	assert.Equal(t, "upload", r.Served(), "%s", r)
 
 	// 1m -> 2k, then the key removed: back to the 1m default.
 	lbUpdateConfigMap(t, cm, map[string]string{"proxy-body-size": "2k"})
@@ -70,14 +72,14 @@ func TestConfigMapProxyBodySize(t *testing.T) {
 	}, "client_max_body_size 2k")
 	r, err = lbPost(c, host, "/upload", big)
 	require.NoError(t, err)
-	assert.Equal(t, http.StatusRequestEntityTooLarge, r.status, "4 KiB body over a 2k limit: %s", r)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, r.Status, "4 KiB body over a 2k limit: %s", r)
 	lbUpdateConfigMap(t, cm, map[string]string{})
 	lbWaitConfig(t, c, ev.Generation, func(conf string) bool {
 		return strings.Contains(conf, `client_max_body_size "1m";`)
 	}, "the default client_max_body_size 1m once the key is gone")
 	r, err = lbPost(c, host, "/upload", big)
 	require.NoError(t, err)
-	assert.Equal(t, http.StatusOK, r.status, "4 KiB body under the default 1m limit: %s", r)
+	assert.Equal(t, http.StatusOK, r.Status, "4 KiB body under the default 1m limit: %s", r)
 }
 
 // TestConfigMapInvalidValues starts with an options ConfigMap holding a bad
@@ -98,7 +100,7 @@ func TestConfigMapInvalidValues(t *testing.T) {
 
 	const host = "web.example"
 	createIngress(t, ingress(ns, "web", host, route{path: "/", service: "web"}))
-	c.waitServed(t, host, "/", "web")
+	c.WaitServed(t, host, "/", "web")
 	conf, ev := lbWaitConfig(t, c, 0, func(conf string) bool { return strings.Contains(conf, lbServerName(host)) }, "the Ingress")
 	assert.Contains(t, conf, `proxy_read_timeout "60s";`, "the bad value keeps the default")
 	assert.Contains(t, conf, `proxy_connect_timeout "7s";`, "a good value next to a bad one applies")
@@ -115,9 +117,9 @@ func TestConfigMapInvalidValues(t *testing.T) {
 
 	// Traffic flows.
 	for range 5 {
-		r := c.get(t, host, "/")
-		assert.Equal(t, http.StatusOK, r.status, "%s", r)
-		assert.Equal(t, "web", r.served(), "%s", r)
+		r := c.Get(t, host, "/")
+		assert.Equal(t, http.StatusOK, r.Status, "%s", r)
+		assert.Equal(t, "web", r.Served(), "%s", r)
 	}
 
 	// Fixed: the new value is live.
@@ -125,12 +127,12 @@ func TestConfigMapInvalidValues(t *testing.T) {
 	lbWaitConfig(t, c, ev.Generation, func(conf string) bool {
 		return strings.Contains(conf, `proxy_read_timeout "120s";`)
 	}, "proxy_read_timeout 120s")
-	r := c.get(t, host, "/")
-	assert.Equal(t, http.StatusOK, r.status, "%s", r)
-	assert.Equal(t, "web", r.served(), "%s", r)
+	r := c.Get(t, host, "/")
+	assert.Equal(t, http.StatusOK, r.Status, "%s", r)
+	assert.Equal(t, "web", r.Served(), "%s", r)
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		assert.Contains(ct, c.logs.String(), "resolved: proxy-read-timeout", "the fixed value is logged as resolved")
-	}, routeTimeout, pollInterval)
+		assert.Contains(ct, c.Logs.String(), "resolved: proxy-read-timeout", "the fixed value is logged as resolved")
+	}, framework.RouteTimeout, framework.PollInterval)
 }
 
 // lbCreateConfigMap creates an options ConfigMap with a unique name in

@@ -28,12 +28,12 @@ func TestDefaultBackendSpec(t *testing.T) {
 	plain := ingress(ns, "plain", "plain.example", route{path: "/app", service: "app"})
 	plain.Spec.Rules = append(plain.Spec.Rules, rtRule("", route{path: "/nohost", service: "app"}))
 	createIngress(t, plain)
-	c.waitServed(t, "unknown.example", "/", "fallback-old")
+	c.WaitServed(t, "unknown.example", "/", "fallback-old")
 
 	newerIng := ingress(ns, "aa-newer", "newer.example", route{path: "/app", service: "app"})
 	newerIng.Spec.DefaultBackend = rtPtr(rtBackend("fallback-new"))
 	rtCreateNewer(t, older, newerIng)
-	c.waitServed(t, "newer.example", "/other", "fallback-new")
+	c.WaitServed(t, "newer.example", "/other", "fallback-new")
 
 	rtCheck(t, c, []rtCase{
 		{"older.example", "/app", "app"},
@@ -60,7 +60,7 @@ func TestDefaultBackendSpec(t *testing.T) {
 	// The older one goes: the newer one's defaultBackend takes unknown hosts,
 	// older.example among them now.
 	deleteIngress(t, ns, "zz-older")
-	c.waitServed(t, "unknown.example", "/", "fallback-new")
+	c.WaitServed(t, "unknown.example", "/", "fallback-new")
 	rtCheck(t, c, []rtCase{
 		{"older.example", "/app", "fallback-new"},
 		{"newer.example", "/other", "fallback-new"},
@@ -70,7 +70,7 @@ func TestDefaultBackendSpec(t *testing.T) {
 
 	// The last defaultBackend goes: 404 everywhere nothing matches.
 	deleteIngress(t, ns, "aa-newer")
-	c.waitStatus(t, "unknown.example", "/", http.StatusNotFound, "")
+	c.WaitStatus(t, "unknown.example", "/", http.StatusNotFound, "")
 	rtCheck(t, c, []rtCase{
 		{"newer.example", "/other", ""},
 		{"unknown.example", "/nohost", "app"},
@@ -96,7 +96,7 @@ func TestDefaultBackendService(t *testing.T) {
 			c := startController(t, ns, "--default-backend-service", ns+"/global"+form.suffix)
 
 			createIngress(t, ingress(ns, "web", "flag.example", route{path: "/app", service: "app"}))
-			c.waitServed(t, "flag.example", "/app", "app")
+			c.WaitServed(t, "flag.example", "/app", "app")
 			rtCheck(t, c, []rtCase{
 				{"flag.example", "/app/x", "app"},
 				{"flag.example", "/", "global"},
@@ -117,7 +117,7 @@ func TestDefaultBackendService(t *testing.T) {
 					DefaultBackend:   rtPtr(rtBackend("fallback")),
 				},
 			})
-			c.waitServed(t, "unknown.example", "/", "fallback")
+			c.WaitServed(t, "unknown.example", "/", "fallback")
 			rtCheck(t, c, []rtCase{
 				{"unknown.example", "/app", "fallback"},
 				{"flag.example", "/other", "global"},
@@ -125,7 +125,7 @@ func TestDefaultBackendService(t *testing.T) {
 			})
 
 			deleteIngress(t, ns, "catch-all")
-			c.waitServed(t, "unknown.example", "/", "global")
+			c.WaitServed(t, "unknown.example", "/", "global")
 		})
 	}
 }
@@ -150,7 +150,7 @@ func TestDefaultBackendNone(t *testing.T) {
 			c := startController(t, ns, tc.args(ns)...)
 
 			createIngress(t, ingress(ns, "web", "none.example", route{path: "/app", service: "app"}))
-			c.waitServed(t, "none.example", "/app", "app")
+			c.WaitServed(t, "none.example", "/app", "app")
 			rtCheck(t, c, []rtCase{
 				{"none.example", "/", ""},
 				{"none.example", "/other", ""},

@@ -16,6 +16,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // eventTimeout bounds a change until its Event is stored: Events are sent
@@ -56,7 +58,7 @@ func waitEvent(t testing.TB, namespace, name, reason string, match func(corev1.E
 			}
 		}
 		assert.Fail(ct, "no matching Event yet")
-	}, eventTimeout, pollInterval, "Event %s on %s/%s (seen: %v)", reason, namespace, name, seen)
+	}, eventTimeout, framework.PollInterval, "Event %s on %s/%s (seen: %v)", reason, namespace, name, seen)
 	return found
 }
 
@@ -81,10 +83,10 @@ func TestEventsReloadOnPod(t *testing.T) {
 	cancel()
 	require.True(t, apierrors.IsNotFound(err), "Pod %s/%s must not exist: %v", deployNamespace, pod, err)
 
-	before := c.generation(t)
+	before := c.Generation(t)
 	createIngress(t, ingress(ns, "web", "reload-event.example", route{path: "/", service: "web"}))
-	c.waitServed(t, "reload-event.example", "/", "web")
-	ev := c.waitReload(t, before)
+	c.WaitServed(t, "reload-event.example", "/", "web")
+	ev := c.WaitReload(t, before)
 	require.Equal(t, "success", ev.Result)
 	gen := ev.Generation
 	want := fmt.Sprintf("generation %d ", gen)
@@ -116,7 +118,7 @@ func TestEventsReloadOnPod(t *testing.T) {
 func conflictIngresses(t testing.TB, c *controller, ns, host string) {
 	t.Helper()
 	createIngress(t, ingress(ns, "a-older", host, route{path: "/app", service: "older"}))
-	c.waitServed(t, host, "/app", "older")
+	c.WaitServed(t, host, "/app", "older")
 	createIngress(t, ingress(ns, "b-newer", host, route{path: "/app", service: "newer"}))
 }
 
@@ -145,8 +147,8 @@ func TestEventsConflictWarning(t *testing.T) {
 	assert.Contains(t, ev.Message, ns+"/a-older", "the message names the Ingress that keeps the path")
 
 	// The older claim keeps serving and has no Conflict Event.
-	r := c.get(t, host, "/app")
-	assert.Equal(t, "older", r.served(), "%s", r)
+	r := c.Get(t, host, "/app")
+	assert.Equal(t, "older", r.Served(), "%s", r)
 	older, err := eventsAbout(ns, "a-older", "Conflict")
 	require.NoError(t, err)
 	assert.Empty(t, older, "the older Ingress wins the conflict and gets no Conflict Event")
@@ -168,7 +170,7 @@ func TestEventsServiceNotFound(t *testing.T) {
 	assert.Equal(t, corev1.EventTypeWarning, ev.Type)
 	assert.Equal(t, "Ingress", ev.InvolvedObject.Kind)
 	assert.Contains(t, ev.Message, ns+"/missing")
-	c.waitStatus(t, host, "/", http.StatusServiceUnavailable, "")
+	c.WaitStatus(t, host, "/", http.StatusServiceUnavailable, "")
 }
 
 // TestEventsNotRepeatedEverySync: a finding that persists is not sent again
@@ -193,13 +195,13 @@ func TestEventsNotRepeatedEverySync(t *testing.T) {
 	// an EndpointSlice change. Each is waited for, so each is its own sync.
 	const changes = 6
 	for i := range 3 {
-		gen := c.generation(t)
+		gen := c.Generation(t)
 		name := fmt.Sprintf("other-%d", i)
 		createIngress(t, ingress(ns, name, name+".spam.example", route{path: "/", service: "older"}))
-		c.waitReload(t, gen)
-		c.waitServed(t, name+".spam.example", "/", "older")
+		c.WaitReload(t, gen)
+		c.WaitServed(t, name+".spam.example", "/", "older")
 	}
-	gen := c.generation(t)
+	gen := c.Generation(t)
 	updateIngress(t, ns, "other-0", func(ing *networkingv1.Ingress) {
 		pt := networkingv1.PathTypeExact
 		ing.Spec.Rules[0].HTTP.Paths = append(ing.Spec.Rules[0].HTTP.Paths, networkingv1.HTTPIngressPath{
@@ -209,20 +211,20 @@ func TestEventsNotRepeatedEverySync(t *testing.T) {
 			}},
 		})
 	})
-	c.waitReload(t, gen)
+	c.WaitReload(t, gen)
 	updateIngress(t, ns, "b-newer", func(ing *networkingv1.Ingress) {
 		if ing.Annotations == nil {
 			ing.Annotations = map[string]string{}
 		}
 		ing.Annotations["e2e.portico.dev/touched"] = "yes"
 	})
-	gen = c.generation(t)
+	gen = c.Generation(t)
 	// With the Lua balancer an EndpointSlice change is a sync that only
 	// pushes endpoints; the Ingress created after it gives the reload (and
 	// RELOAD Event) that marks the end of the changes.
 	setEndpoints(t, ns, "older", append(older, startBackends(t, "older", 1)...))
 	createIngress(t, ingress(ns, "other-last", "other-last.spam.example", route{path: "/", service: "older"}))
-	last := c.waitReload(t, gen)
+	last := c.WaitReload(t, gen)
 	require.Equal(t, "success", last.Result)
 
 	// Events go out in order through one broadcaster: once the RELOAD Event
@@ -244,8 +246,8 @@ func TestEventsNotRepeatedEverySync(t *testing.T) {
 	t.Logf("after %d unrelated changes (generation %d): %d Conflict Event object(s), total count %d: %v", changes, last.Generation, len(events), total, seen)
 	assert.LessOrEqual(t, len(events), 2, "Conflict Event objects on the newer Ingress")
 	assert.Equal(t, int32(1), total, "a persisting Conflict is sent once, not at every sync: %v", seen)
-	r := c.get(t, host, "/app")
-	assert.Equal(t, "older", r.served(), "%s", r)
+	r := c.Get(t, host, "/app")
+	assert.Equal(t, "older", r.Served(), "%s", r)
 }
 
 // TestEventsLatestReloadVisibleAfterBurst: "each reload is a RELOAD Event on
@@ -261,12 +263,12 @@ func TestEventsLatestReloadVisibleAfterBurst(t *testing.T) {
 	web := startBackends(t, "web", 1)
 	createService(t, ns, "web", web)
 	c := startController(t, ns)
-	var last reloadEvent
+	var last framework.ReloadEvent
 	for i := range burst {
-		gen := c.generation(t)
+		gen := c.Generation(t)
 		name := fmt.Sprintf("burst-%02d", i)
 		createIngress(t, ingress(ns, name, name+".events.example", route{path: "/", service: "web"}))
-		last = c.waitReload(t, gen)
+		last = c.WaitReload(t, gen)
 		require.Equal(t, "success", last.Result)
 	}
 	want := fmt.Sprintf("generation %d ", last.Generation)

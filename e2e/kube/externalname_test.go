@@ -74,25 +74,25 @@ func TestExternalNameCannotReachTheController(t *testing.T) {
 		route{path: "/debug/config", pathType: networkingv1.PathTypeExact, service: "loopback"},
 		route{path: "/nginx", service: "loopback"},
 		route{path: "/rebind", service: "rebind"},
-	), map[string]int{"/healthz": c.statusPort, "/debug/config": c.debugPort, "/nginx": c.httpPort, "/rebind": backendPort}))
+	), map[string]int{"/healthz": c.StatusPort, "/debug/config": c.DebugPort, "/nginx": c.HTTPPort, "/rebind": backendPort}))
 	createIngress(t, onPort(ingress(ns, "tenant-b", hostB, route{path: "/", service: "good"}),
 		map[string]int{"/": backendPort}))
 
 	// Resolved by the controller, served by nginx from the checked answers.
-	c.waitServed(t, hostB, "/", "good")
-	r := c.waitServed(t, hostA, "/rebind", "rebound")
-	require.NotNil(t, r.echo)
-	assert.Equal(t, rebound[0].Addr(), r.echo.Endpoint)
+	c.WaitServed(t, hostB, "/", "good")
+	r := c.WaitServed(t, hostA, "/rebind", "rebound")
+	require.NotNil(t, r.Echo)
+	assert.Equal(t, rebound[0].Addr(), r.Echo.Endpoint)
 
 	// The controller's own servers and nginx's listener stay out of reach.
 	for _, path := range []string{"/healthz", "/debug/config", "/nginx"} {
-		r := c.get(t, hostA, path)
-		assert.Equal(t, http.StatusServiceUnavailable, r.status, "GET %s%s: %s", hostA, path, r)
-		assert.NotContains(t, r.body, "generation", "GET %s%s", hostA, path)
-		assert.NotEqual(t, "ok", strings.TrimSpace(r.body), "GET %s%s", hostA, path)
+		r := c.Get(t, hostA, path)
+		assert.Equal(t, http.StatusServiceUnavailable, r.Status, "GET %s%s: %s", hostA, path, r)
+		assert.NotContains(t, r.Body, "generation", "GET %s%s", hostA, path)
+		assert.NotEqual(t, "ok", strings.TrimSpace(r.Body), "GET %s%s", hostA, path)
 	}
 	ev := waitEvent(t, ns, "tenant-a", model.ReasonBackendAddressRefused, func(ev corev1.Event) bool {
-		return strings.Contains(ev.Message, "127.0.0.1:"+strconv.Itoa(c.statusPort)+" (loopback)")
+		return strings.Contains(ev.Message, "127.0.0.1:"+strconv.Itoa(c.StatusPort)+" (loopback)")
 	})
 	assert.Equal(t, corev1.EventTypeWarning, ev.Type)
 	assert.Contains(t, ev.Message, "ExternalName Service "+ns+"/loopback")
@@ -100,14 +100,14 @@ func TestExternalNameCannotReachTheController(t *testing.T) {
 	// DNS rebinding: the name that served now answers 127.0.0.1. The next
 	// lookup (--external-name-interval 1s) sees it, and it is refused.
 	dns.Set("rebind.e2e.test", "127.0.0.1")
-	c.waitStatus(t, hostA, "/rebind", http.StatusServiceUnavailable, "")
+	c.WaitStatus(t, hostA, "/rebind", http.StatusServiceUnavailable, "")
 	waitEvent(t, ns, "tenant-a", model.ReasonBackendAddressRefused, func(ev corev1.Event) bool {
 		return strings.Contains(ev.Message, "rebind.e2e.test") && strings.Contains(ev.Message, "127.0.0.1:8080 (loopback)")
 	})
 
 	// Tenant b never noticed, and got no finding.
-	r = c.get(t, hostB, "/")
-	assert.Equal(t, "good", r.served(), "%s", r)
+	r = c.Get(t, hostB, "/")
+	assert.Equal(t, "good", r.Served(), "%s", r)
 	events, err := eventsAbout(ns, "tenant-b", model.ReasonBackendAddressRefused)
 	require.NoError(t, err)
 	assert.Empty(t, events)

@@ -18,6 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 func TestHarnessAPIServerAnswers(t *testing.T) {
@@ -89,7 +91,7 @@ func TestHarnessBackendsAnswerOverVeth(t *testing.T) {
 	require.Len(t, eps, 2)
 	assert.NotEqual(t, eps[0].IP, eps[1].IP)
 	for _, ep := range eps {
-		assert.True(t, testNet.Contains(net.ParseIP(ep.IP)), "%s is a 198.18.0.0/15 test address", ep.IP)
+		assert.True(t, framework.IsTestHost(net.ParseIP(ep.IP)), "%s is a 198.18.0.0/15 test address", ep.IP)
 		reply, err := askBackend(ep.Addr())
 		require.NoError(t, err)
 		assert.Equal(t, "echo", reply.Service)
@@ -101,10 +103,10 @@ func TestHarnessBackendsAnswerOverVeth(t *testing.T) {
 	_, err := askBackend(eps[1].Addr())
 	assert.Error(t, err)
 	// The suite's dialer refuses anything but loopback and test hosts.
-	assert.Error(t, allowedTarget("192.0.2.1:80"))
-	assert.Error(t, allowedTarget("example.com:80"))
-	assert.NoError(t, allowedTarget("127.0.0.1:80"))
-	assert.NoError(t, allowedTarget("198.19.255.1:80"))
+	assert.Error(t, framework.AllowedTarget("192.0.2.1:80"))
+	assert.Error(t, framework.AllowedTarget("example.com:80"))
+	assert.NoError(t, framework.AllowedTarget("127.0.0.1:80"))
+	assert.NoError(t, framework.AllowedTarget("198.19.255.1:80"))
 }
 
 func TestHarnessServiceAccountRBAC(t *testing.T) {
@@ -144,7 +146,7 @@ func TestHarnessServiceAccountRBAC(t *testing.T) {
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		_, err := client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
 		assert.NoError(ct, err, "listing Secrets after the RoleBinding")
-	}, routeTimeout, pollInterval)
+	}, framework.RouteTimeout, framework.PollInterval)
 	_, err = client.CoreV1().Secrets(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{})
 	assert.True(t, apierrors.IsForbidden(err), "listing Secrets of another namespace: want Forbidden, got %v", err)
 }

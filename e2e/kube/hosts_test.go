@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // TestHostMatching checks exact hosts, one-label wildcards and rules without
@@ -32,9 +34,9 @@ func TestHostMatching(t *testing.T) {
 		rtRule("", route{path: "/nohost", service: "nohost"}),
 	)
 	createIngress(t, ing)
-	c.waitServed(t, "unknown.example", "/nohost", "nohost")
+	c.WaitServed(t, "unknown.example", "/nohost", "nohost")
 
-	port := strconv.Itoa(c.httpPort)
+	port := strconv.Itoa(c.HTTPPort)
 	rtCheck(t, c, []rtCase{
 		{"exact.example", "/app", "exact"},
 		{"exact.example", "/app/x", "exact"},
@@ -87,7 +89,7 @@ func TestHostSharedByIngressesMerges(t *testing.T) {
 
 	const host = "shared.example"
 	createIngress(t, ingress(ns, "one", host, route{path: "/one", service: "one"}))
-	c.waitServed(t, host, "/one", "one")
+	c.WaitServed(t, host, "/one", "one")
 	rtCheck(t, c, []rtCase{{host, "/two", ""}})
 
 	ing := ingress(ns, "two", host,
@@ -96,7 +98,7 @@ func TestHostSharedByIngressesMerges(t *testing.T) {
 	)
 	ing.Spec.Rules = append(ing.Spec.Rules, rtRule("elsewhere.example", route{path: "/", service: "elsewhere"}))
 	createIngress(t, ing)
-	c.waitServed(t, host, "/two", "two")
+	c.WaitServed(t, host, "/two", "two")
 	rtCheck(t, c, []rtCase{
 		{host, "/one", "one"},
 		{host, "/one/x", "one"},
@@ -107,7 +109,7 @@ func TestHostSharedByIngressesMerges(t *testing.T) {
 	})
 
 	deleteIngress(t, ns, "one")
-	c.waitStatus(t, host, "/one", http.StatusNotFound, "")
+	c.WaitStatus(t, host, "/one", http.StatusNotFound, "")
 	rtCheck(t, c, []rtCase{
 		{host, "/two", "two"},
 		{host, "/one/deeper", "two"},
@@ -132,8 +134,8 @@ func TestHostConflictOlderIngressWins(t *testing.T) {
 		route{path: "/app", service: "older"},
 		route{path: "/exact", pathType: exact, service: "older"},
 	))
-	c.waitServed(t, host, "/app/x", "older")
-	c.waitServed(t, host, "/exact", "older")
+	c.WaitServed(t, host, "/app/x", "older")
+	c.WaitServed(t, host, "/exact", "older")
 
 	rtCreateNewer(t, older, ingress(ns, "aa-newer", host,
 		// The same Prefix claim: a trailing slash changes nothing.
@@ -144,7 +146,7 @@ func TestHostConflictOlderIngressWins(t *testing.T) {
 		route{path: "/app", pathType: exact, service: "newer"},
 		route{path: "/only-newer", service: "newer"},
 	))
-	c.waitServed(t, host, "/only-newer", "newer")
+	c.WaitServed(t, host, "/only-newer", "newer")
 	rtCheck(t, c, []rtCase{
 		{host, "/app/x", "older"},
 		{host, "/app/", "older"},
@@ -156,7 +158,7 @@ func TestHostConflictOlderIngressWins(t *testing.T) {
 
 	// The older Ingress goes: the newer one gets its routes.
 	deleteIngress(t, ns, "zz-older")
-	c.waitServed(t, host, "/app/x", "newer")
+	c.WaitServed(t, host, "/app/x", "newer")
 	rtCheck(t, c, []rtCase{
 		{host, "/exact", "newer"},
 		{host, "/app/", "newer"},
@@ -169,7 +171,7 @@ func TestHostConflictOlderIngressWins(t *testing.T) {
 func rtWaitEvent(t *testing.T, namespace, name, reason string, contains ...string) {
 	t.Helper()
 	var seen []string
-	eventually(t, func() bool {
+	framework.Eventually(t, func() bool {
 		ctx, cancel := apiContext()
 		defer cancel()
 		list, err := env.client.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{

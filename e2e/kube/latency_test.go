@@ -14,13 +14,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // Parameters of the Ingress latency measurement.
 const (
 	latencyIngresses = 20
 	latencyPoll      = 5 * time.Millisecond
-	latencyBound     = routeTimeout
+	latencyBound     = framework.RouteTimeout
 )
 
 // latencySummaryPrefix starts the summary line hack/measure-ingress-latency.sh greps.
@@ -43,15 +45,15 @@ func TestMeasureIngressLatency(t *testing.T) {
 
 	latencies := make([]time.Duration, 0, latencyIngresses)
 	for i := range latencyIngresses {
-		gen := c.generation(t)
+		gen := c.Generation(t)
 		host := fmt.Sprintf("m%02d.latency.example", i)
 		createIngress(t, ingress(ns, fmt.Sprintf("m%02d", i), host, route{path: "/", service: "web"}))
-		d := servedAfter(t, c.client, host, "web", latencyBound, latencyPoll)
+		d := servedAfter(t, c.Client, host, "web", latencyBound, latencyPoll)
 		latencies = append(latencies, d)
 		// The next Ingress starts from a settled controller: its reload is
 		// recorded (the controller confirms a reload a moment after nginx
 		// serves it).
-		ev := c.waitReload(t, gen)
+		ev := c.WaitReload(t, gen)
 		require.Equal(t, "success", ev.Result)
 		t.Logf("%s: served %s after its creation (reload generation %d took %.0fms)", host, latencyMS(d), ev.Generation, ev.DurationMS)
 	}
@@ -64,10 +66,10 @@ func TestMeasureIngressLatency(t *testing.T) {
 	// An observation for the report, not an assertion: how many of the
 	// reloads became RELOAD Events on the Pod (client-go's recorder
 	// aggregates and rate-limits Events per object).
-	reloads := c.generation(t)
+	reloads := c.Generation(t)
 	want := fmt.Sprintf("generation %d ", reloads)
 	var events []corev1.Event
-	eventuallyWithin(t, eventTimeout, func() bool {
+	framework.EventuallyWithin(t, eventTimeout, func() bool {
 		var err error
 		events, err = eventsAbout(deployNamespace, c.opts.PodName, "RELOAD")
 		if err != nil {
@@ -101,8 +103,8 @@ func servedAfter(t *testing.T, client *http.Client, host, service string, bound,
 	t.Helper()
 	created := time.Now()
 	for {
-		last, err := doGet(client, "http", host, "/")
-		if err == nil && last.status == http.StatusOK && last.served() == service {
+		last, err := framework.DoGet(client, "http", host, "/")
+		if err == nil && last.Status == http.StatusOK && last.Served() == service {
 			return time.Since(created)
 		}
 		if time.Since(created) > bound {

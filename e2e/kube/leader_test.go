@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // Short election timings, so a takeover happens within seconds.
@@ -46,7 +48,7 @@ func waitLeaseHolder(t testing.TB, name string, timeout time.Duration, want ...s
 		require.NoError(ct, err)
 		holder = leaseHolder(l)
 		assert.Contains(ct, want, holder, "holder of Lease %s/%s", deployNamespace, name)
-	}, timeout, pollInterval, "Lease %s/%s: holder %q, want one of %v", deployNamespace, name, holder, want)
+	}, timeout, framework.PollInterval, "Lease %s/%s: holder %q, want one of %v", deployNamespace, name, holder, want)
 	return holder
 }
 
@@ -90,23 +92,23 @@ func TestLeaderElectionTakeover(t *testing.T) {
 
 	// Both serve traffic.
 	for _, r := range replicas {
-		r.c.waitServed(t, host, "/", "web")
+		r.c.WaitServed(t, host, "/", "web")
 	}
 
 	// Exactly one leads: the Lease names it, its address is in the status,
 	// and only it logged that it became leader.
-	holder := waitLeaseHolder(t, electionID, routeTimeout, replicas[0].pod, replicas[1].pod)
+	holder := waitLeaseHolder(t, electionID, framework.RouteTimeout, replicas[0].pod, replicas[1].pod)
 	leader, follower := replicas[0], replicas[1]
 	if holder == replicas[1].pod {
 		leader, follower = replicas[1], replicas[0]
 	}
 	t.Logf("leader %s (%s), follower %s (%s)", leader.pod, leader.addr, follower.pod, follower.addr)
-	waitLoadBalancerStatus(t, ns, "web", routeTimeout, leader.addr)
-	eventually(t, func() bool { return leader.c.logs.count(leaderMessage) == 1 }, "the leader logs %q once", leaderMessage)
+	waitLoadBalancerStatus(t, ns, "web", framework.RouteTimeout, leader.addr)
+	framework.Eventually(t, func() bool { return leader.c.Logs.Count(leaderMessage) == 1 }, "the leader logs %q once", leaderMessage)
 	// Give the follower a few retry periods to misbehave: it must neither
 	// log leadership nor write its address.
 	time.Sleep(4 * electionRetry)
-	assert.Zero(t, follower.c.logs.count(leaderMessage), "the follower must not become leader while the leader renews")
+	assert.Zero(t, follower.c.Logs.Count(leaderMessage), "the follower must not become leader while the leader renews")
 	l, err := lease(deployNamespace, electionID)
 	require.NoError(t, err)
 	assert.Equal(t, leader.pod, leaseHolder(l), "the Lease stays with the leader")
@@ -116,22 +118,22 @@ func TestLeaderElectionTakeover(t *testing.T) {
 
 	// The leader crashes.
 	killed := time.Now()
-	leader.c.kill(t)
+	leader.c.Kill(t)
 	bound := electionLease + electionRenew + 10*time.Second
 	waitLeaseHolder(t, electionID, bound, follower.pod)
 	takeover := time.Since(killed)
-	waitLoadBalancerStatus(t, ns, "web", routeTimeout, follower.addr)
+	waitLoadBalancerStatus(t, ns, "web", framework.RouteTimeout, follower.addr)
 	rewritten := time.Since(killed)
 	t.Logf("leader killed until the follower held the Lease: %s (lease duration %s, retry period %s); until the status had the new leader's address: %s",
 		takeover.Round(time.Millisecond), electionLease, electionRetry, rewritten.Round(time.Millisecond))
-	assert.Equal(t, 1, follower.c.logs.count(leaderMessage), "the follower logged that it became leader")
+	assert.Equal(t, 1, follower.c.Logs.Count(leaderMessage), "the follower logged that it became leader")
 	l, err = lease(deployNamespace, electionID)
 	require.NoError(t, err)
 	require.NotNil(t, l.Spec.LeaseTransitions)
 	assert.GreaterOrEqual(t, *l.Spec.LeaseTransitions, int32(1), "the takeover counts as a Lease transition")
 
 	// The survivor keeps serving.
-	follower.c.waitServed(t, host, "/", "web")
-	r := follower.c.get(t, host, "/")
-	assert.Equal(t, "web", r.served(), "%s", r)
+	follower.c.WaitServed(t, host, "/", "web")
+	r := follower.c.Get(t, host, "/")
+	assert.Equal(t, "web", r.Served(), "%s", r)
 }

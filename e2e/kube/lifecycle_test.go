@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // lbAfterChange is how many requests are sent once a change is live to
@@ -37,9 +39,9 @@ func TestLifecycleScaleUpAndDown(t *testing.T) {
 
 	const host = "scale.example"
 	createIngress(t, ingress(ns, "scale", host, route{path: "/", service: "scale"}))
-	c.waitServed(t, host, "/", "scale")
+	c.WaitServed(t, host, "/", "scale")
 	lbWaitConfig(t, c, 0, func(conf string) bool { return strings.Contains(conf, lbServerName(host)) }, "the Ingress")
-	seen := lbCollectEndpoints(t, newHTTPClient(c.httpPort, false), host, "/one", 20, nil)
+	seen := lbCollectEndpoints(t, framework.NewHTTPClient(c.HTTPPort, false), host, "/one", 20, nil)
 	assert.Equal(t, []string{eps[0].Addr()}, lbKeys(seen), "one endpoint: only it answers")
 
 	// Up: 1 -> 3.
@@ -49,7 +51,7 @@ func TestLifecycleScaleUpAndDown(t *testing.T) {
 		return lbContainsAll(conf, lbAddrs(eps)...)
 	}, "three endpoints")
 	t.Logf("scale up: reload generation %d in %.0fms, changes %+v", ev.Generation, ev.DurationMS, ev.Changes)
-	seen = lbCollectEndpoints(t, newHTTPClient(c.httpPort, false), host, "/up", 300, func(seen map[string]int) bool {
+	seen = lbCollectEndpoints(t, framework.NewHTTPClient(c.HTTPPort, false), host, "/up", 300, func(seen map[string]int) bool {
 		return len(seen) == len(eps)
 	})
 	assert.ElementsMatch(t, lbAddrs(eps), lbKeys(seen), "after scaling up every endpoint answers")
@@ -62,12 +64,12 @@ func TestLifecycleScaleUpAndDown(t *testing.T) {
 		return strings.Contains(conf, eps[0].Addr()) && lbContainsNone(conf, lbAddrs(eps[1:])...)
 	}, "only the first endpoint")
 	t.Logf("scale down: reload generation %d in %.0fms, changes %+v", ev.Generation, ev.DurationMS, ev.Changes)
-	seen = lbCollectEndpoints(t, newHTTPClient(c.httpPort, false), host, "/down", lbAfterChange, nil)
+	seen = lbCollectEndpoints(t, framework.NewHTTPClient(c.HTTPPort, false), host, "/down", lbAfterChange, nil)
 	assert.Equal(t, map[string]int{eps[0].Addr(): lbAfterChange}, seen,
 		"after scaling down only %s answers", eps[0].Addr())
 	// A client that kept its connection from before gets the same: old
 	// workers close idle keep-alive connections as they drain.
-	seen = lbCollectEndpoints(t, c.client, host, "/down-keepalive", lbAfterChange, nil)
+	seen = lbCollectEndpoints(t, c.Client, host, "/down-keepalive", lbAfterChange, nil)
 	assert.Equal(t, map[string]int{eps[0].Addr(): lbAfterChange}, seen,
 		"after scaling down only %s answers (keep-alive client)", eps[0].Addr())
 }
@@ -85,11 +87,11 @@ func TestLifecycleEndpointNotReady(t *testing.T) {
 
 	const host = "probe.example"
 	createIngress(t, ingress(ns, "probe", host, route{path: "/", service: "probe"}))
-	c.waitServed(t, host, "/", "probe")
+	c.WaitServed(t, host, "/", "probe")
 	_, ev := lbWaitConfig(t, c, 0, func(conf string) bool {
 		return strings.Contains(conf, lbServerName(host)) && lbContainsAll(conf, lbAddrs(eps)...)
 	}, "the Ingress with both endpoints")
-	seen := lbCollectEndpoints(t, newHTTPClient(c.httpPort, false), host, "/", 100, func(seen map[string]int) bool {
+	seen := lbCollectEndpoints(t, framework.NewHTTPClient(c.HTTPPort, false), host, "/", 100, func(seen map[string]int) bool {
 		return len(seen) == 2
 	})
 	require.ElementsMatch(t, lbAddrs(eps), lbKeys(seen), "both endpoints answer while ready")
@@ -101,13 +103,13 @@ func TestLifecycleEndpointNotReady(t *testing.T) {
 
 	lbSetEndpointConditions(t, ns, "probe", eps, map[string]lbConditions{eps[1].IP: {ready: false, serving: false}})
 	_, ev = lbWaitConfig(t, c, ev.Generation, onlyFirst, "the not-ready endpoint removed")
-	seen = lbCollectEndpoints(t, newHTTPClient(c.httpPort, false), host, "/", lbAfterChange, nil)
+	seen = lbCollectEndpoints(t, framework.NewHTTPClient(c.HTTPPort, false), host, "/", lbAfterChange, nil)
 	assert.Equal(t, map[string]int{eps[0].Addr(): lbAfterChange}, seen, "the not-ready endpoint %s gets no requests", eps[1].Addr())
 
 	// Ready again: it gets requests again.
 	setEndpoints(t, ns, "probe", eps)
 	_, ev = lbWaitConfig(t, c, ev.Generation, both, "both endpoints again")
-	seen = lbCollectEndpoints(t, newHTTPClient(c.httpPort, false), host, "/", 100, func(seen map[string]int) bool {
+	seen = lbCollectEndpoints(t, framework.NewHTTPClient(c.HTTPPort, false), host, "/", 100, func(seen map[string]int) bool {
 		return len(seen) == 2
 	})
 	assert.ElementsMatch(t, lbAddrs(eps), lbKeys(seen), "both endpoints answer once ready again")
@@ -116,7 +118,7 @@ func TestLifecycleEndpointNotReady(t *testing.T) {
 	// requests either.
 	lbSetEndpointConditions(t, ns, "probe", eps, map[string]lbConditions{eps[1].IP: {ready: true, serving: true, terminating: true}})
 	lbWaitConfig(t, c, ev.Generation, onlyFirst, "the terminating endpoint removed")
-	seen = lbCollectEndpoints(t, newHTTPClient(c.httpPort, false), host, "/", lbAfterChange, nil)
+	seen = lbCollectEndpoints(t, framework.NewHTTPClient(c.HTTPPort, false), host, "/", lbAfterChange, nil)
 	assert.Equal(t, map[string]int{eps[0].Addr(): lbAfterChange}, seen, "the terminating endpoint %s gets no requests", eps[1].Addr())
 }
 
@@ -137,7 +139,7 @@ func TestLifecycleNoEndpoints(t *testing.T) {
 		route{path: "/", service: "empty"},
 		route{path: "/other", service: "other"},
 	))
-	c.waitServed(t, host, "/", "empty")
+	c.WaitServed(t, host, "/", "empty")
 	_, ev := lbWaitConfig(t, c, 0, func(conf string) bool {
 		return strings.Contains(conf, lbUpstream(ns, "empty"))
 	}, "the upstream of Service empty")
@@ -147,17 +149,17 @@ func TestLifecycleNoEndpoints(t *testing.T) {
 		return !strings.Contains(conf, lbUpstream(ns, "empty")) && strings.Contains(conf, lbUpstream(ns, "other"))
 	}, "no upstream for Service empty")
 	for range 10 {
-		r := c.get(t, host, "/x")
-		assert.Equal(t, http.StatusServiceUnavailable, r.status, "no endpoints: %s", r)
-		assert.Empty(t, r.served(), "no endpoints: nginx answers itself: %s", r)
+		r := c.Get(t, host, "/x")
+		assert.Equal(t, http.StatusServiceUnavailable, r.Status, "no endpoints: %s", r)
+		assert.Empty(t, r.Served(), "no endpoints: nginx answers itself: %s", r)
 	}
-	r := c.get(t, host, "/other")
-	assert.Equal(t, http.StatusOK, r.status, "another Service of the same host is unaffected: %s", r)
-	assert.Equal(t, "other", r.served(), "%s", r)
+	r := c.Get(t, host, "/other")
+	assert.Equal(t, http.StatusOK, r.Status, "another Service of the same host is unaffected: %s", r)
+	assert.Equal(t, "other", r.Served(), "%s", r)
 
 	setEndpoints(t, ns, "empty", eps[1:])
-	r = c.waitServed(t, host, "/", "empty")
-	assert.Equal(t, eps[1].Addr(), r.endpoint(), "%s", r)
+	r = c.WaitServed(t, host, "/", "empty")
+	assert.Equal(t, eps[1].Addr(), r.Endpoint(), "%s", r)
 }
 
 // TestLifecycleIngressDeleted deletes one of two Ingresses: its host
@@ -173,8 +175,8 @@ func TestLifecycleIngressDeleted(t *testing.T) {
 	const gone, kept = "gone.example", "kept.example"
 	createIngress(t, ingress(ns, "gone", gone, route{path: "/", service: "web"}))
 	createIngress(t, ingress(ns, "kept", kept, route{path: "/", service: "web"}))
-	c.waitServed(t, gone, "/", "web")
-	c.waitServed(t, kept, "/", "web")
+	c.WaitServed(t, gone, "/", "web")
+	c.WaitServed(t, kept, "/", "web")
 	_, ev := lbWaitConfig(t, c, 0, func(conf string) bool {
 		return lbContainsAll(conf, lbServerName(gone), lbServerName(kept))
 	}, "both Ingresses")
@@ -185,13 +187,13 @@ func TestLifecycleIngressDeleted(t *testing.T) {
 	}, "no server for the deleted Ingress")
 	assert.Contains(t, ev.Changes.Removed, gone, "the reload event names the removed server: %+v", ev.Changes)
 	for _, path := range []string{"/", "/a/b"} {
-		r := c.get(t, gone, path)
-		assert.Equal(t, http.StatusNotFound, r.status, "deleted Ingress: %s", r)
-		assert.Empty(t, r.served(), "deleted Ingress: nginx answers itself: %s", r)
+		r := c.Get(t, gone, path)
+		assert.Equal(t, http.StatusNotFound, r.Status, "deleted Ingress: %s", r)
+		assert.Empty(t, r.Served(), "deleted Ingress: nginx answers itself: %s", r)
 	}
-	r := c.get(t, kept, "/")
-	assert.Equal(t, http.StatusOK, r.status, "%s", r)
-	assert.Equal(t, "web", r.served(), "%s", r)
+	r := c.Get(t, kept, "/")
+	assert.Equal(t, http.StatusOK, r.Status, "%s", r)
+	assert.Equal(t, "web", r.Served(), "%s", r)
 }
 
 // TestLifecycleServiceDeleted deletes the Service an Ingress routes to:
@@ -207,7 +209,7 @@ func TestLifecycleServiceDeleted(t *testing.T) {
 
 	const host = "doomed.example"
 	createIngress(t, ingress(ns, "doomed", host, route{path: "/", service: "doomed"}))
-	c.waitServed(t, host, "/", "doomed")
+	c.WaitServed(t, host, "/", "doomed")
 	_, ev := lbWaitConfig(t, c, 0, func(conf string) bool {
 		return strings.Contains(conf, lbUpstream(ns, "doomed"))
 	}, "the upstream of Service doomed")
@@ -219,9 +221,9 @@ func TestLifecycleServiceDeleted(t *testing.T) {
 		return !strings.Contains(conf, lbUpstream(ns, "doomed")) && strings.Contains(conf, lbServerName(host))
 	}, "no upstream for the deleted Service")
 	for range 10 {
-		r := c.get(t, host, "/")
-		assert.Equal(t, http.StatusServiceUnavailable, r.status, "deleted Service: %s", r)
-		assert.Empty(t, r.served(), "deleted Service: nginx answers itself: %s", r)
+		r := c.Get(t, host, "/")
+		assert.Equal(t, http.StatusServiceUnavailable, r.Status, "deleted Service: %s", r)
+		assert.Empty(t, r.Served(), "deleted Service: nginx answers itself: %s", r)
 	}
 	lbWaitEvent(t, ns, "Ingress", "doomed", corev1.EventTypeWarning, "ServiceNotFound", ns+"/doomed")
 
@@ -231,8 +233,8 @@ func TestLifecycleServiceDeleted(t *testing.T) {
 	defer cancel()
 	_, err := env.client.CoreV1().Services(ns).Create(ctx, serviceObject(ns, "doomed"), metav1.CreateOptions{})
 	require.NoError(t, err)
-	r := c.waitServed(t, host, "/", "doomed")
-	assert.Equal(t, eps[0].Addr(), r.endpoint())
+	r := c.WaitServed(t, host, "/", "doomed")
+	assert.Equal(t, eps[0].Addr(), r.Endpoint())
 }
 
 // lbConditions are the conditions of one endpoint of an EndpointSlice.

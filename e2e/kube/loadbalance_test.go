@@ -4,9 +4,7 @@ package kube
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -18,6 +16,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // upstreamBlocks runs the controller as for an nginx without Lua: these
@@ -40,7 +40,7 @@ func TestLoadBalanceReachesEveryEndpoint(t *testing.T) {
 
 	const host = "lb.example"
 	createIngress(t, ingress(ns, "lb", host, route{path: "/", service: "spread"}))
-	c.waitServed(t, host, "/", "spread")
+	c.WaitServed(t, host, "/", "spread")
 	lbWaitConfig(t, c, 0, func(conf string) bool {
 		return strings.Contains(conf, lbServerName(host)) && lbContainsAll(conf, lbAddrs(eps)...)
 	}, "the Ingress with ten endpoints")
@@ -48,7 +48,7 @@ func TestLoadBalanceReachesEveryEndpoint(t *testing.T) {
 	// Round robin over ten servers needs ten requests; 400 is the bound
 	// whatever the balancing does, and the loop stops when all were seen.
 	const maxRequests = 400
-	seen := lbCollectEndpoints(t, c.client, host, "/spread", maxRequests, func(seen map[string]int) bool {
+	seen := lbCollectEndpoints(t, c.Client, host, "/spread", maxRequests, func(seen map[string]int) bool {
 		return len(seen) == n
 	})
 	want := lbAddrs(eps)
@@ -60,7 +60,7 @@ func TestLoadBalanceReachesEveryEndpoint(t *testing.T) {
 
 	// Over fresh connections too (each connection starts anew at the
 	// worker, so balancing must not depend on the client's connection).
-	fresh := newHTTPClient(c.httpPort, false)
+	fresh := framework.NewHTTPClient(c.HTTPPort, false)
 	seen = lbCollectEndpoints(t, fresh, host, "/spread", maxRequests, func(seen map[string]int) bool {
 		return len(seen) == n
 	})
@@ -85,11 +85,11 @@ func lbCollectEndpoints(t testing.TB, client *http.Client, host, path string, li
 	t.Helper()
 	seen := map[string]int{}
 	for i := range limit {
-		r, err := doGet(client, "http", host, path)
+		r, err := framework.DoGet(client, "http", host, path)
 		require.NoError(t, err, "request %d: GET http://%s%s", i+1, host, path)
-		require.Equal(t, http.StatusOK, r.status, "request %d: GET http://%s%s: %s", i+1, host, path, r)
-		require.NotEmpty(t, r.endpoint(), "request %d: %s", i+1, r)
-		seen[r.endpoint()]++
+		require.Equal(t, http.StatusOK, r.Status, "request %d: GET http://%s%s: %s", i+1, host, path, r)
+		require.NotEmpty(t, r.Endpoint(), "request %d: %s", i+1, r)
+		seen[r.Endpoint()]++
 		if done != nil && done(seen) {
 			break
 		}
@@ -125,12 +125,12 @@ func lbKeys(m map[string]int) []string {
 // old ones accept for another 100ms, so one answer from a new worker does
 // not mean the next connection gets one. /debug/config changes only once
 // the controller verified the reload, past that window.
-func lbWaitConfig(t testing.TB, c *controller, after uint64, cond func(conf string) bool, what string) (string, reloadEvent) {
+func lbWaitConfig(t testing.TB, c *controller, after uint64, cond func(conf string) bool, what string) (string, framework.ReloadEvent) {
 	t.Helper()
 	var conf string
 	var gen uint64
-	eventually(t, func() bool {
-		code, body, err := c.statusGet("/debug/config")
+	framework.Eventually(t, func() bool {
+		code, body, err := c.StatusGet("/debug/config")
 		if err != nil || code != http.StatusOK {
 			return false
 		}
@@ -138,10 +138,10 @@ func lbWaitConfig(t testing.TB, c *controller, after uint64, cond func(conf stri
 		gen = lbConfigGeneration(conf)
 		return gen > after && cond(conf)
 	}, "the live configuration (generation %d, after %d) shows %s", lbRef(&gen), after, what)
-	var ev reloadEvent
+	var ev framework.ReloadEvent
 	// The event is recorded right after the live configuration is set.
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		events, err := c.tryReloads()
+		events, err := c.TryReloads()
 		require.NoError(ct, err)
 		for _, e := range events {
 			if e.Generation == gen {
@@ -150,7 +150,7 @@ func lbWaitConfig(t testing.TB, c *controller, after uint64, cond func(conf stri
 			}
 		}
 		assert.Fail(ct, "no reload event", "for generation %d", gen)
-	}, reloadTimeout, pollInterval)
+	}, framework.ReloadTimeout, framework.PollInterval)
 	require.Equal(t, "success", ev.Result, "reload event of the live generation %d: %+v", gen, ev)
 	return conf, ev
 }
@@ -203,7 +203,7 @@ func lbContainsNone(s string, subs ...string) bool {
 // lbDebugConfig returns the live nginx.conf from /debug/config.
 func lbDebugConfig(t testing.TB, c *controller) string {
 	t.Helper()
-	return string(c.mustStatusGet(t, "/debug/config"))
+	return string(c.MustStatusGet(t, "/debug/config"))
 }
 
 // lbEvents lists the Events about the object kind/name in namespace.
@@ -224,7 +224,7 @@ func lbWaitEvent(t testing.TB, namespace, kind, name, typ, reason string, contai
 	var found corev1.Event
 	var last []corev1.Event
 	ok := false
-	eventually(t, func() bool {
+	framework.Eventually(t, func() bool {
 		last = lbEvents(t, namespace, kind, name)
 		for _, ev := range last {
 			if ev.Type != typ || ev.Reason != reason {
@@ -266,29 +266,12 @@ func (f lbStringer) String() string { return f() }
 
 // lbPost sends POST path with the given Host header and body to nginx's
 // HTTP port over a fresh connection.
-func lbPost(c *controller, host, path string, body []byte) (response, error) {
-	client := newHTTPClient(c.httpPort, false)
+func lbPost(c *controller, host, path string, body []byte) (framework.Response, error) {
 	req, err := http.NewRequest(http.MethodPost, "http://placeholder.invalid"+path, bytes.NewReader(body))
 	if err != nil {
-		return response{}, err
+		return framework.Response{}, err
 	}
 	req.Host = host
 	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := client.Do(req)
-	if err != nil {
-		return response{}, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return response{}, err
-	}
-	r := response{status: resp.StatusCode, header: resp.Header, body: string(b)}
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		var e echoReply
-		if json.Unmarshal(b, &e) == nil && e.Service != "" {
-			r.echo = &e
-		}
-	}
-	return r, nil
+	return framework.Do(framework.NewHTTPClient(c.HTTPPort, false), req)
 }

@@ -43,38 +43,39 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // Bounds of the setup. The first build of kube-apiserver takes 6-10 minutes
 // on 2 cores; afterwards the script prints its cached path at once.
 const (
 	apiserverBuildTimeout = 30 * time.Minute
-	goBuildTimeout        = 5 * time.Minute
 	etcdReadyTimeout      = 30 * time.Second
 	apiReadyTimeout       = 60 * time.Second
-	childStopTimeout      = 15 * time.Second // SIGTERM until a child of the suite exits
-	childKillTimeout      = 5 * time.Second  // SIGKILL until it is reaped
 )
 
 // environment is what TestMain set up for every test of the package.
 type environment struct {
+	// Suite holds the portico and nginx binaries, the children (etcd,
+	// kube-apiserver, controllers, echo servers) and the ports.
+	framework.Suite
+
 	// dir holds the binaries, etcd's data, certificates and kubeconfigs.
 	dir string
 	// repoRoot is the module root (the scripts and packages are built from it).
 	repoRoot string
 
-	porticoBinary   string
 	echoBinary      string
-	nginxBinary     string
 	apiserverBinary string
 
 	// porticoHelp is `portico controller --help`, for tests of flags that
 	// are still being written.
 	porticoHelp string
 
-	etcd      *child
+	etcd      *framework.Process
 	etcdURL   string
-	apiserver *child
+	apiserver *framework.Process
 	// apiURL is https://127.0.0.1:PORT of kube-apiserver.
 	apiURL string
 	// caPEM is the API server's serving certificate (self-signed, its own CA).
@@ -92,7 +93,7 @@ type environment struct {
 
 	netns *netns
 	// reaper removes the network namespace and dir if the test binary dies.
-	reaper *child
+	reaper *framework.Process
 }
 
 var (
@@ -135,7 +136,7 @@ func runTests(m *testing.M) int {
 		return m.Run()
 	}
 
-	e := &environment{}
+	e := &environment{Suite: framework.Suite{Children: framework.NewSupervisor(), Ports: &framework.Ports{}}}
 	var teardownOnce sync.Once
 	teardown := func() {
 		teardownOnce.Do(func() {
@@ -186,7 +187,7 @@ func missingPrerequisite() string {
 			missing = append(missing, bin)
 		}
 	}
-	if findNginx() == "" {
+	if framework.FindNginx() == "" {
 		missing = append(missing, "nginx")
 	}
 	if len(missing) > 0 {
@@ -195,24 +196,14 @@ func missingPrerequisite() string {
 	return ""
 }
 
-func findNginx() string {
-	if p, err := exec.LookPath("nginx"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
-		return "/usr/sbin/nginx"
-	}
-	return ""
-}
-
 // setup brings the environment up. Whatever it started before failing is
 // left in e for teardown.
 func (e *environment) setup() error {
 	var err error
-	if e.repoRoot, err = moduleRoot(); err != nil {
+	if e.repoRoot, err = framework.ModuleRoot(); err != nil {
 		return err
 	}
-	e.nginxBinary = findNginx()
+	e.Nginx = framework.FindNginx()
 	// Leftovers of runs that died without teardown go first, so their
 	// addresses are free again.
 	sweepLeftovers()
@@ -220,7 +211,7 @@ func (e *environment) setup() error {
 		return err
 	}
 	name := fmt.Sprintf("%s%d", netnsPrefix, os.Getpid())
-	if e.reaper, err = startReaper(name, e.dir); err != nil {
+	if e.reaper, err = startReaper(e.Children, name, e.dir); err != nil {
 		return err
 	}
 
@@ -247,11 +238,11 @@ func (e *environment) setup() error {
 		return err
 	})
 	do("built portico", func() error {
-		e.porticoBinary = filepath.Join(e.dir, "portico")
-		if err := goBuild(e.repoRoot, e.porticoBinary, "./cmd/portico"); err != nil {
+		e.Portico = filepath.Join(e.dir, "portico")
+		if err := framework.GoBuild(e.repoRoot, e.Portico, "./cmd/portico"); err != nil {
 			return err
 		}
-		out, err := exec.Command(e.porticoBinary, "controller", "--help").CombinedOutput()
+		out, err := exec.Command(e.Portico, "controller", "--help").CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("portico controller --help: %w\n%s", err, out)
 		}
@@ -260,7 +251,7 @@ func (e *environment) setup() error {
 	})
 	do("built echoserver", func() error {
 		e.echoBinary = filepath.Join(e.dir, "echoserver")
-		return goBuild(e.repoRoot, e.echoBinary, "./e2e/echoserver")
+		return framework.GoBuild(e.repoRoot, e.echoBinary, "./e2e/echoserver")
 	})
 	do("etcd healthy", e.startEtcd)
 	do("network namespace ready", func() error {
@@ -289,13 +280,8 @@ func (e *environment) teardown() error {
 	var errs []error
 	// Children left running: controllers and backends of tests interrupted
 	// by a signal, then kube-apiserver and etcd.
-	for _, c := range liveChildren() {
-		if c == e.reaper {
-			continue
-		}
-		if err := c.stop(); err != nil {
-			errs = append(errs, err)
-		}
+	if err := e.Children.StopAll(e.reaper); err != nil {
+		errs = append(errs, err)
 	}
 	if e.netns != nil {
 		if err := e.netns.delete(); err != nil {
@@ -305,7 +291,7 @@ func (e *environment) teardown() error {
 	// The reaper deletes what it guards when it gets SIGTERM; by now that
 	// is nothing, and it must not outlive the suite.
 	if e.reaper != nil {
-		if err := e.reaper.stop(); err != nil {
+		if err := e.reaper.Stop(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -315,41 +301,6 @@ func (e *environment) teardown() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// moduleRoot walks up from the package directory to the go.mod of the module.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for range 10 {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	return "", errors.New("go.mod not found above the test directory")
-}
-
-// goBuild builds pkg of the module into out.
-func goBuild(root, out, pkg string) error {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), goBuildTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goTool, "build", "-o", out, pkg)
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
-	}
-	return nil
 }
 
 // buildAPIServer runs hack/build-apiserver.sh, which prints the binary's

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // Names of what the suite creates, with the test binary's pid appended, so
@@ -171,8 +173,8 @@ func createNetns(name string) (*netns, error) {
 	// The namespace end must answer from the host before anything relies
 	// on it. Nothing listens there yet, so "connection refused" is the
 	// answer: it comes from the namespace's kernel, over the veth.
-	err = poll(10*time.Second, 50*time.Millisecond, nil, func() error {
-		conn, err := guardedDial(context.Background(), "tcp", net.JoinHostPort(n.ip(netnsAddrHost), "1"))
+	err = framework.Poll(10*time.Second, 50*time.Millisecond, nil, func() error {
+		conn, err := framework.GuardedDial(context.Background(), "tcp", net.JoinHostPort(n.ip(netnsAddrHost), "1"))
 		if err == nil {
 			_ = conn.Close()
 			return nil
@@ -249,7 +251,7 @@ type Endpoint struct {
 	// IP is its address in 198.18.0.0/15; Port is the same for every endpoint.
 	IP   string
 	Port int
-	proc *child
+	proc *framework.Process
 }
 
 // Addr is IP:Port, as the echo server reports it in its replies.
@@ -258,7 +260,7 @@ func (e Endpoint) Addr() string { return net.JoinHostPort(e.IP, strconv.Itoa(e.P
 // Stop stops the echo server (the endpoint then refuses connections).
 func (e Endpoint) Stop(t testing.TB) {
 	t.Helper()
-	require.NoError(t, e.proc.stop())
+	require.NoError(t, e.proc.Stop())
 }
 
 // startBackends starts n echo servers for service inside the network
@@ -273,20 +275,20 @@ func startBackends(t testing.TB, service string, n int) []Endpoint {
 		eps[i] = Endpoint{Service: service, IP: ip, Port: backendPort}
 		cmd := exec.Command("ip", "netns", "exec", env.netns.name, env.echoBinary,
 			"-listen", eps[i].Addr(), "-service", service)
-		c, err := startChild("echoserver "+service+"@"+eps[i].Addr(), cmd)
+		c, err := env.Children.Start("echoserver "+service+"@"+eps[i].Addr(), cmd)
 		require.NoError(t, err)
 		eps[i].proc = c
 		t.Cleanup(func() {
-			if err := c.stop(); err != nil {
-				t.Errorf("stopping %s: %v", c.name, err)
+			if err := c.Stop(); err != nil {
+				t.Errorf("stopping %s: %v", c.Name, err)
 			}
 			if t.Failed() {
-				t.Logf("%s output:\n%s", c.name, c.logTail(20))
+				t.Logf("%s output:\n%s", c.Name, c.LogTail(20))
 			}
 		})
 	}
 	for _, ep := range eps {
-		err := poll(backendTimeout, 20*time.Millisecond, ep.proc, func() error {
+		err := framework.Poll(backendTimeout, 20*time.Millisecond, ep.proc, func() error {
 			reply, err := askBackend(ep.Addr())
 			if err != nil {
 				return err
@@ -296,7 +298,7 @@ func startBackends(t testing.TB, service string, n int) []Endpoint {
 			}
 			return nil
 		})
-		require.NoError(t, err, "echo server %s: %s", ep.Addr(), ep.proc.logTail(20))
+		require.NoError(t, err, "echo server %s: %s", ep.Addr(), ep.proc.LogTail(20))
 	}
 	return eps
 }
@@ -304,23 +306,83 @@ func startBackends(t testing.TB, service string, n int) []Endpoint {
 // backendClient sends requests straight to backends over the veth.
 var backendClient = &http.Client{
 	Timeout:   5 * time.Second,
-	Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, DialContext: guardedDial},
+	Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, DialContext: framework.GuardedDial},
 }
 
 // askBackend sends GET / straight to an echo server at addr (IP:port).
-func askBackend(addr string) (echoReply, error) {
+func askBackend(addr string) (framework.EchoReply, error) {
 	resp, err := backendClient.Get("http://" + addr + "/")
 	if err != nil {
-		return echoReply{}, err
+		return framework.EchoReply{}, err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return echoReply{}, err
+		return framework.EchoReply{}, err
 	}
-	var r echoReply
+	var r framework.EchoReply
 	if err := json.Unmarshal(body, &r); err != nil {
-		return echoReply{}, fmt.Errorf("%s: %w: %.200q", addr, err, body)
+		return framework.EchoReply{}, fmt.Errorf("%s: %w: %.200q", addr, err, body)
 	}
 	return r, nil
+}
+
+// startReaper starts a shell that waits until it gets SIGTERM (teardown
+// sends it; Pdeathsig sends it when the test binary dies any other way) and
+// then deletes the network namespace and the temporary directory.
+func startReaper(children *framework.Supervisor, netnsName, dir string) (*framework.Process, error) {
+	const script = `ns=$1 dir=$2
+cleanup() {
+	for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+	ip netns delete "$ns" 2>/dev/null
+	rm -rf -- "$dir"
+	kill "$sleeper" 2>/dev/null
+	exit 0
+}
+trap cleanup TERM INT HUP
+while :; do sleep 3600 & sleeper=$!; wait "$sleeper"; done`
+	return children.Start("reaper", exec.Command("bash", "-c", script, "portico-e2e-reaper", netnsName, dir))
+}
+
+// sweepLeftovers removes network namespaces, veth interfaces and
+// temporary directories of earlier runs whose test binary is gone.
+func sweepLeftovers() {
+	unlock, err := lockNetns()
+	if err == nil {
+		defer unlock()
+	}
+	for _, name := range netnsNames() {
+		pid, ok := strings.CutPrefix(name, netnsPrefix)
+		if !ok {
+			continue
+		}
+		if n, err := strconv.Atoi(pid); err != nil || framework.PIDAlive(n) {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "e2e/kube: deleting network namespace %s left by a dead run\n", name)
+		_ = (&netns{name: name}).delete()
+	}
+	if ifs, err := net.Interfaces(); err == nil {
+		for _, i := range ifs {
+			pid, ok := strings.CutPrefix(i.Name, vethPrefix)
+			if !ok {
+				continue
+			}
+			pid = strings.TrimRight(pid, "hn")
+			if n, err := strconv.Atoi(pid); err == nil && !framework.PIDAlive(n) {
+				_ = exec.Command("ip", "link", "delete", i.Name).Run()
+			}
+		}
+	}
+	entries, _ := os.ReadDir(os.TempDir())
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), tempPrefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pid, _, _ := strings.Cut(rest, "-")
+		if n, err := strconv.Atoi(pid); err == nil && !framework.PIDAlive(n) {
+			_ = os.RemoveAll(filepath.Join(os.TempDir(), e.Name()))
+		}
+	}
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // TestPathMatching checks the Kubernetes path rules end to end: Ingresses
@@ -60,10 +62,10 @@ func TestPathMatching(t *testing.T) {
 		route{path: "/other", pathType: prefix, service: "prefix-foo"},
 	))
 	// Each Ingress is applied whole; these are the last route of each.
-	c.waitServed(t, "paths.example", "/Case", "case")
-	c.waitServed(t, "exact.example", "/impl/x", "impl")
-	c.waitServed(t, "impl-empty.example", "/", "impl")
-	c.waitServed(t, "mixed.example", "/other/x", "prefix-foo")
+	c.WaitServed(t, "paths.example", "/Case", "case")
+	c.WaitServed(t, "exact.example", "/impl/x", "impl")
+	c.WaitServed(t, "impl-empty.example", "/", "impl")
+	c.WaitServed(t, "mixed.example", "/other/x", "prefix-foo")
 
 	rtCheck(t, c, []rtCase{
 		// Prefix "/" matches everything no longer rule matches.
@@ -154,7 +156,7 @@ func TestPathRulesFollowUpdates(t *testing.T) {
 
 	const host = "path-updates.example"
 	createIngress(t, ingress(ns, "web", host, route{path: "/api", pathType: networkingv1.PathTypeExact, service: "first"}))
-	c.waitServed(t, host, "/api", "first")
+	c.WaitServed(t, host, "/api", "first")
 	rtCheck(t, c, []rtCase{{host, "/api/v1", ""}, {host, "/api/", ""}})
 
 	// Exact -> Prefix: the subpaths match now.
@@ -162,7 +164,7 @@ func TestPathRulesFollowUpdates(t *testing.T) {
 		pt := networkingv1.PathTypePrefix
 		ing.Spec.Rules[0].HTTP.Paths[0].PathType = &pt
 	})
-	c.waitServed(t, host, "/api/v1", "first")
+	c.WaitServed(t, host, "/api/v1", "first")
 	rtCheck(t, c, []rtCase{{host, "/api", "first"}, {host, "/api/", "first"}, {host, "/apix", ""}})
 
 	// A longer Prefix to another Service takes its subtree only.
@@ -172,7 +174,7 @@ func TestPathRulesFollowUpdates(t *testing.T) {
 			Path: "/api/v2/", PathType: &pt, Backend: rtBackend("second"),
 		})
 	})
-	c.waitServed(t, host, "/api/v2", "second")
+	c.WaitServed(t, host, "/api/v2", "second")
 	rtCheck(t, c, []rtCase{
 		{host, "/api/v2/x", "second"},
 		{host, "/api/v2x", "first"},
@@ -184,7 +186,7 @@ func TestPathRulesFollowUpdates(t *testing.T) {
 	updateIngress(t, ns, "web", func(ing *networkingv1.Ingress) {
 		ing.Spec.Rules[0].HTTP.Paths = ing.Spec.Rules[0].HTTP.Paths[1:]
 	})
-	c.waitStatus(t, host, "/api/v1", http.StatusNotFound, "")
+	c.WaitStatus(t, host, "/api/v1", http.StatusNotFound, "")
 	rtCheck(t, c, []rtCase{{host, "/api/v2/x", "second"}, {host, "/api", ""}})
 }
 
@@ -209,10 +211,10 @@ func rtCheck(t *testing.T, c *controller, cases []rtCase) {
 		if tc.want == "" {
 			want = outcome{http.StatusNotFound, ""} // from nginx itself
 		}
-		r := c.get(t, tc.host, tc.path)
-		if assert.Equal(t, want, outcome{r.status, r.served()}, "GET http://%s%s: %s", tc.host, tc.path, r) && r.echo != nil {
+		r := c.Get(t, tc.host, tc.path)
+		if assert.Equal(t, want, outcome{r.Status, r.Served()}, "GET http://%s%s: %s", tc.host, tc.path, r) && r.Echo != nil {
 			// nginx passes the request URI on unchanged.
-			assert.Equal(t, tc.path, r.echo.Path, "GET http://%s%s: the path the backend saw", tc.host, tc.path)
+			assert.Equal(t, tc.path, r.Echo.Path, "GET http://%s%s: the path the backend saw", tc.host, tc.path)
 		}
 	}
 }
@@ -252,7 +254,7 @@ func rtCreateNewer(t *testing.T, older *networkingv1.Ingress, ing *networkingv1.
 // checks that what it created is newer than ts.
 func rtCreateAfter(t *testing.T, ts metav1.Time, create func() *networkingv1.Ingress) *networkingv1.Ingress {
 	t.Helper()
-	eventually(t, func() bool { return time.Now().Truncate(time.Second).After(ts.Time) },
+	framework.Eventually(t, func() bool { return time.Now().Truncate(time.Second).After(ts.Time) },
 		"the clock passes %s", ts.UTC().Format(time.RFC3339))
 	out := create()
 	require.True(t, out.CreationTimestamp.After(ts.Time), "Ingress %s/%s created at %s, want after %s",

@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // Bounds of the API server restart test.
@@ -75,19 +77,19 @@ type prober struct {
 
 func startProber(c *controller, host, path, service string) *prober {
 	p := &prober{stopCh: make(chan struct{}), done: make(chan struct{})}
-	client := newHTTPClient(c.httpPort, true)
+	client := framework.NewHTTPClient(c.HTTPPort, true)
 	go func() {
 		defer close(p.done)
 		tick := time.NewTicker(probeInterval)
 		defer tick.Stop()
 		for {
-			r, err := doGet(client, "http", host, path)
+			r, err := framework.DoGet(client, "http", host, path)
 			p.mu.Lock()
 			p.sent++
 			switch {
 			case err != nil:
 				p.bad = append(p.bad, time.Now().Format("15:04:05.000")+" "+err.Error())
-			case r.status != http.StatusOK || r.served() != service:
+			case r.Status != http.StatusOK || r.Served() != service:
 				p.bad = append(p.bad, time.Now().Format("15:04:05.000")+" "+r.String())
 			default:
 				p.ok++
@@ -130,16 +132,16 @@ func TestAPIServerRestartKeepsRoutes(t *testing.T) {
 	createService(t, ns, "web", web)
 	c := startController(t, ns)
 	const host = "restart.example"
-	before := c.generation(t)
+	before := c.Generation(t)
 	createIngress(t, ingress(ns, "web", host, route{path: "/a", service: "web"}))
 	// nginx serves a new configuration a moment before the reload is
 	// recorded (the controller confirms it first): wait for both.
-	c.waitReload(t, before)
-	c.waitServed(t, host, "/a", "web")
-	gen := c.generation(t)
+	c.WaitReload(t, before)
+	c.WaitServed(t, host, "/a", "web")
+	gen := c.Generation(t)
 	// Nothing else is pending: the generation holds still.
 	time.Sleep(quietWindow)
-	require.Equal(t, gen, c.generation(t), "a reload happened before the API server was stopped")
+	require.Equal(t, gen, c.Generation(t), "a reload happened before the API server was stopped")
 	watches, err := apiserverWatches("ingresses")
 	require.NoError(t, err)
 	t.Logf("generation %d live; open Ingress watches on the API server: %d", gen, watches)
@@ -165,9 +167,9 @@ func TestAPIServerRestartKeepsRoutes(t *testing.T) {
 
 	// While it is down the controller stays up and healthy.
 	time.Sleep(apiDownFor)
-	require.True(t, c.proc.alive(), "the controller must survive the API server's outage:\n%s", c.proc.logTail(30))
-	healthz, _, herr := c.statusGet("/healthz")
-	readyz, _, rerr := c.statusGet("/readyz")
+	require.True(t, c.Process.Alive(), "the controller must survive the API server's outage:\n%s", c.Process.LogTail(30))
+	healthz, _, herr := c.StatusGet("/healthz")
+	readyz, _, rerr := c.StatusGet("/readyz")
 	t.Logf("during the outage: /healthz %d %v, /readyz %d %v", healthz, herr, readyz, rerr)
 	assert.Equal(t, http.StatusOK, healthz, "/healthz during the API server's outage")
 
@@ -197,8 +199,8 @@ func TestAPIServerRestartKeepsRoutes(t *testing.T) {
 	t.Logf("requests while the API server was away and after it came back: %d sent, %d served by web", sent, ok)
 	assert.Empty(t, bad, "every request must be served while the API server is down and after it is back")
 	assert.Positive(t, sent)
-	require.True(t, c.proc.alive(), "controller exited: %v", c.proc.waitErr)
-	assert.Equal(t, gen, c.generation(t), "no reload during the outage or after the reconnection")
+	require.True(t, c.Process.Alive(), "controller exited: %v", c.Process.Err())
+	assert.Equal(t, gen, c.Generation(t), "no reload during the outage or after the reconnection")
 
 	// A change after the reconnection is served.
 	changed := time.Now()
@@ -212,19 +214,19 @@ func TestAPIServerRestartKeepsRoutes(t *testing.T) {
 			}},
 		})
 	})
-	var last response
+	var last framework.Response
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		r, err := c.request(host, "/b")
+		r, err := c.Request(host, "/b")
 		require.NoError(ct, err)
 		last = r
-		assert.Equal(ct, http.StatusOK, r.status)
-		assert.Equal(ct, "web", r.served())
-	}, reconnectTimeout, pollInterval, "the new path /b after the reconnection: last %s", last)
+		assert.Equal(ct, http.StatusOK, r.Status)
+		assert.Equal(ct, "web", r.Served())
+	}, reconnectTimeout, framework.PollInterval, "the new path /b after the reconnection: last %s", last)
 	t.Logf("Ingress updated after the reconnection until nginx served the new path: %s", time.Since(changed).Round(time.Millisecond))
-	c.waitServed(t, host, "/a", "web")
+	c.WaitServed(t, host, "/a", "web")
 
 	// Exactly one reload: the change's.
-	ev := c.waitReload(t, gen)
+	ev := c.WaitReload(t, gen)
 	assert.Equal(t, gen+1, ev.Generation, "the change is the only reload since generation %d", gen)
 	assert.Equal(t, "success", ev.Result)
 	assert.Contains(t, ev.Changes.Changed, host)

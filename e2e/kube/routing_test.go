@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // TestRoutingFollowsIngress applies an Ingress through the API server and
@@ -30,30 +32,30 @@ func TestRoutingFollowsIngress(t *testing.T) {
 		route{path: "/alpha", service: "alpha"},
 		route{path: "/beta", service: "beta"},
 	))
-	c.waitServed(t, host, "/alpha", "alpha")
+	c.WaitServed(t, host, "/alpha", "alpha")
 	t.Logf("Ingress created until nginx served it: %s", time.Since(created).Round(time.Millisecond))
 
-	r := c.get(t, host, "/beta/x?y=1")
-	assert.Equal(t, http.StatusOK, r.status, "%s", r)
-	assert.Equal(t, "beta", r.served(), "%s", r)
-	require.NotNil(t, r.echo)
-	assert.Equal(t, beta[0].Addr(), r.echo.Endpoint)
-	assert.Equal(t, "/beta/x?y=1", r.echo.Path)
-	assert.Equal(t, host, r.echo.Host)
+	r := c.Get(t, host, "/beta/x?y=1")
+	assert.Equal(t, http.StatusOK, r.Status, "%s", r)
+	assert.Equal(t, "beta", r.Served(), "%s", r)
+	require.NotNil(t, r.Echo)
+	assert.Equal(t, beta[0].Addr(), r.Echo.Endpoint)
+	assert.Equal(t, "/beta/x?y=1", r.Echo.Path)
+	assert.Equal(t, host, r.Echo.Host)
 	// No rule for this path, and no rule for another host.
-	r = c.get(t, host, "/other")
-	assert.Equal(t, http.StatusNotFound, r.status, "%s", r)
-	assert.Empty(t, r.served(), "%s", r)
-	r = c.get(t, "elsewhere.example", "/alpha")
-	assert.Equal(t, http.StatusNotFound, r.status, "%s", r)
-	assert.Empty(t, r.served(), "%s", r)
+	r = c.Get(t, host, "/other")
+	assert.Equal(t, http.StatusNotFound, r.Status, "%s", r)
+	assert.Empty(t, r.Served(), "%s", r)
+	r = c.Get(t, "elsewhere.example", "/alpha")
+	assert.Equal(t, http.StatusNotFound, r.Status, "%s", r)
+	assert.Empty(t, r.Served(), "%s", r)
 
 	// Both endpoints of alpha get requests.
 	seen := map[string]bool{}
-	eventually(t, func() bool {
-		r, err := c.request(host, "/alpha")
-		if err == nil && r.served() == "alpha" {
-			seen[r.endpoint()] = true
+	framework.Eventually(t, func() bool {
+		r, err := c.Request(host, "/alpha")
+		if err == nil && r.Served() == "alpha" {
+			seen[r.Endpoint()] = true
 		}
 		return len(seen) == len(alpha)
 	}, "requests to /alpha reach both endpoints %s and %s (seen %v)", alpha[0].Addr(), alpha[1].Addr(), seen)
@@ -70,18 +72,18 @@ func TestRoutingFollowsIngress(t *testing.T) {
 			}},
 		})
 	})
-	c.waitServed(t, host, "/new", "beta")
+	c.WaitServed(t, host, "/new", "beta")
 	t.Logf("Ingress updated until nginx served the new path: %s", time.Since(updated).Round(time.Millisecond))
-	c.waitServed(t, host, "/alpha", "alpha")
-	r = c.get(t, host, "/new/sub")
-	assert.Equal(t, http.StatusNotFound, r.status, "Exact path /new must not match /new/sub: %s", r)
+	c.WaitServed(t, host, "/alpha", "alpha")
+	r = c.Get(t, host, "/new/sub")
+	assert.Equal(t, http.StatusNotFound, r.Status, "Exact path /new must not match /new/sub: %s", r)
 
 	// Endpoints change: alpha down to its first endpoint.
 	setEndpoints(t, ns, "alpha", alpha[:1])
-	eventually(t, func() bool {
+	framework.Eventually(t, func() bool {
 		for range 4 {
-			r, err := c.request(host, "/alpha")
-			if err != nil || r.endpoint() != alpha[0].Addr() {
+			r, err := c.Request(host, "/alpha")
+			if err != nil || r.Endpoint() != alpha[0].Addr() {
 				return false
 			}
 		}
@@ -91,7 +93,7 @@ func TestRoutingFollowsIngress(t *testing.T) {
 	// Deleted: nginx answers 404 itself.
 	deleted := time.Now()
 	deleteIngress(t, ns, "web")
-	c.waitStatus(t, host, "/alpha", http.StatusNotFound, "")
-	c.waitStatus(t, host, "/new", http.StatusNotFound, "")
+	c.WaitStatus(t, host, "/alpha", http.StatusNotFound, "")
+	c.WaitStatus(t, host, "/new", http.StatusNotFound, "")
 	t.Logf("Ingress deleted until nginx stopped serving it: %s", time.Since(deleted).Round(time.Millisecond))
 }

@@ -15,6 +15,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // Documentation addresses (RFC 5737, RFC 2606): they only ever appear in
@@ -99,7 +101,7 @@ func waitLoadBalancerStatus(t testing.TB, namespace, name string, timeout time.D
 		require.NoError(ct, err)
 		last = describeLoadBalancer(lb)
 		assert.Equal(ct, wantText, last, "status.loadBalancer.ingress of Ingress %s/%s", namespace, name)
-	}, timeout, pollInterval, "Ingress %s/%s: status %q, want %q", namespace, name, last, wantText)
+	}, timeout, framework.PollInterval, "Ingress %s/%s: status %q, want %q", namespace, name, last, wantText)
 }
 
 // TestIngressStatusPublishStatusAddress: with --publish-status-address the
@@ -124,8 +126,8 @@ func TestIngressStatusPublishStatusAddress(t *testing.T) {
 	createIngress(t, foreign)
 	created := time.Now()
 	createIngress(t, ingress(ns, "ours", "ours.status.example", route{path: "/", service: "web"}))
-	c.waitServed(t, "ours.status.example", "/", "web")
-	waitLoadBalancerStatus(t, ns, "ours", routeTimeout, statusIP, statusHostname)
+	c.WaitServed(t, "ours.status.example", "/", "web")
+	waitLoadBalancerStatus(t, ns, "ours", framework.RouteTimeout, statusIP, statusHostname)
 	t.Logf("Ingress created until its status was written: %s", time.Since(created).Round(time.Millisecond))
 
 	// The written status has the IP in ip and the name in hostname.
@@ -133,17 +135,17 @@ func TestIngressStatusPublishStatusAddress(t *testing.T) {
 	assert.ElementsMatch(t, []networkingv1.IngressLoadBalancerIngress{{IP: statusIP}, {Hostname: statusHostname}}, lb)
 
 	// The other class: not served, no status.
-	r := c.get(t, "foreign.status.example", "/")
-	assert.Equal(t, http.StatusNotFound, r.status, "an Ingress of class %s must not be served: %s", otherIngressClass, r)
+	r := c.Get(t, "foreign.status.example", "/")
+	assert.Equal(t, http.StatusNotFound, r.Status, "an Ingress of class %s must not be served: %s", otherIngressClass, r)
 	assert.Empty(t, loadBalancerStatus(t, ns, "foreign"), "an Ingress of class %s must get no status from Portico", otherIngressClass)
 
 	// A second Ingress of ours gets the status too.
 	createIngress(t, ingress(ns, "ours-too", "ours-too.status.example", route{path: "/", service: "web"}))
-	waitLoadBalancerStatus(t, ns, "ours-too", routeTimeout, statusIP, statusHostname)
+	waitLoadBalancerStatus(t, ns, "ours-too", framework.RouteTimeout, statusIP, statusHostname)
 	assert.Empty(t, loadBalancerStatus(t, ns, "foreign"))
 
 	// Without --update-status-on-shutdown a stop leaves the status in place.
-	c.stop(t)
+	c.Stop(t)
 	assert.ElementsMatch(t, []networkingv1.IngressLoadBalancerIngress{{IP: statusIP}, {Hostname: statusHostname}}, loadBalancerStatus(t, ns, "ours"),
 		"without --update-status-on-shutdown the status stays after the controller stopped")
 }
@@ -171,8 +173,8 @@ func TestIngressStatusPublishService(t *testing.T) {
 	c := startController(t, ns, "--publish-service", deployNamespace+"/portico")
 	created := time.Now()
 	createIngress(t, ingress(ns, "web", "service.status.example", route{path: "/", service: "web"}))
-	c.waitServed(t, "service.status.example", "/", "web")
-	waitLoadBalancerStatus(t, ns, "web", routeTimeout, clusterIP)
+	c.WaitServed(t, "service.status.example", "/", "web")
+	waitLoadBalancerStatus(t, ns, "web", framework.RouteTimeout, clusterIP)
 	t.Logf("Ingress created until its status had the ClusterIP: %s", time.Since(created).Round(time.Millisecond))
 	assert.Equal(t, []networkingv1.IngressLoadBalancerIngress{{IP: clusterIP}}, loadBalancerStatus(t, ns, "web"))
 }
@@ -193,16 +195,16 @@ func TestIngressStatusClearedOnShutdown(t *testing.T) {
 		names[i] = fmt.Sprintf("ing-%02d", i)
 		createIngress(t, ingress(ns, names[i], names[i]+".shutdown.example", route{path: "/", service: "web"}))
 	}
-	c.waitServed(t, names[0]+".shutdown.example", "/", "web")
-	c.waitServed(t, names[count-1]+".shutdown.example", "/", "web")
+	c.WaitServed(t, names[0]+".shutdown.example", "/", "web")
+	c.WaitServed(t, names[count-1]+".shutdown.example", "/", "web")
 	for _, name := range names {
-		waitLoadBalancerStatus(t, ns, name, routeTimeout, statusIP)
+		waitLoadBalancerStatus(t, ns, name, framework.RouteTimeout, statusIP)
 	}
 
 	stopping := time.Now()
-	c.stop(t)
+	c.Stop(t)
 	t.Logf("controller stopped in %s", time.Since(stopping).Round(time.Millisecond))
-	require.False(t, c.proc.alive())
+	require.False(t, c.Process.Alive())
 	// The process is gone: whatever it was going to write is written.
 	var kept []string
 	for _, name := range names {
@@ -213,6 +215,6 @@ func TestIngressStatusClearedOnShutdown(t *testing.T) {
 	t.Logf("status cleared on %d of %d Ingresses when the controller had exited", count-len(kept), count)
 	assert.Empty(t, kept, "with --update-status-on-shutdown every Ingress status must be cleared by the time the controller has exited")
 	if t.Failed() {
-		t.Logf("controller logs:\n%s", c.logs.String())
+		t.Logf("controller logs:\n%s", c.Logs.String())
 	}
 }

@@ -24,6 +24,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // tenants is one controller and the namespaces of the two tenants it
@@ -73,8 +75,8 @@ func newTenants(t *testing.T, args ...string) *tenants {
 	ts.create(t, ts.ingress(victim, "admin", ts.victimHost,
 		map[string]string{"nginx.ingress.kubernetes.io/whitelist-source-range": "198.51.100.0/24"},
 		route{path: "/admin", service: "shop"}))
-	ts.c.waitServed(t, ts.victimHost, "/", "shop")
-	ts.c.waitStatus(t, ts.victimHost, "/admin", http.StatusForbidden, "")
+	ts.c.WaitServed(t, ts.victimHost, "/", "shop")
+	ts.c.WaitStatus(t, ts.victimHost, "/admin", http.StatusForbidden, "")
 	return ts
 }
 
@@ -98,12 +100,12 @@ func (ts *tenants) create(t *testing.T, ing *networkingv1.Ingress) *networkingv1
 func (ts *tenants) victimUnchanged(t *testing.T) {
 	t.Helper()
 	for range 20 {
-		r := ts.c.get(t, ts.victimHost, "/")
-		require.Equal(t, http.StatusOK, r.status, "victim's / : %s", r)
-		require.Equal(t, "shop", r.served(), "victim's / : %s", r)
-		assert.Equal(t, ts.victimHost, r.echo.Host, "the backend gets the victim's Host header")
-		r = ts.c.get(t, ts.victimHost, "/admin/users")
-		require.Equal(t, http.StatusForbidden, r.status, "victim's allowlisted /admin from outside it: %s", r)
+		r := ts.c.Get(t, ts.victimHost, "/")
+		require.Equal(t, http.StatusOK, r.Status, "victim's / : %s", r)
+		require.Equal(t, "shop", r.Served(), "victim's / : %s", r)
+		assert.Equal(t, ts.victimHost, r.Echo.Host, "the backend gets the victim's Host header")
+		r = ts.c.Get(t, ts.victimHost, "/admin/users")
+		require.Equal(t, http.StatusForbidden, r.Status, "victim's allowlisted /admin from outside it: %s", r)
 	}
 	path := "/" + randomHex(4)
 	updateIngress(t, ts.victim, "shop", func(ing *networkingv1.Ingress) {
@@ -111,13 +113,13 @@ func (ts *tenants) victimUnchanged(t *testing.T) {
 		ing.Spec.Rules[0].HTTP.Paths = append(ing.Spec.Rules[0].HTTP.Paths, networkingv1.HTTPIngressPath{
 			Path: path, PathType: &pt, Backend: rtBackend("shop")})
 	})
-	ts.c.waitServed(t, ts.victimHost, path, "shop")
+	ts.c.WaitServed(t, ts.victimHost, path, "shop")
 }
 
 // config is the live nginx.conf.
 func (ts *tenants) config(t *testing.T) string {
 	t.Helper()
-	return string(ts.c.mustStatusGet(t, "/debug/config"))
+	return string(ts.c.MustStatusGet(t, "/debug/config"))
 }
 
 // waitConfig waits until the live nginx.conf holds want and returns it:
@@ -125,7 +127,7 @@ func (ts *tenants) config(t *testing.T) string {
 func (ts *tenants) waitConfig(t *testing.T, want string) string {
 	t.Helper()
 	var conf string
-	eventually(t, func() bool {
+	framework.Eventually(t, func() bool {
 		conf = ts.config(t)
 		return strings.Contains(conf, want)
 	}, "the live nginx.conf holds %q", want)
@@ -151,7 +153,7 @@ func TestTenancyRegexCannotWriteVariables(t *testing.T) {
 	paths = append(paths, route{path: "/ok/(.*)", pathType: networkingv1.PathTypeImplementationSpecific, service: "evil"})
 	evilHost := "evil." + ts.attacker + ".example"
 	ts.create(t, ts.ingress(ts.attacker, "groups", evilHost, map[string]string{"nginx.ingress.kubernetes.io/use-regex": "true"}, paths...))
-	ts.c.waitServed(t, evilHost, "/ok/anything", "evil")
+	ts.c.WaitServed(t, evilHost, "/ok/anything", "evil")
 	for _, name := range names {
 		rtWaitEvent(t, ts.attacker, "groups", "InvalidPath", fmt.Sprintf("named group %q is not allowed", name))
 	}
@@ -159,8 +161,8 @@ func TestTenancyRegexCannotWriteVariables(t *testing.T) {
 	assert.False(t, strings.Contains(conf, "(?<"), "no named group in nginx.conf")
 	assert.False(t, strings.Contains(conf, "(?P<"), "no named group in nginx.conf")
 	for i := range names {
-		r := ts.c.get(t, evilHost, fmt.Sprintf("/x%d/y", i))
-		assert.Equal(t, "", r.served(), "a refused regex path is not served: %s", r)
+		r := ts.c.Get(t, evilHost, fmt.Sprintf("/x%d/y", i))
+		assert.Equal(t, "", r.Served(), "a refused regex path is not served: %s", r)
 	}
 	ts.victimUnchanged(t)
 }
@@ -185,8 +187,8 @@ func TestTenancyHostBelongsToItsNamespace(t *testing.T) {
 	rtWaitEvent(t, ts.attacker, "takeover", "HostNotOwned", "rules for host", "are not served", "namespace "+ts.victim+" owns the host")
 	rtWaitEvent(t, ts.attacker, "takeover", "HostNotOwned", "spec.tls for host")
 	rtWaitEvent(t, ts.attacker, "canary", "HostNotOwned", "canary for host")
-	r := ts.c.get(t, ts.victimHost, "/")
-	assert.Equal(t, http.StatusOK, r.status, "no redirect to HTTPS was added to the victim's host: %s", r)
+	r := ts.c.Get(t, ts.victimHost, "/")
+	assert.Equal(t, http.StatusOK, r.Status, "no redirect to HTTPS was added to the victim's host: %s", r)
 	assert.False(t, strings.Contains(ts.config(t), ts.attacker+"/takeover"), "nothing of the takeover Ingress in nginx.conf")
 	ts.victimUnchanged(t)
 }
@@ -205,7 +207,7 @@ func TestTenancySharedHosts(t *testing.T) {
 		route{path: "/admin.*", pathType: networkingv1.PathTypeImplementationSpecific, service: "evil"})
 	guestRegex.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{ts.victimHost}, SecretName: "stolen"}}
 	ts.create(t, guestRegex)
-	ts.c.waitServed(t, ts.victimHost, "/guest/x", "evil")
+	ts.c.WaitServed(t, ts.victimHost, "/guest/x", "evil")
 	rtWaitEvent(t, ts.attacker, "guest-regex", "HostNotOwned", "regex paths")
 	rtWaitEvent(t, ts.attacker, "guest-regex", "HostNotOwned", "spec.tls for host")
 	rtCheck(t, ts.c, []rtCase{
@@ -235,7 +237,7 @@ func TestTenancyRegexDenialOfService(t *testing.T) {
 	ts.create(t, ts.ingress(ts.attacker, "redos", evilHost, regex, paths...))
 	ts.create(t, ts.ingress(ts.attacker, "slow", evilHost, regex,
 		route{path: "/(.*)(.*)(.*)q$", pathType: networkingv1.PathTypeImplementationSpecific, service: "evil"}))
-	ts.c.waitServed(t, evilHost, "/abcq", "evil")
+	ts.c.WaitServed(t, evilHost, "/abcq", "evil")
 	rtWaitEvent(t, ts.attacker, "redos", "InvalidPath", "more than one way")
 	conf := ts.waitConfig(t, "(*LIMIT_MATCH=")
 	for _, s := range []string{"(a|aa)", ".*a){12}", "(x+x+)+"} {
@@ -243,10 +245,10 @@ func TestTenancyRegexDenialOfService(t *testing.T) {
 	}
 	slow := "/q" + strings.Repeat("a", 4000)
 	for range 20 { // bounded: 20 requests, each at most the host's step budget
-		r := ts.c.get(t, evilHost, slow)
-		assert.Equal(t, http.StatusInternalServerError, r.status, "the match limit ends the backtracking: %s", r)
-		v := ts.c.get(t, ts.victimHost, "/")
-		assert.Equal(t, "shop", v.served(), "the victim is served between the attacker's requests: %s", v)
+		r := ts.c.Get(t, evilHost, slow)
+		assert.Equal(t, http.StatusInternalServerError, r.Status, "the match limit ends the backtracking: %s", r)
+		v := ts.c.Get(t, ts.victimHost, "/")
+		assert.Equal(t, "shop", v.Served(), "the victim is served between the attacker's requests: %s", v)
 	}
 	ts.victimUnchanged(t)
 }
@@ -289,7 +291,7 @@ func TestTenancySizeAndRefusedLines(t *testing.T) {
 // still refuses.
 func brokenTemplate(t *testing.T) string {
 	t.Helper()
-	root, err := moduleRoot()
+	root, err := framework.ModuleRoot()
 	require.NoError(t, err)
 	raw, err := os.ReadFile(filepath.Join(root, "templates", "nginx.tmpl"))
 	require.NoError(t, err)
@@ -336,8 +338,8 @@ func TestTenancySnippetsCannotEscape(t *testing.T) {
 	// An allowed snippet of the same namespace is served.
 	ts.create(t, ts.ingress(ts.attacker, "fine", "fine."+ts.attacker+".example",
 		map[string]string{"nginx.ingress.kubernetes.io/configuration-snippet": `add_header X-Fine "yes";`}, route{path: "/", service: "evil"}))
-	r := ts.c.waitServed(t, "fine."+ts.attacker+".example", "/", "evil")
-	assert.Equal(t, "yes", r.header.Get("X-Fine"))
+	r := ts.c.WaitServed(t, "fine."+ts.attacker+".example", "/", "evil")
+	assert.Equal(t, "yes", r.Header.Get("X-Fine"))
 	ts.victimUnchanged(t)
 }
 
@@ -366,17 +368,17 @@ func TestTenancyBackendsCannotReachThePod(t *testing.T) {
 	ing := ts.ingress(ts.attacker, "inward", evilHost, nil, routes...)
 	ports := map[string]int{}
 	for _, r := range routes {
-		ports[r.path] = ts.c.statusPort
+		ports[r.path] = ts.c.StatusPort
 	}
-	ports["/loopback2"] = ts.c.debugPort
-	ports["/unspecified"] = ts.c.httpPort
+	ports["/loopback2"] = ts.c.DebugPort
+	ports["/unspecified"] = ts.c.HTTPPort
 	ts.create(t, onPort(ing, ports))
-	ts.c.waitStatus(t, evilHost, "/loopback", http.StatusServiceUnavailable, "")
+	ts.c.WaitStatus(t, evilHost, "/loopback", http.StatusServiceUnavailable, "")
 	for svc := range targets {
 		rtWaitEvent(t, ts.attacker, "inward", "BackendAddressRefused", ts.attacker+"/"+svc)
-		r := ts.c.get(t, evilHost, "/"+svc+"/metrics")
-		assert.Equal(t, http.StatusServiceUnavailable, r.status, "%s: %s", svc, r)
-		assert.False(t, strings.Contains(r.body, "portico_"), "%s: no metrics through nginx", svc)
+		r := ts.c.Get(t, evilHost, "/"+svc+"/metrics")
+		assert.Equal(t, http.StatusServiceUnavailable, r.Status, "%s: %s", svc, r)
+		assert.False(t, strings.Contains(r.Body, "portico_"), "%s: no metrics through nginx", svc)
 	}
 	ts.victimUnchanged(t)
 }
@@ -388,12 +390,12 @@ func TestTenancyDebugViewsAreNotOnTheStatusPort(t *testing.T) {
 	t.Parallel()
 	ts := newTenants(t)
 	for _, path := range []string{"/debug/config", "/debug/reloads", "/debug/balancer"} {
-		resp, err := ts.c.status.Get(fmt.Sprintf("http://127.0.0.1:%d%s", ts.c.statusPort, path))
+		resp, err := ts.c.StatusClient.Get(fmt.Sprintf("http://127.0.0.1:%d%s", ts.c.StatusPort, path))
 		require.NoError(t, err)
 		_ = resp.Body.Close()
 		assert.Equal(t, http.StatusNotFound, resp.StatusCode, "%s on the status port", path)
 	}
-	code, _, err := ts.c.statusGet("/readyz")
+	code, _, err := ts.c.StatusGet("/readyz")
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, code)
 }

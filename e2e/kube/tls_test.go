@@ -3,25 +3,19 @@
 package kube
 
 import (
-	"context"
-	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/portico-ingress/portico/pkg/certs"
+	"github.com/portico-ingress/portico/e2e/framework"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -45,7 +39,7 @@ func TestTLSSecretsFromTheAPI(t *testing.T) {
 	c := startController(t, ns)
 
 	const hostA, hostB, hostC = "a.tls.example", "b.tls.example", "c.tls.example"
-	certA, certB := tlsNewKeyPair(t, hostA), tlsNewKeyPair(t, hostB)
+	certA, certB := framework.NewKeyPair(t, hostA), framework.NewKeyPair(t, hostB)
 	tlsCreateSecret(t, ns, "cert-a", certA)
 	tlsCreateSecret(t, ns, "cert-b", certB)
 	// cert-c does not exist yet.
@@ -58,59 +52,52 @@ func TestTLSSecretsFromTheAPI(t *testing.T) {
 			lbServerName(hostA), lbServerName(hostB), lbServerName(hostC), lbServerName("plain.tls.example"))
 	}, "both Ingresses and both certificates")
 
-	peer := func(t *testing.T, sni string) *x509.Certificate {
-		t.Helper()
-		cert, err := tlsPeerCertificate(c, sni)
-		require.NoError(t, err, "TLS handshake with SNI %q", sni)
-		return cert
-	}
-
 	t.Run("SNI selects the certificate", func(t *testing.T) {
-		a, b := peer(t, hostA), peer(t, hostB)
+		a, b := c.MustPeerCertificate(t, hostA), c.MustPeerCertificate(t, hostB)
 		assert.Equal(t, []string{hostA}, a.DNSNames)
 		assert.Equal(t, []string{hostB}, b.DNSNames)
-		assert.True(t, a.Equal(certA.leaf), "a.tls.example presents cert-a")
-		assert.True(t, b.Equal(certB.leaf), "b.tls.example presents cert-b")
+		assert.True(t, a.Equal(certA.Leaf), "a.tls.example presents cert-a")
+		assert.True(t, b.Equal(certB.Leaf), "b.tls.example presents cert-b")
 	})
 	t.Run("HTTPS reaches the backend with a verified certificate", func(t *testing.T) {
 		for _, kp := range []struct {
 			host string
-			kp   tlsKeyPair
+			kp   framework.KeyPair
 		}{{hostA, certA}, {hostB, certB}} {
 			roots := x509.NewCertPool()
-			roots.AddCert(kp.kp.leaf)
-			r, err := doGet(tlsHTTPSClient(c, kp.host, roots), "https", kp.host, "/secure?q=1")
+			roots.AddCert(kp.kp.Leaf)
+			r, err := framework.DoGet(c.HTTPSClient(kp.host, roots), "https", kp.host, "/secure?q=1")
 			require.NoError(t, err, "GET https://%s/secure?q=1", kp.host)
-			assert.Equal(t, http.StatusOK, r.status, "%s", r)
-			require.Equal(t, "secure", r.served(), "%s", r)
-			assert.Equal(t, "/secure?q=1", r.echo.Path)
-			assert.Equal(t, kp.host, r.echo.Host)
-			assert.Equal(t, "https", r.echo.Headers["X-Forwarded-Proto"])
+			assert.Equal(t, http.StatusOK, r.Status, "%s", r)
+			require.Equal(t, "secure", r.Served(), "%s", r)
+			assert.Equal(t, "/secure?q=1", r.Echo.Path)
+			assert.Equal(t, kp.host, r.Echo.Host)
+			assert.Equal(t, "https", r.Echo.Headers["X-Forwarded-Proto"])
 		}
 	})
 	t.Run("plain HTTP to a TLS host is redirected", func(t *testing.T) {
 		for _, host := range []string{hostA, hostB, hostC} {
-			r := c.get(t, host, "/some/path?x=1&y=2")
-			assert.Equal(t, http.StatusPermanentRedirect, r.status, "%s", r)
-			assert.Equal(t, fmt.Sprintf("https://%s:%d/some/path?x=1&y=2", host, c.httpsPort), r.header.Get("Location"))
-			assert.Empty(t, r.served(), "%s", r)
+			r := c.Get(t, host, "/some/path?x=1&y=2")
+			assert.Equal(t, http.StatusPermanentRedirect, r.Status, "%s", r)
+			assert.Equal(t, fmt.Sprintf("https://%s:%d/some/path?x=1&y=2", host, c.HTTPSPort), r.Header.Get("Location"))
+			assert.Empty(t, r.Served(), "%s", r)
 		}
-		r := c.get(t, "plain.tls.example", "/")
-		assert.Equal(t, http.StatusOK, r.status, "a host without TLS is not redirected: %s", r)
-		assert.Equal(t, "secure", r.served(), "%s", r)
+		r := c.Get(t, "plain.tls.example", "/")
+		assert.Equal(t, http.StatusOK, r.Status, "a host without TLS is not redirected: %s", r)
+		assert.Equal(t, "secure", r.Served(), "%s", r)
 	})
 	t.Run("unknown SNI gets the default certificate", func(t *testing.T) {
 		for _, sni := range []string{"unknown.tls.example", "plain.tls.example", ""} {
-			cert := peer(t, sni)
+			cert := c.MustPeerCertificate(t, sni)
 			assert.Equal(t, tlsDefaultCertName, cert.Subject.CommonName, "SNI %q", sni)
 		}
 	})
 	t.Run("missing Secret serves the default certificate", func(t *testing.T) {
-		assert.Equal(t, tlsDefaultCertName, peer(t, hostC).Subject.CommonName)
-		r, err := doGet(tlsHTTPSClient(c, hostC, nil), "https", hostC, "/x")
+		assert.Equal(t, tlsDefaultCertName, c.MustPeerCertificate(t, hostC).Subject.CommonName)
+		r, err := framework.DoGet(c.HTTPSClient(hostC, nil), "https", hostC, "/x")
 		require.NoError(t, err)
-		assert.Equal(t, http.StatusOK, r.status, "the host still serves over HTTPS: %s", r)
-		assert.Equal(t, "secure", r.served(), "%s", r)
+		assert.Equal(t, http.StatusOK, r.Status, "the host still serves over HTTPS: %s", r)
+		assert.Equal(t, "secure", r.Served(), "%s", r)
 		lbWaitEvent(t, ns, "Ingress", "tls", corev1.EventTypeWarning, "SecretNotFound", "cert-c")
 	})
 	t.Run("certificate files are private", func(t *testing.T) {
@@ -120,30 +107,30 @@ func TestTLSSecretsFromTheAPI(t *testing.T) {
 	})
 
 	t.Run("rotation", func(t *testing.T) {
-		rotated := tlsNewKeyPair(t, hostA, "www."+hostA)
+		rotated := framework.NewKeyPair(t, hostA, "www."+hostA)
 		before := tlsCertPath(t, lbDebugConfig(t, c), ns, "cert-a")
 		tlsUpdateSecret(t, ns, "cert-a", rotated)
 		_, ev = lbWaitConfig(t, c, ev.Generation, func(conf string) bool {
 			return strings.Contains(conf, tlsCertFile(ns, "cert-a")) && !strings.Contains(conf, before)
 		}, "a new certificate file for cert-a")
-		assert.True(t, peer(t, hostA).Equal(rotated.leaf), "a.tls.example presents the rotated certificate")
-		assert.Equal(t, []string{hostA, "www." + hostA}, peer(t, hostA).DNSNames)
-		assert.True(t, peer(t, hostB).Equal(certB.leaf), "b.tls.example is unaffected")
+		assert.True(t, c.MustPeerCertificate(t, hostA).Equal(rotated.Leaf), "a.tls.example presents the rotated certificate")
+		assert.Equal(t, []string{hostA, "www." + hostA}, c.MustPeerCertificate(t, hostA).DNSNames)
+		assert.True(t, c.MustPeerCertificate(t, hostB).Equal(certB.Leaf), "b.tls.example is unaffected")
 		// The file of the old certificate goes once the new config is live.
 		require.EventuallyWithT(t, func(ct *assert.CollectT) {
-			entries, err := os.ReadDir(filepath.Join(c.configDir, "certs"))
+			entries, err := os.ReadDir(filepath.Join(c.ConfigDir, "certs"))
 			require.NoError(ct, err)
 			assert.Len(ct, entries, 3, "old certificate files are removed: %v", entries)
-		}, routeTimeout, pollInterval)
+		}, framework.RouteTimeout, framework.PollInterval)
 	})
 	t.Run("Secret created after the Ingress", func(t *testing.T) {
-		certC := tlsNewKeyPair(t, hostC)
+		certC := framework.NewKeyPair(t, hostC)
 		tlsCreateSecret(t, ns, "cert-c", certC)
 		lbWaitConfig(t, c, ev.Generation, func(conf string) bool {
 			return strings.Contains(conf, tlsCertFile(ns, "cert-c"))
 		}, "the certificate file of cert-c")
-		cert := peer(t, hostC)
-		assert.True(t, cert.Equal(certC.leaf), "c.tls.example presents cert-c (got CN %q)", cert.Subject.CommonName)
+		cert := c.MustPeerCertificate(t, hostC)
+		assert.True(t, cert.Equal(certC.Leaf), "c.tls.example presents cert-c (got CN %q)", cert.Subject.CommonName)
 		assert.Len(t, tlsCertFiles(t, c), 4, "default, a, b and c")
 	})
 
@@ -164,10 +151,10 @@ func TestTLSInvalidKeyPair(t *testing.T) {
 	c := startController(t, ns)
 
 	const host, good = "mismatch.tls.example", "good.tls.example"
-	cert, other := tlsNewKeyPair(t, host), tlsNewKeyPair(t, host)
-	bad := tlsKeyPair{certPEM: cert.certPEM, keyPEM: other.keyPEM, leaf: cert.leaf}
+	cert, other := framework.NewKeyPair(t, host), framework.NewKeyPair(t, host)
+	bad := framework.KeyPair{CertPEM: cert.CertPEM, KeyPEM: other.KeyPEM, Leaf: cert.Leaf}
 	tlsCreateSecret(t, ns, "bad", bad)
-	goodKP := tlsNewKeyPair(t, good)
+	goodKP := framework.NewKeyPair(t, good)
 	tlsCreateSecret(t, ns, "good", goodKP)
 	createIngress(t, tlsIngress(ns, "mismatch", "web", map[string]string{host: "bad", good: "good"}, host, good))
 
@@ -177,16 +164,16 @@ func TestTLSInvalidKeyPair(t *testing.T) {
 		return lbContainsAll(conf, tlsCertFile(ns, "good"), lbServerName(host), lbServerName(good))
 	}, "both hosts and the good certificate")
 	assert.NotContains(t, lbDebugConfig(t, c), tlsCertFile(ns, "bad"), "no certificate file for the bad Secret")
-	gotGood, err := tlsPeerCertificate(c, good)
+	gotGood, err := c.PeerCertificate(good)
 	require.NoError(t, err)
-	assert.True(t, gotGood.Equal(goodKP.leaf), "good.tls.example presents its certificate (got CN %q)", gotGood.Subject.CommonName)
-	got, err := tlsPeerCertificate(c, host)
+	assert.True(t, gotGood.Equal(goodKP.Leaf), "good.tls.example presents its certificate (got CN %q)", gotGood.Subject.CommonName)
+	got, err := c.PeerCertificate(host)
 	require.NoError(t, err)
 	assert.Equal(t, tlsDefaultCertName, got.Subject.CommonName, "an invalid Secret falls back to the default certificate")
-	r, err := doGet(tlsHTTPSClient(c, host, nil), "https", host, "/")
+	r, err := framework.DoGet(c.HTTPSClient(host, nil), "https", host, "/")
 	require.NoError(t, err)
-	assert.Equal(t, http.StatusOK, r.status, "the host still serves over HTTPS: %s", r)
-	assert.Equal(t, "web", r.served(), "%s", r)
+	assert.Equal(t, http.StatusOK, r.Status, "the host still serves over HTTPS: %s", r)
+	assert.Equal(t, "web", r.Served(), "%s", r)
 
 	warning := lbWaitEvent(t, ns, "Ingress", "mismatch", corev1.EventTypeWarning, "InvalidCertificate", ns+"/bad")
 	t.Logf("Event: %s %s: %s", warning.Type, warning.Reason, warning.Message)
@@ -195,13 +182,13 @@ func TestTLSInvalidKeyPair(t *testing.T) {
 	assert.Equal(t, ns, warning.InvolvedObject.Namespace)
 
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		assert.Contains(ct, c.logs.String(), "TLS Secret "+ns+"/bad", "the bad Secret is logged")
-	}, routeTimeout, pollInterval)
+		assert.Contains(ct, c.Logs.String(), "TLS Secret "+ns+"/bad", "the bad Secret is logged")
+	}, framework.RouteTimeout, framework.PollInterval)
 	tlsNoKeyMaterial(t, c, ns)
 	// Not even a piece of the base64 body of either key.
-	logs := c.logs.String()
-	for _, kp := range []tlsKeyPair{bad, goodKP} {
-		body := strings.Split(string(kp.keyPEM), "\n")[1]
+	logs := c.Logs.String()
+	for _, kp := range []framework.KeyPair{bad, goodKP} {
+		body := strings.Split(string(kp.KeyPEM), "\n")[1]
 		assert.NotContains(t, logs, body[:32], "a piece of a private key is in the controller logs")
 		assert.NotContains(t, lbDebugConfig(t, c), body[:32])
 	}
@@ -212,41 +199,24 @@ func TestTLSInvalidKeyPair(t *testing.T) {
 	lbWaitConfig(t, c, ev.Generation, func(conf string) bool {
 		return strings.Contains(conf, tlsCertFile(ns, "bad"))
 	}, "a certificate file for the fixed Secret")
-	got, err = tlsPeerCertificate(c, host)
+	got, err = c.PeerCertificate(host)
 	require.NoError(t, err)
-	assert.True(t, got.Equal(cert.leaf), "mismatch.tls.example presents its certificate once the key matches (got CN %q)", got.Subject.CommonName)
+	assert.True(t, got.Equal(cert.Leaf), "mismatch.tls.example presents its certificate once the key matches (got CN %q)", got.Subject.CommonName)
 }
 
 // ---- helpers -------------------------------------------------------------------
 
-// tlsKeyPair is a self-signed ECDSA certificate and its key, in PEM.
-type tlsKeyPair struct {
-	certPEM, keyPEM []byte
-	leaf            *x509.Certificate
-}
-
-// tlsNewKeyPair makes a self-signed certificate for hosts (the first is the CN).
-func tlsNewKeyPair(t testing.TB, hosts ...string) tlsKeyPair {
-	t.Helper()
-	certPEM, keyPEM, err := certs.SelfSignedFor(hosts, 24*time.Hour)
-	require.NoError(t, err)
-	block, _ := pem.Decode(certPEM)
-	leaf, err := x509.ParseCertificate(block.Bytes)
-	require.NoError(t, err)
-	return tlsKeyPair{certPEM: certPEM, keyPEM: keyPEM, leaf: leaf}
-}
-
 // tlsSecret is a kubernetes.io/tls Secret holding kp.
-func tlsSecret(namespace, name string, kp tlsKeyPair) *corev1.Secret {
+func tlsSecret(namespace, name string, kp framework.KeyPair) *corev1.Secret {
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
 		Type:       corev1.SecretTypeTLS,
-		Data:       map[string][]byte{corev1.TLSCertKey: kp.certPEM, corev1.TLSPrivateKeyKey: kp.keyPEM},
+		Data:       map[string][]byte{corev1.TLSCertKey: kp.CertPEM, corev1.TLSPrivateKeyKey: kp.KeyPEM},
 	}
 }
 
 // tlsCreateSecret creates the TLS Secret namespace/name.
-func tlsCreateSecret(t testing.TB, namespace, name string, kp tlsKeyPair) {
+func tlsCreateSecret(t testing.TB, namespace, name string, kp framework.KeyPair) {
 	t.Helper()
 	ctx, cancel := apiContext()
 	defer cancel()
@@ -255,7 +225,7 @@ func tlsCreateSecret(t testing.TB, namespace, name string, kp tlsKeyPair) {
 }
 
 // tlsUpdateSecret replaces the key pair of the TLS Secret namespace/name.
-func tlsUpdateSecret(t testing.TB, namespace, name string, kp tlsKeyPair) {
+func tlsUpdateSecret(t testing.TB, namespace, name string, kp framework.KeyPair) {
 	t.Helper()
 	ctx, cancel := apiContext()
 	defer cancel()
@@ -293,45 +263,11 @@ func tlsCertPath(t testing.TB, conf, namespace, name string) string {
 	return m[1]
 }
 
-// tlsPeerCertificate completes a TLS handshake with nginx's HTTPS port
-// sending serverName as SNI ("" sends none) and returns the certificate
-// nginx presented.
-func tlsPeerCertificate(c *controller, serverName string) (*x509.Certificate, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	raw, err := guardedDial(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.httpsPort)))
-	if err != nil {
-		return nil, err
-	}
-	conn := tls.Client(raw, &tls.Config{ServerName: serverName, InsecureSkipVerify: true}) //nolint:gosec // inspecting, not trusting
-	defer func() { _ = conn.Close() }()
-	if err := conn.HandshakeContext(ctx); err != nil {
-		return nil, err
-	}
-	certs := conn.ConnectionState().PeerCertificates
-	if len(certs) == 0 {
-		return nil, fmt.Errorf("no certificate for SNI %q", serverName)
-	}
-	return certs[0], nil
-}
-
-// tlsHTTPSClient returns a client for nginx's HTTPS port that sends
-// serverName as SNI and trusts roots (nil: verification off).
-func tlsHTTPSClient(c *controller, serverName string, roots *x509.CertPool) *http.Client {
-	client := newHTTPClient(c.httpsPort, false)
-	client.Transport.(*http.Transport).TLSClientConfig = &tls.Config{
-		ServerName:         serverName,
-		RootCAs:            roots,
-		InsecureSkipVerify: roots == nil, //nolint:gosec // tests inspect self-signed certificates
-	}
-	return client
-}
-
 // tlsCertFiles lists the certificate files of the controller and checks
 // that each is readable by its owner only.
 func tlsCertFiles(t testing.TB, c *controller) []string {
 	t.Helper()
-	dir := filepath.Join(c.configDir, "certs")
+	dir := filepath.Join(c.ConfigDir, "certs")
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	require.NotEmpty(t, entries)
@@ -352,11 +288,11 @@ func tlsCertFiles(t testing.TB, c *controller) []string {
 func tlsNoKeyMaterial(t testing.TB, c *controller, namespace string) {
 	t.Helper()
 	assert.NotContains(t, lbDebugConfig(t, c), "PRIVATE KEY", "/debug/config")
-	assert.NotContains(t, string(c.mustStatusGet(t, "/debug/reloads")), "PRIVATE KEY", "/debug/reloads")
-	conf, err := os.ReadFile(filepath.Join(c.configDir, "nginx.conf"))
+	assert.NotContains(t, string(c.MustStatusGet(t, "/debug/reloads")), "PRIVATE KEY", "/debug/reloads")
+	conf, err := os.ReadFile(filepath.Join(c.ConfigDir, "nginx.conf"))
 	require.NoError(t, err)
 	assert.NotContains(t, string(conf), "PRIVATE KEY", "nginx.conf")
-	assert.NotContains(t, c.logs.String(), "PRIVATE KEY", "controller logs")
+	assert.NotContains(t, c.Logs.String(), "PRIVATE KEY", "controller logs")
 	ctx, cancel := apiContext()
 	defer cancel()
 	events, err := env.client.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{})
@@ -366,7 +302,7 @@ func tlsNoKeyMaterial(t testing.TB, c *controller, namespace string) {
 	}
 	// The key is in the certificate files, where nginx reads it.
 	for _, name := range tlsCertFiles(t, c) {
-		b, err := os.ReadFile(filepath.Join(c.configDir, "certs", name))
+		b, err := os.ReadFile(filepath.Join(c.ConfigDir, "certs", name))
 		require.NoError(t, err)
 		assert.Contains(t, string(b), "PRIVATE KEY", "%s holds the certificate and its key", name)
 	}

@@ -3,13 +3,9 @@
 package local
 
 import (
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -24,7 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/portico-ingress/portico/pkg/certs"
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // ---- backends -------------------------------------------------------------
@@ -47,16 +43,6 @@ func allocIP(t *testing.T) string {
 	return ip
 }
 
-// echoReply is what a backend answers, the shape of e2e/echoserver.
-type echoReply struct {
-	Service  string            `json:"service"`
-	Endpoint string            `json:"endpoint"`
-	Method   string            `json:"method"`
-	Path     string            `json:"path"`
-	Host     string            `json:"host"`
-	Headers  map[string]string `json:"headers"`
-}
-
 // backend is an in-process HTTP server standing for one endpoint of a Service.
 type backend struct {
 	service string
@@ -66,7 +52,7 @@ type backend struct {
 
 func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.hits.Add(1)
-	reply := echoReply{Service: b.service, Endpoint: b.addr.String(), Method: r.Method,
+	reply := framework.EchoReply{Service: b.service, Endpoint: b.addr.String(), Method: r.Method,
 		Path: r.URL.RequestURI(), Host: r.Host, Headers: map[string]string{}}
 	for k, v := range r.Header {
 		reply.Headers[k] = strings.Join(v, ", ")
@@ -257,23 +243,6 @@ func joinDocs(docs ...string) string { return strings.Join(docs, "---\n") }
 
 // ---- certificates ------------------------------------------------------------
 
-// keyPair is a self-signed ECDSA certificate and its key, in PEM.
-type keyPair struct {
-	certPEM, keyPEM string
-	leaf            *x509.Certificate
-}
-
-// newKeyPair makes a self-signed certificate for hosts (the first is the CN).
-func newKeyPair(t *testing.T, hosts ...string) keyPair {
-	t.Helper()
-	certPEM, keyPEM, err := certs.SelfSignedFor(hosts, 24*time.Hour)
-	require.NoError(t, err)
-	block, _ := pem.Decode(certPEM)
-	leaf, err := x509.ParseCertificate(block.Bytes)
-	require.NoError(t, err)
-	return keyPair{certPEM: string(certPEM), keyPEM: string(keyPEM), leaf: leaf}
-}
-
 // withTLS adds a spec.tls entry for host with Secret secret to an Ingress
 // made by ingressYAML.
 func withTLS(ing, host, secret string) string {
@@ -287,7 +256,7 @@ func caSecretYAML(name, caPEM string) string {
 }
 
 // secretYAML is a kubernetes.io/tls Secret holding kp under stringData.
-func secretYAML(name string, kp keyPair) string {
+func secretYAML(name string, kp framework.KeyPair) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Secret
 metadata: {name: %s}
@@ -295,7 +264,7 @@ type: kubernetes.io/tls
 stringData:
   tls.crt: |
 %s  tls.key: |
-%s`, name, indent(kp.certPEM, "    "), indent(kp.keyPEM, "    "))
+%s`, name, indent(string(kp.CertPEM), "    "), indent(string(kp.KeyPEM), "    "))
 }
 
 func indent(s, prefix string) string {
@@ -307,135 +276,164 @@ func indent(s, prefix string) string {
 	return b.String()
 }
 
-// ---- clients -------------------------------------------------------------------
+// ---- annotations and traffic policies ---------------------------------------
 
-// newHTTPClient returns a client whose every connection goes to
-// 127.0.0.1:port whatever the URL says, so the URL's host only sets the Host
-// header. It never follows redirects and never uses a proxy.
-func newHTTPClient(port int, keepAlive bool) *http.Client {
-	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:             nil,
-			DisableKeepAlives: !keepAlive,
-			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-				return dialer.DialContext(ctx, network, addr)
-			},
-			MaxIdleConnsPerHost: 4,
-		},
-		Timeout:       10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+// annotate adds annotations to an Ingress made by ingressYAML, whose
+// metadata is the flow mapping "{name: NAME}".
+func annotate(ingress string, annotations map[string]string) string {
+	var b strings.Builder
+	for k, v := range annotations {
+		b.WriteString(", " + k + ": " + v)
 	}
+	start := strings.Index(ingress, "metadata: {name: ")
+	end := strings.Index(ingress[start:], "}") + start
+	return ingress[:end] + ", annotations: {" + strings.TrimPrefix(b.String(), ", ") + "}" + ingress[end:]
 }
 
-// response is what nginx answered.
-type response struct {
-	status int
-	header http.Header
-	body   string
-	// echo is the backend's reply, nil when the body is not one (an nginx page).
-	echo *echoReply
-}
-
-// served names the service that answered, or "" when nginx answered itself.
-func (r response) served() string {
-	if r.echo == nil {
-		return ""
-	}
-	return r.echo.Service
-}
-
-func (r response) String() string {
-	if r.echo != nil {
-		return fmt.Sprintf("%d from %s at %s", r.status, r.echo.Service, r.echo.Endpoint)
-	}
-	if loc := r.header.Get("Location"); loc != "" {
-		return fmt.Sprintf("%d from nginx, Location %s", r.status, loc)
-	}
-	return fmt.Sprintf("%d from nginx: %.80q", r.status, r.body)
-}
-
-// tryGet sends GET path with the given Host header to nginx's HTTP port.
-func (c *controller) tryGet(host, path string) (response, error) {
-	return doGet(c.client, "http", host, path)
-}
-
-func doGet(client *http.Client, scheme, host, path string) (response, error) {
-	req, err := http.NewRequest(http.MethodGet, scheme+"://placeholder.invalid"+path, nil)
-	if err != nil {
-		return response{}, err
-	}
-	req.Host = host
-	resp, err := client.Do(req)
-	if err != nil {
-		return response{}, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return response{}, err
-	}
-	r := response{status: resp.StatusCode, header: resp.Header, body: string(body)}
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
-		var e echoReply
-		if json.Unmarshal(body, &e) == nil && e.Service != "" {
-			r.echo = &e
-		}
-	}
-	return r, nil
-}
-
-// getHTTP sends GET path with the given Host header; transport errors fail the test.
-func (c *controller) getHTTP(t *testing.T, host, path string) response {
+// startHandlerBackend starts one endpoint of service on a fresh loopback
+// address that answers with handler, and returns the Service and its
+// EndpointSlice as YAML.
+func startHandlerBackend(t *testing.T, service string, handler http.HandlerFunc) string {
 	t.Helper()
-	r, err := c.tryGet(host, path)
-	require.NoError(t, err, "GET http://%s%s", host, path)
+	addr := serveLoopback(t, handler)
+	return serviceOnlyYAML(service) + "---\n" + sliceYAML(service, service+"-1", addr.Port, endpoint{addr: addr.IP.String(), ready: true})
+}
+
+// sleepOr waits d or until the request is given up, whichever comes first.
+func sleepOr(r *http.Request, d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-r.Context().Done():
+	}
+}
+
+// The traffic policies of the Lua balancer on real traffic: canary weights,
+// headers and cookies, ewma, consistent hashing, session affinity, the
+// default-backend fallback, how fast a new endpoint takes traffic, and the
+// fallback to upstream blocks when nginx has no Lua module.
+//
+// Shares of random choices are checked against binomial bounds: when each
+// of n requests goes to the canary with probability p, the count is
+// Binomial(n, p), and a correct balancer lands within ±5 standard
+// deviations (sqrt(n·p·(1-p))) of n·p except with probability about 6e-7
+// (normal approximation). The bounds are computed, not guessed: a failure
+// means a wrong share, not bad luck, and they stay far from what a broken
+// policy gives (the other weight, 0 % or 100 %).
+
+// annPrefix is the prefix of the annotations withAnnotations writes.
+const annPrefix = "nginx.ingress.kubernetes.io/"
+
+// withAnnotations adds annotations (keys without the prefix, values
+// unquoted) to an Ingress made by ingressYAML.
+func withAnnotations(ingress string, annotations map[string]string) string {
+	quoted := make(map[string]string, len(annotations))
+	for k, v := range annotations {
+		quoted[annPrefix+k] = strconv.Quote(v)
+	}
+	return annotate(ingress, quoted)
+}
+
+// readyEndpoints lists backends as ready EndpointSlice entries.
+func readyEndpoints(bs ...*backend) []endpoint {
+	out := make([]endpoint, len(bs))
+	for i, b := range bs {
+		out[i] = endpoint{addr: b.addr.Addr().String(), ready: true}
+	}
+	return out
+}
+
+// headerTransport adds fixed request headers (a canary header, a cookie)
+// to every request it carries.
+type headerTransport struct {
+	base   http.RoundTripper
+	header map[string]string
+}
+
+func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range h.header {
+		r.Header.Set(k, v)
+	}
+	return h.base.RoundTrip(r)
+}
+
+// getWith sends GET path to host through nginx with extra request headers;
+// a transport error fails the test.
+func (c *controller) getWith(t *testing.T, host, path string, header map[string]string) framework.Response {
+	t.Helper()
+	client := &http.Client{Transport: headerTransport{base: c.Client.Transport, header: header},
+		Timeout: c.Client.Timeout, CheckRedirect: c.Client.CheckRedirect}
+	r, err := framework.DoGet(client, "http", host, path)
+	require.NoError(t, err, "GET http://%s%s %v", host, path, header)
 	return r
 }
 
-// waitServed waits until host+path answers 200 from service.
-func (c *controller) waitServed(t *testing.T, host, path, service string) {
+// countBy sends n requests, each of which must be answered 200 by a
+// backend, and counts them by key(answer).
+func (c *controller) countBy(t *testing.T, host, path string, header map[string]string, n int, key func(*framework.EchoReply) string) map[string]int {
 	t.Helper()
-	c.waitStatus(t, host, path, http.StatusOK, service)
+	counts := map[string]int{}
+	for range n {
+		r := c.getWith(t, host, path, header)
+		require.Equal(t, http.StatusOK, r.Status, "GET http://%s%s %v: %s", host, path, header, r)
+		require.NotNil(t, r.Echo, "GET http://%s%s %v: %s", host, path, header, r)
+		counts[key(r.Echo)]++
+	}
+	return counts
 }
 
-// waitStatus waits until host+path answers status from service ("" for nginx itself).
-func (c *controller) waitStatus(t *testing.T, host, path string, status int, service string) {
+func byService(e *framework.EchoReply) string  { return e.Service }
+func byEndpoint(e *framework.EchoReply) string { return e.Endpoint }
+
+// waitAnswered waits until host+path answers 200 from any backend.
+func (c *controller) waitAnswered(t *testing.T, host, path string) {
 	t.Helper()
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		r, err := c.tryGet(host, path)
+		r, err := c.Request(host, path)
 		require.NoError(ct, err)
-		assert.Equal(ct, status, r.status, "GET http://%s%s: %s", host, path, r)
-		assert.Equal(ct, service, r.served(), "GET http://%s%s: %s", host, path, r)
-	}, routeTimeout, pollInterval)
+		assert.Equal(ct, http.StatusOK, r.Status, "GET http://%s%s: %s", host, path, r)
+		assert.NotNil(ct, r.Echo, "GET http://%s%s: %s", host, path, r)
+	}, framework.RouteTimeout, framework.PollInterval)
 }
 
-// httpsClient returns a client for nginx's HTTPS port that sends serverName
-// as SNI and trusts roots (nil: verification off).
-func (c *controller) httpsClient(serverName string, roots *x509.CertPool) *http.Client {
-	client := newHTTPClient(c.httpsPort, false)
-	client.Transport.(*http.Transport).TLSClientConfig = &tls.Config{
-		ServerName:         serverName,
-		RootCAs:            roots,
-		InsecureSkipVerify: roots == nil, //nolint:gosec // tests inspect self-signed certificates
-	}
-	return client
+// binomialBounds is the ±5 standard deviation interval of Binomial(n, p),
+// widened to whole counts.
+func binomialBounds(n int, p float64) (lo, hi int) {
+	mean := float64(n) * p
+	sd := math.Sqrt(float64(n) * p * (1 - p))
+	return int(math.Floor(mean - 5*sd)), int(math.Ceil(mean + 5*sd))
 }
 
-// peerCertificate completes a TLS handshake with nginx's HTTPS port sending
-// serverName as SNI and returns the certificate nginx presented.
-func (c *controller) peerCertificate(serverName string) (*x509.Certificate, error) {
-	dialer := &net.Dialer{Timeout: 5 * time.Second}
-	conn, err := tls.DialWithDialer(dialer, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.httpsPort)),
-		&tls.Config{ServerName: serverName, InsecureSkipVerify: true}) //nolint:gosec // inspecting, not trusting
-	if err != nil {
-		return nil, err
+// assertBinomial checks that got of n requests is within ±5 sigma of a
+// share p, and logs the measured share.
+func assertBinomial(t *testing.T, what string, got, n int, p float64) {
+	t.Helper()
+	lo, hi := binomialBounds(n, p)
+	t.Logf("%s: %d of %d (%.1f%%), expected %.0f%% (5-sigma bounds %d..%d)",
+		what, got, n, 100*float64(got)/float64(n), 100*p, lo, hi)
+	assert.GreaterOrEqual(t, got, lo, "%s: %d of %d is below the 5-sigma bound of a %.0f%% share", what, got, n, 100*p)
+	assert.LessOrEqual(t, got, hi, "%s: %d of %d is above the 5-sigma bound of a %.0f%% share", what, got, n, 100*p)
+}
+
+// pushes is the number of successful pushes of balancer data so far.
+func (c *controller) pushes(t *testing.T) float64 {
+	t.Helper()
+	v, ok := c.Metric(t, "portico_balancer_pushes_total", map[string]string{"result": "success"})
+	require.True(t, ok, "no portico_balancer_pushes_total metric")
+	return v
+}
+
+// changeNoReload makes a change that must reach nginx as balancer data:
+// it waits until the controller has pushed new data (every worker uses it
+// from its next request on) and checks that nginx did not reload.
+func (c *controller) changeNoReload(t *testing.T, what string, change func()) {
+	t.Helper()
+	gen, before := c.Generation(t), c.pushes(t)
+	change()
+	deadline := time.Now().Add(framework.ReloadTimeout)
+	for c.pushes(t) <= before {
+		require.True(t, time.Now().Before(deadline), "%s: no balancer push within %s", what, framework.ReloadTimeout)
+		time.Sleep(framework.PollInterval)
 	}
-	defer func() { _ = conn.Close() }()
-	certs := conn.ConnectionState().PeerCertificates
-	if len(certs) == 0 {
-		return nil, fmt.Errorf("no certificate for SNI %q", serverName)
-	}
-	return certs[0], nil
+	assert.Equal(t, gen, c.Generation(t), "%s must not reload nginx", what)
 }

@@ -44,17 +44,17 @@ func TestHostMatching(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.host+tt.path, func(t *testing.T) {
-			r := c.getHTTP(t, tt.host, tt.path)
-			assert.Equal(t, http.StatusOK, r.status, "%s", r)
-			assert.Equal(t, tt.service, r.served(), "%s", r)
+			r := c.Get(t, tt.host, tt.path)
+			assert.Equal(t, http.StatusOK, r.Status, "%s", r)
+			assert.Equal(t, tt.service, r.Served(), "%s", r)
 		})
 	}
 	// Two Ingresses on one host share one server: an unmatched path of that
 	// host must not be answered by the catch-all rule of a third Ingress.
 	t.Run("shared.example.com/c", func(t *testing.T) {
-		r := c.getHTTP(t, "shared.example.com", "/c")
-		assert.Equal(t, http.StatusNotFound, r.status, "%s", r)
-		assert.Empty(t, r.served(), "%s", r)
+		r := c.Get(t, "shared.example.com", "/c")
+		assert.Equal(t, http.StatusNotFound, r.Status, "%s", r)
+		assert.Empty(t, r.Served(), "%s", r)
 	})
 }
 
@@ -99,13 +99,13 @@ func TestDefaultBackends(t *testing.T) {
 				{"app.example.com", "/"},         // known host, no "/" rule
 				{"app.example.com", "/appendix"}, // not a path element match
 			} {
-				r := c.getHTTP(t, req.host, req.path)
-				assert.Equal(t, wantStatus, r.status, "http://%s%s: %s", req.host, req.path, r)
-				assert.Equal(t, tt.want, r.served(), "http://%s%s: %s", req.host, req.path, r)
+				r := c.Get(t, req.host, req.path)
+				assert.Equal(t, wantStatus, r.Status, "http://%s%s: %s", req.host, req.path, r)
+				assert.Equal(t, tt.want, r.Served(), "http://%s%s: %s", req.host, req.path, r)
 			}
-			r := c.getHTTP(t, "app.example.com", "/app/x")
-			assert.Equal(t, http.StatusOK, r.status, "%s", r)
-			assert.Equal(t, "app", r.served(), "matched requests still go to their rule: %s", r)
+			r := c.Get(t, "app.example.com", "/app/x")
+			assert.Equal(t, http.StatusOK, r.Status, "%s", r)
+			assert.Equal(t, "app", r.Served(), "matched requests still go to their rule: %s", r)
 		})
 	}
 }
@@ -125,7 +125,7 @@ func TestSharedServerBlock(t *testing.T) {
 	}})
 	serverNames := func() []string {
 		var names []string
-		for _, line := range strings.Split(string(c.mustGet(t, "/debug/config")), "\n") {
+		for _, line := range strings.Split(string(c.MustStatusGet(t, "/debug/config")), "\n") {
 			if l := strings.TrimSpace(line); strings.HasPrefix(l, "server_name ") && l != "server_name _;" {
 				names = append(names, l)
 			}
@@ -134,12 +134,12 @@ func TestSharedServerBlock(t *testing.T) {
 	}
 	check := func(t *testing.T, hosts ...string) {
 		for _, h := range hosts {
-			r := c.getHTTP(t, h+".example.com", "/x")
-			assert.Equal(t, http.StatusOK, r.status, "%s", r)
-			assert.Equal(t, h, r.served(), "%s", r)
+			r := c.Get(t, h+".example.com", "/x")
+			assert.Equal(t, http.StatusOK, r.Status, "%s", r)
+			assert.Equal(t, h, r.Served(), "%s", r)
 		}
-		r := c.getHTTP(t, "nobody.example.com", "/")
-		assert.Equal(t, http.StatusNotFound, r.status, "an unknown host gets the default server: %s", r)
+		r := c.Get(t, "nobody.example.com", "/")
+		assert.Equal(t, http.StatusNotFound, r.Status, "an unknown host gets the default server: %s", r)
 	}
 
 	assert.Equal(t, []string{`server_name "one.example.com" "three.example.com" "two.example.com";`}, serverNames())

@@ -69,12 +69,12 @@ func TestPathMatching(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.host+tt.path, func(t *testing.T) {
-			r := c.getHTTP(t, tt.host, tt.path)
-			assert.Equal(t, tt.status, r.status, "%s", r)
-			assert.Equal(t, tt.service, r.served(), "%s", r)
-			if r.echo != nil {
-				assert.Equal(t, tt.path, r.echo.Path, "the backend sees the request path unchanged")
-				assert.Equal(t, tt.host, r.echo.Host, "the backend sees the Host header")
+			r := c.Get(t, tt.host, tt.path)
+			assert.Equal(t, tt.status, r.Status, "%s", r)
+			assert.Equal(t, tt.service, r.Served(), "%s", r)
+			if r.Echo != nil {
+				assert.Equal(t, tt.path, r.Echo.Path, "the backend sees the request path unchanged")
+				assert.Equal(t, tt.host, r.Echo.Host, "the backend sees the Host header")
 			}
 		})
 	}

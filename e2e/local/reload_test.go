@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // fastSync makes the controller sync 20ms after a change instead of 200ms,
@@ -29,20 +31,20 @@ func TestReloadOnEdit(t *testing.T) {
 		"services.yaml": servicesYAML(b),
 		"ingress.yaml":  ingressYAML("edit", host, route{"/one", "Prefix", "one"}),
 	}})
-	c.waitStatus(t, host, "/two", http.StatusNotFound, "")
+	c.WaitStatus(t, host, "/two", http.StatusNotFound, "")
 
 	ev := c.update(t, "ingress.yaml", ingressYAML("edit", host, route{"/one", "Prefix", "one"}, route{"/two", "Prefix", "two"}))
 	assert.Equal(t, []string{host}, ev.Changes.Changed, "the reload event names the changed server")
-	c.waitServed(t, host, "/two", "two")
-	c.waitServed(t, host, "/one", "one")
+	c.WaitServed(t, host, "/two", "two")
+	c.WaitServed(t, host, "/one", "one")
 
 	// Deleting the file removes its routes.
-	before := c.generation(t)
+	before := c.Generation(t)
 	c.removeManifest(t, "ingress.yaml")
-	ev = c.waitReload(t, before)
+	ev = c.WaitReload(t, before)
 	assert.Equal(t, "success", ev.Result, ev.Message)
 	assert.Equal(t, []string{host}, ev.Changes.Removed)
-	c.waitStatus(t, host, "/one", http.StatusNotFound, "")
+	c.WaitStatus(t, host, "/one", http.StatusNotFound, "")
 }
 
 // TestMalformedManifest checks that a file that is not valid YAML is
@@ -57,8 +59,8 @@ func TestMalformedManifest(t *testing.T) {
 		"services.yaml": servicesYAML(b),
 		"good.yaml":     good,
 	}})
-	c.waitServed(t, host, "/good", "good")
-	before := c.generation(t)
+	c.WaitServed(t, host, "/good", "good")
+	before := c.Generation(t)
 
 	// A new file with a syntax error on line 9 (in its second document).
 	broken := `apiVersion: v1
@@ -81,24 +83,24 @@ metadata:
 		"the 1 object(s) of its last good version stay in use until it is fixed")
 
 	for range 10 {
-		r := c.getHTTP(t, host, "/good")
-		require.Equal(t, http.StatusOK, r.status, "routes keep serving while a file is broken: %s", r)
-		require.Equal(t, "good", r.served(), "%s", r)
+		r := c.Get(t, host, "/good")
+		require.Equal(t, http.StatusOK, r.Status, "routes keep serving while a file is broken: %s", r)
+		require.Equal(t, "good", r.Served(), "%s", r)
 	}
-	assert.Equal(t, before, c.generation(t), "broken files cause no reload")
+	assert.Equal(t, before, c.Generation(t), "broken files cause no reload")
 
 	// Fixing the broken file brings its Ingress in.
 	c.update(t, "broken.yaml", ingressYAML("fixed", host, route{"/fixed", "Prefix", "fixed"}))
-	c.waitServed(t, host, "/fixed", "fixed")
+	c.WaitServed(t, host, "/fixed", "fixed")
 	c.writeManifest(t, "good.yaml", good)
-	c.waitServed(t, host, "/good", "good")
+	c.WaitServed(t, host, "/good", "good")
 }
 
 // waitLog waits until a controller log line contains every one of parts.
 func (c *controller) waitLog(t *testing.T, parts ...string) {
 	t.Helper()
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		for line := range strings.Lines(c.logs.String()) {
+		for line := range strings.Lines(c.Logs.String()) {
 			all := true
 			for _, p := range parts {
 				all = all && strings.Contains(line, p)
@@ -108,7 +110,7 @@ func (c *controller) waitLog(t *testing.T, parts ...string) {
 			}
 		}
 		ct.Errorf("no log line contains all of %q", parts)
-	}, routeTimeout, pollInterval)
+	}, framework.RouteTimeout, framework.PollInterval)
 }
 
 // TestInvalidConfigKeepsServing edits the --template so that nginx -t
@@ -117,7 +119,7 @@ func (c *controller) waitLog(t *testing.T, parts ...string) {
 // must recover.
 func TestInvalidConfigKeepsServing(t *testing.T) {
 	t.Parallel()
-	root, err := moduleRoot()
+	root, err := framework.ModuleRoot()
 	require.NoError(t, err)
 	original, err := os.ReadFile(filepath.Join(root, "templates", "nginx.tmpl"))
 	require.NoError(t, err)
@@ -130,44 +132,44 @@ func TestInvalidConfigKeepsServing(t *testing.T) {
 		"web.yaml":     serviceYAML("web", b["web"]),
 		"ingress.yaml": ingressYAML("web", host, route{"/", "Prefix", "web"}),
 	}})
-	c.waitServed(t, host, "/", "web")
-	goodConf := c.mustGet(t, "/debug/config")
-	before := c.generation(t)
+	c.WaitServed(t, host, "/", "web")
+	goodConf := c.MustStatusGet(t, "/debug/config")
+	before := c.Generation(t)
 
 	require.Contains(t, string(original), "\nhttp {\n")
 	bad := strings.Replace(string(original), "\nhttp {\n", "\nhttp {\n    bogus_directive on;\n", 1)
 	writeAtomic(t, tmpl, bad)
-	ev := c.waitReload(t, before)
+	ev := c.WaitReload(t, before)
 	assert.Equal(t, "invalid", ev.Result)
 	assert.Contains(t, ev.Message, "bogus_directive")
 	t.Logf("rejected config: %s", ev.Message)
 
 	for range 10 {
-		r := c.getHTTP(t, host, "/")
-		require.Equal(t, http.StatusOK, r.status, "the old config keeps serving: %s", r)
-		require.Equal(t, "web", r.served(), "%s", r)
+		r := c.Get(t, host, "/")
+		require.Equal(t, http.StatusOK, r.Status, "the old config keeps serving: %s", r)
+		require.Equal(t, "web", r.Served(), "%s", r)
 	}
-	assert.Equal(t, string(goodConf), string(c.mustGet(t, "/debug/config")), "the live config is still the old one")
-	onDisk, err := os.ReadFile(filepath.Join(c.configDir, "nginx.conf"))
+	assert.Equal(t, string(goodConf), string(c.MustStatusGet(t, "/debug/config")), "the live config is still the old one")
+	onDisk, err := os.ReadFile(filepath.Join(c.ConfigDir, "nginx.conf"))
 	require.NoError(t, err)
 	assert.NotContains(t, string(onDisk), "bogus_directive", "a rejected config is never made live")
-	invalid, ok := c.metric(t, "portico_reloads_total", map[string]string{"result": "invalid"})
+	invalid, ok := c.Metric(t, "portico_reloads_total", map[string]string{"result": "invalid"})
 	require.True(t, ok, "portico_reloads_total{result=\"invalid\"} is exported")
 	assert.GreaterOrEqual(t, invalid, 1.0)
-	last, ok := c.metric(t, "portico_last_reload_successful", nil)
+	last, ok := c.Metric(t, "portico_last_reload_successful", nil)
 	require.True(t, ok)
 	assert.Equal(t, 0.0, last)
-	code, _, err := c.get("/healthz")
+	code, _, err := c.StatusGet("/healthz")
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, code, "a rejected config does not make the controller unhealthy")
 
 	writeAtomic(t, tmpl, string(original))
-	ev = c.waitReload(t, ev.Generation)
+	ev = c.WaitReload(t, ev.Generation)
 	assert.Equal(t, "success", ev.Result, ev.Message)
-	last, ok = c.metric(t, "portico_last_reload_successful", nil)
+	last, ok = c.Metric(t, "portico_last_reload_successful", nil)
 	require.True(t, ok)
 	assert.Equal(t, 1.0, last)
-	c.waitServed(t, host, "/", "web")
+	c.WaitServed(t, host, "/", "web")
 }
 
 // TestNoReloadWithoutChange checks that events that do not change the
@@ -182,7 +184,7 @@ func TestNoReloadWithoutChange(t *testing.T) {
 		"ingress.yaml": ing,
 	}})
 	const unchanged = "configuration unchanged"
-	before := c.generation(t)
+	before := c.Generation(t)
 
 	steps := []struct {
 		name   string
@@ -198,21 +200,21 @@ func TestNoReloadWithoutChange(t *testing.T) {
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
-			seen := c.logs.count(unchanged)
+			seen := c.Logs.Count(unchanged)
 			s.change()
 			// The controller processed the change once it logged another
 			// "configuration unchanged".
 			require.EventuallyWithT(t, func(ct *assert.CollectT) {
-				assert.Greater(ct, c.logs.count(unchanged), seen, "the change was processed")
-			}, reloadTimeout, pollInterval)
+				assert.Greater(ct, c.Logs.Count(unchanged), seen, "the change was processed")
+			}, framework.ReloadTimeout, framework.PollInterval)
 			require.Never(t, func() bool {
-				events, err := c.tryReloads()
+				events, err := c.TryReloads()
 				return err != nil || len(events) == 0 || events[0].Generation != before
 			}, 2*time.Second, 100*time.Millisecond, "no reload for a change that changes nothing")
 		})
 	}
-	r := c.getHTTP(t, host, "/")
-	assert.Equal(t, "web", r.served(), "%s", r)
+	r := c.Get(t, host, "/")
+	assert.Equal(t, "web", r.Served(), "%s", r)
 }
 
 // TestTrafficDuringReloads sends 200 requests spread over 20 reloads: every
@@ -229,13 +231,13 @@ func TestTrafficDuringReloads(t *testing.T) {
 			"ingress.yaml":  grow(0),
 		},
 	})
-	c.waitServed(t, host, "/p0", "added")
+	c.WaitServed(t, host, "/p0", "added")
 
 	const reloads, perReload = 20, 10
 	// A client of its own, with keep-alive, as real clients are: the
 	// connections it keeps open to the old workers are closed under it by
 	// every reload.
-	client := newHTTPClient(c.httpPort, true)
+	client := framework.NewHTTPClient(c.HTTPPort, true)
 	start := make(chan int)
 	done := make(chan []string, reloads) // buffered: the client never blocks on a test that gave up
 	stopClient := sync.OnceFunc(func() { close(start) })
@@ -249,11 +251,11 @@ func TestTrafficDuringReloads(t *testing.T) {
 			var failures []string
 			for i := range perReload {
 				tgt := targets[(batch*perReload+i)%len(targets)]
-				r, err := doGet(client, "http", host, tgt.path)
+				r, err := framework.DoGet(client, "http", host, tgt.path)
 				switch {
 				case err != nil:
 					failures = append(failures, fmt.Sprintf("reload %d, GET %s: %v", batch, tgt.path, err))
-				case r.status != http.StatusOK || r.served() != tgt.service:
+				case r.Status != http.StatusOK || r.Served() != tgt.service:
 					failures = append(failures, fmt.Sprintf("reload %d, GET %s: %s, want 200 from %s", batch, tgt.path, r, tgt.service))
 				}
 				time.Sleep(10 * time.Millisecond) // pacing, so the batch spans the reload
@@ -264,33 +266,33 @@ func TestTrafficDuringReloads(t *testing.T) {
 
 	var failures []string
 	var durations []float64
-	fresh := newHTTPClient(c.httpPort, false)
+	fresh := framework.NewHTTPClient(c.HTTPPort, false)
 	var stale []string
 	for k := 1; k <= reloads; k++ {
-		before := c.generation(t)
+		before := c.Generation(t)
 		start <- k
 		c.writeManifest(t, "ingress.yaml", grow(k))
-		ev := c.waitReload(t, before)
+		ev := c.WaitReload(t, before)
 		require.Equal(t, "success", ev.Result, ev.Message)
 		durations = append(durations, ev.DurationMS)
 		// A figure, not an assertion: does a new connection made right
 		// after the event see the new path?
-		switch r, err := doGet(fresh, "http", host, fmt.Sprintf("/p%d", k)); {
+		switch r, err := framework.DoGet(fresh, "http", host, fmt.Sprintf("/p%d", k)); {
 		case err != nil:
 			stale = append(stale, fmt.Sprintf("reload %d (%.0fms): %v", k, ev.DurationMS, err))
-		case r.served() != "added":
+		case r.Served() != "added":
 			stale = append(stale, fmt.Sprintf("reload %d (%.0fms): %s", k, ev.DurationMS, r))
 		}
 		select {
 		case f := <-done:
 			failures = append(failures, f...)
-		case <-time.After(routeTimeout):
-			t.Fatalf("client batch %d did not finish within %s", k, routeTimeout)
+		case <-time.After(framework.RouteTimeout):
+			t.Fatalf("client batch %d did not finish within %s", k, framework.RouteTimeout)
 		}
 	}
 	stopClient()
 	assert.Empty(t, failures, "requests failed during reloads")
-	c.waitServed(t, host, fmt.Sprintf("/p%d", reloads), "added")
+	c.WaitServed(t, host, fmt.Sprintf("/p%d", reloads), "added")
 	t.Logf("%d requests over %d reloads, %d failed; reload durations (ms): %s; new path not yet served on the first new connection after the event: %d/%d %v",
 		reloads*perReload, reloads, len(failures), formatMS(durations), len(stale), reloads, stale)
 }
@@ -307,8 +309,8 @@ func TestBurstCoalescing(t *testing.T) {
 	t.Logf("%d changes written in %s caused %d reload(s)", changes, wrote.Round(time.Millisecond), len(events))
 	assert.NotEmpty(t, events)
 	assert.LessOrEqual(t, len(events), 2, "a burst of %d changes within a second coalesces into at most 2 reloads", changes)
-	r := c.getHTTP(t, host, "/v1")
-	assert.Equal(t, http.StatusNotFound, r.status, "only the last version is live: %s", r)
+	r := c.Get(t, host, "/v1")
+	assert.Equal(t, http.StatusNotFound, r.Status, "only the last version is live: %s", r)
 }
 
 func formatMS(ms []float64) string {
@@ -322,10 +324,10 @@ func formatMS(ms []float64) string {
 // burst is what runBurst left behind.
 type burst struct {
 	c            *controller
-	before, last uint64        // generations before the first edit and once settled
-	wrote        time.Duration // from the first edit to the last
-	servedAfter  time.Duration // from the last edit until it was served
-	events       []reloadEvent // the reloads after before, each asserted successful
+	before, last uint64                  // generations before the first edit and once settled
+	wrote        time.Duration           // from the first edit to the last
+	servedAfter  time.Duration           // from the last edit until it was served
+	events       []framework.ReloadEvent // the reloads after before, each asserted successful
 }
 
 // runBurst serves host with Ingress "burst" (path /v0), rewrites it changes
@@ -344,8 +346,8 @@ func runBurst(t *testing.T, host string, changes int, spacing time.Duration) bur
 		"ingress.yaml": ing(0),
 	}})}
 	c := r.c
-	c.waitServed(t, host, "/v0", "web")
-	r.before = c.generation(t)
+	c.WaitServed(t, host, "/v0", "web")
+	r.before = c.Generation(t)
 
 	began := time.Now()
 	for i := 1; i <= changes; i++ {
@@ -355,20 +357,20 @@ func runBurst(t *testing.T, host string, changes int, spacing time.Duration) bur
 		c.writeManifest(t, "ingress.yaml", ing(i))
 	}
 	r.wrote = time.Since(began)
-	c.waitServed(t, host, fmt.Sprintf("/v%d", changes), "web")
+	c.WaitServed(t, host, fmt.Sprintf("/v%d", changes), "web")
 	r.servedAfter = time.Since(began) - r.wrote
 
-	deadline := time.Now().Add(reloadTimeout)
-	last, lastChange := c.generation(t), time.Now()
+	deadline := time.Now().Add(framework.ReloadTimeout)
+	last, lastChange := c.Generation(t), time.Now()
 	for time.Since(lastChange) < 1500*time.Millisecond {
-		require.True(t, time.Now().Before(deadline), "reloads did not settle within %s", reloadTimeout)
+		require.True(t, time.Now().Before(deadline), "reloads did not settle within %s", framework.ReloadTimeout)
 		time.Sleep(100 * time.Millisecond)
-		if g := c.generation(t); g != last {
+		if g := c.Generation(t); g != last {
 			last, lastChange = g, time.Now()
 		}
 	}
 	r.last = last
-	for _, ev := range c.reloads(t) {
+	for _, ev := range c.Reloads(t) {
 		if ev.Generation > r.before {
 			r.events = append(r.events, ev)
 			assert.Equal(t, "success", ev.Result, ev.Message)

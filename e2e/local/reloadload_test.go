@@ -16,7 +16,6 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -25,6 +24,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // The tests in this file are "reloads that do not hurt": bursts coalesce,
@@ -67,8 +68,8 @@ func TestReloadBurst500(t *testing.T) {
 	assert.LessOrEqual(t, wrote, 11*time.Second, "the writes took longer than planned; the bound below is for a burst of about 10s")
 	assert.GreaterOrEqual(t, attempts, 1)
 	assert.LessOrEqual(t, attempts, 20, "500 changes within 10s coalesce into at most 20 reloads")
-	r := c.getHTTP(t, host, "/v1")
-	assert.Equal(t, http.StatusNotFound, r.status, "only the last version is live: %s", r)
+	r := c.Get(t, host, "/v1")
+	assert.Equal(t, http.StatusNotFound, r.Status, "only the last version is live: %s", r)
 }
 
 // wrkBinary finds wrk or skips; with PORTICO_REQUIRE_NGINX set (make test)
@@ -139,10 +140,7 @@ func parseWrk(out string) (wrkResult, error) {
 
 // wrkRun is one wrk process running in the background.
 type wrkRun struct {
-	cmd    *exec.Cmd
-	out    strings.Builder
-	exited chan struct{}
-	err    error
+	proc *framework.Process
 }
 
 // startWrk runs wrk against nginx on loopback for at most maxDuration; stop
@@ -151,50 +149,33 @@ type wrkRun struct {
 func startWrk(t *testing.T, bin string, c *controller, host string, maxDuration time.Duration, extra ...string) *wrkRun {
 	t.Helper()
 	args := append([]string{"-t1", "-c10", "-d" + strconv.Itoa(int(maxDuration.Seconds())) + "s", "--latency", "-H", "Host: " + host}, extra...)
-	args = append(args, fmt.Sprintf("http://127.0.0.1:%d/", c.httpPort))
-	w := &wrkRun{cmd: exec.Command(bin, args...), exited: make(chan struct{})}
-	w.cmd.Stdout, w.cmd.Stderr = &w.out, &w.out
+	args = append(args, fmt.Sprintf("http://127.0.0.1:%d/", c.HTTPPort))
+	cmd := exec.Command(bin, args...)
 	// Dies with the test binary, whatever happens to the test.
-	w.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, spawn(w.cmd), "starting wrk")
-	go func() {
-		w.err = w.cmd.Wait()
-		close(w.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-w.exited:
-		default:
-			_ = w.cmd.Process.Kill()
-			<-w.exited
-		}
-	})
-	return w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	p, err := suite.Children.Start("wrk", cmd)
+	require.NoError(t, err, "starting wrk")
+	t.Cleanup(func() { _ = p.Kill() })
+	return &wrkRun{proc: p}
 }
 
 // running reports whether wrk has not exited yet.
-func (w *wrkRun) running() bool {
-	select {
-	case <-w.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (w *wrkRun) running() bool { return w.proc.Alive() }
 
 // stop interrupts wrk and returns its parsed summary.
 func (w *wrkRun) stop(t *testing.T) wrkResult {
 	t.Helper()
 	if w.running() {
-		require.NoError(t, w.cmd.Process.Signal(syscall.SIGINT))
+		require.NoError(t, w.proc.Cmd.Process.Signal(syscall.SIGINT))
 	}
 	select {
-	case <-w.exited:
+	case <-w.proc.Exited():
 	case <-time.After(10 * time.Second):
 		t.Fatal("wrk did not exit within 10s of SIGINT")
 	}
-	require.NoError(t, w.err, "wrk: %s", w.out.String())
-	r, err := parseWrk(w.out.String())
+	out := w.proc.Logs.String()
+	require.NoError(t, w.proc.Err(), "wrk: %s", out)
+	r, err := parseWrk(out)
 	require.NoError(t, err)
 	return r
 }
@@ -234,7 +215,7 @@ func TestWrkAcrossReloads(t *testing.T) {
 			"ingress.yaml":  ing(0),
 		},
 	})
-	c.waitServed(t, host, "/", "load")
+	c.WaitServed(t, host, "/", "load")
 
 	hitsBefore := b["load"].hits.Load()
 	const maxDuration = 60 * time.Second
@@ -286,13 +267,13 @@ func TestWrkAcrossReloads(t *testing.T) {
 func requireWorkerMetric(t *testing.T, c *controller, active, shuttingDown float64) {
 	t.Helper()
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		a, ok := c.metric(t, "portico_nginx_worker_processes", map[string]string{"state": "active"})
+		a, ok := c.Metric(t, "portico_nginx_worker_processes", map[string]string{"state": "active"})
 		assert.True(ct, ok, "portico_nginx_worker_processes{state=\"active\"} is exported")
 		assert.Equal(ct, active, a, "active workers")
-		s, ok := c.metric(t, "portico_nginx_worker_processes", map[string]string{"state": "shutting_down"})
+		s, ok := c.Metric(t, "portico_nginx_worker_processes", map[string]string{"state": "shutting_down"})
 		assert.True(ct, ok, "portico_nginx_worker_processes{state=\"shutting_down\"} is exported")
 		assert.Equal(ct, shuttingDown, s, "workers shutting down")
-	}, routeTimeout, pollInterval)
+	}, framework.RouteTimeout, framework.PollInterval)
 }
 
 // slowBackend answers GET /slow?ms=N after N milliseconds and everything
@@ -334,7 +315,7 @@ type rawConn struct {
 
 func dialRaw(t *testing.T, c *controller, host string) *rawConn {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.httpPort)), 5*time.Second)
+	conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.HTTPPort)), 5*time.Second)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
 	return &rawConn{conn: conn, r: bufio.NewReader(conn), host: host}
@@ -384,10 +365,10 @@ func TestKeepAliveAcrossReloads(t *testing.T) {
 	}
 	c := startController(t, options{files: map[string]string{"ka.yaml": svc, "ingress.yaml": ing(0)}})
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		r, err := c.tryGet(host, "/")
+		r, err := c.Request(host, "/")
 		require.NoError(ct, err)
-		assert.Equal(ct, "ok /", r.body)
-	}, routeTimeout, pollInterval)
+		assert.Equal(ct, "ok /", r.Body)
+	}, framework.RouteTimeout, framework.PollInterval)
 	gen := 0
 	reload := func() {
 		gen++
@@ -431,7 +412,7 @@ func TestKeepAliveAcrossReloads(t *testing.T) {
 		transport := &http.Transport{
 			Proxy: nil,
 			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-				return (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, net.JoinHostPort("127.0.0.1", strconv.Itoa(c.httpPort)))
+				return (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, net.JoinHostPort("127.0.0.1", strconv.Itoa(c.HTTPPort)))
 			},
 			MaxConnsPerHost:     1, // one connection at a time: the one the test follows
 			MaxIdleConnsPerHost: 1,
@@ -511,12 +492,12 @@ func TestWorkerShutdownTimeout(t *testing.T) {
 		args:  []string{"--configmap", "default/portico"},
 		files: map[string]string{"wst.yaml": svc, "ingress.yaml": ing(0), "configmap.yaml": cm},
 	})
-	require.Contains(t, string(c.mustGet(t, "/debug/config")), `worker_shutdown_timeout "1s";`)
+	require.Contains(t, string(c.MustStatusGet(t, "/debug/config")), `worker_shutdown_timeout "1s";`)
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		r, err := c.tryGet(host, "/")
+		r, err := c.Request(host, "/")
 		require.NoError(ct, err)
-		assert.Equal(ct, "ok /", r.body)
-	}, routeTimeout, pollInterval)
+		assert.Equal(ct, "ok /", r.Body)
+	}, framework.RouteTimeout, framework.PollInterval)
 
 	rc := dialRaw(t, c, host)
 	hits := be.hits.Load()

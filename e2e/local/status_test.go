@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // TestStatusEndpoints checks /healthz, /metrics, /debug/config and
@@ -29,32 +31,32 @@ func TestStatusEndpoints(t *testing.T) {
 	}})
 
 	t.Run("healthz", func(t *testing.T) {
-		assert.Equal(t, "ok\n", string(c.mustGet(t, "/healthz")))
-		assert.Equal(t, "ok\n", string(c.mustGet(t, "/readyz")))
+		assert.Equal(t, "ok\n", string(c.MustStatusGet(t, "/healthz")))
+		assert.Equal(t, "ok\n", string(c.MustStatusGet(t, "/readyz")))
 	})
 	t.Run("metrics", func(t *testing.T) {
-		success, ok := c.metric(t, "portico_reloads_total", map[string]string{"result": "success"})
+		success, ok := c.Metric(t, "portico_reloads_total", map[string]string{"result": "success"})
 		require.True(t, ok, "portico_reloads_total{result=\"success\"}")
 		assert.GreaterOrEqual(t, success, 1.0)
-		hash, ok := c.metric(t, "portico_config_hash", nil)
+		hash, ok := c.Metric(t, "portico_config_hash", nil)
 		require.True(t, ok, "portico_config_hash")
 		assert.NotZero(t, hash)
-		last, ok := c.metric(t, "portico_last_reload_successful", nil)
+		last, ok := c.Metric(t, "portico_last_reload_successful", nil)
 		require.True(t, ok, "portico_last_reload_successful")
 		assert.Equal(t, 1.0, last)
 	})
 	t.Run("debug/config", func(t *testing.T) {
-		conf := string(c.mustGet(t, "/debug/config"))
+		conf := string(c.MustStatusGet(t, "/debug/config"))
 		assert.Contains(t, conf, "server_name")
 		for _, h := range hosts {
 			assert.Contains(t, conf, h)
 		}
-		onDisk, err := os.ReadFile(filepath.Join(c.configDir, "nginx.conf"))
+		onDisk, err := os.ReadFile(filepath.Join(c.ConfigDir, "nginx.conf"))
 		require.NoError(t, err)
 		assert.Equal(t, string(onDisk), conf, "/debug/config is the live nginx.conf")
 	})
 	t.Run("debug/reloads", func(t *testing.T) {
-		events := c.reloads(t)
+		events := c.Reloads(t)
 		require.NotEmpty(t, events)
 		first := events[len(events)-1]
 		assert.Equal(t, uint64(1), first.Generation)
@@ -69,14 +71,14 @@ func TestStatusEndpoints(t *testing.T) {
 
 		// A later reload lists only what changed, and numbers go up by one.
 		c.update(t, "three.yaml", ingressYAML("three", "three.example.com", route{"/", "Prefix", "web"}))
-		events = c.reloads(t)
+		events = c.Reloads(t)
 		require.GreaterOrEqual(t, len(events), 2)
 		assert.Equal(t, events[1].Generation+1, events[0].Generation)
 		assert.Equal(t, []string{"three.example.com"}, events[0].Changes.Added)
 		assert.Empty(t, events[0].Changes.Removed)
 		assert.NotEqual(t, events[1].ConfigHash, events[0].ConfigHash)
 
-		limited := c.mustGet(t, "/debug/reloads?limit=1")
+		limited := c.MustStatusGet(t, "/debug/reloads?limit=1")
 		assert.Equal(t, 1, strings.Count(string(limited), `"generation"`))
 	})
 }
@@ -91,44 +93,44 @@ func TestNginxCrashRecovery(t *testing.T) {
 		"web.yaml":     serviceYAML("web", b["web"]),
 		"ingress.yaml": ingressYAML("crash", host, route{"/", "Prefix", "web"}),
 	}})
-	c.waitServed(t, host, "/", "web")
+	c.WaitServed(t, host, "/", "web")
 
 	oldPid := c.nginxMaster(t)
-	oldGroup := nginxProcesses(c.configDir, nil)
+	oldGroup := framework.NginxProcesses(c.ConfigDir, nil)
 	require.NotEmpty(t, oldGroup)
 	killed := time.Now()
 	require.NoError(t, syscall.Kill(oldPid, syscall.SIGKILL))
 
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		pid, err := readPid(filepath.Join(c.runtimeDir, "nginx.pid"))
+		pid, err := readPid(filepath.Join(c.RuntimeDir, "nginx.pid"))
 		require.NoError(ct, err)
 		assert.NotEqual(ct, oldPid, pid, "a new nginx master")
-		r, err := c.tryGet(host, "/")
+		r, err := c.Request(host, "/")
 		require.NoError(ct, err)
-		assert.Equal(ct, "web", r.served(), "%s", r)
-	}, routeTimeout, pollInterval)
+		assert.Equal(ct, "web", r.Served(), "%s", r)
+	}, framework.RouteTimeout, framework.PollInterval)
 	t.Logf("traffic back %s after SIGKILL of the nginx master", time.Since(killed).Round(time.Millisecond))
 
 	// The workers of the killed master are gone too: they held the sockets.
 	for _, p := range oldGroup {
-		assert.False(t, alive(p.pid), "process %v of the killed nginx is still running", p)
+		assert.False(t, alive(p.PID), "process %v of the killed nginx is still running", p)
 	}
-	assert.Equal(t, "ok\n", string(c.mustGet(t, "/healthz")))
+	assert.Equal(t, "ok\n", string(c.MustStatusGet(t, "/healthz")))
 
 	// The new nginx still reloads.
 	c.update(t, "ingress.yaml", ingressYAML("crash", host, route{"/", "Prefix", "web"}, route{"/after", "Exact", "web"}))
-	c.waitServed(t, host, "/after", "web")
+	c.WaitServed(t, host, "/after", "web")
 }
 
 // nginxMaster returns the pid of this controller's nginx master, checking
 // that the pid file names a process running with our config.
 func (c *controller) nginxMaster(t *testing.T) int {
 	t.Helper()
-	pid, err := readPid(filepath.Join(c.runtimeDir, "nginx.pid"))
+	pid, err := readPid(filepath.Join(c.RuntimeDir, "nginx.pid"))
 	require.NoError(t, err)
 	cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
 	require.NoError(t, err)
-	require.Contains(t, string(cmdline), filepath.Join(c.configDir, "nginx.conf"), "pid %d is our nginx master", pid)
+	require.Contains(t, string(cmdline), filepath.Join(c.ConfigDir, "nginx.conf"), "pid %d is our nginx master", pid)
 	return pid
 }
 
@@ -142,9 +144,9 @@ func readPid(path string) (int, error) {
 
 // alive reports whether pid runs (a zombie is dead).
 func alive(pid int) bool {
-	for _, p := range processes() {
-		if p.pid == pid {
-			return p.state != "Z"
+	for _, p := range framework.Processes() {
+		if p.PID == pid {
+			return p.State != "Z"
 		}
 	}
 	return false
@@ -156,20 +158,14 @@ func alive(pid int) bool {
 func TestControllerCrashStopsNginx(t *testing.T) {
 	t.Parallel()
 	c := startController(t, options{})
-	group := nginxProcesses(c.configDir, nil)
+	group := framework.NginxProcesses(c.ConfigDir, nil)
 	require.NotEmpty(t, group)
 	groups := map[int]bool{}
 	for _, p := range group {
-		groups[p.pgid] = true
+		groups[p.PGID] = true
 	}
-	c.crashed = true
-	require.NoError(t, c.cmd.Process.Kill())
-	select {
-	case <-c.exited:
-	case <-time.After(killTimeout):
-		t.Fatalf("controller not reaped within %s of SIGKILL", killTimeout)
-	}
+	c.Kill(t)
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		assert.Empty(ct, nginxProcesses(c.configDir, groups), "nginx processes left after the controller died")
-	}, goneTimeout, pollInterval)
+		assert.Empty(ct, framework.NginxProcesses(c.ConfigDir, groups), "nginx processes left after the controller died")
+	}, framework.GoneTimeout, framework.PollInterval)
 }
