@@ -16,6 +16,10 @@
 #   convergence  Ingress created until served, 1,000 present (e2e/kube; root)
 #   churn        1,000 EndpointSlice updates: reloads, time until the new
 #                endpoint answers (e2e/kube; root)
+#   process      the whole controller process at 10,000 Ingresses, from a
+#                manifests directory and from the API server: cold start
+#                until the first config is live, peak RSS, one change until
+#                served (e2e/kube; root)
 #   dataplane    Portico's nginx vs a hand-written proxy with wrk (hack/bench)
 #
 # Needs what make test needs (root, nginx, etcd, the built kube-apiserver:
@@ -89,6 +93,7 @@ step regex "PORTICO_REQUIRE_NGINX=1 go test -count=1 -run '^\$' -bench '^Benchma
 
 step convergence "PORTICO_BENCH=1 PORTICO_REQUIRE_E2E=1 go test -count=1 -run '^TestBenchConvergence\$' -v -timeout 20m ./e2e/kube/"
 step churn "PORTICO_BENCH=1 PORTICO_REQUIRE_E2E=1 go test -count=1 -run '^TestBenchEndpointChurn\$' -v -timeout 20m ./e2e/kube/"
+step process "PORTICO_BENCH=1 PORTICO_REQUIRE_E2E=1 go test -count=1 -run '^TestBenchProcess\$' -v -timeout 30m ./e2e/kube/"
 
 step dataplane "bash hack/bench/dataplane.sh"
 

@@ -10,7 +10,13 @@
 //	BenchmarkX/ingresses=N-2  K  V unit ... go test -bench results
 //	... BENCH KIND key=value ...            any other measurement
 //
-// BENCH lines of kind convergence, dataplane and churn have rows. The
+// BENCH lines of kind convergence, dataplane, churn, process-manifests and
+// process-api have rows. The whole-process rows read e2e/kube's
+// TestBenchProcess lines:
+//
+//	BENCH process-manifests ingresses=10000 first_live_ms=F controller_ms=C apply_ms=A peak_rss_mb=R tries=5 change_median_ms=M change_max_ms=X
+//
+// The
 // endpoint-churn row reads e2e/kube's TestBenchEndpointChurn line:
 //
 //	BENCH churn updates=1000 endpoint_holdoff=20ms reloads=0 median_ms=M p90_ms=P p99_ms=P max_ms=M small_holdoff=10ms small_median_ms=...
@@ -62,6 +68,8 @@ const (
 	dataplaneRatioGoal     = 0.97
 	goalSize               = 10000
 	convergenceDefaultSize = "1,000 Ingresses"
+	// processDefaultSize is TestBenchProcess's size, for rows it did not print.
+	processDefaultSize = 10000
 )
 
 // step is one command of run.sh.
@@ -216,7 +224,39 @@ func (d *logData) missingRow(r row) row {
 }
 
 func (d *logData) rows() []row {
-	return slices.Concat(d.buildRows(), d.nginxRows(), d.regexRows(), d.convergenceRows(), d.dataplaneRows(), d.churnRows())
+	return slices.Concat(d.buildRows(), d.nginxRows(), d.regexRows(), d.convergenceRows(), d.processRows(),
+		d.dataplaneRows(), d.churnRows())
+}
+
+// processRows returns the whole-process rows: per source, the cold start,
+// the controller's peak RSS and one change until served.
+func (d *logData) processRows() []row {
+	var rows []row
+	for _, src := range []struct{ kind, name string }{
+		{"process-manifests", "manifests directory"},
+		{"process-api", "API server"},
+	} {
+		size := fmtInt(processDefaultSize) + " Ingresses, " + src.name
+		kv, ok := d.bench[src.kind]
+		if ok {
+			size = fmtIntString(kv["ingresses"]) + " Ingresses, " + src.name
+		}
+		for _, r := range []row{
+			{bench: "whole process: start until the first config is live", figure: fmt.Sprintf(
+				"%s ms (the controller counts %s ms from its start; the first apply, nginx -t to verified, took %s ms)",
+				kv["first_live_ms"], kv["controller_ms"], kv["apply_ms"])},
+			{bench: "whole process: controller peak RSS", figure: kv["peak_rss_mb"] + " MB"},
+			{bench: "whole process: one Ingress changed until served", figure: fmt.Sprintf("median %s ms, max %s ms (%s tries)",
+				kv["change_median_ms"], kv["change_max_ms"], kv["tries"])},
+		} {
+			r.size, r.step, r.goal, r.met = size, "process", "none set", "—"
+			if !ok {
+				r = d.missingRow(r)
+			}
+			rows = append(rows, r)
+		}
+	}
+	return rows
 }
 
 // buildRows returns the rows of build + render rows: full sync and peak RSS per size, one Ingress changed.

@@ -23,6 +23,9 @@ BenchmarkSyntheticApply/ingresses=100-2  	5	 443257844 ns/op	 0.05 MB-config	 35
 # bench-step convergence cmd: go test -run TestBenchConvergence ./e2e/kube/
     bench_convergence_test.go:127: BENCH convergence ingresses=1000 tries=100 median_ms=450.5 p90_ms=600.0 p99_ms=700.0 max_ms=710.0
 # bench-step convergence exit=1 seconds=100
+# bench-step process cmd: go test -run TestBenchProcess ./e2e/kube/
+    bench_process_test.go:215: BENCH process-manifests ingresses=10000 first_live_ms=8300 controller_ms=8250 apply_ms=3100 peak_rss_mb=268 tries=5 change_median_ms=4100 change_max_ms=4500
+# bench-step process exit=1 seconds=300
 BENCH dataplane workers=1 connections=32 rounds=5 duration_s=6 portico_rps=100 direct_rps=101 ratio=0.990 ratio_min=0.9 ratio_max=1.1 lua_rps=95 lua_cpu_us=17.5 lua_ratio=0.905 lua_cpu_ratio=0.880
 # bench-load end: 1.00 2.00 3.00
 `
@@ -58,6 +61,11 @@ func TestRows(t *testing.T) {
 	check("data plane, Portico vs hand-written nginx|1 Ingress", "req/s ratio 0.990", "yes", false)
 	check("data plane floor: hand-written + bare Lua balancer vs hand-written|1 upstream", "req/s ratio 0.905", "—", false)
 	check("endpoint churn|1,000 EndpointSlice updates", "not run", "—", false)
+	check("whole process: start until the first config is live|10,000 Ingresses, manifests directory", "8300 ms (the controller counts 8250 ms", "—", false)
+	check("whole process: controller peak RSS|10,000 Ingresses, manifests directory", "268 MB", "—", false)
+	check("whole process: one Ingress changed until served|10,000 Ingresses, manifests directory", "median 4100 ms, max 4500 ms (5 tries)", "—", false)
+	// The step failed before the API source printed its line.
+	check("whole process: controller peak RSS|10,000 Ingresses, API server", "missing: step process failed (exit 1)", "—", true)
 
 	churn := func(line string) row {
 		t.Helper()
