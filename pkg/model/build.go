@@ -59,6 +59,7 @@ func (b *builder) whole() (*Config, []Finding) {
 	cfg.Accepted = accepted
 	cfg.Owners = b.contested
 	cfg.ConfigMap = b.configMapApplied
+	cfg.RecheckAt = b.clock.until
 	return cfg, b.findings
 }
 
@@ -110,8 +111,12 @@ type builder struct {
 	certificates  map[string]Certificate
 	certBySecret  map[string]certResult
 	keyPairBuild  uint64 // this build's number in opts.KeyPairs
-	wwwRedirects  []wwwRedirect
-	findings      []Finding
+	// clock is the span of Options.Now in which what b chose holds
+	// (tlscert.go); usedLast says b looked into Options.LastCertificates.
+	clock        timeBounds
+	usedLast     bool
+	wwwRedirects []wwwRedirect
+	findings     []Finding
 	// taken counts the routes and default backends Ingresses have added,
 	// so that one whose every path was left out is reported NotServed.
 	taken int

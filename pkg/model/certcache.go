@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"sync"
+	"time"
 )
 
 // KeyPairCache remembers what NormalizeKeyPair returned for a certificate
@@ -21,9 +22,10 @@ type KeyPairCache struct {
 }
 
 type keyPairEntry struct {
-	pem  []byte
-	err  error
-	used uint64 // the build that last used it
+	pem      []byte
+	notAfter time.Time // of the chain's first certificate
+	err      error
+	used     uint64 // the build that last used it
 }
 
 // NewKeyPairCache returns an empty cache.
@@ -39,8 +41,8 @@ func (c *KeyPairCache) begin() uint64 {
 	return c.builds
 }
 
-// normalize is NormalizeKeyPair through the cache (Build always has one).
-func (c *KeyPairCache) normalize(build uint64, certPEM, keyPEM []byte) ([]byte, error) {
+// normalize is normalizeKeyPair through the cache (Build always has one).
+func (c *KeyPairCache) normalize(build uint64, certPEM, keyPEM []byte) ([]byte, time.Time, error) {
 	h := sha256.New()
 	var n [binary.MaxVarintLen64]byte
 	h.Write(binary.AppendUvarint(n[:0], uint64(len(certPEM))))
@@ -55,13 +57,13 @@ func (c *KeyPairCache) normalize(build uint64, certPEM, keyPEM []byte) ([]byte, 
 	}
 	c.mu.Unlock()
 	if ok {
-		return e.pem, e.err
+		return e.pem, e.notAfter, e.err
 	}
-	pem, err := NormalizeKeyPair(certPEM, keyPEM)
+	pem, notAfter, err := normalizeKeyPair(certPEM, keyPEM)
 	c.mu.Lock()
-	c.entries[k] = &keyPairEntry{pem: pem, err: err, used: build}
+	c.entries[k] = &keyPairEntry{pem: pem, notAfter: notAfter, err: err, used: build}
 	c.mu.Unlock()
-	return pem, err
+	return pem, notAfter, err
 }
 
 // end drops the entries that neither this build nor a later one used.

@@ -2,6 +2,7 @@ package model
 
 import (
 	"net/netip"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -76,6 +77,20 @@ type Options struct {
 	// ControllerPorts are the controller's own ports (status and debug
 	// servers), refused on loopback even with AllowLoopbackBackends.
 	ControllerPorts []int
+	// LastCertificates are the live config's Config.Certificates (sorted
+	// by Path): a TLS Secret whose content turns invalid, or whose new
+	// certificate has expired, keeps serving its pair from there, as
+	// LastAccepted does for Ingresses. The same Secret object (UID) only: a
+	// Secret deleted and made again starts afresh.
+	LastCertificates []Certificate
+	// Now is the time certificates are checked against: Build reads no
+	// clock, so the same inputs give the same Config. Zero turns the
+	// expiry checks off.
+	Now time.Time
+	// CertificateExpiryWarning is how long before its expiry a served
+	// certificate is reported (CertificateExpiresSoon); 0 reports only
+	// expired ones.
+	CertificateExpiryWarning time.Duration
 	// Units, when set, lets Build reuse what it translated for Ingresses
 	// and objects that did not change since an earlier Build with the same
 	// cache (units.go). Pass one to every Build for the life of the process.
@@ -116,6 +131,11 @@ func SameVersion[T versioned](a, b T) bool {
 	}
 	return a != none && b != none && a.GetUID() == b.GetUID() && a.GetResourceVersion() != "" && a.GetResourceVersion() == b.GetResourceVersion()
 }
+
+// DefaultCertificateExpiryWarning is the default of
+// Options.CertificateExpiryWarning: 14 days, time for a renewal to be
+// noticed and fixed by hand.
+const DefaultCertificateExpiryWarning = 14 * 24 * time.Hour
 
 // DefaultControllerClass is the spec.controller value Portico answers to.
 const DefaultControllerClass = "portico.dev/ingress-controller"

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -19,12 +20,6 @@ import (
 	"github.com/portico-ingress/portico/pkg/excerpt"
 	"github.com/portico-ingress/portico/pkg/parallel"
 )
-
-// certResult caches the outcome of validating one Secret.
-type certResult struct {
-	path string
-	err  error
-}
 
 func (b *builder) addTLS(ing *networkingv1.Ingress, ref ObjectRef) {
 	source := key(ing.Namespace, ing.Name)
@@ -41,16 +36,14 @@ func (b *builder) addTLS(ing *networkingv1.Ingress, ref ObjectRef) {
 		if t.SecretName == "" {
 			b.ignored(ref, ReasonSecretNotFound, "spec.tls entry for %s names no Secret; serving the default certificate",
 				hostList(t.Hosts))
-		} else if p, err := b.certificate(ing.Namespace, t.SecretName); err != nil {
-			reason := ReasonInvalidCertificate
-			if errors.Is(err, errSecretNotFound) {
-				reason = ReasonSecretNotFound
-			}
-			b.ignored(ref, reason, "TLS Secret %s/%s: %v; serving the default certificate for %s",
-				ing.Namespace, excerpt.Of(t.SecretName), err, hostList(t.Hosts))
 		} else {
-			tls.CertificatePath = p
-			tls.Secret = key(ing.Namespace, t.SecretName)
+			r := b.certificate(ing.Namespace, t.SecretName)
+			b.certificateFindings(ref, r, fmt.Sprintf("TLS Secret %s/%s", ing.Namespace, excerpt.Of(t.SecretName)),
+				"serving the default certificate for "+hostList(t.Hosts), "for "+hostList(t.Hosts))
+			if r.path != "" {
+				tls.CertificatePath = r.path
+				tls.Secret = key(ing.Namespace, t.SecretName)
+			}
 		}
 		for _, h := range hosts {
 			srv := b.server(h)
@@ -97,17 +90,20 @@ func hostList(hosts []string) string {
 
 var errSecretNotFound = errors.New("not found")
 
-// certificate validates a kubernetes.io/tls Secret and registers its PEM
-// file. Only the parsed PEM blocks are written, re-encoded, so no stray
-// bytes from the Secret ever reach a file nginx reads.
-func (b *builder) certificate(namespace, name string) (string, error) {
+// certificate chooses the key pair served for a kubernetes.io/tls Secret
+// (tlscert.go) and registers its PEM file; the result is kept for the
+// rest of the build, as every use of the Secret gets the same pair.
+func (b *builder) certificate(namespace, name string) certResult {
 	k := key(namespace, name)
 	if r, ok := b.certBySecret[k]; ok {
-		return r.path, r.err
+		return r
 	}
-	p, err := b.loadCertificate(namespace, name)
-	b.certBySecret[k] = certResult{path: p, err: err}
-	return p, err
+	r := b.chooseCertificate(namespace, name)
+	if r.path != "" {
+		b.certificates[r.path] = r.cert
+	}
+	b.certBySecret[k] = r
+	return r
 }
 
 // checkKeyPairs checks the key pairs of the TLS Secrets the Ingresses name
@@ -137,47 +133,57 @@ func (b *builder) checkKeyPairs(ingresses []*networkingv1.Ingress) {
 	}
 	parallel.For(len(pairs), workers, func(i int) {
 		// Errors are found again, and reported, where the build uses the pair.
-		_, _ = b.opts.KeyPairs.normalize(b.keyPairBuild, pairs[i].cert, pairs[i].key)
+		_, _, _ = b.opts.KeyPairs.normalize(b.keyPairBuild, pairs[i].cert, pairs[i].key)
 	})
 }
 
-func (b *builder) loadCertificate(namespace, name string) (string, error) {
-	secret, ok := b.secret(key(namespace, name))
-	if !ok {
-		return "", errSecretNotFound
-	}
+// loadCertificate validates the key pair a TLS Secret holds now and
+// returns it as the file nginx would read. Only the parsed PEM blocks are
+// written, re-encoded, so no stray bytes from the Secret ever reach a file
+// nginx reads.
+func (b *builder) loadCertificate(namespace, name string, secret *corev1.Secret) (Certificate, error) {
 	certPEM, okCert := secret.Data[corev1.TLSCertKey]
 	keyPEM, okKey := secret.Data[corev1.TLSPrivateKeyKey]
 	if !okCert || !okKey {
-		return "", fmt.Errorf("must hold %q and %q (type kubernetes.io/tls)", corev1.TLSCertKey, corev1.TLSPrivateKeyKey)
+		return Certificate{}, fmt.Errorf("must hold %q and %q (type kubernetes.io/tls)", corev1.TLSCertKey, corev1.TLSPrivateKeyKey)
 	}
 	if n := len(certPEM); n > b.limits.CertificateBytes {
 		// nginx loads every chain at each nginx -t and reload.
-		return "", fmt.Errorf("its certificate chain is %d bytes, more than the %d a chain may have (--max-certificate-bytes)", n, b.limits.CertificateBytes)
+		return Certificate{}, fmt.Errorf("its certificate chain is %d bytes, more than the %d a chain may have (--max-certificate-bytes)", n, b.limits.CertificateBytes)
 	}
-	content, err := b.opts.KeyPairs.normalize(b.keyPairBuild, certPEM, keyPEM)
+	content, notAfter, err := b.opts.KeyPairs.normalize(b.keyPairBuild, certPEM, keyPEM)
 	if err != nil {
-		return "", err
+		return Certificate{}, err
 	}
 	sum := sha256.Sum256(content)
 	p := path.Join(b.opts.CertificateDir, fmt.Sprintf("%s_%s-%s.pem", namespace, name, hex.EncodeToString(sum[:8])))
-	b.certificates[p] = Certificate{Path: p, PEM: content}
-	return p, nil
+	return Certificate{Path: p, PEM: content, Secret: key(namespace, name), SecretUID: string(secret.UID), NotAfter: notAfter}, nil
 }
 
 // NormalizeKeyPair checks that a certificate chain and private key are valid
 // PEM and belong together, and returns them as one clean PEM file: the
 // CERTIFICATE blocks in order, then the key. Errors never quote key material.
 func NormalizeKeyPair(certPEM, keyPEM []byte) ([]byte, error) {
+	out, _, err := normalizeKeyPair(certPEM, keyPEM)
+	return out, err
+}
+
+// normalizeKeyPair is NormalizeKeyPair, which also returns when the
+// chain's first certificate (the one presented) expires.
+func normalizeKeyPair(certPEM, keyPEM []byte) ([]byte, time.Time, error) {
 	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
-		return nil, fmt.Errorf("invalid certificate or key: %w", err)
+		return nil, time.Time{}, fmt.Errorf("invalid certificate or key: %w", err)
 	}
 	chain, certs, err := certificateBlocks(certPEM)
 	if err != nil {
-		return nil, fmt.Errorf("invalid certificate in chain: %w", err)
+		return nil, time.Time{}, fmt.Errorf("invalid certificate in chain: %w", err)
+	}
+	if len(certs) == 0 {
+		// X509KeyPair found one; certificateBlocks reads the same blocks.
+		return nil, time.Time{}, errors.New("invalid certificate or key: no certificate found")
 	}
 	if err := opensslAccepts(certs); err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	out := bytes.NewBuffer(chain)
 	rest := keyPEM
@@ -185,13 +191,13 @@ func NormalizeKeyPair(certPEM, keyPEM []byte) ([]byte, error) {
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
 		if block == nil {
-			return nil, errors.New("no private key block found")
+			return nil, time.Time{}, errors.New("no private key block found")
 		}
 		if block.Type == "PRIVATE KEY" || strings.HasSuffix(block.Type, " PRIVATE KEY") {
 			if err := pem.Encode(out, &pem.Block{Type: block.Type, Bytes: block.Bytes}); err != nil {
-				return nil, fmt.Errorf("encoding key: %w", err)
+				return nil, time.Time{}, fmt.Errorf("encoding key: %w", err)
 			}
-			return out.Bytes(), nil
+			return out.Bytes(), certs[0].NotAfter.UTC(), nil
 		}
 	}
 }
@@ -209,17 +215,12 @@ func (b *builder) defaultCertificate() {
 			"--default-ssl-certificate %q must be NAMESPACE/NAME; using the self-signed certificate", excerpt.Of(spec))
 		return
 	}
-	p, err := b.certificate(namespace, name)
-	if err != nil {
-		reason := ReasonInvalidCertificate
-		if errors.Is(err, errSecretNotFound) {
-			reason = ReasonSecretNotFound
-		}
-		b.ignored(ObjectRef{Kind: "Secret", Namespace: namespace, Name: name}, reason,
-			"default SSL certificate: %v; using the self-signed certificate", err)
-		return
+	r := b.certificate(namespace, name)
+	b.certificateFindings(ObjectRef{Kind: "Secret", Namespace: namespace, Name: name}, r, "default SSL certificate",
+		"using the self-signed certificate", "for hosts without a usable Secret")
+	if r.path != "" {
+		b.global.DefaultCertificate = r.path
 	}
-	b.global.DefaultCertificate = p
 }
 
 // certificateBlocks keeps only the CERTIFICATE blocks of PEM data, each

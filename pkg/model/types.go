@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -56,6 +57,11 @@ type Config struct {
 	// one): pass them back as Options.LastOwners so that a host stays with
 	// its namespace (owners.go).
 	Owners map[string]string `json:"-"`
+	// RecheckAt is the next instant at which a certificate of this config
+	// expires or enters the warning window (Options.CertificateExpiryWarning),
+	// zero for none: build again then, even if no object changed, for the
+	// findings (and the choice of pair) to follow the clock.
+	RecheckAt time.Time `json:"-"`
 }
 
 // Global holds settings that apply to the whole nginx process or http block.
@@ -421,6 +427,16 @@ type Certificate struct {
 	Path string `json:"path"`
 	// PEM is the file content; it holds key material and never prints or marshals.
 	PEM Sensitive `json:"pem"`
+	// Secret is the TLS Secret ("namespace/name") the key pair came from,
+	// "" for files of other kinds (CA bundles, backend client pairs).
+	Secret string `json:"secret,omitempty"`
+	// SecretUID is the UID of that Secret when the pair was accepted: a
+	// Secret deleted and made again is another object, which does not
+	// inherit the old one's pair (Options.LastCertificates).
+	SecretUID string `json:"-"`
+	// NotAfter is when the first certificate of the chain expires (zero for
+	// files of other kinds).
+	NotAfter time.Time `json:"notAfter,omitzero"`
 }
 
 // SecretFile is a file made from Secret data that nginx workers read.
@@ -665,4 +681,16 @@ const (
 	// ReasonBackendAddressRefused: a backend address that would reach the
 	// controller's own Pod (AddressPolicy) is dropped; the others serve.
 	ReasonBackendAddressRefused = "BackendAddressRefused"
+	// ReasonInvalidSecretKeptLastGood: a TLS Secret whose content turned
+	// invalid; its last accepted key pair keeps serving (PartlyServed).
+	ReasonInvalidSecretKeptLastGood = "InvalidSecretKeptLastGood"
+	// ReasonCertificateExpired: a TLS Secret's certificate has expired
+	// (Options.Now). Its last accepted pair serves instead while that one
+	// is valid (PartlyServed); with nothing better the expired certificate
+	// keeps serving, and the finding says so (Served: nothing of the
+	// Ingress is dropped, clients see an expired certificate).
+	ReasonCertificateExpired = "CertificateExpired"
+	// ReasonCertificateExpiresSoon: a served certificate expires within
+	// Options.CertificateExpiryWarning (Served).
+	ReasonCertificateExpiresSoon = "CertificateExpiresSoon"
 )

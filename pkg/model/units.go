@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -255,7 +256,10 @@ func (c *UnitCache) sortedIngresses(b *builder, all []*networkingv1.Ingress, sam
 type cachedUnit struct {
 	ingresses []*networkingv1.Ingress
 	deps      *depLog
-	out       *unitOutput
+	// clock is the span of Options.Now the output holds for (certificate
+	// expiry, tlscert.go).
+	clock timeBounds
+	out   *unitOutput
 	// inMerge is the stamp of the last merge the unit was part of.
 	inMerge uint64
 }
@@ -341,7 +345,8 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	units := make([]*cachedUnit, len(groups))
 	var missing []int
 	for i, g := range groups {
-		if cu := old[g[0]]; cu != nil && slices.Equal(cu.ingresses, g) && (trusted || cu.deps.same(b)) && !excludes(opts.Excluded, g) {
+		if cu := old[g[0]]; cu != nil && slices.Equal(cu.ingresses, g) && (trusted || cu.deps.same(b)) && !excludes(opts.Excluded, g) &&
+			cu.clock.holds(opts.Now) {
 			units[i] = cu
 			continue
 		}
@@ -367,6 +372,10 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	}
 	cfg.Owners = contestedOwners(units) // a patched merge hands back the last Config's
 	cfg.ConfigMap = b.configMapApplied
+	cfg.RecheckAt = b.clock.until
+	for _, u := range units {
+		cfg.RecheckAt = earliest(cfg.RecheckAt, u.clock.until)
+	}
 	cache.env, cache.units, cache.current = env, keep, true
 	cache.stats.Whole, cache.stats.Units, cache.stats.Translated = false, len(units), len(missing)
 	return cfg, findings
@@ -511,11 +520,17 @@ func unitLocal(ing *networkingv1.Ingress, aliasKey, wwwKey string) bool {
 func unitEnv(opts Options, global Global, defaultFallback *fallback) ([32]byte, bool) {
 	opts.LastAccepted, opts.LastOwners, opts.Excluded, opts.KeyPairs, opts.Units = nil, nil, nil, nil, nil
 	opts.ExcludedConfigMap, opts.LastConfigMap = nil, nil // the Global they give is in the digest
+	// A unit that read LastCertificates is not cached; what Now decided
+	// holds for the unit's own span of time (cachedUnit.clock), and only
+	// whether there is a clock at all is the same for every unit.
+	clock := !opts.Now.IsZero()
+	opts.LastCertificates, opts.Now = nil, time.Time{}
 	raw, err := json.Marshal(struct {
 		Options  Options
 		Global   Global
 		Fallback Action
-	}{opts, global, defaultFallback.action})
+		Clock    bool
+	}{opts, global, defaultFallback.action, clock})
 	if err != nil {
 		return [32]byte{}, false
 	}
@@ -564,9 +579,10 @@ func (b *builder) buildUnit(ingresses []*networkingv1.Ingress, defaultFallback *
 		out.served, out.accepted = append(out.served, j), append(out.accepted, use)
 		cacheable = cacheable && use == ingresses[j]
 	})
-	// Owners kept from the last build (Options.LastOwners) are an input
-	// the cache does not key on.
-	cacheable = cacheable && len(out.served) == len(ingresses) && !u.stickyOwners
+	// Owners kept from the last build (Options.LastOwners), and key pairs
+	// looked up in Options.LastCertificates, are inputs the cache does not
+	// key on.
+	cacheable = cacheable && len(out.served) == len(ingresses) && !u.stickyOwners && !u.usedLast
 	u.setFallbacks(defaultFallback)
 	// Not u.config(): a unit needs no copy of the global settings.
 	cfg := &Config{}
@@ -587,5 +603,5 @@ func (b *builder) buildUnit(ingresses []*networkingv1.Ingress, defaultFallback *
 			func(id string) bool { return slices.Contains(ids, id) },
 			func(id string, _ Route) { ids = append(ids, id) })
 	}
-	return &cachedUnit{ingresses: ingresses, deps: u.deps, out: out}, cacheable
+	return &cachedUnit{ingresses: ingresses, deps: u.deps, clock: u.clock, out: out}, cacheable
 }
