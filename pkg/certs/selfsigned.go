@@ -32,6 +32,13 @@ func SelfSigned(commonName string, validFor time.Duration) ([]byte, error) {
 // hosts (the first is the common name) valid from now for validFor, and its
 // PKCS#8 key, each in PEM.
 func SelfSignedFor(hosts []string, validFor time.Duration) (certPEM, keyPEM []byte, err error) {
+	now := time.Now()
+	return SelfSignedBetween(hosts, now.Add(-time.Hour), now.Add(validFor))
+}
+
+// SelfSignedBetween is SelfSignedFor with the validity given as two
+// instants, which may both be past: tests make expired certificates with it.
+func SelfSignedBetween(hosts []string, notBefore, notAfter time.Time) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("generating key: %w", err)
@@ -40,12 +47,11 @@ func SelfSignedFor(hosts []string, validFor time.Duration) (certPEM, keyPEM []by
 	if err != nil {
 		return nil, nil, fmt.Errorf("generating serial: %w", err)
 	}
-	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: hosts[0], Organization: []string{"Portico"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(validFor),
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,

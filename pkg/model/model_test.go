@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -36,6 +37,10 @@ type expectation struct {
 		ControllerPorts          []int        `json:"controllerPorts"`
 		Resolvers                []string     `json:"resolvers"`
 		AllowSharedHosts         bool         `json:"allowSharedHosts"`
+		// Now is the clock certificates are checked against (RFC 3339), none when empty.
+		Now time.Time `json:"now"`
+		// CertificateExpiryWarning is a Go duration ("336h").
+		CertificateExpiryWarning string `json:"certificateExpiryWarning"`
 	} `json:"options"`
 	// Global lists fields of Config.Global (by JSON name) and their expected values.
 	Global   map[string]any `json:"global"`
@@ -188,6 +193,14 @@ func (exp expectation) options() model.Options {
 	opts.OwnAddresses = exp.Options.OwnAddresses
 	opts.AllowLoopbackBackends = exp.Options.AllowLoopbackBackends
 	opts.ControllerPorts = exp.Options.ControllerPorts
+	opts.Now = exp.Options.Now
+	if w := exp.Options.CertificateExpiryWarning; w != "" {
+		d, err := time.ParseDuration(w)
+		if err != nil {
+			panic(fmt.Sprintf("certificateExpiryWarning %q: %v", w, err))
+		}
+		opts.CertificateExpiryWarning = d
+	}
 	if exp.Options.Resolvers != nil {
 		opts.Global.Resolvers = exp.Options.Resolvers
 	}
