@@ -142,6 +142,13 @@ type Controller struct {
 	excludedConfigMap *model.ConfigMapExclusion
 	// liveConfigMap is the options ConfigMap version of the live config.
 	liveConfigMap *corev1.ConfigMap
+	// liveCertificates are the live config's certificate files, passed
+	// back to the model so a TLS Secret that turns bad keeps its last
+	// accepted key pair.
+	liveCertificates []model.Certificate
+	// recheck builds again when a certificate expires or enters its
+	// warning window (recheck.go).
+	recheck recheck
 
 	// pushMu serialises pushes of balancer data, from Sync and from the
 	// check that re-pushes to a restarted nginx.
@@ -358,9 +365,12 @@ func (c *Controller) syncSnapshot(ctx context.Context, snap *snapshot.Snapshot) 
 	opts.Excluded = c.excludedIn(snap)
 	opts.ExcludedConfigMap = c.excludedConfigMapIn(snap)
 	opts.LastConfigMap = c.liveConfigMap
+	opts.LastCertificates = c.liveCertificates
 	c.mu.Unlock()
 	buildStart := c.now()
+	opts.Now = buildStart // certificate expiry: the model reads no clock
 	cfg, findings := model.Build(snap, opts)
+	c.recheckAt(cfg.RecheckAt)
 	if c.opts.Findings != nil {
 		c.opts.Findings.Findings(findings)
 	}
@@ -429,6 +439,7 @@ func (c *Controller) syncSnapshot(ctx context.Context, snap *snapshot.Snapshot) 
 func (c *Controller) notifyLive(snap *snapshot.Snapshot, cfg *model.Config) {
 	c.mu.Lock()
 	c.accepted, c.owners, c.liveConfigMap = cfg.Accepted, cfg.Owners, cfg.ConfigMap
+	c.liveCertificates = cfg.Certificates
 	c.mu.Unlock()
 	if c.opts.Live != nil {
 		c.opts.Live(snap, cfg)
