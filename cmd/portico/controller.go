@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -51,6 +52,8 @@ type controllerFlags struct {
 	history       int
 	logLevel      string
 	logFormat     string
+	// expiryWarning is --certificate-expiry-warning.
+	expiryWarning time.Duration
 }
 
 func newControllerCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -130,6 +133,8 @@ route, Pod IP and file path; use kubectl port-forward or exec to read them):
 			"without a reload with the Lua balancer")
 	fs.DurationVar(&f.reloadTimeout, "reload-timeout", 30*time.Second, "how long nginx may take to serve a new configuration before the reload counts as failed")
 	fs.IntVar(&f.history, "reload-history", 50, "number of reload events kept for /debug/reloads")
+	fs.DurationVar(&f.expiryWarning, "certificate-expiry-warning", model.DefaultCertificateExpiryWarning,
+		"report a served TLS certificate this long before it expires (CertificateExpiresSoon); expired ones are always reported (CertificateExpired)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	f.model.register(fs)
@@ -173,9 +178,12 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		out.recorder = reload.Multi(out.recorder, in.events)
 		out.findings = multiFindings{out.findings, in.events}
 	}
-	var live func(*snapshot.Snapshot, *model.Config)
+	live := func(_ *snapshot.Snapshot, cfg *model.Config) { out.expiry.Set(servedExpiries(cfg)) }
 	if in.updater != nil {
-		live = in.updater.Observe
+		live = func(snap *snapshot.Snapshot, cfg *model.Config) {
+			out.expiry.Set(servedExpiries(cfg))
+			in.updater.Observe(snap, cfg)
+		}
 	}
 	ctrl, err := controller.New(in.source, ngx.driver, controller.Options{
 		Model:           modelOpts,
@@ -253,6 +261,8 @@ type outputs struct {
 	recorder reload.Recorder
 	findings controller.FindingRecorder
 	pushes   *reload.PushMetrics
+	// expiry is portico_certificate_expiry_timestamp_seconds of the live config.
+	expiry *certs.ExpiryMetrics
 }
 
 func newOutputs(log *slog.Logger, ngx nginxParts, balancer string, historySize int, started time.Time) outputs {
@@ -282,7 +292,19 @@ func newOutputs(log *slog.Logger, ngx nginxParts, balancer string, historySize i
 		),
 		findings: &controller.LogFindings{Logger: log.With("component", "model")},
 		pushes:   reload.NewPushMetrics(registry, balancer),
+		expiry:   certs.NewExpiryMetrics(registry),
 	}
+}
+
+// servedExpiries are the expiries of the TLS Secrets' certificates cfg serves.
+func servedExpiries(cfg *model.Config) []certs.Expiry {
+	var out []certs.Expiry
+	for _, c := range cfg.Certificates {
+		if ns, name, ok := strings.Cut(c.Secret, "/"); ok {
+			out = append(out, certs.Expiry{Namespace: ns, Secret: name, NotAfter: c.NotAfter})
+		}
+	}
+	return out
 }
 
 // balancerStore returns, for the Lua balancer, where its data goes and the
@@ -392,6 +414,10 @@ func prepareDirs(f controllerFlags) (model.Options, string, error) {
 	if f.pidFile != "" {
 		modelOpts.Global.PIDFile = f.pidFile
 	}
+	if f.expiryWarning < 0 {
+		return model.Options{}, "", fmt.Errorf("--certificate-expiry-warning %s: must not be negative", f.expiryWarning)
+	}
+	modelOpts.CertificateExpiryWarning = f.expiryWarning
 	// 0711: nginx workers (another user when the master is root) must be
 	// able to enter the auth directory to open htpasswd files they own;
 	// they can list nothing, and certificate files stay 0600 root-owned.
