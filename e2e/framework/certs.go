@@ -32,10 +32,25 @@ type KeyPair struct {
 }
 
 // NewKeyPair makes a self-signed certificate for hosts (the first is the
-// CN) the way the product makes its own, with pkg/certs.
+// CN) the way the product makes its own, with pkg/certs. It is valid for
+// 90 days, beyond the controller's default expiry warning (14 days): the
+// suites' certificates cause no CertificateExpiresSoon findings unless a
+// test asks for one (NewKeyPairBetween).
 func NewKeyPair(t testing.TB, hosts ...string) KeyPair {
 	t.Helper()
-	certPEM, keyPEM, err := certs.SelfSignedFor(hosts, 24*time.Hour)
+	certPEM, keyPEM, err := certs.SelfSignedFor(hosts, 90*24*time.Hour)
+	require.NoError(t, err)
+	block, _ := pem.Decode(certPEM)
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	require.NoError(t, err)
+	return KeyPair{CertPEM: certPEM, KeyPEM: keyPEM, Leaf: leaf}
+}
+
+// NewKeyPairBetween is NewKeyPair valid from notBefore to notAfter, which
+// may both be past: an expired certificate, as a forgotten Secret holds.
+func NewKeyPairBetween(t testing.TB, notBefore, notAfter time.Time, hosts ...string) KeyPair {
+	t.Helper()
+	certPEM, keyPEM, err := certs.SelfSignedBetween(hosts, notBefore, notAfter)
 	require.NoError(t, err)
 	block, _ := pem.Decode(certPEM)
 	leaf, err := x509.ParseCertificate(block.Bytes)
