@@ -113,8 +113,11 @@ type builder struct {
 	keyPairBuild  uint64 // this build's number in opts.KeyPairs
 	// clock is the span of Options.Now in which what b chose holds
 	// (tlscert.go); usedLast says b looked into Options.LastCertificates.
-	clock        timeBounds
-	usedLast     bool
+	clock    timeBounds
+	usedLast bool
+	// defaultPair is the --default-ssl-certificate pair served, nil for
+	// the self-signed one; read-only, shared with the unit builders.
+	defaultPair  *defaultPair
 	wwwRedirects []wwwRedirect
 	findings     []Finding
 	// taken counts the routes and default backends Ingresses have added,

@@ -38,11 +38,17 @@ func (b *builder) addTLS(ing *networkingv1.Ingress, ref ObjectRef) {
 				hostList(t.Hosts))
 		} else {
 			r := b.certificate(ing.Namespace, t.SecretName)
-			b.certificateFindings(ref, r, fmt.Sprintf("TLS Secret %s/%s", ing.Namespace, excerpt.Of(t.SecretName)),
-				"serving the default certificate for "+hostList(t.Hosts), "for "+hostList(t.Hosts))
-			if r.path != "" {
-				tls.CertificatePath = r.path
-				tls.Secret = key(ing.Namespace, t.SecretName)
+			subject := fmt.Sprintf("TLS Secret %s/%s", ing.Namespace, excerpt.Of(t.SecretName))
+			if r.expired && b.defaultCovers(hosts) {
+				// Something better than an expired certificate.
+				b.expiredForDefault(ref, r, subject, hostList(t.Hosts))
+			} else {
+				b.certificateFindings(ref, r, subject, "serving the default certificate for "+hostList(t.Hosts), "for "+hostList(t.Hosts))
+				if r.path != "" {
+					b.certificates[r.path] = r.cert
+					tls.CertificatePath = r.path
+					tls.Secret = key(ing.Namespace, t.SecretName)
+				}
 			}
 		}
 		for _, h := range hosts {
@@ -91,17 +97,14 @@ func hostList(hosts []string) string {
 var errSecretNotFound = errors.New("not found")
 
 // certificate chooses the key pair served for a kubernetes.io/tls Secret
-// (tlscert.go) and registers its PEM file; the result is kept for the
-// rest of the build, as every use of the Secret gets the same pair.
+// (tlscert.go); the result is kept for the rest of the build, as every use
+// of the Secret gets the same pair. The user registers its file.
 func (b *builder) certificate(namespace, name string) certResult {
 	k := key(namespace, name)
 	if r, ok := b.certBySecret[k]; ok {
 		return r
 	}
 	r := b.chooseCertificate(namespace, name)
-	if r.path != "" {
-		b.certificates[r.path] = r.cert
-	}
 	b.certBySecret[k] = r
 	return r
 }
@@ -219,7 +222,11 @@ func (b *builder) defaultCertificate() {
 	b.certificateFindings(ObjectRef{Kind: "Secret", Namespace: namespace, Name: name}, r, "default SSL certificate",
 		"using the self-signed certificate", "for hosts without a usable Secret")
 	if r.path != "" {
+		b.certificates[r.path] = r.cert
 		b.global.DefaultCertificate = r.path
+		if leaf, err := firstCertificate(r.cert.PEM); err == nil {
+			b.defaultPair = &defaultPair{leaf: leaf, notAfter: r.cert.NotAfter, name: spec}
+		}
 	}
 }
 

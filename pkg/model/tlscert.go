@@ -2,6 +2,8 @@ package model
 
 import (
 	"cmp"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"path"
 	"slices"
@@ -20,10 +22,12 @@ import (
 //
 // Expiry is judged against Options.Now, an input, so that Build stays
 // deterministic. An expired certificate is never served silently: the
-// Secret's last accepted pair serves instead while that one is valid;
-// with nothing better at hand the expired certificate keeps serving
-// (clients then see why they fail, and those that do not check dates go
-// on working) with a CertificateExpired finding, as loud as any other.
+// Secret's last accepted pair serves instead while that one is valid, or
+// else the --default-ssl-certificate pair when it is valid and made for
+// the hosts; with nothing better at hand the expired certificate keeps
+// serving (clients then see why they fail, and those that do not check
+// dates go on working) with a CertificateExpired finding, as loud as any
+// other.
 
 // certResult is what a build chose for one TLS Secret.
 type certResult struct {
@@ -139,6 +143,61 @@ func (b *builder) certificateFindings(ref ObjectRef, r certResult, subject, fall
 	case r.soon:
 		b.servedBut(ref, ReasonCertificateExpiresSoon, "%s: the certificate served %s expires at %s (--certificate-expiry-warning %s); renew it",
 			subject, hosts, stamp(r.cert.NotAfter), b.opts.CertificateExpiryWarning)
+	}
+}
+
+// defaultPair is the --default-ssl-certificate pair the build serves.
+type defaultPair struct {
+	leaf     *x509.Certificate
+	notAfter time.Time
+	name     string // "namespace/name"
+}
+
+// defaultCovers reports whether the --default-ssl-certificate pair is
+// better than an expired certificate for hosts: valid now, and for every
+// one of their names (a wildcard default certificate often is). The
+// self-signed fallback never is.
+func (b *builder) defaultCovers(hosts []string) bool {
+	d := b.defaultPair
+	if d == nil {
+		return false
+	}
+	if expired, _ := b.expiry(d.notAfter); expired {
+		return false
+	}
+	for _, h := range hosts {
+		if h == "" || d.leaf.VerifyHostname(h) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// expiredForDefault reports a TLS Secret whose certificate has expired,
+// with nothing valid of its own, for hosts the default certificate serves
+// instead (defaultCovers).
+func (b *builder) expiredForDefault(ref ObjectRef, r certResult, subject, hosts string) {
+	d := b.defaultPair
+	if r.err != nil {
+		b.ignored(ref, ReasonInvalidCertificate, "%s: %v; its last accepted certificate expired at %s too: serving the default certificate "+
+			"(--default-ssl-certificate %s), which is valid for %s until %s, instead", subject, r.err, stamp(r.cert.NotAfter), d.name, hosts, stamp(d.notAfter))
+		return
+	}
+	b.ignored(ref, ReasonCertificateExpired, "%s: its certificate expired at %s: serving the default certificate "+
+		"(--default-ssl-certificate %s), which is valid for %s until %s, instead", subject, stamp(r.cert.NotAfter), d.name, hosts, stamp(d.notAfter))
+}
+
+// firstCertificate parses the first CERTIFICATE block of PEM data.
+func firstCertificate(data []byte) (*x509.Certificate, error) {
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			return nil, errors.New("no certificate found")
+		}
+		if block.Type == "CERTIFICATE" {
+			return x509.ParseCertificate(block.Bytes)
+		}
 	}
 }
 

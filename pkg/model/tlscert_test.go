@@ -260,3 +260,73 @@ func TestUnitsFollowTheClock(t *testing.T) {
 		assert.Equal(t, wholeFindings, unitFindings, "at %s", now)
 	}
 }
+
+// TestExpiredCertificateGivesWayToCoveringDefault: an expired certificate
+// with nothing valid of its own gives way to the --default-ssl-certificate
+// pair when that one is valid and made for the host (a wildcard); a
+// default certificate for other names, or itself expired, is no better.
+func TestExpiredCertificateGivesWayToCoveringDefault(t *testing.T) {
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	far := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	stale := newPair(t, "a.example.com", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	cases := []struct {
+		name string
+		// defaultPair is the data of portico/default-tls.
+		defaultPair pair
+		want        string // "default" or "stale"
+		findings    []string
+	}{
+		{name: "wildcard default, valid", defaultPair: newPair(t, "*.example.com", far), want: "default",
+			findings: []string{"Ingress a/web CertificateExpired PartlyServed"}},
+		{name: "default for other names", defaultPair: newPair(t, "*.example.org", far), want: "stale",
+			findings: []string{"Ingress a/web CertificateExpired Served"}},
+		{name: "wildcard default, expired too", defaultPair: newPair(t, "*.example.com", now.Add(-time.Hour)), want: "stale",
+			findings: []string{"Secret portico/default-tls CertificateExpired Served", "Ingress a/web CertificateExpired Served"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			snap := tlsSnapshot(map[string]*corev1.Secret{
+				"a": tlsSecret("a", "s1", pairData(stale)),
+				"b": tlsSecret("b", "o1", pairData(newPair(t, "b.example.com", far))),
+			})
+			def := tlsSecret("portico", "d1", pairData(tc.defaultPair))
+			def.Name = "default-tls"
+			snap.Secrets = append(snap.Secrets, def)
+			opts := testOptions()
+			opts.Now, opts.DefaultSSLCertificate = now, "portico/default-tls"
+			cfg, findings := model.Build(snap, opts)
+			want := certOf(stale)
+			if tc.want == "default" {
+				want = "default"
+			}
+			assert.Equal(t, want, servedCert(t, cfg, "a.example.com"))
+			var got []string
+			for _, f := range findings {
+				got = append(got, f.Object.String()+" "+f.Reason+" "+string(f.Severity))
+			}
+			assert.Equal(t, tc.findings, got, "%v", findings)
+			if tc.want == "default" {
+				assert.Contains(t, findings[0].Message, "serving the default certificate (--default-ssl-certificate portico/default-tls), which is valid for a.example.com until 2030-01-01T00:00:00Z, instead")
+				for _, c := range cfg.Certificates {
+					assert.NotEqual(t, "a/tls", c.Secret, "no file for a pair no server serves")
+				}
+			}
+
+			// The same through cached units, as time passes.
+			cache := model.NewUnitCache()
+			opts.Units = cache
+			for _, at := range []time.Time{now, now.Add(time.Hour), far.Add(time.Hour), now} {
+				opts.Now = at
+				whole, wf := model.Build(snap, withoutUnits(opts))
+				units, uf := model.Build(snap, opts)
+				assert.Equal(t, whole, units, "at %s", at)
+				assert.Equal(t, wf, uf, "at %s", at)
+			}
+		})
+	}
+}
+
+func withoutUnits(opts model.Options) model.Options {
+	opts.Units = nil
+	return opts
+}

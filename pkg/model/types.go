@@ -686,7 +686,8 @@ const (
 	ReasonInvalidSecretKeptLastGood = "InvalidSecretKeptLastGood"
 	// ReasonCertificateExpired: a TLS Secret's certificate has expired
 	// (Options.Now). Its last accepted pair serves instead while that one
-	// is valid (PartlyServed); with nothing better the expired certificate
+	// is valid, or else a valid --default-ssl-certificate made for the
+	// hosts (PartlyServed); with nothing better the expired certificate
 	// keeps serving, and the finding says so (Served: nothing of the
 	// Ingress is dropped, clients see an expired certificate).
 	ReasonCertificateExpired = "CertificateExpired"

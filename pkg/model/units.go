@@ -553,6 +553,7 @@ func (b *builder) unitBuilder() *builder {
 		opts: b.opts, global: b.global, parser: b.parser,
 		index: b.index, classes: b.classes, addrs: b.addrs, resolved: b.resolved,
 		keyPairBuild: b.keyPairBuild,
+		defaultPair:  b.defaultPair,
 		limits:       b.limits,
 		servers:      map[string]*serverBuilder{},
 		upstreams:    map[string]*Upstream{},
