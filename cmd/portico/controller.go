@@ -48,6 +48,7 @@ type controllerFlags struct {
 	endpointHold  time.Duration
 	externalEvery time.Duration
 	reloadTimeout time.Duration
+	testTimeout   time.Duration
 	history       int
 	logLevel      string
 	logFormat     string
@@ -129,6 +130,8 @@ route, Pod IP and file path; use kubectl port-forward or exec to read them):
 		"how often the controller resolves the names of ExternalName Services again (with --resolver); new answers reach nginx "+
 			"without a reload with the Lua balancer")
 	fs.DurationVar(&f.reloadTimeout, "reload-timeout", 30*time.Second, "how long nginx may take to serve a new configuration before the reload counts as failed")
+	fs.DurationVar(&f.testTimeout, "nginx-test-timeout", 30*time.Second,
+		"how long one nginx -t may run before it is killed with every process it started; the sync is then retried after the hold-off")
 	fs.IntVar(&f.history, "reload-history", 50, "number of reload events kept for /debug/reloads")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
@@ -153,7 +156,7 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	balancer, err := resolveBalancer(ctx, f.nginxBinary, f.model.balancer, &modelOpts, log)
+	balancer, err := resolveBalancer(ctx, f.nginxProbe(), f.model.balancer, &modelOpts, log)
 	if err != nil {
 		return err
 	}
@@ -285,6 +288,11 @@ func newOutputs(log *slog.Logger, ngx nginxParts, balancer string, historySize i
 	}
 }
 
+// nginxProbe is what the Lua probes need to run nginx -t.
+func (f controllerFlags) nginxProbe() nginx.Options {
+	return nginx.Options{Binary: f.nginxBinary, TestTimeout: f.testTimeout}
+}
+
 // balancerStore returns, for the Lua balancer, where its data goes and the
 // probe that checks nginx's Lua module (nil, nil for upstream blocks).
 func balancerStore(f controllerFlags, balancer string, g model.Global) (controller.DynamicStore, func(context.Context) error) {
@@ -295,7 +303,7 @@ func balancerStore(f controllerFlags, balancer string, g model.Global) (controll
 	if f.template == "" {
 		// The built-in template's copy for nginx -t leaves the Lua
 		// module out (much faster); the probe checks that part.
-		checkLua = luaChecker(f.nginxBinary, g)
+		checkLua = luaChecker(f.nginxProbe(), g)
 	}
 	return nginx.NewDynamic("http://nginx"+nginx.DynamicPath, g.InternalSocket), checkLua
 }
@@ -450,6 +458,7 @@ func newNginx(f controllerFlags, modelOpts *model.Options, configDir string, log
 		VerifyURL:     "http://nginx/portico/generation",
 		Socket:        g.InternalSocket,
 		VerifyTimeout: f.reloadTimeout,
+		TestTimeout:   f.testTimeout,
 		Logger:        log,
 	}
 	parts := nginxParts{opts: opts, proc: nginx.PIDFileProcess{Path: g.PIDFile}}

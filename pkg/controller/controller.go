@@ -297,9 +297,25 @@ func (c *Controller) retry(err error) {
 		c.retries.Forget(syncKey)
 		return
 	}
-	delay := c.retries.When(syncKey)
+	delay := c.retryDelay(err)
 	c.log.Warn("sync failed; retrying", "error", err, "in", delay, "failures_in_a_row", c.retries.NumRequeues(syncKey))
 	c.queue.TriggerAfter(delay)
+}
+
+// retryDelay counts one more failure in a row and returns the wait before
+// the retry. A sync whose nginx -t ran past its deadline already waited
+// that long (--nginx-test-timeout), which is backoff enough: it is retried
+// after the hold-off, so while nginx -t hangs it runs at most once per
+// deadline plus hold-off, and once nginx can finish it again (the NFS
+// mount is back), the config goes live within a hold-off of the end of the
+// attempt that found it hung, instead of after up to MaxRetryDelay more.
+func (c *Controller) retryDelay(err error) time.Duration {
+	delay := c.retries.When(syncKey)
+	var hung *nginx.TestTimeoutError
+	if errors.As(err, &hung) {
+		return min(delay, c.opts.HoldOff)
+	}
+	return delay
 }
 
 // Sync runs one build-render-apply cycle now. It returns an error when the
@@ -575,6 +591,7 @@ func (c *Controller) collectFiles(cfg *model.Config) {
 func classify(err error) (reload.Result, string) {
 	var testErr *nginx.TestError
 	var verifyErr *nginx.VerifyError
+	var hung *nginx.TestTimeoutError
 	switch {
 	case err == nil:
 		return reload.ResultSuccess, ""
@@ -585,6 +602,10 @@ func classify(err error) (reload.Result, string) {
 		return reload.ResultInvalid, testErr.Output
 	case errors.As(err, &verifyErr):
 		return reload.ResultTimeout, verifyErr.Error()
+	case errors.As(err, &hung):
+		// The whole chain: it says whether the Lua probe or the
+		// configuration's own nginx -t hung.
+		return reload.ResultTimeout, err.Error()
 	default:
 		return reload.ResultFailed, err.Error()
 	}

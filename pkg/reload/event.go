@@ -23,7 +23,8 @@ const (
 	ResultInvalid Result = "invalid"
 	// ResultFailed means writing the config or signalling nginx failed.
 	ResultFailed Result = "failed"
-	// ResultTimeout means nginx did not serve the new generation in time.
+	// ResultTimeout means nginx did not finish in time: it did not serve
+	// the new generation, or nginx -t ran past its deadline and was killed.
 	ResultTimeout Result = "timeout"
 )
 
