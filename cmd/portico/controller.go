@@ -165,6 +165,7 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		return err
 	}
 	ngx := newNginx(f, &modelOpts, configDir, log.With("component", "nginx"))
+	removeStaleTemps(ngx.driver, log)
 	out := newOutputs(log, ngx, balancer, f.history, started)
 	dynamic, checkLua := balancerStore(f, balancer, modelOpts.Global)
 	in, err := newInputs(f, modelOpts, log)
@@ -285,6 +286,19 @@ func newOutputs(log *slog.Logger, ngx nginxParts, balancer string, historySize i
 		),
 		findings: &controller.LogFindings{Logger: log.With("component", "model")},
 		pushes:   reload.NewPushMetrics(registry, balancer),
+	}
+}
+
+// removeStaleTemps removes the candidate configs an earlier run left in the
+// config directory (killed between writing one and renaming or removing
+// it), and says which. Failing to is not fatal: they only take space.
+func removeStaleTemps(d *nginx.Driver, log *slog.Logger) {
+	removed, err := d.RemoveStaleTemps()
+	for _, p := range removed {
+		log.Info("removed a temporary config left by an earlier run", "path", p)
+	}
+	if err != nil {
+		log.Warn("could not remove temporary configs left by an earlier run", "error", err)
 	}
 }
 
