@@ -155,6 +155,9 @@ type Controller struct {
 	liveCfg *model.Config
 	// servedGeneration is the generation of the config nginx serves (guarded by mu).
 	servedGeneration uint64
+	// failing is set while the last reload attempt recorded failed, until
+	// a success or a recovery (guarded by mu).
+	failing bool
 }
 
 // New checks the template and returns a controller.
@@ -416,6 +419,7 @@ func (c *Controller) syncSnapshot(ctx context.Context, snap *snapshot.Snapshot) 
 		c.mu.Lock()
 		c.liveCfg = cfg
 		c.mu.Unlock()
+		c.recordRecovery(len(opts.Excluded) > 0 || opts.ExcludedConfigMap != nil)
 		c.notifyLive(snap, cfg)
 		return nil, nil, nil
 	}
@@ -440,6 +444,29 @@ func (c *Controller) syncSnapshot(ctx context.Context, snap *snapshot.Snapshot) 
 		return nil, nil, nil // shutdown, or the sync's own timeout: not the objects'
 	}
 	return nil, nil, err
+}
+
+// recordRecovery records, after failed attempts, that the config wanted
+// is the live one again (the change was reverted, or what nginx -t refused
+// is left out, as excluded says): nginx runs what is wanted, so the
+// metrics and history must stop saying the last reload failed. The
+// unchanged path reloads nothing and would otherwise record nothing.
+func (c *Controller) recordRecovery(excluded bool) {
+	c.mu.Lock()
+	if !c.failing {
+		c.mu.Unlock()
+		return
+	}
+	c.failing = false
+	ev := reload.Event{Time: c.now(), Result: reload.ResultRecovered, Generation: c.servedGeneration,
+		ConfigHash: c.liveHash, Message: reload.RecoveredMessage}
+	c.mu.Unlock()
+	if excluded {
+		ev.Message += "; what nginx -t refused is left out (finding " + model.ReasonNginxRejected + ")"
+	}
+	c.log.Info("configuration wanted is the live one again after failed reloads", "generation", ev.Generation,
+		"config_hash", short(ev.ConfigHash), "excluded", excluded)
+	c.opts.Recorder.Record(ev)
 }
 
 func (c *Controller) notifyLive(snap *snapshot.Snapshot, cfg *model.Config) {
@@ -489,6 +516,7 @@ func (c *Controller) apply(ctx context.Context, out *render.Output, rendererGen 
 	ev.Result, ev.Message = classify(err)
 
 	c.mu.Lock()
+	c.failing = ev.Result.Failed()
 	switch {
 	case err == nil:
 		c.liveHash, c.liveGen, c.liveConf, c.digests, c.failedHash = hash, rendererGen, conf, digests, ""
