@@ -75,7 +75,9 @@ With --start-nginx, Portico starts and supervises nginx itself.
 
 A configuration that fails nginx -t is never made live: the last good one
 keeps serving, and the error is logged, counted in metrics and listed in
-/debug/reloads. When nginx names lines of an Ingress, that Ingress is left
+/debug/reloads (retries that fail the same way as one entry with a count;
+getting back to the live configuration as "recovered"). An nginx -t that
+runs past --nginx-test-timeout is killed and retried after the hold-off. When nginx names lines of an Ingress, that Ingress is left
 out (its last accepted version keeps serving, and it gets an NginxRejected
 Warning) and the rest goes live in the same sync.
 
