@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -24,10 +23,11 @@ func luaModuleCandidates() [][]string {
 }
 
 // resolveBalancer installs the Lua code into Global.LuaDir and settles the
-// balancer: with --balancer auto, Lua when nginx -t accepts a probe config
-// that loads it, else upstream blocks with a warning; with --balancer lua a
-// failing probe is an error. It reports the balancer chosen.
-func resolveBalancer(ctx context.Context, binary, flag string, opts *model.Options, log *slog.Logger) (string, error) {
+// balancer: with --balancer auto, Lua when nginx -t (ngx.Binary, within
+// ngx.TestTimeout) accepts a probe config that loads it, else upstream
+// blocks with a warning; with --balancer lua a failing probe is an error.
+// It reports the balancer chosen.
+func resolveBalancer(ctx context.Context, ngx nginx.Options, flag string, opts *model.Options, log *slog.Logger) (string, error) {
 	g := &opts.Global
 	if flag == model.BalancerUpstreams {
 		g.Balancer = model.BalancerUpstreams
@@ -39,7 +39,7 @@ func resolveBalancer(ctx context.Context, binary, flag string, opts *model.Optio
 	if err := checkWorkersCanEnter(g.LuaDir); err != nil {
 		return "", err
 	}
-	probe := nginx.DetectLua(ctx, binary, g.LuaDir, luaModuleCandidates())
+	probe := nginx.DetectLua(ctx, ngx, g.LuaDir, luaModuleCandidates())
 	if probe.Err == nil {
 		g.Balancer, g.LuaModules = model.BalancerLua, probe.Modules
 		return g.Balancer, nil
@@ -77,17 +77,11 @@ func checkWorkersCanEnter(dir string) error {
 }
 
 // luaChecker returns the controller's CheckLua: the start-up probe again, on
-// the modules found then. A failure reinstalls the Lua code first (a runtime
-// directory cleaned under nginx's feet) and probes once more.
-func luaChecker(binary string, g model.Global) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		probe := nginx.DetectLua(ctx, binary, g.LuaDir, [][]string{g.LuaModules})
-		if probe.Err == nil {
-			return nil
-		}
-		if err := rootfs.InstallLua(g.LuaDir); err != nil {
-			return errors.Join(probe.Err, err)
-		}
-		return nginx.DetectLua(ctx, binary, g.LuaDir, [][]string{g.LuaModules}).Err
-	}
+// the modules found then, but only once something it reads changed (see
+// nginx.LuaCheck); the Lua code is installed again first. The start-up
+// probe has just passed on these files.
+func luaChecker(ngx nginx.Options, g model.Global) func(ctx context.Context) error {
+	check := nginx.NewLuaCheck(ngx, g.LuaDir, g.LuaModules, func() error { return rootfs.InstallLua(g.LuaDir) })
+	check.Passed()
+	return check.Check
 }

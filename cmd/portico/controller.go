@@ -49,6 +49,7 @@ type controllerFlags struct {
 	endpointHold  time.Duration
 	externalEvery time.Duration
 	reloadTimeout time.Duration
+	testTimeout   time.Duration
 	history       int
 	logLevel      string
 	logFormat     string
@@ -77,7 +78,9 @@ With --start-nginx, Portico starts and supervises nginx itself.
 
 A configuration that fails nginx -t is never made live: the last good one
 keeps serving, and the error is logged, counted in metrics and listed in
-/debug/reloads. When nginx names lines of an Ingress, that Ingress is left
+/debug/reloads (retries that fail the same way as one entry with a count;
+getting back to the live configuration as "recovered"). An nginx -t that
+runs past --nginx-test-timeout is killed and retried after the hold-off. When nginx names lines of an Ingress, that Ingress is left
 out (its last accepted version keeps serving, and it gets an NginxRejected
 Warning) and the rest goes live in the same sync.
 
@@ -132,6 +135,8 @@ route, Pod IP and file path; use kubectl port-forward or exec to read them):
 		"how often the controller resolves the names of ExternalName Services again (with --resolver); new answers reach nginx "+
 			"without a reload with the Lua balancer")
 	fs.DurationVar(&f.reloadTimeout, "reload-timeout", 30*time.Second, "how long nginx may take to serve a new configuration before the reload counts as failed")
+	fs.DurationVar(&f.testTimeout, "nginx-test-timeout", 30*time.Second,
+		"how long one nginx -t may run before it is killed with every process it started; the sync is then retried after the hold-off")
 	fs.IntVar(&f.history, "reload-history", 50, "number of reload events kept for /debug/reloads")
 	fs.DurationVar(&f.expiryWarning, "certificate-expiry-warning", model.DefaultCertificateExpiryWarning,
 		"report a served TLS certificate this long before it expires (CertificateExpiresSoon); expired ones are always reported (CertificateExpired)")
@@ -158,7 +163,7 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	balancer, err := resolveBalancer(ctx, f.nginxBinary, f.model.balancer, &modelOpts, log)
+	balancer, err := resolveBalancer(ctx, f.nginxProbe(), f.model.balancer, &modelOpts, log)
 	if err != nil {
 		return err
 	}
@@ -167,6 +172,7 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		return err
 	}
 	ngx := newNginx(f, &modelOpts, configDir, log.With("component", "nginx"))
+	removeStaleTemps(ngx.driver, log)
 	out := newOutputs(log, ngx, balancer, f.history, started)
 	dynamic, checkLua := balancerStore(f, balancer, modelOpts.Global)
 	in, err := newInputs(f, modelOpts, log)
@@ -307,6 +313,24 @@ func servedExpiries(cfg *model.Config) []certs.Expiry {
 	return out
 }
 
+// removeStaleTemps removes the candidate configs an earlier run left in the
+// config directory (killed between writing one and renaming or removing
+// it), and says which. Failing to is not fatal: they only take space.
+func removeStaleTemps(d *nginx.Driver, log *slog.Logger) {
+	removed, err := d.RemoveStaleTemps()
+	for _, p := range removed {
+		log.Info("removed a temporary config left by an earlier run", "path", p)
+	}
+	if err != nil {
+		log.Warn("could not remove temporary configs left by an earlier run", "error", err)
+	}
+}
+
+// nginxProbe is what the Lua probes need to run nginx -t.
+func (f controllerFlags) nginxProbe() nginx.Options {
+	return nginx.Options{Binary: f.nginxBinary, TestTimeout: f.testTimeout}
+}
+
 // balancerStore returns, for the Lua balancer, where its data goes and the
 // probe that checks nginx's Lua module (nil, nil for upstream blocks).
 func balancerStore(f controllerFlags, balancer string, g model.Global) (controller.DynamicStore, func(context.Context) error) {
@@ -317,7 +341,7 @@ func balancerStore(f controllerFlags, balancer string, g model.Global) (controll
 	if f.template == "" {
 		// The built-in template's copy for nginx -t leaves the Lua
 		// module out (much faster); the probe checks that part.
-		checkLua = luaChecker(f.nginxBinary, g)
+		checkLua = luaChecker(f.nginxProbe(), g)
 	}
 	return nginx.NewDynamic("http://nginx"+nginx.DynamicPath, g.InternalSocket), checkLua
 }
@@ -476,6 +500,7 @@ func newNginx(f controllerFlags, modelOpts *model.Options, configDir string, log
 		VerifyURL:     "http://nginx/portico/generation",
 		Socket:        g.InternalSocket,
 		VerifyTimeout: f.reloadTimeout,
+		TestTimeout:   f.testTimeout,
 		Logger:        log,
 	}
 	parts := nginxParts{opts: opts, proc: nginx.PIDFileProcess{Path: g.PIDFile}}

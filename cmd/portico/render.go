@@ -92,7 +92,7 @@ func runRender(ctx context.Context, f renderFlags, stdout, stderr io.Writer) err
 		// nginx -t runs the balancer's Lua code: install it, and settle
 		// --balancer auto as the controller would.
 		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		if _, err := resolveBalancer(ctx, f.nginxBinary, f.model.balancer, &opts, log); err != nil {
+		if _, err := resolveBalancer(ctx, nginx.Options{Binary: f.nginxBinary}, f.model.balancer, &opts, log); err != nil {
 			return err
 		}
 	}

@@ -289,6 +289,11 @@ type ReloadEvent struct {
 	} `json:"changes"`
 	// Message says why an attempt failed.
 	Message string `json:"message"`
+	// Count is how many attempts in a row that failed the same way this
+	// entry stands for (1 for one).
+	Count int `json:"count"`
+	// LastTime is when the last of those attempts started.
+	LastTime time.Time `json:"last_time"`
 }
 
 // Reloads returns /debug/reloads, newest first.

@@ -162,6 +162,9 @@ type Controller struct {
 	liveCfg *model.Config
 	// servedGeneration is the generation of the config nginx serves (guarded by mu).
 	servedGeneration uint64
+	// failing is set while the last reload attempt recorded failed, until
+	// a success or a recovery (guarded by mu).
+	failing bool
 }
 
 // New checks the template and returns a controller.
@@ -304,9 +307,25 @@ func (c *Controller) retry(err error) {
 		c.retries.Forget(syncKey)
 		return
 	}
-	delay := c.retries.When(syncKey)
+	delay := c.retryDelay(err)
 	c.log.Warn("sync failed; retrying", "error", err, "in", delay, "failures_in_a_row", c.retries.NumRequeues(syncKey))
 	c.queue.TriggerAfter(delay)
+}
+
+// retryDelay counts one more failure in a row and returns the wait before
+// the retry. A sync whose nginx -t ran past its deadline already waited
+// that long (--nginx-test-timeout), which is backoff enough: it is retried
+// after the hold-off, so while nginx -t hangs it runs at most once per
+// deadline plus hold-off, and once nginx can finish it again (the NFS
+// mount is back), the config goes live within a hold-off of the end of the
+// attempt that found it hung, instead of after up to MaxRetryDelay more.
+func (c *Controller) retryDelay(err error) time.Duration {
+	delay := c.retries.When(syncKey)
+	var hung *nginx.TestTimeoutError
+	if errors.As(err, &hung) {
+		return min(delay, c.opts.HoldOff)
+	}
+	return delay
 }
 
 // Sync runs one build-render-apply cycle now. It returns an error when the
@@ -410,6 +429,7 @@ func (c *Controller) syncSnapshot(ctx context.Context, snap *snapshot.Snapshot) 
 		c.mu.Lock()
 		c.liveCfg = cfg
 		c.mu.Unlock()
+		c.recordRecovery(len(opts.Excluded) > 0 || opts.ExcludedConfigMap != nil)
 		c.notifyLive(snap, cfg)
 		return nil, nil, nil
 	}
@@ -434,6 +454,29 @@ func (c *Controller) syncSnapshot(ctx context.Context, snap *snapshot.Snapshot) 
 		return nil, nil, nil // shutdown, or the sync's own timeout: not the objects'
 	}
 	return nil, nil, err
+}
+
+// recordRecovery records, after failed attempts, that the config wanted
+// is the live one again (the change was reverted, or what nginx -t refused
+// is left out, as excluded says): nginx runs what is wanted, so the
+// metrics and history must stop saying the last reload failed. The
+// unchanged path reloads nothing and would otherwise record nothing.
+func (c *Controller) recordRecovery(excluded bool) {
+	c.mu.Lock()
+	if !c.failing {
+		c.mu.Unlock()
+		return
+	}
+	c.failing = false
+	ev := reload.Event{Time: c.now(), Result: reload.ResultRecovered, Generation: c.servedGeneration,
+		ConfigHash: c.liveHash, Message: reload.RecoveredMessage}
+	c.mu.Unlock()
+	if excluded {
+		ev.Message += "; what nginx -t refused is left out (finding " + model.ReasonNginxRejected + ")"
+	}
+	c.log.Info("configuration wanted is the live one again after failed reloads", "generation", ev.Generation,
+		"config_hash", short(ev.ConfigHash), "excluded", excluded)
+	c.opts.Recorder.Record(ev)
 }
 
 func (c *Controller) notifyLive(snap *snapshot.Snapshot, cfg *model.Config) {
@@ -484,6 +527,7 @@ func (c *Controller) apply(ctx context.Context, out *render.Output, rendererGen 
 	ev.Result, ev.Message = classify(err)
 
 	c.mu.Lock()
+	c.failing = ev.Result.Failed()
 	switch {
 	case err == nil:
 		c.liveHash, c.liveGen, c.liveConf, c.digests, c.failedHash = hash, rendererGen, conf, digests, ""
@@ -586,6 +630,7 @@ func (c *Controller) collectFiles(cfg *model.Config) {
 func classify(err error) (reload.Result, string) {
 	var testErr *nginx.TestError
 	var verifyErr *nginx.VerifyError
+	var hung *nginx.TestTimeoutError
 	switch {
 	case err == nil:
 		return reload.ResultSuccess, ""
@@ -596,6 +641,10 @@ func classify(err error) (reload.Result, string) {
 		return reload.ResultInvalid, testErr.Output
 	case errors.As(err, &verifyErr):
 		return reload.ResultTimeout, verifyErr.Error()
+	case errors.As(err, &hung):
+		// The whole chain: it says whether the Lua probe or the
+		// configuration's own nginx -t hung.
+		return reload.ResultTimeout, err.Error()
 	default:
 		return reload.ResultFailed, err.Error()
 	}

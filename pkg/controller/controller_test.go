@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -230,6 +231,8 @@ func TestClassify(t *testing.T) {
 		{&nginx.VerifyError{Generation: 3, Err: context.DeadlineExceeded}, reload.ResultTimeout},
 		{&nginx.VerifyError{Generation: 3, Err: context.Canceled}, reload.ResultFailed},
 		{errors.New("disk full"), reload.ResultFailed},
+		{&nginx.TestTimeoutError{Command: "nginx -t", Timeout: time.Second}, reload.ResultTimeout},
+		{fmt.Errorf("checking the Lua module: %w", &nginx.TestTimeoutError{Command: "nginx -t", Timeout: time.Second}), reload.ResultTimeout},
 	}
 	for _, c := range cases {
 		got, _ := classify(c.err)
@@ -342,4 +345,35 @@ func TestRetryBacksOff(t *testing.T) {
 	full, ok := c.queue.Wait(ctx)
 	require.True(t, ok)
 	assert.True(t, full)
+}
+
+// TestRetryAfterHungTestWaitsOnlyTheHoldOff: a sync whose nginx -t ran past
+// its deadline already waited that long; it is retried after the hold-off
+// however many failed in a row, so a recovered nginx goes live within a
+// hold-off. Other failures keep backing off.
+func TestRetryAfterHungTestWaitsOnlyTheHoldOff(t *testing.T) {
+	hung := fmt.Errorf("apply: %w", &nginx.TestTimeoutError{Command: "nginx -t -q -c x", Timeout: 30 * time.Second})
+	tests := []struct {
+		name string
+		err  error
+		// want is the wait before the 8th retry in a row.
+		want time.Duration
+	}{
+		{name: "nginx -t hung", err: hung, want: 200 * time.Millisecond},
+		{name: "reload not confirmed", err: &nginx.VerifyError{Generation: 1, Err: context.DeadlineExceeded}, want: 30 * time.Second},
+		{name: "write failed", err: errors.New("read-only file system"), want: 30 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, ngx, rec := &fakeSource{}, &fakeNginx{}, &events{}
+			started := 0
+			c := newTestController(t, src, ngx, rec, &started)
+			c.opts.HoldOff = 200 * time.Millisecond
+			var last time.Duration
+			for range 8 {
+				last = c.retryDelay(tt.err)
+			}
+			assert.Equal(t, tt.want, last)
+		})
+	}
 }

@@ -46,6 +46,10 @@ type Recorder struct {
 
 	mu   sync.Mutex
 	sent map[model.Finding]time.Time
+	// failure is the last failed reload sent (with the retries folded into
+	// it since), failureSent when; zero after a success or recovery.
+	failure     reload.Event
+	failureSent time.Time
 }
 
 // New returns a Recorder. repeat is how often a finding that persists is
@@ -61,14 +65,37 @@ func New(rec record.EventRecorder, pod PodRef, repeat time.Duration, log *slog.L
 	return r
 }
 
-// Record implements reload.Recorder: one Event on the Pod per reload attempt.
+// Record implements reload.Recorder: an Event on the Pod per reload outcome.
+// Retries that fail the same way as the last failure sent
+// (reload.Event.SameFailure) send nothing until the repeat interval has
+// passed; then one Event says how many attempts failed since when. Each
+// retry's message differs (its generation, its duration), so client-go's
+// aggregation would not fold them, and a retry every few seconds would
+// bury every other Event on the Pod.
 func (r *Recorder) Record(ev reload.Event) {
 	if r.pod == nil {
 		return
 	}
 	kind := corev1.EventTypeNormal
-	if ev.Result != reload.ResultSuccess {
+	if ev.Result.Failed() {
 		kind = corev1.EventTypeWarning
+		now := r.now()
+		r.mu.Lock()
+		repeat := r.failure.SameFailure(ev)
+		if repeat {
+			ev = r.failure.Fold(ev)
+		}
+		r.failure = ev
+		if repeat && now.Sub(r.failureSent) < r.repeat {
+			r.mu.Unlock()
+			return
+		}
+		r.failureSent = now
+		r.mu.Unlock()
+	} else {
+		r.mu.Lock()
+		r.failure, r.failureSent = reload.Event{}, time.Time{}
+		r.mu.Unlock()
 	}
 	r.rec.Event(r.pod, kind, ReasonReload, excerpt.Within(ev.Summary(), maxMessage))
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/portico-ingress/portico/pkg/excerpt"
@@ -36,6 +37,44 @@ func TestReloadEventsGoToThePod(t *testing.T) {
 	assert.True(t, strings.HasPrefix(got[0], "Normal RELOAD reload generation 3 succeeded"), got[0])
 	assert.True(t, strings.HasPrefix(got[1], "Warning RELOAD"), got[1])
 	assert.Contains(t, got[1], `unknown directive`)
+}
+
+// TestRetriesDoNotSpamEvents: retries of one config that fail the same way
+// send one Warning, then one more per repeat interval with the count; a
+// recovery or another failure is sent at once.
+func TestRetriesDoNotSpamEvents(t *testing.T) {
+	fake := record.NewFakeRecorder(20)
+	r := New(fake, PodRef{Namespace: "portico", Name: "portico-abc"}, 30*time.Minute, slog.New(slog.DiscardHandler))
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	r.now = func() time.Time { return now }
+	hung := func(gen uint64) reload.Event {
+		return reload.Event{Time: now, Result: reload.ResultTimeout, Generation: gen, ConfigHash: "b", Message: "nginx -t did not finish within 30s; killed: nginx -t"}
+	}
+
+	r.Record(hung(2))
+	got := drain(fake)
+	require.Len(t, got, 1)
+	assert.True(t, strings.HasPrefix(got[0], "Warning RELOAD reload generation 2 failed (timeout)"), got[0])
+	for gen := uint64(3); gen < 10; gen++ {
+		now = now.Add(31 * time.Second)
+		r.Record(hung(gen))
+	}
+	assert.Empty(t, drain(fake), "retries within the repeat interval send nothing")
+
+	now = now.Add(30 * time.Minute)
+	r.Record(hung(10))
+	got = drain(fake)
+	require.Len(t, got, 1, "the repeat interval passed: one reminder")
+	assert.Contains(t, got[0], "reload generation 10 failed (timeout) after 0s (9 attempts in a row since 2026-03-01T12:00:00Z)")
+
+	r.Record(reload.Event{Result: reload.ResultInvalid, Generation: 11, ConfigHash: "c", Message: "unknown directive"})
+	assert.Len(t, drain(fake), 1, "another failure is sent at once")
+	r.Record(reload.Event{Result: reload.ResultRecovered, Generation: 1, Message: reload.RecoveredMessage})
+	got = drain(fake)
+	require.Len(t, got, 1)
+	assert.Equal(t, "Normal RELOAD recovered: back to the live configuration (generation 1)", got[0])
+	r.Record(hung(12))
+	assert.Len(t, drain(fake), 1, "after a recovery a failure is new")
 }
 
 func TestNoPodNoReloadEvents(t *testing.T) {

@@ -2,11 +2,13 @@ package nginx
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // writeFileAtomic replaces path with content so that readers (nginx -t, a
@@ -133,4 +135,59 @@ func chownToWorkers(path string) error {
 		return fmt.Errorf("chown to nginx workers: %w", err)
 	}
 	return nil
+}
+
+// RemoveStaleTemps removes the temporary files ApplyChange writes next to
+// ConfigPath (".nginx.conf.N.tmp", the candidate, and ".nginx.conf.N.check",
+// its copy for nginx -t) that an earlier run left behind when it was killed
+// between writing and renaming or removing them. Only names of exactly
+// that pattern, only in ConfigPath's directory, and only regular files are
+// touched. Call it at start, before the first ApplyChange; it returns the
+// paths it removed.
+func (d *Driver) RemoveStaleTemps() ([]string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.opts.ConfigPath == "" {
+		return nil, nil
+	}
+	dir, base := filepath.Split(d.opts.ConfigPath)
+	entries, err := os.ReadDir(filepath.Clean(dir))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	var removed []string
+	var errs []error
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !isTempName(e.Name(), base) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove %s: %w", p, err))
+			continue
+		}
+		removed = append(removed, p)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// isTempName reports whether name is one of ApplyChange's temporary names
+// for the live file base: "." + base + "." + generation + ".tmp" or ".check".
+func isTempName(name, base string) bool {
+	rest, ok := strings.CutPrefix(name, "."+base+".")
+	if !ok {
+		return false
+	}
+	gen, ok := strings.CutSuffix(rest, ".tmp")
+	if !ok {
+		gen, ok = strings.CutSuffix(rest, ".check")
+	}
+	if !ok || gen == "" {
+		return false
+	}
+	_, err := strconv.ParseUint(gen, 10, 64)
+	return err == nil
 }

@@ -8,10 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 )
 
@@ -26,8 +30,11 @@ type LuaProbe struct {
 // DetectLua finds out whether nginx can run Portico's Lua balancer: it runs
 // nginx -t on a small config that loads the balancer code from luaDir (so
 // lua-cjson and lua-resty-core are checked too), once with each candidate
-// list of modules to load, and returns the first that passes.
-func DetectLua(ctx context.Context, binary, luaDir string, candidates [][]string) LuaProbe {
+// list of modules to load, and returns the first that passes. opts gives
+// the binary and the deadline of each nginx -t. An nginx -t that ran past
+// its deadline ends the search: it says nothing about the modules, and
+// each further candidate would hang as long.
+func DetectLua(ctx context.Context, opts Options, luaDir string, candidates [][]string) LuaProbe {
 	dir, err := os.MkdirTemp("", "portico-lua-probe-")
 	if err != nil {
 		return LuaProbe{Err: fmt.Errorf("probing for the Lua module: %w", err)}
@@ -43,20 +50,118 @@ func DetectLua(ctx context.Context, binary, luaDir string, candidates [][]string
 		if err := os.WriteFile(conf, probeConfig(dir, luaDir, modules), 0o600); err != nil {
 			return LuaProbe{Err: fmt.Errorf("probing for the Lua module: %w", err)}
 		}
-		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := NewDriver(Options{Binary: binary, Prefix: dir}, nil).Test(tctx, conf)
-		cancel()
+		err := NewDriver(Options{Binary: opts.Binary, Prefix: dir, TestTimeout: opts.TestTimeout, Logger: opts.Logger}, nil).Test(ctx, conf)
 		if err == nil {
 			return LuaProbe{Modules: modules}
 		}
 		var refused *TestError
-		if errors.As(err, &refused) {
-			failures = append(failures, refused.Output)
-		} else {
-			failures = append(failures, err.Error())
+		if !errors.As(err, &refused) {
+			// Not nginx's verdict on the modules: a hung or unstartable
+			// nginx, or the caller giving up. Say that, not "no Lua".
+			return LuaProbe{Err: fmt.Errorf("probing for the Lua module: %w", err)}
 		}
+		failures = append(failures, refused.Output)
 	}
 	return LuaProbe{Err: fmt.Errorf("nginx cannot run the Lua balancer: %s", strings.Join(failures, "; "))}
+}
+
+// LuaCheck is the check, before a reload, that nginx can still run the Lua
+// balancer with the modules found at start: the nginx -t that tests each
+// configuration runs on a copy without the Lua module (much faster), so
+// this is what checks that part. It probes only when something the probe
+// reads changed since a probe last passed (the nginx binary, the modules,
+// Portico's Lua code, by path, size, mtime and inode): an unchanged set
+// gives the same answer, and probing again would only double the cost of a
+// sync, or its wait when nginx -t hangs for a reason of its own. When
+// something changed, the Lua code is installed again first (a runtime
+// directory cleaned under nginx's feet) and the probe runs once. Safe for
+// concurrent use.
+type LuaCheck struct {
+	opts    Options
+	luaDir  string
+	modules []string
+	install func() error
+
+	mu sync.Mutex
+	// passed is the fingerprint of the files when a probe last passed.
+	passed string
+	// probes counts the probes run, for tests.
+	probes int
+}
+
+// NewLuaCheck returns the check of the Lua code in luaDir with modules
+// loaded, through nginx opts.Binary, each probe bounded by
+// opts.TestTimeout. install, when not nil, installs the Lua code in luaDir.
+func NewLuaCheck(opts Options, luaDir string, modules []string, install func() error) *LuaCheck {
+	return &LuaCheck{opts: opts.withDefaults(), luaDir: luaDir, modules: modules, install: install}
+}
+
+// Passed records that a probe of the files as they are now passed (the one
+// at start), so that the first reload does not probe again.
+func (l *LuaCheck) Passed() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.passed = l.fingerprint()
+}
+
+// Check returns nil when nginx can run the Lua balancer; see LuaCheck.
+func (l *LuaCheck) Check(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fp := l.fingerprint()
+	if fp == l.passed {
+		return nil
+	}
+	if l.install != nil {
+		if err := l.install(); err != nil {
+			return fmt.Errorf("installing the Lua code again: %w", err)
+		}
+		fp = l.fingerprint()
+	}
+	l.probes++
+	if probe := DetectLua(ctx, l.opts, l.luaDir, [][]string{l.modules}); probe.Err != nil {
+		return probe.Err
+	}
+	l.passed = fp
+	return nil
+}
+
+// fingerprint describes every file the probe reads by path, size, mtime,
+// mode and inode; a file that cannot be read is named as such.
+func (l *LuaCheck) fingerprint() string {
+	var b strings.Builder
+	describe := func(path string) {
+		fi, err := os.Stat(path)
+		if err != nil {
+			fmt.Fprintf(&b, "%s: %v\n", path, err)
+			return
+		}
+		var ino uint64
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			ino = st.Ino
+		}
+		fmt.Fprintf(&b, "%s %d %d %v %d\n", path, fi.Size(), fi.ModTime().UnixNano(), fi.Mode(), ino)
+	}
+	if bin, err := exec.LookPath(l.opts.Binary); err == nil {
+		describe(bin)
+	} else {
+		fmt.Fprintf(&b, "%s: %v\n", l.opts.Binary, err)
+	}
+	for _, m := range l.modules {
+		describe(m)
+	}
+	err := filepath.WalkDir(l.luaDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			fmt.Fprintf(&b, "%s: %v\n", path, err)
+			return nil // describe the rest; the probe reports what matters
+		}
+		describe(path)
+		return nil
+	})
+	if err != nil {
+		fmt.Fprintf(&b, "%s: %v\n", l.luaDir, err)
+	}
+	return b.String()
 }
 
 func firstMissing(paths []string) string {

@@ -6,6 +6,7 @@
 package nginx
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -50,6 +51,15 @@ const (
 	// maxGenerationBody caps what is read from the verify endpoint; a
 	// generation number is at most 20 digits.
 	maxGenerationBody = 64
+	// defaultTestTimeout bounds one nginx -t. It takes about a second at
+	// 10,000 Ingresses (docs/benchmarks.md); one that runs far longer is
+	// stuck (an include on a hung NFS mount or a FIFO), and while it runs
+	// no other change can go live.
+	defaultTestTimeout = 30 * time.Second
+	// testWaitDelay bounds how long Test waits for nginx -t's output pipe
+	// to close once nginx -t is gone: a process that left its group (and
+	// so escaped the kill) could hold it open for ever.
+	testWaitDelay = time.Second
 )
 
 // Options configures the driver and the supervisor.
@@ -76,6 +86,9 @@ type Options struct {
 	// VerifyTimeout is how long to wait for the new generation to be served;
 	// 0 means 30s.
 	VerifyTimeout time.Duration
+	// TestTimeout is how long one nginx -t may run before it is killed
+	// with every process it started; 0 means 30s.
+	TestTimeout time.Duration
 	// Logger receives the driver's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -88,6 +101,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.VerifyTimeout <= 0 {
 		o.VerifyTimeout = defaultVerifyTimeout
+	}
+	if o.TestTimeout <= 0 {
+		o.TestTimeout = defaultTestTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -157,6 +173,28 @@ func (e *TestError) Error() string {
 // Unwrap returns the process error.
 func (e *TestError) Unwrap() error { return e.Err }
 
+// TestTimeoutError is returned when nginx -t did not finish within
+// Options.TestTimeout and was killed (with every process it started). It
+// says nothing about the configuration: the same one may pass once nginx
+// can read its files again, so it is worth a retry.
+type TestTimeoutError struct {
+	// Command is the command line that was run.
+	Command string
+	// Timeout is the deadline it ran past.
+	Timeout time.Duration
+	// Output is what nginx -t printed before it was killed, trimmed.
+	Output string
+}
+
+// Error implements error.
+func (e *TestTimeoutError) Error() string {
+	msg := fmt.Sprintf("nginx -t did not finish within %s; killed: %s", e.Timeout, e.Command)
+	if e.Output != "" {
+		msg += ": " + e.Output
+	}
+	return msg
+}
+
 // VerifyError is returned when nginx did not serve the expected generation
 // in time. The configuration on disk is already the new one; nginx most
 // likely failed to load it (see its error log) and still runs the old one.
@@ -223,13 +261,34 @@ func InternalClient(socket string, timeout time.Duration) *http.Client {
 }
 
 // Test runs `nginx -t -q -c path [-p prefix]`. A configuration nginx rejects
-// yields a *TestError carrying nginx's output; failing to run nginx at all
-// yields a plain wrapped error.
+// yields a *TestError carrying nginx's output; an nginx -t still running
+// after Options.TestTimeout is killed, with its whole process group, and
+// yields a *TestTimeoutError; failing to run nginx at all yields a plain
+// wrapped error.
 func (d *Driver) Test(ctx context.Context, path string) error {
 	args := append([]string{"-t", "-q", "-c", path}, d.opts.prefixArgs()...)
-	cmd := exec.CommandContext(ctx, d.opts.Binary, args...)
-	out, err := cmd.CombinedOutput()
-	output := strings.TrimSpace(string(out))
+	tctx, cancel := context.WithTimeout(ctx, d.opts.TestTimeout)
+	defer cancel()
+	cmd := exec.Command(d.opts.Binary, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = testWaitDelay
+	killed, err := runGrouped(tctx, cmd)
+	output := strings.TrimSpace(out.String())
+	if killed {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			// Killed because the caller gave up (shutdown, the sync's own
+			// deadline), not because nginx hung; and a TestError would
+			// blame the user's objects.
+			return fmt.Errorf("nginx -t %s: %w", path, ctxErr)
+		}
+		return &TestTimeoutError{Command: strings.Join(cmd.Args, " "), Timeout: d.opts.TestTimeout, Output: output}
+	}
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// nginx -t exited with success, but something it started kept the
+		// output open; its exit status is what counts.
+		err = nil
+	}
 	if err == nil {
 		if output != "" {
 			// -q silences the success lines, so anything left is a warning
@@ -237,11 +296,6 @@ func (d *Driver) Test(ctx context.Context, path string) error {
 			d.log.Warn("nginx -t passed with warnings", "path", path, "output", output)
 		}
 		return nil
-	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		// Killed because we gave up, not because the configuration is bad;
-		// reporting a TestError would blame the user's objects.
-		return fmt.Errorf("nginx -t %s: %w", path, ctxErr)
 	}
 	var exitErr *exec.ExitError
 	if !errors.As(err, &exitErr) {

@@ -23,14 +23,35 @@ const (
 	ResultInvalid Result = "invalid"
 	// ResultFailed means writing the config or signalling nginx failed.
 	ResultFailed Result = "failed"
-	// ResultTimeout means nginx did not serve the new generation in time.
+	// ResultTimeout means nginx did not finish in time: it did not serve
+	// the new generation, or nginx -t ran past its deadline and was killed.
 	ResultTimeout Result = "timeout"
 )
 
-// Results lists every Result, so metrics can pre-create one series per value.
+// ResultRecovered is not a reload attempt: after attempts that failed, the
+// configuration wanted is the live one again (the change was reverted, or
+// what nginx -t refused was left out), so nginx runs what is wanted and
+// nothing needed reloading. It ends a run of failures.
+const ResultRecovered Result = "recovered"
+
+// Results lists every Result of a reload attempt, so metrics can
+// pre-create one series per value. ResultRecovered is not one.
 func Results() []Result {
 	return []Result{ResultSuccess, ResultInvalid, ResultFailed, ResultTimeout}
 }
+
+// Failed reports whether r is the result of an attempt that did not make
+// its configuration live.
+func (r Result) Failed() bool {
+	switch r {
+	case ResultInvalid, ResultFailed, ResultTimeout:
+		return true
+	}
+	return false
+}
+
+// RecoveredMessage is the Message of a ResultRecovered event.
+const RecoveredMessage = "recovered: back to the live configuration"
 
 // Changes lists the server names that differ from the previous live config.
 type Changes struct {
@@ -83,6 +104,42 @@ type Event struct {
 	Changes Changes
 	// Message is nginx's own error output for failures; "" on success.
 	Message string
+	// Count is how many attempts in a row this event stands for: retries
+	// of the same configuration that failed the same way are folded into
+	// one (see SameFailure). 0 means 1.
+	Count int
+	// LastTime is when the last of those attempts started; zero means Time.
+	LastTime time.Time
+}
+
+// SameFailure reports whether e and o are failed attempts of the same
+// configuration with the same result: a retry that changed nothing. Their
+// messages may differ in details (the generation tried, how long nginx
+// took); the newer one is kept.
+func (e Event) SameFailure(o Event) bool {
+	return e.Result.Failed() && e.Result == o.Result && e.ConfigHash == o.ConfigHash
+}
+
+// attempts is Count with its zero value read as one.
+func (e Event) attempts() int { return max(e.Count, 1) }
+
+// last is LastTime with its zero value read as Time.
+func (e Event) last() time.Time {
+	if e.LastTime.IsZero() {
+		return e.Time
+	}
+	return e.LastTime
+}
+
+// Fold returns e with o, the next attempt that failed the same way, folded
+// in: e's first time, o's generation, duration, changes and message, and
+// the attempts of both counted.
+func (e Event) Fold(o Event) Event {
+	first := e.Time
+	o.Count = e.attempts() + o.attempts()
+	o.LastTime = o.last()
+	o.Time = first
+	return o
 }
 
 // eventJSON is the wire shape of Event: snake_case names and the duration in
@@ -95,6 +152,8 @@ type eventJSON struct {
 	DurationMS float64   `json:"duration_ms"`
 	Changes    Changes   `json:"changes"`
 	Message    string    `json:"message"`
+	Count      int       `json:"count"`
+	LastTime   time.Time `json:"last_time"`
 }
 
 // MarshalJSON writes the event with snake_case fields and duration_ms.
@@ -107,6 +166,8 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		DurationMS: durationMS(e.Duration),
 		Changes:    e.Changes,
 		Message:    e.Message,
+		Count:      e.attempts(),
+		LastTime:   e.last(),
 	})
 }
 
@@ -124,6 +185,8 @@ func (e *Event) UnmarshalJSON(data []byte) error {
 		Duration:   time.Duration(w.DurationMS * float64(time.Millisecond)),
 		Changes:    w.Changes,
 		Message:    w.Message,
+		Count:      w.Count,
+		LastTime:   w.LastTime,
 	}
 	return nil
 }
@@ -142,6 +205,14 @@ const maxSummaryMessage = 512
 func (e Event) Summary() string {
 	var b strings.Builder
 	switch e.Result {
+	case ResultRecovered:
+		// Nothing was reloaded: say what nginx serves, and why.
+		fmt.Fprintf(&b, "%s (generation %d)", RecoveredMessage, e.Generation)
+		if e.Message != "" && e.Message != RecoveredMessage {
+			b.WriteString(": ")
+			b.WriteString(excerpt.Within(oneLine(strings.TrimPrefix(e.Message, RecoveredMessage+"; ")), maxSummaryMessage))
+		}
+		return b.String()
 	case ResultSuccess:
 		fmt.Fprintf(&b, "reload generation %d succeeded in %s", e.Generation, formatDuration(e.Duration))
 	case ResultFailed:
@@ -149,6 +220,9 @@ func (e Event) Summary() string {
 		fmt.Fprintf(&b, "reload generation %d failed after %s", e.Generation, formatDuration(e.Duration))
 	default:
 		fmt.Fprintf(&b, "reload generation %d failed (%s) after %s", e.Generation, e.Result, formatDuration(e.Duration))
+	}
+	if n := e.attempts(); n > 1 {
+		fmt.Fprintf(&b, " (%d attempts in a row since %s)", n, e.Time.UTC().Format(time.RFC3339))
 	}
 	b.WriteString(": ")
 	b.WriteString(changesText(e.Changes))

@@ -2,6 +2,7 @@ package reload
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -95,7 +96,9 @@ func TestEventJSONShape(t *testing.T) {
 		"config_hash": "abc123",
 		"duration_ms": 312.5,
 		"changes": {"added": ["a.example.com"], "removed": [], "changed": []},
-		"message": ""
+		"message": "",
+		"count": 1,
+		"last_time": "2026-03-01T12:00:00Z"
 	}`, string(got))
 
 	var back Event
@@ -110,4 +113,47 @@ func TestChangesJSONNeverNull(t *testing.T) {
 	got, err := json.Marshal(Changes{})
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"added": [], "removed": [], "changed": []}`, string(got))
+}
+
+func TestFoldedAndRecoveredEvents(t *testing.T) {
+	first := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	timeout := func(gen uint64, at time.Time, hash string) Event {
+		return Event{Time: at, Result: ResultTimeout, Generation: gen, ConfigHash: hash, Duration: time.Second,
+			Message: fmt.Sprintf("nginx -t did not finish within 1s; killed: nginx -t -q -c .nginx.conf.%d.tmp", gen)}
+	}
+	a := timeout(4, first, "aaa")
+	b := timeout(5, first.Add(2*time.Second), "aaa")
+	c := timeout(6, first.Add(4*time.Second), "aaa")
+	tests := []struct {
+		name     string
+		x, y     Event
+		same     bool
+		wantJSON string
+	}{
+		{name: "a retry of the same config", x: a, y: b, same: true},
+		{name: "another config", x: a, y: timeout(5, first, "bbb")},
+		{name: "another result", x: a, y: Event{Result: ResultFailed, ConfigHash: "aaa"}},
+		{name: "successes are never folded", x: Event{Result: ResultSuccess, ConfigHash: "aaa"}, y: Event{Result: ResultSuccess, ConfigHash: "aaa"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.same, tt.x.SameFailure(tt.y))
+		})
+	}
+
+	folded := a.Fold(b).Fold(c)
+	assert.Equal(t, 3, folded.Count)
+	assert.Equal(t, first, folded.Time, "the first attempt's time")
+	assert.Equal(t, first.Add(4*time.Second), folded.LastTime, "the last attempt's time")
+	assert.Equal(t, uint64(6), folded.Generation, "the last attempt's generation")
+	assert.Equal(t, c.Message, folded.Message, "the last attempt's message")
+	assert.Equal(t, "reload generation 6 failed (timeout) after 1s (3 attempts in a row since 2026-03-01T12:00:00Z): no server changes: "+
+		"nginx -t did not finish within 1s; killed: nginx -t -q -c .nginx.conf.6.tmp", folded.Summary())
+
+	recovered := Event{Time: first.Add(time.Minute), Result: ResultRecovered, Generation: 3, ConfigHash: "live", Message: RecoveredMessage}
+	assert.False(t, recovered.Result.Failed())
+	assert.False(t, recovered.SameFailure(recovered))
+	assert.Equal(t, "recovered: back to the live configuration (generation 3)", recovered.Summary())
+	recovered.Message = RecoveredMessage + "; left out what nginx -t refused"
+	assert.Equal(t, "recovered: back to the live configuration (generation 3): left out what nginx -t refused", recovered.Summary())
 }

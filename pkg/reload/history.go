@@ -2,7 +2,8 @@ package reload
 
 import "sync"
 
-// History keeps the last N reload events in memory for /debug/reloads.
+// History keeps the last N reload events in memory for /debug/reloads, one
+// entry per distinct outcome: retries that fail the same way share one.
 // It is safe for concurrent use: the reload loop records while HTTP handlers read.
 type History struct {
 	mu     sync.Mutex
@@ -21,11 +22,18 @@ func NewHistory(n int) *History {
 }
 
 // Record stores ev, dropping the oldest event once the history is full.
-// The change lists are copied so later edits by the caller cannot alter history.
+// A failed attempt that repeats the newest one (Event.SameFailure: a retry
+// of the same configuration) is folded into it, which counts it and keeps
+// the first and last times, so retries do not push out the history. The
+// change lists are copied so later edits by the caller cannot alter history.
 func (h *History) Record(ev Event) {
 	ev.Changes = ev.Changes.clone()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if newest := (h.next - 1 + len(h.events)) % len(h.events); (h.next > 0 || h.full) && h.events[newest].SameFailure(ev) {
+		h.events[newest] = h.events[newest].Fold(ev)
+		return
+	}
 	h.events[h.next] = ev
 	h.next++
 	if h.next == len(h.events) {

@@ -1,8 +1,10 @@
 package reload
 
 import (
+	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -84,5 +86,53 @@ func TestHistoryConcurrent(t *testing.T) {
 	for _, ev := range got {
 		assert.False(t, seen[ev.Generation], "duplicate generation %d", ev.Generation)
 		seen[ev.Generation] = true
+	}
+}
+
+// TestHistoryFoldsRetries: retries of one config that fail the same way
+// are one entry with a count; anything else is an entry of its own.
+func TestHistoryFoldsRetries(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	ev := func(gen uint64, r Result, hash string) Event {
+		return Event{Time: at.Add(time.Duration(gen) * time.Second), Generation: gen, Result: r, ConfigHash: hash}
+	}
+	tests := []struct {
+		name     string
+		capacity int
+		events   []Event
+		// want is result:count:generation per entry, newest first.
+		want []string
+	}{
+		{name: "retries fold", capacity: 5,
+			events: []Event{ev(1, ResultSuccess, "a"), ev(2, ResultFailed, "b"), ev(3, ResultFailed, "b"), ev(4, ResultFailed, "b")},
+			want:   []string{"failed:3:4", "success:1:1"}},
+		{name: "a success ends the run", capacity: 5,
+			events: []Event{ev(1, ResultTimeout, "b"), ev(2, ResultTimeout, "b"), ev(3, ResultSuccess, "b"), ev(4, ResultTimeout, "b")},
+			want:   []string{"timeout:1:4", "success:1:3", "timeout:2:2"}},
+		{name: "a recovery ends the run", capacity: 5,
+			events: []Event{ev(1, ResultInvalid, "b"), ev(2, ResultInvalid, "b"), ev(0, ResultRecovered, "a"), ev(3, ResultInvalid, "b")},
+			want:   []string{"invalid:1:3", "recovered:1:0", "invalid:2:2"}},
+		{name: "another config or result is another entry", capacity: 5,
+			events: []Event{ev(1, ResultFailed, "b"), ev(2, ResultFailed, "c"), ev(3, ResultTimeout, "c")},
+			want:   []string{"timeout:1:3", "failed:1:2", "failed:1:1"}},
+		{name: "folds across the ring's wrap", capacity: 2,
+			events: []Event{ev(1, ResultSuccess, "a"), ev(2, ResultSuccess, "b"), ev(3, ResultFailed, "c"), ev(4, ResultFailed, "c")},
+			want:   []string{"failed:2:4", "success:1:2"}},
+		{name: "folds with one slot", capacity: 1,
+			events: []Event{ev(1, ResultFailed, "c"), ev(2, ResultFailed, "c")},
+			want:   []string{"failed:2:2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := NewHistory(tt.capacity)
+			for _, e := range tt.events {
+				h.Record(e)
+			}
+			var got []string
+			for _, e := range h.Recent() {
+				got = append(got, fmt.Sprintf("%s:%d:%d", e.Result, e.attempts(), e.Generation))
+			}
+			assert.Equal(t, tt.want, got)
+		})
 	}
 }

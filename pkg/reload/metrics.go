@@ -28,7 +28,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"result"}),
 		lastSuccessful: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "portico_last_reload_successful",
-			Help: "Whether the last nginx reload attempt succeeded (1) or not (0).",
+			Help: "Whether nginx runs the last configuration built (1): the last reload succeeded, or after failures the configuration wanted is the live one again; 0 while the last attempt failed.",
 		}),
 		lastTimestamp: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "portico_last_reload_timestamp_seconds",
@@ -61,7 +61,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 // Record updates the metrics from ev. The hash and generation gauges change
 // only on success because they describe the config nginx actually serves.
+//
+// A ResultRecovered event is no reload attempt: it only sets
+// portico_last_reload_successful back to 1, since nginx runs what is wanted.
 func (m *Metrics) Record(ev Event) {
+	if ev.Result == ResultRecovered {
+		m.lastSuccessful.Set(1)
+		return
+	}
 	m.reloads.WithLabelValues(string(ev.Result)).Inc()
 	m.duration.Observe(ev.Duration.Seconds())
 	if !ev.Time.IsZero() {

@@ -103,3 +103,20 @@ func TestHashGaugeValue(t *testing.T) {
 		})
 	}
 }
+
+// TestMetricsRecovered: a recovery is no reload attempt, but nginx runs the
+// configuration wanted again, so portico_last_reload_successful is 1.
+func TestMetricsRecovered(t *testing.T) {
+	m := NewMetrics(prometheus.NewPedanticRegistry())
+	start := time.Unix(1767225600, 0)
+	m.Record(Event{Time: start, Result: ResultSuccess, Generation: 1, ConfigHash: testHash})
+	m.Record(Event{Time: start.Add(time.Second), Result: ResultInvalid, Generation: 2, ConfigHash: "ffffffffffffffff"})
+	assert.Equal(t, 0.0, testutil.ToFloat64(m.lastSuccessful))
+	m.Record(Event{Time: start.Add(2 * time.Second), Result: ResultRecovered, Generation: 1, ConfigHash: testHash})
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.lastSuccessful))
+	assert.Equal(t, 4, testutil.CollectAndCount(m.reloads, "portico_reloads_total"), "no series for recoveries: they are not attempts")
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.reloads.WithLabelValues("success")))
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.reloads.WithLabelValues("invalid")))
+	assert.InDelta(t, float64(start.Add(time.Second).Unix()), testutil.ToFloat64(m.lastTimestamp), 1e-3, "the last attempt's time")
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.generation))
+}

@@ -43,13 +43,14 @@ type LogRecorder struct {
 	Logger *slog.Logger
 }
 
-// Record logs ev at Info on success and Warn otherwise, so failed reloads stand out.
+// Record logs ev at Warn when the attempt failed and Info otherwise, so
+// failed reloads stand out. Every attempt gets its line, retries included.
 func (l LogRecorder) Record(ev Event) {
 	if l.Logger == nil {
 		return
 	}
 	level := slog.LevelInfo
-	if ev.Result != ResultSuccess {
+	if ev.Result.Failed() {
 		level = slog.LevelWarn
 	}
 	// A constant message keeps log queries simple; the details live in attributes.
@@ -62,5 +63,6 @@ func (l LogRecorder) Record(ev Event) {
 		slog.Int("removed", len(ev.Changes.Removed)),
 		slog.Int("changed", len(ev.Changes.Changed)),
 		slog.String("message", ev.Message),
+		slog.Int("attempts", ev.attempts()),
 	)
 }
