@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -194,6 +195,10 @@ func HTTPProbe(client *http.Client, scheme, host, path string, check func(*http.
 // the text of any other error.
 func shortError(err error) string {
 	var tlsErr *tls.CertificateVerificationError
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		err = urlErr.Err // "Get URL: " says nothing the table needs
+	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
