@@ -73,7 +73,7 @@ fuzz: ## run each fuzz test for its execution budget, or for FUZZTIME (e.g. 5m) 
 bench: deps apiserver ## run every benchmark, print the table, update docs/benchmarks.md
 	bash hack/bench/run.sh
 
-# The fault suite of issue 12 (e2e/local's TestFaults, as root: about 3
+# The fault suite of issue 12 (e2e/local's TestFaults, as root: about 2
 # minutes on 2 cores), RELIABILITY_RUNS=2 to see the spread. Prints the
 # table and rewrites the generated part of docs/reliability.md. make test
 # runs the same suite (its bounds asserted) with every other test.
