@@ -117,8 +117,9 @@ const (
 	// reloadSuccessBack bounds a reverted change until
 	// portico_last_reload_successful is 1 again.
 	reloadSuccessBack = 2 * time.Second
-	// hangDeadline is --reload-timeout in the nginx -t hang fault; the
-	// failure must be reported within it plus hangMargin.
+	// hangDeadline is the nginx -t deadline of the hang fault
+	// (--nginx-test-timeout, else --reload-timeout); the failure must be
+	// reported within it plus hangMargin (a hold-off, a poll).
 	hangDeadline = 3 * time.Second
 	hangMargin   = 2 * time.Second
 )
@@ -1099,7 +1100,7 @@ func faultSpecs() []faultSpec {
 		},
 		{
 			name:      "nginx-t-hang",
-			bound:     fmt.Sprintf("failed=0; nginx -t (run by a wrapper script as its child) blocked on a FIFO include: the sync fails within --reload-timeout %s + %s, saying what timed out; once the FIFO is a file the change is live within %s", hangDeadline, hangMargin, changeLiveAfter),
+			bound:     fmt.Sprintf("failed=0; nginx -t (run by a wrapper script as its child) blocked on a FIFO include: the sync fails within the nginx -t deadline %s (--nginx-test-timeout, else --reload-timeout) + %s, saying what timed out; once the FIFO is a file the change is live within %s", hangDeadline, hangMargin, changeLiveAfter),
 			maxFailed: 0, maxRecovery: changeLiveAfter,
 			setup: func(t *testing.T, fx *faultRun) {
 				root, err := framework.ModuleRoot()
@@ -1125,7 +1126,14 @@ done
 exec %[1]q "$@"
 `, suite.Nginx)
 				require.NoError(t, os.WriteFile(wrapper, []byte(script), 0o755))
-				fx.extraArgs = []string{"--template", fx.template, "--reload-timeout", hangDeadline.String(), "--nginx-binary", wrapper}
+				// The deadline of one nginx -t: --nginx-test-timeout where
+				// the controller has it (the fix of finding 6), else the
+				// reload timeout (the sync's deadline is that plus a minute).
+				deadline := "--reload-timeout"
+				if controllerHasFlag(t, "--nginx-test-timeout") {
+					deadline = "--nginx-test-timeout"
+				}
+				fx.extraArgs = []string{"--template", fx.template, deadline, hangDeadline.String(), "--nginx-binary", wrapper}
 			},
 			inject: func(t *testing.T, fx *faultRun) {
 				require.NoError(t, syscall.Mkfifo(fx.fifo, 0o644))
@@ -1168,6 +1176,14 @@ exec %[1]q "$@"
 			},
 		},
 	}
+}
+
+// controllerHasFlag reports whether `portico controller --help` lists flag.
+func controllerHasFlag(t *testing.T, flag string) bool {
+	t.Helper()
+	out, err := exec.Command(suite.Portico, "controller", "--help").CombinedOutput()
+	require.NoError(t, err, "portico controller --help: %s", out)
+	return strings.Contains(string(out), flag+" ")
 }
 
 // checkRestarts checks what a killed nginx master must show: /readyz 503
