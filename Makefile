@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test unit lua-test lint demo fuzz bench clean apiserver
+.PHONY: all build deps test unit lua-test lint demo fuzz bench reliability clean apiserver
 
 all: build
 
@@ -72,6 +72,13 @@ fuzz: ## run each fuzz test for its execution budget, or for FUZZTIME (e.g. 5m) 
 # Prints one table and rewrites the results part of docs/benchmarks.md.
 bench: deps apiserver ## run every benchmark, print the table, update docs/benchmarks.md
 	bash hack/bench/run.sh
+
+# The fault suite of issue 12 (e2e/local's TestFaults, as root: about 2
+# minutes on 2 cores), RELIABILITY_RUNS=2 to see the spread. Prints the
+# table and rewrites the generated part of docs/reliability.md. make test
+# runs the same suite (its bounds asserted) with every other test.
+reliability: deps ## run the fault suite, print its table, update docs/reliability.md
+	bash hack/reliability/run.sh
 
 clean:
 	rm -rf bin

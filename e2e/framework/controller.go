@@ -57,6 +57,10 @@ type ControllerConfig struct {
 	// NoWait returns as soon as the process started, without waiting for
 	// /readyz (for tests of a controller that must not become ready).
 	NoWait bool
+	// Restart takes the directories and ports of an earlier controller
+	// that is gone (killed), as a kubelet restarts a container in the same
+	// Pod; Dir is then ignored.
+	Restart *Controller
 }
 
 // Controller is one running `portico controller --start-nginx`.
@@ -110,7 +114,7 @@ func ControllerDir(t testing.TB) string {
 func (s *Suite) StartController(t testing.TB, cfg ControllerConfig) *Controller {
 	t.Helper()
 	root := cfg.Dir
-	if root == "" {
+	if root == "" && cfg.Restart == nil {
 		root = ControllerDir(t)
 	}
 	if cfg.Resolver == "" {
@@ -120,8 +124,14 @@ func (s *Suite) StartController(t testing.TB, cfg ControllerConfig) *Controller 
 		ConfigDir:  filepath.Join(root, "conf"),
 		RuntimeDir: filepath.Join(root, "run"),
 	}
-	c.HTTPPort, c.HTTPSPort, c.InternalPort = s.Ports.MustFree(t), s.Ports.MustFree(t), s.Ports.MustFree(t)
-	c.StatusPort, c.DebugPort = s.Ports.MustFree(t), s.Ports.MustFree(t)
+	if old := cfg.Restart; old != nil {
+		c.ConfigDir, c.RuntimeDir = old.ConfigDir, old.RuntimeDir
+		c.HTTPPort, c.HTTPSPort, c.InternalPort = old.HTTPPort, old.HTTPSPort, old.InternalPort
+		c.StatusPort, c.DebugPort = old.StatusPort, old.DebugPort
+	} else {
+		c.HTTPPort, c.HTTPSPort, c.InternalPort = s.Ports.MustFree(t), s.Ports.MustFree(t), s.Ports.MustFree(t)
+		c.StatusPort, c.DebugPort = s.Ports.MustFree(t), s.Ports.MustFree(t)
+	}
 	c.Client = NewHTTPClient(c.HTTPPort, true)
 	c.StatusClient = &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, DialContext: GuardedDial}, Timeout: 10 * time.Second}
 
