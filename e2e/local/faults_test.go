@@ -118,7 +118,7 @@ const (
 	// portico_last_reload_successful is 1 again.
 	reloadSuccessBack = 2 * time.Second
 	// hangDeadline is the nginx -t deadline of the hang fault
-	// (--nginx-test-timeout, else --reload-timeout); the failure must be
+	// (--nginx-test-timeout); the failure must be
 	// reported within it plus hangMargin (a hold-off, a poll).
 	hangDeadline = 3 * time.Second
 	hangMargin   = 2 * time.Second
@@ -128,15 +128,12 @@ const (
 // such a subtest measures and prints its row, then skips with the figures
 // instead of failing. Remove an entry when its fix lands.
 var pending = map[string]string{
-	"master-sigstop":      "finding 9",
-	"master-kill":         "findings 4, 5",
-	"master-crash-loop":   "finding 4",
-	"manifests-dir-swap":  "finding 1",
-	"manifest-truncate":   "finding 2",
-	"controller-kill":     "finding 3",
-	"tls-secret-mismatch": "finding 7",
-	"reload-fail-revert":  "finding 8",
-	"nginx-t-hang":        "finding 6",
+	"master-sigstop":     "finding 9",
+	"master-kill":        "findings 4, 5",
+	"master-crash-loop":  "finding 4",
+	"manifests-dir-swap": "finding 1",
+	"manifest-truncate":  "finding 2",
+	"controller-kill":    "finding 3",
 }
 
 // faultRow is one line of the table.
@@ -1098,7 +1095,7 @@ func faultSpecs() []faultSpec {
 		},
 		{
 			name:      "nginx-t-hang",
-			bound:     fmt.Sprintf("failed=0; nginx -t (run by a wrapper script as its child) blocked on a FIFO include: the sync fails within the nginx -t deadline %s (--nginx-test-timeout, else --reload-timeout) + %s, saying what timed out; once the FIFO is a file the change is live within %s", hangDeadline, hangMargin, changeLiveAfter),
+			bound:     fmt.Sprintf("failed=0; nginx -t (run by a wrapper script as its child) blocked on a FIFO include: the sync fails within the nginx -t deadline %s (--nginx-test-timeout) + %s, saying what timed out; once the FIFO is a file the change is live within %s", hangDeadline, hangMargin, changeLiveAfter),
 			maxFailed: 0, maxRecovery: changeLiveAfter,
 			setup: func(t *testing.T, fx *faultRun) {
 				root, err := framework.ModuleRoot()
@@ -1124,14 +1121,7 @@ done
 exec %[1]q "$@"
 `, suite.Nginx)
 				require.NoError(t, os.WriteFile(wrapper, []byte(script), 0o755))
-				// The deadline of one nginx -t: --nginx-test-timeout where
-				// the controller has it (the fix of finding 6), else the
-				// reload timeout (the sync's deadline is that plus a minute).
-				deadline := "--reload-timeout"
-				if controllerHasFlag(t, "--nginx-test-timeout") {
-					deadline = "--nginx-test-timeout"
-				}
-				fx.extraArgs = []string{"--template", fx.template, deadline, hangDeadline.String(), "--nginx-binary", wrapper}
+				fx.extraArgs = []string{"--template", fx.template, "--nginx-test-timeout", hangDeadline.String(), "--nginx-binary", wrapper}
 			},
 			inject: func(t *testing.T, fx *faultRun) {
 				require.NoError(t, syscall.Mkfifo(fx.fifo, 0o644))
@@ -1174,14 +1164,6 @@ exec %[1]q "$@"
 			},
 		},
 	}
-}
-
-// controllerHasFlag reports whether `portico controller --help` lists flag.
-func controllerHasFlag(t *testing.T, flag string) bool {
-	t.Helper()
-	out, err := exec.Command(suite.Portico, "controller", "--help").CombinedOutput()
-	require.NoError(t, err, "portico controller --help: %s", out)
-	return strings.Contains(string(out), flag+" ")
 }
 
 // checkRestarts checks what a killed nginx master must show: /readyz 503
