@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 )
@@ -18,9 +19,15 @@ import (
 // later) and calls changed after every event that may change what Load
 // returns, until ctx is done. It also calls changed once as soon as the watch
 // is in place, so that an edit made between the caller's first Load and the
-// start of Run is not missed. changed runs on Run's goroutine; bursts are not
-// coalesced here. Run returns nil when ctx is done, and an error only when the
+// start of Run is not missed, and once more when a removal that Load held
+// back is due. changed runs on Run's goroutine; bursts are not coalesced
+// here. Run returns nil when ctx is done, and an error only when the
 // directory cannot be watched at all; later watcher errors are logged.
+//
+// Run also watches the directory's parent, because inotify follows a watched
+// directory's inode, not its name: when the directory is deleted and created
+// again, renamed over, or is a symlink that is pointed elsewhere, the parent
+// sees the name come back and Run watches the new tree from then on.
 func (s *Source) Run(ctx context.Context, changed func()) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -36,13 +43,31 @@ func (s *Source) Run(ctx context.Context, changed func()) error {
 	if err := t.add(s.dir); err != nil {
 		return fmt.Errorf("watching manifests directory: %w", err)
 	}
+	if parent := filepath.Dir(s.dir); parent != s.dir {
+		if err := w.Add(parent); err != nil {
+			s.logger.Warn("cannot watch the parent of the manifests directory; if the directory is replaced, the new one will not be watched",
+				"dir", s.dir, "parent", parent, "error", explainWatchErr(err))
+		}
+	}
 	s.logger.Info("watching manifests", "dir", s.dir, "directories", len(t.watched))
 	changed()
 
+	// recheck fires when a removal Load held back is due; it is stopped
+	// until Load asks for it.
+	recheck := time.NewTimer(time.Hour)
+	recheck.Stop()
+	defer recheck.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-s.recheck:
+			if due := s.recheckDue(); !due.IsZero() {
+				recheck.Reset(max(due.Sub(s.now()), 0))
+			}
+		case <-recheck.C:
+			s.logger.Debug("manifests: a held-back removal is due")
+			changed()
 		case ev, ok := <-w.Events:
 			if !ok {
 				return fmt.Errorf("manifests watcher for %s closed unexpectedly", s.dir)
@@ -74,6 +99,8 @@ type watchTree struct {
 	w       *fsnotify.Watcher
 	logger  *slog.Logger
 	watched map[string]bool
+	// missing is set while the root is gone, so that its return is logged once.
+	missing bool
 }
 
 // add watches dir and every non-hidden directory below it. Only a failure on
@@ -135,12 +162,40 @@ func (t *watchTree) forget(dir string) {
 	}
 }
 
+// rewatchRoot drops the watches of the tree that was at the root's name and
+// watches the tree that is there now, if any: after a directory swap the old
+// watches follow the old inodes, which no longer matter.
+func (t *watchTree) rewatchRoot() {
+	t.forget(t.root)
+	err := t.add(t.root)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if !t.missing {
+			t.logger.Warn("manifests directory is missing; its last objects stay in use, and it is watched again when it is back", "dir", t.root)
+		}
+		t.missing = true
+	case err != nil:
+		t.logger.Error("cannot watch the manifests directory again; changes in it will be missed", "dir", t.root, "error", err)
+	default:
+		if t.missing {
+			t.logger.Info("manifests directory is back; watching it again", "dir", t.root, "directories", len(t.watched))
+		}
+		t.missing = false
+	}
+}
+
 // relevant updates the watches for directory events and reports whether the
 // event may change what Load returns.
 func (t *watchTree) relevant(ev fsnotify.Event) bool {
 	path := filepath.Clean(ev.Name)
 	if path == t.root {
-		return true // the directory itself went away: Load will report it
+		if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+			t.rewatchRoot()
+		}
+		return true // Load reports a missing directory and keeps its objects
+	}
+	if !under(path, []string{t.root}) {
+		return false // another entry of the parent directory
 	}
 	name := filepath.Base(path)
 	if (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) && t.watched[path] {
