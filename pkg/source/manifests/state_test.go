@@ -3,6 +3,7 @@ package manifests
 import (
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,10 +18,25 @@ func configMap(name, value string) string {
 
 // fakeClock is a clock tests move by hand, so that the settle window is
 // tested without sleeping.
-type fakeClock struct{ t time.Time }
+// Run reads it from its own goroutine, hence the lock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
 
-func (c *fakeClock) now() time.Time          { return c.t }
-func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) { c.set(c.now().Add(d)) }
+
+func (c *fakeClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
 
 // newWithClock returns a Source for dir whose clock the test moves.
 func newWithClock(dir string) (*Source, *fakeClock) {
