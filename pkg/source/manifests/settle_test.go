@@ -30,7 +30,7 @@ func TestLoadHoldsRemovals(t *testing.T) {
 			name:   "file emptied (what a shell > redirection does first)",
 			change: func(t *testing.T, dir string) { writeFile(t, dir, "app.yaml", "") },
 			during: []string{a, b, c}, after: []string{c},
-			held: []string{"app.yaml: warning: the new version, applied, no longer holds ConfigMap default/a, ConfigMap default/b; they stay in use until the removal has lasted 1s (1s more)"},
+			held: []string{"app.yaml: warning: the new version, applied, no longer holds ConfigMap default/a, ConfigMap default/b; they stay in use until the removal has lasted 1s, in case a writer is half way"},
 		},
 		{
 			name:   "only a comment left",

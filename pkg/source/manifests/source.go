@@ -185,7 +185,7 @@ func (s *Source) Load() (*snapshot.Snapshot, []Problem) {
 		switch h := s.held[path]; {
 		case kept[path]: // a kept file reports why it is kept instead
 		case h != nil:
-			problems = append(problems, s.holdProblem(path, h, now))
+			problems = append(problems, s.holdProblem(path, h))
 			problems = append(problems, h.serve.warnings...)
 		default:
 			problems = append(problems, st.warnings...)
@@ -297,9 +297,10 @@ func sameVersion(a, b *fileState) bool {
 	return a.sum == b.sum
 }
 
-// holdProblem says which objects a held change would remove and until when
-// they stay.
-func (s *Source) holdProblem(path string, h *heldChange, now time.Time) Problem {
+// holdProblem says which objects a held change would remove and for how
+// long they stay. The text does not count down, so that the caller, which
+// logs a problem when it first appears, logs it once.
+func (s *Source) holdProblem(path string, h *heldChange) Problem {
 	names := make([]string, 0, len(h.lost))
 	for _, k := range h.lost {
 		names = append(names, k.String())
@@ -308,14 +309,13 @@ func (s *Source) holdProblem(path string, h *heldChange, now time.Time) Problem 
 	if len(names) > 3 {
 		names = append(names[:3], fmt.Sprintf("%d more", len(h.lost)-3))
 	}
-	left := h.since.Add(s.settle).Sub(now).Round(time.Millisecond)
 	what := "the file is gone; its objects " + strings.Join(names, ", ") + " stay"
 	if h.next != nil {
 		what = "the new version, applied, no longer holds " + strings.Join(names, ", ") + "; they stay"
 	}
 	return Problem{File: path, Severity: SeverityWarning, Err: fmt.Errorf(
-		"%s in use until the removal has lasted %s (%s more), in case a writer is half way: write manifests atomically (docs/manifests.md)",
-		what, s.settle, left)}
+		"%s in use until the removal has lasted %s, in case a writer is half way: write manifests atomically (docs/manifests.md)",
+		what, s.settle)}
 }
 
 // objectCount returns how many objects the last good versions hold.
