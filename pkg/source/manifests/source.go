@@ -121,10 +121,12 @@ func (s *Source) Load() (*snapshot.Snapshot, []Problem) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	s.recheckAt = time.Time{}
 
 	var problems []Problem
 	if _, err := os.Stat(s.dir); errors.Is(err, fs.ErrNotExist) {
+		// Nothing is due while it is missing: held changes keep their
+		// place, and the watch on the parent says when it is back.
+		s.recheckAt = time.Time{}
 		problems = append(problems, Problem{File: s.dir, Err: fmt.Errorf(
 			"the manifests directory is missing (deleted, or being replaced): %w; the %d object(s) last loaded from it stay in use until it is back",
 			err, s.objectCount())})
@@ -194,23 +196,44 @@ func (s *Source) Load() (*snapshot.Snapshot, []Problem) {
 	return s.finish(problems)
 }
 
-// removals decides which files' new versions remove objects from the
-// directory and are too recent to be believed, leaves exactly those in
-// s.held, and sets s.recheckAt to when the first of them is due. An object
-// counts as removed only when no file that removes nothing holds it: moving
-// an object from one file to another is not a removal.
+// removals leaves in s.held exactly the files whose new version removes
+// objects from the directory and is too recent to be believed, and asks Run
+// to call changed when the first of them is due.
 func (s *Source) removals(next map[string]*fileState, kept map[string]bool, now time.Time) {
-	live := make(map[objectKey]bool)
+	s.held, s.recheckAt = s.holds(next, kept, now)
+	if !s.recheckAt.IsZero() {
+		select {
+		case s.recheck <- struct{}{}:
+		default: // Run has a wake-up pending already; it reads recheckAt
+		}
+	}
+}
+
+// holds returns the changes to hold back and when the first is due (zero
+// when none is). An object counts as removed only when no file that removes
+// nothing holds it: moving an object from one file to another is not a
+// removal.
+func (s *Source) holds(next map[string]*fileState, kept map[string]bool, now time.Time) (map[string]*heldChange, time.Time) {
+	held := make(map[string]*heldChange)
+	var first time.Time
 	losing := make(map[string][]objectKey)
 	for path, prev := range s.lastGood {
 		if kept[path] {
-			for _, o := range prev.objects {
-				live[o.key] = true
-			}
 			continue
 		}
 		if lost := missing(prev, next[path]); len(lost) > 0 {
 			losing[path] = lost
+		}
+	}
+	if len(losing) == 0 || s.settle <= 0 {
+		return held, first // the usual case: nothing to index
+	}
+	live := make(map[objectKey]bool)
+	for path := range kept {
+		if prev, ok := s.lastGood[path]; ok {
+			for _, o := range prev.objects {
+				live[o.key] = true
+			}
 		}
 	}
 	for path, st := range next {
@@ -220,10 +243,9 @@ func (s *Source) removals(next map[string]*fileState, kept map[string]bool, now 
 			}
 		}
 	}
-	held := make(map[string]*heldChange)
 	for path, lost := range losing {
 		lost = slices.DeleteFunc(lost, func(k objectKey) bool { return live[k] })
-		if len(lost) == 0 || s.settle <= 0 {
+		if len(lost) == 0 {
 			continue
 		}
 		h, ok := s.held[path]
@@ -237,17 +259,11 @@ func (s *Source) removals(next map[string]*fileState, kept map[string]bool, now 
 		h.lost = lost
 		h.serve = keepLost(s.lastGood[path], next[path], lost)
 		held[path] = h
-		if s.recheckAt.IsZero() || due.Before(s.recheckAt) {
-			s.recheckAt = due
+		if first.IsZero() || due.Before(first) {
+			first = due
 		}
 	}
-	s.held = held
-	if !s.recheckAt.IsZero() {
-		select {
-		case s.recheck <- struct{}{}:
-		default: // Run has a wake-up pending already; it reads recheckAt
-		}
-	}
+	return held, first
 }
 
 // keepLost returns the objects of next followed by those of prev that are
