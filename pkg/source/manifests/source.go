@@ -31,9 +31,11 @@ import (
 // tool that writes in chunks, "rm -rf dir && mv new dir") shows a moment where
 // a file is empty, cut at a document boundary, or gone; applying that moment
 // would answer 404 for every host in it. Real writers finish within
-// milliseconds, and one second is the controller's longest hold-off
-// (--sync-max-holdoff), so a real deletion goes live within one hold-off plus
-// this window.
+// milliseconds, and one second is the default of the controller's longest
+// hold-off (--sync-max-holdoff), so a real deletion goes live within one
+// hold-off plus this window. The window counts from when Load first saw the
+// version, on Load's clock: file modification times can come from another
+// clock (network filesystems) or be copied from elsewhere (cp -p, rsync -t).
 const DefaultSettle = time.Second
 
 // Source reads the manifests under one directory, or one file. Load and Run may be called
