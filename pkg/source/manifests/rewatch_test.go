@@ -19,6 +19,9 @@ func TestRunFollowsReplacedRoot(t *testing.T) {
 	tests := []struct {
 		name    string
 		symlink bool // the root is a symlink to the directory
+		// ancestor: the root is base/current/manifests, current a symlink
+		// to the release; only the periodic root check can see it change.
+		ancestor bool
 		// swap puts next (a filled directory) in place of root, whose
 		// directory is old.
 		swap func(t *testing.T, root, old, next string)
@@ -60,20 +63,39 @@ func TestRunFollowsReplacedRoot(t *testing.T) {
 				require.NoError(t, os.Symlink(next, root))
 			},
 		},
+		{
+			name:     "a symlink above the root pointed elsewhere",
+			ancestor: true,
+			swap: func(t *testing.T, root, _, next string) {
+				current := filepath.Dir(root)
+				require.NoError(t, os.Symlink(filepath.Dir(next), current+".tmp"))
+				require.NoError(t, os.Rename(current+".tmp", current))
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			base := t.TempDir()
 			root := filepath.Join(base, "manifests")
-			old := root
-			if tt.symlink {
+			old, next := root, filepath.Join(base, "v2")
+			switch {
+			case tt.symlink:
 				old = filepath.Join(base, "v1")
 				require.NoError(t, os.Symlink(old, root))
+			case tt.ancestor:
+				root = filepath.Join(base, "current", "manifests")
+				old, next = filepath.Join(base, "v1", "manifests"), filepath.Join(base, "v2", "manifests")
+				require.NoError(t, os.Symlink(filepath.Join(base, "v1"), filepath.Join(base, "current")))
 			}
 			writeFile(t, old, filepath.Join("sub", "b.yaml"), configMap("b", "1"))
-			next := filepath.Join(base, "v2")
 			writeFile(t, next, filepath.Join("sub", "b.yaml"), configMap("b", "2"))
-			src, calls := startRun(t, root)
+			// Only the case that needs it gets the periodic check, so the
+			// others prove the parent watch.
+			rootCheck := time.Hour
+			if tt.ancestor {
+				rootCheck = 10 * time.Millisecond
+			}
+			src, calls := startRun(t, root, func(s *Source) { s.rootCheck = rootCheck })
 			snap, _ := src.Load()
 			require.Equal(t, []string{"ConfigMap default/b"}, keys(snap))
 
@@ -167,4 +189,40 @@ func TestRewatchRoot(t *testing.T) {
 			t.Fatalf("no event for %s: the new tree is not watched", path)
 		}
 	}
+}
+
+// TestCheckRoot drives the periodic root check by hand: it sees a symlink
+// above the root re-pointed and the root gone and back, watches the new tree,
+// and does nothing (and logs nothing) while nothing changes.
+func TestCheckRoot(t *testing.T) {
+	base := t.TempDir()
+	current := filepath.Join(base, "current")
+	root := filepath.Join(current, "manifests")
+	for _, v := range []string{"v1", "v2"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(base, v, "manifests", "sub-"+v), 0o755))
+	}
+	require.NoError(t, os.Symlink(filepath.Join(base, "v1"), current))
+	w, err := fsnotify.NewWatcher()
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, w.Close()) })
+	tree := &watchTree{root: root, w: w, logger: slog.New(slog.DiscardHandler), watched: map[string]bool{}}
+	require.NoError(t, tree.add(root))
+	assert.False(t, tree.checkRoot(), "nothing changed")
+
+	require.NoError(t, os.Symlink(filepath.Join(base, "v2"), current+".tmp"))
+	require.NoError(t, os.Rename(current+".tmp", current))
+	assert.True(t, tree.checkRoot(), "the name leads to v2 now")
+	assert.Equal(t, map[string]bool{root: true, filepath.Join(root, "sub-v2"): true}, tree.watched)
+	assert.False(t, tree.checkRoot())
+
+	require.NoError(t, os.Remove(current))
+	assert.True(t, tree.checkRoot(), "the root is gone")
+	assert.True(t, tree.missing)
+	assert.Empty(t, tree.watched)
+	assert.False(t, tree.checkRoot(), "still gone: nothing to do")
+
+	require.NoError(t, os.Symlink(filepath.Join(base, "v1"), current))
+	assert.True(t, tree.checkRoot(), "back")
+	assert.False(t, tree.missing)
+	assert.Equal(t, map[string]bool{root: true, filepath.Join(root, "sub-v1"): true}, tree.watched)
 }

@@ -38,6 +38,10 @@ import (
 // clock (network filesystems) or be copied from elsewhere (cp -p, rsync -t).
 const DefaultSettle = time.Second
 
+// RootCheckInterval is how often Run checks that the directory's name still
+// leads to the directory it watches (one stat call).
+const RootCheckInterval = time.Second
+
 // Source reads the manifests under one directory, or one file. Load and Run may be called
 // from different goroutines.
 type Source struct {
@@ -48,6 +52,8 @@ type Source struct {
 	now func() time.Time
 	// settle is the settle window (DefaultSettle); 0 applies removals at once.
 	settle time.Duration
+	// rootCheck is how often Run checks the root (RootCheckInterval).
+	rootCheck time.Duration
 	// recheck wakes Run when Load holds a removal back, so that Run calls
 	// changed once the settle window is over and the removal is applied
 	// without waiting for another event.
@@ -95,14 +101,15 @@ func New(dir string, logger *slog.Logger) *Source {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Source{
-		dir:      filepath.Clean(dir),
-		logger:   logger,
-		decoder:  newDecoder(),
-		now:      time.Now,
-		settle:   DefaultSettle,
-		recheck:  make(chan struct{}, 1),
-		lastGood: make(map[string]*fileState),
-		held:     make(map[string]*heldChange),
+		dir:       filepath.Clean(dir),
+		logger:    logger,
+		decoder:   newDecoder(),
+		now:       time.Now,
+		settle:    DefaultSettle,
+		rootCheck: RootCheckInterval,
+		recheck:   make(chan struct{}, 1),
+		lastGood:  make(map[string]*fileState),
+		held:      make(map[string]*heldChange),
 	}
 }
 

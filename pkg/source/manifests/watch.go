@@ -27,7 +27,10 @@ import (
 // Run also watches the directory's parent, because inotify follows a watched
 // directory's inode, not its name: when the directory is deleted and created
 // again, renamed over, or is a symlink that is pointed elsewhere, the parent
-// sees the name come back and Run watches the new tree from then on.
+// sees the name come back and Run watches the new tree from then on. For
+// what the parent cannot see (a symlink further up re-pointed), Run also
+// checks every RootCheckInterval that the name still leads to the directory
+// it watches.
 func (s *Source) Run(ctx context.Context, changed func()) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -57,10 +60,16 @@ func (s *Source) Run(ctx context.Context, changed func()) error {
 	recheck := time.NewTimer(time.Hour)
 	recheck.Stop()
 	defer recheck.Stop()
+	checkRoot := time.NewTicker(s.rootCheck)
+	defer checkRoot.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-checkRoot.C:
+			if t.checkRoot() {
+				changed()
+			}
 		case <-s.recheck:
 			if due := s.recheckDue(); !due.IsZero() {
 				recheck.Reset(max(due.Sub(s.now()), 0))
@@ -101,16 +110,26 @@ type watchTree struct {
 	watched map[string]bool
 	// missing is set while the root is gone, so that its return is logged once.
 	missing bool
+	// rootInfo is what the root's name led to when it was last watched (nil
+	// when it could not be), to tell when the name leads elsewhere.
+	rootInfo os.FileInfo
 }
 
 // add watches dir and every non-hidden directory below it. Only a failure on
 // dir itself is returned: a subdirectory we cannot watch should not stop us
 // from watching the rest.
 func (t *watchTree) add(dir string) error {
+	// Stat before watching: if the name moves on in between, the next
+	// checkRoot sees a difference and watches again, where the other order
+	// would record the new directory while watching the old one.
+	info, _ := os.Stat(dir)
 	if err := t.w.Add(dir); err != nil {
 		return fmt.Errorf("watching %s: %w", dir, explainWatchErr(err))
 	}
 	t.watched[dir] = true
+	if dir == t.root {
+		t.rootInfo = info
+	}
 	root := walkRoot(dir)
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -167,6 +186,7 @@ func (t *watchTree) forget(dir string) {
 // watches follow the old inodes, which no longer matter.
 func (t *watchTree) rewatchRoot() {
 	t.forget(t.root)
+	t.rootInfo = nil
 	err := t.add(t.root)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -182,6 +202,24 @@ func (t *watchTree) rewatchRoot() {
 		}
 		t.missing = false
 	}
+}
+
+// checkRoot watches the root again when its name no longer leads to the
+// directory that is watched, and reports whether it did. Run calls it
+// periodically for the changes no watch sees: a symlink above the root
+// re-pointed (--manifests /srv/current/manifests, with current re-pointed
+// by a deploy), the target of a symlinked root deleted and created again,
+// or a parent that could not be watched.
+func (t *watchTree) checkRoot() bool {
+	info, err := os.Stat(t.root)
+	if (err != nil && t.rootInfo == nil) || (err == nil && t.rootInfo != nil && os.SameFile(info, t.rootInfo)) {
+		return false
+	}
+	if err == nil {
+		t.logger.Info("the manifests directory's name leads to another directory; watching it again", "dir", t.root)
+	}
+	t.rewatchRoot() // which says so if it is gone
+	return true
 }
 
 // relevant updates the watches for directory events and reports whether the
