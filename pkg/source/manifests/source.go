@@ -131,17 +131,18 @@ func (s *Source) Load() (*snapshot.Snapshot, []Problem) {
 	defer s.mu.Unlock()
 	now := s.now()
 
-	var problems []Problem
 	if _, err := os.Stat(s.dir); errors.Is(err, fs.ErrNotExist) {
 		// Nothing is due while it is missing: held changes keep their
 		// place, and the watch on the parent says when it is back.
 		s.recheckAt = time.Time{}
-		problems = append(problems, Problem{File: s.dir, Err: fmt.Errorf(
+		snap, problems := s.finish(nil)
+		// The directory's own path sorts before the files below it.
+		return snap, append([]Problem{{File: s.dir, Err: fmt.Errorf(
 			"the manifests directory is missing (deleted, or being replaced): %w; the %d object(s) last loaded from it stay in use until it is back",
-			err, s.objectCount())})
-		return s.finish(problems)
+			err, snap.Len())}}, problems...)
 	}
 
+	var problems []Problem
 	files, unsure, scanned := s.scan()
 	problems = append(problems, scanned...)
 	// next is the version of each file read now; kept are files whose last
@@ -341,15 +342,6 @@ func (s *Source) holdProblem(path string, h *heldChange) Problem {
 	return Problem{File: path, Severity: SeverityWarning, Err: fmt.Errorf(
 		"%s in use until the removal has lasted %s, in case a writer is half way: write manifests atomically (docs/manifests.md)",
 		what, s.settle)}
-}
-
-// objectCount returns how many objects the last good versions hold.
-func (s *Source) objectCount() int {
-	n := 0
-	for _, st := range s.lastGood {
-		n += len(st.objects)
-	}
-	return n
 }
 
 // finish merges the last good versions into a snapshot and sorts the problems.
