@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // The tests in this file change the manifests directory the way careless
@@ -31,9 +33,16 @@ type loadTarget struct {
 // 10 ms), from one goroutine, until stopped, for at most maxLoadRequests
 // requests or maxLoadTime. Every answer that is not 200 from the target's
 // service is a failure.
+//
+// It has a client of its own: sharing the controller's client with the
+// test's own requests from another goroutine lets Go's transport dial a
+// connection that it then never uses, and nginx's graceful quit waits for
+// such a connection's first request (client_header_timeout, 60 s), so the
+// controller's stop would time out.
 type steadyLoad struct {
-	stop chan struct{}
-	done chan struct{}
+	client *http.Client
+	stop   chan struct{}
+	done   chan struct{}
 
 	mu       sync.Mutex
 	sent     int
@@ -47,7 +56,7 @@ const (
 
 func startSteadyLoad(t *testing.T, c *controller, targets ...loadTarget) *steadyLoad {
 	t.Helper()
-	l := &steadyLoad{stop: make(chan struct{}), done: make(chan struct{})}
+	l := &steadyLoad{client: framework.NewHTTPClient(c.HTTPPort, true), stop: make(chan struct{}), done: make(chan struct{})}
 	began := time.Now()
 	go func() {
 		defer close(l.done)
@@ -60,7 +69,7 @@ func startSteadyLoad(t *testing.T, c *controller, targets ...loadTarget) *steady
 			case <-tick.C:
 			}
 			tg := targets[i%len(targets)]
-			r, err := c.Request(tg.host, tg.path)
+			r, err := framework.DoGet(l.client, "http", tg.host, tg.path)
 			l.mu.Lock()
 			l.sent++
 			switch {
@@ -89,6 +98,7 @@ func (l *steadyLoad) finish() (sent int, failures []string) {
 		close(l.stop)
 	}
 	<-l.done
+	l.client.CloseIdleConnections()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.sent, l.failures
