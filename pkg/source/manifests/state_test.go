@@ -3,7 +3,9 @@ package manifests
 import (
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -12,6 +14,36 @@ import (
 // configMap returns a ConfigMap manifest with one data entry.
 func configMap(name, value string) string {
 	return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\ndata:\n  value: \"" + value + "\"\n"
+}
+
+// fakeClock is a clock tests move by hand, so that the settle window is
+// tested without sleeping.
+// Run reads it from its own goroutine, hence the lock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) { c.set(c.now().Add(d)) }
+
+func (c *fakeClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// newWithClock returns a Source for dir whose clock the test moves.
+func newWithClock(dir string) (*Source, *fakeClock) {
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	src := New(dir, nil)
+	src.now = clock.now
+	return src, clock
 }
 
 // writeFile writes a file below dir, creating directories as needed.
@@ -54,7 +86,7 @@ func TestLoadKeepsLastGoodVersionOfBrokenFile(t *testing.T) {
 			dir := t.TempDir()
 			path := writeFile(t, dir, "app.yaml", configMap("one", "1")+"---\n"+configMap("two", "2"))
 			writeFile(t, dir, "other.yaml", configMap("other", "x"))
-			src := New(dir, nil)
+			src, clock := newWithClock(dir)
 
 			snap, problems := src.Load()
 			require.Empty(t, problems)
@@ -78,7 +110,14 @@ func TestLoadKeepsLastGoodVersionOfBrokenFile(t *testing.T) {
 			assert.Equal(t, want, keys(snap))
 			assert.Len(t, problems, 1)
 
+			// The fix replaces one and two by three: three is served at
+			// once, one and two only go once the removal has settled.
 			writeFile(t, dir, "app.yaml", configMap("three", "3"))
+			snap, problems = src.Load()
+			assert.Equal(t, []string{"ConfigMap default/three", "ConfigMap default/one", "ConfigMap default/two", "ConfigMap default/other"}, keys(snap))
+			require.Len(t, problems, 1)
+			assert.Equal(t, SeverityWarning, problems[0].Severity)
+			clock.advance(DefaultSettle)
 			snap, problems = src.Load()
 			assert.Empty(t, problems)
 			assert.Equal(t, []string{"ConfigMap default/three", "ConfigMap default/other"}, keys(snap))
@@ -99,7 +138,7 @@ func TestLoadDropsDeletedFiles(t *testing.T) {
 			dir := t.TempDir()
 			writeFile(t, dir, "a.yaml", configMap("a", "1"))
 			gone := writeFile(t, dir, "sub/b.yaml", configMap("b", "2"))
-			src := New(dir, nil)
+			src, clock := newWithClock(dir)
 			snap, _ := src.Load()
 			require.Equal(t, []string{"ConfigMap default/a", "ConfigMap default/b"}, keys(snap))
 
@@ -112,8 +151,16 @@ func TestLoadDropsDeletedFiles(t *testing.T) {
 
 			require.NoError(t, os.Remove(gone))
 			snap, problems := src.Load()
+			assert.Equal(t, []string{"ConfigMap default/a", "ConfigMap default/b"}, keys(snap),
+				"a deletion waits for the settle window")
+			require.Len(t, problems, 1)
+			assert.Equal(t, SeverityWarning, problems[0].Severity)
+			assert.Contains(t, problems[0].Error(), "the file is gone; its objects ConfigMap default/b stay in use")
+
+			clock.advance(DefaultSettle)
+			snap, problems = src.Load()
 			assert.Empty(t, problems)
-			assert.Equal(t, []string{"ConfigMap default/a"}, keys(snap))
+			assert.Equal(t, []string{"ConfigMap default/a"}, keys(snap), "and is applied once it has lasted it")
 		})
 	}
 }
@@ -160,19 +207,35 @@ func TestLoadKeepsObjectsOfUnchangedFiles(t *testing.T) {
 	assert.Same(t, second.ConfigMaps[1], third.ConfigMaps[1], "the other file's objects stay")
 }
 
+// TestLoadMissingDirectory: a directory that is gone is what a directory
+// swap looks like half way, so every object stays until it is back.
 func TestLoadMissingDirectory(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "manifests")
 	writeFile(t, dir, "app.yaml", configMap("a", "1"))
-	src := New(dir, nil)
+	src, clock := newWithClock(dir)
 	snap, _ := src.Load()
 	require.Equal(t, 1, snap.Len())
 
 	require.NoError(t, os.RemoveAll(dir))
+	for range 2 {
+		clock.advance(10 * DefaultSettle) // however long it is missing
+		snap, problems := src.Load()
+		assert.Equal(t, []string{"ConfigMap default/a"}, keys(snap), "a missing directory keeps its objects")
+		require.Len(t, problems, 1)
+		assert.Equal(t, dir, problems[0].File)
+		assert.Equal(t, SeverityError, problems[0].Severity)
+		assert.ErrorIs(t, problems[0], os.ErrNotExist)
+		assert.Contains(t, problems[0].Error(), "the manifests directory is missing (deleted, or being replaced)")
+		assert.Contains(t, problems[0].Error(), "the 1 object(s) last loaded from it stay in use until it is back")
+		assert.True(t, src.recheckDue().IsZero(), "the watch, not a timer, says when it is back")
+	}
+
+	// Back with a change: read as usual.
+	writeFile(t, dir, "app.yaml", configMap("a", "2"))
 	snap, problems := src.Load()
-	assert.Zero(t, snap.Len(), "a directory that is gone holds no objects")
-	require.Len(t, problems, 1)
-	assert.Equal(t, dir, problems[0].File)
-	assert.ErrorIs(t, problems[0], os.ErrNotExist)
+	assert.Empty(t, problems)
+	require.Equal(t, []string{"ConfigMap default/a"}, keys(snap))
+	assert.Equal(t, "2", snap.ConfigMaps[0].Data["value"], "once back, it is read as usual")
 }
 
 func TestLoadSingleFile(t *testing.T) {

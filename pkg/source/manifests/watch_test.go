@@ -23,10 +23,14 @@ const waitFor = 10 * time.Second
 // startRun runs a Source on dir until the test ends and returns it with the
 // number of changed() calls so far. It returns once Run has made its first
 // call, which Run makes only when every watch is in place.
-func startRun(t *testing.T, dir string) (*Source, *atomic.Int64) {
+// Options change the Source before Run starts.
+func startRun(t *testing.T, dir string, options ...func(*Source)) (*Source, *atomic.Int64) {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	src := New(dir, logger)
+	for _, o := range options {
+		o(src)
+	}
 	calls := &atomic.Int64{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -228,6 +232,8 @@ func TestRelevant(t *testing.T) {
 		{"app.yaml~", fsnotify.Create, false},
 		{"4913", fsnotify.Create, false}, // vim's write test
 		{".hidden.yaml", fsnotify.Write, false},
+		{"../sibling.yaml", fsnotify.Write, false}, // the parent is watched for the root's own name
+		{"../manifests.new", fsnotify.Create, false},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s %s", tt.op, tt.path), func(t *testing.T) {
