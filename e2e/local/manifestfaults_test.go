@@ -8,14 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/portico-ingress/portico/e2e/framework"
 )
 
 // The tests in this file change the manifests directory the way careless
@@ -23,98 +20,6 @@ import (
 // truncated then rewritten in chunks) under a small bounded load, and require
 // that not one request fails: the controller must never believe the state a
 // writer is half way through.
-
-// loadTarget is one request the load sends, and the service that must answer it.
-type loadTarget struct {
-	host, path, service string
-}
-
-// steadyLoad sends the targets in turn, one request every 3 ms (a few per
-// 10 ms), from one goroutine, until stopped, for at most maxLoadRequests
-// requests or maxLoadTime. Every answer that is not 200 from the target's
-// service is a failure.
-//
-// It has a client of its own: sharing the controller's client with the
-// test's own requests from another goroutine lets Go's transport dial a
-// connection that it then never uses, and nginx's graceful quit waits for
-// such a connection's first request (client_header_timeout, 60 s), so the
-// controller's stop would time out.
-type steadyLoad struct {
-	client *http.Client
-	stop   chan struct{}
-	done   chan struct{}
-
-	mu       sync.Mutex
-	sent     int
-	failures []string
-}
-
-const (
-	maxLoadRequests = 20_000
-	maxLoadTime     = 60 * time.Second
-)
-
-func startSteadyLoad(t *testing.T, c *controller, targets ...loadTarget) *steadyLoad {
-	t.Helper()
-	l := &steadyLoad{client: framework.NewHTTPClient(c.HTTPPort, true), stop: make(chan struct{}), done: make(chan struct{})}
-	began := time.Now()
-	go func() {
-		defer close(l.done)
-		tick := time.NewTicker(3 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; i < maxLoadRequests && time.Since(began) < maxLoadTime; i++ {
-			select {
-			case <-l.stop:
-				return
-			case <-tick.C:
-			}
-			tg := targets[i%len(targets)]
-			r, err := framework.DoGet(l.client, "http", tg.host, tg.path)
-			l.mu.Lock()
-			l.sent++
-			switch {
-			case err != nil:
-				l.failures = append(l.failures, fmt.Sprintf("%s GET http://%s%s: %v", time.Now().Format(time.StampMilli), tg.host, tg.path, err))
-			case r.Status != http.StatusOK || r.Served() != tg.service:
-				l.failures = append(l.failures, fmt.Sprintf("%s GET http://%s%s: %s, want 200 from %s", time.Now().Format(time.StampMilli), tg.host, tg.path, r, tg.service))
-			}
-			l.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		if sent, failures := l.finish(); t.Failed() {
-			// Say what the clients saw, even when the test stopped early.
-			t.Logf("load: %d requests, %d failed; the first: %q", sent, len(failures), failures[:min(len(failures), 5)])
-		}
-	})
-	return l
-}
-
-// finish stops the load and returns how many requests it sent and the failures.
-func (l *steadyLoad) finish() (sent int, failures []string) {
-	select {
-	case <-l.stop:
-	default:
-		close(l.stop)
-	}
-	<-l.done
-	l.client.CloseIdleConnections()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.sent, l.failures
-}
-
-// requireNoFailures stops the load and requires that it ran and nothing failed.
-func (l *steadyLoad) requireNoFailures(t *testing.T, minSent int) {
-	t.Helper()
-	sent, failures := l.finish()
-	t.Logf("load: %d requests, %d failed", sent, len(failures))
-	if len(failures) > 10 {
-		failures = append(failures[:10], fmt.Sprintf("... and %d more", len(failures)-10))
-	}
-	assert.Empty(t, failures, "requests failed while the manifests changed")
-	assert.GreaterOrEqual(t, sent, minSent, "the load did not cover the change")
-}
 
 // TestManifestsDirectorySwapKeepsServing deletes the manifests directory and
 // renames a new one into its place (what `rm -rf dir && mv new dir` does)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,47 +38,6 @@ func faultTemplate(t *testing.T, include string) string {
 	path := filepath.Join(t.TempDir(), "nginx.tmpl")
 	require.NoError(t, os.WriteFile(path, []byte(strings.Replace(string(raw), at, faults, 1)), 0o644))
 	return path
-}
-
-// steadyLoad sends GET host/ every few milliseconds (at most 20,000, for
-// at most 2 minutes) until stop is called, which returns how many were
-// sent and every one not answered 200 by service.
-func steadyLoad(c *controller, host, service string) (stop func() (sent int, failures []string)) {
-	client := framework.NewHTTPClient(c.HTTPPort, true)
-	done := make(chan struct{})
-	var mu sync.Mutex
-	sent := 0
-	var failures []string
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		deadline := time.Now().Add(2 * time.Minute)
-		for i := 0; i < 20000 && time.Now().Before(deadline); i++ {
-			select {
-			case <-done:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			r, err := framework.DoGet(client, "http", host, "/")
-			mu.Lock()
-			sent++
-			switch {
-			case err != nil:
-				failures = append(failures, fmt.Sprintf("%s: %v", time.Now().Format(time.StampMilli), err))
-			case r.Status != http.StatusOK || r.Served() != service:
-				failures = append(failures, fmt.Sprintf("%s: %s", time.Now().Format(time.StampMilli), r))
-			}
-			mu.Unlock()
-		}
-	}()
-	return sync.OnceValues(func() (int, []string) {
-		close(done)
-		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		return sent, failures
-	})
 }
 
 // summary is "result xcount" per /debug/reloads entry, newest first.
@@ -150,8 +108,7 @@ func TestReloadFailureThenRevertReportsTruth(t *testing.T) {
 	c.waitLog(t, "removed a temporary config left by an earlier run", stale)
 	c.waitReloads(t, framework.ReloadTimeout, "success x1")
 
-	stopLoad := steadyLoad(c, host, "web")
-	defer stopLoad()
+	load := startSteadyLoad(t, c, loadTarget{host, "/", "web"})
 
 	// 1. nginx -t refuses Ingress breaks: it is left out in the same sync,
 	// which leaves the live config as it was.
@@ -201,10 +158,7 @@ func TestReloadFailureThenRevertReportsTruth(t *testing.T) {
 		"no nginx -t left running")
 	t.Logf("nginx -t hung %d times from %s to %s", hung.Count, hung.Time.Format(time.StampMilli), hung.LastTime.Format(time.StampMilli))
 
-	sent, failures := stopLoad()
-	assert.Empty(t, failures, "traffic never stopped (%d requests)", sent)
-	assert.Greater(t, sent, 100, "the load ran throughout")
-	t.Logf("%d requests during the faults, %d failed", sent, len(failures))
+	load.requireNoFailures(t, 100)
 }
 
 // reload is what identifies the config an entry describes.
@@ -235,8 +189,7 @@ func TestHungNginxTestRecovers(t *testing.T) {
 		},
 	})
 	c.WaitServed(t, host, "/", "web")
-	stopLoad := steadyLoad(c, host, "web")
-	defer stopLoad()
+	load := startSteadyLoad(t, c, loadTarget{host, "/", "web"})
 
 	c.writeManifest(t, "hangs.yaml", ingressYAML("hangs", late, route{"/hangs", "Prefix", "late"}))
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
@@ -275,6 +228,5 @@ func TestHungNginxTestRecovers(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, 1.0, last)
 
-	sent, failures := stopLoad()
-	assert.Empty(t, failures, "the live config kept serving (%d requests)", sent)
+	load.requireNoFailures(t, 100)
 }
