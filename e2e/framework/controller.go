@@ -215,6 +215,9 @@ func (c *Controller) Stop(t testing.TB) {
 		groupIDs[p.PGID] = true
 	}
 
+	// An idle keep-alive connection Go's transport dialled but never used
+	// would hold nginx's graceful quit until client_header_timeout (60 s).
+	c.Client.CloseIdleConnections()
 	wasAlive := c.Process.Alive()
 	if !wasAlive && !c.crashed {
 		t.Errorf("controller had already exited: %v", c.Process.Err())
