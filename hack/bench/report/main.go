@@ -33,7 +33,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"cmp"
 	"flag"
 	"fmt"
@@ -47,6 +46,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portico-ingress/portico/hack/internal/gendoc"
 )
 
 // Markers of the generated part of docs/benchmarks.md.
@@ -584,25 +585,6 @@ func commands(d *logData) string {
 	return b.String()
 }
 
-// writeDoc replaces the text between the markers of path with generated.
-func writeDoc(path, generated string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	i := bytes.Index(data, []byte(beginMarker))
-	j := bytes.Index(data, []byte(endMarker))
-	if i < 0 || j < i {
-		return fmt.Errorf("%s: markers %q and %q not found in order", path, beginMarker, endMarker)
-	}
-	var out bytes.Buffer
-	out.Write(data[:i+len(beginMarker)])
-	out.WriteString("\n")
-	out.WriteString(generated)
-	out.Write(data[j:])
-	return os.WriteFile(path, out.Bytes(), 0o644)
-}
-
 func main() {
 	logPath := flag.String("log", "", "log written by hack/bench/run.sh (required)")
 	doc := flag.String("doc", "", "markdown file to write the results into, between its markers")
@@ -651,7 +633,7 @@ func main() {
 	if *doc != "" {
 		if missing {
 			fmt.Fprintf(os.Stderr, "report: some figures are missing; %s left as it was\n", *doc)
-		} else if err := writeDoc(*doc, gen.String()); err != nil {
+		} else if err := gendoc.Replace(*doc, beginMarker, endMarker, gen.String()); err != nil {
 			fmt.Fprintln(os.Stderr, "report:", err)
 			os.Exit(1)
 		} else {

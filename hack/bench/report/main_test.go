@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -96,30 +94,5 @@ func TestRows(t *testing.T) {
 	}
 	if r := churn("BENCH churn something=else"); r.figure != "something=else" {
 		t.Errorf("unknown shape: %q", r.figure)
-	}
-}
-
-func TestWriteDoc(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "doc.md")
-	before := "# Title\n\nprose\n\n" + beginMarker + "\nold table\n" + endMarker + "\n\nafter\n"
-	if err := os.WriteFile(path, []byte(before), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := writeDoc(path, "new table\n"); err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := "# Title\n\nprose\n\n" + beginMarker + "\nnew table\n" + endMarker + "\n\nafter\n"
-	if string(got) != want {
-		t.Errorf("got:\n%s\nwant:\n%s", got, want)
-	}
-	if err := os.WriteFile(path, []byte("no markers\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := writeDoc(path, "x"); err == nil {
-		t.Error("a file without markers: want an error")
 	}
 }

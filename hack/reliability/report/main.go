@@ -18,7 +18,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"flag"
 	"fmt"
 	"io"
@@ -30,6 +29,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portico-ingress/portico/hack/internal/gendoc"
 )
 
 // Markers of the generated part of docs/reliability.md.
@@ -207,25 +208,6 @@ func (r *report) generated(commit string, total time.Duration, load string) stri
 	return b.String()
 }
 
-// writeDoc replaces the text between the markers of path with generated.
-func writeDoc(path, generated string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	i := bytes.Index(data, []byte(beginMarker))
-	j := bytes.Index(data, []byte(endMarker))
-	if i < 0 || j < i {
-		return fmt.Errorf("%s: markers %q and %q not found in order", path, beginMarker, endMarker)
-	}
-	var out bytes.Buffer
-	out.Write(data[:i+len(beginMarker)])
-	out.WriteString("\n")
-	out.WriteString(generated)
-	out.Write(data[j:])
-	return os.WriteFile(path, out.Bytes(), 0o644)
-}
-
 func main() {
 	logPath := flag.String("log", "", "output of the fault suite (go test -v), one or more runs (required)")
 	doc := flag.String("doc", "", "markdown file to write the table into, between its markers")
@@ -254,7 +236,7 @@ func main() {
 	}
 	fmt.Print(r.table())
 	if *doc != "" {
-		if err := writeDoc(*doc, r.generated(*commit, *total, *load)); err != nil {
+		if err := gendoc.Replace(*doc, beginMarker, endMarker, r.generated(*commit, *total, *load)); err != nil {
 			fmt.Fprintln(os.Stderr, "report:", err)
 			os.Exit(1)
 		}

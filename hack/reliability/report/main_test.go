@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -55,16 +53,4 @@ func TestParseNothing(t *testing.T) {
 	r, err := parse(strings.NewReader("ok  \tgithub.com/x\t1.0s\n"))
 	require.NoError(t, err)
 	assert.Empty(t, r.faults)
-}
-
-func TestWriteDoc(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "reliability.md")
-	require.NoError(t, os.WriteFile(path, []byte("# Title\n\nhand-written\n\n"+beginMarker+"\nold\n"+endMarker+"\n\nafter\n"), 0o644))
-	require.NoError(t, writeDoc(path, "new table\n"))
-	got, err := os.ReadFile(path)
-	require.NoError(t, err)
-	assert.Equal(t, "# Title\n\nhand-written\n\n"+beginMarker+"\nnew table\n"+endMarker+"\n\nafter\n", string(got))
-
-	require.NoError(t, os.WriteFile(path, []byte("no markers\n"), 0o644))
-	assert.Error(t, writeDoc(path, "x"))
 }
