@@ -364,29 +364,86 @@ func (c *Controller) WaitReload(t testing.TB, after uint64) ReloadEvent {
 // whose labels include labels, in the order /metrics lists them.
 func (c *Controller) Samples(t testing.TB, name string, labels map[string]string) []float64 {
 	t.Helper()
-	body := c.MustStatusGet(t, "/metrics")
+	series, err := ParseMetrics(c.MustStatusGet(t, "/metrics"))
+	require.NoError(t, err)
+	var out []float64
+	for _, s := range series {
+		if s.Name == name && hasLabels(s.Labels, labels) {
+			out = append(out, s.Value)
+		}
+	}
+	return out
+}
+
+// Series is one sample of a Prometheus text page.
+type Series struct {
+	// Name is the metric's name.
+	Name string
+	// Labels is the text between the braces ("" without labels).
+	Labels string
+	// Value is the sample's value.
+	Value float64
+}
+
+// ParseMetrics returns the samples of a Prometheus text page in page order;
+// a value that is not a number is an error.
+func ParseMetrics(body []byte) ([]Series, error) {
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	var out []float64
+	var out []Series
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		series, value, ok := strings.Cut(line, " ")
+		name, labels, value, ok := splitSeries(line)
 		if !ok {
-			continue
+			return nil, fmt.Errorf("metric line %q: not name{labels} value", line)
 		}
-		got, lbls, _ := strings.Cut(series, "{")
-		if got != name || !hasLabels(strings.TrimSuffix(lbls, "}"), labels) {
-			continue
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return nil, fmt.Errorf("metric line %q: %w", line, err)
 		}
-		v, err := strconv.ParseFloat(strings.Fields(value)[0], 64)
-		require.NoError(t, err, "metric line %q", line)
-		out = append(out, v)
+		out = append(out, Series{Name: name, Labels: labels, Value: v})
 	}
-	require.NoError(t, sc.Err())
-	return out
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading metrics: %w", err)
+	}
+	return out, nil
+}
+
+// splitSeries splits a sample line into its name, the text between the
+// label braces and the value (a timestamp after it is dropped). Label
+// values are quoted and may hold spaces, braces and escaped quotes.
+func splitSeries(line string) (name, labels, value string, ok bool) {
+	i := strings.IndexAny(line, "{ ")
+	if i < 0 {
+		return "", "", "", false
+	}
+	name, rest := line[:i], line[i:]
+	if rest[0] == '{' {
+		inQuotes := false
+		end := -1
+		for j := 1; j < len(rest) && end < 0; j++ {
+			switch {
+			case rest[j] == '\\' && inQuotes:
+				j++ // the escaped character
+			case rest[j] == '"':
+				inQuotes = !inQuotes
+			case rest[j] == '}' && !inQuotes:
+				end = j
+			}
+		}
+		if end < 0 {
+			return "", "", "", false
+		}
+		labels, rest = rest[1:end], rest[end+1:]
+	}
+	fields := strings.Fields(rest)
+	if len(fields) == 0 {
+		return "", "", "", false
+	}
+	return name, labels, fields[0], true
 }
 
 // Metric returns the value of the first series of metric name whose labels

@@ -3,7 +3,6 @@
 package local
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -562,7 +561,7 @@ func startStatusRecorder(c *framework.Controller) *statusRecorder {
 		if code != http.StatusOK {
 			return
 		}
-		s := metricSample{at: time.Now(), values: parseMetrics(body, faultMetrics())}
+		s := metricSample{at: time.Now(), values: sumMetrics(body, faultMetrics())}
 		r.mu.Lock()
 		r.metrics = append(r.metrics, s)
 		r.mu.Unlock()
@@ -600,26 +599,17 @@ func (r *statusRecorder) stop() {
 	})
 }
 
-// parseMetrics sums the samples of each wanted metric in a Prometheus text page.
-func parseMetrics(body string, names []string) map[string]float64 {
+// sumMetrics sums the samples of each wanted metric in a Prometheus text
+// page; a page it cannot read gives none.
+func sumMetrics(body string, names []string) map[string]float64 {
 	out := map[string]float64{}
-	sc := bufio.NewScanner(strings.NewReader(body))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		series, value, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
-		name, _, _ := strings.Cut(series, "{")
-		if !slices.Contains(names, name) {
-			continue
-		}
-		if v, err := strconv.ParseFloat(strings.Fields(value)[0], 64); err == nil {
-			out[name] += v
+	series, err := framework.ParseMetrics([]byte(body))
+	if err != nil {
+		return out
+	}
+	for _, s := range series {
+		if slices.Contains(names, s.Name) {
+			out[s.Name] += s.Value
 		}
 	}
 	return out
