@@ -107,6 +107,12 @@ route, Pod IP and file path; use kubectl port-forward or exec to read them):
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// nginx outlives a controller that dies, so dying must be
+			// rare: a log reader that went away (a closed pipe on stderr)
+			// would otherwise kill the controller with SIGPIPE in the
+			// middle of a graceful stop, leaving nginx unsupervised. Writes
+			// fail with EPIPE instead.
+			signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 			return runController(ctx, f, stdout, stderr)
 		},
 	}

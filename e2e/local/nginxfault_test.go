@@ -42,6 +42,7 @@ type load struct {
 	stopOnce sync.Once
 	stopped  chan struct{}
 	done     chan []sample
+	samples  []sample
 }
 
 func startLoad(client *http.Client, host, path string, every time.Duration, max int) *load {
@@ -67,10 +68,14 @@ func startLoad(client *http.Client, host, path string, every time.Duration, max 
 	return l
 }
 
-// stop ends the load and returns its samples.
+// stop ends the load and returns its samples; calling it again returns
+// them again.
 func (l *load) stop() []sample {
-	l.stopOnce.Do(func() { close(l.stopped) })
-	return <-l.done
+	l.stopOnce.Do(func() {
+		close(l.stopped)
+		l.samples = <-l.done
+	})
+	return l.samples
 }
 
 // failures lists the requests not answered 200 by service.
