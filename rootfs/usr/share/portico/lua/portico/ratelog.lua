@@ -2,8 +2,9 @@
 -- in each worker. A route without data warns on every request it gets:
 -- after an nginx restart that was one line per request (12,489 from one
 -- kill). Now the first one is logged, the rest of the period only
--- counted, and the count is logged when the period ends ("and N more like
--- it in the last 10s"), so the log says how many requests it hit.
+-- counted, and the count is logged with the first warning of any kind
+-- after the period ("and N more like it since it was logged 12s ago"), so
+-- the log says how many requests it hit.
 --
 -- new takes
 --   deps.now     the clock in seconds (ngx.now)
@@ -12,6 +13,7 @@
 
 local setmetatable = setmetatable
 local pairs = pairs
+local math_floor = math.floor
 
 local _M = {}
 local mt = { __index = _M }
@@ -33,7 +35,8 @@ local function sweep(self, now)
     for why, e in pairs(self.seen) do
         if now - e.at >= period then
             if e.skipped > 0 then
-                self.log(why, " (and ", e.skipped, " more like it in the last ", period, "s)")
+                self.log(why, " (and ", e.skipped, " more like it since it was logged ",
+                    math_floor(now - e.at), "s ago)")
             end
             self.seen[why] = nil
         end

@@ -266,7 +266,7 @@ describe("portico.balancer", function()
             -- The fake ngx.log joins its arguments with spaces; nginx does not.
             local line = fake.logged[before + 2]
             assert.is_truthy(line:find("no route r404 in the dynamic configuration yet", 1, true), line)
-            assert.is_truthy(line:find("(and  499  more like it", 1, true), line)
+            assert.is_truthy(line:find("(and  499  more like it since it was logged  10 s ago)", 1, true), line)
             assert.are.equal(before + 3, #fake.logged)
         end)
 

@@ -24,7 +24,7 @@ describe("ratelog", function()
         assert.are.same({ "no route r1" }, lines)
         clock.t = clock.t + 10
         assert.is_true(limiter:warn("no route r1"))
-        assert.are.same({ "no route r1", "no route r1 (and 12488 more like it in the last 10s)", "no route r1" }, lines)
+        assert.are.same({ "no route r1", "no route r1 (and 12488 more like it since it was logged 10s ago)", "no route r1" }, lines)
     end)
 
     it("counts each message apart", function()
@@ -40,7 +40,7 @@ describe("ratelog", function()
         limiter:warn("a")
         clock.t = clock.t + 11
         limiter:warn("b")
-        assert.are.same({ "a", "a (and 2 more like it in the last 10s)", "b" }, lines)
+        assert.are.same({ "a", "a (and 2 more like it since it was logged 11s ago)", "b" }, lines)
         assert.is_nil(limiter.seen["a"], "forgotten once logged")
     end)
 
