@@ -74,7 +74,13 @@ from the downward API) and findings become Warning Events on the Ingress.
 
 By default Portico runs as a sidecar: nginx runs in another container of the
 same Pod (shareProcessNamespace: true) and is signalled through its pid file.
-With --start-nginx, Portico starts and supervises nginx itself.
+With --start-nginx, Portico starts and supervises nginx itself: a crashed
+master is restarted at once (backed off from 250ms to 5s only while it keeps
+exiting within 5s of its start), counted in portico_nginx_restarts_total and
+sent as an NginxRestarted Warning on the Pod. nginx outlives a controller
+that is killed (SIGKILL, OOM) and keeps serving; a controller started again
+with the same --runtime-dir and --config-dir adopts that nginx instead of
+starting another (see docs/nginx.md).
 
 A configuration that fails nginx -t is never made live: the last good one
 keeps serving, and the error is logged, counted in metrics and listed in
@@ -86,9 +92,12 @@ Warning) and the rest goes live in the same sync.
 
 Status endpoints on --status-address (every interface by default, for the
 kubelet's probes and Prometheus):
-  /healthz        sync loop alive and nginx master running
-  /readyz         first configuration verified live
-  /metrics        Prometheus metrics (portico_reloads_total, ...)
+  /healthz        sync loop alive, nginx master not stopped (SIGSTOP) and
+                  not down for longer than 30s (a quick restart is healthy)
+  /readyz         first configuration verified live, and nginx running now
+                  (503 while it restarts or is stopped)
+  /metrics        Prometheus metrics (portico_reloads_total, portico_nginx_up,
+                  portico_nginx_restarts_total, ...)
 Debug endpoints on --debug-address (loopback by default: they show every
 route, Pod IP and file path; use kubectl port-forward or exec to read them):
   /debug/config   the live nginx.conf (file paths only, never keys)
@@ -104,6 +113,12 @@ route, Pod IP and file path; use kubectl port-forward or exec to read them):
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// nginx outlives a controller that dies, so dying must be
+			// rare: a log reader that went away (a closed pipe on stderr)
+			// would otherwise kill the controller with SIGPIPE in the
+			// middle of a graceful stop, leaving nginx unsupervised. Writes
+			// fail with EPIPE instead.
+			signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 			return runController(ctx, f, stdout, stderr)
 		},
 	}
@@ -122,7 +137,9 @@ route, Pod IP and file path; use kubectl port-forward or exec to read them):
 	fs.StringVar(&f.runtimeDir, "runtime-dir", "/tmp/portico", "directory for nginx's pid file and temporary files")
 	fs.StringVar(&f.nginxBinary, "nginx-binary", "nginx", "nginx executable, used for nginx -t and --start-nginx")
 	fs.StringVar(&f.pidFile, "nginx-pid-file", "", "pid file of the nginx master to signal (default: RUNTIME-DIR/nginx.pid)")
-	fs.BoolVar(&f.startNginx, "start-nginx", false, "start and supervise nginx as a child process instead of signalling a sidecar")
+	fs.BoolVar(&f.startNginx, "start-nginx", false,
+		"start and supervise nginx as a child process instead of signalling a sidecar; nginx outlives a killed controller, and the next one started "+
+			"with the same --runtime-dir and --config-dir adopts it")
 	fs.StringVar(&f.template, "template", "", "nginx.conf template file; watched and reloaded on change (default: the built-in template)")
 	fs.StringVar(&f.statusAddress, "status-address", ":10254", "address of the probe and metrics HTTP server (/healthz, /readyz, /metrics)")
 	fs.StringVar(&f.debugAddress, "debug-address", "127.0.0.1:10255",
@@ -174,7 +191,10 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	ngx := newNginx(f, &modelOpts, configDir, log.With("component", "nginx"))
 	removeStaleTemps(ngx.driver, log)
 	out := newOutputs(log, ngx, balancer, f.history, started)
-	dynamic, checkLua := balancerStore(f, balancer, modelOpts.Global)
+	dynamic, checkLua, err := balancerStore(f, balancer, modelOpts.Global, log.With("component", "nginx"))
+	if err != nil {
+		return err
+	}
 	in, err := newInputs(f, modelOpts, log)
 	if err != nil {
 		return err
@@ -199,7 +219,6 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		SyncTimeout:     f.reloadTimeout + time.Minute,
 		Template:        template,
 		StartNginx:      ngx.start,
-		NginxAlive:      ngx.proc.Alive,
 		Recorder:        out.recorder,
 		Findings:        out.findings,
 		Dynamic:         dynamic,
@@ -212,11 +231,15 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
+	watchNginx := ngx.notify(ctrl, in.events)
 	statusOpts := status.Options{
 		Logger:   log.With("component", "status"),
 		Gatherer: out.registry,
-		Health:   ctrl.Healthy,
-		Ready:    ctrl.Ready,
+		// nginx restarting quickly keeps the controller healthy; a
+		// stopped nginx, or one down for longer than a restart takes,
+		// does not. Readiness follows nginx at once.
+		Health:   both(ctrl.Healthy, ngx.health.Healthy),
+		Ready:    both(ctrl.Ready, ngx.health.Ready),
 		Config:   ctrl.LiveConfig,
 		Reloads:  out.history.Recent,
 		Balancer: ctrl.BalancerData,
@@ -230,6 +253,9 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		"start_nginx", f.startNginx, "balancer", balancer)
 
 	tasks := []func(context.Context) error{ctrl.Run}
+	if watchNginx != nil {
+		tasks = append(tasks, watchNginx)
+	}
 	for _, s := range servers {
 		tasks = append(tasks, s.serve)
 	}
@@ -276,7 +302,9 @@ func newOutputs(log *slog.Logger, ngx nginxParts, balancer string, historySize i
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		// Counted from /proc at scrape time: old workers that outlive
 		// reloads (long requests, websockets) show as shutting_down.
-		nginx.NewWorkerCollector(ngx.proc))
+		nginx.NewWorkerCollector(ngx.proc),
+		// portico_nginx_up, and portico_nginx_restarts_total when nginx is ours.
+		nginx.NewProcessCollector(ngx.health, ngx.restarts()))
 	history := reload.NewHistory(historySize)
 	var firstLive sync.Once
 	return outputs{
@@ -332,10 +360,12 @@ func (f controllerFlags) nginxProbe() nginx.Options {
 }
 
 // balancerStore returns, for the Lua balancer, where its data goes and the
-// probe that checks nginx's Lua module (nil, nil for upstream blocks).
-func balancerStore(f controllerFlags, balancer string, g model.Global) (controller.DynamicStore, func(context.Context) error) {
+// probe that checks nginx's Lua module (nil, nil for upstream blocks). A
+// copy of each push is kept under the runtime directory, nginx's prefix,
+// for an nginx that restarts (nginx.SeedFile).
+func balancerStore(f controllerFlags, balancer string, g model.Global, log *slog.Logger) (controller.DynamicStore, func(context.Context) error, error) {
 	if balancer != model.BalancerLua {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var checkLua func(context.Context) error
 	if f.template == "" {
@@ -343,7 +373,21 @@ func balancerStore(f controllerFlags, balancer string, g model.Global) (controll
 		// module out (much faster); the probe checks that part.
 		checkLua = luaChecker(f.nginxProbe(), g)
 	}
-	return nginx.NewDynamic("http://nginx"+nginx.DynamicPath, g.InternalSocket), checkLua
+	dyn := nginx.NewDynamic("http://nginx"+nginx.DynamicPath, g.InternalSocket)
+	if err := dyn.KeepSeed(filepath.Join(g.RuntimeDir, nginx.SeedFile), log); err != nil {
+		return nil, nil, err
+	}
+	return dyn, checkLua, nil
+}
+
+// both returns a check that fails with the first of a and b that fails.
+func both(a, b func() error) func() error {
+	return func() error {
+		if err := a(); err != nil {
+			return err
+		}
+		return b()
+	}
 }
 
 // statusListener is one status HTTP server, listening.
@@ -474,8 +518,41 @@ type nginxParts struct {
 	opts       nginx.Options
 	driver     *nginx.Driver
 	proc       nginx.Process
+	health     *nginx.Health
 	supervisor *nginx.Supervisor
 	start      func() error
+}
+
+// restarts returns how to read the restart count of the nginx this process
+// runs, nil for nginx in another container (its restarts are the kubelet's).
+func (n nginxParts) restarts() func() uint64 {
+	if n.supervisor == nil {
+		return nil
+	}
+	return n.supervisor.Restarts
+}
+
+// nginxWatchEvery is how often, with nginx in another container, the pid
+// file is read to notice that nginx restarted.
+const nginxWatchEvery = 100 * time.Millisecond
+
+// notify wires what happens when nginx restarts: the balancer data is
+// pushed again at once, and an nginx of ours that exited becomes a Warning
+// Event on the Pod (when there is a cluster). For nginx in another
+// container it returns the task that watches its pid file.
+func (n nginxParts) notify(ctrl *controller.Controller, ev *events.Recorder) func(context.Context) error {
+	if n.supervisor == nil {
+		return func(ctx context.Context) error {
+			return nginx.WatchMaster(ctx, n.proc, nginxWatchEvery, func(int) { ctrl.NginxUp() })
+		}
+	}
+	n.supervisor.OnUp(func(int) { ctrl.NginxUp() })
+	if ev != nil {
+		n.supervisor.OnRestart(func(r nginx.Restart) {
+			ev.NginxRestarted(r.Pid, r.Status, r.Uptime, r.Wait, r.Count)
+		})
+	}
+	return nil
 }
 
 // stop stops the nginx this process started, if it did.
@@ -510,6 +587,7 @@ func newNginx(f controllerFlags, modelOpts *model.Options, configDir string, log
 		parts.start = parts.supervisor.Start
 	}
 	parts.driver = nginx.NewDriver(opts, parts.proc)
+	parts.health = nginx.NewHealth(parts.proc, nginx.DefaultDownGrace)
 	return parts
 }
 

@@ -55,6 +55,7 @@ cluster; the Kubernetes API source follows.`,
 	root.AddCommand(newRenderCommand(stdout, stderr))
 	root.AddCommand(newCheckCommand(stdout, stderr))
 	root.AddCommand(newVersionCommand(stdout))
+	root.AddCommand(newNginxProbeCommand(stdout))
 	return root
 }
 

@@ -228,6 +228,15 @@ func (c *Controller) Stop(t testing.TB) {
 		t.Errorf("controller exited with %v after SIGTERM, want a clean exit", c.Process.Err())
 	}
 
+	if c.crashed {
+		// nginx outlives a controller killed by SIGKILL, by design: it
+		// keeps serving until another controller adopts it. What no other
+		// controller took over (and stopped) is ended here.
+		for _, p := range NginxProcesses(c.ConfigDir, groupIDs) {
+			_ = syscall.Kill(p.PID, syscall.SIGKILL) // ours: matched by config path or process group
+		}
+		return
+	}
 	var left []Proc
 	deadline := time.Now().Add(GoneTimeout)
 	for {
@@ -246,7 +255,8 @@ func (c *Controller) Stop(t testing.TB) {
 }
 
 // Kill kills the controller with SIGKILL, as a crash would; the cleanup
-// then expects it gone.
+// then expects it gone, and kills the nginx it leaves serving unless
+// another controller adopted it.
 func (c *Controller) Kill(t testing.TB) {
 	t.Helper()
 	c.crashed = true

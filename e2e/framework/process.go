@@ -24,8 +24,8 @@ import (
 // exits, so forking from an arbitrary goroutine could kill a child whenever
 // the runtime retires a thread. With this, a test binary that dies (a
 // -timeout panic skips every t.Cleanup and TestMain's teardown) still takes
-// its children down with it, and through the controllers' own Pdeathsig
-// their nginx.
+// its children down with it; a controller ended by SIGTERM stops its nginx
+// gracefully.
 type Supervisor struct {
 	requests chan spawnRequest
 

@@ -36,7 +36,9 @@ type steadyLoad struct {
 // (client_header_timeout, 60 s), so the controller's stop would time out.
 func startSteadyLoad(t *testing.T, c *controller, targets ...loadTarget) *steadyLoad {
 	t.Helper()
-	client := framework.NewHTTPClient(c.HTTPPort, true)
+	// A connection per request, as many clients do: a kept-alive one would
+	// hide what happens to new connections.
+	client := framework.NewHTTPClient(c.HTTPPort, false)
 	probes := make([]framework.Probe, len(targets))
 	for i, tg := range targets {
 		probe := framework.HTTPProbe(client, "http", tg.host, tg.path, framework.StatusIs(200, tg.service))
@@ -61,6 +63,13 @@ func startSteadyLoad(t *testing.T, c *controller, targets ...loadTarget) *steady
 		}
 	})
 	return l
+}
+
+// analysis stops the load and analyses its samples.
+func (l *steadyLoad) analysis() framework.Analysis {
+	samples := l.load.Stop()
+	l.closer()
+	return framework.Analyse(samples)
 }
 
 // finish stops the load and returns how many requests it sent and the

@@ -151,21 +151,3 @@ func alive(pid int) bool {
 	}
 	return false
 }
-
-// TestControllerCrashStopsNginx kills the controller with SIGKILL: the nginx
-// it started must not outlive it (the supervisor sets a parent-death signal),
-// or it would keep serving a configuration nobody updates and hold the ports.
-func TestControllerCrashStopsNginx(t *testing.T) {
-	t.Parallel()
-	c := startController(t, options{})
-	group := framework.NginxProcesses(c.ConfigDir, nil)
-	require.NotEmpty(t, group)
-	groups := map[int]bool{}
-	for _, p := range group {
-		groups[p.PGID] = true
-	}
-	c.Kill(t)
-	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		assert.Empty(ct, framework.NginxProcesses(c.ConfigDir, groups), "nginx processes left after the controller died")
-	}, framework.GoneTimeout, framework.PollInterval)
-}

@@ -5,8 +5,7 @@
 # hack/reliability/report print the table and write it into
 # docs/reliability.md between its markers. A fault that misses its bound
 # fails go test and so this script, after the page is written: the table is
-# the record either way. Faults whose fix has not landed are "pending" in
-# the suite and do not fail it.
+# the record either way.
 #
 # Needs root (two faults mount a tmpfs) and nginx with its Lua module
 # (make deps). Environment: RELIABILITY_OUT (directory for the logs;

@@ -153,6 +153,8 @@ type Controller struct {
 	// pushMu serialises pushes of balancer data, from Sync and from the
 	// check that re-pushes to a restarted nginx.
 	pushMu sync.Mutex
+	// upNow wakes that check at once when a new nginx master is up (NginxUp).
+	upNow chan struct{}
 	// pushed is the balancer data nginx holds, as JSON and md5 (guarded by mu).
 	pushed     model.Dynamic
 	pushedBody []byte
@@ -214,6 +216,7 @@ func New(source Source, ngx Nginx, opts Options) (*Controller, error) {
 		now:      now,
 		renderer: r,
 		nginxUp:  opts.StartNginx == nil,
+		upNow:    make(chan struct{}, 1),
 	}, nil
 }
 

@@ -66,9 +66,21 @@ func (c *Controller) pushDynamic(ctx context.Context, d model.Dynamic) error {
 	return nil
 }
 
+// NginxUp tells the controller that a new nginx master is up (restarted,
+// or adopted): it holds none of the balancer data pushed to the one before
+// (or only the copy it seeded itself with), so the data is pushed again at
+// once rather than at the next DynamicCheck. It never blocks.
+func (c *Controller) NginxUp() {
+	select {
+	case c.upNow <- struct{}{}:
+	default: // a check is already due
+	}
+}
+
 // keepDynamic re-pushes the balancer data when nginx no longer holds it: a
 // restarted nginx (its container, or a crash) starts with empty shared
-// memory and would answer 503 until the next change.
+// memory and would answer 503 until the next change. It looks every
+// DynamicCheck, and at once after NginxUp.
 func (c *Controller) keepDynamic(ctx context.Context) {
 	tick := time.NewTicker(c.opts.DynamicCheck)
 	defer tick.Stop()
@@ -77,6 +89,7 @@ func (c *Controller) keepDynamic(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-c.upNow:
 		}
 		if held, err := c.repush(ctx); err != nil {
 			c.log.Warn("nginx lost the balancer data and pushing it again failed", "error", err)

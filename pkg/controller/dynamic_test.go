@@ -163,6 +163,26 @@ func TestRestartedNginxGetsDataAgain(t *testing.T) {
 	assert.Equal(t, dyn.list()[0], dyn.list()[1])
 }
 
+// TestNginxUpPushesAtOnce: when a new nginx master is up, the check runs
+// at once instead of at the next DynamicCheck (an hour here).
+func TestNginxUpPushesAtOnce(t *testing.T) {
+	_, _, dyn, c := syncedLuaController(t)
+	c.opts.DynamicCheck = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.keepDynamic(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	dyn.mu.Lock()
+	dyn.held = "" // nginx restarted
+	dyn.mu.Unlock()
+	c.NginxUp()
+	c.NginxUp() // never blocks, however often called
+	require.Eventually(t, func() bool { return len(dyn.list()) == 2 }, 10*time.Second, time.Millisecond,
+		"the data was pushed again without waiting for the hourly check")
+	assert.Equal(t, dyn.list()[0], dyn.list()[1])
+}
+
 // TestEndpointBurstsWaitLess: a burst of endpoint-only changes settles after
 // the short hold-off; a burst with any other change waits the full one.
 func TestEndpointBurstsWaitLess(t *testing.T) {

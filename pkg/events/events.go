@@ -4,6 +4,7 @@
 package events
 
 import (
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -20,6 +21,11 @@ import (
 
 // ReasonReload is the Event reason of every reload attempt.
 const ReasonReload = "RELOAD"
+
+// ReasonNginxRestarted is the reason of the Warning on the Pod when the
+// nginx master the controller runs (--start-nginx) exited unexpectedly and
+// was started again.
+const ReasonNginxRestarted = "NginxRestarted"
 
 // maxMessage keeps Event messages under the API's 1 KiB limit.
 const maxMessage = 1000
@@ -98,6 +104,23 @@ func (r *Recorder) Record(ev reload.Event) {
 		r.mu.Unlock()
 	}
 	r.rec.Event(r.pod, kind, ReasonReload, excerpt.Within(ev.Summary(), maxMessage))
+}
+
+// NginxRestarted sends a Warning on the Pod: the nginx master pid exited
+// unexpectedly (status, after uptime) and is started again after wait;
+// count is the number of such exits so far.
+func (r *Recorder) NginxRestarted(pid int, status string, uptime, wait time.Duration, count uint64) {
+	if r.pod == nil {
+		return
+	}
+	msg := fmt.Sprintf("nginx master %d exited unexpectedly (%s) after %s up; starting a new one", pid, status, uptime.Round(time.Millisecond))
+	if wait > 0 {
+		msg += fmt.Sprintf(" in %s (it keeps exiting soon after it starts)", wait)
+	} else {
+		msg += " at once"
+	}
+	msg += fmt.Sprintf(" (restart %d)", count)
+	r.rec.Event(r.pod, corev1.EventTypeWarning, ReasonNginxRestarted, excerpt.Within(msg, maxMessage))
 }
 
 // Findings implements controller.FindingRecorder: a Warning Event for each

@@ -107,3 +107,24 @@ func TestFindingsAreSentOnceThenRepeated(t *testing.T) {
 func TestLongMessagesAreClipped(t *testing.T) {
 	assert.Len(t, excerpt.Within(strings.Repeat("x", 5000), maxMessage), maxMessage)
 }
+
+func TestNginxRestartedGoesToThePod(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		wait  time.Duration
+		event string
+	}{
+		{"at once", 0, "Warning NginxRestarted nginx master 42 exited unexpectedly (signal: killed) after 3m0.25s up; starting a new one at once (restart 2)"},
+		{"backed off", 500 * time.Millisecond, "Warning NginxRestarted nginx master 42 exited unexpectedly (signal: killed) after 3m0.25s up; starting a new one in 500ms (it keeps exiting soon after it starts) (restart 2)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := record.NewFakeRecorder(10)
+			r := New(fake, PodRef{Namespace: "portico", Name: "portico-abc", UID: "u1"}, time.Hour, slog.New(slog.DiscardHandler))
+			r.NginxRestarted(42, "signal: killed", 3*time.Minute+250*time.Millisecond, tc.wait, 2)
+			assert.Equal(t, []string{tc.event}, drain(fake))
+		})
+	}
+	fake := record.NewFakeRecorder(10)
+	New(fake, PodRef{}, time.Hour, slog.New(slog.DiscardHandler)).NginxRestarted(42, "signal: killed", time.Second, 0, 1)
+	assert.Empty(t, drain(fake), "no Pod, no Event")
+}

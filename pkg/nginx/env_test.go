@@ -62,7 +62,7 @@ func newEnv(tb testing.TB) *testEnv {
 	e := newEnvWith(tb, 10*time.Second,
 		slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})))
 	// Fast restarts keep the crash test short.
-	e.sup.minBackoff = 50 * time.Millisecond
+	e.sup.policy.first = 50 * time.Millisecond
 	return e
 }
 

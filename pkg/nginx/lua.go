@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -196,7 +197,17 @@ const maxDynamicAnswer = 256
 type Dynamic struct {
 	url    string
 	client *http.Client
+	// seed is where a copy of the last push is kept, "" for nowhere.
+	seed string
+	log  *slog.Logger
 }
+
+// SeedFile is where, under the runtime directory (nginx's prefix), the
+// controller keeps a copy of the balancer data it pushed last: nginx's
+// init_by_lua hook (rootfs/usr/share/portico/lua/hooks/init.lua) loads it
+// when it starts with an empty shared dict, so a restarted nginx routes
+// from its first request instead of answering 503 until the next push.
+const SeedFile = "internal/balancer.json"
 
 // DynamicPath is where nginx's internal server takes the balancer's data.
 const DynamicPath = "/portico/dynamic"
@@ -206,6 +217,19 @@ const DynamicPath = "/portico/dynamic"
 // socket when socket is set.
 func NewDynamic(url, socket string) *Dynamic {
 	return &Dynamic{url: url, client: InternalClient(socket, 10*time.Second)}
+}
+
+// KeepSeed makes every successful push also write its data to path
+// (mode 0600; endpoints and routes, never key material), after removing
+// what an earlier run left there: generation numbers start again with each
+// controller, so an old copy could name another config's routes. A failed
+// write is logged, not returned: nginx holds the data either way.
+func (d *Dynamic) KeepSeed(path string, log *slog.Logger) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing the balancer data of an earlier run: %w", err)
+	}
+	d.seed, d.log = path, log
+	return nil
 }
 
 // Sum is the md5 the internal server answers for data it holds.
@@ -227,6 +251,11 @@ func (d *Dynamic) Push(ctx context.Context, body []byte) error {
 	}
 	if want := Sum(body); answer != want {
 		return fmt.Errorf("pushing balancer data: nginx stored md5 %q, sent %q", answer, want)
+	}
+	if d.seed != "" {
+		if _, err := writeFileAtomic(d.seed, body, 0o600, nil); err != nil {
+			d.log.Warn("could not keep a copy of the balancer data for a restarted nginx", "path", d.seed, "error", err)
+		}
 	}
 	return nil
 }

@@ -9,12 +9,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sysProcAttr puts nginx in its own process group (so a terminal's Ctrl-C
-// does not reach it before the controller's graceful stop) and asks the
-// kernel to send it SIGTERM if the controller dies, so a crashed controller
-// does not leave an unsupervised nginx behind.
+// sysProcAttr puts nginx in its own process group, so a terminal's Ctrl-C
+// does not reach it before the controller's graceful stop, and so its
+// workers can be killed with it.
+//
+// There is deliberately no parent-death signal: nginx outlives a
+// controller killed by SIGKILL or the OOM killer and keeps serving (a
+// SIGTERM there reset every request in flight), and the next controller
+// adopts it (decideAdoption). A controller that stops normally stops
+// nginx gracefully itself.
 func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	return &syscall.SysProcAttr{Setpgid: true}
 }
 
 // waitAndKillGroup waits for the nginx master to exit, kills what is left of

@@ -10,8 +10,8 @@ import (
 )
 
 // sysProcAttr puts nginx in its own process group so a terminal's Ctrl-C
-// does not reach it before the controller's graceful stop. (The
-// parent-death signal used on Linux does not exist here.)
+// does not reach it before the controller's graceful stop. As on Linux,
+// nginx outlives a controller that is killed.
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }

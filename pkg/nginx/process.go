@@ -1,12 +1,14 @@
 package nginx
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // ErrNotRunning is returned when a signal is sent to an nginx that is not
@@ -106,4 +108,28 @@ func readPIDFile(path string) (int, error) {
 		return 0, fmt.Errorf("pid file %s holds %q, not a pid", path, s)
 	}
 	return pid, nil
+}
+
+// WatchMaster calls up with the master's pid each time proc names a new
+// live master, looking every interval until ctx ends: in the sidecar mode
+// it is how the controller learns that nginx's container restarted (the
+// Supervisor reports its own masters with OnUp). The master running when
+// it starts counts as new.
+func WatchMaster(ctx context.Context, proc Process, every time.Duration, up func(pid int)) error {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	last := 0
+	for {
+		if proc.Alive() {
+			if pid := proc.Pid(); pid != 0 && pid != last {
+				last = pid
+				up(pid)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
 }

@@ -9,55 +9,93 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 )
 
-// Supervisor defaults. A crash-looping nginx (port taken, certificate gone)
-// is retried quickly at first and then at most every maxBackoff; a run that
-// lasted stableAfter counts as healthy and resets the backoff.
+// Supervisor defaults. One crash is restarted at once; only a master that
+// keeps dying within stableAfter of its start is backed off (see
+// restartPolicy), from firstBackoff up to maxBackoff.
 const (
-	defaultMinBackoff  = 250 * time.Millisecond
-	defaultMaxBackoff  = 30 * time.Second
-	defaultStableAfter = time.Minute
+	defaultQuickRestarts = 2
+	defaultFirstBackoff  = 250 * time.Millisecond
+	defaultMaxBackoff    = 5 * time.Second
+	defaultStableAfter   = 5 * time.Second
 	// defaultKillAfter is how long Stop waits after SIGTERM (fast shutdown)
 	// before it sends SIGKILL.
 	defaultKillAfter = 5 * time.Second
+	// adoptedPoll is how often the exit of an adopted master (not our
+	// child, so it cannot be waited for) is looked for.
+	adoptedPoll = 50 * time.Millisecond
+	// upPoll is how often a new master is checked for having written its
+	// pid file (it then listens and handles signals).
+	upPoll = 10 * time.Millisecond
 	// maxLogLine bounds one line of nginx output kept for the logger.
 	maxLogLine = 1 << 20
 )
 
+// Restart describes an unexpected exit of the nginx master, after which
+// the supervisor starts a new one.
+type Restart struct {
+	// Pid is the master that exited.
+	Pid int
+	// Status is its exit status as text ("signal: killed").
+	Status string
+	// Uptime is how long it ran (under this supervisor, for an adopted one).
+	Uptime time.Duration
+	// Wait is how long the supervisor waits before the new start.
+	Wait time.Duration
+	// Count is the number of unexpected exits so far, this one included.
+	Count uint64
+}
+
 // Supervisor runs nginx as a child process (the --start-nginx mode) and
-// restarts it with backoff when it dies unexpectedly. It implements Process
-// so a Driver can signal it.
+// restarts it when it dies unexpectedly. It implements Process so a Driver
+// can signal it.
 //
 // nginx runs in its own process group, so a Ctrl-C on the terminal reaches
 // only the controller, which then stops nginx gracefully; the group also lets
 // the supervisor kill workers orphaned by a crashed master, which would
 // otherwise keep the listening sockets and make every restart fail to bind.
+//
+// nginx does not die with the controller: a controller killed by SIGKILL
+// or the OOM killer must not reset every request in flight. The next
+// supervisor started with the same pid file and configuration adopts the
+// master it finds running (see decideAdoption) instead of starting a
+// second one that could not bind the ports.
 type Supervisor struct {
 	opts   Options
 	log    *slog.Logger
 	stdout io.Writer
 	stderr io.Writer
+	now    func() time.Time
 
 	// Timing; fields rather than constants so tests can shorten them.
-	minBackoff  time.Duration
-	maxBackoff  time.Duration
-	stableAfter time.Duration
-	killAfter   time.Duration
+	policy    restartPolicy
+	killAfter time.Duration
 
-	mu      sync.Mutex
-	started bool      // Start or Stop has been called
-	cmd     *exec.Cmd // the running master, nil between runs
+	mu        sync.Mutex
+	started   bool    // Start or Stop has been called
+	cur       *master // the running master, nil between runs
+	downSince time.Time
+	restarts  uint64
+	onRestart func(Restart)
+	onUp      func(pid int)
 
 	stopping chan struct{} // closed by Stop
 	stopOnce sync.Once
 	done     chan struct{} // closed when the last child and all output readers are gone
 	readers  sync.WaitGroup
+}
+
+// master is one nginx master: a child this supervisor forked (cmd), or one
+// a previous controller left running that it adopted.
+type master struct {
+	pid     int
+	cmd     *exec.Cmd
+	adopted *adoptedMaster
 }
 
 var _ Process = (*Supervisor)(nil)
@@ -69,22 +107,60 @@ var _ Process = (*Supervisor)(nil)
 func NewSupervisor(opts Options, stdout, stderr io.Writer) *Supervisor {
 	opts = opts.withDefaults()
 	return &Supervisor{
-		opts:        opts,
-		log:         opts.Logger,
-		stdout:      stdout,
-		stderr:      stderr,
-		minBackoff:  defaultMinBackoff,
-		maxBackoff:  defaultMaxBackoff,
-		stableAfter: defaultStableAfter,
-		killAfter:   defaultKillAfter,
-		stopping:    make(chan struct{}),
-		done:        make(chan struct{}),
+		opts:   opts,
+		log:    opts.Logger,
+		stdout: stdout,
+		stderr: stderr,
+		now:    time.Now,
+		policy: restartPolicy{quick: defaultQuickRestarts, first: defaultFirstBackoff,
+			max: defaultMaxBackoff, stableAfter: defaultStableAfter},
+		killAfter: defaultKillAfter,
+		stopping:  make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 }
 
+// OnRestart makes the supervisor call fn after each unexpected exit of the
+// master, before it starts the next one (for metrics and Events). Call it
+// before Start.
+func (s *Supervisor) OnRestart(fn func(Restart)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onRestart = fn
+}
+
+// OnUp makes the supervisor call fn with the master's pid each time a
+// master, started or adopted, is up: its pid file names it, so it listens
+// and takes signals. A restarted nginx holds none of the data pushed to the
+// previous one; fn is where it is pushed again at once. Call it before Start.
+func (s *Supervisor) OnUp(fn func(pid int)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onUp = fn
+}
+
+// Restarts returns the number of unexpected exits of the master so far.
+func (s *Supervisor) Restarts() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.restarts
+}
+
+// DownSince returns when the master stopped being up (exited, or not yet
+// serving after a start), or the zero time while it is up and before the
+// first Start.
+func (s *Supervisor) DownSince() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.downSince
+}
+
 // Start starts nginx and returns once it has been forked (not once it
-// serves: use Driver.Verify for that). It fails if nginx cannot be executed.
-// A Supervisor runs once; after Stop it cannot be started again.
+// serves: use Driver.Verify for that). When the pid file names a master a
+// previous controller left running with this configuration, Start adopts
+// it instead and sends it SIGHUP, so it loads the configuration file as it
+// is now. It fails if nginx cannot be executed. A Supervisor runs once;
+// after Stop it cannot be started again.
 func (s *Supervisor) Start() error {
 	s.mu.Lock()
 	if s.started {
@@ -92,6 +168,7 @@ func (s *Supervisor) Start() error {
 		return errors.New("nginx supervisor: already started or stopped")
 	}
 	s.started = true
+	s.downSince = s.now()
 	s.mu.Unlock()
 
 	stdout, outOwned, err := s.output(s.stdout, "stdout")
@@ -163,51 +240,58 @@ func (s *Supervisor) Done() <-chan struct{} { return s.done }
 
 // Signal sends sig to the running nginx master.
 func (s *Supervisor) Signal(sig os.Signal) error {
-	cmd := s.current()
-	if cmd == nil {
+	m := s.current()
+	if m == nil {
 		return ErrNotRunning
+	}
+	if m.adopted != nil {
+		ssig, ok := sig.(syscall.Signal)
+		if !ok {
+			return fmt.Errorf("nginx: unsupported signal %v", sig)
+		}
+		return m.adopted.signal(ssig)
 	}
 	// os.Process.Signal is safe against the run loop reaping the child
 	// concurrently: it then reports os.ErrProcessDone instead of hitting a
 	// recycled pid.
-	if err := cmd.Process.Signal(sig); err != nil {
+	if err := m.cmd.Process.Signal(sig); err != nil {
 		if errors.Is(err, os.ErrProcessDone) {
 			return ErrNotRunning
 		}
-		return fmt.Errorf("signal nginx pid %d: %w", cmd.Process.Pid, err)
+		return fmt.Errorf("signal nginx pid %d: %w", m.pid, err)
 	}
 	return nil
 }
 
 // Alive reports whether nginx runs and is ready for signals. With a PIDFile
-// configured, "ready" means the pid file names our child: nginx writes it
+// configured, "ready" means the pid file names our master: nginx writes it
 // after installing its signal handlers, and a SIGHUP that arrives earlier
 // would kill the master (the default action) instead of reloading it.
 func (s *Supervisor) Alive() bool {
-	cmd := s.current()
-	if cmd == nil {
+	m := s.current()
+	if m == nil {
 		return false
 	}
 	if s.opts.PIDFile == "" {
 		return true
 	}
 	pid, err := readPIDFile(s.opts.PIDFile)
-	return err == nil && pid == cmd.Process.Pid
+	return err == nil && pid == m.pid
 }
 
 // Pid returns the pid of the running nginx master, or 0.
 func (s *Supervisor) Pid() int {
-	cmd := s.current()
-	if cmd == nil {
+	m := s.current()
+	if m == nil {
 		return 0
 	}
-	return cmd.Process.Pid
+	return m.pid
 }
 
-func (s *Supervisor) current() *exec.Cmd {
+func (s *Supervisor) current() *master {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cmd
+	return s.cur
 }
 
 func (s *Supervisor) isStopping() bool {
@@ -227,58 +311,139 @@ func (s *Supervisor) signalQuietly(sig os.Signal) {
 	}
 }
 
-// run starts nginx, waits for it and restarts it until Stop. The first start
-// result goes to startErr.
+// run adopts or starts nginx, waits for it and restarts it until Stop. The
+// first start result goes to startErr.
 // owned are the pipe write ends to close once the last child is gone.
 func (s *Supervisor) run(stdout, stderr *os.File, owned []*os.File, startErr chan<- error) {
-	// Children are forked from this goroutine's thread only, so the
-	// parent-death signal (set by sysProcAttr) fires when the controller dies,
-	// not when the Go runtime happens to retire some thread.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	defer s.finish(owned)
 
-	backoff := s.minBackoff
 	for first := true; ; first = false {
 		if !first && s.isStopping() {
 			return
 		}
-		cmd, err := s.startChild(stdout, stderr)
+		var m *master
+		var err error
 		if first {
+			m, err = s.adoptOrStart(stdout, stderr)
 			startErr <- err
 			if err != nil {
 				return
 			}
-		}
-		if err != nil {
-			s.log.Error("could not restart nginx", "error", err, "retry_in", backoff)
 		} else {
-			began := time.Now()
-			state := s.waitChild(cmd)
-			uptime := time.Since(began)
+			m, err = s.startChild(stdout, stderr)
+		}
+		var wait time.Duration
+		if err != nil {
+			wait = s.policy.afterFailedStart(s.now())
+			s.log.Error("could not restart nginx", "error", err, "retry_in", wait)
+		} else {
+			began := s.now()
+			up := make(chan struct{})
+			go s.announceUp(m, up)
+			state := s.waitMaster(m)
+			close(up)
+			exited := s.now()
 			if s.isStopping() {
-				s.log.Info("nginx stopped", "pid", cmd.Process.Pid, "status", state)
+				s.log.Info("nginx stopped", "pid", m.pid, "status", state)
 				return
 			}
-			if uptime >= s.stableAfter {
-				backoff = s.minBackoff
-			}
-			s.log.Error("nginx exited unexpectedly; restarting",
-				"pid", cmd.Process.Pid, "status", state, "uptime", uptime, "retry_in", backoff)
+			wait = s.policy.next(began, exited)
+			s.restarted(Restart{Pid: m.pid, Status: state, Uptime: exited.Sub(began), Wait: wait})
 		}
-		timer := time.NewTimer(backoff)
+		if wait <= 0 {
+			continue
+		}
+		timer := time.NewTimer(wait)
 		select {
 		case <-s.stopping:
 			timer.Stop()
 			return
 		case <-timer.C:
 		}
-		backoff = min(2*backoff, s.maxBackoff)
 	}
 }
 
+// restarted counts an unexpected exit, logs it and tells OnRestart.
+func (s *Supervisor) restarted(r Restart) {
+	s.mu.Lock()
+	s.restarts++
+	r.Count = s.restarts
+	fn := s.onRestart
+	s.mu.Unlock()
+	s.log.Error("nginx exited unexpectedly; restarting",
+		"pid", r.Pid, "status", r.Status, "uptime", r.Uptime, "retry_in", r.Wait, "restarts", r.Count)
+	if fn != nil {
+		fn(r)
+	}
+}
+
+// announceUp waits until m is up (Alive names it) and then marks the
+// supervisor up and calls OnUp; it gives up when m exits (exited closed).
+func (s *Supervisor) announceUp(m *master, exited <-chan struct{}) {
+	tick := time.NewTicker(upPoll)
+	defer tick.Stop()
+	for s.current() != m || !s.Alive() {
+		select {
+		case <-exited:
+			return
+		case <-tick.C:
+		}
+	}
+	s.mu.Lock()
+	if s.cur == m {
+		s.downSince = time.Time{}
+	}
+	fn := s.onUp
+	s.mu.Unlock()
+	if fn != nil {
+		fn(m.pid)
+	}
+}
+
+// adoptOrStart adopts the master a previous controller left running, when
+// there is one of ours, and otherwise starts one.
+func (s *Supervisor) adoptOrStart(stdout, stderr *os.File) (*master, error) {
+	if s.opts.PIDFile == "" {
+		return s.startChild(stdout, stderr)
+	}
+	a, err := decideAdoption("/proc", s.opts.PIDFile, s.opts.Binary, s.opts.ConfigPath)
+	if err != nil {
+		s.log.Warn("could not check for a running nginx to adopt; starting one", "error", err)
+	}
+	switch a.action {
+	case adoptMaster:
+		m := &master{pid: a.pid, adopted: &adoptedMaster{pid: a.pid, stat: a.stat}}
+		// It runs the configuration it loaded last; Start is called
+		// once the current one is in place, so it must load that.
+		if err := m.adopted.signal(syscall.SIGHUP); err != nil {
+			s.log.Warn("could not adopt the running nginx; starting one", "pid", a.pid, "error", err)
+			break
+		}
+		s.mu.Lock()
+		s.cur = m
+		s.mu.Unlock()
+		s.log.Info("adopted the running nginx master left by a previous controller; it keeps serving and reloads",
+			"pid", a.pid, "why", a.reason,
+			"note", "its own error output went to the previous controller and is lost until it restarts")
+		return m, nil
+	case killStale:
+		s.log.Warn("killing an unusable nginx left by a previous controller, then starting a new one", "pid", a.pid, "why", a.reason)
+		stale := adoptedMaster{pid: a.pid, stat: a.stat}
+		if err := stale.killGroup(); err != nil {
+			s.log.Warn("could not kill the stale nginx", "error", err)
+		}
+		gone := make(chan struct{})
+		timer := time.AfterFunc(s.killAfter, func() { close(gone) })
+		stale.wait(gone, adoptedPoll)
+		timer.Stop()
+	default:
+		s.log.Debug("no running nginx to adopt", "why", a.reason)
+	}
+	return s.startChild(stdout, stderr)
+}
+
 // startChild forks `nginx -c ConfigPath [-p Prefix] -g 'daemon off; master_process on;'`.
-func (s *Supervisor) startChild(stdout, stderr *os.File) (*exec.Cmd, error) {
+func (s *Supervisor) startChild(stdout, stderr *os.File) (*master, error) {
 	if err := removeStaleSocket(s.opts.Socket); err != nil {
 		return nil, err
 	}
@@ -296,9 +461,45 @@ func (s *Supervisor) startChild(stdout, stderr *os.File) (*exec.Cmd, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", s.opts.Binary, err)
 	}
-	s.cmd = cmd
-	s.log.Info("nginx started", "pid", cmd.Process.Pid, "args", args)
-	return cmd, nil
+	m := &master{pid: cmd.Process.Pid, cmd: cmd}
+	s.cur = m
+	s.log.Info("nginx started", "pid", m.pid, "args", args)
+	return m, nil
+}
+
+// waitMaster waits for the master to exit, sending it SIGQUIT if Stop is
+// called meanwhile, kills whatever is left of its process group and marks
+// the supervisor down. It returns the exit status as text.
+func (s *Supervisor) waitMaster(m *master) string {
+	var state string
+	if m.adopted != nil {
+		state = s.waitAdopted(m.adopted)
+	} else {
+		state = s.waitChild(m.cmd)
+	}
+	s.mu.Lock()
+	s.cur = nil
+	if s.downSince.IsZero() {
+		s.downSince = s.now()
+	}
+	s.mu.Unlock()
+	return state
+}
+
+// waitAdopted is waitChild for a master this supervisor did not fork: its
+// exit status went to init, so it is not known.
+func (s *Supervisor) waitAdopted(a *adoptedMaster) string {
+	if !a.wait(s.stopping, adoptedPoll) {
+		if err := a.signal(syscall.SIGQUIT); err != nil && !errors.Is(err, ErrNotRunning) {
+			s.log.Warn("could not send SIGQUIT to nginx", "error", err)
+		}
+		// Stop escalates to SIGTERM and SIGKILL through Signal.
+		a.wait(nil, adoptedPoll)
+	}
+	if err := a.killGroup(); err != nil {
+		s.log.Warn("could not kill the workers of the adopted nginx", "error", err)
+	}
+	return "exited (adopted master: its exit status went to its parent)"
 }
 
 // waitChild waits for the master to exit, sending it SIGQUIT if Stop is
@@ -321,10 +522,6 @@ func (s *Supervisor) waitChild(cmd *exec.Cmd) string {
 	err := waitAndKillGroup(cmd)
 	close(exited)
 	<-watcherDone
-
-	s.mu.Lock()
-	s.cmd = nil
-	s.mu.Unlock()
 
 	if cmd.ProcessState != nil {
 		return cmd.ProcessState.String()

@@ -63,9 +63,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Gatherer is exposed on /metrics; nil makes /metrics answer 404.
 	Gatherer prometheus.Gatherer
-	// Health returns nil while the controller loop and the nginx master are alive; nil means always healthy.
+	// Health returns nil while the controller loop runs and nginx is neither
+	// stopped nor down for longer than a restart takes; nil means always healthy.
 	Health func() error
-	// Ready returns nil once the first config is verified live; nil means always ready.
+	// Ready returns nil once the first config is verified live and while
+	// nginx runs (not between restarts, not stopped); nil means always ready.
 	Ready func() error
 	// Config returns the live nginx.conf (file paths only, never key material); nil or empty means none yet.
 	Config func() []byte
@@ -128,8 +130,8 @@ func (s *Server) endpoints() []endpoint {
 
 func (s *Server) probes() []endpoint {
 	return []endpoint{
-		{"/healthz", "liveness: 200 ok while the controller loop and nginx are alive, 503 otherwise", s.check(s.opts.Health)},
-		{"/readyz", "readiness: 200 ok once the first config is live, 503 otherwise", s.check(s.opts.Ready)},
+		{"/healthz", "liveness: 200 ok while the controller loop runs and nginx is not stopped nor down for long, 503 and why otherwise", s.check(s.opts.Health)},
+		{"/readyz", "readiness: 200 ok once the first config is live and while nginx runs, 503 and why otherwise", s.check(s.opts.Ready)},
 		{"/metrics", "Prometheus metrics", s.metrics()},
 	}
 }

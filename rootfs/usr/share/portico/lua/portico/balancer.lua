@@ -27,6 +27,7 @@ local ewma = require("portico.balancer.ewma")
 local chash = require("portico.balancer.chash")
 local affinity = require("portico.balancer.affinity")
 local canary = require("portico.balancer.canary")
+local ratelog = require("portico.ratelog")
 
 local ngx = ngx
 local ngx_var = ngx.var
@@ -84,6 +85,19 @@ local store = store_module.new({
     end,
 })
 local store_route = store.route
+
+-- Requests without a route or endpoint warn once per message per 10 s in
+-- each worker, with a count (portico/ratelog.lua): a restarted nginx
+-- without data, or a Service without endpoints, gets one request after
+-- another, and one line each drowned the log.
+local warnings = ratelog.new({
+    now = ngx.now,
+    period = 10,
+    log = function(...)
+        ngx.log(ngx.WARN, "portico: ", ...)
+    end,
+})
+local warn = warnings.warn
 local sessions_pick = sessions.pick
 
 -- choose picks the backend of the request's route ($portico_route): the
@@ -133,7 +147,7 @@ function _M.rewrite()
     end
     local chosen, why = choose(ngx.ctx)
     if chosen == false then
-        ngx.log(ngx.WARN, "portico: ", why)
+        warn(warnings, why)
         return ngx.exit(503)
     end
 end
@@ -143,7 +157,7 @@ end
 -- itself, nginx would turn any error here into a 500 or 502.
 local unavailable_host, unavailable_port
 local function unavailable(why)
-    ngx.log(ngx.WARN, "portico: ", why)
+    warn(warnings, why)
     if not unavailable_host then
         -- Parsed once per worker: a worker runs one config, and a reload
         -- starts new workers.
@@ -281,6 +295,31 @@ function _M.configure()
         return
     end
     ngx.say(md5)
+end
+
+-- seed runs in init_by_lua, in the master before it starts workers: when
+-- the shared dict holds nothing (a fresh or restarted nginx, not a
+-- reload), it stores the document the controller pushed last, which it
+-- keeps in path. A restarted nginx then routes from its first request
+-- instead of answering 503 until the controller pushes again; the store
+-- uses a seeded document only for the config generation it was pushed for
+-- and asks the controller for a push all the same (portico/balancer/store.lua).
+-- A missing or unreadable file seeds nothing.
+function _M.seed(path)
+    local f = io.open(path, "rb")
+    if not f then
+        return false
+    end
+    local body = f:read("*a")
+    f:close()
+    local md5, err = store:seed(body)
+    if not md5 then
+        if err then
+            ngx.log(ngx.WARN, "portico: balancer data of ", path, " not used: ", err)
+        end
+        return false
+    end
+    return true
 end
 
 -- The worker's instances, for the specs (spec/balancer_spec.lua).

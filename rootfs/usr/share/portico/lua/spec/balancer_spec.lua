@@ -255,6 +255,21 @@ describe("portico.balancer", function()
             assert.is_truthy(fake.logged[#fake.logged]:find("no route r404 in the dynamic configuration yet", 1, true))
         end)
 
+        it("warns once per 10 s about requests without data, then with their count", function()
+            local before = #fake.logged
+            for _ = 1, 500 do
+                assert.are.equal(UNAVAILABLE, request({ portico_route = "r404", portico_unavailable = UNAVAILABLE }))
+            end
+            assert.are.equal(before + 1, #fake.logged, "one line for 500 requests")
+            fake.clock.t = fake.clock.t + 10
+            request({ portico_route = "r404", portico_unavailable = UNAVAILABLE })
+            -- The fake ngx.log joins its arguments with spaces; nginx does not.
+            local line = fake.logged[before + 2]
+            assert.is_truthy(line:find("no route r404 in the dynamic configuration yet", 1, true), line)
+            assert.is_truthy(line:find("(and  499  more like it since it was logged  10 s ago)", 1, true), line)
+            assert.are.equal(before + 3, #fake.logged)
+        end)
+
         it("fails a location that reaches the balancer without a route", function()
             assert.is_nil(request({}))
             assert.are.same({ fake.ERROR }, fake.exits)

@@ -171,4 +171,50 @@ describe("store", function()
         var.portico_generation = "6"
         assert.are.equal("new", (store:route("r1")).backend)
     end)
+
+    describe("seed", function()
+        it("fills an empty dict, routes its own generation and still asks for a push", function()
+            assert.are.equal(stub.md5(good), store:seed(good))
+            assert.are.equal("", store:stored_md5(), "the controller pushes all the same")
+            var.portico_generation = "2"
+            assert.are.equal("ns.app.80", (store:route("r1")).backend)
+            assert.are.equal(stub.md5(good), store:push(good))
+            assert.are.equal(stub.md5(good), store:stored_md5())
+            assert.is_nil(shared:get("seeded"))
+        end)
+
+        it("routes nothing for another generation's config until a push", function()
+            store:seed(good)
+            var.portico_generation = "3"
+            assert.is_nil((store:route("r1")))
+            store:push(good)
+            assert.are.equal("ns.app.80", (store:route("r1")).backend, "a pushed document is the controller's word")
+        end)
+
+        it("uses the previous routes of a reload's document for the previous generation", function()
+            store:seed(cjson.encode({
+                backends = { old = { "10.0.0.1:80" }, new = { "10.0.0.2:80" } },
+                routes = { r1 = { backend = "new" } },
+                generation = "7",
+                previous = { generation = "6", routes = { r1 = { backend = "old" } } },
+            }))
+            var.portico_generation = "6"
+            assert.are.equal("old", (store:route("r1")).backend)
+        end)
+
+        it("leaves a dict that holds data alone (a reload)", function()
+            store:push(good)
+            local before = held()
+            assert.is_nil(store:seed(cjson.encode({ backends = {}, routes = {}, generation = "9" })))
+            assert.are.same(before, held())
+            assert.is_nil(shared:get("seeded"))
+        end)
+
+        it("refuses a bad document and stores nothing", function()
+            local md5, err = store:seed('{"backends":{"p":["nowhere"]},"routes":{},"generation":"1"}')
+            assert.is_nil(md5)
+            assert.is_truthy(err)
+            assert.are.same({}, held())
+        end)
+    end)
 end)

@@ -79,12 +79,35 @@ function _M.push(self, body)
     end
     local md5 = self.md5(body)
     shared:set("md5", md5)
+    shared:set("seeded", nil)
     shared:incr("version", 1, 0)
     return md5
 end
 
--- stored_md5 is the md5 of the document held, "" before the first push.
+-- seed stores body as push does when nothing is held yet (nginx just
+-- started), from the copy of its last push the controller keeps, and marks
+-- it seeded: workers use it only if it was pushed for their config's
+-- generation, and stored_md5 answers "" until a real push, so the
+-- controller pushes all the same. It returns the md5, or nil and why
+-- (nil, nil when the dict already holds data: a reload).
+function _M.seed(self, body)
+    if self.shared:get("version") then
+        return nil, nil
+    end
+    local md5, _, err = self:push(body)
+    if not md5 then
+        return nil, err
+    end
+    self.shared:set("seeded", true)
+    return md5
+end
+
+-- stored_md5 is the md5 of the document held, "" before the first push
+-- (and while the document held is only seeded).
 function _M.stored_md5(self)
+    if self.shared:get("seeded") then
+        return ""
+    end
     return self.shared:get("md5") or ""
 end
 
@@ -133,6 +156,16 @@ local function rebuild(self, version)
         state.version = version
         return state
     end
+    local previous = type(doc.previous) == "table" and doc.previous or {}
+    if self.shared:get("seeded") then
+        local generation = self.var.portico_generation
+        if doc.generation ~= generation and previous.generation ~= generation then
+            -- Seeded for another config than this worker's: its route IDs
+            -- may mean other routes here. No route until the controller
+            -- pushes.
+            doc, previous = {}, {}
+        end
+    end
     local backends = {}
     if type(doc.backends) == "table" then
         local md5, random = self.md5, self.random
@@ -145,7 +178,6 @@ local function rebuild(self, version)
     -- During a reload the document holds the routes of both configs, each
     -- under its generation: old workers keep routing as their config says
     -- until they stop, new workers route as theirs does.
-    local previous = type(doc.previous) == "table" and doc.previous or {}
     state = {
         version = version,
         backends = backends,
