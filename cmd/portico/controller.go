@@ -227,6 +227,7 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		Pushes:          out.pushes,
 		Live:            live,
 		Logger:          log.With("component", "controller"),
+		GenerationBase:  uint64(started.UnixMilli()),
 	})
 	if err != nil {
 		return err

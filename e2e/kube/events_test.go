@@ -106,9 +106,12 @@ func TestEventsReloadOnPod(t *testing.T) {
 	assert.Contains(t, got.Message, "succeeded")
 	assert.Contains(t, got.Message, "reload-event.example", "the message says what changed")
 
-	// The first configuration (generation 1, at start) has its Event too.
+	// The first configuration (made live at start) has its Event too.
+	reloads := c.Reloads(t)
+	require.NotEmpty(t, reloads)
+	first := fmt.Sprintf("generation %d ", reloads[len(reloads)-1].Generation)
 	waitEvent(t, deployNamespace, pod, "RELOAD", func(e corev1.Event) bool {
-		return strings.Contains(e.Message+" ", "generation 1 ")
+		return strings.Contains(e.Message+" ", first)
 	})
 }
 

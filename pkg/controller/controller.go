@@ -104,6 +104,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
+	// GenerationBase is where this run's generations count up from (the
+	// first config made live is GenerationBase+1). A controller that
+	// adopts a running nginx, or reloads the nginx of a sidecar that
+	// outlived the previous controller, must not take the previous run's
+	// config for its own when it verifies a reload; the controller command
+	// passes its start time in milliseconds, which no earlier run's count
+	// reaches (that would take more than one reload per millisecond).
+	GenerationBase uint64
 }
 
 // Controller is the sync loop. Create it with New and start it with Run.
@@ -207,16 +215,17 @@ func New(source Source, ngx Nginx, opts Options) (*Controller, error) {
 		now = time.Now
 	}
 	return &Controller{
-		opts:     opts,
-		source:   source,
-		nginx:    ngx,
-		queue:    newHoldoff(opts.HoldOff, opts.MaxHoldOff, endpointHoldOff(opts)),
-		retries:  workqueue.NewTypedItemExponentialFailureRateLimiter[string](opts.RetryDelay, opts.MaxRetryDelay),
-		log:      opts.Logger,
-		now:      now,
-		renderer: r,
-		nginxUp:  opts.StartNginx == nil,
-		upNow:    make(chan struct{}, 1),
+		opts:       opts,
+		source:     source,
+		nginx:      ngx,
+		queue:      newHoldoff(opts.HoldOff, opts.MaxHoldOff, endpointHoldOff(opts)),
+		retries:    workqueue.NewTypedItemExponentialFailureRateLimiter[string](opts.RetryDelay, opts.MaxRetryDelay),
+		log:        opts.Logger,
+		now:        now,
+		renderer:   r,
+		generation: opts.GenerationBase,
+		nginxUp:    opts.StartNginx == nil,
+		upNow:      make(chan struct{}, 1),
 	}, nil
 }
 

@@ -377,3 +377,24 @@ func TestRetryAfterHungTestWaitsOnlyTheHoldOff(t *testing.T) {
 		})
 	}
 }
+
+// TestGenerationsCountFromTheRunsBase: a controller that takes over an
+// nginx still serving the previous run's config must not verify its first
+// reload against that config's number, so each run counts from its own
+// base (the controller command passes its start time in milliseconds).
+func TestGenerationsCountFromTheRunsBase(t *testing.T) {
+	src, ngx := &fakeSource{}, &fakeNginx{running: true}
+	src.set(t, ingressA)
+	const base = 1_764_950_000_000
+	c, err := New(src, ngx, Options{
+		Model: model.Options{ControllerClass: model.DefaultControllerClass, IngressClass: "portico",
+			CertificateDir: "/certs", Global: model.DefaultGlobal()},
+		GenerationBase: base,
+	})
+	require.NoError(t, err)
+	require.NoError(t, c.Sync(context.Background()))
+	src.set(t, ingressA+ingressB)
+	require.NoError(t, c.Sync(context.Background()))
+	assert.Equal(t, []uint64{base + 1, base + 2}, ngx.applied)
+	assert.Contains(t, string(c.LiveConfig()), fmt.Sprintf("generation %d", base+2))
+}
