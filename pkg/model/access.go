@@ -59,6 +59,7 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) locatio
 	}
 	policy.regex = set.Rewrite.UseRegex || set.Rewrite.Target != ""
 	policy.rewriteTarget = set.Rewrite.Target
+	policy.rewriteRedirect = set.Rewrite.IsRedirect()
 	if b.hasSnippets(ing) {
 		if b.snippetsAllowed(ing) {
 			policy.snippet, policy.serverSnippet = set.Snippets.Location, set.Snippets.Server

@@ -56,6 +56,9 @@ type locationPolicy struct {
 	regex bool
 	// rewriteTarget replaces the matched path, with $1..$9 from the regex.
 	rewriteTarget string
+	// rewriteRedirect is set when rewriteTarget is an absolute URL: the
+	// location then answers a 302 to it instead of proxying.
+	rewriteRedirect bool
 	// basicAuth asks for credentials, when set.
 	basicAuth *BasicAuth
 	// snippet are the allowed configuration-snippet directives.
@@ -191,6 +194,10 @@ type serverBuilder struct {
 	regex bool
 	// regexPaths counts the host's regex paths (Limits.RegexPathsPerHost).
 	regexPaths int
+	// pathLen is, for each regex location's pattern, the length of the
+	// Ingress path it was printed from: regexes sort by what the user
+	// wrote, as in ingress-nginx, not by the printed pattern's length.
+	pathLen map[string]int
 }
 
 func newServerBuilder(name string) *serverBuilder {
@@ -220,11 +227,15 @@ func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, pol
 	if claim.regex {
 		s.regex = true
 		l := Location{Modifier: "~*", Path: "^" + claim.pattern, Source: source, Action: action}
+		putIn(&s.pathLen, l.Path, max(s.pathLen[l.Path], len(claim.path)))
 		policy.decorate(&l)
 		// Only a proxying location rewrites: in one nginx answers itself,
 		// "rewrite ... break" would skip the return and serve a file.
+		// An absolute rewrite-target redirects (nginx's rewrite does so for
+		// a replacement with a scheme); it too only where the route proxies,
+		// so a location refused (503) or answered otherwise stays so.
 		if policy.rewriteTarget != "" && action.ProxyPass != "" {
-			l.Rewrite = &Rewrite{Regex: "(?i)^" + claim.pattern, Replacement: policy.rewriteTarget}
+			l.Rewrite = &Rewrite{Regex: "(?i)^" + claim.pattern, Replacement: policy.rewriteTarget, Redirect: policy.rewriteRedirect}
 		}
 		s.locations.put(l, policy.located())
 		return
@@ -316,13 +327,15 @@ func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 		}
 	}
 	slices.SortFunc(out.Locations, func(a, c Location) int {
-		// Regex locations are tried in file order: longest pattern first.
+		// Regex locations are tried in file order: longest path first, as
+		// ingress-nginx sorts them, measured on the path the user wrote.
 		ar, cr := strings.HasPrefix(a.Modifier, "~"), strings.HasPrefix(c.Modifier, "~")
 		if ar && cr {
-			// On equal paths an Ingress's regex ("~*") comes before a
+			// On equal lengths an Ingress's regex ("~*") comes before a
 			// prefix turned into one ("~"), the host's fallback "/" among
-			// them: use-regex with the path "/" must not answer 404.
-			return cmp.Or(cmp.Compare(len(c.Path), len(a.Path)), cmp.Compare(a.Path, c.Path), cmp.Compare(c.Modifier, a.Modifier))
+			// them: use-regex or rewrite-target with the path "/" must
+			// not answer 404.
+			return cmp.Or(cmp.Compare(s.sortLen(c), s.sortLen(a)), cmp.Compare(a.Path, c.Path), cmp.Compare(c.Modifier, a.Modifier))
 		}
 		if ar != cr {
 			if ar {
@@ -334,6 +347,19 @@ func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 	})
 	boundRegexWork(out.Locations)
 	return out
+}
+
+// sortLen is the length a regex location sorts by: that of the Ingress path
+// of a "~*" location, or of the literal prefix of a "~" one (its pattern is
+// "^" and the path quoted by regexp.QuoteMeta; paths hold no backslash).
+func (s *serverBuilder) sortLen(l Location) int {
+	if l.Modifier == "~*" {
+		if n, ok := s.pathLen[l.Path]; ok {
+			return n
+		}
+		return len(l.Path)
+	}
+	return len(strings.ReplaceAll(strings.TrimPrefix(l.Path, "^"), `\`, ""))
 }
 
 // regexStepBudget bounds the backtracking steps nginx's PCRE may spend on
@@ -372,7 +398,9 @@ func boundRegexWork(locations []Location) {
 		}
 		l.Path = pcre.WithMatchLimit(l.Path, limit)
 		if l.Rewrite != nil {
-			l.Rewrite = &Rewrite{Regex: pcre.WithMatchLimit(l.Rewrite.Regex, limit), Replacement: l.Rewrite.Replacement}
+			rw := *l.Rewrite
+			rw.Regex = pcre.WithMatchLimit(rw.Regex, limit)
+			l.Rewrite = &rw
 		}
 	}
 }

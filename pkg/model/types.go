@@ -281,6 +281,9 @@ type Rewrite struct {
 	Regex string `json:"regex"`
 	// Replacement is rewrite-target.
 	Replacement string `json:"replacement"`
+	// Redirect answers a 302 to Replacement, an absolute URL, instead of
+	// changing the path ("rewrite ... redirect" rather than "... break").
+	Redirect bool `json:"redirect,omitempty"`
 }
 
 // LocationCORS is the render-ready CORS policy of a location.

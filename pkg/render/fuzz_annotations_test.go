@@ -201,7 +201,7 @@ var validAnnotationValues = map[string][]string{
 	"upstream-vhost":              {"backend.internal:8080"},
 	"x-forwarded-prefix":          {"/api"},
 	"use-regex":                   {"true"},
-	"rewrite-target":              {"/$1", "/new/$2?x=$1"},
+	"rewrite-target":              {"/$1", "/new/$2?x=$1", "/", "https://other.example.com/$1", "http://other.example.com:8080/moved/$2?from=$1"},
 }
 
 // knownNginxRejects are inputs Portico accepts and nginx -t refuses: each is
@@ -332,6 +332,13 @@ func FuzzRenderAnnotations(f *testing.F) {
 	f.Add("force-ssl-redirect", "true", "ssl-redirect", "false", "/a/", "")
 	f.Add("auth-type", "basic", "auth-secret", "htpasswd", "/private", "b.example.com")
 	f.Add("rewrite-target", "/$1", "use-regex", "true", "/api/(.*)", "rw.example.com")
+	// rewrite-target alone makes the path a regex; on "/" it must win over
+	// the host's fallback; an absolute URL redirects, its host fixed text.
+	f.Add("rewrite-target", "/$2", "proxy-read-timeout", "60", "/api(/|$)(.*)", "rw.example.com")
+	f.Add("rewrite-target", "/", "ssl-redirect", "false", "/", "rw.example.com")
+	f.Add("rewrite-target", "https://other.example.com/$1", "use-regex", "true", "/old/(.*)", "rw.example.com")
+	f.Add("rewrite-target", "https://$1.example.com/$2", "use-regex", "true", "/(.*)/(.*)", "rw.example.com")
+	f.Add("rewrite-target", "https://other.example.com/$1\";return 200 x;#", "use-regex", "true", "/(.*)", "rw.example.com")
 	f.Add("enable-cors", "true", "cors-allow-origin", "https://app.example.com", "/", "c.example.com")
 
 	r, err := render.New("")
