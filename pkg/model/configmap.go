@@ -27,6 +27,10 @@ type GlobalOption struct {
 	Doc string
 	// apply validates a value and stores it.
 	apply func(g *Global, value string) error
+	// keepLast makes a bad value keep the value of the live ConfigMap
+	// (Options.LastConfigMap) rather than the default: for keys whose
+	// default would silently change who is trusted or what is refused.
+	keepLast bool
 }
 
 // GlobalOptions lists every supported ConfigMap key, sorted by key.
@@ -85,19 +89,19 @@ func GlobalOptions() []GlobalOption {
 		{Key: "max-worker-connections", Default: "16384", Doc: "connections each worker may hold",
 			apply: integer(64, 1<<20, func(g *Global, n int) { g.WorkerConnections = n })},
 		{Key: "use-forwarded-headers", Default: "false", Doc: "take the client address from forwarded-for-header, and the scheme, host and port sent upstream from X-Forwarded-Proto/Host/Port, when the request comes from an address in proxy-real-ip-cidr (X-Forwarded-Proto: https then stops the HTTPS redirect); headers from other addresses are ignored",
-			apply: boolean(func(g *Global, b bool) { g.UseForwardedHeaders = b })},
+			apply: boolean(func(g *Global, b bool) { g.UseForwardedHeaders = b }), keepLast: true},
 		{Key: "enable-real-ip", Default: "false", Doc: "take the client address from forwarded-for-header when the request comes from an address in proxy-real-ip-cidr, without trusting the other X-Forwarded-* headers",
-			apply: boolean(func(g *Global, b bool) { g.EnableRealIP = b })},
+			apply: boolean(func(g *Global, b bool) { g.EnableRealIP = b }), keepLast: true},
 		{Key: "forwarded-for-header", Default: "X-Forwarded-For", Doc: "header the client address is read from (letters, digits and -, up to 64), e.g. CF-Connecting-IP",
-			apply: applyForwardedForHeader},
+			apply: applyForwardedForHeader, keepLast: true},
 		{Key: "compute-full-forwarded-for", Default: "false", Doc: "with use-forwarded-headers or enable-real-ip, send upstream the received forwarded-for-header chain plus the address that sent the request, instead of the client address alone",
-			apply: boolean(func(g *Global, b bool) { g.ComputeFullForwardedFor = b })},
+			apply: boolean(func(g *Global, b bool) { g.ComputeFullForwardedFor = b }), keepLast: true},
 		{Key: "proxy-real-ip-cidr", Default: "(none)", Doc: "comma-separated networks (CIDR) or addresses of the load balancers whose forwarded and PROXY headers are trusted. ingress-nginx's default 0.0.0.0/0 trusts every client; Portico trusts none until they are listed, so no client can choose its own address",
-			apply: applyRealIPCIDR},
+			apply: applyRealIPCIDR, keepLast: true},
 		{Key: "use-proxy-protocol", Default: "false", Doc: "every HTTP and HTTPS listener expects a PROXY protocol (v1 or v2) header; the client address comes from it when the sender is in proxy-real-ip-cidr. Connections without the header are refused",
-			apply: boolean(func(g *Global, b bool) { g.ProxyProtocol = b })},
+			apply: boolean(func(g *Global, b bool) { g.ProxyProtocol = b }), keepLast: true},
 		{Key: "proxy-protocol-header-timeout", Default: "5s", Doc: "accepted for ingress-nginx configurations (an nginx time from 1ms to 24h); nginx's HTTP listeners read the PROXY header within the client header timeout, so it changes nothing in Portico",
-			apply: applyProxyProtocolHeaderTimeout},
+			apply: applyProxyProtocolHeaderTimeout, keepLast: true},
 		{Key: "worker-shutdown-timeout", Default: "240s", Doc: "how long workers of an old configuration may finish their requests after a reload before nginx closes their connections (nginx time from 1ms to 24h: 240s, 5m, 1m30s)",
 			apply: applyWorkerShutdownTimeout},
 	}
@@ -376,6 +380,11 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 			continue
 		}
 		if err := table[i].apply(b.global, strings.TrimSpace(cm.Data[k])); err != nil {
+			if last, ok := b.lastValue(table[i], cm); ok {
+				b.ignored(ref, ReasonInvalidOption, "%s: value %q %v; keeping the last accepted value %q",
+					k, excerpt.Of(cm.Data[k]), err, excerpt.Of(last))
+				continue
+			}
 			b.ignored(ref, ReasonInvalidOption, "%s: value %q %v; keeping the default %s",
 				k, excerpt.Of(cm.Data[k]), err, table[i].Default)
 		}
@@ -387,6 +396,21 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 		// client choose the address allowlists and rate limits see.
 		b.ignored(ref, ReasonInvalidOption, "use-forwarded-headers, enable-real-ip or use-proxy-protocol is on but proxy-real-ip-cidr lists no network: no forwarded or PROXY header is trusted and the client address stays the connecting one; list your load balancers' networks in proxy-real-ip-cidr")
 	}
+}
+
+// lastValue applies, for a keepLast option whose value in cm is bad, the
+// value the live ConfigMap (the same object) had, and returns it; false
+// when there is none or it is bad too, and the default stays.
+func (b *builder) lastValue(o GlobalOption, cm *corev1.ConfigMap) (string, bool) {
+	last := b.opts.LastConfigMap
+	if !o.keepLast || last == nil || last.UID != cm.UID || last.Namespace != cm.Namespace || last.Name != cm.Name {
+		return "", false
+	}
+	v, ok := last.Data[o.Key]
+	if !ok || o.apply(b.global, strings.TrimSpace(v)) != nil {
+		return "", false
+	}
+	return v, true
 }
 
 // realIP derives the realip configuration from the forwarded header
