@@ -88,8 +88,9 @@ func waitRaw(t *testing.T, c *controller, src, proxyLine, host string) {
 }
 
 // realIPManifests are an Ingress walled to realClient, one open Ingress
-// that shows the headers its backend receives, and one with
-// force-ssl-redirect, with the ConfigMap data given.
+// that shows the headers its backend receives, one with
+// force-ssl-redirect and one limited to 1 request/s per client, with the
+// ConfigMap data given.
 func realIPManifests(t *testing.T, cmData string) map[string]string {
 	b := startBackends(t, "app")
 	const p = "nginx.ingress.kubernetes.io/"
@@ -100,6 +101,8 @@ func realIPManifests(t *testing.T, cmData string) map[string]string {
 		"open.yaml": ingressYAML("open", "open.example.com", route{"/", "Prefix", "app"}),
 		"secure.yaml": annotate(ingressYAML("secure", "secure.example.com", route{"/", "Prefix", "app"}),
 			map[string]string{p + "force-ssl-redirect": `"true"`}),
+		"limited.yaml": annotate(ingressYAML("limited", "limited.example.com", route{"/", "Prefix", "app"}),
+			map[string]string{p + "limit-rps": `"1"`, p + "limit-burst-multiplier": `"1"`}),
 		"configmap.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: portico, namespace: default}\ndata:\n" + cmData,
 	}
 }
@@ -141,6 +144,20 @@ func TestRealIPForwardedHeaders(t *testing.T) {
 		r = mustRawGet(t, c, trusted, "", "open.example.com", "/", map[string]string{"X-Forwarded-For": "192.0.2.99, " + realClient})
 		require.NotNil(t, r.Echo, "%s", r)
 		assert.Equal(t, realClient, r.Echo.Headers["X-Real-Ip"])
+	})
+
+	t.Run("rate limit per real client", func(t *testing.T) {
+		// 1 r/s with a burst of 1, keyed on the client address: one client
+		// behind the balancer uses up its own bucket, not the balancer's.
+		limited := 0
+		for range 6 {
+			if mustRawGet(t, c, trusted, "", "limited.example.com", "/", map[string]string{"X-Forwarded-For": realClient}).Status == http.StatusServiceUnavailable {
+				limited++
+			}
+		}
+		assert.GreaterOrEqual(t, limited, 3, "limit-rps must refuse one client's requests past the burst")
+		other := mustRawGet(t, c, trusted, "", "limited.example.com", "/", map[string]string{"X-Forwarded-For": "203.0.113.8"})
+		assert.Equal(t, http.StatusOK, other.Status, "another client behind the same balancer has its own bucket: %s", other)
 	})
 
 	t.Run("untrusted sender spoofing", func(t *testing.T) {
