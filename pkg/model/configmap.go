@@ -98,7 +98,7 @@ func GlobalOptions() []GlobalOption {
 			apply: boolean(func(g *Global, b bool) { g.ComputeFullForwardedFor = b }), keepLast: true},
 		{Key: "proxy-real-ip-cidr", Default: "(none)", Doc: "comma-separated networks (CIDR) or addresses of the load balancers whose forwarded and PROXY headers are trusted. ingress-nginx's default 0.0.0.0/0 trusts every client; Portico trusts none until they are listed, so no client can choose its own address",
 			apply: applyRealIPCIDR, keepLast: true},
-		{Key: "use-proxy-protocol", Default: "false", Doc: "every HTTP and HTTPS listener expects a PROXY protocol (v1 or v2) header; the client address comes from it when the sender is in proxy-real-ip-cidr. Connections without the header are refused",
+		{Key: "use-proxy-protocol", Default: "false", Doc: "every HTTP and HTTPS listener expects a PROXY protocol (v1 or v2) header; the client address comes from it when the sender is in proxy-real-ip-cidr, also with use-forwarded-headers (ingress-nginx then reads forwarded-for-header from a trusted sender; Portico does not). Connections without the header are refused",
 			apply: boolean(func(g *Global, b bool) { g.ProxyProtocol = b }), keepLast: true},
 		{Key: "proxy-protocol-header-timeout", Default: "5s", Doc: "accepted for ingress-nginx configurations (an nginx time from 1ms to 24h); nginx's HTTP listeners read the PROXY header within the client header timeout, so it changes nothing in Portico",
 			apply: applyProxyProtocolHeaderTimeout, keepLast: true},
