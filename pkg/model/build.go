@@ -776,6 +776,11 @@ func (b *builder) config() *Config {
 	g := &cfg.Global
 	g.HTTPListen = listenArg(g.BindAddress, g.HTTPPort)
 	g.HTTPSListen = listenArg(g.BindAddress, g.HTTPSPort)
+	if g.ProxyProtocol {
+		g.HTTPListen += " proxy_protocol"
+		g.HTTPSListen += " proxy_protocol"
+	}
+	g.RealIP = realIP(g)
 	g.InternalListen = "unix:" + g.InternalSocket
 	g.UnavailableListen = listenArg("127.0.0.2", g.InternalPort)
 	g.ServerNamesHashMaxSize = hashSize(len(b.servers))

@@ -3,6 +3,7 @@ package model
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
@@ -26,6 +27,10 @@ type GlobalOption struct {
 	Doc string
 	// apply validates a value and stores it.
 	apply func(g *Global, value string) error
+	// keepLast makes a bad value keep the value of the live ConfigMap
+	// (Options.LastConfigMap) rather than the default: for keys whose
+	// default would silently change who is trusted or what is refused.
+	keepLast bool
 }
 
 // GlobalOptions lists every supported ConfigMap key, sorted by key.
@@ -83,6 +88,20 @@ func GlobalOptions() []GlobalOption {
 			apply: applyWorkerProcesses},
 		{Key: "max-worker-connections", Default: "16384", Doc: "connections each worker may hold",
 			apply: integer(64, 1<<20, func(g *Global, n int) { g.WorkerConnections = n })},
+		{Key: "use-forwarded-headers", Default: "false", Doc: "take the client address from forwarded-for-header, and the scheme, host and port sent upstream from X-Forwarded-Proto/Host/Port, when the request comes from an address in proxy-real-ip-cidr (X-Forwarded-Proto: https then stops the HTTPS redirect); headers from other addresses are ignored",
+			apply: boolean(func(g *Global, b bool) { g.UseForwardedHeaders = b }), keepLast: true},
+		{Key: "enable-real-ip", Default: "false", Doc: "take the client address from forwarded-for-header when the request comes from an address in proxy-real-ip-cidr, without trusting the other X-Forwarded-* headers",
+			apply: boolean(func(g *Global, b bool) { g.EnableRealIP = b }), keepLast: true},
+		{Key: "forwarded-for-header", Default: "X-Forwarded-For", Doc: "header the client address is read from (letters, digits and -, up to 64), e.g. CF-Connecting-IP",
+			apply: applyForwardedForHeader, keepLast: true},
+		{Key: "compute-full-forwarded-for", Default: "false", Doc: "with use-forwarded-headers or enable-real-ip, send upstream the received forwarded-for-header chain plus the address that sent the request, instead of the client address alone",
+			apply: boolean(func(g *Global, b bool) { g.ComputeFullForwardedFor = b }), keepLast: true},
+		{Key: "proxy-real-ip-cidr", Default: "(none)", Doc: "comma-separated networks (CIDR) or addresses of the load balancers whose forwarded and PROXY headers are trusted. ingress-nginx's default 0.0.0.0/0 trusts every client; Portico trusts none until they are listed, so no client can choose its own address",
+			apply: applyRealIPCIDR, keepLast: true},
+		{Key: "use-proxy-protocol", Default: "false", Doc: "every HTTP and HTTPS listener expects a PROXY protocol (v1 or v2) header; the client address comes from it when the sender is in proxy-real-ip-cidr, also with use-forwarded-headers (ingress-nginx then reads forwarded-for-header from a trusted sender; Portico does not). Connections without the header are refused",
+			apply: boolean(func(g *Global, b bool) { g.ProxyProtocol = b }), keepLast: true},
+		{Key: "proxy-protocol-header-timeout", Default: "5s", Doc: "accepted for ingress-nginx configurations (an nginx time from 1ms to 24h); nginx's HTTP listeners read the PROXY header within the client header timeout, so it changes nothing in Portico",
+			apply: applyProxyProtocolHeaderTimeout, keepLast: true},
 		{Key: "worker-shutdown-timeout", Default: "240s", Doc: "how long workers of an old configuration may finish their requests after a reload before nginx closes their connections (nginx time from 1ms to 24h: 240s, 5m, 1m30s)",
 			apply: applyWorkerShutdownTimeout},
 	}
@@ -214,7 +233,71 @@ const maxWorkerShutdownTimeout = 24 * 3600 * 1000
 // long-lived connection (websockets, streaming) would then pile up, reload
 // after reload.
 func applyWorkerShutdownTimeout(g *Global, v string) error {
-	bad := errors.New("must be an nginx time from 1ms to 24h, like 240s, 5m or 1m30s")
+	if err := checkNginxTime(v, maxWorkerShutdownTimeout); err != nil {
+		return fmt.Errorf("must be an nginx time from 1ms to 24h, like 240s, 5m or 1m30s")
+	}
+	g.WorkerShutdownTimeout = v
+	return nil
+}
+
+// applyProxyProtocolHeaderTimeout accepts an nginx time from 1ms to 24h.
+func applyProxyProtocolHeaderTimeout(g *Global, v string) error {
+	if err := checkNginxTime(v, 24*3600*1000); err != nil {
+		return fmt.Errorf("must be an nginx time from 1ms to 24h, like 5s")
+	}
+	g.ProxyProtocolHeaderTimeout = v
+	return nil
+}
+
+// forwardedHeaderPattern is the part of the HTTP token grammar (RFC 9110) whose
+// names nginx can also spell as a variable ($http_x_forwarded_for): letters,
+// digits and "-".
+var forwardedHeaderPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,63}$`)
+
+func applyForwardedForHeader(g *Global, v string) error {
+	if !forwardedHeaderPattern.MatchString(v) {
+		return fmt.Errorf("must be a header name of letters, digits and - (up to 64), like X-Forwarded-For")
+	}
+	g.ForwardedForHeader = v
+	return nil
+}
+
+// maxRealIPCIDRs bounds proxy-real-ip-cidr: each entry is a line of nginx.conf.
+const maxRealIPCIDRs = 1000
+
+// applyRealIPCIDR parses a comma-separated list of networks or addresses
+// with net/netip and keeps them masked (10.0.0.1/8 is 10.0.0.0/8), so that
+// nothing but a canonical prefix reaches nginx.conf.
+func applyRealIPCIDR(g *Global, v string) error {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil || a.Zone() != "" {
+				return fmt.Errorf("has %q, which is neither a CIDR network nor an IP address", excerpt.Of(f))
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		p = p.Masked()
+		if !slices.Contains(out, p.String()) {
+			out = append(out, p.String())
+		}
+	}
+	if len(out) == 0 || len(out) > maxRealIPCIDRs {
+		return fmt.Errorf("must list from 1 to %d networks", maxRealIPCIDRs)
+	}
+	g.RealIPFrom = out
+	return nil
+}
+
+// checkNginxTime checks an nginx time of 1ms to maxMS milliseconds.
+func checkNginxTime(v string, maxMS int64) error {
+	bad := errors.New("not an nginx time")
 	rest, last := v, -1
 	var total int64
 	if rest == "" {
@@ -244,10 +327,9 @@ func applyWorkerShutdownTimeout(g *Global, v string) error {
 		total += n * nginxTimeUnits[i].ms
 		rest = rest[len(m[0]):]
 	}
-	if total <= 0 || total > maxWorkerShutdownTimeout {
+	if total <= 0 || total > maxMS {
 		return bad
 	}
-	g.WorkerShutdownTimeout = v
 	return nil
 }
 
@@ -298,11 +380,54 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 			continue
 		}
 		if err := table[i].apply(b.global, strings.TrimSpace(cm.Data[k])); err != nil {
+			if last, ok := b.lastValue(table[i], cm); ok {
+				b.ignored(ref, ReasonInvalidOption, "%s: value %q %v; keeping the last accepted value %q",
+					k, excerpt.Of(cm.Data[k]), err, excerpt.Of(last))
+				continue
+			}
 			b.ignored(ref, ReasonInvalidOption, "%s: value %q %v; keeping the default %s",
 				k, excerpt.Of(cm.Data[k]), err, table[i].Default)
 		}
 	}
 	b.global.HSTS = hstsHeader(cm.Data, ref, b)
+	g := b.global
+	if (g.UseForwardedHeaders || g.EnableRealIP || g.ProxyProtocol) && len(g.RealIPFrom) == 0 {
+		// Fail closed: ingress-nginx's default 0.0.0.0/0 would let any
+		// client choose the address allowlists and rate limits see.
+		b.ignored(ref, ReasonInvalidOption, "use-forwarded-headers, enable-real-ip or use-proxy-protocol is on but proxy-real-ip-cidr lists no network: no forwarded or PROXY header is trusted and the client address stays the connecting one; list your load balancers' networks in proxy-real-ip-cidr")
+	}
+}
+
+// lastValue applies, for a keepLast option whose value in cm is bad, the
+// value the live ConfigMap (the same object) had, and returns it; false
+// when there is none or it is bad too, and the default stays.
+func (b *builder) lastValue(o GlobalOption, cm *corev1.ConfigMap) (string, bool) {
+	last := b.opts.LastConfigMap
+	if !o.keepLast || last == nil || last.UID != cm.UID || last.Namespace != cm.Namespace || last.Name != cm.Name {
+		return "", false
+	}
+	v, ok := last.Data[o.Key]
+	if !ok || o.apply(b.global, strings.TrimSpace(v)) != nil {
+		return "", false
+	}
+	return v, true
+}
+
+// realIP derives the realip configuration from the forwarded header
+// options; nil when no header is trusted.
+func realIP(g *Global) *RealIP {
+	if len(g.RealIPFrom) == 0 || !(g.UseForwardedHeaders || g.EnableRealIP || g.ProxyProtocol) {
+		return nil
+	}
+	r := &RealIP{Header: g.ForwardedForHeader, From: g.RealIPFrom, TrustForwarded: g.UseForwardedHeaders, PeerVariable: "$realip_remote_addr"}
+	if g.ProxyProtocol {
+		r.Header = "proxy_protocol"
+		r.PeerVariable = "$proxy_protocol_addr"
+	}
+	if g.ComputeFullForwardedFor {
+		r.FullForwardedFor = "$http_" + strings.ReplaceAll(strings.ToLower(g.ForwardedForHeader), "-", "_")
+	}
+	return r
 }
 
 // hstsHeader builds the Strict-Transport-Security value from the hsts keys.

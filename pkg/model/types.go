@@ -160,6 +160,56 @@ type Global struct {
 	GenerateRequestID bool `json:"generateRequestID"`
 	// SSLRedirect is the default for redirecting plain HTTP to HTTPS on TLS hosts.
 	SSLRedirect bool `json:"sslRedirect"`
+	// UseForwardedHeaders (use-forwarded-headers) takes the client address
+	// from ForwardedForHeader and the scheme, host and port sent upstream
+	// from X-Forwarded-Proto/Host/Port, only when the connecting address
+	// is in RealIPFrom.
+	UseForwardedHeaders bool `json:"useForwardedHeaders,omitempty"`
+	// EnableRealIP (enable-real-ip) takes the client address from
+	// ForwardedForHeader (trusted senders only) without trusting the other
+	// X-Forwarded-* headers.
+	EnableRealIP bool `json:"enableRealIP,omitempty"`
+	// ForwardedForHeader (forwarded-for-header) is the header the client
+	// address is read from: a header name of letters, digits and "-".
+	ForwardedForHeader string `json:"forwardedForHeader"`
+	// ComputeFullForwardedFor (compute-full-forwarded-for) sends upstream
+	// the received X-Forwarded-For chain plus the connecting address
+	// instead of the client address alone.
+	ComputeFullForwardedFor bool `json:"computeFullForwardedFor,omitempty"`
+	// RealIPFrom (proxy-real-ip-cidr) are the networks, masked prefixes,
+	// whose forwarded headers and PROXY headers are trusted; none by default.
+	RealIPFrom []string `json:"realIPFrom,omitempty"`
+	// ProxyProtocol (use-proxy-protocol) makes every listener expect a
+	// PROXY protocol header; the client address comes from it when the
+	// sender is in RealIPFrom.
+	ProxyProtocol bool `json:"proxyProtocol,omitempty"`
+	// ProxyProtocolHeaderTimeout (proxy-protocol-header-timeout), as an
+	// nginx time. nginx's http listeners read the PROXY header within
+	// client_header_timeout; the value is kept for ingress-nginx's
+	// configurations and reported by the model.
+	ProxyProtocolHeaderTimeout string `json:"proxyProtocolHeaderTimeout"`
+	// RealIP, computed by Build, is what the realip module is told; nil
+	// leaves $remote_addr the connecting address.
+	RealIP *RealIP `json:"realIP,omitempty"`
+}
+
+// RealIP is the realip configuration Build derives from the forwarded
+// header options: every variable name in it is made by the model.
+type RealIP struct {
+	// Header is real_ip_header: "proxy_protocol" or a header name.
+	Header string `json:"header"`
+	// From are the set_real_ip_from networks; never empty.
+	From []string `json:"from"`
+	// TrustForwarded passes trusted X-Forwarded-Proto/Host/Port upstream
+	// and lets X-Forwarded-Proto: https stop the HTTPS redirect.
+	TrustForwarded bool `json:"trustForwarded,omitempty"`
+	// FullForwardedFor, when set, is the variable holding the received
+	// forwarded-for header ("$http_x_forwarded_for"): X-Forwarded-For
+	// upstream is its chain plus PeerVariable. Else it is $remote_addr.
+	FullForwardedFor string `json:"fullForwardedFor,omitempty"`
+	// PeerVariable is the address that sent the request to nginx
+	// ($realip_remote_addr, or $proxy_protocol_addr behind a PROXY sender).
+	PeerVariable string `json:"peerVariable,omitempty"`
 }
 
 // Server is one nginx server block: a host name and its locations.
