@@ -105,6 +105,9 @@ const (
 	Invalid ProblemKind = "InvalidAnnotation"
 	// Unknown: the key is under the prefix but Portico does not implement it.
 	Unknown ProblemKind = "UnknownAnnotation"
+	// UnsupportedSecurity: the key is unknown to Portico and asks for a
+	// security control (security.go); the Ingress is not served without it.
+	UnsupportedSecurity ProblemKind = "UnsupportedSecurityAnnotation"
 )
 
 // Problem is one annotation that could not be used.
@@ -196,6 +199,11 @@ func (p *Parser) Parse(annotations map[string]string) (Set, []Problem) {
 		name := strings.TrimPrefix(k, p.prefix)
 		f, ok := p.fields[name]
 		if !ok {
+			if control := securityControl(name, strings.TrimSpace(annotations[k])); control != "" {
+				problems = append(problems, Problem{Kind: UnsupportedSecurity, Key: k,
+					Message: fmt.Sprintf("annotation %s asks for %s, which Portico does not implement; serving the Ingress without it would weaken it, so it is not served (remove the annotation or protect the backend another way; see docs/annotations.md)", k, control)})
+				continue
+			}
 			problems = append(problems, Problem{Kind: Unknown, Key: k,
 				Message: fmt.Sprintf("annotation %s is not supported by Portico and is ignored; see docs/annotations.md", k)})
 			continue
