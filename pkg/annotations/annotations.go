@@ -108,6 +108,9 @@ const (
 	// UnsupportedSecurity: the key is unknown to Portico and asks for a
 	// security control (security.go); the Ingress is not served without it.
 	UnsupportedSecurity ProblemKind = "UnsupportedSecurityAnnotation"
+	// Conflict: an older spelling of a renamed key (renamedKeys) set to
+	// another value than the current name; the current name wins.
+	Conflict ProblemKind = "ConflictingAnnotation"
 )
 
 // Problem is one annotation that could not be used.
@@ -209,6 +212,15 @@ func (p *Parser) Parse(annotations map[string]string) (Set, []Problem) {
 			continue
 		}
 		value := strings.TrimSpace(annotations[k])
+		if current, renamed := renamedKeys[name]; renamed {
+			if other, both := annotations[p.prefix+current]; both {
+				if strings.TrimSpace(other) != value {
+					problems = append(problems, Problem{Kind: Conflict, Key: k,
+						Message: fmt.Sprintf("annotation %s is ignored: %s is also set, to another value, and wins (as in ingress-nginx); remove one of them", k, p.prefix+current)})
+				}
+				continue
+			}
+		}
 		if err := f.apply(value, set); err != nil {
 			problems = append(problems, Problem{Kind: Invalid, Key: k,
 				Message: fmt.Sprintf("annotation %s: value %q %v (allowed: %s)", k, excerpt.Of(value), err, f.Allowed)})

@@ -672,8 +672,13 @@ const (
 	// implement that asks for a security control (auth, allowlist, rate
 	// limit, TLS verification, WAF); the Ingress is not served without it.
 	ReasonUnsupportedSecurityAnnotation = "UnsupportedSecurityAnnotation"
-	ReasonInvalidAuthSecret             = "InvalidAuthSecret"
-	ReasonSnippetNotAllowed             = "SnippetNotAllowed"
+	// ReasonConflictingAnnotation: both spellings of a renamed annotation
+	// (whitelist/allowlist-source-range, limit-whitelist/-allowlist,
+	// blacklist/denylist-source-range) with different values; the current
+	// name wins (PartlyServed).
+	ReasonConflictingAnnotation = "ConflictingAnnotation"
+	ReasonInvalidAuthSecret     = "InvalidAuthSecret"
+	ReasonSnippetNotAllowed     = "SnippetNotAllowed"
 	// ReasonHostNotOwned: rules or host-wide settings of an Ingress for a
 	// host another namespace owns; they are not served (owners.go).
 	ReasonHostNotOwned = "HostNotOwned"

@@ -181,6 +181,9 @@ var validAnnotationValues = map[string][]string{
 	"proxy-request-buffering":     {"off"},
 	"whitelist-source-range":      {"10.0.0.0/8, 192.0.2.1,2001:db8::/32", "10.1.2.3/8"},
 	"denylist-source-range":       {"0.0.0.0/0", "::/0"},
+	"allowlist-source-range":      {"10.0.0.0/8, 192.0.2.1", "2001:db8::/32"},
+	"blacklist-source-range":      {"192.0.2.0/24"},
+	"limit-allowlist":             {"10.0.0.0/8, 2001:db8::1"},
 	"limit-rps":                   {"1", "100000"},
 	"limit-rpm":                   {"6000000"},
 	"limit-connections":           {"65535"},
@@ -344,6 +347,10 @@ func FuzzRenderAnnotations(f *testing.F) {
 	// An unsupported security key next to a supported one: the Ingress is refused whole.
 	f.Add("enable-modsecurity", "true", "whitelist-source-range", "10.0.0.0/8", "/", "w.example.com")
 	f.Add("enable-modsecurity", "false", "limit-rps", "5", "/", "w.example.com")
+	// Both spellings of a renamed key: the current name wins.
+	f.Add("allowlist-source-range", "10.0.0.0/8", "whitelist-source-range", "192.0.2.0/24", "/", "a.example.com")
+	f.Add("denylist-source-range", "10.0.0.0/8", "blacklist-source-range", "10.0.0.0/8", "/", "a.example.com")
+	f.Add("limit-allowlist", "10.0.0.0/8", "limit-whitelist", "10.0.0.0/8; allow all", "/", "a.example.com")
 	f.Add("satisfy", "any", "auth-url", "http://auth.example.com/check", "/", "s.example.com")
 
 	r, err := render.New("")
