@@ -294,8 +294,8 @@ func (l annotationLister) list(ing *networkingv1.Ingress) ingressReport {
 		}
 		bad[p.Key] = true
 		switch p.Kind {
-		case annotations.Conflict:
-			// Reported by the model's ConflictingAnnotation finding.
+		case annotations.Conflict, annotations.IgnoredValue:
+			// Reported by the model's ConflictingAnnotation and IgnoredAnnotationValue findings.
 		case annotations.Unknown:
 			r.Unsupported = append(r.Unsupported, unsupportedAnnotation{Key: p.Key, Advice: adviceFor(name, l.supported)})
 		case annotations.UnsupportedSecurity:

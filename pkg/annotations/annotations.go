@@ -10,6 +10,7 @@ package annotations
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -56,6 +57,10 @@ type Field struct {
 	Allowed string
 	// Doc is a one-line description.
 	Doc string
+	// FallBack: an invalid plain value (letters, digits, ".", "-", "_")
+	// is ignored and the default applies, with an IgnoredValue problem, as
+	// ingress-nginx did; only for keys whose default weakens no control.
+	FallBack bool
 	// apply checks a value and stores it in the Set.
 	apply func(value string, into *Set) error
 }
@@ -111,6 +116,9 @@ const (
 	// Conflict: an older spelling of a renamed key (renamedKeys) set to
 	// another value than the current name; the current name wins.
 	Conflict ProblemKind = "ConflictingAnnotation"
+	// IgnoredValue: an invalid plain value of a FallBack key; the default
+	// applies and the Ingress is served.
+	IgnoredValue ProblemKind = "IgnoredAnnotationValue"
 )
 
 // Problem is one annotation that could not be used.
@@ -139,6 +147,20 @@ func NewParser(prefix string) *Parser {
 		p.fields[f.Key] = f
 	}
 	return p
+}
+
+// plainValue is a value with no nginx syntax in it: only such a value may
+// fall back to the default; one with quotes, ";", braces, "$" or spaces is
+// refused (Invalid), as it is an injection attempt, not a typo.
+var plainValue = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// fallBack marks fields whose invalid plain values fall back to the
+// default (Field.FallBack).
+func fallBack(fields []Field) []Field {
+	for i := range fields {
+		fields[i].FallBack = true
+	}
+	return fields
 }
 
 // inGroup puts the fields of one file in its group; every annotation
@@ -222,6 +244,11 @@ func (p *Parser) Parse(annotations map[string]string) (Set, []Problem) {
 			}
 		}
 		if err := f.apply(value, set); err != nil {
+			if f.FallBack && plainValue.MatchString(value) {
+				problems = append(problems, Problem{Kind: IgnoredValue, Key: k,
+					Message: fmt.Sprintf("annotation %s: value %q %v (allowed: %s); it is ignored and the default applies, as in ingress-nginx", k, excerpt.Of(value), err, f.Allowed)})
+				continue
+			}
 			problems = append(problems, Problem{Kind: Invalid, Key: k,
 				Message: fmt.Sprintf("annotation %s: value %q %v (allowed: %s)", k, excerpt.Of(value), err, f.Allowed)})
 		}

@@ -293,6 +293,8 @@ func (b *builder) accept(ing *networkingv1.Ingress) (*networkingv1.Ingress, anno
 			b.ignored(ref, ReasonUnknownAnnotation, "%s", p.Message)
 		case annotations.Conflict:
 			b.ignored(ref, ReasonConflictingAnnotation, "%s", p.Message)
+		case annotations.IgnoredValue:
+			b.ignored(ref, ReasonIgnoredAnnotationValue, "%s", p.Message)
 		case annotations.UnsupportedSecurity:
 			refused = append(refused, refusal{ReasonUnsupportedSecurityAnnotation, p.Message})
 		default:

@@ -677,8 +677,11 @@ const (
 	// blacklist/denylist-source-range) with different values; the current
 	// name wins (PartlyServed).
 	ReasonConflictingAnnotation = "ConflictingAnnotation"
-	ReasonInvalidAuthSecret     = "InvalidAuthSecret"
-	ReasonSnippetNotAllowed     = "SnippetNotAllowed"
+	// ReasonIgnoredAnnotationValue: an invalid plain value of a key that
+	// falls back to its default, as in ingress-nginx (PartlyServed).
+	ReasonIgnoredAnnotationValue = "IgnoredAnnotationValue"
+	ReasonInvalidAuthSecret      = "InvalidAuthSecret"
+	ReasonSnippetNotAllowed      = "SnippetNotAllowed"
 	// ReasonHostNotOwned: rules or host-wide settings of an Ingress for a
 	// host another namespace owns; they are not served (owners.go).
 	ReasonHostNotOwned = "HostNotOwned"

@@ -172,7 +172,7 @@ var validAnnotationValues = map[string][]string{
 	"proxy-buffer-size":           {"4k", "8k", "16k", "1g"},
 	"proxy-buffering":             {"on", "OFF", "true"},
 	"proxy-connect-timeout":       {"0", "999999"},
-	"proxy-read-timeout":          {"999999"},
+	"proxy-read-timeout":          {"999999", "1800s", "1h30m", "500ms", "60sec"},
 	"proxy-send-timeout":          {"1"},
 	"proxy-http-version":          {"1.0", "1.1"},
 	"proxy-next-upstream":         {"error timeout invalid_header http_500 http_502 http_503 http_504 http_403 http_404 http_429 non_idempotent", "off", "error error"},
