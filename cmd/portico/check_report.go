@@ -294,8 +294,14 @@ func (l annotationLister) list(ing *networkingv1.Ingress) ingressReport {
 		}
 		bad[p.Key] = true
 		switch p.Kind {
+		case annotations.Conflict, annotations.IgnoredValue:
+			// Reported by the model's ConflictingAnnotation and IgnoredAnnotationValue findings.
 		case annotations.Unknown:
 			r.Unsupported = append(r.Unsupported, unsupportedAnnotation{Key: p.Key, Advice: adviceFor(name, l.supported)})
+		case annotations.UnsupportedSecurity:
+			// The model's UnsupportedSecurityAnnotation finding makes the verdict NOT served.
+			r.Unsupported = append(r.Unsupported, unsupportedAnnotation{Key: p.Key,
+				Advice: "The Ingress is NOT served: this security control is not implemented. " + adviceFor(name, l.supported)})
 		default:
 			r.Invalid = append(r.Invalid, invalidAnnotation{Key: p.Key, Message: strings.TrimPrefix(p.Message, "annotation "+p.Key+": ")})
 		}

@@ -180,7 +180,7 @@ func TestCheckFixtures(t *testing.T) {
 	}
 
 	// The specific messages a migrating user needs.
-	assert.Equal(t, `value "60s" is not a whole number of seconds (allowed: whole seconds)`, got["reports/reports"].Invalid[0].Message)
+	assert.Equal(t, `value "60 seconds" is not a time: whole seconds, or nginx units such as 1800s, 30m, 1h30m, 500ms (at most 999999s) (allowed: whole seconds or nginx time (1800s, 30m, 1h30m, 500ms))`, got["reports/reports"].Invalid[0].Message)
 	assert.Equal(t, []string{annPrefix + "proxy-connect-timeout"}, got["reports/reports"].Supported)
 	assert.Equal(t, []string{annPrefix + "proxy-body-size", annPrefix + "proxy-read-timeout", annPrefix + "ssl-redirect"},
 		got["shop/storefront"].Supported)
@@ -259,7 +259,7 @@ func TestCheckTable(t *testing.T) {
 			assert.Contains(t, text, "\n"+r.Namespace+"/"+r.Name+": "+r.Verdict+"\n", "details of %s/%s", r.Namespace, r.Name)
 		}
 	}
-	assert.Contains(t, text, "  invalid      proxy-read-timeout: value \"60s\" is not a whole number of seconds")
+	assert.Contains(t, text, "  invalid      proxy-read-timeout: value \"60 seconds\" is not a time")
 	assert.Contains(t, text, "  finding      ServiceNotFound: Service blog/blog not found")
 	assert.Contains(t, text, "NOT served (after class change: served)")
 	assert.Contains(t, text, "Problems in the files:\n  "+filepath.Join(checkFixtures, "migrated", "storefront.yaml")+":4: warning: ")

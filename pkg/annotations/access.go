@@ -11,7 +11,7 @@ import (
 
 // Access limits who may use an Ingress and how fast.
 type Access struct {
-	// Allow are the client networks allowed (whitelist-source-range); empty allows all.
+	// Allow are the client networks allowed (allowlist-source-range); empty allows all.
 	Allow []string `json:"allow,omitempty"`
 	// Deny are the client networks refused (denylist-source-range).
 	Deny []string `json:"deny,omitempty"`
@@ -23,7 +23,7 @@ type Access struct {
 	Connections int `json:"connections,omitempty"`
 	// BurstMultiplier sizes the burst allowed above the rate (rate times this).
 	BurstMultiplier int `json:"burstMultiplier,omitempty"`
-	// LimitWhitelist are client networks the rate and connection limits skip.
+	// LimitWhitelist are client networks the rate and connection limits skip (limit-allowlist).
 	LimitWhitelist []string `json:"limitWhitelist,omitempty"`
 }
 
@@ -80,14 +80,34 @@ func cidrs(set func(*Access, []string)) func(string, *Set) error {
 	}
 }
 
+// renamedKeys maps an older spelling to the current name of the same
+// annotation (ingress-nginx's AnnotationAliases, plus blacklist for deny).
+// When both are set the current name wins, as in ingress-nginx, so that a
+// migrated Ingress keeps the exact list it was served with; a different
+// value under the old name is a Conflict problem, never merged silently.
+var renamedKeys = map[string]string{
+	"whitelist-source-range": "allowlist-source-range",
+	"blacklist-source-range": "denylist-source-range",
+	"limit-whitelist":        "limit-allowlist",
+}
+
 func accessFields() []Field {
 	const list = "comma-separated IP addresses or CIDRs"
 	return inGroup("access", []Field{
-		{Key: "whitelist-source-range", Default: "(everyone)", Allowed: list, Risk: RiskMedium,
+		{Key: "allowlist-source-range", Default: "(everyone)", Allowed: list, Risk: RiskMedium,
 			Doc:   "only these client networks may connect; others get 403",
+			apply: cidrs(func(a *Access, l []string) { a.Allow = l })},
+		{Key: "whitelist-source-range", Default: "(everyone)", Allowed: list, Risk: RiskMedium,
+			Doc:   "older spelling of allowlist-source-range; when both are set, allowlist-source-range wins (ConflictingAnnotation if they differ)",
 			apply: cidrs(func(a *Access, l []string) { a.Allow = l })},
 		{Key: "denylist-source-range", Default: "(no one)", Allowed: list, Risk: RiskMedium,
 			Doc:   "these client networks get 403",
+			apply: cidrs(func(a *Access, l []string) { a.Deny = l })},
+		// ingress-nginx never read this spelling; accepting it as a deny
+		// list is stricter than ignoring it, and ignoring a deny list would
+		// fail open.
+		{Key: "blacklist-source-range", Default: "(no one)", Allowed: list, Risk: RiskMedium,
+			Doc:   "other spelling of denylist-source-range; when both are set, denylist-source-range wins (ConflictingAnnotation if they differ)",
 			apply: cidrs(func(a *Access, l []string) { a.Deny = l })},
 		{Key: "limit-rps", Default: "0 (no limit)", Allowed: "1 to 100000", Risk: RiskLow,
 			Doc:   "requests per second per client address; excess gets 503",
@@ -102,8 +122,11 @@ func accessFields() []Field {
 		{Key: "limit-burst-multiplier", Default: "5", Allowed: "1 to 1000", Risk: RiskLow,
 			Doc:   "burst allowed above limit-rps/limit-rpm, as a multiple of the rate",
 			apply: positive(1000, func(a *Access, n int) { a.BurstMultiplier = n })},
-		{Key: "limit-whitelist", Default: "(no one)", Allowed: list, Risk: RiskLow,
+		{Key: "limit-allowlist", Default: "(no one)", Allowed: list, Risk: RiskLow,
 			Doc:   "client networks the rate and connection limits do not apply to",
+			apply: cidrs(func(a *Access, l []string) { a.LimitWhitelist = l })},
+		{Key: "limit-whitelist", Default: "(no one)", Allowed: list, Risk: RiskLow,
+			Doc:   "older spelling of limit-allowlist; when both are set, limit-allowlist wins (ConflictingAnnotation if they differ)",
 			apply: cidrs(func(a *Access, l []string) { a.LimitWhitelist = l })},
 	})
 }

@@ -10,6 +10,7 @@ package annotations
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -56,6 +57,10 @@ type Field struct {
 	Allowed string
 	// Doc is a one-line description.
 	Doc string
+	// FallBack: an invalid plain value (letters, digits, ".", "-", "_")
+	// is ignored and the default applies, with an IgnoredValue problem, as
+	// ingress-nginx did; only for keys whose default weakens no control.
+	FallBack bool
 	// apply checks a value and stores it in the Set.
 	apply func(value string, into *Set) error
 }
@@ -105,6 +110,15 @@ const (
 	Invalid ProblemKind = "InvalidAnnotation"
 	// Unknown: the key is under the prefix but Portico does not implement it.
 	Unknown ProblemKind = "UnknownAnnotation"
+	// UnsupportedSecurity: the key is unknown to Portico and asks for a
+	// security control (security.go); the Ingress is not served without it.
+	UnsupportedSecurity ProblemKind = "UnsupportedSecurityAnnotation"
+	// Conflict: an older spelling of a renamed key (renamedKeys) set to
+	// another value than the current name; the current name wins.
+	Conflict ProblemKind = "ConflictingAnnotation"
+	// IgnoredValue: an invalid plain value of a FallBack key; the default
+	// applies and the Ingress is served.
+	IgnoredValue ProblemKind = "IgnoredAnnotationValue"
 )
 
 // Problem is one annotation that could not be used.
@@ -133,6 +147,20 @@ func NewParser(prefix string) *Parser {
 		p.fields[f.Key] = f
 	}
 	return p
+}
+
+// plainValue is a value with no nginx syntax in it: only such a value may
+// fall back to the default; one with quotes, ";", braces, "$" or spaces is
+// refused (Invalid), as it is an injection attempt, not a typo.
+var plainValue = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// fallBack marks fields whose invalid plain values fall back to the
+// default (Field.FallBack).
+func fallBack(fields []Field) []Field {
+	for i := range fields {
+		fields[i].FallBack = true
+	}
+	return fields
 }
 
 // inGroup puts the fields of one file in its group; every annotation
@@ -196,12 +224,31 @@ func (p *Parser) Parse(annotations map[string]string) (Set, []Problem) {
 		name := strings.TrimPrefix(k, p.prefix)
 		f, ok := p.fields[name]
 		if !ok {
+			if control := securityControl(name, strings.TrimSpace(annotations[k])); control != "" {
+				problems = append(problems, Problem{Kind: UnsupportedSecurity, Key: k,
+					Message: fmt.Sprintf("annotation %s asks for %s, which Portico does not implement; serving the Ingress without it would weaken it, so it is not served (remove the annotation or protect the backend another way; see docs/annotations.md)", k, control)})
+				continue
+			}
 			problems = append(problems, Problem{Kind: Unknown, Key: k,
 				Message: fmt.Sprintf("annotation %s is not supported by Portico and is ignored; see docs/annotations.md", k)})
 			continue
 		}
 		value := strings.TrimSpace(annotations[k])
+		if current, renamed := renamedKeys[name]; renamed {
+			if other, both := annotations[p.prefix+current]; both {
+				if strings.TrimSpace(other) != value {
+					problems = append(problems, Problem{Kind: Conflict, Key: k,
+						Message: fmt.Sprintf("annotation %s is ignored: %s is also set, to another value, and wins (as in ingress-nginx); remove one of them", k, p.prefix+current)})
+				}
+				continue
+			}
+		}
 		if err := f.apply(value, set); err != nil {
+			if f.FallBack && plainValue.MatchString(value) {
+				problems = append(problems, Problem{Kind: IgnoredValue, Key: k,
+					Message: fmt.Sprintf("annotation %s: value %q %v (allowed: %s); it is ignored and the default applies, as in ingress-nginx", k, excerpt.Of(value), err, f.Allowed)})
+				continue
+			}
 			problems = append(problems, Problem{Kind: Invalid, Key: k,
 				Message: fmt.Sprintf("annotation %s: value %q %v (allowed: %s)", k, excerpt.Of(value), err, f.Allowed)})
 		}

@@ -23,14 +23,14 @@ func TestParseProxy(t *testing.T) {
 			DefaultPrefix + "/proxy-next-upstream-tries": "0",
 		}, want: Proxy{ReadTimeout: "120s", ConnectTimeout: "3s", BodySize: "8m", Buffering: "on",
 			NextUpstream: []string{"error", "http_502"}, NextUpstreamTries: "0"}},
-		{name: "injection attempts are invalid", in: map[string]string{
+		{name: "injection attempts are invalid, a plain bad value falls back", in: map[string]string{
 			DefaultPrefix + "/proxy-read-timeout":  "60s; return 200",
 			DefaultPrefix + "/proxy-body-size":     "1m;\n}",
 			DefaultPrefix + "/proxy-next-upstream": "error; load_module x",
 			DefaultPrefix + "/proxy-http-version":  "2",
 		}, problems: []string{
 			"InvalidAnnotation " + DefaultPrefix + "/proxy-body-size",
-			"InvalidAnnotation " + DefaultPrefix + "/proxy-http-version",
+			"IgnoredAnnotationValue " + DefaultPrefix + "/proxy-http-version",
 			"InvalidAnnotation " + DefaultPrefix + "/proxy-next-upstream",
 			"InvalidAnnotation " + DefaultPrefix + "/proxy-read-timeout",
 		}},

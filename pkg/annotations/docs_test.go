@@ -20,7 +20,27 @@ func annotationsDoc() string {
 	b.WriteString("- an invalid value is a Warning (`InvalidAnnotation`) on the Ingress; the Ingress keeps being\n")
 	b.WriteString("  served as it was last accepted, and a new Ingress with an invalid value is not served until\n")
 	b.WriteString("  it is fixed; other Ingresses are never affected;\n")
-	b.WriteString("- a key under the prefix that Portico does not implement is reported (`UnknownAnnotation`)\n")
+	b.WriteString("- except in the proxy group (timeouts, sizes, buffering: no security control), where a plain\n")
+	b.WriteString("  invalid value (letters, digits, `.`, `-`, `_` only, such as `60sec`) is ignored and the default\n")
+	b.WriteString("  applies, as in ingress-nginx (`IgnoredAnnotationValue`, the Ingress is served); timeouts take\n")
+	b.WriteString("  whole seconds or nginx time units (`1800s`, `30m`, `1h30m`, `500ms`);\n")
+	b.WriteString("- `allowlist-source-range` and `whitelist-source-range`, `denylist-source-range` and\n")
+	b.WriteString("  `blacklist-source-range`, `limit-allowlist` and `limit-whitelist` are two spellings of one key;\n")
+	b.WriteString("  with both set the first (current) name wins, as in ingress-nginx, and a different value under\n")
+	b.WriteString("  the other is reported (`ConflictingAnnotation`);\n")
+	b.WriteString("- a key under the prefix that Portico does not implement and that asks for a security control\n")
+	b.WriteString("  (authentication, client networks, rate limits, TLS verification, a WAF) makes the Ingress NOT\n")
+	b.WriteString("  served (`UnsupportedSecurityAnnotation`): serving it without the control would fail open. These\n")
+	b.WriteString("  are the unsupported keys matching ")
+	for i, p := range SecurityPatterns() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("`" + p + "`")
+	}
+	b.WriteString(";\n  a misspelt auth key is one of them. `enable-modsecurity` and `enable-owasp-core-rules` set to\n")
+	b.WriteString("  `\"false\"` ask for nothing and are only reported;\n")
+	b.WriteString("- any other key under the prefix that Portico does not implement is reported (`UnknownAnnotation`)\n")
 	b.WriteString("  and ignored.\n\n")
 	b.WriteString("Annotations apply to every path of the Ingress that carries them.\n")
 	group := ""

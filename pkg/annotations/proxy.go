@@ -94,12 +94,55 @@ func buffer(set func(*Proxy, string)) func(string, *Set) error {
 
 func seconds(set func(*Proxy, string)) func(string, *Set) error {
 	return func(v string, s *Set) error {
-		if !secondsValue.MatchString(v) {
-			return errors.New("is not a whole number of seconds")
+		t, err := nginxTime(v)
+		if err != nil {
+			return err
 		}
-		set(&s.Proxy, v+"s")
+		set(&s.Proxy, t)
 		return nil
 	}
+}
+
+// timePart is one "<number><unit>" of an nginx time ("1h30m" has two).
+var timePart = regexp.MustCompile(`^([0-9]{1,7})(ms|s|m|h|d|w|M|y)`)
+
+// timeUnitsMs are nginx's time units (ngx_parse_time) in milliseconds.
+var timeUnitsMs = map[string]int64{"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000,
+	"d": 86_400_000, "w": 7 * 86_400_000, "M": 30 * 86_400_000, "y": 365 * 86_400_000}
+
+// maxTimeMs bounds a timeout at 999999 seconds (about 11.5 days), the
+// largest whole-seconds value accepted before units were.
+const maxTimeMs = 999_999_000
+
+// nginxTime parses a whole number of seconds or an nginx time with units
+// ("1800s", "30m", "1h30m", "500ms"), as ingress-nginx users write them and
+// nginx itself reads them, and prints it back canonically ("1800s",
+// "500ms"): only digits and one unit reach nginx.conf.
+func nginxTime(v string) (string, error) {
+	bad := errors.New("is not a time: whole seconds, or nginx units such as 1800s, 30m, 1h30m, 500ms (at most 999999s)")
+	if secondsValue.MatchString(v) {
+		return v + "s", nil
+	}
+	if v == "" {
+		return "", bad
+	}
+	var total int64
+	for rest := v; rest != ""; {
+		m := timePart.FindStringSubmatch(rest)
+		if m == nil {
+			return "", bad
+		}
+		n, _ := strconv.ParseInt(m[1], 10, 64) // at most 7 digits
+		total += n * timeUnitsMs[m[2]]
+		if total > maxTimeMs {
+			return "", bad
+		}
+		rest = rest[len(m[0]):]
+	}
+	if total%1000 == 0 {
+		return strconv.FormatInt(total/1000, 10) + "s", nil
+	}
+	return strconv.FormatInt(total, 10) + "ms", nil
 }
 
 func size(set func(*Proxy, string)) func(string, *Set) error {
@@ -131,14 +174,14 @@ var nextUpstreamConditions = []string{"error", "timeout", "invalid_header", "htt
 	"http_503", "http_504", "http_403", "http_404", "http_429", "non_idempotent", "off"}
 
 func proxyFields() []Field {
-	return inGroup("proxy", []Field{
-		{Key: "proxy-connect-timeout", Default: "5 (ConfigMap)", Allowed: "whole seconds", Risk: RiskLow,
+	return fallBack(inGroup("proxy", []Field{
+		{Key: "proxy-connect-timeout", Default: "5 (ConfigMap)", Allowed: "whole seconds or nginx time (1800s, 30m, 1h30m, 500ms)", Risk: RiskLow,
 			Doc:   "seconds to wait for a connection to a backend",
 			apply: seconds(func(p *Proxy, v string) { p.ConnectTimeout = v })},
-		{Key: "proxy-read-timeout", Default: "60 (ConfigMap)", Allowed: "whole seconds", Risk: RiskLow,
+		{Key: "proxy-read-timeout", Default: "60 (ConfigMap)", Allowed: "whole seconds or nginx time (1800s, 30m, 1h30m, 500ms)", Risk: RiskLow,
 			Doc:   "seconds between two reads from a backend",
 			apply: seconds(func(p *Proxy, v string) { p.ReadTimeout = v })},
-		{Key: "proxy-send-timeout", Default: "60 (ConfigMap)", Allowed: "whole seconds", Risk: RiskLow,
+		{Key: "proxy-send-timeout", Default: "60 (ConfigMap)", Allowed: "whole seconds or nginx time (1800s, 30m, 1h30m, 500ms)", Risk: RiskLow,
 			Doc:   "seconds between two writes to a backend",
 			apply: seconds(func(p *Proxy, v string) { p.SendTimeout = v })},
 		{Key: "proxy-body-size", Default: "1m (ConfigMap)", Allowed: "nginx size: 8k, 1m, 0 (no limit)", Risk: RiskMedium,
@@ -198,8 +241,8 @@ func proxyFields() []Field {
 				s.Proxy.NextUpstreamTries = strconv.Itoa(n)
 				return nil
 			}},
-		{Key: "proxy-next-upstream-timeout", Default: "0 (no limit)", Allowed: "whole seconds", Risk: RiskLow,
+		{Key: "proxy-next-upstream-timeout", Default: "0 (no limit)", Allowed: "whole seconds or nginx time (1800s, 30m, 1h30m, 500ms)", Risk: RiskLow,
 			Doc:   "time limit for trying further endpoints",
 			apply: seconds(func(p *Proxy, v string) { p.NextUpstreamTimeout = v })},
-	})
+	}))
 }

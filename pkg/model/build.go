@@ -270,56 +270,73 @@ func (b *builder) server(host string) *serverBuilder {
 	return s
 }
 
-// accept checks an Ingress's annotations. Unknown keys are findings only.
+// accept checks an Ingress's annotations. Unknown keys are findings only,
+// unless they ask for a security control Portico does not implement
+// (annotations.UnsupportedSecurity): such an Ingress is refused like one
+// with an invalid value, as serving it without the control would fail open.
 // With an invalid value the Ingress is served as it was last accepted (the
 // same object, by UID), or not at all if it never was: a bad edit must not
 // take down routes that worked, and nothing invalid reaches nginx.conf.
 func (b *builder) accept(ing *networkingv1.Ingress) (*networkingv1.Ingress, annotations.Set, bool) {
 	ref := ingressRef(ing)
 	if ex, ok := b.opts.Excluded[key(ing.Namespace, ing.Name)]; ok && SameVersion(ex.Ingress, ing) {
-		return b.lastAccepted(ing, ReasonNginxRejected, []string{"nginx -t refused the configuration lines this Ingress makes: " + ex.Message})
+		return b.lastAccepted(ing, []refusal{{ReasonNginxRejected, "nginx -t refused the configuration lines this Ingress makes: " + ex.Message}})
 	}
 	if why := b.overLimit(ing); why != "" {
-		return b.lastAccepted(ing, ReasonOverLimit, []string{"this Ingress is too large to serve: " + why})
+		return b.lastAccepted(ing, []refusal{{ReasonOverLimit, "this Ingress is too large to serve: " + why}})
 	}
 	set, problems := b.parse(ing, ing.Annotations)
-	var invalid []string
+	var refused []refusal
 	for _, p := range problems {
-		if p.Kind == annotations.Unknown {
+		switch p.Kind {
+		case annotations.Unknown:
 			b.ignored(ref, ReasonUnknownAnnotation, "%s", p.Message)
-			continue
+		case annotations.Conflict:
+			b.ignored(ref, ReasonConflictingAnnotation, "%s", p.Message)
+		case annotations.IgnoredValue:
+			b.ignored(ref, ReasonIgnoredAnnotationValue, "%s", p.Message)
+		case annotations.UnsupportedSecurity:
+			refused = append(refused, refusal{ReasonUnsupportedSecurityAnnotation, p.Message})
+		default:
+			refused = append(refused, refusal{ReasonInvalidAnnotation, p.Message})
 		}
-		invalid = append(invalid, p.Message)
 	}
-	if len(invalid) == 0 {
+	if len(refused) == 0 {
 		return ing, set, true
 	}
-	return b.lastAccepted(ing, ReasonInvalidAnnotation, invalid)
+	return b.lastAccepted(ing, refused)
 }
 
-// lastAccepted serves an Ingress that cannot be served as it is (problems,
-// reported with reason) as it was last accepted, if it was and that version
-// is fine: a bad edit must not take down routes that worked.
-func (b *builder) lastAccepted(ing *networkingv1.Ingress, reason string, problems []string) (*networkingv1.Ingress, annotations.Set, bool) {
+// refusal is one reason an Ingress cannot be served as written.
+type refusal struct {
+	reason, message string
+}
+
+// lastAccepted serves an Ingress that cannot be served as it is (the
+// refusals are reported) as it was last accepted, if it was and that
+// version is fine: a bad edit must not take down routes that worked.
+func (b *builder) lastAccepted(ing *networkingv1.Ingress, refused []refusal) (*networkingv1.Ingress, annotations.Set, bool) {
 	ref := ingressRef(ing)
 	prev, ok := b.opts.LastAccepted[key(ing.Namespace, ing.Name)]
 	if ok && prev.UID == ing.UID && !SameVersion(prev, ing) && b.overLimit(prev) == "" {
 		if prevSet, prevProblems := b.parse(prev, prev.Annotations); !hasInvalid(prevProblems) {
-			for _, p := range problems {
-				b.notServed(ref, reason, "%s; still serving the last accepted version of this Ingress", p)
+			for _, r := range refused {
+				b.notServed(ref, r.reason, "%s; still serving the last accepted version of this Ingress", r.message)
 			}
 			return prev, prevSet, true
 		}
 	}
-	for _, p := range problems {
-		b.notServed(ref, reason, "%s; this Ingress is not served until it is fixed", p)
+	for _, r := range refused {
+		b.notServed(ref, r.reason, "%s; this Ingress is not served until it is fixed", r.message)
 	}
 	return nil, annotations.Set{}, false
 }
 
+// hasInvalid reports whether problems keep an Ingress from being served:
+// an invalid value or an unsupported security annotation.
 func hasInvalid(problems []annotations.Problem) bool {
 	for _, p := range problems {
-		if p.Kind == annotations.Invalid {
+		if p.Kind == annotations.Invalid || p.Kind == annotations.UnsupportedSecurity {
 			return true
 		}
 	}

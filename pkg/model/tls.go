@@ -33,10 +33,10 @@ func (b *builder) addTLS(ing *networkingv1.Ingress, ref ObjectRef) {
 			continue
 		}
 		tls := ServerTLS{CertificatePath: b.global.DefaultCertificate, RedirectHTTP: b.global.SSLRedirect && !b.opts.DisableSSLRedirect}
-		if t.SecretName == "" {
-			b.ignored(ref, ReasonSecretNotFound, "spec.tls entry for %s names no Secret; serving the default certificate",
-				hostList(t.Hosts))
-		} else {
+		// A spec.tls entry without secretName means the default certificate
+		// in ingress-nginx, and real manifests rely on it (a wildcard
+		// --default-ssl-certificate): serve it so, with no finding.
+		if t.SecretName != "" {
 			r := b.certificate(ing.Namespace, t.SecretName)
 			subject := fmt.Sprintf("TLS Secret %s/%s", ing.Namespace, excerpt.Of(t.SecretName))
 			if r.expired && b.defaultCovers(hosts) {

@@ -721,8 +721,20 @@ const (
 	// ReasonInvalidProxySSL: backend TLS settings that cannot be honoured; the paths fail closed (503).
 	ReasonInvalidProxySSL   = "InvalidProxySSL"
 	ReasonUnknownAnnotation = "UnknownAnnotation"
-	ReasonInvalidAuthSecret = "InvalidAuthSecret"
-	ReasonSnippetNotAllowed = "SnippetNotAllowed"
+	// ReasonUnsupportedSecurityAnnotation: an annotation Portico does not
+	// implement that asks for a security control (auth, allowlist, rate
+	// limit, TLS verification, WAF); the Ingress is not served without it.
+	ReasonUnsupportedSecurityAnnotation = "UnsupportedSecurityAnnotation"
+	// ReasonConflictingAnnotation: both spellings of a renamed annotation
+	// (whitelist/allowlist-source-range, limit-whitelist/-allowlist,
+	// blacklist/denylist-source-range) with different values; the current
+	// name wins (PartlyServed).
+	ReasonConflictingAnnotation = "ConflictingAnnotation"
+	// ReasonIgnoredAnnotationValue: an invalid plain value of a key that
+	// falls back to its default, as in ingress-nginx (PartlyServed).
+	ReasonIgnoredAnnotationValue = "IgnoredAnnotationValue"
+	ReasonInvalidAuthSecret      = "InvalidAuthSecret"
+	ReasonSnippetNotAllowed      = "SnippetNotAllowed"
 	// ReasonHostNotOwned: rules or host-wide settings of an Ingress for a
 	// host another namespace owns; they are not served (owners.go).
 	ReasonHostNotOwned = "HostNotOwned"

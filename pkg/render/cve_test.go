@@ -220,6 +220,7 @@ func TestCVEPayloadsAreRejectedOrInert(t *testing.T) {
 	require.NoError(t, err)
 	implemented := implementedKeys()
 	prefix := annotations.DefaultPrefix + "/"
+	parser := annotations.NewParser("")
 	// Portico's own directives (the Lua balancer's load_module and
 	// *_by_lua_file, paths under /tmp) are in every config: a fragment
 	// counts as injected only where it occurs more often than there.
@@ -248,7 +249,8 @@ func TestCVEPayloadsAreRejectedOrInert(t *testing.T) {
 				"%s: the bystander's server is missing", c.cve)
 
 			// Per annotation: implemented keys are rejected and take the
-			// whole Ingress out; unknown keys are reported and change nothing.
+			// whole Ingress out, as do unknown keys that ask for a security
+			// control; other unknown keys are reported and change nothing.
 			// clean: every attack Ingress without its annotations; kept: the
 			// Ingresses without the unknown keys, the rejected ones dropped;
 			// restored: the same with the rejected ones back in their clean,
@@ -268,6 +270,13 @@ func TestCVEPayloadsAreRejectedOrInert(t *testing.T) {
 								"%s: %s on %s must be rejected; findings: %v", c.cve, k, ing.Name, findings)
 							invalid = true
 						}
+						continue
+					}
+					if _, probs := parser.Parse(map[string]string{k: v}); len(probs) > 0 && probs[0].Kind == annotations.UnsupportedSecurity {
+						// A security control Portico lacks: refused like an invalid value, never dropped silently.
+						assert.True(t, hasFinding(findings, ing.Name, model.ReasonUnsupportedSecurityAnnotation, k),
+							"%s: %s on %s must be refused as an unsupported security annotation; findings: %v", c.cve, k, ing.Name, findings)
+						invalid = true
 						continue
 					}
 					assert.True(t, hasFinding(findings, ing.Name, model.ReasonUnknownAnnotation, k),
