@@ -23,10 +23,15 @@ const (
 
 // LocationModSecurity is the render-ready ModSecurity policy of a location.
 type LocationModSecurity struct {
+	// Snippet are the settings of modsecurity-snippet (SecRuleEngine,
+	// Sec*BodyAccess), or "". They go first: libmodsecurity keeps the first
+	// value a setting gets, so after the base rules they would do nothing.
+	Snippet string `json:"snippet,omitempty"`
 	// RulesFiles are loaded in order (operator paths, never user input).
 	RulesFiles []string `json:"rulesFiles"`
-	// Rules are modsecurity_rules strings in order: the Core Rule Set's
-	// Include (an operator path), then the allowlisted modsecurity-snippet lines.
+	// Rules are modsecurity_rules strings loaded after RulesFiles: the Core
+	// Rule Set's Include (an operator path), then modsecurity-snippet's
+	// SecRuleRemoveBy* lines, which act on the rules loaded before them.
 	Rules []string `json:"rules,omitempty"`
 	// TransactionID is modsecurity_transaction_id's value, or "".
 	TransactionID string `json:"transactionID,omitempty"`
@@ -63,8 +68,17 @@ func (b *builder) modSecurity(ing *networkingv1.Ingress, m annotations.ModSecuri
 		out.RulesFiles = append(out.RulesFiles, b.global.OWASPCRSSetup)
 		out.Rules = append(out.Rules, "Include "+b.global.OWASPCRSRules)
 	}
-	if len(m.Snippet) > 0 {
-		out.Rules = append(out.Rules, strings.Join(m.Snippet, "\n"))
+	var settings, removals []string
+	for _, line := range m.Snippet {
+		if strings.HasPrefix(line, "SecRuleRemoveBy") {
+			removals = append(removals, line)
+		} else {
+			settings = append(settings, line)
+		}
+	}
+	out.Snippet = strings.Join(settings, "\n")
+	if len(removals) > 0 {
+		out.Rules = append(out.Rules, strings.Join(removals, "\n"))
 	}
 	return out, false
 }
