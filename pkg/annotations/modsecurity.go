@@ -101,8 +101,8 @@ func modSecurityFields() []Field {
 				s.ModSecurity.TransactionID = v
 				return nil
 			}},
-		{Key: "modsecurity-snippet", Allowed: "lines of SecRuleEngine On|Off|DetectionOnly, SecRuleRemoveById IDs or ranges, SecRuleRemoveByTag TAG, SecRequestBodyAccess On|Off, SecResponseBodyAccess On|Off; only in namespaces allowed snippets", Risk: RiskMedium,
-			Doc: "ModSecurity directives for the Ingress's paths only, after the base rules and the Core Rule Set",
+		{Key: "modsecurity-snippet", Allowed: "lines of SecRuleEngine On/Off/DetectionOnly, SecRuleRemoveById IDs or ranges, SecRuleRemoveByTag TAG, SecRequestBodyAccess On/Off, SecResponseBodyAccess On/Off; only in namespaces allowed snippets (elsewhere the paths answer 503)", Risk: RiskMedium,
+			Doc: "ModSecurity directives for the Ingress's paths only: its settings load before the base rules (libmodsecurity keeps the first value), its removals after the Core Rule Set",
 			apply: func(v string, s *Set) error {
 				lines, err := checkModSecuritySnippet(v)
 				if err != nil {
