@@ -54,6 +54,16 @@ if ! command -v wrk >/dev/null 2>&1; then
 	missing+=(wrk)
 fi
 
+# ModSecurity (the modsecurity annotations and ConfigMap keys) and the OWASP
+# Core Rule Set its enable-owasp-core-rules loads; without the module an
+# Ingress asking for ModSecurity is not served (fail closed).
+if [ ! -f /usr/share/nginx/modules/ngx_http_modsecurity_module.so ] && [ ! -f /usr/lib/nginx/modules/ngx_http_modsecurity_module.so ]; then
+	missing+=(libnginx-mod-http-modsecurity)
+fi
+if [ ! -f /usr/share/modsecurity-crs/owasp-crs.load ]; then
+	missing+=(modsecurity-crs)
+fi
+
 # pkg/pcre runs the regexes it prints through real PCRE2.
 if ! command -v pcre2test >/dev/null 2>&1; then
 	missing+=(pcre2-utils)

@@ -32,7 +32,7 @@ type adviceRule struct {
 
 var adviceRules = []adviceRule{
 	// configuration-snippet and server-snippet are implemented (behind an operator flag).
-	{keys: []string{"auth-snippet", "stream-snippet", "modsecurity-snippet"},
+	{keys: []string{"auth-snippet", "stream-snippet"},
 		hint: "this snippet is not supported; configuration-snippet and server-snippet are, where the operator allows them " +
 			"(ask the operator), and an annotation Portico supports is better still"},
 	{keys: []string{"cors-*"},
@@ -66,8 +66,6 @@ var adviceRules = []adviceRule{
 		hint: "not planned: Portico has no shared rate-limit store", instead: "limit-rps"},
 	{keys: []string{"enable-opentelemetry", "opentelemetry-*", "enable-opentracing", "opentracing-*"},
 		hint: "not implemented: Portico has no tracing module"},
-	{keys: []string{"enable-modsecurity", "enable-owasp-core-rules", "modsecurity-transaction-id"},
-		hint: "not planned: ModSecurity is not part of Portico's nginx; put a WAF in front of it or in the backend"},
 	{keys: []string{"ssl-passthrough"},
 		hint: "not planned: Portico terminates TLS; pass TLS through with a TCP (L4) load balancer instead"},
 	{keys: []string{"ssl-ciphers", "ssl-prefer-server-ciphers"},

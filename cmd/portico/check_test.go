@@ -383,7 +383,6 @@ func TestAdviceFor(t *testing.T) {
 		{key: "global-rate-limit-window", supported: set("limit-rps"), contains: []string{"use limit-rps instead"}},
 		{key: "global-rate-limit", excludes: []string{"limit-rps"}},
 		{key: "ssl-passthrough", contains: []string{"not planned"}},
-		{key: "enable-modsecurity", contains: []string{"ModSecurity"}},
 		{key: "made-up", contains: []string{"check the spelling"}},
 	}
 	for _, tc := range tests {

@@ -180,6 +180,7 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
+	resolveModSecurity(&modelOpts, log)
 	balancer, err := resolveBalancer(ctx, f.nginxProbe(), f.model.balancer, &modelOpts, log)
 	if err != nil {
 		return err

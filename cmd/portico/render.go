@@ -95,6 +95,7 @@ func runRender(ctx context.Context, f renderFlags, stdout, stderr io.Writer) err
 		if _, err := resolveBalancer(ctx, nginx.Options{Binary: f.nginxBinary}, f.model.balancer, &opts, log); err != nil {
 			return err
 		}
+		resolveModSecurity(&opts, log)
 	}
 	template := ""
 	if f.template != "" {

@@ -97,6 +97,8 @@ type Set struct {
 	ProxySSL ProxySSL `json:"proxySSL"`
 	// Affinity holds cookie-based session affinity.
 	Affinity Affinity `json:"affinity"`
+	// ModSecurity holds the enable-modsecurity family.
+	ModSecurity ModSecurity `json:"modSecurity"`
 	// Canary holds the canary family; call Canary.Check once the Set is complete.
 	Canary Canary `json:"canary"`
 }
@@ -191,6 +193,7 @@ func Fields() []Field {
 	all = append(all, proxySSLFields()...)
 	all = append(all, affinityFields()...)
 	all = append(all, canaryFields()...)
+	all = append(all, modSecurityFields()...)
 	slices.SortFunc(all, func(a, b Field) int {
 		if c := strings.Compare(a.Group, b.Group); c != 0 {
 			return c

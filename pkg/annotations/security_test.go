@@ -15,12 +15,9 @@ func TestUnsupportedSecurityAnnotations(t *testing.T) {
 		key, value string
 		want       ProblemKind // "" is no problem
 	}{
-		{"enable-modsecurity", "true", UnsupportedSecurity},
-		{"enable-modsecurity", "false", Unknown},
-		{"enable-owasp-core-rules", "TRUE", UnsupportedSecurity},
-		{"enable-owasp-core-rules", "maybe", UnsupportedSecurity},
-		{"modsecurity-snippet", "SecRuleEngine On", UnsupportedSecurity},
-		{"modsecurity-transaction-id", "$request_id", UnsupportedSecurity},
+		// The ModSecurity keys Portico implements are supported; an
+		// unknown one of that family is not.
+		{"modsecurity-rules-file", "/etc/shadow", UnsupportedSecurity},
 		{"auth-cache-key", "$remote_user", UnsupportedSecurity},
 		{"auth-keepalive", "10", UnsupportedSecurity},
 		{"auth-tls-match-cn", "CN=a", UnsupportedSecurity},

@@ -83,6 +83,11 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) locatio
 		policy.proxySSL, deny = b.proxySSL(ing, ps, r.BackendProtocol)
 		policy.denied = policy.denied || deny
 	}
+	{
+		var deny bool
+		policy.modSecurity, deny = b.modSecurity(ing, set.ModSecurity)
+		policy.denied = policy.denied || deny
+	}
 	switch {
 	case r.PermanentRedirect != "":
 		code := r.PermanentRedirectCode

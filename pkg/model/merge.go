@@ -336,6 +336,7 @@ func (st *mergeState) fill(cfg *Config) {
 	cfg.LimitExempts = st.limitExempts.list()
 	cfg.OriginMaps = st.originMaps.list()
 	cfg.AuthFiles = st.authFiles.list()
+	cfg.LoadModSecurity = modSecurityToLoad(cfg)
 }
 
 // served returns Config.Ingresses (the Ingresses served, in build order)

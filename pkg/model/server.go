@@ -50,6 +50,8 @@ type locationPolicy struct {
 	appRoot string
 	// cors is the CORS policy, or nil.
 	cors *LocationCORS
+	// modSecurity is the ModSecurity policy, or nil.
+	modSecurity *LocationModSecurity
 	// headers are the backend headers and access log switch.
 	headers annotations.Headers
 	// regex treats Prefix and ImplementationSpecific paths as regular expressions.
@@ -97,6 +99,7 @@ type locationPolicy struct {
 // decorate copies the policy's per-location settings onto a location.
 func (p locationPolicy) decorate(l *Location) {
 	l.Proxy, l.Access, l.CORS = p.proxy, p.access, p.cors
+	l.ModSecurity = p.modSecurity
 	l.UpstreamHost, l.XForwardedPrefix = p.headers.UpstreamVhost, p.headers.XForwardedPrefix
 	l.AccessLogOff = p.headers.AccessLog == "false"
 	l.BasicAuth = p.basicAuth

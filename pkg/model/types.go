@@ -38,6 +38,9 @@ type Config struct {
 	Certificates []Certificate `json:"certificates"`
 	// LimitZones are the rate and connection limit zones, sorted by Name.
 	LimitZones []LimitZone `json:"limitZones,omitempty"`
+	// LoadModSecurity is the ModSecurity module to load, set only when a
+	// location uses it.
+	LoadModSecurity string `json:"loadModSecurity,omitempty"`
 	// OriginMaps pick the CORS origin for Ingresses that allow several, sorted by Variable.
 	OriginMaps []OriginMap `json:"originMaps,omitempty"`
 	// LimitExempts are the limit-whitelist networks, sorted by Geo.
@@ -101,6 +104,15 @@ type Global struct {
 	// LuaModules are the load_module paths the Lua balancer needs; empty when
 	// nginx has the modules built in.
 	LuaModules []string `json:"luaModules,omitempty"`
+	// ModSecurityModule is the load_module path of the ModSecurity module;
+	// empty when nginx has none (Ingresses asking for it are then not served).
+	ModSecurityModule string `json:"modSecurityModule,omitempty"`
+	// ModSecurityConf is the base rules file enable-modsecurity loads.
+	ModSecurityConf string `json:"modSecurityConf,omitempty"`
+	// OWASPCRSSetup is the Core Rule Set's setup file, loaded before its rules.
+	OWASPCRSSetup string `json:"owaspCRSSetup,omitempty"`
+	// OWASPCRSRules is the glob of the Core Rule Set's rule files (no spaces).
+	OWASPCRSRules string `json:"owaspCRSRules,omitempty"`
 	// LuaDir holds Portico's Lua code (lua_package_path and hook files).
 	LuaDir string `json:"luaDir,omitempty"`
 	// PIDFile is where the nginx master writes its pid.
@@ -297,6 +309,8 @@ type Location struct {
 	AccessLogOff bool `json:"accessLogOff,omitempty"`
 	// CORS adds cross-origin headers and answers preflights, when set.
 	CORS *LocationCORS `json:"cors,omitempty"`
+	// ModSecurity runs the ModSecurity WAF on the location, when set.
+	ModSecurity *LocationModSecurity `json:"modSecurity,omitempty"`
 	// HSTS repeats the server's Strict-Transport-Security header: a location
 	// with its own add_header directives does not inherit the server's.
 	HSTS string `json:"hsts,omitempty"`

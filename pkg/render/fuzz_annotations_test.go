@@ -213,6 +213,10 @@ var validAnnotationValues = map[string][]string{
 	"x-forwarded-prefix":          {"/api"},
 	"use-regex":                   {"true"},
 	"rewrite-target":              {"/$1", "/new/$2?x=$1", "/", "https://other.example.com/$1", "http://other.example.com:8080/moved/$2?from=$1"},
+	"enable-modsecurity":          {"true", "false"},
+	"enable-owasp-core-rules":     {"true"},
+	"modsecurity-transaction-id":  {"$request_id", "$req_id", "shop-1.a_b"},
+	"modsecurity-snippet":         {"SecRuleEngine On", "SecRuleEngine DetectionOnly\nSecRuleRemoveById 920350 941100-941199\nSecRuleRemoveByTag attack-xss", "# c\nSecRequestBodyAccess Off\nSecResponseBodyAccess On"},
 }
 
 // knownNginxRejects are inputs Portico accepts and nginx -t refuses: each is
@@ -285,6 +289,9 @@ func checkValueQuoted(t testing.TB, key, value string, conf []byte, tree []*ngxc
 	v := strings.TrimSpace(value) // the parser trims values
 	if len(v) < 2 || !strings.ContainsAny(v, ";{}\"\\\n\r\t$") {
 		return
+	}
+	if strings.HasSuffix(key, "/modsecurity-transaction-id") && slices.Contains(annotations.ModSecurityTransactionVariables, v) {
+		return // the whole value is one of the allowlisted per-request variables
 	}
 	// $1..$9 are regex captures (rewrite-target); any other "$" is a variable.
 	variable := strings.Contains(captureRef.ReplaceAllString(v, ""), "$")
@@ -359,6 +366,13 @@ func FuzzRenderAnnotations(f *testing.F) {
 	f.Add("denylist-source-range", "10.0.0.0/8", "blacklist-source-range", "10.0.0.0/8", "/", "a.example.com")
 	f.Add("limit-allowlist", "10.0.0.0/8", "limit-whitelist", "10.0.0.0/8; allow all", "/", "a.example.com")
 	f.Add("satisfy", "any", "auth-url", "http://auth.example.com/check", "/", "s.example.com")
+	// ModSecurity keys act only with enable-modsecurity: pair them with it.
+	f.Add("enable-owasp-core-rules", "true", "enable-modsecurity", "true", "/", "waf.example.com")
+	f.Add("modsecurity-transaction-id", "$request_id", "enable-modsecurity", "true", "/", "waf.example.com")
+	f.Add("modsecurity-transaction-id", "$http_x_id", "enable-modsecurity", "true", "/", "waf.example.com")
+	f.Add("modsecurity-snippet", "SecRuleEngine Off\nInclude /etc/shadow", "enable-modsecurity", "true", "/", "waf.example.com")
+	f.Add("modsecurity-snippet", "SecRule ARGS \"@pmFromFile /etc/passwd\" \"id:1,deny\"", "enable-modsecurity", "true", "/", "waf.example.com")
+	f.Add("modsecurity-snippet", "SecAuditLog /tmp/x\";\n}\nssl_engine foobar;#", "enable-modsecurity", "true", "/", "waf.example.com")
 
 	r, err := render.New("")
 	require.NoError(f, err)

@@ -1,0 +1,115 @@
+package annotations
+
+import (
+	"errors"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/portico-ingress/portico/pkg/excerpt"
+)
+
+// ModSecurity is ingress-nginx's enable-modsecurity family.
+type ModSecurity struct {
+	// Enabled turns ModSecurity on for the Ingress's locations.
+	Enabled bool `json:"enabled,omitempty"`
+	// OWASPCoreRules loads the OWASP Core Rule Set (with Enabled).
+	OWASPCoreRules bool `json:"owaspCoreRules,omitempty"`
+	// TransactionID is the transaction ID: an allowed nginx variable or a plain token.
+	TransactionID string `json:"transactionID,omitempty"`
+	// Snippet are the allowed ModSecurity directives, one a line; the model
+	// uses them only where the operator allows snippets.
+	Snippet []string `json:"snippet,omitempty"`
+}
+
+// ModSecurityTransactionVariables are the nginx variables
+// modsecurity-transaction-id may name: per-request values, never a header
+// a client chooses.
+var ModSecurityTransactionVariables = []string{"$request_id", "$req_id", "$connection", "$msec"}
+
+var (
+	plainToken = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	// The modsecurity-snippet allowlist: directives that switch the engine
+	// or remove rules from this location's set. SecRule, SecAction and
+	// every directive naming a file (Include, SecAuditLog, @pmFromFile...)
+	// are refused: they could read the controller's files or log them.
+	modsecDirectives = []*regexp.Regexp{
+		regexp.MustCompile(`^SecRuleEngine[ \t]+(On|Off|DetectionOnly)$`),
+		regexp.MustCompile(`^SecRuleRemoveById([ \t]+[0-9]{1,9}(-[0-9]{1,9})?){1,64}$`),
+		regexp.MustCompile(`^SecRuleRemoveByTag[ \t]+[A-Za-z0-9_./-]{1,64}$`),
+		regexp.MustCompile(`^SecRequestBodyAccess[ \t]+(On|Off)$`),
+		regexp.MustCompile(`^SecResponseBodyAccess[ \t]+(On|Off)$`),
+	}
+)
+
+// checkModSecuritySnippet returns the snippet's directive lines, or an error
+// naming the first line outside the allowlist. Blank lines and # comments are dropped.
+func checkModSecuritySnippet(v string) ([]string, error) {
+	var out []string
+	for _, line := range strings.Split(v, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		ok := false
+		for _, re := range modsecDirectives {
+			if re.MatchString(line) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return nil, errors.New("has a line outside the ModSecurity allowlist: " + strconv.Quote(excerpt.Of(line)))
+		}
+		out = append(out, line)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("has no directive")
+	}
+	return out, nil
+}
+
+func modSecurityFields() []Field {
+	return inGroup("modsecurity", []Field{
+		{Key: "enable-modsecurity", Default: "false", Allowed: "true, false", Risk: RiskLow,
+			Doc: "run ModSecurity on the Ingress's paths with Debian's recommended base rules (SecRuleEngine DetectionOnly); without the nginx module the Ingress is not served",
+			apply: func(v string, s *Set) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return errors.New("is not true or false")
+				}
+				s.ModSecurity.Enabled = b
+				return nil
+			}},
+		{Key: "enable-owasp-core-rules", Default: "false", Allowed: "true, false", Risk: RiskLow,
+			Doc: "with enable-modsecurity, also load the OWASP Core Rule Set",
+			apply: func(v string, s *Set) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return errors.New("is not true or false")
+				}
+				s.ModSecurity.OWASPCoreRules = b
+				return nil
+			}},
+		{Key: "modsecurity-transaction-id", Allowed: "one of " + strings.Join(ModSecurityTransactionVariables, ", ") + ", or a token of letters, digits, . _ - (up to 64)", Risk: RiskLow,
+			Doc: "ModSecurity's transaction ID for the Ingress's paths",
+			apply: func(v string, s *Set) error {
+				if !plainToken.MatchString(v) && !slices.Contains(ModSecurityTransactionVariables, v) {
+					return errors.New("is neither an allowed variable nor a plain token")
+				}
+				s.ModSecurity.TransactionID = v
+				return nil
+			}},
+		{Key: "modsecurity-snippet", Allowed: "lines of SecRuleEngine On/Off/DetectionOnly, SecRuleRemoveById IDs or ranges, SecRuleRemoveByTag TAG, SecRequestBodyAccess On/Off, SecResponseBodyAccess On/Off; only in namespaces allowed snippets (elsewhere the paths answer 503)", Risk: RiskMedium,
+			Doc: "ModSecurity directives for the Ingress's paths only: its settings load before the base rules (libmodsecurity keeps the first value), its removals after the Core Rule Set",
+			apply: func(v string, s *Set) error {
+				lines, err := checkModSecuritySnippet(v)
+				if err != nil {
+					return err
+				}
+				s.ModSecurity.Snippet = lines
+				return nil
+			}},
+	})
+}
