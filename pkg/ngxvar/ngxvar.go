@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -62,6 +63,18 @@ func ClientControlled(name string) bool {
 		return false
 	}
 	return true
+}
+
+// Credential reports whether the variable carries the client's
+// credentials (Authorization, cookies). A redirect URL must not hold one:
+// it lands in the Location header, browser history, other sites' logs and
+// Referer (the variables payload of CVE-2023-5044's test).
+func Credential(name string) bool {
+	switch name {
+	case "http_authorization", "http_proxy_authorization", "http_cookie":
+		return true
+	}
+	return strings.HasPrefix(name, "cookie_")
 }
 
 // Parse splits s into parts. "$name" and "${name}" are variables; any
@@ -179,6 +192,9 @@ var hostLiteral = regexp.MustCompile(`^[A-Za-z0-9\-.\[\]:]+$`)
 // portLiteral is the :port that may follow $host.
 var portLiteral = regexp.MustCompile(`^:[0-9]{1,5}$`)
 
+// pathStart are the variables whose value always starts with "/".
+var pathStart = map[string]bool{"request_uri": true, "uri": true}
+
 // ParseURL parses an absolute http(s) URL that may hold variables, and
 // checks where they stand under rule. It returns the parsed value.
 func ParseURL(s string, rule URLRule) (Value, error) {
@@ -192,6 +208,13 @@ func ParseURL(s string, rule URLRule) (Value, error) {
 	for _, p := range v {
 		if p.Var == "" && !urlLiteral.MatchString(p.Literal) {
 			return nil, errors.New("is not an absolute http(s) URL without quotes, braces, ; or spaces")
+		}
+	}
+	if rule == Redirect {
+		for _, p := range v {
+			if Credential(p.Var) {
+				return nil, fmt.Errorf("has the variable $%s, the client's credentials, which a redirect would hand to the next site", p.Var)
+			}
 		}
 	}
 	// Split into scheme, authority and the rest, part by part.
@@ -232,6 +255,11 @@ func ParseURL(s string, rule URLRule) (Value, error) {
 	// authority: parts up to the first "/", "?" or "#".
 	for i = 0; i < len(rest); i++ {
 		p := rest[i]
+		if pathStart[p.Var] && i > 0 {
+			// $request_uri and $uri always start with "/": the path
+			// begins here (https://new.example.com$request_uri).
+			break
+		}
 		if p.Var != "" {
 			authority = append(authority, p)
 			continue
@@ -270,4 +298,18 @@ func ParseURL(s string, rule URLRule) (Value, error) {
 		return nil, errors.New("has something other than :port after $host")
 	}
 	return v, nil
+}
+
+// Names lists the allowlist for the docs: the fixed names, then the
+// families as prefix plus NAME, all with "$".
+func Names() []string {
+	var out []string
+	for n := range fixed {
+		out = append(out, "$"+n)
+	}
+	slices.Sort(out)
+	for _, p := range prefixed {
+		out = append(out, "$"+p+"NAME")
+	}
+	return out
 }
