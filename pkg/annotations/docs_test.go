@@ -33,7 +33,8 @@ func annotationsDoc() string {
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", f.Key, f.Allowed, f.Default, f.Risk, f.Doc)
 	}
 	b.WriteString("\n## nginx variables\n\n")
-	b.WriteString("`auth-url`, `auth-signin`, `permanent-redirect` and `temporal-redirect` may name these read-only\n")
+	b.WriteString("`auth-url`, `auth-signin`, `permanent-redirect`, `temporal-redirect`, `upstream-vhost` and\n")
+	b.WriteString("`x-forwarded-prefix` may name these read-only\n")
 	b.WriteString("nginx variables, as `$name` or `${name}` (NAME is lower-case letters, digits and `_`; names are\n")
 	b.WriteString("lower-cased as nginx does):\n\n")
 	b.WriteString("`" + strings.Join(ngxvar.Names(), "`, `") + "`")

@@ -52,3 +52,22 @@ func TestVariablesInURLs(t *testing.T) {
 		}, problems: []string{"InvalidAnnotation " + auth("temporal-redirect")}},
 	}, func(s Set) Routing { return s.Routing })
 }
+
+// TestVariablesInHeaders: upstream-vhost and x-forwarded-prefix accept the
+// allowlisted variables, and refuse others, CR/LF and stray characters.
+func TestVariablesInHeaders(t *testing.T) {
+	k := func(s string) string { return DefaultPrefix + "/" + s }
+	runGroupCases(t, []groupCase[Headers]{
+		{name: "variables", in: map[string]string{
+			k("upstream-vhost"):     "${arg_tenant}.svc.cluster.local:8080",
+			k("x-forwarded-prefix"): "/$http_x_prefix/app",
+		}, want: Headers{UpstreamVhost: "${arg_tenant}.svc.cluster.local:8080", XForwardedPrefix: "/${http_x_prefix}/app"}},
+		{name: "header injection", in: map[string]string{
+			k("upstream-vhost"):     "$host\r\nX-Injected: 1",
+			k("x-forwarded-prefix"): `/$uri" always; add_header X "`,
+		}, problems: []string{"InvalidAnnotation " + k("upstream-vhost"), "InvalidAnnotation " + k("x-forwarded-prefix")}},
+		{name: "variable off the list", in: map[string]string{
+			k("upstream-vhost"): "$proxy_host",
+		}, problems: []string{"InvalidAnnotation " + k("upstream-vhost")}},
+	}, func(s Set) Headers { return s.Headers })
+}
