@@ -20,7 +20,7 @@ func TestLuaTreeHoldsOnlyCode(t *testing.T) {
 		return err
 	}))
 	for _, want := range []string{
-		"hooks/balancer.lua", "hooks/init.lua", "portico/balancer.lua", "portico/document.lua", "portico/ratelog.lua",
+		"hooks/balancer.lua", "hooks/init.lua", "hooks/escaped_request_uri.lua", "portico/balancer.lua", "portico/document.lua", "portico/ratelog.lua",
 		"portico/balancer/store.lua", "portico/balancer/pool.lua", "portico/balancer/round_robin.lua",
 		"portico/balancer/least_conn.lua", "portico/balancer/ewma.lua", "portico/balancer/chash.lua",
 		"portico/balancer/affinity.lua", "portico/balancer/canary.lua",

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portico-ingress/portico/pkg/ngxvar"
 	"github.com/portico-ingress/portico/pkg/testutil/golden"
 )
 
@@ -51,6 +52,30 @@ func annotationsDoc() string {
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", f.Key, f.Allowed, f.Default, f.Risk, f.Doc)
 	}
+	b.WriteString("\n## nginx variables\n\n")
+	b.WriteString("`auth-url`, `auth-signin`, `permanent-redirect`, `temporal-redirect`, `upstream-vhost` and\n")
+	b.WriteString("`x-forwarded-prefix` may name these read-only\n")
+	b.WriteString("nginx variables, as `$name` or `${name}` (NAME is lower-case letters, digits and `_`; names are\n")
+	b.WriteString("lower-cased as nginx does):\n\n")
+	b.WriteString("`" + strings.Join(ngxvar.Names(), "`, `") + "`")
+	b.WriteString("\n\nAny other variable (or a `$` that starts none) makes the value invalid, with a message naming\n")
+	b.WriteString("it. The value is parsed into literals and variables and printed back from them, every variable\n")
+	b.WriteString("as `${name}`. Where a variable may stand in a URL:\n\n")
+	b.WriteString("- `auth-url` is a URL nginx connects to: no variable in its scheme, host or port, so no client\n")
+	b.WriteString("  chooses where nginx sends the subrequest; variables only in the path and query\n")
+	b.WriteString("  (`$escaped_request_uri` not at all: the auth request carries `X-Original-URL`).\n")
+	b.WriteString("- `auth-signin` and the redirects are URLs sent to the client: the scheme may be `$scheme`, the\n")
+	b.WriteString("  host may be `$host` alone (optionally with a literal `:port`), because nginx matched it against\n")
+	b.WriteString("  the server's names, so it is one of the Ingress's hosts; `$http_host` and every other variable\n")
+	b.WriteString("  the client controls may stand only in the path and query. The client's credentials\n")
+	b.WriteString("  (`$http_authorization`, `$http_proxy_authorization`, `$http_cookie`, `$cookie_NAME`) may not\n")
+	b.WriteString("  stand in them at all: the browser would carry them to the next site.\n")
+	b.WriteString("- `$request_uri` and `$uri` start with `/`, so they may follow the host directly\n")
+	b.WriteString("  (`https://new.example.com$request_uri`).\n")
+	b.WriteString("- `$escaped_request_uri` is `$request_uri` with everything but letters, digits and `-._~`\n")
+	b.WriteString("  percent-encoded (ingress-nginx's variable); Portico defines it in the locations that use it,\n")
+	b.WriteString("  with the Lua module, so it needs the Lua balancer (the default).\n")
+	b.WriteString("- `auth-signin` without `rd=` in its query gets `rd=$scheme://$http_host$request_uri` appended.\n")
 	b.WriteString("\nExample:\n\n```yaml\nmetadata:\n  annotations:\n")
 	b.WriteString("    nginx.ingress.kubernetes.io/proxy-read-timeout: \"300\"\n")
 	b.WriteString("    nginx.ingress.kubernetes.io/proxy-body-size: 20m\n```\n")

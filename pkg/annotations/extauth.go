@@ -2,12 +2,12 @@ package annotations
 
 import (
 	"errors"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/portico-ingress/portico/pkg/excerpt"
+	"github.com/portico-ingress/portico/pkg/ngxvar"
 )
 
 // ExternalAuth asks another service whether a request may pass
@@ -23,33 +23,24 @@ type ExternalAuth struct {
 	ResponseHeaders []string `json:"responseHeaders,omitempty"`
 }
 
-// authURLValue allowlists absolute http(s) URLs with no "$" (which nginx
-// would expand: the root of CVE-2025-24514), quotes, braces, ";" or spaces.
-var authURLValue = regexp.MustCompile(`^https?://[A-Za-z0-9\-._~:/?#\[\]@!&'()*+,=%]+$`)
-
 // headerName allowlists HTTP header names.
 var headerName = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
 
-func absoluteURL(v string) error {
-	if len(v) > 2048 || !authURLValue.MatchString(v) {
-		return errors.New("is not an absolute http(s) URL without $, quotes, braces, ; or spaces")
-	}
-	u, err := url.Parse(v)
-	if err != nil || u.Host == "" {
-		return errors.New("is not an absolute http(s) URL with a host")
-	}
-	return nil
-}
-
 func extAuthFields() []Field {
 	return inGroup("external-auth", []Field{
-		{Key: "auth-url", Default: "", Allowed: "absolute http(s) URL", Risk: RiskMedium,
+		{Key: "auth-url", Default: "", Allowed: "absolute http(s) URL; nginx variables of the allowlist only in its path and query", Risk: RiskMedium,
 			Doc: "ask this service about every request: 2xx passes, 401/403 refuse",
 			apply: func(v string, s *Set) error {
-				if err := absoluteURL(v); err != nil {
+				u, err := ngxvar.ParseURL(v, ngxvar.Connect)
+				if err != nil {
 					return err
 				}
-				s.ExternalAuth.URL = v
+				if u.Uses("escaped_request_uri") {
+					// It is defined in the request's own location, not in
+					// the internal one that sends the subrequest.
+					return errors.New("names $escaped_request_uri, which auth-url cannot use; X-Original-URL carries the request URL")
+				}
+				s.ExternalAuth.URL = u.String()
 				return nil
 			}},
 		{Key: "auth-method", Default: "GET", Allowed: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS", Risk: RiskLow,
@@ -62,13 +53,14 @@ func extAuthFields() []Field {
 				}
 				return errors.New("is not an HTTP method")
 			}},
-		{Key: "auth-signin", Default: "", Allowed: "absolute http(s) URL", Risk: RiskMedium,
-			Doc: "where a 401 redirects (with ?rd= the original URL)",
+		{Key: "auth-signin", Default: "", Allowed: "absolute http(s) URL; nginx variables of the allowlist, $scheme and $host also before the path", Risk: RiskMedium,
+			Doc: "where a 401 redirects (with ?rd= the original URL unless the value has rd= itself)",
 			apply: func(v string, s *Set) error {
-				if err := absoluteURL(v); err != nil {
+				u, err := ngxvar.ParseURL(v, ngxvar.Redirect)
+				if err != nil {
 					return err
 				}
-				s.ExternalAuth.SignIn = v
+				s.ExternalAuth.SignIn = u.String()
 				return nil
 			}},
 		{Key: "auth-response-headers", Default: "", Allowed: "comma-separated header names (at most 16)", Risk: RiskLow,

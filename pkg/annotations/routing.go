@@ -2,10 +2,11 @@ package annotations
 
 import (
 	"errors"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/portico-ingress/portico/pkg/ngxvar"
 )
 
 // Routing holds redirects and how nginx speaks to the backend.
@@ -28,24 +29,8 @@ type Routing struct {
 	FromToWWWRedirect bool `json:"fromToWWWRedirect,omitempty"`
 }
 
-// redirectURL allowlists absolute http(s) URLs without characters nginx
-// treats specially ("$" would be expanded by return; quotes, braces, ";"
-// and whitespace are never needed in a URL).
-var redirectURL = regexp.MustCompile(`^https?://[A-Za-z0-9\-._~:/?#\[\]@!&'()*+,=%]+$`)
-
 // appRootPath allowlists a plain absolute path.
 var appRootPath = regexp.MustCompile(`^/[A-Za-z0-9\-._~/%!&'()*+,=:@]*$`)
-
-func checkURL(v string) error {
-	if len(v) > 2048 || !redirectURL.MatchString(v) {
-		return errors.New("is not an absolute http(s) URL without $, quotes, braces, ; or spaces")
-	}
-	u, err := url.Parse(v)
-	if err != nil || u.Host == "" {
-		return errors.New("is not an absolute http(s) URL with a host")
-	}
-	return nil
-}
 
 func boolValue(set func(*Routing, bool)) func(string, *Set) error {
 	return func(v string, s *Set) error {
@@ -69,13 +54,14 @@ func routingFields() []Field {
 		{Key: "from-to-www-redirect", Default: "false", Allowed: "true, false", Risk: RiskLow,
 			Doc:   "redirect www.HOST to HOST (or HOST to www.HOST when the rule names www.HOST) with 308",
 			apply: boolValue(func(r *Routing, b bool) { r.FromToWWWRedirect = b })},
-		{Key: "permanent-redirect", Default: "", Allowed: "absolute http(s) URL", Risk: RiskMedium,
+		{Key: "permanent-redirect", Default: "", Allowed: "absolute http(s) URL; nginx variables of the allowlist, $scheme and $host also before the path", Risk: RiskMedium,
 			Doc: "redirect every request to this URL",
 			apply: func(v string, s *Set) error {
-				if err := checkURL(v); err != nil {
+				u, err := ngxvar.ParseURL(v, ngxvar.Redirect)
+				if err != nil {
 					return err
 				}
-				s.Routing.PermanentRedirect = v
+				s.Routing.PermanentRedirect = u.String()
 				return nil
 			}},
 		{Key: "permanent-redirect-code", Default: "301", Allowed: "300 to 308", Risk: RiskLow,
@@ -88,13 +74,14 @@ func routingFields() []Field {
 				s.Routing.PermanentRedirectCode = n
 				return nil
 			}},
-		{Key: "temporal-redirect", Default: "", Allowed: "absolute http(s) URL", Risk: RiskMedium,
+		{Key: "temporal-redirect", Default: "", Allowed: "absolute http(s) URL; nginx variables of the allowlist, $scheme and $host also before the path", Risk: RiskMedium,
 			Doc: "redirect every request to this URL with 302",
 			apply: func(v string, s *Set) error {
-				if err := checkURL(v); err != nil {
+				u, err := ngxvar.ParseURL(v, ngxvar.Redirect)
+				if err != nil {
 					return err
 				}
-				s.Routing.TemporalRedirect = v
+				s.Routing.TemporalRedirect = u.String()
 				return nil
 			}},
 		{Key: "app-root", Default: "", Allowed: "absolute path", Risk: RiskLow,

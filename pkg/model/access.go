@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"reflect"
+	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
 
@@ -99,6 +100,16 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) locatio
 		policy.redirect = &Action{Return: 302, ReturnURL: r.TemporalRedirect}
 	}
 	policy.access = b.access(ing, set.Access)
+	policy.escapedURI = (policy.extAuth != nil && strings.Contains(policy.extAuth.SignIn, escapedRequestURI)) ||
+		(policy.redirect != nil && strings.Contains(policy.redirect.ReturnURL, escapedRequestURI))
+	if policy.escapedURI && !b.lua() {
+		// Only the Lua module can percent-encode in stock nginx; without
+		// it the variable would not exist and nginx -t would fail for all.
+		b.notServed(ingressRef(ing), ReasonInvalidAnnotation, "$escaped_request_uri needs the Lua balancer (balancer: lua); "+
+			"the Ingress's paths answer 503 until the annotation names another variable")
+		policy.denied, policy.escapedURI = true, false
+		policy.extAuth, policy.authEndpoint = nil, nil
+	}
 	return policy
 }
 

@@ -21,7 +21,11 @@ func externalAuth(ing *networkingv1.Ingress, ea annotations.ExternalAuth) (*Exte
 		ep.Method = ea.Method
 	}
 	auth := &ExternalAuth{Endpoint: ep.Path}
-	if ea.SignIn != "" {
+	if ea.SignIn != "" && hasRD(ea.SignIn) {
+		// oauth2-proxy style: the value names where to return itself
+		// (rd=$escaped_request_uri), as ingress-nginx leaves it.
+		auth.SignIn = ea.SignIn
+	} else if ea.SignIn != "" {
 		sep := "?"
 		if strings.Contains(ea.SignIn, "?") {
 			sep = "&"
@@ -65,3 +69,21 @@ func (b *builder) authURLRefusal(raw string) string {
 	}
 	return addressPolicy(b.opts, b.global).Refusal(addr, port)
 }
+
+// hasRD reports whether a sign-in URL's query already has an rd parameter.
+func hasRD(signIn string) bool {
+	_, query, ok := strings.Cut(signIn, "?")
+	if !ok {
+		return false
+	}
+	for _, kv := range strings.Split(query, "&") {
+		if k, _, _ := strings.Cut(kv, "="); k == "rd" {
+			return true
+		}
+	}
+	return false
+}
+
+// escapedRequestURI is the canonical spelling (ngxvar) of the one
+// allowlisted variable nginx lacks; locations that name it define it.
+const escapedRequestURI = "${escaped_request_uri}"

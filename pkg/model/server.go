@@ -91,6 +91,9 @@ type locationPolicy struct {
 	errorLocations []ErrorLocation
 	// proxySSL is the backend TLS settings, when set and the backend speaks TLS.
 	proxySSL *ProxySSL
+	// escapedURI defines $escaped_request_uri in the locations (a
+	// sign-in or redirect URL names it).
+	escapedURI bool
 	// denied answers 503 instead of proxying: authentication was asked for
 	// but cannot be checked, and failing open would expose the backend.
 	denied bool
@@ -106,6 +109,7 @@ func (p locationPolicy) decorate(l *Location) {
 	l.Snippet = p.snippet
 	l.SnippetProxyHeaders = hasDirective(p.snippet, "proxy_set_header")
 	l.ExternalAuth = p.extAuth
+	l.EscapedRequestURI = p.escapedURI
 	l.ResponseHeaders = p.responseHeaders
 	l.ErrorPages = p.errorPages
 	l.ProxySSL = nil

@@ -293,6 +293,9 @@ type Location struct {
 	BasicAuth *BasicAuth `json:"basicAuth,omitempty"`
 	// ExternalAuth asks an auth service about each request, when set.
 	ExternalAuth *ExternalAuth `json:"externalAuth,omitempty"`
+	// EscapedRequestURI defines $escaped_request_uri (the request URI,
+	// percent-encoded) before the location's redirects use it.
+	EscapedRequestURI bool `json:"escapedRequestURI,omitempty"`
 	// RequireClientCert refuses (403) requests without a verified client certificate, plain HTTP included.
 	RequireClientCert bool `json:"requireClientCert,omitempty"`
 	// SetHeaders are extra headers for the backend, each a name and an nginx variable.

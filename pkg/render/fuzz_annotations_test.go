@@ -21,6 +21,7 @@ import (
 	"github.com/portico-ingress/portico/pkg/certs"
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/ngxconf"
+	"github.com/portico-ingress/portico/pkg/ngxvar"
 	"github.com/portico-ingress/portico/pkg/render"
 	"github.com/portico-ingress/portico/pkg/snapshot"
 	"github.com/portico-ingress/portico/pkg/testutil/nginxtest"
@@ -161,6 +162,14 @@ var annotationPayloads = []string{
 	// No breakout, only variables: a redirect that leaks credentials.
 	"https://collector.example.net/?a=$http_authorization&c=$cookie_session",
 	"/app/${host}",
+	// nginx variables where they may not stand (issue 13): a client-chosen
+	// auth host, a sign-in host from the Host header, CR/LF, variables off
+	// the allowlist.
+	"http://$http_x_target/verify",
+	"http://auth${arg_x}.example.com/",
+	"https://$http_host/oauth2/start",
+	"https://$host/start\r\nSet-Cookie: a=b",
+	"https://$host/${document_root}$1",
 }
 
 // validAnnotationValues are accepted values at the edges of what each key
@@ -193,9 +202,9 @@ var validAnnotationValues = map[string][]string{
 	"backend-protocol":            {"HTTPS", "grpc", "GRPCS"},
 	"force-ssl-redirect":          {"true"},
 	"ssl-redirect":                {"false"},
-	"permanent-redirect":          {"https://new.example.com/landing?x=1&y='2'#frag"},
+	"permanent-redirect":          {"https://new.example.com/landing?x=1&y='2'#frag", "https://new.example.com$request_uri"},
 	"permanent-redirect-code":     {"308"},
-	"temporal-redirect":           {"http://[2001:db8::1]:8080/a(b)"},
+	"temporal-redirect":           {"http://[2001:db8::1]:8080/a(b)", "$scheme://$host:8443/x?u=$uri&a=$args&q=$arg_q&p=$server_port&r=$remote_addr&h=${HTTP_X_Foo}"},
 	"auth-type":                   {"basic"},
 	"auth-secret":                 {"htpasswd", "default/htpasswd"},
 	"auth-secret-type":            {"auth-file", "auth-map"},
@@ -209,8 +218,8 @@ var validAnnotationValues = map[string][]string{
 	"cors-max-age":                {"86400"},
 	"enable-access-log":           {"false"},
 	"server-alias":                {"alias.example.com, www.alias.example.com"},
-	"upstream-vhost":              {"backend.internal:8080"},
-	"x-forwarded-prefix":          {"/api"},
+	"upstream-vhost":              {"backend.internal:8080", "$host", "${arg_tenant}.backend.internal:8080"},
+	"x-forwarded-prefix":          {"/api", "/$http_x_prefix/${uri}"},
 	"use-regex":                   {"true"},
 	"rewrite-target":              {"/$1", "/new/$2?x=$1", "/", "https://other.example.com/$1", "http://other.example.com:8080/moved/$2?from=$1"},
 	"enable-modsecurity":          {"true", "false"},
@@ -261,12 +270,33 @@ func checkVariables(t testing.TB, tree []*ngxconf.Directive) {
 		}
 		for _, tok := range append([]string{d.Name}, d.Args...) {
 			for _, m := range nginxVariable.FindAllStringSubmatch(tok, -1) {
+				if userURLVariable(d, m[1]) {
+					continue
+				}
 				if !templateVariables()[m[1]] && !generatedVariable.MatchString(m[1]) && !regexCapture.MatchString(m[1]) {
 					t.Fatalf("variable $%s in %s %q came from user input", m[1], d.Name, d.Args)
 				}
 			}
 		}
 	})
+}
+
+// userURLVariable reports a variable a URL annotation may name (ngxvar's
+// allowlist) where such URLs are printed: the auth target, a redirect's
+// return and the sign-in error_page. Redirects never carry credentials.
+func userURLVariable(d *ngxconf.Directive, name string) bool {
+	if !ngxvar.Allowed(name) {
+		return false
+	}
+	switch {
+	case d.Name == "set" && len(d.Args) == 2 && d.Args[0] == "$portico_auth_target":
+		return true
+	case d.Name == "proxy_set_header" && len(d.Args) == 2 && (d.Args[0] == "Host" || d.Args[0] == "X-Forwarded-Prefix"):
+		return true // upstream-vhost, x-forwarded-prefix: to the Ingress's own backend
+	case d.Name == "return" || d.Name == "error_page":
+		return !ngxvar.Credential(name)
+	}
+	return false
 }
 
 // argCounts counts every argument in the tree.
@@ -295,6 +325,11 @@ func checkValueQuoted(t testing.TB, key, value string, conf []byte, tree []*ngxc
 	}
 	// $1..$9 are regex captures (rewrite-target); any other "$" is a variable.
 	variable := strings.Contains(captureRef.ReplaceAllString(v, ""), "$")
+	if parsed, err := ngxvar.Parse(v); err == nil && parsed.String() == v {
+		// Already in ngxvar's rendering: its variables are allowlisted,
+		// and checkVariables checks where they stand.
+		variable = false
+	}
 	text, baseText := string(conf), string(base)
 	if (variable || strings.ContainsAny(v, "\"\\\n\r\t")) && strings.Contains(text, v) && !strings.Contains(baseText, v) {
 		t.Fatalf("%s: value %q appears verbatim in nginx.conf (Quote escapes quotes, \\ and control characters; \"$\" is expanded even when quoted):\n%s", key, v, conf)
@@ -349,6 +384,7 @@ func FuzzRenderAnnotations(f *testing.F) {
 	f.Add("app-root", "/start", "temporal-redirect", "https://example.com/", "/", "a.example.com")
 	f.Add("force-ssl-redirect", "true", "ssl-redirect", "false", "/a/", "")
 	f.Add("auth-type", "basic", "auth-secret", "htpasswd", "/private", "b.example.com")
+	f.Add("auth-url", "http://auth.example.com:4180/oauth2/auth?u=$request_uri&s=$cookie_s", "auth-signin", "https://$host/oauth2/start?rd=$escaped_request_uri", "/", "o.example.com")
 	f.Add("rewrite-target", "/$1", "use-regex", "true", "/api/(.*)", "rw.example.com")
 	// rewrite-target alone makes the path a regex; on "/" it must win over
 	// the host's fallback; an absolute URL redirects, its host fixed text.

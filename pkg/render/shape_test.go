@@ -66,6 +66,7 @@ var allowedDirectives = []string{
 	"load_module", "lua_package_path", "lua_shared_dict", "init_by_lua_file", "init_worker_by_lua_file",
 	"rewrite_by_lua_file", "header_filter_by_lua_file", "log_by_lua_file", "balancer_by_lua_file", "content_by_lua_file",
 	"modsecurity", "modsecurity_rules_file", "modsecurity_rules", "modsecurity_transaction_id",
+	"set_by_lua_file",
 }
 
 // snippetDirectives are the directives snippets may hold: the snippet

@@ -185,11 +185,13 @@ func (r *Renderer) renderBlocks(cfg *model.Config, blocks []block, memo []*memoE
 	})
 }
 
-// hasPhases reports whether a server prints per-location Lua hooks; the
+// hasPhases reports whether a server prints per-location Lua hooks (or
+// Lua's set_by_lua for $escaped_request_uri); the
 // hosts sharing a block have the same (model.Shape keeps them).
 func hasPhases(s *model.Server) bool {
 	for j := range s.Locations {
-		if s.Locations[j].Action.Phases != (model.LuaPhases{}) {
+		// $escaped_request_uri is set by Lua too (set_by_lua).
+		if s.Locations[j].Action.Phases != (model.LuaPhases{}) || s.Locations[j].EscapedRequestURI {
 			return true
 		}
 	}
