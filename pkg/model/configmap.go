@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/portico-ingress/portico/pkg/annotations"
 	"github.com/portico-ingress/portico/pkg/excerpt"
 )
 
@@ -26,6 +27,12 @@ type GlobalOption struct {
 	Doc string
 	// apply validates a value and stores it.
 	apply func(g *Global, value string) error
+	// keepLast, when set, restores the live config's value when the new
+	// one fails its check and reports whether it could, so that the value
+	// stays instead of going back to the default: for keys where a change
+	// would surprise more than a stale value (the log format, which
+	// people's log pipelines parse).
+	keepLast func(g *Global, o *Options) bool
 }
 
 // GlobalOptions lists every supported ConfigMap key, sorted by key.
@@ -71,8 +78,12 @@ func GlobalOptions() []GlobalOption {
 			apply: boolean(func(g *Global, b bool) { g.ServerTokens = b })},
 		{Key: "generate-request-id", Default: "true", Doc: "give requests without an X-Request-ID header a random one (32 hex digits), sent to the backend and logged as $req_id; a client's own X-Request-ID is passed on either way. Off saves about a microsecond of worker CPU per request",
 			apply: boolean(func(g *Global, b bool) { g.GenerateRequestID = b })},
-		{Key: "log-format-upstream", Default: "(combined plus upstream fields)", Doc: "access log format; nginx variables allowed",
-			apply: applyLogFormat},
+		{Key: "log-format-upstream", Default: "(ingress-nginx's default)", Doc: "access log format: " +
+			"nginx's variables (and the $http_, $sent_http_, $upstream_http_, $cookie_, $arg_ families) and " +
+			"ingress-nginx's per-location ones ($namespace, $ingress_name, $service_name, $service_port, " +
+			"$proxy_upstream_name, $proxy_alternative_upstream_name, $req_id, $the_real_ip); a format naming " +
+			"any other variable is refused and the last accepted one stays",
+			apply: applyLogFormat, keepLast: keepLogFormat},
 		{Key: "disable-access-log", Default: "false", Doc: "turn the access log off",
 			apply: boolean(func(g *Global, b bool) {
 				if b {
@@ -162,6 +173,19 @@ func applySSLCiphers(g *Global, v string) error {
 }
 
 func applyLogFormat(g *Global, v string) error {
+	if err := CheckLogFormat(v); err != nil {
+		return err
+	}
+	g.LogFormat = v
+	return nil
+}
+
+// CheckLogFormat checks an access log format (log_format's argument): one
+// line of at most 4096 characters whose every variable ($name or ${name})
+// is one every request has (annotations.KnownVariable), so that the format
+// can never make nginx -t fail. nginx reads a "$" not followed by a name as
+// an error too, so a lone "$" is refused.
+func CheckLogFormat(v string) error {
 	if strings.TrimSpace(v) == "" || len(v) > 4096 {
 		return fmt.Errorf("must be between 1 and 4096 characters")
 	}
@@ -170,8 +194,55 @@ func applyLogFormat(g *Global, v string) error {
 			return fmt.Errorf("must be one line without control characters")
 		}
 	}
-	g.LogFormat = v
+	names, err := logFormatVariables(v)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if !annotations.KnownVariable(strings.ToLower(n)) {
+			return fmt.Errorf("names the unknown variable $%s (see docs/configmap.md for the variables a format may use)", excerpt.Of(n))
+		}
+	}
 	return nil
+}
+
+// logFormatVariables returns the variable names of a log format, the way
+// nginx's script compiler reads them: "$" then letters, digits and "_", or
+// "${" name "}".
+func logFormatVariables(v string) ([]string, error) {
+	var names []string
+	for i := 0; i < len(v); i++ {
+		if v[i] != '$' {
+			continue
+		}
+		i++
+		braced := i < len(v) && v[i] == '{'
+		if braced {
+			i++
+		}
+		start := i
+		for i < len(v) && isVariableByte(v[i]) {
+			i++
+		}
+		if i == start {
+			return nil, fmt.Errorf("has a \"$\" at byte %d without a variable name after it", start)
+		}
+		if braced {
+			if i >= len(v) || v[i] != '}' {
+				return nil, fmt.Errorf("has an unclosed \"${\" at byte %d", start)
+			}
+		}
+		names = append(names, v[start:i])
+		if !braced {
+			i--
+		}
+	}
+	return names, nil
+}
+
+// isVariableByte reports whether c may be part of an nginx variable name.
+func isVariableByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
 }
 
 func applyWorkerProcesses(g *Global, v string) error {
@@ -298,11 +369,25 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 			continue
 		}
 		if err := table[i].apply(b.global, strings.TrimSpace(cm.Data[k])); err != nil {
+			if table[i].keepLast != nil && table[i].keepLast(b.global, b.opts) {
+				b.ignored(ref, ReasonInvalidOption, "%s: value %q %v; keeping the last accepted value",
+					k, excerpt.Of(cm.Data[k]), err)
+				continue
+			}
 			b.ignored(ref, ReasonInvalidOption, "%s: value %q %v; keeping the default %s",
 				k, excerpt.Of(cm.Data[k]), err, table[i].Default)
 		}
 	}
 	b.global.HSTS = hstsHeader(cm.Data, ref, b)
+}
+
+// keepLogFormat restores the live config's log format (Options.LastLogFormat).
+func keepLogFormat(g *Global, o *Options) bool {
+	if o.LastLogFormat == "" || CheckLogFormat(o.LastLogFormat) != nil {
+		return false
+	}
+	g.LogFormat = o.LastLogFormat
+	return true
 }
 
 // hstsHeader builds the Strict-Transport-Security value from the hsts keys.
