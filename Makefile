@@ -51,6 +51,7 @@ FUZZ_TARGETS := \
 	./pkg/render:FuzzRenderAnnotations:8000x \
 	./pkg/render:FuzzRenderIngress:20000x \
 	./pkg/render:FuzzRenderModelStrings:6000x \
+	./pkg/render:FuzzLogFormat:3000x \
 	./pkg/ngxconf:FuzzQuoteRoundTrip:400000x \
 	./pkg/pcre:FuzzParse:100000x \
 	./pkg/annotations:FuzzSnippet:200000x \
