@@ -90,6 +90,9 @@ func GlobalOptions() []GlobalOption {
 					g.AccessLog = "off"
 				}
 			})},
+		{Key: "error-log-level", Default: "notice", Doc: "least severe nginx error log messages written: " +
+			"debug, info, notice, warn, error, crit, alert or emerg",
+			apply: applyErrorLogLevel},
 		{Key: "worker-processes", Default: "auto", Doc: "nginx worker processes: auto or a number",
 			apply: applyWorkerProcesses},
 		{Key: "max-worker-connections", Default: "16384", Doc: "connections each worker may hold",
@@ -243,6 +246,17 @@ func logFormatVariables(v string) ([]string, error) {
 // isVariableByte reports whether c may be part of an nginx variable name.
 func isVariableByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
+}
+
+// errorLogLevels are nginx's error_log levels, least severe first.
+var errorLogLevels = []string{"debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"}
+
+func applyErrorLogLevel(g *Global, v string) error {
+	if !slices.Contains(errorLogLevels, v) {
+		return fmt.Errorf("must be one of %s", strings.Join(errorLogLevels, ", "))
+	}
+	g.ErrorLogLevel = v
+	return nil
 }
 
 func applyWorkerProcesses(g *Global, v string) error {

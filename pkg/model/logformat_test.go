@@ -83,3 +83,36 @@ func TestLogFormatKeepsLast(t *testing.T) {
 		})
 	}
 }
+
+func TestErrorLogLevel(t *testing.T) {
+	for _, c := range []struct {
+		value, want string
+		refused     bool
+	}{
+		{"warn", "warn", false},
+		{"debug", "debug", false},
+		{"emerg", "emerg", false},
+		{"WARN", "notice", true},
+		{"warning", "notice", true},
+		{"warn; load_module /tmp/x.so", "notice", true},
+		{"", "notice", true},
+	} {
+		t.Run(c.value, func(t *testing.T) {
+			snap := &snapshot.Snapshot{ConfigMaps: []*corev1.ConfigMap{{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "ops", Name: "portico"},
+				Data:       map[string]string{"error-log-level": c.value},
+			}}}
+			opts := model.Options{ControllerClass: model.DefaultControllerClass, IngressClass: model.DefaultIngressClass,
+				ConfigMap: "ops/portico", Global: model.DefaultGlobal()}
+			cfg, findings := model.Build(snap, opts)
+			assert.Equal(t, c.want, cfg.Global.ErrorLogLevel)
+			if c.refused {
+				require.Len(t, findings, 1)
+				assert.Equal(t, model.ReasonInvalidOption, findings[0].Reason)
+				assert.Contains(t, findings[0].Message, "error-log-level")
+			} else {
+				assert.Empty(t, findings)
+			}
+		})
+	}
+}

@@ -159,6 +159,7 @@ func DefaultGlobal() Global {
 		PIDFile:                   "/tmp/portico/nginx.pid",
 		RuntimeDir:                "/tmp/portico",
 		ErrorLog:                  "stderr",
+		ErrorLogLevel:             "notice",
 		AccessLog:                 "/dev/stdout",
 		WorkerProcesses:           "auto",
 		WorkerConnections:         16384,

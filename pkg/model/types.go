@@ -109,6 +109,8 @@ type Global struct {
 	RuntimeDir string `json:"runtimeDir"`
 	// ErrorLog is the error_log target, e.g. "stderr".
 	ErrorLog string `json:"errorLog"`
+	// ErrorLogLevel is the error_log level, one of nginx's (error-log-level).
+	ErrorLogLevel string `json:"errorLogLevel"`
 	// AccessLog is the access_log target, or "off".
 	AccessLog string `json:"accessLog"`
 	// WorkerProcesses is the worker_processes value ("auto" or a number).
