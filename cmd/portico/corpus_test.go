@@ -59,8 +59,7 @@ type corpusConfig struct {
 
 var corpusConfigs = []corpusConfig{
 	{name: "controller", configMap: "ingress-nginx/ingress-nginx-controller", floor: 84.6},
-	{name: "json-logs", configMap: "ingress-nginx/ingress-nginx-logs", floor: 0,
-		nginxBroken: `issue 13 "Logs": log-format-upstream names ingress-nginx's variables ($proxy_upstream_name, ...), unknown to nginx`},
+	{name: "json-logs", configMap: "ingress-nginx/ingress-nginx-logs", floor: 84.6},
 }
 
 // corpusResult is what one configuration gives the corpus.

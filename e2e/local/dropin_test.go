@@ -13,7 +13,7 @@ import (
 )
 
 // TestUnsupportedSecurityAnnotationIsNotServed: an Ingress migrated with a
-// security annotation Portico does not implement (enable-modsecurity) is not
+// security annotation Portico does not implement (modsecurity-rules-file) is not
 // served (real nginx answers 404 from the default server, not the backend)
 // and its UnsupportedSecurityAnnotation finding is in the log; an Ingress
 // with proxy-read-timeout "1800s" (nginx time units) and one with a plain
@@ -28,7 +28,7 @@ func TestUnsupportedSecurityAnnotationIsNotServed(t *testing.T) {
 	}
 	c := startController(t, options{files: map[string]string{
 		"services.yaml": servicesYAML(b),
-		"waf.yaml":      ing("waf", map[string]string{p + "enable-modsecurity": `"true"`}),
+		"waf.yaml":      ing("waf", map[string]string{p + "modsecurity-rules-file": `"/etc/modsecurity/strict.conf"`}),
 		"units.yaml":    ing("units", map[string]string{p + "proxy-read-timeout": `"1800s"`}),
 		"typo.yaml":     ing("typo", map[string]string{p + "proxy-read-timeout": `"60sec"`}),
 		"allowed.yaml":  ing("allowed", map[string]string{p + "allowlist-source-range": `"127.0.0.0/8"`}),
@@ -49,6 +49,6 @@ func TestUnsupportedSecurityAnnotationIsNotServed(t *testing.T) {
 	}
 	logs := c.Logs.String()
 	require.Contains(t, logs, "UnsupportedSecurityAnnotation")
-	assert.Contains(t, logs, "enable-modsecurity")
+	assert.Contains(t, logs, "modsecurity-rules-file")
 	assert.Contains(t, logs, "IgnoredAnnotationValue")
 }

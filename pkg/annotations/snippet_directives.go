@@ -371,8 +371,13 @@ var builtinPrefixes = []string{"http_", "sent_http_", "sent_trailer_", "cookie_"
 	"upstream_http_", "upstream_trailer_", "upstream_cookie_"}
 
 // templateVariables are the variables Portico's nginx.conf always defines
-// for every request (maps at http level): readable, never writable.
-var templateVariables = []string{"best_http_host", "connection_upgrade", "req_id"}
+// for every request (maps at http level): readable, never writable. Besides
+// Portico's own they are ingress-nginx's per-location variables, set by
+// every location an Ingress makes (defaults at http level), because log
+// formats and snippets written for ingress-nginx name them.
+var templateVariables = []string{"best_http_host", "connection_upgrade", "req_id",
+	"namespace", "ingress_name", "service_name", "service_port",
+	"proxy_upstream_name", "proxy_alternative_upstream_name", "the_real_ip"}
 
 // reservedPrefixes may not start a variable a snippet sets: nginx's
 // families (setting $http_x would turn that request header into a plain
@@ -399,6 +404,13 @@ func readableVariable(name string, sets map[string]bool) bool {
 	}
 	return false
 }
+
+// KnownVariable reports whether name (without "$", lower case) is a
+// variable every request has in Portico's nginx.conf: nginx's own, one of
+// nginx's families ($http_*, $cookie_*, $arg_*...) or one the template
+// defines. Portico's internal $portico* variables are not. Log formats are
+// checked against it, so that a format never fails nginx -t.
+func KnownVariable(name string) bool { return readableVariable(name, nil) }
 
 // ReadableSnippetVariables lists the exact variable names a snippet may
 // read besides its own and the prefix families, for tests and docs.

@@ -85,6 +85,8 @@ proxy_buffering on; proxy_buffer_size 16k; proxy_buffers 4 16k; proxy_busy_buffe
 proxy_http_version 1.1; proxy_next_upstream error timeout http_502; proxy_next_upstream_tries 2;
 proxy_redirect http://backend/ /; proxy_cookie_path /app/ /; proxy_cookie_flags session secure httponly samesite=lax;
 proxy_max_temp_file_size 0; proxy_intercept_errors on;`},
+		{name: "ingress-nginx's per-location variables", key: locationKey, value: `add_header X-Served-By "$namespace/$ingress_name/$service_name:$service_port";
+add_header X-Upstream "$proxy_upstream_name $proxy_alternative_upstream_name $the_real_ip";`},
 		{name: "client and access", key: locationKey, value: `client_max_body_size 20m; client_body_buffer_size 64k;
 allow 10.0.0.0/8; allow 2001:db8::/32; deny all; satisfy any; limit_rate 500k; limit_rate_after 1m;
 real_ip_header X-Forwarded-For; set_real_ip_from 192.0.2.0/24; real_ip_recursive on;`},
@@ -146,6 +148,12 @@ func TestSnippetRefused(t *testing.T) {
 		{name: "set http header family", key: locationKey, value: `set $http_x_canary always;`, err: "starts with http_"},
 		{name: "set cookie family", key: locationKey, value: `set $cookie_route x;`, err: "starts with cookie_"},
 		{name: "set args", key: locationKey, value: `set $args "a=1";`, err: "nginx or Portico variable"},
+		// A tenant framing another namespace in the access log.
+		{name: "set namespace", key: locationKey, value: `set $namespace victim;`, err: "nginx or Portico variable"},
+		{name: "set ingress_name", key: serverKey, value: `set $ingress_name victim-app;`, err: "nginx or Portico variable"},
+		{name: "set service_name", key: locationKey, value: `set $service_name db;`, err: "nginx or Portico variable"},
+		{name: "set proxy_upstream_name", key: locationKey, value: `set $proxy_upstream_name victim-db-5432;`, err: "nginx or Portico variable"},
+		{name: "set the_real_ip", key: locationKey, value: `set $the_real_ip 192.0.2.1;`, err: "nginx or Portico variable"},
 		{name: "set in if", key: locationKey, value: `if ($uri) { set $portico_generation 1; }`, err: "starts with portico"},
 		// Variable reads.
 		{name: "read portico_route", key: locationKey, value: `add_header X-Route $portico_route;`, err: "reads $portico_route"},

@@ -157,14 +157,16 @@ data:
 }
 
 // TestRefusedConfigMapIsLeftOut: a log format with a variable this nginx
-// lacks (nginx names only the variable, used on an http-level line) leaves
+// lacks (one of the model's known variables, $gzip_ratio, that the fake
+// nginx says its build has not: nginx names only the variable, used on an
+// http-level line) leaves
 // the new ConfigMap version out: its last accepted version keeps applying,
 // the other changes go live, and the ConfigMap gets NginxRejected.
 func TestRefusedConfigMapIsLeftOut(t *testing.T) {
 	src, ngx, rec := &fakeSource{}, &fakeNginx{}, &events{}
 	ngx.refuse = func(conf []byte) string {
-		if bytes.Contains(conf, []byte("$nosuchvar")) {
-			return `nginx: [emerg] unknown "nosuchvar" variable`
+		if bytes.Contains(conf, []byte("$gzip_ratio")) {
+			return `nginx: [emerg] unknown "gzip_ratio" variable`
 		}
 		return ""
 	}
@@ -180,7 +182,7 @@ func TestRefusedConfigMapIsLeftOut(t *testing.T) {
 	require.NoError(t, c.Ready())
 	require.Contains(t, string(c.LiveConfig()), "$remote_addr first")
 
-	src.set(t, ingressA+ingressB+optionsConfigMap("$remote_addr $nosuchvar", "2"))
+	src.set(t, ingressA+ingressB+optionsConfigMap("$remote_addr $gzip_ratio", "2"))
 	require.NoError(t, c.Sync(ctx))
 	live := string(c.LiveConfig())
 	assert.Contains(t, live, "b.example.com", "the other change went live")
@@ -197,4 +199,33 @@ func TestRefusedConfigMapIsLeftOut(t *testing.T) {
 	src.set(t, ingressA+ingressB+optionsConfigMap("$remote_addr fixed", "3"))
 	require.NoError(t, c.Sync(ctx))
 	assert.Contains(t, string(c.LiveConfig()), "$remote_addr fixed", "a new version is tried again")
+}
+
+// TestUnknownLogVariableKeepsLiveFormat: a log format naming a variable
+// the model does not know is refused before nginx sees it, and the live
+// format stays, on that sync and on later ones while the bad version is
+// the ConfigMap's (not the default, which would change the log lines
+// people's parsers read).
+func TestUnknownLogVariableKeepsLiveFormat(t *testing.T) {
+	src, ngx, rec := &fakeSource{}, &fakeNginx{}, &events{}
+	started := 0
+	c := newTestController(t, src, ngx, rec, &started)
+	c.opts.Model.ConfigMap = "default/portico"
+	ctx := context.Background()
+
+	src.set(t, ingressA+optionsConfigMap("$remote_addr first", "1"))
+	require.NoError(t, c.Sync(ctx))
+	require.NoError(t, c.Ready())
+	require.Contains(t, string(c.LiveConfig()), "$remote_addr first")
+
+	src.set(t, ingressA+optionsConfigMap("$remote_addr $nosuchvar", "2"))
+	require.NoError(t, c.Sync(ctx))
+	assert.Contains(t, string(c.LiveConfig()), "$remote_addr first")
+	assert.NotContains(t, string(c.LiveConfig()), "nosuchvar")
+
+	src.set(t, ingressA+ingressB+optionsConfigMap("$remote_addr $nosuchvar", "2"))
+	require.NoError(t, c.Sync(ctx))
+	live := string(c.LiveConfig())
+	assert.Contains(t, live, "b.example.com", "the other change went live")
+	assert.Contains(t, live, "$remote_addr first", "the live format stays on later syncs too")
 }

@@ -481,7 +481,7 @@ func (b *builder) addDefaultBackends(ing *networkingv1.Ingress, ref ObjectRef, s
 		for _, h := range owned {
 			srv := b.server(h)
 			if srv.fallback == nil {
-				srv.fallback = &fallback{action: action, source: source, policy: policy}
+				srv.fallback = &fallback{action: action, source: source, vars: locationVars(ing, ing.Spec.DefaultBackend), policy: policy}
 				b.taken++
 			}
 		}
@@ -489,7 +489,7 @@ func (b *builder) addDefaultBackends(ing *networkingv1.Ingress, ref ObjectRef, s
 		case !b.owns(ing.Namespace, ""):
 			b.notOwned(ref, "", "spec.defaultBackend")
 		case b.defaultServer.fallback == nil:
-			b.defaultServer.fallback = &fallback{action: action, source: source, policy: policy}
+			b.defaultServer.fallback = &fallback{action: action, source: source, vars: locationVars(ing, ing.Spec.DefaultBackend), policy: policy}
 			b.taken++
 			if ep := policy.authEndpoint; ep != nil {
 				putIn(&b.defaultServer.authEndpoints, ep.Path, *ep)
@@ -506,7 +506,7 @@ func (b *builder) addDefaultBackends(ing *networkingv1.Ingress, ref ObjectRef, s
 		// a fallback would answer for every unknown host.
 		for _, h := range owned {
 			if srv := b.server(h); h != "" && srv.fallback == nil {
-				srv.fallback = &fallback{action: b.balanced(*db, policy), source: source, policy: policy}
+				srv.fallback = &fallback{action: b.balanced(*db, policy), source: source, vars: locationVars(ing, nil), policy: policy}
 			}
 		}
 	}
@@ -585,7 +585,7 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 		}
 		action.Affinity = &scoped
 	}
-	srv.addRule(claim, source, action, policy, guest)
+	srv.addRule(claim, source, locationVars(ing, &p.Backend), action, policy, guest)
 	b.taken++
 }
 

@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/portico-ingress/portico/pkg/annotations"
 	"github.com/portico-ingress/portico/pkg/excerpt"
 )
 
@@ -31,6 +32,12 @@ type GlobalOption struct {
 	// (Options.LastConfigMap) rather than the default: for keys whose
 	// default would silently change who is trusted or what is refused.
 	keepLast bool
+	// restoreLive, when set, restores the live config's value when the new
+	// one fails its check and reports whether it could, so that the value
+	// stays instead of going back to the default: for keys where a change
+	// would surprise more than a stale value (the log format, which
+	// people's log pipelines parse).
+	restoreLive func(g *Global, o *Options) bool
 }
 
 // GlobalOptions lists every supported ConfigMap key, sorted by key.
@@ -76,14 +83,21 @@ func GlobalOptions() []GlobalOption {
 			apply: boolean(func(g *Global, b bool) { g.ServerTokens = b })},
 		{Key: "generate-request-id", Default: "true", Doc: "give requests without an X-Request-ID header a random one (32 hex digits), sent to the backend and logged as $req_id; a client's own X-Request-ID is passed on either way. Off saves about a microsecond of worker CPU per request",
 			apply: boolean(func(g *Global, b bool) { g.GenerateRequestID = b })},
-		{Key: "log-format-upstream", Default: "(combined plus upstream fields)", Doc: "access log format; nginx variables allowed",
-			apply: applyLogFormat},
+		{Key: "log-format-upstream", Default: "(ingress-nginx's default)", Doc: "access log format: " +
+			"nginx's variables (and the $http_, $sent_http_, $upstream_http_, $cookie_, $arg_ families) and " +
+			"ingress-nginx's per-location ones ($namespace, $ingress_name, $service_name, $service_port, " +
+			"$proxy_upstream_name, $proxy_alternative_upstream_name, $req_id, $the_real_ip); a format naming " +
+			"any other variable is refused and the last accepted one stays",
+			apply: applyLogFormat, restoreLive: keepLogFormat},
 		{Key: "disable-access-log", Default: "false", Doc: "turn the access log off",
 			apply: boolean(func(g *Global, b bool) {
 				if b {
 					g.AccessLog = "off"
 				}
 			})},
+		{Key: "error-log-level", Default: "notice", Doc: "least severe nginx error log messages written: " +
+			"debug, info, notice, warn, error, crit, alert or emerg",
+			apply: applyErrorLogLevel},
 		{Key: "worker-processes", Default: "auto", Doc: "nginx worker processes: auto or a number",
 			apply: applyWorkerProcesses},
 		{Key: "max-worker-connections", Default: "16384", Doc: "connections each worker may hold",
@@ -181,6 +195,19 @@ func applySSLCiphers(g *Global, v string) error {
 }
 
 func applyLogFormat(g *Global, v string) error {
+	if err := CheckLogFormat(v); err != nil {
+		return err
+	}
+	g.LogFormat = v
+	return nil
+}
+
+// CheckLogFormat checks an access log format (log_format's argument): one
+// line of at most 4096 characters whose every variable ($name or ${name})
+// is one every request has (annotations.KnownVariable), so that the format
+// can never make nginx -t fail. nginx reads a "$" not followed by a name as
+// an error too, so a lone "$" is refused.
+func CheckLogFormat(v string) error {
 	if strings.TrimSpace(v) == "" || len(v) > 4096 {
 		return fmt.Errorf("must be between 1 and 4096 characters")
 	}
@@ -189,7 +216,65 @@ func applyLogFormat(g *Global, v string) error {
 			return fmt.Errorf("must be one line without control characters")
 		}
 	}
-	g.LogFormat = v
+	names, err := logFormatVariables(v)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if !annotations.KnownVariable(strings.ToLower(n)) {
+			return fmt.Errorf("names the unknown variable $%s (see docs/configmap.md for the variables a format may use)", excerpt.Of(n))
+		}
+	}
+	return nil
+}
+
+// logFormatVariables returns the variable names of a log format, the way
+// nginx's script compiler reads them: "$" then letters, digits and "_", or
+// "${" name "}".
+func logFormatVariables(v string) ([]string, error) {
+	var names []string
+	for i := 0; i < len(v); i++ {
+		if v[i] != '$' {
+			continue
+		}
+		i++
+		braced := i < len(v) && v[i] == '{'
+		if braced {
+			i++
+		}
+		start := i
+		for i < len(v) && isVariableByte(v[i]) {
+			i++
+		}
+		if i == start {
+			return nil, fmt.Errorf("has a \"$\" at byte %d without a variable name after it", start)
+		}
+		if braced {
+			if i >= len(v) || v[i] != '}' {
+				return nil, fmt.Errorf("has an unclosed \"${\" at byte %d", start)
+			}
+		}
+		names = append(names, v[start:i])
+		if !braced {
+			i--
+		}
+	}
+	return names, nil
+}
+
+// isVariableByte reports whether c may be part of an nginx variable name.
+func isVariableByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
+}
+
+// errorLogLevels are nginx's error_log levels, least severe first.
+var errorLogLevels = []string{"debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"}
+
+func applyErrorLogLevel(g *Global, v string) error {
+	if !slices.Contains(errorLogLevels, v) {
+		return fmt.Errorf("must be one of %s", strings.Join(errorLogLevels, ", "))
+	}
+	g.ErrorLogLevel = v
 	return nil
 }
 
@@ -385,6 +470,11 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 					k, excerpt.Of(cm.Data[k]), err, excerpt.Of(last))
 				continue
 			}
+			if table[i].restoreLive != nil && table[i].restoreLive(b.global, b.opts) {
+				b.ignored(ref, ReasonInvalidOption, "%s: value %q %v; keeping the last accepted value",
+					k, excerpt.Of(cm.Data[k]), err)
+				continue
+			}
 			b.ignored(ref, ReasonInvalidOption, "%s: value %q %v; keeping the default %s",
 				k, excerpt.Of(cm.Data[k]), err, table[i].Default)
 		}
@@ -428,6 +518,15 @@ func realIP(g *Global) *RealIP {
 		r.FullForwardedFor = "$http_" + strings.ReplaceAll(strings.ToLower(g.ForwardedForHeader), "-", "_")
 	}
 	return r
+}
+
+// keepLogFormat restores the live config's log format (Options.LastLogFormat).
+func keepLogFormat(g *Global, o *Options) bool {
+	if o.LastLogFormat == "" || CheckLogFormat(o.LastLogFormat) != nil {
+		return false
+	}
+	g.LogFormat = o.LastLogFormat
+	return true
 }
 
 // hstsHeader builds the Strict-Transport-Security value from the hsts keys.

@@ -60,6 +60,9 @@ type Options struct {
 	ExcludedConfigMap *ConfigMapExclusion
 	// LastConfigMap is the previous build's Config.ConfigMap.
 	LastConfigMap *corev1.ConfigMap
+	// LastLogFormat is the live config's Global.LogFormat: a ConfigMap
+	// edit whose log-format-upstream fails its check keeps it.
+	LastLogFormat string
 	// Limits bound what one object may cost (limits.go); zero fields take
 	// the defaults.
 	Limits Limits
@@ -160,6 +163,7 @@ func DefaultGlobal() Global {
 		PIDFile:                    "/tmp/portico/nginx.pid",
 		RuntimeDir:                 "/tmp/portico",
 		ErrorLog:                   "stderr",
+		ErrorLogLevel:              "notice",
 		AccessLog:                  "/dev/stdout",
 		WorkerProcesses:            "auto",
 		WorkerConnections:          16384,
@@ -191,10 +195,13 @@ const DefaultSSLCiphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SH
 	"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:" +
 	"DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384"
 
-// DefaultLogFormat is the access log line: the fields ingress-nginx users grep for.
+// DefaultLogFormat is the access log line: ingress-nginx's default
+// (log-format-upstream), field for field, so that the parsers people run
+// on its logs read Portico's unchanged.
 const DefaultLogFormat = `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent ` +
 	`"$http_referer" "$http_user_agent" $request_length $request_time ` +
-	`$upstream_addr $upstream_status $upstream_response_time $req_id`
+	`[$proxy_upstream_name] [$proxy_alternative_upstream_name] $upstream_addr ` +
+	`$upstream_response_length $upstream_response_time $upstream_status $req_id`
 
 // DebianLuaModules are the dynamic modules Debian's nginx-extras needs for
 // the Lua balancer, in load order (the Lua module needs NDK first).

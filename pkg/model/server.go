@@ -30,6 +30,7 @@ type locKey struct {
 type fallback struct {
 	action Action
 	source string
+	vars   *LocationVars
 	policy locationPolicy
 }
 
@@ -229,11 +230,11 @@ func putIn[K comparable, V any](m *map[K]V, k K, v V) {
 // namespace that does not own the host, owners.go) prefix location is
 // "^~ /foo/": nginx then tries no regex for requests whose longest prefix
 // match it is, so the owner's regexes cannot take the guest's requests.
-func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, policy locationPolicy, guest bool) {
+func (s *serverBuilder) addRule(claim ruleKey, source string, vars *LocationVars, action Action, policy locationPolicy, guest bool) {
 	action = policy.apply(action)
 	if claim.regex {
 		s.regex = true
-		l := Location{Modifier: "~*", Path: "^" + claim.pattern, Source: source, Action: action}
+		l := Location{Modifier: "~*", Path: "^" + claim.pattern, Source: source, Vars: vars, Action: action}
 		putIn(&s.pathLen, l.Path, max(s.pathLen[l.Path], len(claim.path)))
 		policy.decorate(&l)
 		// Only a proxying location rewrites: in one nginx answers itself,
@@ -248,7 +249,7 @@ func (s *serverBuilder) addRule(claim ruleKey, source string, action Action, pol
 		return
 	}
 	put := func(modifier, path string) {
-		l := Location{Modifier: modifier, Path: path, Source: source, Action: action}
+		l := Location{Modifier: modifier, Path: path, Source: source, Vars: vars, Action: action}
 		policy.decorate(&l)
 		s.locations.put(l, policy.located())
 	}
@@ -313,7 +314,7 @@ func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 		// Without an explicit "location /" nginx would serve files from its
 		// html directory; unmatched requests go to the default backend or 404.
 		policy := s.fallback.policy
-		l := Location{Path: "/", Source: s.fallback.source, Action: policy.apply(s.fallback.action)}
+		l := Location{Path: "/", Source: s.fallback.source, Vars: s.fallback.vars, Action: policy.apply(s.fallback.action)}
 		policy.decorate(&l)
 		s.locations.put(l, policy.located())
 	}

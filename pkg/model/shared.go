@@ -28,7 +28,9 @@ func Shareable(s *Server) bool {
 // Shape returns the part of s that a server block shared by several hosts
 // prints once for all of them. Cleared are what differs per host and the
 // shared block takes from elsewhere: the names (its server_name list), the
-// locations' Source (no per-Ingress comments) and, where a location routes
+// locations' Source (no per-Ingress comments), their Vars (all but whether
+// they have any: the shared block reads them from maps on $host) and,
+// where a location routes
 // through the Lua balancer, its Route and the Action fields the route
 // carries to the balancer (backend, fallback, policy, affinity, canary),
 // since nginx.conf prints none of them. Upstream keeps only whether it is
@@ -53,6 +55,9 @@ func ShapeInto(out *Server, s *Server) {
 	for i := range out.Locations {
 		l := &out.Locations[i]
 		l.Source = ""
+		if l.Vars != nil {
+			l.Vars = &sharedVars
+		}
 		if l.Route != "" {
 			l.Route = "route"
 			l.Action = routedAction(l.Action)
@@ -67,6 +72,11 @@ func ShapeInto(out *Server, s *Server) {
 		}
 	}
 }
+
+// sharedVars stands for every location's Vars in a shape: a shared block
+// prints them from maps on $host (pkg/render), so only whether a location
+// has them shapes the block. Never written.
+var sharedVars = LocationVars{}
 
 // routedAction clears what a route hands to the Lua balancer.
 func routedAction(a Action) Action {

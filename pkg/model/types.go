@@ -121,6 +121,8 @@ type Global struct {
 	RuntimeDir string `json:"runtimeDir"`
 	// ErrorLog is the error_log target, e.g. "stderr".
 	ErrorLog string `json:"errorLog"`
+	// ErrorLogLevel is the error_log level, one of nginx's (error-log-level).
+	ErrorLogLevel string `json:"errorLogLevel"`
 	// AccessLog is the access_log target, or "off".
 	AccessLog string `json:"accessLog"`
 	// WorkerProcesses is the worker_processes value ("auto" or a number).
@@ -273,6 +275,9 @@ type Location struct {
 	// Route is the key of Config.Routes the Lua balancer uses for this
 	// location, or "" when it does not proxy through the balancer.
 	Route string `json:"route,omitempty"`
+	// Vars are ingress-nginx's per-location variables for an Ingress's
+	// location, or nil for generated ones (the http level's defaults).
+	Vars *LocationVars `json:"vars,omitempty"`
 	// Action is what nginx does with a matching request.
 	Action Action `json:"action"`
 	// Proxy holds the proxy settings the Ingress's annotations change, or
@@ -325,6 +330,26 @@ type Location struct {
 	RedirectHTTPS bool `json:"redirectHTTPS,omitempty"`
 	// RedirectPort is ":PORT" when HTTPS is not on 443, else "".
 	RedirectPort string `json:"redirectPort,omitempty"`
+}
+
+// LocationVars are the values of ingress-nginx's per-location variables
+// ($namespace, $ingress_name, $service_name, $service_port,
+// $proxy_upstream_name), which log formats and snippets written for
+// ingress-nginx read. Each is a Kubernetes name, a port or both joined by
+// "-", never "$"... except in a shared server block, where each may be an
+// nginx variable ("$portico_...") set by a map on $host (pkg/render).
+type LocationVars struct {
+	// Namespace is the Ingress's namespace.
+	Namespace string `json:"namespace"`
+	// Ingress is the Ingress's name.
+	Ingress string `json:"ingress"`
+	// Service is the backend Service's name, or "" when there is none.
+	Service string `json:"service"`
+	// ServicePort is the backend port as the Ingress names it (number or name), or "".
+	ServicePort string `json:"servicePort"`
+	// Upstream is ingress-nginx's name of the backend, "namespace-service-port",
+	// or "" when there is none.
+	Upstream string `json:"upstream"`
 }
 
 // LocationAccess is who may use a location and how fast, render-ready.

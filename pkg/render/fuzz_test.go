@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -134,7 +135,8 @@ func FuzzRenderModelStrings(f *testing.F) {
 			Name: name, ServerName: name,
 			TLS: &model.ServerTLS{CertificatePath: certPath, RedirectHTTP: true},
 			Locations: []model.Location{
-				{Modifier: "=", Path: path, Source: source, Action: model.Action{Upstream: upstream, Pass: "proxy_pass", ProxyPass: "http://" + upstream}},
+				{Modifier: "=", Path: path, Source: source, Action: model.Action{Upstream: upstream, Pass: "proxy_pass", ProxyPass: "http://" + upstream},
+					Vars: &model.LocationVars{Namespace: source, Ingress: name, Service: upstream, ServicePort: endpoint, Upstream: external}},
 				{Path: path, Source: source, Action: model.Action{Upstream: upstream, ExternalHost: external, Pass: "proxy_pass", ProxyPass: "https://" + upstream},
 					ProxySSL: &model.ProxySSL{Module: "proxy", Verify: "on", Name: external, ServerName: "on"}},
 				{Path: "/", Action: model.Action{Return: 404}},
@@ -177,5 +179,72 @@ func FuzzRenderModelStrings(f *testing.F) {
 			want = [][]string{{"$portico_route", upstream}}
 		}
 		require.Equal(t, want, routes)
+	})
+}
+
+// FuzzLogFormat puts arbitrary text into the ConfigMap's
+// log-format-upstream: the model either accepts it, and log_format then
+// reads back exactly as written, or reports it and keeps the default; an
+// accepted format names only variables nginx knows, so the seeds (and every
+// accepted input when not fuzzing) pass the real nginx -t with an Ingress
+// whose location sets the per-location variables.
+func FuzzLogFormat(f *testing.F) {
+	f.Add(model.DefaultLogFormat)
+	f.Add(`$the_real_ip $namespace/$ingress_name $service_name:$service_port [$proxy_upstream_name] [$proxy_alternative_upstream_name] $req_id`)
+	f.Add(`{"time": "$time_iso8601", "status": ${status}, "ua": "$http_user_agent", "ct": "$sent_http_content_type", "c": "$cookie_sid", "a": "$arg_q", "u": "$upstream_http_server"}`)
+	f.Add(`$remote_addr $unknown_variable`)
+	f.Add(`$portico_route`)
+	f.Add(`cost $ 5`)
+	f.Add(`${status`)
+	f.Add(`"; } server { listen 1; } #`)
+	f.Add("$status\n$status")
+	f.Add(`\"$status\\`)
+	r, err := render.New("")
+	require.NoError(f, err)
+	opts := goldenOptions()
+	runNginx := !isFuzzing()
+	var defaultPEM []byte
+	if runNginx {
+		nginxtest.Binary(f)
+		defaultPEM, err = certs.SelfSigned(certs.DefaultCommonName, 24*60*60*1e9)
+		require.NoError(f, err)
+	}
+	f.Fuzz(func(t *testing.T, format string) {
+		snap := fuzzSnapshot("log.example.com", "/", "web", "", "", "198.18.0.2")
+		snap.ConfigMaps = []*corev1.ConfigMap{{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "ops", Name: "portico"},
+			Data:       map[string]string{"log-format-upstream": format},
+		}}
+		cfg, findings := model.Build(snap, opts)
+		refused := false
+		for _, fd := range findings {
+			refused = refused || fd.Object.Kind == "ConfigMap"
+		}
+		want := strings.TrimSpace(format)
+		if refused {
+			want = model.DefaultLogFormat
+		}
+		conf, err := r.Render(cfg, 7)
+		require.NoError(t, err)
+		tree, err := ngxconf.Parse(string(conf))
+		require.NoError(t, err, "%s", conf)
+		require.Equal(t, ExpectedShape(cfg), RenderedShape(tree))
+		var got []string
+		ngxconf.Walk(tree, func(_ []string, d *ngxconf.Directive) {
+			if d.Name == "log_format" {
+				got = append(got, d.Args...)
+			}
+		})
+		require.Equal(t, []string{"portico", want}, got)
+		if !runNginx || refused {
+			return
+		}
+		dir := checkDir(t, defaultPEM)
+		require.NoError(t, rootfs.InstallLua(filepath.Join(dir, "lua")))
+		text := replaceRoot(string(conf), dir)
+		file := filepath.Join(dir, "nginx.conf")
+		require.NoError(t, os.WriteFile(file, []byte(text), 0o644))
+		out, ok := nginxtest.Check(t, file)
+		require.True(t, ok, "nginx -t rejected an accepted format %q:\n%s", format, out)
 	})
 }

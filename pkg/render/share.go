@@ -232,7 +232,7 @@ func (r *Renderer) plan(memo []*memoEntry) []block {
 }
 
 // identity digests what model.Shape clears from s and the template prints:
-// the names, the locations' sources and the route IDs.
+// the names, the locations' sources, per-location variables and the route IDs.
 func identity(k *keyer, s *model.Server) [32]byte {
 	k.buf = k.buf[:0]
 	k.str(s.Name)
@@ -241,6 +241,13 @@ func identity(k *keyer, s *model.Server) [32]byte {
 		l := &s.Locations[i]
 		k.str(l.Source)
 		k.str(l.Route)
+		if v := l.Vars; v != nil {
+			k.str(v.Namespace)
+			k.str(v.Ingress)
+			k.str(v.Service)
+			k.str(v.ServicePort)
+			k.str(v.Upstream)
+		}
 	}
 	for i := range s.ErrorLocations {
 		k.str(s.ErrorLocations[i].Route)
@@ -271,6 +278,9 @@ func sharedServer(members []*model.Server, prefix string) (model.Server, []Route
 	for i := range out.Locations {
 		l := &out.Locations[i]
 		l.Source = ""
+		if l.Vars != nil {
+			l.Vars = sharedVars(members, prefix, i, routeMap)
+		}
 		if l.Route != "" {
 			l.Route = routeMap(fmt.Sprintf("%s_%d", prefix, i), func(m *model.Server) string { return m.Locations[i].Route })
 		}
@@ -283,6 +293,38 @@ func sharedServer(members []*model.Server, prefix string) (model.Server, []Route
 		}
 	}
 	return out, maps
+}
+
+// sharedVars are location i's per-location variables in a block shared by
+// members: a value all members have is printed as it is, one that differs
+// is read from a map on $host (named prefix_i_ns, _ing, _svc, _port), and
+// the upstream name is built from the others. Only what differs costs a map.
+func sharedVars(members []*model.Server, prefix string, i int, routeMap func(string, func(*model.Server) string) string) *model.LocationVars {
+	field := func(suffix string, get func(*model.LocationVars) string) string {
+		first := get(members[0].Locations[i].Vars)
+		for _, m := range members[1:] {
+			if get(m.Locations[i].Vars) != first {
+				return routeMap(fmt.Sprintf("%s_%d_%s", prefix, i, suffix), func(m *model.Server) string {
+					return get(m.Locations[i].Vars)
+				})
+			}
+		}
+		return first
+	}
+	v := &model.LocationVars{
+		Namespace:   field("ns", func(v *model.LocationVars) string { return v.Namespace }),
+		Ingress:     field("ing", func(v *model.LocationVars) string { return v.Ingress }),
+		Service:     field("svc", func(v *model.LocationVars) string { return v.Service }),
+		ServicePort: field("port", func(v *model.LocationVars) string { return v.ServicePort }),
+	}
+	upstream := func(v *model.LocationVars) string { return v.Upstream }
+	if !slices.ContainsFunc(members, func(m *model.Server) bool { return m.Locations[i].Vars.Upstream == "" }) {
+		// Most blocks: every member has a Service, and the name needs no map of its own.
+		v.Upstream = v.Namespace + "-" + v.Service + "-" + v.ServicePort
+	} else {
+		v.Upstream = field("up", upstream)
+	}
+	return v
 }
 
 func newBuffer() *bytes.Buffer { return new(bytes.Buffer) }

@@ -71,12 +71,16 @@ func printAlone(t *testing.T, whole *render.Renderer, cfg *model.Config, srv mod
 	return string(text)
 }
 
-// asAnyHost gives s the name, sources and route IDs every host gets here.
+// asAnyHost gives s the name, sources, per-location variables and route
+// IDs every host gets here.
 func asAnyHost(s model.Server) model.Server {
 	s.Name, s.ServerName = "any.example", "any.example"
 	s.Locations = append([]model.Location(nil), s.Locations...)
 	for i := range s.Locations {
 		s.Locations[i].Source = ""
+		if s.Locations[i].Vars != nil {
+			s.Locations[i].Vars = &model.LocationVars{Namespace: "ns", Ingress: "any"}
+		}
 		if s.Locations[i].Route != "" {
 			s.Locations[i].Route = "rany"
 		}
