@@ -2,8 +2,6 @@ package render_test
 
 import (
 	"net/netip"
-	"os"
-	"path/filepath"
 	"regexp"
 	"testing"
 
@@ -16,7 +14,6 @@ import (
 	"github.com/portico-ingress/portico/pkg/ngxconf"
 	"github.com/portico-ingress/portico/pkg/render"
 	"github.com/portico-ingress/portico/pkg/testutil/nginxtest"
-	"github.com/portico-ingress/portico/rootfs"
 )
 
 // realIPHeaderArg is what real_ip_header may print: a header name the model
@@ -96,12 +93,7 @@ func FuzzRenderRealIP(f *testing.F) {
 		if !runNginx {
 			return
 		}
-		dir := checkDir(t, defaultPEM)
-		require.NoError(t, rootfs.InstallLua(filepath.Join(dir, "lua")))
-		text := replaceRoot(string(conf), dir)
-		file := filepath.Join(dir, "nginx.conf")
-		require.NoError(t, os.WriteFile(file, []byte(text), 0o644))
-		out, ok := nginxtest.Check(t, file)
-		require.True(t, ok, "nginx -t rejected the config:\n%s\n%s", out, text)
+		out, ok := nginxCheck(t, cfg, conf, defaultPEM)
+		require.True(t, ok, "nginx -t rejected the config:\n%s\n%s", out, conf)
 	})
 }

@@ -2,8 +2,6 @@ package render_test
 
 import (
 	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,7 +17,6 @@ import (
 	"github.com/portico-ingress/portico/pkg/render"
 	"github.com/portico-ingress/portico/pkg/snapshot"
 	"github.com/portico-ingress/portico/pkg/testutil/nginxtest"
-	"github.com/portico-ingress/portico/rootfs"
 )
 
 // fuzzSnapshot builds one Ingress whose user-controlled strings all come
@@ -109,13 +106,8 @@ func FuzzRenderIngress(f *testing.F) {
 		if !runNginx {
 			return
 		}
-		dir := checkDir(t, defaultPEM)
-		require.NoError(t, rootfs.InstallLua(filepath.Join(dir, "lua")))
-		text := replaceRoot(string(conf), dir)
-		file := filepath.Join(dir, "nginx.conf")
-		require.NoError(t, os.WriteFile(file, []byte(text), 0o644))
-		out, ok := nginxtest.Check(t, file)
-		require.True(t, ok, "nginx -t rejected the config:\n%s\n%s", out, text)
+		out, ok := nginxCheck(t, cfg, conf, defaultPEM)
+		require.True(t, ok, "nginx -t rejected the config:\n%s\n%s", out, conf)
 	})
 }
 
@@ -239,12 +231,7 @@ func FuzzLogFormat(f *testing.F) {
 		if !runNginx || refused {
 			return
 		}
-		dir := checkDir(t, defaultPEM)
-		require.NoError(t, rootfs.InstallLua(filepath.Join(dir, "lua")))
-		text := replaceRoot(string(conf), dir)
-		file := filepath.Join(dir, "nginx.conf")
-		require.NoError(t, os.WriteFile(file, []byte(text), 0o644))
-		out, ok := nginxtest.Check(t, file)
+		out, ok := nginxCheck(t, cfg, conf, defaultPEM)
 		require.True(t, ok, "nginx -t rejected an accepted format %q:\n%s", format, out)
 	})
 }
