@@ -9,11 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/portico-ingress/portico/pkg/certs"
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/ngxconf"
-	"github.com/portico-ingress/portico/pkg/render"
-	"github.com/portico-ingress/portico/pkg/testutil/nginxtest"
 )
 
 // realIPHeaderArg is what real_ip_header may print: a header name the model
@@ -36,16 +33,7 @@ func FuzzRenderRealIP(f *testing.F) {
 	f.Add("true", "false", "false", "true", "X-Forwarded-For", "10.0.0.0/8\n}", "${x}")
 	f.Add("1", "0", "t", "f", "proxy_protocol", "fe80::1%eth0, 10.0.0.1/33", "0")
 	f.Add("true", "false", "false", "true", "X-A$remote_addr", "", "24h")
-	r, err := render.New("")
-	require.NoError(f, err)
-	opts := goldenOptions()
-	runNginx := !isFuzzing()
-	var defaultPEM []byte
-	if runNginx {
-		nginxtest.Binary(f)
-		defaultPEM, err = certs.SelfSigned(certs.DefaultCommonName, 24*60*60*1e9)
-		require.NoError(f, err)
-	}
+	r, opts, runNginx, defaultPEM := fuzzSetup(f)
 	f.Fuzz(func(t *testing.T, forwarded, realIP, proxyProtocol, full, header, cidrs, timeout string) {
 		snap := fuzzSnapshot("lb.example.com", "/", "web", "tls", "x", "198.18.0.2")
 		snap.ConfigMaps = []*corev1.ConfigMap{{

@@ -81,16 +81,7 @@ func FuzzRenderIngress(f *testing.F) {
 	f.Add("*.example.com", "/", "web", "tls", "", "198.18.0.2")
 	f.Add("a.com;\n}", "/x;} location / { return 200 pwned; }#", "svc\"", "s\\\"", "-----BEGIN", "1.1.1.1;evil")
 	f.Add("evil.com\" ; error_log /tmp/x", "/${host}", "a{b", "$secret", "\x00", "::1")
-	r, err := render.New("")
-	require.NoError(f, err)
-	opts := goldenOptions()
-	runNginx := !isFuzzing()
-	var defaultPEM []byte
-	if runNginx {
-		nginxtest.Binary(f)
-		defaultPEM, err = certs.SelfSigned(certs.DefaultCommonName, 24*60*60*1e9)
-		require.NoError(f, err)
-	}
+	r, opts, runNginx, defaultPEM := fuzzSetup(f)
 	f.Fuzz(func(t *testing.T, host, path, service, secret, certData, address string) {
 		cfg, _ := model.Build(fuzzSnapshot(host, path, service, secret, certData, address), opts)
 		conf, err := r.Render(cfg, 7)
@@ -191,16 +182,7 @@ func FuzzLogFormat(f *testing.F) {
 	f.Add(`"; } server { listen 1; } #`)
 	f.Add("$status\n$status")
 	f.Add(`\"$status\\`)
-	r, err := render.New("")
-	require.NoError(f, err)
-	opts := goldenOptions()
-	runNginx := !isFuzzing()
-	var defaultPEM []byte
-	if runNginx {
-		nginxtest.Binary(f)
-		defaultPEM, err = certs.SelfSigned(certs.DefaultCommonName, 24*60*60*1e9)
-		require.NoError(f, err)
-	}
+	r, opts, runNginx, defaultPEM := fuzzSetup(f)
 	f.Fuzz(func(t *testing.T, format string) {
 		snap := fuzzSnapshot("log.example.com", "/", "web", "", "", "198.18.0.2")
 		snap.ConfigMaps = []*corev1.ConfigMap{{
@@ -234,4 +216,20 @@ func FuzzLogFormat(f *testing.F) {
 		out, ok := nginxCheck(t, cfg, conf, defaultPEM)
 		require.True(t, ok, "nginx -t rejected an accepted format %q:\n%s", format, out)
 	})
+}
+
+// fuzzSetup is what every render fuzz target starts from: a renderer of the
+// built-in template, the golden options, and, outside fuzzing (seeds run
+// by go test), the real nginx and a default certificate for nginx -t.
+func fuzzSetup(f *testing.F) (r *render.Renderer, opts model.Options, runNginx bool, defaultPEM []byte) {
+	f.Helper()
+	r, err := render.New("")
+	require.NoError(f, err)
+	runNginx = !isFuzzing()
+	if runNginx {
+		nginxtest.Binary(f)
+		defaultPEM, err = certs.SelfSigned(certs.DefaultCommonName, 24*60*60*1e9)
+		require.NoError(f, err)
+	}
+	return r, goldenOptions(), runNginx, defaultPEM
 }
