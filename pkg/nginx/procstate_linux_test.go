@@ -1,6 +1,7 @@
 package nginx
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,10 +96,18 @@ func TestDecideAdoption(t *testing.T) {
 		require.NoError(t, cmd.Start())
 		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 		require.NoError(t, os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644))
-		// Wait until the child has exec'd the shell, so /proc shows it.
+		// Wait until the child has exec'd the shell and its new command
+		// line is in place: execve switches /proc/PID/exe before it sets the
+		// argument area, so for a moment the shell shows an empty cmdline.
+		procDir := filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid))
+		last := args[len(args)-1]
 		require.Eventually(t, func() bool {
-			same, err := sameExecutable(filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "exe"), shell)
-			return err == nil && same
+			same, err := sameExecutable(filepath.Join(procDir, "exe"), shell)
+			if err != nil || !same {
+				return false
+			}
+			cmdline, err := os.ReadFile(filepath.Join(procDir, "cmdline"))
+			return err == nil && bytes.HasSuffix(cmdline, []byte(last+"\x00"))
 		}, 5*time.Second, 5*time.Millisecond)
 		return cmd.Process.Pid
 	}
