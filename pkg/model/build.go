@@ -59,6 +59,7 @@ func (b *builder) whole() (*Config, []Finding) {
 	cfg.Accepted = accepted
 	cfg.Owners = b.contested
 	cfg.ConfigMap = b.configMapApplied
+	cfg.ConfigMapValues = b.configMapValues
 	cfg.RecheckAt = b.clock.until
 	return cfg, b.findings
 }
@@ -138,6 +139,8 @@ type builder struct {
 	limits Limits
 	// configMapApplied is the options ConfigMap version applied (Config.ConfigMap).
 	configMapApplied *corev1.ConfigMap
+	// configMapValues are the values in effect, by key (Config.ConfigMapValues).
+	configMapValues map[string]string
 
 	// deps, when set, records the objects read (a unit's build, units.go).
 	deps *depLog

@@ -55,6 +55,10 @@ type Config struct {
 	// ConfigMap is the version of the options ConfigMap applied, nil for
 	// none: pass it back as Options.LastConfigMap.
 	ConfigMap *corev1.ConfigMap `json:"-"`
+	// ConfigMapValues are the options ConfigMap's values in effect, by key:
+	// those accepted and those kept from the live config (GlobalOption.KeepLast),
+	// not those refused. Pass them back as Options.LastConfigMapValues.
+	ConfigMapValues map[string]string `json:"-"`
 	// Owners are the namespaces that own the contested hosts (claimed by
 	// Ingresses of several namespaces), by host ("" for rules without
 	// one): pass them back as Options.LastOwners so that a host stays with
