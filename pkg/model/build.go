@@ -827,6 +827,9 @@ func (b *builder) collect(cfg *Config) {
 		if b.defaultServer.tls != nil {
 			b.defaultServer.tls.RedirectHTTP = false
 		}
+		// As ingress-nginx: what no Ingress routes (scanners, unknown
+		// hosts) stays out of the access log unless asked for.
+		b.defaultServer.quietFallback = !b.global.AccessLogDefaultBackend
 		cfg.DefaultServer = b.defaultServer.finish(redirectPort, b.global.HSTS)
 		if cfg.DefaultServer.TLS == nil {
 			cfg.DefaultServer.TLS = &ServerTLS{CertificatePath: b.global.DefaultCertificate}

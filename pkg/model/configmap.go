@@ -85,6 +85,33 @@ func GlobalOptions() []GlobalOption {
 			"$proxy_upstream_name, $proxy_alternative_upstream_name, $req_id, $the_real_ip); a format naming " +
 			"any other variable is refused and the last accepted one stays",
 			apply: applyLogFormat, KeepLast: true},
+		{Key: "log-format-escape-json", Default: "false", Doc: "escape the variables of the access log format for JSON (log_format escape=json), " +
+			"so that a format written as JSON stays valid JSON whatever a client sends",
+			apply: boolean(func(g *Global, b bool) { g.LogEscapeJSON = b }), KeepLast: true},
+		{Key: "log-format-escape-none", Default: "false", Doc: "do not escape the variables of the access log format (escape=none); " +
+			"wins over log-format-escape-json, as in ingress-nginx. A client's quote or newline then reaches the log as sent",
+			apply: boolean(func(g *Global, b bool) { g.LogEscapeNone = b }), KeepLast: true},
+		{Key: "skip-access-log-urls", Default: "(none)", Doc: "comma-separated request URIs the access log leaves out, each compared " +
+			"with the whole $request_uri (path and query, as the client sent it; nginx compares without regard to case), " +
+			"e.g. /healthz,/metrics",
+			apply: applySkipAccessLogURLs, KeepLast: true},
+		{Key: "access-log-path", Default: "/dev/stdout", Doc: "access log file, overriding --access-log: /dev/stdout, /dev/stderr, or an " +
+			"absolute path in a --log-dir directory (/var/log by default; in Portico's image, as in ingress-nginx's, " +
+			"/var/log/nginx/access.log is a link to /dev/stdout). nginx -t, which the controller runs, opens the file: " +
+			"a directory that does not exist there makes it refuse the ConfigMap, whose last accepted version stays",
+			apply: applyAccessLogPath, KeepLast: true},
+		{Key: "error-log-path", Default: "stderr", Doc: "nginx's error log: stderr, /dev/stderr, /dev/stdout, or an absolute path " +
+			"in a --log-dir directory, as for access-log-path (/var/log/nginx/error.log is a link to /dev/stderr)",
+			apply: applyErrorLogPath, KeepLast: true},
+		{Key: "enable-access-log-for-default-backend", Default: "false", Doc: "log the requests of unknown hosts and unmatched " +
+			"paths of host-less rules that the default server answers with --default-backend-service or 404 (as ingress-nginx, " +
+			"they are left out by default); a default backend an Ingress sets is always logged",
+			apply: boolean(func(g *Global, b bool) { g.AccessLogDefaultBackend = b }), KeepLast: true},
+		{Key: "log-format-stream", Default: "(none)", Doc: "not supported: Portico has no stream (TCP/UDP) block to log; " +
+			"a value is reported and changes nothing",
+			apply: func(*Global, string) error {
+				return errors.New("is not supported: Portico has no stream (TCP/UDP) block")
+			}},
 		{Key: "disable-access-log", Default: "false", Doc: "turn the access log off",
 			apply: boolean(func(g *Global, b bool) {
 				if b {
@@ -479,6 +506,7 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 	b.configMapValues = values
 	b.global.HSTS = hstsHeader(cm.Data, ref, b)
 	g := b.global
+	g.LogFormatEscape = logFormatEscape(g)
 	if (g.UseForwardedHeaders || g.EnableRealIP || g.ProxyProtocol) && len(g.RealIPFrom) == 0 {
 		// Fail closed: ingress-nginx's default 0.0.0.0/0 would let any
 		// client choose the address allowlists and rate limits see.

@@ -14,14 +14,20 @@ import (
 // keepLastValues are, for every ConfigMap key that keeps its previous value
 // (GlobalOption.KeepLast), two good values and a bad one.
 var keepLastValues = map[string][3]string{
-	"log-format-upstream":           {"$namespace $status", "$status", "$status $nope"},
-	"use-forwarded-headers":         {"true", "false", "yes please"},
-	"enable-real-ip":                {"true", "false", "on"},
-	"forwarded-for-header":          {"CF-Connecting-IP", "X-Real-IP", "X-F;\nset_real_ip_from 0.0.0.0/0"},
-	"compute-full-forwarded-for":    {"true", "false", "maybe"},
-	"proxy-real-ip-cidr":            {"192.0.2.0/24", "10.0.0.0/8", "10.0.0.0/8; allow all"},
-	"use-proxy-protocol":            {"true", "false", "enabled"},
-	"proxy-protocol-header-timeout": {"1m", "10s", "-1"},
+	"log-format-upstream":                   {"$namespace $status", "$status", "$status $nope"},
+	"use-forwarded-headers":                 {"true", "false", "yes please"},
+	"enable-real-ip":                        {"true", "false", "on"},
+	"forwarded-for-header":                  {"CF-Connecting-IP", "X-Real-IP", "X-F;\nset_real_ip_from 0.0.0.0/0"},
+	"compute-full-forwarded-for":            {"true", "false", "maybe"},
+	"proxy-real-ip-cidr":                    {"192.0.2.0/24", "10.0.0.0/8", "10.0.0.0/8; allow all"},
+	"use-proxy-protocol":                    {"true", "false", "enabled"},
+	"proxy-protocol-header-timeout":         {"1m", "10s", "-1"},
+	"log-format-escape-json":                {"true", "false", "json"},
+	"log-format-escape-none":                {"true", "false", "none"},
+	"skip-access-log-urls":                  {"/healthz,/ready", "/ping", "/healthz, /x\";"},
+	"access-log-path":                       {"/var/log/nginx/access.log", "/dev/stderr", "/etc/passwd"},
+	"error-log-path":                        {"/var/log/nginx/error.log", "/dev/stdout", "syslog:server=192.0.2.1"},
+	"enable-access-log-for-default-backend": {"true", "false", "sometimes"},
 }
 
 // TestKeepLastValue checks the one mechanism by which a bad value of a

@@ -129,6 +129,23 @@ type Global struct {
 	ErrorLogLevel string `json:"errorLogLevel"`
 	// AccessLog is the access_log target, or "off".
 	AccessLog string `json:"accessLog"`
+	// LogDirs are the directories access-log-path and error-log-path may
+	// name files in (--log-dir); nil means DefaultLogDirs().
+	LogDirs []string `json:"logDirs,omitempty"`
+	// LogEscapeJSON is log-format-escape-json.
+	LogEscapeJSON bool `json:"logEscapeJSON,omitempty"`
+	// LogEscapeNone is log-format-escape-none.
+	LogEscapeNone bool `json:"logEscapeNone,omitempty"`
+	// LogFormatEscape is log_format's escape parameter ("json", "none"),
+	// "" for nginx's default: what the two keys above decide.
+	LogFormatEscape string `json:"logFormatEscape,omitempty"`
+	// SkipAccessLogURLs are the request URIs ($request_uri, whole) the
+	// access log leaves out (skip-access-log-urls).
+	SkipAccessLogURLs []string `json:"skipAccessLogURLs,omitempty"`
+	// AccessLogDefaultBackend logs the requests the default server answers
+	// with the global default backend or 404, which ingress-nginx leaves out
+	// of the access log (enable-access-log-for-default-backend).
+	AccessLogDefaultBackend bool `json:"accessLogDefaultBackend,omitempty"`
 	// WorkerProcesses is the worker_processes value ("auto" or a number).
 	WorkerProcesses string `json:"workerProcesses"`
 	// WorkerConnections is the per-worker connection limit.
