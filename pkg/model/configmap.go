@@ -98,7 +98,8 @@ func GlobalOptions() []GlobalOption {
 		{Key: "access-log-path", Default: "/dev/stdout", Doc: "access log file, overriding --access-log: /dev/stdout, /dev/stderr, or an " +
 			"absolute path in a --log-dir directory (/var/log by default; in Portico's image, as in ingress-nginx's, " +
 			"/var/log/nginx/access.log is a link to /dev/stdout). nginx -t, which the controller runs, opens the file: " +
-			"a directory that does not exist there makes it refuse the ConfigMap, whose last accepted version stays",
+			"a directory that does not exist there makes it refuse the ConfigMap, whose last accepted version stays. With deploy/'s " +
+			"read-only root file systems, mount a volume at the file's directory in both containers",
 			apply: applyAccessLogPath, KeepLast: true},
 		{Key: "error-log-path", Default: "stderr", Doc: "nginx's error log: stderr, /dev/stderr, /dev/stdout, or an absolute path " +
 			"in a --log-dir directory, as for access-log-path (/var/log/nginx/error.log is a link to /dev/stderr)",
