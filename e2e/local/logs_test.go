@@ -63,7 +63,8 @@ func TestLogKeys(t *testing.T) {
 	t.Parallel()
 
 	// log-format-escape-json: a JSON format stays JSON whatever the client
-	// sends; nginx's default escaping (\x22) would not parse.
+	// sends; nginx's default escaping (\x22) would not parse. Then
+	// log-format-escape-none.
 	t.Run("escape-json", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
@@ -85,6 +86,17 @@ func TestLogKeys(t *testing.T) {
 		assert.Equal(t, agent, entry.UA)
 		assert.Equal(t, http.StatusOK, entry.Status)
 		assert.Equal(t, "default", entry.NS)
+
+		// log-format-escape-none wins over escape-json: the agent is
+		// written as sent, and the line is no longer JSON.
+		c.update(t, "configmap.yaml", logsConfigMap(
+			`log-format-upstream: '{"uri": "$request_uri", "ua": "$http_user_agent", "status": $status, "ns": "$namespace"}'`,
+			`log-format-escape-json: "true"`, `log-format-escape-none: "true"`,
+			"access-log-path: "+logFile))
+		r = c.getWith(t, "json.example.com", "/none-marker", map[string]string{"User-Agent": agent})
+		require.Equal(t, http.StatusOK, r.Status, "%s", r)
+		line = logLine(t, logFile, "/none-marker")
+		assert.Equal(t, `{"uri": "/none-marker", "ua": "`+agent+`", "status": 200, "ns": "default"}`, line)
 	})
 
 	// skip-access-log-urls: the listed request URIs are not logged; the
