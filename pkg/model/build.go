@@ -59,6 +59,7 @@ func (b *builder) whole() (*Config, []Finding) {
 	cfg.Accepted = accepted
 	cfg.Owners = b.contested
 	cfg.ConfigMap = b.configMapApplied
+	cfg.ConfigMapValues = b.configMapValues
 	cfg.RecheckAt = b.clock.until
 	return cfg, b.findings
 }
@@ -138,6 +139,8 @@ type builder struct {
 	limits Limits
 	// configMapApplied is the options ConfigMap version applied (Config.ConfigMap).
 	configMapApplied *corev1.ConfigMap
+	// configMapValues are the values in effect, by key (Config.ConfigMapValues).
+	configMapValues map[string]string
 
 	// deps, when set, records the objects read (a unit's build, units.go).
 	deps *depLog
@@ -824,6 +827,9 @@ func (b *builder) collect(cfg *Config) {
 		if b.defaultServer.tls != nil {
 			b.defaultServer.tls.RedirectHTTP = false
 		}
+		// As ingress-nginx: what no Ingress routes (scanners, unknown
+		// hosts) stays out of the access log unless asked for.
+		b.defaultServer.quietFallback = !b.global.AccessLogDefaultBackend
 		cfg.DefaultServer = b.defaultServer.finish(redirectPort, b.global.HSTS)
 		if cfg.DefaultServer.TLS == nil {
 			cfg.DefaultServer.TLS = &ServerTLS{CertificatePath: b.global.DefaultCertificate}
