@@ -55,7 +55,6 @@ var adviceRules = []adviceRule{
 		hint: "this client-certificate option is not implemented; auth-tls-secret, -verify-client, -verify-depth and -pass-certificate-to-upstream are"},
 	{keys: []string{"proxy-ssl-*"},
 		hint: "this backend TLS option is not implemented; proxy-ssl-secret, -verify, -name and -server-name are"},
-	{keys: []string{"service-upstream"}, feature: "proxying to the Service's cluster IP", planned: true},
 	{keys: []string{"proxy-buffers-number", "proxy-busy-buffers-size", "proxy-max-temp-file-size", "proxy-cookie-domain",
 		"proxy-cookie-path", "proxy-redirect-from", "proxy-redirect-to", "connection-proxy-header"},
 		feature: "this proxy setting", planned: true},

@@ -373,7 +373,6 @@ func TestAdviceFor(t *testing.T) {
 		{key: "auth-signin-redirect-param", contains: []string{"external-authentication option"}},
 		{key: "auth-tls-match-cn", contains: []string{"client-certificate option is not implemented"}},
 		{key: "proxy-ssl-ciphers", contains: []string{"backend TLS option is not implemented"}},
-		{key: "service-upstream", contains: []string{"cluster IP"}},
 		{key: "cors-allow-private-network", contains: []string{"CORS option is not implemented", "enable-cors"}},
 		{key: "satisfy", contains: []string{"both must pass"}},
 		{key: "upstream-hash-by-subset", contains: []string{"upstream-hash-by alone"}},
