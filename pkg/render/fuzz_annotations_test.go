@@ -47,7 +47,7 @@ var cveAnnotationKeys = []string{
 // served (UnsupportedSecurityAnnotation), never be silently dropped.
 var unsupportedSecurityKeys = []string{
 	"enable-modsecurity", "enable-owasp-core-rules", "modsecurity-transaction-id", "modsecurity-snippet",
-	"satisfy", "auth-cache-key", "auth-keepalive", "limit-rate", "proxy-ssl-verify-depth",
+	"satisfy", "auth-keepalive-connections", "limit-rate", "proxy-ssl-verify-depth",
 }
 
 // fuzzKeys lists every implemented annotation (annotations.Fields()) and
