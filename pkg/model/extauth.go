@@ -120,9 +120,9 @@ func (b *builder) extAuthExtras(ing *networkingv1.Ingress, ea annotations.Extern
 	if ea.ProxySetHeaders == "" {
 		return false
 	}
-	headers, why := b.authProxySetHeaders(ing, ea.ProxySetHeaders)
+	headers, reason, why := b.authProxySetHeaders(ing, ea.ProxySetHeaders)
 	if why != "" {
-		b.notServed(about, ReasonInvalidAnnotation, "auth-proxy-set-headers %q: %s; the Ingress's paths answer 503 until it is fixed, "+
+		b.notServed(about, reason, "auth-proxy-set-headers %q: %s; the Ingress's paths answer 503 until it is fixed, "+
 			"since the auth service would be asked without the headers it expects", excerpt.Of(ea.ProxySetHeaders), why)
 		return true
 	}
@@ -210,31 +210,33 @@ func (b *builder) authKeepalive(ing *networkingv1.Ingress, ea annotations.Extern
 // none may be a header that frames the request or that Portico sets for
 // the auth service: the auth location is an authentication control, so
 // an entry it cannot send refuses the Ingress rather than drops the entry.
-func (b *builder) authProxySetHeaders(ing *networkingv1.Ingress, ref string) ([]HeaderValue, string) {
+// The reason is ConfigMapNotFound or IneffectiveAnnotation (a valid
+// annotation that cannot take effect; the annotation itself is valid).
+func (b *builder) authProxySetHeaders(ing *networkingv1.Ingress, ref string) (headers []HeaderValue, reason, why string) {
 	name, own := ownNamespaceName(ing, ref)
 	if !own {
-		return nil, "the ConfigMap is in another namespace; only the Ingress's own namespace is read"
+		return nil, ReasonIneffectiveAnnotation, "the ConfigMap is in another namespace; only the Ingress's own namespace is read"
 	}
 	cm, ok := b.configMap(key(ing.Namespace, name))
 	if !ok {
-		return nil, fmt.Sprintf("ConfigMap %s/%s not found", ing.Namespace, name)
+		return nil, ReasonConfigMapNotFound, fmt.Sprintf("ConfigMap %s/%s not found", ing.Namespace, name)
 	}
 	keys := slices.Sorted(maps.Keys(cm.Data))
 	if len(keys) > 64 {
-		return nil, "the ConfigMap has more than 64 entries"
+		return nil, ReasonIneffectiveAnnotation, "the ConfigMap has more than 64 entries"
 	}
 	out := make([]HeaderValue, 0, len(keys))
 	for _, k := range keys {
 		v := cm.Data[k]
 		if !headerNamePattern.MatchString(k) || !plainHeaderValue(v) {
-			return nil, fmt.Sprintf("entry %q needs a header name (letters, digits, -) and a value without $ or control characters", excerpt.Of(k))
+			return nil, ReasonIneffectiveAnnotation, fmt.Sprintf("entry %q needs a header name (letters, digits, -) and a value without $ or control characters", excerpt.Of(k))
 		}
 		if reservedAuthHeaders[strings.ToLower(k)] {
-			return nil, fmt.Sprintf("entry %q names a header Portico sets for the auth request itself", excerpt.Of(k))
+			return nil, ReasonIneffectiveAnnotation, fmt.Sprintf("entry %q names a header Portico sets for the auth request itself", excerpt.Of(k))
 		}
 		out = append(out, HeaderValue{Name: k, Value: v})
 	}
-	return out, ""
+	return out, "", ""
 }
 
 // reservedAuthHeaders are the headers the auth location sets or that
