@@ -136,8 +136,15 @@ func (b *builder) extAuthExtras(ing *networkingv1.Ingress, ea annotations.Extern
 // user's key. Two Ingresses with the same auth-cache-key and the same host
 // (two namespaces, one claiming the host in vain) never share an entry.
 func authCacheKey(ing *networkingv1.Ingress, userKey string) string {
+	return fullHashID(ing) + ":${host}:" + userKey
+}
+
+// fullHashID is the whole SHA-256 of namespace/name, for names shared by
+// every Ingress's objects at http level (the auth cache, auth upstreams):
+// hashID's 48 bits could be matched by a chosen name, this cannot.
+func fullHashID(ing *networkingv1.Ingress) string {
 	sum := sha256.Sum256([]byte(ing.Namespace + "/" + ing.Name))
-	return hex.EncodeToString(sum[:]) + ":${host}:" + userKey
+	return hex.EncodeToString(sum[:])
 }
 
 // authCacheValid turns auth-cache-duration's entries (checked by the
@@ -194,7 +201,9 @@ func (b *builder) authKeepalive(ing *networkingv1.Ingress, ea annotations.Extern
 		timeout = annotations.DefaultKeepaliveTimeout
 	}
 	up := &AuthUpstream{
-		Name:      "portico_auth_" + hashID(ing),
+		// A pool of another Ingress's name would send one tenant's
+		// checks to the other's auth service: the name is the full hash.
+		Name:      "portico_auth_" + fullHashID(ing),
 		Server:    netip.AddrPortFrom(addr.Unmap(), uint16(p)).String(),
 		Keepalive: ea.Keepalive,
 		Requests:  requests,

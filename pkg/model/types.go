@@ -645,7 +645,7 @@ type AuthCacheValid struct {
 // AuthUpstream is an upstream block with idle connections to one auth
 // service (auth-keepalive), one per Ingress: pools are never shared.
 type AuthUpstream struct {
-	// Name is "portico_auth_" and a hash of the Ingress's namespace and name.
+	// Name is "portico_auth_" and the SHA-256 of the Ingress's namespace and name.
 	Name string `json:"name"`
 	// Server is an IP address and port: nginx -t never resolves a name here.
 	Server string `json:"server"`
