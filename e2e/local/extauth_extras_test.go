@@ -170,6 +170,7 @@ func TestAuthCacheTenantIsolation(t *testing.T) {
 		v, _ := calls.LoadOrStore(r.URL.Path, new(atomic.Int64))
 		v.(*atomic.Int64).Add(1)
 		if r.URL.Path == "/verify/a" && r.Header.Get("Authorization") == "Bearer shared" {
+			w.Header().Set("X-Auth-Request-User", "alice")
 			w.WriteHeader(http.StatusOK)
 			return
 		}
@@ -179,9 +180,10 @@ func TestAuthCacheTenantIsolation(t *testing.T) {
 	const p = "nginx.ingress.kubernetes.io/"
 	tenant := func(ns, path string) string {
 		return inNamespace(ns, annotate(ingressYAML("portal", "shared.example.com", route{"/" + ns, "Prefix", "app"}), map[string]string{
-			p + "auth-url":            strconv.Quote("http://" + auth.String() + path),
-			p + "auth-cache-key":      strconv.Quote("$http_authorization"),
-			p + "auth-cache-duration": strconv.Quote("200 401 10m"),
+			p + "auth-url":              strconv.Quote("http://" + auth.String() + path),
+			p + "auth-cache-key":        strconv.Quote("$http_authorization"),
+			p + "auth-cache-duration":   strconv.Quote("200 401 10m"),
+			p + "auth-response-headers": "X-Auth-Request-User",
 		}))
 	}
 	c := startController(t, options{
@@ -198,6 +200,7 @@ func TestAuthCacheTenantIsolation(t *testing.T) {
 	for range 5 {
 		r := authRequest(t, c, "shared.example.com", "/team-a", token)
 		assert.Equal(t, http.StatusOK, r.Status, "%s", r)
+		assert.Contains(t, r.Body, `"X-Auth-Request-User":"alice"`, "a cached answer still passes its headers to the backend")
 	}
 	assert.Equal(t, a, count("/verify/a"), "cached 200s: the auth service is not asked again within the window")
 
@@ -221,6 +224,7 @@ func TestAuthKeepalive(t *testing.T) {
 	type authService struct {
 		addr        *net.TCPAddr
 		conns, hits atomic.Int64
+		host        atomic.Value // the last Host header
 	}
 	start := func() *authService {
 		s := &authService{}
@@ -233,8 +237,9 @@ func TestAuthKeepalive(t *testing.T) {
 					s.conns.Add(1)
 				}
 			},
-			Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				s.hits.Add(1)
+				s.host.Store(r.Host)
 				w.WriteHeader(http.StatusOK) // no body: nginx can keep the connection
 			}),
 		}
@@ -282,6 +287,7 @@ func TestAuthKeepalive(t *testing.T) {
 	// was on another worker).
 	assert.LessOrEqual(t, kept.conns.Load()-keptConns, int64(1), "auth-keepalive: the checks reuse one connection")
 	assert.Equal(t, int64(n), fresh.conns.Load()-freshConns, "without auth-keepalive: a connection per check")
+	assert.Equal(t, kept.addr.String(), kept.host.Load(), "the auth service sees auth-url's host, not the pool's name")
 
 	assert.Contains(t, string(c.MustStatusGet(t, "/debug/config")), `upstream "portico_auth_`, "the IP-address auth-url has its upstream")
 	assert.NotContains(t, string(c.MustStatusGet(t, "/debug/config")), "portico-test.invalid:4180;", "no upstream names the unresolvable host")
