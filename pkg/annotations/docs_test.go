@@ -56,7 +56,7 @@ func annotationsDoc() string {
 	b.WriteString(extAuthDoc())
 	b.WriteString("\n## nginx variables\n\n")
 	b.WriteString("`auth-url`, `auth-signin`, `permanent-redirect`, `temporal-redirect`, `upstream-vhost` and\n")
-	b.WriteString("`x-forwarded-prefix` may name these read-only\n")
+	b.WriteString("`x-forwarded-prefix` (and `auth-cache-key` and `auth-request-redirect`) may name these read-only\n")
 	b.WriteString("nginx variables, as `$name` or `${name}` (NAME is lower-case letters, digits and `_`; names are\n")
 	b.WriteString("lower-cased as nginx does):\n\n")
 	b.WriteString("`" + strings.Join(ngxvar.Names(), "`, `") + "`")
