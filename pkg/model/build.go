@@ -477,7 +477,7 @@ func (b *builder) addHostSettings(ing *networkingv1.Ingress, ref ObjectRef, sour
 // default server, and the default-backend annotation, for the owned hosts.
 func (b *builder) addDefaultBackends(ing *networkingv1.Ingress, ref ObjectRef, source string, owned []string, policy locationPolicy) {
 	if ing.Spec.DefaultBackend != nil {
-		action := b.balanced(b.backend(ing.Namespace, *ing.Spec.DefaultBackend, ref), policy)
+		action := b.balanced(b.backend(ing.Namespace, *ing.Spec.DefaultBackend, policy.balance.ServiceUpstream, ref), policy)
 		for _, h := range owned {
 			srv := b.server(h)
 			if srv.fallback == nil {
@@ -565,7 +565,7 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 		srv.regexPaths++
 	}
 	srv.claims[claim] = source
-	action := b.backend(ing.Namespace, p.Backend, ref)
+	action := b.backend(ing.Namespace, p.Backend, policy.balance.ServiceUpstream, ref)
 	if db := policy.defaultBackend; db != nil {
 		switch {
 		case unavailable(action):

@@ -254,7 +254,15 @@ func (s *serverBuilder) addRule(claim ruleKey, source string, vars *LocationVars
 		s.locations.put(l, policy.located())
 	}
 	if claim.exact {
-		put("=", claim.path)
+		l := Location{Modifier: "=", Path: claim.path, Source: source, Vars: vars, Action: action}
+		policy.decorate(&l)
+		// An Exact path stays exact with rewrite-target (ingress-nginx turns
+		// it into a prefix regex, which serves paths the Ingress never
+		// named); the rewrite matches the whole path, so $1..$9 are empty.
+		if policy.rewriteTarget != "" && action.ProxyPass != "" {
+			l.Rewrite = &Rewrite{Regex: "^" + regexp.QuoteMeta(claim.path) + "$", Replacement: policy.rewriteTarget, Redirect: policy.rewriteRedirect}
+		}
+		s.locations.put(l, policy.located())
 		delete(s.weak, locKey{modifier: "=", path: claim.path})
 		return
 	}

@@ -512,6 +512,9 @@ type Upstream struct {
 	Namespace string `json:"namespace,omitempty"`
 	Service   string `json:"service,omitempty"`
 	PortName  string `json:"portName,omitempty"`
+	// ClusterIP is set when the endpoints are the Service's cluster IPs
+	// (service-upstream), not its EndpointSlices.
+	ClusterIP bool `json:"clusterIP,omitempty"`
 	// ExternalName and ExternalPort are set instead of PortName for an
 	// ExternalName Service: the endpoints are the address ExternalName is,
 	// or the addresses it resolves to (snapshot.Resolved), with ExternalPort.
