@@ -21,7 +21,8 @@ func annotationsDoc() string {
 	b.WriteString("- an invalid value is a Warning (`InvalidAnnotation`) on the Ingress; the Ingress keeps being\n")
 	b.WriteString("  served as it was last accepted, and a new Ingress with an invalid value is not served until\n")
 	b.WriteString("  it is fixed; other Ingresses are never affected;\n")
-	b.WriteString("- except in the proxy group (timeouts, sizes, buffering: no security control), where a plain\n")
+	b.WriteString("- except in the proxy group (timeouts, sizes, buffering) and the `auth-keepalive` keys (no\n")
+	b.WriteString("  security control), where a plain\n")
 	b.WriteString("  invalid value (letters, digits, `.`, `-`, `_` only, such as `60sec`) is ignored and the default\n")
 	b.WriteString("  applies, as in ingress-nginx (`IgnoredAnnotationValue`, the Ingress is served); timeouts take\n")
 	b.WriteString("  whole seconds or nginx time units (`1800s`, `30m`, `1h30m`, `500ms`);\n")
@@ -52,9 +53,10 @@ func annotationsDoc() string {
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", f.Key, f.Allowed, f.Default, f.Risk, f.Doc)
 	}
+	b.WriteString(extAuthDoc())
 	b.WriteString("\n## nginx variables\n\n")
 	b.WriteString("`auth-url`, `auth-signin`, `permanent-redirect`, `temporal-redirect`, `upstream-vhost` and\n")
-	b.WriteString("`x-forwarded-prefix` may name these read-only\n")
+	b.WriteString("`x-forwarded-prefix` (and `auth-cache-key` and `auth-request-redirect`) may name these read-only\n")
 	b.WriteString("nginx variables, as `$name` or `${name}` (NAME is lower-case letters, digits and `_`; names are\n")
 	b.WriteString("lower-cased as nginx does):\n\n")
 	b.WriteString("`" + strings.Join(ngxvar.Names(), "`, `") + "`")

@@ -1,6 +1,7 @@
 package annotations
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -51,11 +52,12 @@ func TestTimeValues(t *testing.T) {
 	}
 }
 
-// TestFallBackOnlyForNonSecurityKeys: only the proxy group falls back; a
-// security key with an invalid plain value is still refused.
+// TestFallBackOnlyForNonSecurityKeys: only the proxy group and the
+// auth-keepalive keys (connection reuse, no control) fall back; a security
+// key with an invalid plain value is still refused.
 func TestFallBackOnlyForNonSecurityKeys(t *testing.T) {
 	for _, f := range Fields() {
-		assert.Equal(t, f.Group == "proxy", f.FallBack, "FallBack of %s", f.Key)
+		assert.Equal(t, f.Group == "proxy" || strings.HasPrefix(f.Key, "auth-keepalive"), f.FallBack, "FallBack of %s", f.Key)
 	}
 	p := NewParser("")
 	for _, k := range []string{"allowlist-source-range", "limit-rps", "auth-type", "proxy-ssl-verify", "auth-tls-verify-client"} {

@@ -18,8 +18,14 @@ func TestUnsupportedSecurityAnnotations(t *testing.T) {
 		// The ModSecurity keys Portico implements are supported; an
 		// unknown one of that family is not.
 		{"modsecurity-rules-file", "/etc/shadow", UnsupportedSecurity},
-		{"auth-cache-key", "$remote_user", UnsupportedSecurity},
-		{"auth-keepalive", "10", UnsupportedSecurity},
+		// The external-auth keys of issue 13 are implemented; auth-snippet
+		// and a key ingress-nginx never had are not.
+		{"auth-cache-key", "$remote_user", Invalid},
+		{"auth-cache-key", "$cookie_session", ""},
+		{"auth-keepalive", "10", ""},
+		{"auth-proxy-set-headers", "auth-headers", ""},
+		{"auth-snippet", "proxy_set_header X-A b;", UnsupportedSecurity},
+		{"auth-keepalive-connections", "10", UnsupportedSecurity},
 		{"auth-tls-match-cn", "CN=a", UnsupportedSecurity},
 		{"auth-urll", "http://typo.example.com", UnsupportedSecurity},
 		{"satisfy", "any", UnsupportedSecurity},

@@ -56,6 +56,9 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) locatio
 				"names the real auth service", excerpt.Of(ea.URL), why)
 			policy.denied = true
 			policy.extAuth, policy.authEndpoint = nil, nil // nothing may ever call it
+		} else if b.extAuthExtras(ing, ea, policy.extAuth, policy.authEndpoint) {
+			policy.denied = true
+			policy.extAuth, policy.authEndpoint = nil, nil
 		}
 	}
 	policy.regex = set.Rewrite.UseRegex || set.Rewrite.Target != ""

@@ -348,7 +348,9 @@ func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 		if p.forceSSLRedirect || (s.tls != nil && p.sslRedirect != nil && *p.sslRedirect) || (p.sslRedirect == nil && serverDefault) {
 			loc.RedirectHTTPS, loc.RedirectPort = true, redirectPort
 		}
-		if (loc.CORS != nil || len(loc.ResponseHeaders) > 0 || hasDirective(loc.Snippet, "add_header")) && s.tls != nil {
+		// add_header in a location (the auth answer's Set-Cookie too)
+		// hides the server's: HSTS is repeated there.
+		if (loc.CORS != nil || len(loc.ResponseHeaders) > 0 || loc.ExternalAuth != nil || hasDirective(loc.Snippet, "add_header")) && s.tls != nil {
 			loc.HSTS = hsts
 		}
 	}

@@ -45,6 +45,12 @@ type Config struct {
 	OriginMaps []OriginMap `json:"originMaps,omitempty"`
 	// LimitExempts are the limit-whitelist networks, sorted by Geo.
 	LimitExempts []LimitExempt `json:"limitExempts,omitempty"`
+	// AuthUpstreams are the auth-keepalive upstreams the servers' auth
+	// endpoints name, sorted by Name (authShared).
+	AuthUpstreams []AuthUpstream `json:"authUpstreams,omitempty"`
+	// AuthCacheZone is set when an auth endpoint caches (auth-cache-key):
+	// the http block then has the one shared zone.
+	AuthCacheZone bool `json:"authCacheZone,omitempty"`
 	// AuthFiles are the htpasswd files basic authentication reads, sorted by Path.
 	AuthFiles []SecretFile `json:"authFiles,omitempty"`
 	// Ingresses are the Ingresses of our class this config serves, oldest first; status goes to them.
@@ -574,6 +580,9 @@ type ExternalAuth struct {
 	SignIn string `json:"signIn,omitempty"`
 	// Headers are copied from the auth answer to the proxied request.
 	Headers []AuthHeader `json:"headers,omitempty"`
+	// AlwaysSetCookie passes the auth answer's Set-Cookie on every
+	// response (auth-always-set-cookie), not only on 2xx and 3xx.
+	AlwaysSetCookie bool `json:"alwaysSetCookie,omitempty"`
 }
 
 // AuthHeader copies one auth response header: auth_request_set Variable
@@ -623,6 +632,53 @@ type AuthEndpoint struct {
 	URL string `json:"url"`
 	// Method is proxy_method, or "" for GET.
 	Method string `json:"method,omitempty"`
+	// Upstream is the pool URL's host names (auth-keepalive), or nil
+	// when nginx connects per request; Config.AuthUpstreams lists it.
+	Upstream *AuthUpstream `json:"upstream,omitempty"`
+	// Host is the Host header with an Upstream: the host[:port] auth-url
+	// names (nginx would send the upstream's name).
+	Host string `json:"host,omitempty"`
+	// RequestRedirect is X-Auth-Request-Redirect (auth-request-redirect,
+	// allowlisted variables), or "" for the request URI.
+	RequestRedirect string `json:"requestRedirect,omitempty"`
+	// SetHeaders are sent to the auth service (auth-proxy-set-headers),
+	// sorted by name; values hold no "$".
+	SetHeaders []HeaderValue `json:"setHeaders,omitempty"`
+	// Cache caches the auth answers (auth-cache-key), when set.
+	Cache *AuthCache `json:"cache,omitempty"`
+}
+
+// AuthCache is proxy_cache in the shared auth cache zone (Config.AuthCacheZone).
+type AuthCache struct {
+	// Key is proxy_cache_key: a hash of the Ingress's namespace and name,
+	// the request's host and the user's key (allowlisted variables), so
+	// that no Ingress reads or fills another's entries.
+	Key string `json:"key"`
+	// Valid are the proxy_cache_valid lines.
+	Valid []AuthCacheValid `json:"valid"`
+}
+
+// AuthCacheValid is one proxy_cache_valid: status codes and a time.
+type AuthCacheValid struct {
+	// Codes are status codes or "any"; none means 200, 301 and 302.
+	Codes []string `json:"codes,omitempty"`
+	// Time is an nginx time ("5m").
+	Time string `json:"time"`
+}
+
+// AuthUpstream is an upstream block with idle connections to one auth
+// service (auth-keepalive), one per Ingress: pools are never shared.
+type AuthUpstream struct {
+	// Name is "portico_auth_" and the SHA-256 of the Ingress's namespace and name.
+	Name string `json:"name"`
+	// Server is an IP address and port: nginx -t never resolves a name here.
+	Server string `json:"server"`
+	// Keepalive is the number of idle connections per worker.
+	Keepalive int `json:"keepalive"`
+	// Requests is keepalive_requests.
+	Requests int `json:"requests"`
+	// Timeout is keepalive_timeout, as an nginx time.
+	Timeout string `json:"timeout"`
 }
 
 // ProxySSL is the backend TLS settings of a location (proxy-ssl family).

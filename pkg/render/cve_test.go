@@ -54,6 +54,7 @@ var cveCases = []cveCase{
 	{file: "cve-2025-1974-load-module", cve: "CVE-2025-1974"},
 	{file: "cve-2025-1974-implemented-annotations", cve: "CVE-2025-1974"},
 	{file: "cve-2025-24514-auth-url", cve: "CVE-2025-24514"},
+	{file: "cve-2025-15566-auth-proxy-set-headers", cve: "CVE-2025-15566", want: []string{model.ReasonIneffectiveAnnotation}},
 	{file: "cve-2025-1097-auth-tls-match-cn", cve: "CVE-2025-1097"},
 	{file: "cve-2025-1098-mirror-uid", cve: "CVE-2025-1098"},
 	{file: "cve-2025-1098-mirror-host", cve: "CVE-2025-1098"},

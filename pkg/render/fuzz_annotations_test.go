@@ -47,7 +47,7 @@ var cveAnnotationKeys = []string{
 // served (UnsupportedSecurityAnnotation), never be silently dropped.
 var unsupportedSecurityKeys = []string{
 	"enable-modsecurity", "enable-owasp-core-rules", "modsecurity-transaction-id", "modsecurity-snippet",
-	"satisfy", "auth-cache-key", "auth-keepalive", "limit-rate", "proxy-ssl-verify-depth",
+	"satisfy", "auth-keepalive-connections", "limit-rate", "proxy-ssl-verify-depth",
 }
 
 // fuzzKeys lists every implemented annotation (annotations.Fields()) and
@@ -226,6 +226,16 @@ var validAnnotationValues = map[string][]string{
 	"enable-modsecurity":          {"true", "false"},
 	"enable-owasp-core-rules":     {"true"},
 	"modsecurity-transaction-id":  {"$request_id", "$req_id", "shop-1.a_b"},
+	"auth-signin-redirect-param":  {"redirect_to", "a.b~c-d_e"},
+	"auth-cache-key":              {"$cookie__oauth2_proxy", "user:${http_authorization}|$host,v1;x=@/+~"},
+	"auth-cache-duration":         {"200 202 401 5m", "200 202 10m, 401 1m, any 9999999y", "500ms"},
+	"auth-proxy-set-headers":      {"auth-headers", "default/auth-headers"},
+	"auth-request-redirect":       {"https://$host$request_uri", "/welcome?from=$uri&q=$arg_q", "$request_uri"},
+	"auth-always-set-cookie":      {"true", "false"},
+	"auth-keepalive":              {"0", "1024"},
+	"auth-keepalive-requests":     {"1", "1000000"},
+	"auth-keepalive-timeout":      {"1", "86400"},
+	"auth-keepalive-share-vars":   {"true"},
 	"modsecurity-snippet":         {"SecRuleEngine On", "SecRuleEngine DetectionOnly\nSecRuleRemoveById 920350 941100-941199\nSecRuleRemoveByTag attack-xss", "# c\nSecRequestBodyAccess Off\nSecResponseBodyAccess On"},
 }
 
@@ -292,6 +302,10 @@ func userURLVariable(d *ngxconf.Directive, name string) bool {
 	switch {
 	case d.Name == "set" && len(d.Args) == 2 && d.Args[0] == "$portico_auth_target":
 		return true
+	case d.Name == "proxy_cache_key":
+		return true // auth-cache-key: only a cache key, after the Ingress's hash
+	case d.Name == "proxy_set_header" && len(d.Args) == 2 && d.Args[0] == "X-Auth-Request-Redirect":
+		return !ngxvar.Credential(name) // auth-request-redirect: a URL the auth service redirects to
 	case d.Name == "proxy_set_header" && len(d.Args) == 2 && (d.Args[0] == "Host" || d.Args[0] == "X-Forwarded-Prefix"):
 		return true // upstream-vhost, x-forwarded-prefix: to the Ingress's own backend
 	case d.Name == "return" || d.Name == "error_page":
@@ -386,6 +400,16 @@ func FuzzRenderAnnotations(f *testing.F) {
 	f.Add("force-ssl-redirect", "true", "ssl-redirect", "false", "/a/", "")
 	f.Add("auth-type", "basic", "auth-secret", "htpasswd", "/private", "b.example.com")
 	f.Add("auth-url", "http://auth.example.com:4180/oauth2/auth?u=$request_uri&s=$cookie_s", "auth-signin", "https://$host/oauth2/start?rd=$escaped_request_uri", "/", "o.example.com")
+	// External auth as oauth2-proxy setups write it (issue 13): keepalive
+	// to an IP address, a cached answer, the sign-in parameter renamed.
+	f.Add("auth-url", "http://198.18.0.20:4180/oauth2/auth", "auth-keepalive", "16", "/", "o.example.com")
+	f.Add("auth-url", "http://[2001:db8::7]:4180/oauth2/auth?u=$request_uri", "auth-cache-key", "$cookie__oauth2_proxy", "/", "o.example.com")
+	f.Add("auth-url", "http://auth.example.com/check", "auth-keepalive", "4", "/", "o.example.com")
+	f.Add("auth-signin", "https://$host/oauth2/start", "auth-signin-redirect-param", "redirect_to", "/", "o.example.com")
+	f.Add("auth-url", "http://198.18.0.20/verify", "auth-request-redirect", "https://$host$request_uri", "/", "o.example.com")
+	f.Add("auth-url", "http://198.18.0.20/verify", "auth-always-set-cookie", "true", "/", "o.example.com")
+	f.Add("auth-url", "http://198.18.0.20/verify", "auth-proxy-set-headers", "auth-headers", "/", "o.example.com")
+	f.Add("auth-cache-key", "$http_authorization", "auth-cache-duration", "200 202 10m, 401 1m", "/", "o.example.com")
 	f.Add("rewrite-target", "/$1", "use-regex", "true", "/api/(.*)", "rw.example.com")
 	// rewrite-target alone makes the path a regex; on "/" it must win over
 	// the host's fallback; an absolute URL redirects, its host fixed text.

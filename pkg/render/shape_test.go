@@ -66,6 +66,8 @@ var allowedDirectives = []string{
 	"load_module", "lua_package_path", "lua_shared_dict", "init_by_lua_file", "init_worker_by_lua_file",
 	"rewrite_by_lua_file", "header_filter_by_lua_file", "log_by_lua_file", "balancer_by_lua_file", "content_by_lua_file",
 	"modsecurity", "modsecurity_rules_file", "modsecurity_rules", "modsecurity_transaction_id",
+	// The auth cache (auth-cache-key): the zone and its use in auth locations.
+	"proxy_cache_path", "proxy_cache", "proxy_cache_key", "proxy_cache_valid",
 	"set_by_lua_file",
 }
 

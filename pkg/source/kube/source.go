@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -44,24 +45,31 @@ type Options struct {
 // they refer to, so a Secret event finds its users without a scan.
 const tlsSecretIndex = "portico.dev/secrets"
 
-// headerMapIndex indexes Ingresses by their custom-headers ConfigMap.
+// headerMapIndex indexes Ingresses by the ConfigMaps their custom-headers
+// and auth-proxy-set-headers name.
 const headerMapIndex = "portico.dev/custom-headers"
 
-// ingressRef returns the "namespace/name" an Ingress annotation names,
-// always in the Ingress's namespace (the model reads no other).
-func ingressRef(obj any, annotation string) ([]string, error) {
+// ingressRef returns the "namespace/name" each of the Ingress annotations
+// names, always in the Ingress's namespace (the model reads no other).
+func ingressRef(obj any, annotations ...string) ([]string, error) {
 	ing, ok := obj.(*networkingv1.Ingress)
 	if !ok {
 		return nil, nil
 	}
-	v := strings.TrimSpace(ing.Annotations[annotation])
-	if v == "" {
-		return nil, nil
+	var out []string
+	for _, a := range annotations {
+		v := strings.TrimSpace(ing.Annotations[a])
+		if v == "" {
+			continue
+		}
+		if _, n, found := strings.Cut(v, "/"); found {
+			v = n
+		}
+		if k := ing.Namespace + "/" + v; !slices.Contains(out, k) {
+			out = append(out, k)
+		}
 	}
-	if _, n, found := strings.Cut(v, "/"); found {
-		v = n
-	}
-	return []string{ing.Namespace + "/" + v}, nil
+	return out, nil
 }
 
 // Source watches Ingresses, IngressClasses, Services, EndpointSlices,
@@ -80,7 +88,7 @@ type Source struct {
 	secrets        cache.SharedIndexInformer
 	configMaps     cache.SharedIndexInformer
 	// headerMaps are the ConfigMaps of the watched namespaces; only those an
-	// Ingress's custom-headers names reach the snapshot.
+	// Ingress's custom-headers or auth-proxy-set-headers names reach the snapshot.
 	headerMaps cache.SharedIndexInformer
 
 	// endpointsChanged, when set, is called instead of changed for
@@ -130,9 +138,10 @@ func New(opts Options) (*Source, error) {
 	}
 	authKey := strings.TrimSuffix(prefix, "/") + "/auth-secret"
 	headersKey := strings.TrimSuffix(prefix, "/") + "/custom-headers"
+	authHeadersKey := strings.TrimSuffix(prefix, "/") + "/auth-proxy-set-headers"
 	if err := s.ingresses.AddIndexers(cache.Indexers{
 		tlsSecretIndex: func(obj any) ([]string, error) { return ingressSecrets(obj, authKey) },
-		headerMapIndex: func(obj any) ([]string, error) { return ingressRef(obj, headersKey) },
+		headerMapIndex: func(obj any) ([]string, error) { return ingressRef(obj, headersKey, authHeadersKey) },
 	}); err != nil {
 		return nil, fmt.Errorf("indexing Ingresses: %w", err)
 	}
@@ -312,7 +321,8 @@ func (s *Source) Snapshot() (*snapshot.Snapshot, error) {
 	return snap, nil
 }
 
-// headerMapReferenced reports whether an Ingress names the ConfigMap in custom-headers.
+// headerMapReferenced reports whether an Ingress names the ConfigMap in
+// custom-headers or auth-proxy-set-headers.
 func (s *Source) headerMapReferenced(obj any) bool {
 	k, err := cache.MetaNamespaceKeyFunc(obj)
 	if err != nil {

@@ -37,7 +37,12 @@ func TestSourceSnapshotsAndTriggers(t *testing.T) {
 		&networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "private",
 			Annotations: map[string]string{"nginx.ingress.kubernetes.io/auth-secret": "htpasswd",
 				"nginx.ingress.kubernetes.io/custom-headers": "headers"}}},
+		&networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "oauth",
+			Annotations: map[string]string{"nginx.ingress.kubernetes.io/auth-url": "http://198.18.0.20/auth",
+				"nginx.ingress.kubernetes.io/auth-proxy-set-headers": "auth-headers"}}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "headers"}, Data: map[string]string{"X-A": "1"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "auth-headers"}, Data: map[string]string{"X-B": "1"}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "auth-headers"}, Data: map[string]string{"X-C": "1"}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "unrelated-cm"}},
 		secret("app", "htpasswd"),
 		secret("app", "web-tls"),
@@ -60,7 +65,7 @@ func TestSourceSnapshotsAndTriggers(t *testing.T) {
 
 	snap, err := src.Snapshot()
 	require.NoError(t, err)
-	require.Len(t, snap.Ingresses, 2)
+	require.Len(t, snap.Ingresses, 3)
 	var names []string
 	for _, s := range snap.Secrets {
 		names = append(names, s.Namespace+"/"+s.Name)
@@ -70,7 +75,8 @@ func TestSourceSnapshotsAndTriggers(t *testing.T) {
 	for _, cm := range snap.ConfigMaps {
 		cms = append(cms, cm.Namespace+"/"+cm.Name)
 	}
-	assert.ElementsMatch(t, []string{"ops/portico", "app/headers"}, cms, "the options ConfigMap and referenced custom-headers only")
+	assert.ElementsMatch(t, []string{"ops/portico", "app/headers", "app/auth-headers"}, cms,
+		"the options ConfigMap and the custom-headers and auth-proxy-set-headers ConfigMaps of the Ingresses' own namespace only")
 
 	// An unrelated Secret changing does not trigger a sync; a referenced one does.
 	settle := func() int32 {
@@ -89,6 +95,18 @@ func TestSourceSnapshotsAndTriggers(t *testing.T) {
 	assert.Equal(t, before, settle(), "unrelated Secret must not trigger")
 
 	_, err = client.CoreV1().Secrets("app").Update(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "web-tls", ResourceVersion: "3"}}, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return changes.Load() > before }, 5*time.Second, 10*time.Millisecond)
+
+	// The other namespace's ConfigMap of that name does not trigger; the
+	// auth-proxy-set-headers ConfigMap of the Ingress's namespace does.
+	before = settle()
+	_, err = client.CoreV1().ConfigMaps("other").Update(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "auth-headers", ResourceVersion: "4"},
+		Data: map[string]string{"X-C": "2"}}, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, before, settle(), "another namespace's ConfigMap must not trigger")
+	_, err = client.CoreV1().ConfigMaps("app").Update(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "auth-headers", ResourceVersion: "5"},
+		Data: map[string]string{"X-B": "2"}}, metav1.UpdateOptions{})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return changes.Load() > before }, 5*time.Second, 10*time.Millisecond)
 
