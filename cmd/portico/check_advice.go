@@ -49,7 +49,7 @@ var adviceRules = []adviceRule{
 	{keys: []string{"satisfy"},
 		hint: "not implemented: when basic and external authentication are both set, both must pass"},
 	{keys: []string{"auth-request-redirect", "auth-cache-*", "auth-keepalive*", "auth-proxy-set-headers", "auth-always-set-cookie",
-		"enable-global-auth", "auth-signin-redirect-param"},
+		"auth-signin-redirect-param"},
 		hint: "this external-authentication option is not implemented; auth-url, auth-method, auth-signin and auth-response-headers are"},
 	{keys: []string{"auth-tls-*"},
 		hint: "this client-certificate option is not implemented; auth-tls-secret, -verify-client, -verify-depth and -pass-certificate-to-upstream are"},

@@ -152,6 +152,8 @@ type Controller struct {
 	liveConfigMap *corev1.ConfigMap
 	// liveLogFormat is the live config's access log format (Options.LastLogFormat).
 	liveLogFormat string
+	// liveGlobalAuth is the live config's accepted global auth (Options.LastGlobalAuth).
+	liveGlobalAuth *model.GlobalAuth
 	// liveCertificates are the live config's certificate files, passed
 	// back to the model so a TLS Secret that turns bad keeps its last
 	// accepted key pair.
@@ -399,6 +401,7 @@ func (c *Controller) syncSnapshot(ctx context.Context, snap *snapshot.Snapshot) 
 	opts.ExcludedConfigMap = c.excludedConfigMapIn(snap)
 	opts.LastConfigMap = c.liveConfigMap
 	opts.LastLogFormat = c.liveLogFormat
+	opts.LastGlobalAuth = c.liveGlobalAuth
 	opts.LastCertificates = c.liveCertificates
 	c.mu.Unlock()
 	buildStart := c.now()
@@ -498,6 +501,7 @@ func (c *Controller) notifyLive(snap *snapshot.Snapshot, cfg *model.Config) {
 	c.mu.Lock()
 	c.accepted, c.owners, c.liveConfigMap = cfg.Accepted, cfg.Owners, cfg.ConfigMap
 	c.liveLogFormat = cfg.Global.LogFormat
+	c.liveGlobalAuth = cfg.Global.GlobalAuth
 	c.liveCertificates = cfg.Certificates
 	c.mu.Unlock()
 	if c.opts.Live != nil {

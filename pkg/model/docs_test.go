@@ -26,6 +26,7 @@ func configMapDoc() string {
 	for _, o := range model.GlobalOptions() {
 		fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", o.Key, o.Default, o.Doc)
 	}
+	b.WriteString(globalAuthDoc)
 	b.WriteString("\nExample:\n\n```yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: portico\n  namespace: portico\n")
 	b.WriteString("data:\n  proxy-read-timeout: \"120\"\n  proxy-body-size: 8m\n  hsts-preload: \"true\"\n```\n")
 	return b.String()

@@ -63,6 +63,11 @@ type Options struct {
 	// LastLogFormat is the live config's Global.LogFormat: a ConfigMap
 	// edit whose log-format-upstream fails its check keeps it.
 	LastLogFormat string
+	// LastGlobalAuth is the live config's Global.GlobalAuth: a ConfigMap
+	// edit whose global-auth-* keys fail their checks keeps it (unless it
+	// was refused too), so that no typo switches the authentication of
+	// every Ingress off.
+	LastGlobalAuth *GlobalAuth
 	// Limits bound what one object may cost (limits.go); zero fields take
 	// the defaults.
 	Limits Limits

@@ -1,0 +1,125 @@
+package model
+
+import (
+	"reflect"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/portico-ingress/portico/pkg/annotations"
+	"github.com/portico-ingress/portico/pkg/excerpt"
+)
+
+// ReasonGlobalAuthUnavailable: an Ingress that would use the ConfigMap's
+// global external auth is not served (its paths answer 503), because the
+// global auth is refused and none was accepted before.
+const ReasonGlobalAuthUnavailable = "GlobalAuthUnavailable"
+
+// globalAuthPath is the internal location the global auth subrequests go
+// to. Its settings are the same for every Ingress, so each server needs one.
+const globalAuthPath = "/_portico_auth_global"
+
+// GlobalAuth is the external auth of the options ConfigMap's global-auth-*
+// keys (ingress-nginx's global external auth): every Ingress path without
+// its own auth-url and without enable-global-auth "false" asks it.
+type GlobalAuth struct {
+	// Auth are the settings, checked by the auth-* annotations' own Fields;
+	// URL is set unless Refused is.
+	Auth annotations.ExternalAuth `json:"auth"`
+	// Refused, when set, says why the ConfigMap's global auth cannot be
+	// honoured while none was accepted before: the paths that would use it
+	// answer 503 (fail closed) rather than go unchecked.
+	Refused string `json:"refused,omitempty"`
+}
+
+// globalAuthOptions declares the global-auth-* keys for the option table
+// (docs and the unknown-key check). Their apply is nil: applyGlobalAuth
+// checks them together, each with the Field of its auth-* annotation.
+func globalAuthOptions() []GlobalOption {
+	var out []GlobalOption
+	for _, k := range annotations.GlobalAuthKeys() {
+		doc := "global external auth, checked as the annotation " + k.Annotation + " (" + k.Allowed + "): " + k.Doc
+		if k.Key == annotations.GlobalAuthPrefix+"url" {
+			doc += "; every Ingress path without its own auth-url and without the annotation enable-global-auth \"false\" asks it. " +
+				"A refused global-auth-* value keeps the last accepted global auth; with none, those paths answer 503"
+		}
+		if !k.Implemented {
+			doc = "not implemented yet (the annotation " + k.Annotation + " is not): setting it refuses the global auth, " +
+				"which then keeps the last accepted one, or makes the paths that would use it answer 503 (fail closed)"
+		}
+		out = append(out, GlobalOption{Key: k.Key, Default: "(none)", Doc: doc})
+	}
+	return out
+}
+
+// applyGlobalAuth reads the global-auth-* keys of the options ConfigMap
+// into b.global.GlobalAuth. They are one control protecting every Ingress,
+// so they are accepted or refused together, and a refusal never switches
+// the authentication off: the last accepted global auth
+// (Options.LastGlobalAuth) stays, or, with none, the paths that would use
+// it answer 503.
+func (b *builder) applyGlobalAuth(cm *corev1.ConfigMap, ref ObjectRef) {
+	auth, errs := annotations.ParseGlobalAuth(cm.Data)
+	var why []string
+	for _, e := range errs {
+		why = append(why, e.Error())
+	}
+	if len(why) == 0 && auth.URL == "" {
+		if !reflect.ValueOf(auth).IsZero() {
+			b.ignored(ref, ReasonInvalidOption, "global-auth-* keys are set without global-auth-url: there is no global auth and they are ignored")
+		}
+		return
+	}
+	if len(why) == 0 {
+		why = b.globalAuthRefusals(auth)
+	}
+	if len(why) == 0 {
+		b.global.GlobalAuth = &GlobalAuth{Auth: auth}
+		return
+	}
+	msg := strings.Join(why, "; ")
+	if last := b.opts.LastGlobalAuth; last != nil && last.Refused == "" && last.Auth.URL != "" && len(b.globalAuthRefusals(last.Auth)) == 0 {
+		b.global.GlobalAuth = &GlobalAuth{Auth: last.Auth}
+		b.ignored(ref, ReasonInvalidOption, "global auth refused: %s; keeping the last accepted global auth (global-auth-url %q)",
+			msg, excerpt.Of(last.Auth.URL))
+		return
+	}
+	b.global.GlobalAuth = &GlobalAuth{Refused: msg}
+	b.notServed(ref, ReasonInvalidOption, "global auth refused: %s; no global auth was accepted before, so the paths of every "+
+		"Ingress that would use it answer 503 until it is fixed", msg)
+}
+
+// globalAuthRefusals says why settings the Fields accepted still cannot be
+// used: an auth service in the controller's own Pod, or a sign-in URL
+// naming $escaped_request_uri without the Lua module that defines it.
+func (b *builder) globalAuthRefusals(auth annotations.ExternalAuth) []string {
+	var why []string
+	if r := b.authURLRefusal(auth.URL); r != "" {
+		why = append(why, "global-auth-url is refused ("+r+"): no auth service may be the controller's own Pod")
+	}
+	if strings.Contains(auth.SignIn, escapedRequestURI) && !b.lua() {
+		why = append(why, "global-auth-signin names $escaped_request_uri, which needs the Lua balancer (balancer: lua)")
+	}
+	return why
+}
+
+// useGlobalAuth gives an Ingress without its own auth-url the global auth,
+// unless it opts out with enable-global-auth "false" (as in
+// ingress-nginx; any namespace may, so the global auth is no tenant
+// boundary: docs/security.md).
+func (b *builder) useGlobalAuth(ing *networkingv1.Ingress, set annotations.Set, policy *locationPolicy) {
+	ga := b.global.GlobalAuth
+	if ga == nil || set.GlobalAuthOff {
+		return
+	}
+	if ga.Refused != "" {
+		b.notServed(ingressRef(ing), ReasonGlobalAuthUnavailable, "the options ConfigMap's global auth is refused and none was accepted "+
+			"before (see the ConfigMap's finding): the Ingress's paths answer 503 until it is fixed")
+		policy.denied = true
+		return
+	}
+	auth, ep := externalAuth(ing, ga.Auth)
+	auth.Endpoint, ep.Path = globalAuthPath, globalAuthPath
+	policy.extAuth, policy.authEndpoint = auth, ep
+}
