@@ -16,9 +16,13 @@ import (
 // global auth is refused and none was accepted before.
 const ReasonGlobalAuthUnavailable = "GlobalAuthUnavailable"
 
+// authLocationPrefix starts the paths of the internal auth locations; no
+// Ingress path may start with it (claimOf).
+const authLocationPrefix = "/_portico_auth_"
+
 // globalAuthPath is the internal location the global auth subrequests go
 // to. Its settings are the same for every Ingress, so each server needs one.
-const globalAuthPath = "/_portico_auth_global"
+const globalAuthPath = authLocationPrefix + "global"
 
 // GlobalAuth is the external auth of the options ConfigMap's global-auth-*
 // keys (ingress-nginx's global external auth): every Ingress path without

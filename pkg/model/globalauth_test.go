@@ -162,7 +162,7 @@ func TestGlobalAuthRefused(t *testing.T) {
 				} else {
 					assert.Equal(t, model.NotServed, cmFindings[0].Severity)
 					assert.NotEmpty(t, cfg.Global.GlobalAuth.Refused)
-					assert.Equal(t, map[string]bool{"default/app": true, "tenant-b/shop": true}, unavailable)
+					assert.Equal(t, map[string]bool{"default/app": true, "tenant-b/collide": true, "tenant-b/shop": true}, unavailable)
 				}
 				own, ok := prefixLocation(t, cfg, "own.example.com", "/")
 				require.True(t, ok)
