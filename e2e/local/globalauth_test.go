@@ -19,7 +19,8 @@ import (
 // traffic: a path without auth-url asks the global auth service (401
 // redirects to global-auth-signin with rd= the original URL, 200 passes
 // with global-auth-response-headers sent upstream); an Ingress with its
-// own auth-url asks only its own; enable-global-auth "false" skips it.
+// own auth-url asks only its own; enable-global-auth "false" skips it, and
+// an ACME HTTP-01 challenge path (no-auth-locations) needs no token.
 // An edit that makes global-auth-url invalid is a finding on the
 // ConfigMap, and the previous global auth keeps applying.
 func TestGlobalAuth(t *testing.T) {
@@ -68,6 +69,8 @@ func TestGlobalAuth(t *testing.T) {
 			"optout.yaml": annotate(ingressYAML("optout", "optout.example.com", route{"/", "Prefix", "app"}), map[string]string{
 				p + "enable-global-auth": `"false"`,
 			}),
+			// cert-manager's HTTP-01 solver: no-auth-locations' default.
+			"solver.yaml": ingressYAML("cm-acme-http-solver-x7k2p", "app.example.com", route{"/.well-known/acme-challenge/tok3n", "Exact", "app"}),
 		},
 	})
 	get := func(host, token string) framework.Response {
@@ -101,6 +104,11 @@ func TestGlobalAuth(t *testing.T) {
 		assert.NotContains(t, u, "own.example.com", "the global auth service is not asked for an Ingress with its own auth-url")
 		assert.NotContains(t, u, "optout.example.com", "nor for one that opted out")
 	}
+
+	// The ACME challenge on the protected host passes without a token.
+	challenge := c.Get(t, "app.example.com", "/.well-known/acme-challenge/tok3n")
+	require.NotNil(t, challenge.Echo, "%s", challenge)
+	assert.Equal(t, http.StatusOK, challenge.Status)
 
 	// The opted-out Ingress is served without any auth.
 	free := get("optout.example.com", "")

@@ -461,7 +461,7 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if strings.HasPrefix(k, annotations.GlobalAuthPrefix) {
+		if strings.HasPrefix(k, annotations.GlobalAuthPrefix) || k == noAuthLocationsKey {
 			continue // applyGlobalAuth reads them together, misspelt ones too
 		}
 		i := slices.IndexFunc(table, func(o GlobalOption) bool { return o.Key == k })

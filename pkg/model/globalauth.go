@@ -1,7 +1,9 @@
 package model
 
 import (
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -35,6 +37,53 @@ type GlobalAuth struct {
 	// honoured while none was accepted before: the paths that would use it
 	// answer 503 (fail closed) rather than go unchecked.
 	Refused string `json:"refused,omitempty"`
+	// Exempt are the path prefixes that skip it (no-auth-locations,
+	// validated paths): ingress-nginx's default lets ACME HTTP-01
+	// challenges through, which cert-manager's solver Ingresses need.
+	Exempt []string `json:"exempt,omitempty"`
+}
+
+// noAuthLocationsKey is ingress-nginx's ConfigMap key of the paths that
+// skip the global auth, and defaultNoAuthLocations its default.
+const (
+	noAuthLocationsKey     = "no-auth-locations"
+	defaultNoAuthLocations = "/.well-known/acme-challenge"
+	maxNoAuthLocations     = 64
+)
+
+// parseNoAuthLocations reads no-auth-locations: comma-separated paths,
+// each an Ingress path (validatePath), at most maxNoAuthLocations; empty
+// means none.
+func parseNoAuthLocations(v string) ([]string, error) {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if err := validatePath(p); err != nil {
+			return nil, fmt.Errorf("%s: %q: %w", noAuthLocationsKey, excerpt.Of(p), err)
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	if len(out) > maxNoAuthLocations {
+		return nil, fmt.Errorf("%s: lists more than %d paths", noAuthLocationsKey, maxNoAuthLocations)
+	}
+	return out, nil
+}
+
+// exemptPath reports whether a location's path starts with one of the
+// exempt prefixes, as ingress-nginx compares them. A regex location's
+// path starts with "^" and is never exempt.
+func exemptPath(exempt []string, path string) bool {
+	for _, p := range exempt {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // globalAuthOptions declares the global-auth-* keys for the option table
@@ -54,6 +103,10 @@ func globalAuthOptions() []GlobalOption {
 		}
 		out = append(out, GlobalOption{Key: k.Key, Default: "(none)", Doc: doc})
 	}
+	out = append(out, GlobalOption{Key: noAuthLocationsKey, Default: defaultNoAuthLocations,
+		Doc: "comma-separated path prefixes (Ingress paths, at most 64) whose locations skip the global auth, so that ACME HTTP-01 " +
+			"challenges (cert-manager) pass; empty for none. Unlike ingress-nginx it never exempts an Ingress's own auth-url. " +
+			"A bad value refuses the global auth like a bad global-auth-* value"})
 	return out
 }
 
@@ -69,9 +122,20 @@ func (b *builder) applyGlobalAuth(cm *corev1.ConfigMap, ref ObjectRef) {
 	for _, e := range errs {
 		why = append(why, e.Error())
 	}
-	if len(why) == 0 && auth.URL == "" {
+	noAuth, ok := cm.Data[noAuthLocationsKey]
+	if !ok {
+		noAuth = defaultNoAuthLocations
+	}
+	exempt, err := parseNoAuthLocations(noAuth)
+	if err != nil {
+		why = append(why, err.Error())
+	}
+	if len(errs) == 0 && auth.URL == "" {
 		if !reflect.ValueOf(auth).IsZero() {
 			b.ignored(ref, ReasonInvalidOption, "global-auth-* keys are set without global-auth-url: there is no global auth and they are ignored")
+		}
+		if err != nil {
+			b.ignored(ref, ReasonInvalidOption, "%v; it is ignored, as there is no global auth", err)
 		}
 		return
 	}
@@ -79,17 +143,17 @@ func (b *builder) applyGlobalAuth(cm *corev1.ConfigMap, ref ObjectRef) {
 		why = b.globalAuthRefusals(auth)
 	}
 	if len(why) == 0 {
-		b.global.GlobalAuth = &GlobalAuth{Auth: auth}
+		b.global.GlobalAuth = &GlobalAuth{Auth: auth, Exempt: exempt}
 		return
 	}
 	msg := strings.Join(why, "; ")
 	if last := b.opts.LastGlobalAuth; last != nil && last.Refused == "" && last.Auth.URL != "" && len(b.globalAuthRefusals(last.Auth)) == 0 {
-		b.global.GlobalAuth = &GlobalAuth{Auth: last.Auth}
+		b.global.GlobalAuth = &GlobalAuth{Auth: last.Auth, Exempt: last.Exempt}
 		b.ignored(ref, ReasonInvalidOption, "global auth refused: %s; keeping the last accepted global auth (global-auth-url %q)",
 			msg, excerpt.Of(last.Auth.URL))
 		return
 	}
-	b.global.GlobalAuth = &GlobalAuth{Refused: msg}
+	b.global.GlobalAuth = &GlobalAuth{Refused: msg, Exempt: exempt} // exempt is nil if it is what was refused
 	b.notServed(ref, ReasonInvalidOption, "global auth refused: %s; no global auth was accepted before, so the paths of every "+
 		"Ingress that would use it answer 503 until it is fixed", msg)
 }
@@ -114,7 +178,7 @@ func (b *builder) globalAuthRefusals(auth annotations.ExternalAuth) []string {
 // boundary: docs/security.md).
 func (b *builder) useGlobalAuth(ing *networkingv1.Ingress, set annotations.Set, policy *locationPolicy) {
 	ga := b.global.GlobalAuth
-	if ga == nil || set.GlobalAuthOff {
+	if ga == nil || set.GlobalAuthOff || allPathsExempt(ing, ga.Exempt) {
 		return
 	}
 	if ga.Refused != "" {
@@ -125,5 +189,27 @@ func (b *builder) useGlobalAuth(ing *networkingv1.Ingress, set annotations.Set, 
 	}
 	auth, ep := externalAuth(ing, ga.Auth)
 	auth.Endpoint, ep.Path = globalAuthPath, globalAuthPath
-	policy.extAuth, policy.authEndpoint = auth, ep
+	policy.extAuth, policy.authEndpoint, policy.authExempt = auth, ep, ga.Exempt
+}
+
+// allPathsExempt reports whether every path of an Ingress is under
+// no-auth-locations (cert-manager's solver Ingress): it needs no global
+// auth, even a refused one. An Ingress with spec.defaultBackend has a "/".
+func allPathsExempt(ing *networkingv1.Ingress, exempt []string) bool {
+	if len(exempt) == 0 || ing.Spec.DefaultBackend != nil {
+		return false
+	}
+	n := 0
+	for _, r := range ing.Spec.Rules {
+		if r.HTTP == nil {
+			continue
+		}
+		for _, p := range r.HTTP.Paths {
+			if !exemptPath(exempt, p.Path) {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0
 }

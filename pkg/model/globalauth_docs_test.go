@@ -15,6 +15,11 @@ Warning on the ConfigMap, and the global auth last accepted keeps applying. When
 before (a first start), the paths that would use it answer 503 and their Ingresses get a
 ` + "`GlobalAuthUnavailable`" + ` Warning: a global auth that cannot be honoured never fails open.
 
+Locations whose path starts with one of ` + "`no-auth-locations`" + ` (by default
+` + "`/.well-known/acme-challenge`" + `, as in ingress-nginx) skip the global auth, so that cert-manager's
+HTTP-01 solver Ingresses answer the ACME server; an Ingress all of whose paths are such is served
+even while the global auth is refused. A regex path is never exempt.
+
 An Ingress opts out with the annotation ` + "`nginx.ingress.kubernetes.io/enable-global-auth: \"false\"`" + `,
 as in ingress-nginx. Any namespace may do so for its own Ingresses (and only for them), so global
 auth is a convenience, not a tenant boundary: backends that must never be reached without

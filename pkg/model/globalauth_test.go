@@ -87,6 +87,8 @@ func TestGlobalAuth(t *testing.T) {
 	optout, ok := prefixLocation(t, cfg, "a.example.com", "/")
 	require.True(t, ok)
 	assert.Nil(t, optout.ExternalAuth, "enable-global-auth false skips the global auth")
+	acme := exactLocation(t, cfg, "b.example.com", "/.well-known/acme-challenge/Zm9vYmFy")
+	assert.Nil(t, acme.ExternalAuth, "no-auth-locations' default exempts cert-manager's solver")
 	assert.Empty(t, findServer(cfg, "a.example.com").AuthEndpoints)
 }
 
@@ -118,7 +120,7 @@ func TestGlobalAuthRefused(t *testing.T) {
 		{name: "the controller's own port even with loopback allowed", data: with("global-auth-url", "http://127.0.0.1:80/auth"), loopback: true, message: "global-auth-url is refused"},
 		{name: "localhost", data: with("global-auth-url", "http://localhost:4180/auth"), message: "global-auth-url is refused (it is loopback"},
 	}
-	last := &model.GlobalAuth{Auth: annotations.ExternalAuth{URL: "http://last-auth.auth.svc.cluster.local/check"}}
+	last := &model.GlobalAuth{Auth: annotations.ExternalAuth{URL: "http://last-auth.auth.svc.cluster.local/check"}, Exempt: []string{"/.well-known/acme-challenge"}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, withLast := range []bool{false, true} {
@@ -164,6 +166,9 @@ func TestGlobalAuthRefused(t *testing.T) {
 					assert.NotEmpty(t, cfg.Global.GlobalAuth.Refused)
 					assert.Equal(t, map[string]bool{"default/app": true, "tenant-b/collide": true, "tenant-b/shop": true}, unavailable)
 				}
+				acme := exactLocation(t, cfg, "b.example.com", "/.well-known/acme-challenge/Zm9vYmFy")
+				assert.Nil(t, acme.ExternalAuth, "the ACME solver is exempt")
+				assert.Equal(t, 0, acme.Action.Return, "the ACME solver is served while the global auth is refused")
 				own, ok := prefixLocation(t, cfg, "own.example.com", "/")
 				require.True(t, ok)
 				require.NotNil(t, own.ExternalAuth, "an Ingress with its own auth-url is unaffected")
@@ -211,3 +216,85 @@ func TestGlobalAuthKeys(t *testing.T) {
 		})
 	}
 }
+
+// exactLocation returns the "=" location of path on host.
+func exactLocation(t *testing.T, cfg *model.Config, host, path string) model.Location {
+	t.Helper()
+	srv := findServer(cfg, host)
+	require.NotNil(t, srv, host)
+	for _, l := range srv.Locations {
+		if l.Modifier == "=" && l.Path == path {
+			return l
+		}
+	}
+	require.Failf(t, "no location", "= %s on %s", path, host)
+	return model.Location{}
+}
+
+// TestNoAuthLocations: the locations under no-auth-locations skip the
+// global auth and the others of the same Ingress keep it; "" exempts
+// nothing; a bad list refuses the global auth (fail closed), and without
+// global auth it is only reported.
+func TestNoAuthLocations(t *testing.T) {
+	mixed := func(t *testing.T, snap *snapshot.Snapshot) {
+		ing := snap.Ingresses[0]
+		require.Equal(t, "app", ing.Name)
+		prefix := ing.Spec.Rules[0].HTTP.Paths[0]
+		prefix.Path = "/public"
+		ing.Spec.Rules[0].HTTP.Paths = append(ing.Spec.Rules[0].HTTP.Paths, prefix)
+	}
+	cases := []struct {
+		name      string
+		noAuth    *string
+		url       bool
+		exempt    bool
+		refused   bool
+		cmFinding bool
+	}{
+		{name: "default", url: true},
+		{name: "listed", noAuth: ptr("/public, /.well-known/acme-challenge"), url: true, exempt: true},
+		{name: "none", noAuth: ptr(""), url: true},
+		{name: "bad", noAuth: ptr("/public;"), url: true, refused: true, cmFinding: true},
+		{name: "bad without global auth", noAuth: ptr("/a b"), cmFinding: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			data := map[string]string{}
+			if tc.url {
+				data = maps.Clone(fixtureGlobalAuth)
+			}
+			if tc.noAuth != nil {
+				data["no-auth-locations"] = *tc.noAuth
+			}
+			snap := globalAuthFixture(t, data)
+			mixed(t, snap)
+			cfg, findings := model.Build(snap, globalAuthOptions())
+			cm := 0
+			for _, f := range findings {
+				if f.Object.Kind == "ConfigMap" {
+					cm++
+					assert.Contains(t, f.Message, "no-auth-locations")
+				}
+			}
+			assert.Equal(t, tc.cmFinding, cm == 1, "%v", findings)
+			root, ok := prefixLocation(t, cfg, "app.example.com", "/")
+			require.True(t, ok)
+			public, ok := prefixLocation(t, cfg, "app.example.com", "/public/")
+			require.True(t, ok)
+			switch {
+			case !tc.url:
+				assert.Nil(t, root.ExternalAuth)
+				assert.Nil(t, public.ExternalAuth)
+			case tc.refused:
+				assert.Equal(t, 503, root.Action.Return)
+				assert.Equal(t, 503, public.Action.Return, "a refused list exempts nothing")
+			default:
+				assert.NotNil(t, root.ExternalAuth)
+				assert.Equal(t, tc.exempt, public.ExternalAuth == nil)
+				assert.Equal(t, tc.exempt, len(public.SetHeaders) == 0, "no auth headers where there is no auth")
+			}
+		})
+	}
+}
+
+func ptr(s string) *string { return &s }

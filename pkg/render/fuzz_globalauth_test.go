@@ -16,7 +16,7 @@ import (
 
 // FuzzRenderGlobalAuth feeds arbitrary values of the global-auth-* ConfigMap
 // keys (url, method, signin, response-headers, and one more key chosen by
-// its suffix, misspelt ones included) and of the Ingress's
+// its suffix, misspelt ones included), of no-auth-locations and of the Ingress's
 // enable-global-auth through model and render, with and without a last
 // accepted global auth. The config must parse with the model's shape; the
 // only auth_request target is the global internal location, whose
@@ -26,16 +26,16 @@ import (
 // asking an auth service or answering 503. Seed inputs also go through the
 // real nginx -t.
 func FuzzRenderGlobalAuth(f *testing.F) {
-	f.Add("http://oauth2-proxy.auth.svc.cluster.local:4180/oauth2/auth", "POST", "https://login.example.com/start", "X-Auth-Request-User, X-Auth-Request-Email", "cache-key", "", "true", false)
-	f.Add("https://auth.example.com/check?u=$request_uri&s=$cookie_s", "GET", "https://$host/oauth2/start?rd=$escaped_request_uri", "X-User", "method", "head", "false", true)
-	f.Add("http://example.com/#;\nload_module /tmp/x.so;", "GET", "https://x/\"; return 200 pwned; #", "X-A\r\nX-B", "snippet", "proxy_set_header X-A b;", "true", true)
-	f.Add("http://$http_x_target/verify", "TRACE", "javascript:alert(1)", "X-A", "urll", "http://typo.example.com/", "yes", false)
-	f.Add("http://127.0.0.1:4180/auth", "GET", "", "", "signin-redirect-param", "rd", "", false)
-	f.Add("", "POST", "https://login.example.com/", "", "request-redirect", "", "0", true)
-	f.Add("http://auth.example.com/v?a=${arg_a}", "PATCH", "http://login.example.com/?rd=1", "X-A,X-B,X-C,X-D,X-E,X-F,X-G,X-H,X-I,X-J,X-K,X-L,X-M,X-N,X-O,X-P,X-Q", "always-set-cookie", "true", "TRUE", false)
-	f.Add("http://[::1]:80/x", "GET", "", "X-A", "response-headers", "X-B", "false", true)
+	f.Add("http://oauth2-proxy.auth.svc.cluster.local:4180/oauth2/auth", "POST", "https://login.example.com/start", "X-Auth-Request-User, X-Auth-Request-Email", "cache-key", "", "/.well-known/acme-challenge", "true", false)
+	f.Add("https://auth.example.com/check?u=$request_uri&s=$cookie_s", "GET", "https://$host/oauth2/start?rd=$escaped_request_uri", "X-User", "method", "head", "/app, /public", "false", true)
+	f.Add("http://example.com/#;\nload_module /tmp/x.so;", "GET", "https://x/\"; return 200 pwned; #", "X-A\r\nX-B", "snippet", "proxy_set_header X-A b;", "/app;\n}", "true", true)
+	f.Add("http://$http_x_target/verify", "TRACE", "javascript:alert(1)", "X-A", "urll", "http://typo.example.com/", "/a b,$x", "yes", false)
+	f.Add("http://127.0.0.1:4180/auth", "GET", "", "", "signin-redirect-param", "rd", "", "", false)
+	f.Add("", "POST", "https://login.example.com/", "", "request-redirect", "", "/ , /x", "0", true)
+	f.Add("http://auth.example.com/v?a=${arg_a}", "PATCH", "http://login.example.com/?rd=1", "X-A,X-B,X-C,X-D,X-E,X-F,X-G,X-H,X-I,X-J,X-K,X-L,X-M,X-N,X-O,X-P,X-Q", "always-set-cookie", "true", "/app", "TRUE", false)
+	f.Add("http://[::1]:80/x", "GET", "", "X-A", "response-headers", "X-B", "/.well-known/acme-challenge,/app/", "false", true)
 	r, opts, runNginx, defaultPEM := fuzzSetup(f)
-	f.Fuzz(func(t *testing.T, url, method, signIn, headers, suffix, value, enable string, withLast bool) {
+	f.Fuzz(func(t *testing.T, url, method, signIn, headers, suffix, value, noAuth, enable string, withLast bool) {
 		snap := fuzzSnapshot("ga.example.com", "/app", "web", "tls", "x", "198.18.0.2")
 		if enable != "" {
 			snap.Ingresses[0].Annotations = map[string]string{annotations.DefaultPrefix + "/enable-global-auth": enable}
@@ -45,6 +45,9 @@ func FuzzRenderGlobalAuth(f *testing.F) {
 			"global-auth-response-headers": headers,
 		}
 		data[annotations.GlobalAuthPrefix+suffix] = value
+		if noAuth != "/.well-known/acme-challenge" {
+			data["no-auth-locations"] = noAuth // else the key stays absent: its default
+		}
 		snap.ConfigMaps = []*corev1.ConfigMap{{ObjectMeta: metav1.ObjectMeta{Namespace: "ops", Name: "portico"}, Data: data}}
 		o := opts
 		if withLast {
@@ -85,6 +88,14 @@ func FuzzRenderGlobalAuth(f *testing.F) {
 		for _, s := range cfg.Servers {
 			for _, l := range s.Locations {
 				if l.Source != "default/fuzz" || optedOut || ga == nil {
+					continue
+				}
+				if l.ExternalAuth == nil && l.Action.Return != 503 {
+					exempt := false
+					for _, e := range ga.Exempt {
+						exempt = exempt || strings.HasPrefix(l.Path, e)
+					}
+					require.True(t, exempt, "location %s %s skips the global auth without being under no-auth-locations %q", s.Name, l.Path, ga.Exempt)
 					continue
 				}
 				require.True(t, l.ExternalAuth != nil || l.Action.Return == 503,
