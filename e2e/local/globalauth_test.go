@@ -128,6 +128,12 @@ func TestGlobalAuth(t *testing.T) {
 	assert.Greater(t, len(askedOf("global")), before, "the previous global auth service is still asked")
 	evil := c.getWith(t, "app.example.com", "/page", map[string]string{"X-Target": "198.18.0.66"})
 	assert.Equal(t, http.StatusFound, evil.Status, "no client chooses the auth service: %s", evil)
+
+	// Later builds keep it too (the live config passes it back), while
+	// the ConfigMap stays refused: an unrelated change reloads nginx.
+	c.update(t, "later.yaml", ingressYAML("later", "later.example.com", route{"/", "Prefix", "app"}))
+	checkGlobal(t)
+	assert.Equal(t, http.StatusFound, get("later.example.com", "").Status, "a new Ingress gets the kept global auth")
 }
 
 // TestGlobalAuthFailsClosed: a controller that starts with a global auth
