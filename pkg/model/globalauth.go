@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/portico-ingress/portico/pkg/annotations"
 	"github.com/portico-ingress/portico/pkg/excerpt"
@@ -25,6 +26,13 @@ const authLocationPrefix = "/_portico_auth_"
 // globalAuthPath is the internal location the global auth subrequests go
 // to. Its settings are the same for every Ingress, so each server needs one.
 const globalAuthPath = authLocationPrefix + "global"
+
+// globalAuthOwner stands in for the Ingress the global auth settings are
+// built for (useGlobalAuth). No Ingress has an empty namespace, so its
+// hashID is no Ingress's.
+func globalAuthOwner() *networkingv1.Ingress {
+	return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: "global-auth"}}
+}
 
 // GlobalAuth is the external auth of the options ConfigMap's global-auth-*
 // keys (ingress-nginx's global external auth): every Ingress path without
@@ -187,7 +195,10 @@ func (b *builder) useGlobalAuth(ing *networkingv1.Ingress, set annotations.Set, 
 		policy.denied = true
 		return
 	}
-	auth, ep := externalAuth(ing, ga.Auth)
+	// Built for a stand-in Ingress, not this one: whatever externalAuth
+	// derives from an Ingress's identity (names from hashID) is then the
+	// same for every Ingress, as the one shared endpoint needs.
+	auth, ep := externalAuth(globalAuthOwner(), ga.Auth)
 	auth.Endpoint, ep.Path = globalAuthPath, globalAuthPath
 	policy.extAuth, policy.authEndpoint, policy.authExempt = auth, ep, ga.Exempt
 }
