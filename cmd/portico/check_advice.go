@@ -51,6 +51,9 @@ var adviceRules = []adviceRule{
 	{keys: []string{"auth-request-redirect", "auth-cache-*", "auth-keepalive*", "auth-proxy-set-headers", "auth-always-set-cookie",
 		"auth-signin-redirect-param"},
 		hint: "this external-authentication option is not implemented; auth-url, auth-method, auth-signin and auth-response-headers are"},
+	{keys: []string{"global-auth-*"},
+		hint: "global-auth-* are keys of the controller's options ConfigMap, never annotations (docs/configmap.md): " +
+			"no Ingress may change the authentication of others; an Ingress may only opt out, with enable-global-auth: \"false\""},
 	{keys: []string{"auth-tls-*"},
 		hint: "this client-certificate option is not implemented; auth-tls-secret, -verify-client, -verify-depth and -pass-certificate-to-upstream are"},
 	{keys: []string{"proxy-ssl-*"},

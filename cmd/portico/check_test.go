@@ -376,6 +376,7 @@ func TestAdviceFor(t *testing.T) {
 		{key: "service-upstream", contains: []string{"cluster IP"}},
 		{key: "cors-allow-private-network", contains: []string{"CORS option is not implemented", "enable-cors"}},
 		{key: "satisfy", contains: []string{"both must pass"}},
+		{key: "global-auth-url", contains: []string{"options ConfigMap, never annotations", "enable-global-auth"}},
 		{key: "upstream-hash-by-subset", contains: []string{"upstream-hash-by alone"}},
 		{key: "secure-backends", supported: set("backend-protocol"), contains: []string{`use backend-protocol: "HTTPS" instead`}},
 		{key: "secure-backends", excludes: []string{"backend-protocol"}},
