@@ -182,3 +182,66 @@ func TestGlobalAuthFailsClosed(t *testing.T) {
 	ok := c.getWith(t, "app.example.com", "/", map[string]string{"Authorization": "Bearer good"})
 	require.NotNil(t, ok.Echo, "%s", ok)
 }
+
+// inNamespace puts the objects of YAML written by the helpers (which leave
+// the namespace out, so "default") into namespace ns.
+func inNamespace(doc, ns string) string {
+	doc = strings.ReplaceAll(doc, "metadata: {name: ", "metadata: {namespace: "+ns+", name: ")
+	return strings.ReplaceAll(doc, "metadata:\n  name:", "metadata:\n  namespace: "+ns+"\n  name:")
+}
+
+// TestGlobalAuthTenants: a namespace can opt only its own Ingress out of
+// the global auth, and cannot change it for others. tenant-a's
+// enable-global-auth "false" on its host leaves tenant-b's host asking the
+// global auth service, and tenant-a's global-auth-url annotation (an
+// allow-all service of its own) is refused: its Ingress is not served and
+// the allow-all service is never asked.
+func TestGlobalAuthTenants(t *testing.T) {
+	t.Parallel()
+	b := startBackends(t, "app")
+	var mu sync.Mutex
+	asked := map[string]int{}
+	count := func(name string, status int) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			asked[name]++
+			mu.Unlock()
+			w.WriteHeader(status)
+		}
+	}
+	global := serveLoopback(t, count("global", http.StatusUnauthorized))
+	allowAll := serveLoopback(t, count("allow-all", http.StatusOK))
+	const p = "nginx.ingress.kubernetes.io/"
+	c := startController(t, options{
+		args: []string{"--configmap", "default/portico"},
+		files: map[string]string{
+			"configmap.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: portico, namespace: default}\ndata:\n" +
+				fmt.Sprintf("  global-auth-url: %q\n", "http://"+global.String()+"/verify"),
+			"tenant-a.yaml": inNamespace(joinDocs(servicesYAML(b),
+				annotate(ingressYAML("optout", "a.example.com", route{"/", "Prefix", "app"}), map[string]string{
+					p + "enable-global-auth": `"false"`,
+				}),
+				annotate(ingressYAML("sneaky", "sneaky.example.com", route{"/", "Prefix", "app"}), map[string]string{
+					p + "global-auth-url":    "http://" + allowAll.String() + "/ok",
+					p + "enable-global-auth": `"false"`,
+				})), "tenant-a"),
+			"tenant-b.yaml": inNamespace(joinDocs(servicesYAML(b),
+				ingressYAML("shop", "b.example.com", route{"/", "Prefix", "app"})), "tenant-b"),
+		},
+	})
+	c.WaitServed(t, "a.example.com", "/", "app")
+	require.Eventually(t, func() bool { return c.Get(t, "b.example.com", "/").Status == http.StatusUnauthorized },
+		framework.RouteTimeout, framework.PollInterval, "tenant-b's host asks the global auth")
+	for range 5 {
+		shop := c.Get(t, "b.example.com", "/")
+		assert.Equal(t, http.StatusUnauthorized, shop.Status, "tenant-b keeps the global auth: %s", shop)
+		assert.Nil(t, shop.Echo, "nothing reaches tenant-b's backend unchecked")
+		assert.Equal(t, http.StatusOK, c.Get(t, "a.example.com", "/").Status, "tenant-a opted its own Ingress out")
+		assert.Equal(t, http.StatusNotFound, c.Get(t, "sneaky.example.com", "/").Status, "a global-auth-* annotation refuses the Ingress")
+	}
+	assert.Contains(t, c.Logs.String(), "UnsupportedSecurityAnnotation")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Positive(t, asked["global"])
+	assert.Zero(t, asked["allow-all"], "no Ingress's annotation chooses an auth service for others")
+}
