@@ -3,6 +3,7 @@ package annotations
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,10 +43,21 @@ func globalAuthSuffixes() []string {
 // function of the annotation, so an auth-X Field added later makes
 // global-auth-X work with nothing else to change.
 func GlobalAuthKeys() []GlobalAuthKey {
-	fields := map[string]Field{}
-	for _, f := range extAuthFields() {
-		fields[f.Key] = f
+	return globalAuthKeys(fieldsByKey(Fields()))
+}
+
+// fieldsByKey indexes fields by annotation name.
+func fieldsByKey(fields []Field) map[string]Field {
+	out := make(map[string]Field, len(fields))
+	for _, f := range fields {
+		out[f.Key] = f
 	}
+	return out
+}
+
+// globalAuthKeys is GlobalAuthKeys over the given Fields (any group: the
+// auth-X Field may live in any file).
+func globalAuthKeys(fields map[string]Field) []GlobalAuthKey {
 	var out []GlobalAuthKey
 	for _, s := range globalAuthSuffixes() {
 		k := GlobalAuthKey{Key: GlobalAuthPrefix + s, Annotation: "auth-" + s}
@@ -76,13 +88,14 @@ func (e KeyError) Error() string { return e.Key + ": " + e.Err.Error() }
 // have (a misspelt one). The caller must treat any error as "the global
 // auth cannot be honoured as written" and fail closed.
 func ParseGlobalAuth(data map[string]string) (ExternalAuth, []KeyError) {
+	return parseGlobalAuth(data, fieldsByKey(Fields()))
+}
+
+// parseGlobalAuth is ParseGlobalAuth over the given Fields.
+func parseGlobalAuth(data map[string]string, fields map[string]Field) (ExternalAuth, []KeyError) {
 	byKey := map[string]GlobalAuthKey{}
-	for _, k := range GlobalAuthKeys() {
+	for _, k := range globalAuthKeys(fields) {
 		byKey[k.Key] = k
-	}
-	fields := map[string]Field{}
-	for _, f := range extAuthFields() {
-		fields[f.Key] = f
 	}
 	var keys []string
 	for k := range data {
@@ -109,6 +122,16 @@ func ParseGlobalAuth(data map[string]string) (ExternalAuth, []KeyError) {
 		value := strings.TrimSpace(data[k])
 		if err := f.apply(value, set); err != nil {
 			errs = append(errs, KeyError{Key: k, Err: fmt.Errorf("value %s %w (allowed: %s)", strconv.Quote(excerpt.Of(value)), err, f.Allowed)})
+			continue
+		}
+		// Only ExternalAuth is carried to the global auth: a Field that
+		// stores its value elsewhere in the Set would be dropped silently.
+		rest := *set
+		rest.ExternalAuth = ExternalAuth{}
+		if !reflect.ValueOf(rest).IsZero() {
+			errs = append(errs, KeyError{Key: k, Err: fmt.Errorf("is not implemented yet for global auth (the annotation %s "+
+				"sets more than the external auth settings), so the global auth cannot be honoured as written", gk.Annotation)})
+			*set = Set{ExternalAuth: set.ExternalAuth}
 		}
 	}
 	return set.ExternalAuth, errs

@@ -97,3 +97,21 @@ func TestGlobalAuthIsNoAnnotation(t *testing.T) {
 	require.Len(t, probs, 1)
 	assert.Equal(t, Invalid, probs[0].Kind, "an unreadable opt-out refuses the Ingress, never switches the auth off")
 }
+
+// TestGlobalAuthFieldElsewhere: an auth-X Field of any group maps, and one
+// that stores its value outside ExternalAuth (which the global auth would
+// drop) is refused, never silently lost.
+func TestGlobalAuthFieldElsewhere(t *testing.T) {
+	fields := fieldsByKey(Fields())
+	fields["auth-cache-key"] = Field{Key: "auth-cache-key", Group: "other", Allowed: "any", Doc: "test",
+		apply: func(v string, s *Set) error { s.ExternalAuth.Method = "PUT"; return nil }}
+	fields["auth-request-redirect"] = Field{Key: "auth-request-redirect", Group: "other", Allowed: "any", Doc: "test",
+		apply: func(v string, s *Set) error { s.Headers.UpstreamVhost = v; return nil }}
+	auth, errs := parseGlobalAuth(map[string]string{"global-auth-cache-key": "k", "global-auth-url": "http://a.example.com/"}, fields)
+	assert.Empty(t, errs)
+	assert.Equal(t, ExternalAuth{URL: "http://a.example.com/", Method: "PUT"}, auth)
+	_, errs = parseGlobalAuth(map[string]string{"global-auth-request-redirect": "x", "global-auth-url": "http://a.example.com/"}, fields)
+	require.Len(t, errs, 1)
+	assert.Equal(t, "global-auth-request-redirect", errs[0].Key)
+	assert.Contains(t, errs[0].Error(), "sets more than the external auth settings")
+}
