@@ -48,10 +48,13 @@ var adviceRules = []adviceRule{
 		hint: "hash subsets are not implemented; upstream-hash-by alone gives consistent hashing"},
 	{keys: []string{"satisfy"},
 		hint: "not implemented: when basic and external authentication are both set, both must pass"},
-	{keys: []string{"auth-keepalive-*", "enable-global-auth"},
+	{keys: []string{"auth-keepalive-*"},
 		hint: "this external-authentication option is not implemented; auth-url, auth-method, auth-signin, auth-signin-redirect-param, " +
 			"auth-response-headers, auth-request-redirect, auth-proxy-set-headers, auth-always-set-cookie, auth-cache-key, " +
 			"auth-cache-duration and auth-keepalive, -requests, -timeout and -share-vars are"},
+	{keys: []string{"global-auth-*"},
+		hint: "global-auth-* are keys of the controller's options ConfigMap, never annotations (docs/configmap.md): " +
+			"no Ingress may change the authentication of others; an Ingress may only opt out, with enable-global-auth: \"false\""},
 	{keys: []string{"auth-tls-*"},
 		hint: "this client-certificate option is not implemented; auth-tls-secret, -verify-client, -verify-depth and -pass-certificate-to-upstream are"},
 	{keys: []string{"proxy-ssl-*"},

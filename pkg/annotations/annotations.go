@@ -101,6 +101,9 @@ type Set struct {
 	ModSecurity ModSecurity `json:"modSecurity"`
 	// Canary holds the canary family; call Canary.Check once the Set is complete.
 	Canary Canary `json:"canary"`
+	// GlobalAuthOff is enable-global-auth "false": the ConfigMap's global
+	// external auth does not apply to this Ingress.
+	GlobalAuthOff bool `json:"globalAuthOff,omitempty"`
 }
 
 // ProblemKind separates values that make an Ingress unusable from keys that are only unknown.
@@ -187,6 +190,7 @@ func Fields() []Field {
 	all = append(all, snippetFields()...)
 	all = append(all, balanceFields()...)
 	all = append(all, extAuthFields()...)
+	all = append(all, globalAuthFields()...)
 	all = append(all, clientCertFields()...)
 	all = append(all, customHeaderFields()...)
 	all = append(all, defaultBackendFields()...)

@@ -40,7 +40,9 @@ func annotationsDoc() string {
 		}
 		b.WriteString("`" + p + "`")
 	}
-	b.WriteString(";\n  a misspelt auth key is one of them. `enable-modsecurity` and `enable-owasp-core-rules` set to\n")
+	b.WriteString(";\n  a misspelt auth key is one of them, and so is a `global-auth-*` key, which belongs in the options\n")
+	b.WriteString("  ConfigMap ([configmap.md](configmap.md)): no Ingress may set the global auth (one may only opt out with\n")
+	b.WriteString("  `enable-global-auth`). `enable-modsecurity` and `enable-owasp-core-rules` set to\n")
 	b.WriteString("  `\"false\"` ask for nothing and are only reported;\n")
 	b.WriteString("- any other key under the prefix that Portico does not implement is reported (`UnknownAnnotation`)\n")
 	b.WriteString("  and ignored.\n\n")

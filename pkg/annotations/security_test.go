@@ -36,7 +36,7 @@ func TestUnsupportedSecurityAnnotations(t *testing.T) {
 		{"ssl-ciphers", "HIGH", UnsupportedSecurity},
 		{"allowed-source-range", "10.0.0.0/8", UnsupportedSecurity},
 		{"enable-rewrite-log", "true", Unknown},
-		{"enable-global-auth", "false", Unknown},
+		{"enable-global-auth", "false", ""},
 		{"mirror-target", "http://m.example.com", Unknown},
 		{"auth-url", "http://auth.example.com/check", ""},
 		{"limit-rps", "5", ""},

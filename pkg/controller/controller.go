@@ -152,6 +152,8 @@ type Controller struct {
 	liveConfigMap *corev1.ConfigMap
 	// liveConfigMapValues are the live config's ConfigMap values in effect (Options.LastConfigMapValues).
 	liveConfigMapValues map[string]string
+	// liveGlobalAuth is the live config's accepted global auth (Options.LastGlobalAuth).
+	liveGlobalAuth *model.GlobalAuth
 	// liveCertificates are the live config's certificate files, passed
 	// back to the model so a TLS Secret that turns bad keeps its last
 	// accepted key pair.
@@ -399,6 +401,7 @@ func (c *Controller) syncSnapshot(ctx context.Context, snap *snapshot.Snapshot) 
 	opts.ExcludedConfigMap = c.excludedConfigMapIn(snap)
 	opts.LastConfigMap = c.liveConfigMap
 	opts.LastConfigMapValues = c.liveConfigMapValues
+	opts.LastGlobalAuth = c.liveGlobalAuth
 	opts.LastCertificates = c.liveCertificates
 	c.mu.Unlock()
 	buildStart := c.now()
@@ -498,6 +501,7 @@ func (c *Controller) notifyLive(snap *snapshot.Snapshot, cfg *model.Config) {
 	c.mu.Lock()
 	c.accepted, c.owners, c.liveConfigMap = cfg.Accepted, cfg.Owners, cfg.ConfigMap
 	c.liveConfigMapValues = cfg.ConfigMapValues
+	c.liveGlobalAuth = cfg.Global.GlobalAuth
 	c.liveCertificates = cfg.Certificates
 	c.mu.Unlock()
 	if c.opts.Live != nil {

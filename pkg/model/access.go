@@ -60,6 +60,8 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) locatio
 			policy.denied = true
 			policy.extAuth, policy.authEndpoint = nil, nil
 		}
+	} else {
+		b.useGlobalAuth(ing, set, &policy)
 	}
 	policy.regex = set.Rewrite.UseRegex || set.Rewrite.Target != ""
 	policy.rewriteTarget = set.Rewrite.Target

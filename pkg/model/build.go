@@ -618,6 +618,11 @@ func (b *builder) claimOf(srv *serverBuilder, ref ObjectRef, p networkingv1.HTTP
 	} else {
 		err = validatePath(path)
 	}
+	if err == nil && !regex && strings.HasPrefix(path, authLocationPrefix) {
+		// "= path" would duplicate an auth location of the host (the
+		// global one has a fixed name): nginx -t would refuse the config.
+		err = fmt.Errorf("paths starting with %s are Portico's internal auth locations", authLocationPrefix)
+	}
 	if err != nil {
 		b.ignored(ref, ReasonInvalidPath, "path %q on host %q skipped: %v", excerpt.Of(p.Path), displayHost(srv.name), err)
 		return ruleKey{}, false

@@ -26,7 +26,8 @@ type GlobalOption struct {
 	Default string
 	// Doc is a one-line description.
 	Doc string
-	// apply validates a value and stores it.
+	// apply validates a value and stores it; nil for the global-auth
+	// keys, which are checked together (applyGlobalAuth).
 	apply func(g *Global, value string) error
 	// KeepLast makes a bad value keep the value the live config had for
 	// the key (Options.LastConfigMapValues, when the live config applied
@@ -143,6 +144,7 @@ func GlobalOptions() []GlobalOption {
 		{Key: "worker-shutdown-timeout", Default: "240s", Doc: "how long workers of an old configuration may finish their requests after a reload before nginx closes their connections (nginx time from 1ms to 24h: 240s, 5m, 1m30s)",
 			apply: applyWorkerShutdownTimeout},
 	}
+	opts = append(opts, globalAuthOptions()...)
 	slices.SortFunc(opts, func(a, b GlobalOption) int { return strings.Compare(a.Key, b.Key) })
 	return opts
 }
@@ -484,6 +486,9 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
+		if strings.HasPrefix(k, annotations.GlobalAuthPrefix) || k == noAuthLocationsKey {
+			continue // applyGlobalAuth reads them together, misspelt ones too
+		}
 		i := slices.IndexFunc(table, func(o GlobalOption) bool { return o.Key == k })
 		if i < 0 {
 			b.ignored(ref, ReasonInvalidOption, "unknown key %q is ignored; see docs/configmap.md for the supported keys", excerpt.Of(k))
@@ -506,6 +511,7 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 	}
 	b.configMapValues = values
 	b.global.HSTS = hstsHeader(cm.Data, ref, b)
+	b.applyGlobalAuth(cm, ref)
 	g := b.global
 	g.LogFormatEscape = logFormatEscape(g)
 	if (g.UseForwardedHeaders || g.EnableRealIP || g.ProxyProtocol) && len(g.RealIPFrom) == 0 {

@@ -31,6 +31,7 @@ func configMapDoc() string {
 		}
 		fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", o.Key, o.Default, doc)
 	}
+	b.WriteString(globalAuthDoc)
 	b.WriteString("\nExample:\n\n```yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: portico\n  namespace: portico\n")
 	b.WriteString("data:\n  proxy-read-timeout: \"120\"\n  proxy-body-size: 8m\n  hsts-preload: \"true\"\n```\n")
 	return b.String()

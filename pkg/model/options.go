@@ -63,6 +63,11 @@ type Options struct {
 	// LastConfigMapValues is the previous build's Config.ConfigMapValues:
 	// a bad value of a KeepLast key keeps the value it had there.
 	LastConfigMapValues map[string]string
+	// LastGlobalAuth is the live config's Global.GlobalAuth: a ConfigMap
+	// edit whose global-auth-* keys fail their checks keeps it (unless it
+	// was refused too), so that no typo switches the authentication of
+	// every Ingress off.
+	LastGlobalAuth *GlobalAuth
 	// Limits bound what one object may cost (limits.go); zero fields take
 	// the defaults.
 	Limits Limits

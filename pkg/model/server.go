@@ -76,6 +76,9 @@ type locationPolicy struct {
 	// extAuth and authEndpoint are external authentication, when set.
 	extAuth      *ExternalAuth
 	authEndpoint *AuthEndpoint
+	// authExempt are path prefixes whose locations skip extAuth (the
+	// global auth's no-auth-locations).
+	authExempt []string
 	// clientCert is mutual TLS for the Ingress's hosts, when set.
 	clientCert *ServerClientCert
 	// passClientCert sends the client certificate to the backend.
@@ -110,6 +113,9 @@ func (p locationPolicy) decorate(l *Location) {
 	l.Snippet = p.snippet
 	l.SnippetProxyHeaders = hasDirective(p.snippet, "proxy_set_header")
 	l.ExternalAuth = p.extAuth
+	if exemptPath(p.authExempt, l.Path) {
+		l.ExternalAuth = nil
+	}
 	l.EscapedRequestURI = p.escapedURI
 	l.ResponseHeaders = p.responseHeaders
 	l.ErrorPages = p.errorPages
@@ -125,8 +131,8 @@ func (p locationPolicy) decorate(l *Location) {
 		l.ProxySSL = &ps
 	}
 	l.SetHeaders = nil
-	if p.extAuth != nil {
-		for _, h := range p.extAuth.Headers {
+	if l.ExternalAuth != nil {
+		for _, h := range l.ExternalAuth.Headers {
 			l.SetHeaders = append(l.SetHeaders, SetHeader{Name: h.Name, Variable: h.Variable})
 		}
 	}

@@ -232,6 +232,10 @@ type Global struct {
 	// RealIP, computed by Build, is what the realip module is told; nil
 	// leaves $remote_addr the connecting address.
 	RealIP *RealIP `json:"realIP,omitempty"`
+	// GlobalAuth is the external auth of the global-auth-* keys, nil for
+	// none (globalauth.go): pass Auth back as Options.LastGlobalAuth
+	// when Refused is "".
+	GlobalAuth *GlobalAuth `json:"globalAuth,omitempty"`
 }
 
 // RealIP is the realip configuration Build derives from the forwarded

@@ -521,6 +521,7 @@ func unitLocal(ing *networkingv1.Ingress, aliasKey, wwwKey string) bool {
 func unitEnv(opts Options, global Global, defaultFallback *fallback) ([32]byte, bool) {
 	opts.LastAccepted, opts.LastOwners, opts.Excluded, opts.KeyPairs, opts.Units = nil, nil, nil, nil, nil
 	opts.ExcludedConfigMap, opts.LastConfigMap, opts.LastConfigMapValues = nil, nil, nil // the Global they give is in the digest
+	opts.LastGlobalAuth = nil                                                            // so is the global auth it gives
 	// A unit that read LastCertificates is not cached; what Now decided
 	// holds for the unit's own span of time (cachedUnit.clock), and only
 	// whether there is a clock at all is the same for every unit.

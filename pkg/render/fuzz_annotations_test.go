@@ -183,6 +183,7 @@ var validAnnotationValues = map[string][]string{
 	"proxy-connect-timeout":       {"0", "999999"},
 	"proxy-read-timeout":          {"999999", "1800s", "1h30m", "500ms", "60sec"},
 	"proxy-send-timeout":          {"1"},
+	"enable-global-auth":          {"false", "TRUE", "0"},
 	"proxy-http-version":          {"1.0", "1.1"},
 	"proxy-next-upstream":         {"error timeout invalid_header http_500 http_502 http_503 http_504 http_403 http_404 http_429 non_idempotent", "off", "error error"},
 	"proxy-next-upstream-timeout": {"0", "999999"},
