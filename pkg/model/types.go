@@ -571,11 +571,13 @@ type SetHeader struct {
 	Variable string `json:"variable"`
 }
 
-// HeaderValue is a literal header, both parts validated.
+// HeaderValue is a response header, both parts validated.
 type HeaderValue struct {
 	// Name is the header name.
 	Name string `json:"name"`
-	// Value is the header value; it holds no "$", so nginx expands nothing.
+	// Value is the header value, printed back from its parsed parts
+	// (pkg/ngxvar): literals without "$", and allowlisted variables as
+	// ${name}, which nginx expands.
 	Value string `json:"value"`
 }
 

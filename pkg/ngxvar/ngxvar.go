@@ -31,6 +31,9 @@ var fixed = map[string]bool{
 	"host": true, "http_host": true, "scheme": true, "request_uri": true,
 	"escaped_request_uri": true, "uri": true, "args": true,
 	"remote_addr": true, "server_port": true,
+	// msec is the request's time in seconds with milliseconds
+	// (X-Request-Start: t=${msec}, ingress-nginx's custom-headers example).
+	"msec": true,
 }
 
 // prefixed are the families whose NAME part the client chooses.
@@ -59,10 +62,20 @@ func Allowed(name string) bool {
 // (headers, cookies, arguments, the request URI, and the Host header).
 func ClientControlled(name string) bool {
 	switch name {
-	case "scheme", "remote_addr", "server_port":
+	case "scheme", "remote_addr", "server_port", "msec":
 		return false
 	}
 	return true
+}
+
+// Decoded reports whether nginx percent-decodes the variable's value from
+// the request: $uri holds a CR LF for "%0d%0a" in the path, so in a header
+// value (add_header, proxy_set_header, a redirect's Location) it lets any
+// client split the response or the request sent upstream (measured on
+// nginx 1.22: "GET /a%0d%0aX-Inj:%20yes" added the header "X-Inj: yes").
+// $request_uri is the raw, undecoded form and is safe there.
+func Decoded(name string) bool {
+	return name == "uri"
 }
 
 // Credential reports whether the variable carries the client's
