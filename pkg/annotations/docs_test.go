@@ -160,6 +160,12 @@ readable either: nginx -t refuses an unknown variable, so the config would break
 Ingress goes. ` + "`$document_root`, `$realpath_root`, `$request_filename`" + ` and ` + "`$request_body_file`" + ` name
 files and are left out. nginx has no escape for a literal ` + "`$`" + `, so a ` + "`$`" + ` must start a variable.
 
+Header values (` + "`add_header`, `add_trailer`, `proxy_set_header`, `grpc_set_header`" + ` and the headers-more
+directives) may not read a variable that can hold a line break the client chose: ` + "`$uri`" + ` and
+` + "`$document_uri`" + ` (nginx percent-decodes them, so ` + "`GET /a%0d%0aX-Injected:%20yes`" + ` would add a header),
+` + "`$request_body`, `$ssl_client_raw_cert`, `$ssl_client_cert`" + `, the regex captures ` + "`$1`..`$9`" + `, and a
+variable the snippet sets from any of these. ` + "`$request_uri`" + ` is the raw form and may be used.
+
 ` + "`set $name value`" + ` creates a variable of the snippet's own: the name is lower-case letters, digits
 and ` + "`_`" + `, not one of nginx's or the template's variables (` + "`$host`, `$args`, `$best_http_host`, `$req_id`" + `,
 ...), and does not start with ` + "`portico`" + ` or one of nginx's families (` + "`http_`, `cookie_`, `arg_`, `upstream_`, `ssl_`, `proxy_`" + `, ...).
@@ -196,6 +202,24 @@ rewrite-target and ` + "`proxy_pass`" + `, so ` + "`rewrite ... break`" + ` chan
 Portico's own ones (` + "`Host`, `X-Forwarded-*`, `X-Real-IP`, `X-Request-ID`" + `...) may not be set again:
 use ` + "`upstream-vhost`" + ` and ` + "`x-forwarded-prefix`" + `. An ` + "`add_header`" + ` in it keeps the host's
 Strict-Transport-Security header.
+
+### headers-more
+
+ingress-nginx loads the headers-more module and snippets use it, so Portico allows its four
+directives and loads the module (Debian's ` + "`libnginx-mod-http-headers-more-filter`" + `, a part of
+` + "`nginx-extras`" + `) into the nginx.conf whenever a served snippet uses one; configs without them stay
+as they were. When nginx has no such module file, an Ingress whose snippet uses them is NOT
+served (` + "`HeadersMoreUnavailable`" + `, its paths answer 503): the headers may be security headers,
+so they never disappear silently. The arguments are checked as nginx-headers-more reads them:
+options first (` + "`-s \"codes\"`" + ` status codes 100-599 and ` + "`-t \"MIME types\"`" + `; ` + "`-r`" + ` on
+` + "`more_set_input_headers`" + ` only; ` + "`-a`" + ` is refused), then at least one header,
+printed back as ` + "`\"Name: value\"`" + ` or ` + "`Name`" + ` (clear). Clear directives take names, which may end in ` + "`*`" + `.
+No directive may set or clear a header that frames the message or belongs to the connection
+(` + "`Content-Length`, `Transfer-Encoding`, `Connection`, `Keep-Alive`, `Upgrade`, `TE`, `Trailer`,\n`Proxy-Connection`" + `, nor a ` + "`*`" + ` pattern covering one): a wrong length makes nginx send more or less body
+than announced, and a proxy in front that shares its connections to nginx among all hosts would
+read the rest as the answer to another client's request (measured: after
+` + "`more_set_headers \"Content-Length: 1\"`" + `, the next response on the connection began with the rest of
+the body). The input directives may not change ` + "`Host`" + `: nginx chose the server by it.
 
 ## Allowed directives
 

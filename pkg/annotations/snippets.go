@@ -57,6 +57,9 @@ var directiveName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 type snippetCheck struct {
 	// sets are the variables the snippet sets itself (lower case): it may read them.
 	sets map[string]bool
+	// tainted are those of sets whose value may hold a line break
+	// (snippet_headers.go): no header value may read them.
+	tainted map[string]bool
 	// count is the number of directives seen.
 	count int
 }
@@ -73,14 +76,19 @@ func parseSnippet(v string, top snippetContext) ([]*ngxconf.Directive, error) {
 	if len(dirs) == 0 {
 		return nil, errors.New("holds no directive")
 	}
-	c := &snippetCheck{sets: map[string]bool{}}
+	c := &snippetCheck{sets: map[string]bool{}, tainted: map[string]bool{}}
+	setValues := map[string][]string{}
 	ngxconf.Walk(dirs, func(_ []string, d *ngxconf.Directive) {
 		if d.Name == "set" && len(d.Args) > 0 {
 			if name, ok := strings.CutPrefix(d.Args[0], "$"); ok {
 				c.sets[strings.ToLower(name)] = true
+				if len(d.Args) > 1 {
+					setValues[strings.ToLower(name)] = append(setValues[strings.ToLower(name)], d.Args[1])
+				}
 			}
 		}
 	})
+	c.taint(setValues)
 	if err := c.block(dirs, top); err != nil {
 		return nil, err
 	}
@@ -607,7 +615,7 @@ func addHeader(c *snippetCheck, d *directive) error {
 	if err := headerNameArg(c, &d.Args[0]); err != nil {
 		return err
 	}
-	if err := value(c, &d.Args[1]); err != nil {
+	if err := headerValue(c, &d.Args[1]); err != nil {
 		return err
 	}
 	if len(d.Args) == 3 && d.Args[2] != "always" {
@@ -627,7 +635,7 @@ func setHeader(name string) func(*snippetCheck, *directive) error {
 		if name == "proxy_set_header" && slices.Contains(porticoHeaders, strings.ToLower(d.Args[0])) {
 			return fmt.Errorf("%s is set by Portico for every backend (upstream-vhost and x-forwarded-prefix change Host and X-Forwarded-Prefix)", d.Args[0])
 		}
-		return value(c, &d.Args[1])
+		return headerValue(c, &d.Args[1])
 	}
 }
 

@@ -337,6 +337,7 @@ func (st *mergeState) fill(cfg *Config) {
 	cfg.OriginMaps = st.originMaps.list()
 	cfg.AuthFiles = st.authFiles.list()
 	cfg.LoadModSecurity = modSecurityToLoad(cfg)
+	cfg.LoadHeadersMore = headersMoreToLoad(cfg)
 }
 
 // served returns Config.Ingresses (the Ingresses served, in build order)

@@ -41,6 +41,9 @@ type Config struct {
 	// LoadModSecurity is the ModSecurity module to load, set only when a
 	// location uses it.
 	LoadModSecurity string `json:"loadModSecurity,omitempty"`
+	// LoadHeadersMore is the headers-more module to load, set only when a
+	// served snippet uses its directives.
+	LoadHeadersMore string `json:"loadHeadersMore,omitempty"`
 	// OriginMaps pick the CORS origin for Ingresses that allow several, sorted by Variable.
 	OriginMaps []OriginMap `json:"originMaps,omitempty"`
 	// LimitExempts are the limit-whitelist networks, sorted by Geo.
@@ -107,6 +110,10 @@ type Global struct {
 	// ModSecurityModule is the load_module path of the ModSecurity module;
 	// empty when nginx has none (Ingresses asking for it are then not served).
 	ModSecurityModule string `json:"modSecurityModule,omitempty"`
+	// HeadersMoreModule is the load_module path of the headers-more module;
+	// empty when nginx has none (Ingresses whose snippets use it are then
+	// not served).
+	HeadersMoreModule string `json:"headersMoreModule,omitempty"`
 	// ModSecurityConf is the base rules file enable-modsecurity loads.
 	ModSecurityConf string `json:"modSecurityConf,omitempty"`
 	// OWASPCRSSetup is the Core Rule Set's setup file, loaded before its rules.
