@@ -111,9 +111,15 @@ func moreHeaders(input, set bool) func(*snippetCheck, *directive) error {
 		headers := 0
 		for i := 0; i < len(args); i++ {
 			a := args[i]
+			// An option is "-" and one letter: s (status codes), t (MIME
+			// types), r (replace only).
+			opt := byte(0)
+			if len(a) == 2 && a[0] == '-' {
+				opt = a[1]
+			}
 			switch {
-			case a == "-s" || a == "-t":
-				if a == "-s" && input {
+			case opt == 's' || opt == 't':
+				if opt == 's' && input {
 					return errors.New("-s (status codes) is for response headers only")
 				}
 				if headers > 0 {
@@ -123,10 +129,10 @@ func moreHeaders(input, set bool) func(*snippetCheck, *directive) error {
 					return fmt.Errorf("%s needs a list", a)
 				}
 				i++
-				if err := moreOptionList(a, args[i]); err != nil {
+				if err := moreOptionList(opt, args[i]); err != nil {
 					return err
 				}
-			case a == "-r":
+			case opt == 'r':
 				if !input || !set {
 					return errors.New("-r (replace only) is for more_set_input_headers only")
 				}
@@ -151,14 +157,14 @@ func moreHeaders(input, set bool) func(*snippetCheck, *directive) error {
 
 // moreOptionList checks the list after -s (status codes 100-599) or -t
 // (MIME types), space separated; nginx reads several of one option as one
-// list.
-func moreOptionList(opt, list string) error {
+// list. opt is the option's letter.
+func moreOptionList(opt byte, list string) error {
 	items := strings.Fields(list)
 	if len(items) == 0 || len(items) > 32 {
-		return fmt.Errorf("%s %q is not a list of 1 to 32 items", opt, excerpt.Of(list))
+		return fmt.Errorf("-%c %q is not a list of 1 to 32 items", opt, excerpt.Of(list))
 	}
 	for _, it := range items {
-		if opt == "-s" {
+		if opt == 's' {
 			if !statusValue.MatchString(it) {
 				return fmt.Errorf("-s %q is not a status code from 100 to 599", excerpt.Of(it))
 			}
