@@ -14,7 +14,7 @@ type CustomHeaders struct {
 func customHeaderFields() []Field {
 	return inGroup("headers", []Field{{
 		Key: "custom-headers", Risk: RiskMedium,
-		Default: "", Allowed: "a ConfigMap in the Ingress's namespace; its values may name nginx variables of the allowlist (below) except $uri",
+		Default: "", Allowed: "a ConfigMap in the Ingress's namespace; its values may name nginx variables of the allowlist (below) but the client's credentials",
 		Doc: "add each entry of the ConfigMap (header: value) to the responses; an entry with another variable, or naming a header that frames the response (Content-Length, Transfer-Encoding, Connection...), is skipped with a warning",
 		apply: func(v string, s *Set) error {
 			if err := checkObjectRef(v, "ConfigMap"); err != nil {

@@ -58,21 +58,18 @@ var headerNamePattern = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
 
 // customHeaderValue parses a custom-headers value into literals and
 // variables of the ngxvar allowlist and renders it back from the parts
-// (add_header expands variables). A variable nginx percent-decodes would
-// let a client put a line break in the header, and one holding the
-// client's credentials would echo them, so both are refused.
+// (add_header expands variables). One holding the client's credentials
+// would echo them, so it is refused.
 func customHeaderValue(v string) (string, error) {
 	val, err := ngxvar.Parse(v)
 	if err != nil {
 		return "", err
 	}
 	for _, name := range val.Vars() {
-		switch {
-		case ngxvar.Decoded(name):
-			return "", fmt.Errorf("names $%s, which nginx percent-decodes: a client's %%0d%%0a would put a line break in the header; use $request_uri", name)
-		case ngxvar.Credential(name):
-			// Echoed in a response, a cookie marked HttpOnly becomes
-			// readable to the page's scripts, and credentials land in caches.
+		// ngxvar refuses $uri, which nginx percent-decodes. Echoed in a
+		// response, a cookie marked HttpOnly becomes readable to the page's
+		// scripts, and credentials land in caches.
+		if ngxvar.Credential(name) {
 			return "", fmt.Errorf("names $%s, the client's credentials, which a response header would hand to scripts and caches", name)
 		}
 	}

@@ -64,7 +64,7 @@ func TestParseURL(t *testing.T) {
 func TestAllowed(t *testing.T) {
 	for name, want := range map[string]bool{
 		"host": true, "http_host": true, "scheme": true, "request_uri": true, "escaped_request_uri": true,
-		"uri": true, "args": true, "remote_addr": true, "server_port": true, "msec": true,
+		"uri": false, "args": true, "remote_addr": true, "server_port": true, "msec": true,
 		"arg_q": true, "http_x_forwarded_user": true, "cookie__oauth2_proxy": true,
 		"http_": false, "arg_": false, "document_root": false, "request_body": false,
 		"portico_auth_target": false, "1": false, "upstream_http_x": false, "realpath_root": false,
