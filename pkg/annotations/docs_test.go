@@ -162,8 +162,10 @@ readable either: nginx -t refuses an unknown variable, so the config would break
 Ingress goes. ` + "`$document_root`, `$realpath_root`, `$request_filename`" + ` and ` + "`$request_body_file`" + ` name
 files and are left out. nginx has no escape for a literal ` + "`$`" + `, so a ` + "`$`" + ` must start a variable.
 
-Header values (` + "`add_header`, `add_trailer`, `proxy_set_header`, `grpc_set_header`" + ` and the headers-more
-directives) may not read a variable that can hold a line break the client chose: ` + "`$uri`" + ` and
+Header values (` + "`add_header`, `add_trailer`, `proxy_set_header`, `grpc_set_header`" + `, the headers-more
+directives, and the URL of a redirect, which becomes the ` + "`Location`" + ` header: ` + "`return`" + ` with a URL or a
+3xx code, ` + "`rewrite`" + ` to a URL or with ` + "`redirect`/`permanent`" + `, ` + "`error_page`" + ` to a URL)
+may not read a variable that can hold a line break the client chose: ` + "`$uri`" + ` and
 ` + "`$document_uri`" + ` (nginx percent-decodes them, so ` + "`GET /a%0d%0aX-Injected:%20yes`" + ` would add a header),
 ` + "`$request_body`, `$ssl_client_raw_cert`, `$ssl_client_cert`" + `, the regex captures ` + "`$1`..`$9`" + `, and a
 variable the snippet sets from any of these. ` + "`$request_uri`" + ` is the raw form and may be used.

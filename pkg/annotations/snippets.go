@@ -768,12 +768,17 @@ func returnArgs(c *snippetCheck, d *directive) error {
 		if !isRedirectURL(d.Args[0]) {
 			return fmt.Errorf("%q is neither a status code 100-599 nor an http(s):// URL", excerpt.Of(d.Args[0]))
 		}
-		return value(c, &d.Args[0])
+		// The URL becomes the Location header.
+		return headerValue(c, &d.Args[0])
 	}
 	if !statusValue.MatchString(d.Args[0]) {
 		return fmt.Errorf("%q is not a status code 100-599", excerpt.Of(d.Args[0]))
 	}
 	if len(d.Args) == 2 {
+		switch d.Args[0] {
+		case "301", "302", "303", "307", "308":
+			return headerValue(c, &d.Args[1]) // the Location header
+		}
 		return value(c, &d.Args[1])
 	}
 	return nil
@@ -789,7 +794,11 @@ func rewriteArgs(c *snippetCheck, d *directive) error {
 	if d.Args[1] == "" {
 		return errors.New("has an empty replacement")
 	}
-	if err := value(c, &d.Args[1]); err != nil {
+	check := value
+	if isRedirectURL(d.Args[1]) || len(d.Args) == 3 && (d.Args[2] == "redirect" || d.Args[2] == "permanent") {
+		check = headerValue // the replacement becomes the Location header
+	}
+	if err := check(c, &d.Args[1]); err != nil {
 		return err
 	}
 	if len(d.Args) == 3 {
@@ -915,7 +924,9 @@ func errorPage(c *snippetCheck, d *directive) error {
 			return fmt.Errorf("%s is Portico's own location", target)
 		}
 		return nil
-	case strings.HasPrefix(target, "/") || isRedirectURL(target):
+	case isRedirectURL(target):
+		return headerValue(c, &d.Args[n-1]) // the Location header
+	case strings.HasPrefix(target, "/"):
 		return value(c, &d.Args[n-1])
 	}
 	return fmt.Errorf("target %q is not a /URI, @name or http(s):// URL", excerpt.Of(target))

@@ -148,6 +148,12 @@ func TestSnippetHeaderLineBreaks(t *testing.T) {
 		{name: "through set", key: locationKey, value: `set $p "$uri"; more_set_headers "X-Path: $p";`, err: "reads $p"},
 		{name: "through two sets", key: locationKey, value: `set $a "x$1"; set $b "$a-y"; add_header X $b;`, err: "reads $b"},
 		{name: "through set in if", key: locationKey, value: `if ($uri ~ "^/(a)") { set $c $1; } add_header X $c;`, err: "reads $c"},
+		// A redirect's URL is the Location header (measured: rewrite ^ https://x$uri redirect split it).
+		{name: "return URL", key: locationKey, value: `return https://x.example$uri;`, err: "reads $uri"},
+		{name: "return 302 URL", key: locationKey, value: `return 302 "https://x.example/$1";`, err: "reads $1"},
+		{name: "rewrite redirect", key: locationKey, value: `rewrite ^ https://x.example$uri redirect;`, err: "reads $uri"},
+		{name: "rewrite permanent", key: locationKey, value: `rewrite ^/(.*)$ /new/$1 permanent;`, err: "reads $1"},
+		{name: "error_page URL", key: serverKey, value: `error_page 404 https://x.example$document_uri;`, err: "reads $document_uri"},
 	})
 }
 
