@@ -16,7 +16,7 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends nginx-extras lua-cjson libnginx-mod-http-modsecurity modsecurity-crs ca-certificates \
+ && apt-get install -y --no-install-recommends nginx-extras lua-cjson libnginx-mod-http-headers-more-filter libnginx-mod-http-modsecurity modsecurity-crs ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && rm -f /etc/nginx/sites-enabled/default \
  && mkdir -p /etc/portico /tmp/portico \

@@ -64,6 +64,14 @@ if [ ! -f /usr/share/modsecurity-crs/owasp-crs.load ]; then
 	missing+=(modsecurity-crs)
 fi
 
+# The headers-more module (more_set_headers and friends in snippets, as
+# ingress-nginx loads it); nginx-extras depends on it, this names it so a
+# plainer nginx gets it too. Without it an Ingress whose snippet uses it is
+# not served (fail closed).
+if [ ! -f /usr/share/nginx/modules/ngx_http_headers_more_filter_module.so ] && [ ! -f /usr/lib/nginx/modules/ngx_http_headers_more_filter_module.so ]; then
+	missing+=(libnginx-mod-http-headers-more-filter)
+fi
+
 # pkg/pcre runs the regexes it prints through real PCRE2.
 if ! command -v pcre2test >/dev/null 2>&1; then
 	missing+=(pcre2-utils)

@@ -181,6 +181,7 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		return err
 	}
 	resolveModSecurity(&modelOpts, log)
+	resolveHeadersMore(&modelOpts, log)
 	balancer, err := resolveBalancer(ctx, f.nginxProbe(), f.model.balancer, &modelOpts, log)
 	if err != nil {
 		return err

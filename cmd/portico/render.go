@@ -96,6 +96,7 @@ func runRender(ctx context.Context, f renderFlags, stdout, stderr io.Writer) err
 			return err
 		}
 		resolveModSecurity(&opts, log)
+		resolveHeadersMore(&opts, log)
 	}
 	template := ""
 	if f.template != "" {

@@ -57,8 +57,9 @@ func annotationsDoc() string {
 	}
 	b.WriteString(extAuthDoc())
 	b.WriteString("\n## nginx variables\n\n")
-	b.WriteString("`auth-url`, `auth-signin`, `permanent-redirect`, `temporal-redirect`, `upstream-vhost` and\n")
-	b.WriteString("`x-forwarded-prefix` (and `auth-cache-key` and `auth-request-redirect`) may name these read-only\n")
+	b.WriteString("`auth-url`, `auth-signin`, `permanent-redirect`, `temporal-redirect`, `upstream-vhost`,\n")
+	b.WriteString("`x-forwarded-prefix`, `auth-cache-key`, `auth-request-redirect` and the values of a `custom-headers`\n")
+	b.WriteString("ConfigMap may name these read-only\n")
 	b.WriteString("nginx variables, as `$name` or `${name}` (NAME is lower-case letters, digits and `_`; names are\n")
 	b.WriteString("lower-cased as nginx does):\n\n")
 	b.WriteString("`" + strings.Join(ngxvar.Names(), "`, `") + "`")
@@ -77,12 +78,23 @@ func annotationsDoc() string {
 	b.WriteString("  the client controls may stand only in the path and query. The client's credentials\n")
 	b.WriteString("  (`$http_authorization`, `$http_proxy_authorization`, `$http_cookie`, `$cookie_NAME`) may not\n")
 	b.WriteString("  stand in them at all: the browser would carry them to the next site.\n")
-	b.WriteString("- `$request_uri` and `$uri` start with `/`, so they may follow the host directly\n")
+	b.WriteString("- `$uri` is not on the list: nginx percent-decodes it, so a client's `%0d%0a` would put a line\n")
+	b.WriteString("  break into the header or redirect it stands in (measured: `GET /a%0d%0aX-Inj:%20yes` added\n")
+	b.WriteString("  `X-Inj: yes`); `$request_uri` is the raw form and is allowed.\n")
+	b.WriteString("- `$request_uri` starts with `/`, so it may follow the host directly\n")
 	b.WriteString("  (`https://new.example.com$request_uri`).\n")
 	b.WriteString("- `$escaped_request_uri` is `$request_uri` with everything but letters, digits and `-._~`\n")
 	b.WriteString("  percent-encoded (ingress-nginx's variable); Portico defines it in the locations that use it,\n")
 	b.WriteString("  with the Lua module, so it needs the Lua balancer (the default).\n")
 	b.WriteString("- `auth-signin` without `rd=` in its query gets `rd=$scheme://$http_host$request_uri` appended.\n")
+	b.WriteString("- `custom-headers` values (the entries of the ConfigMap) may name the same variables, anywhere in\n")
+	b.WriteString("  the value (`X-Request-Start: t=${msec}`, `X-Seen-Host: $host`), except the client's\n")
+	b.WriteString("  credentials (a response header would hand an HttpOnly cookie to scripts).\n")
+	b.WriteString("  Such an entry, one with any other variable, and one naming a header that frames the response\n")
+	b.WriteString("  (`Content-Length`, `Transfer-Encoding`, `Connection`, `Keep-Alive`, `Upgrade`, `TE`, `Trailer`,\n")
+	b.WriteString("  `Proxy-Connection`) is skipped with an `IneffectiveAnnotation` warning naming it; the other\n")
+	b.WriteString("  entries are served. ingress-nginx v1.15 printed a `$` in these values literally (it escaped\n")
+	b.WriteString("  them); its global `add-headers` expanded variables, as Portico does here.\n")
 	b.WriteString("\nExample:\n\n```yaml\nmetadata:\n  annotations:\n")
 	b.WriteString("    nginx.ingress.kubernetes.io/proxy-read-timeout: \"300\"\n")
 	b.WriteString("    nginx.ingress.kubernetes.io/proxy-body-size: 20m\n```\n")
@@ -158,6 +170,14 @@ readable either: nginx -t refuses an unknown variable, so the config would break
 Ingress goes. ` + "`$document_root`, `$realpath_root`, `$request_filename`" + ` and ` + "`$request_body_file`" + ` name
 files and are left out. nginx has no escape for a literal ` + "`$`" + `, so a ` + "`$`" + ` must start a variable.
 
+Header values (` + "`add_header`, `add_trailer`, `proxy_set_header`, `grpc_set_header`" + `, the headers-more
+directives, and the URL of a redirect, which becomes the ` + "`Location`" + ` header: ` + "`return`" + ` with a URL or a
+3xx code, ` + "`rewrite`" + ` to a URL or with ` + "`redirect`/`permanent`" + `, ` + "`error_page`" + ` to a URL)
+may not read a variable that can hold a line break the client chose: ` + "`$uri`" + ` and
+` + "`$document_uri`" + ` (nginx percent-decodes them, so ` + "`GET /a%0d%0aX-Injected:%20yes`" + ` would add a header),
+` + "`$request_body`, `$ssl_client_raw_cert`, `$ssl_client_cert`" + `, the regex captures ` + "`$1`..`$9`" + `, and a
+variable the snippet sets from any of these. ` + "`$request_uri`" + ` is the raw form and may be used.
+
 ` + "`set $name value`" + ` creates a variable of the snippet's own: the name is lower-case letters, digits
 and ` + "`_`" + `, not one of nginx's or the template's variables (` + "`$host`, `$args`, `$best_http_host`, `$req_id`" + `,
 ...), and does not start with ` + "`portico`" + ` or one of nginx's families (` + "`http_`, `cookie_`, `arg_`, `upstream_`, `ssl_`, `proxy_`" + `, ...).
@@ -194,6 +214,24 @@ rewrite-target and ` + "`proxy_pass`" + `, so ` + "`rewrite ... break`" + ` chan
 Portico's own ones (` + "`Host`, `X-Forwarded-*`, `X-Real-IP`, `X-Request-ID`" + `...) may not be set again:
 use ` + "`upstream-vhost`" + ` and ` + "`x-forwarded-prefix`" + `. An ` + "`add_header`" + ` in it keeps the host's
 Strict-Transport-Security header.
+
+### headers-more
+
+ingress-nginx loads the headers-more module and snippets use it, so Portico allows its four
+directives and loads the module (Debian's ` + "`libnginx-mod-http-headers-more-filter`" + `, a part of
+` + "`nginx-extras`" + `) into the nginx.conf whenever a served snippet uses one; configs without them stay
+as they were. When nginx has no such module file, an Ingress whose snippet uses them is NOT
+served (` + "`HeadersMoreUnavailable`" + `, its paths answer 503): the headers may be security headers,
+so they never disappear silently. The arguments are checked as nginx-headers-more reads them:
+options first (` + "`-s \"codes\"`" + ` status codes 100-599 and ` + "`-t \"MIME types\"`" + `; ` + "`-r`" + ` on
+` + "`more_set_input_headers`" + ` only; ` + "`-a`" + ` is refused), then at least one header,
+printed back as ` + "`\"Name: value\"`" + ` or ` + "`Name`" + ` (clear). Clear directives take names, which may end in ` + "`*`" + `.
+No directive may set or clear a header that frames the message or belongs to the connection
+(` + "`Content-Length`, `Transfer-Encoding`, `Connection`, `Keep-Alive`, `Upgrade`, `TE`, `Trailer`,\n`Proxy-Connection`" + `, nor a ` + "`*`" + ` pattern covering one): a wrong length makes nginx send more or less body
+than announced, and a proxy in front that shares its connections to nginx among all hosts would
+read the rest as the answer to another client's request (measured: after
+` + "`more_set_headers \"Content-Length: 1\"`" + `, the next response on the connection began with the rest of
+the body). The input directives may not change ` + "`Host`" + `: nginx chose the server by it.
 
 ## Allowed directives
 

@@ -32,10 +32,11 @@ func TestExternalAuthExtras(t *testing.T) {
 		{key: "auth-request-redirect", valid: map[string]ExternalAuth{
 			"https://app.example.com/after": {RequestRedirect: "https://app.example.com/after"},
 			"$scheme://$host$request_uri":   {RequestRedirect: "${scheme}://${host}${request_uri}"},
-			"/welcome?from=$uri":            {RequestRedirect: "/welcome?from=${uri}"},
+			"/welcome?from=$args":           {RequestRedirect: "/welcome?from=${args}"},
 			"$request_uri":                  {RequestRedirect: "${request_uri}"},
 		}, bad: []string{"https://$http_x_to/", "//evil.example.com/", "https://$host/?r=$escaped_request_uri",
-			"https://$host/?c=$http_cookie", "/a b", "/x\r\nX-Evil: 1", "welcome"}},
+			"https://$host/?c=$http_cookie", "/a b", "/x\r\nX-Evil: 1", "welcome",
+			"/welcome?from=$uri"}}, // nginx percent-decodes $uri: a client's CR LF would end the header
 		{key: "auth-always-set-cookie", valid: map[string]ExternalAuth{
 			"true": {AlwaysSetCookie: true}, "false": {},
 		}, bad: []string{"yes please"}},

@@ -127,6 +127,20 @@ var snippetRules = map[string]directiveRule{
 		args:    "a header name other than those Portico sets (Host, X-Forwarded-*, X-Real-IP, X-Request-ID, X-Scheme, Upgrade, Connection, Proxy) and a value"},
 	"grpc_set_header": {contexts: inLocation, minArgs: 2, maxArgs: 2, check: setHeader("grpc_set_header"), repeat: true,
 		example: `X-Tenant $host`, args: "a header name and a value"},
+	// headers-more (Debian's libnginx-mod-http-headers-more-filter),
+	// loaded only when a snippet uses it (model.Config.LoadHeadersMore).
+	"more_set_headers": {contexts: serverLoc | inLocationIf, minArgs: 1, check: moreHeaders(false, true), repeat: true,
+		example: `-s "200 404" -t text/plain "X-Frame-Options: DENY" "X-Served-By: $hostname"`,
+		args:    `options -s "codes" and -t "MIME types", then headers "Name: value" (variables allowed, see below) or "Name" to clear; not framing headers (Content-Length, Transfer-Encoding, Connection...)`},
+	"more_clear_headers": {contexts: serverLoc | inLocationIf, minArgs: 1, check: moreHeaders(false, false), repeat: true,
+		example: `-t text/plain X-Powered-By "X-Hidden-*"`,
+		args:    `options -s "codes" and -t "MIME types", then header names, which may end in *; not framing headers`},
+	"more_set_input_headers": {contexts: serverLoc | inLocationIf, minArgs: 1, check: moreHeaders(true, true), repeat: true,
+		example: `-r "X-Tenant: $host"`,
+		args:    `options -r (replace only) and -t "MIME types", then headers "Name: value" or "Name"; not Host nor framing headers`},
+	"more_clear_input_headers": {contexts: serverLoc | inLocationIf, minArgs: 1, check: moreHeaders(true, false), repeat: true,
+		example: `X-Debug "X-Internal-*"`,
+		args:    `option -t "MIME types", then header names, which may end in *; not Host nor framing headers`},
 	"proxy_hide_header":    {contexts: proxying, minArgs: 1, maxArgs: 1, check: argsEach(headerNameArg), repeat: true, example: "X-Powered-By", args: "a header name"},
 	"proxy_pass_header":    {contexts: proxying, minArgs: 1, maxArgs: 1, check: argsEach(headerNameArg), repeat: true, example: "Server", args: "a header name"},
 	"proxy_ignore_headers": {contexts: proxying, minArgs: 1, check: argsEach(oneOf(ignorableHeaders...)), repeat: true, example: "X-Accel-Expires Expires", args: "any of " + strings.Join(ignorableHeaders, ", ")},
@@ -271,8 +285,6 @@ var refusedDirectives = []struct {
 	{[]string{"resolver"}, "name resolution is the operator's (--resolver); a snippet could send queries anywhere"},
 	{[]string{"underscores_in_headers"},
 		"nginx reads it from the listen socket's default server for headers parsed before Host is known, so in one host's block it works only in part; it is an operator setting"},
-	{[]string{"more_set_headers", "more_clear_headers", "more_set_input_headers", "more_clear_input_headers"},
-		"the headers-more module is not loaded by Portico's nginx.conf; use add_header"},
 	{[]string{"modsecurity", "modsecurity_rules", "modsecurity_rules_file"}, "ModSecurity is not loaded by Portico's nginx.conf, and its rules files are files"},
 	{[]string{"listen", "server_name"}, "listeners and names come from the Ingress's hosts"},
 	{[]string{"proxy_set_header (Portico's headers)"}, "Host, X-Forwarded-*, X-Real-IP and X-Request-ID are set by Portico; use upstream-vhost and x-forwarded-prefix"},
@@ -506,6 +518,8 @@ func SnippetExamples() (server, location string) {
 		"\nlocation /snippet-limit-except/ {\nlimit_except GET {\n" + join(inLimitExcept) + "\n}\n}"
 	location = join(inLocation) +
 		"\nif ($http_x_snippet_if) {\n" + join(inLocationIf) + "\n}" +
-		"\nadd_header X-Snippet-Variables " + ngxconf.Quote(strings.TrimSpace(vars.String())) + ";"
+		// set, not a header: some readable variables may hold a line
+		// break, which no header value may read (snippet_headers.go).
+		"\nset $snippet_variables " + ngxconf.Quote(strings.TrimSpace(vars.String())) + ";"
 	return server, location
 }

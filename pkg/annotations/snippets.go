@@ -57,6 +57,9 @@ var directiveName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 type snippetCheck struct {
 	// sets are the variables the snippet sets itself (lower case): it may read them.
 	sets map[string]bool
+	// tainted are those of sets whose value may hold a line break
+	// (snippet_headers.go): no header value may read them.
+	tainted map[string]bool
 	// count is the number of directives seen.
 	count int
 }
@@ -73,14 +76,19 @@ func parseSnippet(v string, top snippetContext) ([]*ngxconf.Directive, error) {
 	if len(dirs) == 0 {
 		return nil, errors.New("holds no directive")
 	}
-	c := &snippetCheck{sets: map[string]bool{}}
+	c := &snippetCheck{sets: map[string]bool{}, tainted: map[string]bool{}}
+	setValues := map[string][]string{}
 	ngxconf.Walk(dirs, func(_ []string, d *ngxconf.Directive) {
 		if d.Name == "set" && len(d.Args) > 0 {
 			if name, ok := strings.CutPrefix(d.Args[0], "$"); ok {
 				c.sets[strings.ToLower(name)] = true
+				if len(d.Args) > 1 {
+					setValues[strings.ToLower(name)] = append(setValues[strings.ToLower(name)], d.Args[1])
+				}
 			}
 		}
 	})
+	c.taint(setValues)
 	if err := c.block(dirs, top); err != nil {
 		return nil, err
 	}
@@ -607,7 +615,7 @@ func addHeader(c *snippetCheck, d *directive) error {
 	if err := headerNameArg(c, &d.Args[0]); err != nil {
 		return err
 	}
-	if err := value(c, &d.Args[1]); err != nil {
+	if err := headerValue(c, &d.Args[1]); err != nil {
 		return err
 	}
 	if len(d.Args) == 3 && d.Args[2] != "always" {
@@ -627,7 +635,7 @@ func setHeader(name string) func(*snippetCheck, *directive) error {
 		if name == "proxy_set_header" && slices.Contains(porticoHeaders, strings.ToLower(d.Args[0])) {
 			return fmt.Errorf("%s is set by Portico for every backend (upstream-vhost and x-forwarded-prefix change Host and X-Forwarded-Prefix)", d.Args[0])
 		}
-		return value(c, &d.Args[1])
+		return headerValue(c, &d.Args[1])
 	}
 }
 
@@ -760,12 +768,17 @@ func returnArgs(c *snippetCheck, d *directive) error {
 		if !isRedirectURL(d.Args[0]) {
 			return fmt.Errorf("%q is neither a status code 100-599 nor an http(s):// URL", excerpt.Of(d.Args[0]))
 		}
-		return value(c, &d.Args[0])
+		// The URL becomes the Location header.
+		return headerValue(c, &d.Args[0])
 	}
 	if !statusValue.MatchString(d.Args[0]) {
 		return fmt.Errorf("%q is not a status code 100-599", excerpt.Of(d.Args[0]))
 	}
 	if len(d.Args) == 2 {
+		switch d.Args[0] {
+		case "301", "302", "303", "307", "308":
+			return headerValue(c, &d.Args[1]) // the Location header
+		}
 		return value(c, &d.Args[1])
 	}
 	return nil
@@ -781,7 +794,11 @@ func rewriteArgs(c *snippetCheck, d *directive) error {
 	if d.Args[1] == "" {
 		return errors.New("has an empty replacement")
 	}
-	if err := value(c, &d.Args[1]); err != nil {
+	check := value
+	if isRedirectURL(d.Args[1]) || len(d.Args) == 3 && (d.Args[2] == "redirect" || d.Args[2] == "permanent") {
+		check = headerValue // the replacement becomes the Location header
+	}
+	if err := check(c, &d.Args[1]); err != nil {
 		return err
 	}
 	if len(d.Args) == 3 {
@@ -907,7 +924,9 @@ func errorPage(c *snippetCheck, d *directive) error {
 			return fmt.Errorf("%s is Portico's own location", target)
 		}
 		return nil
-	case strings.HasPrefix(target, "/") || isRedirectURL(target):
+	case isRedirectURL(target):
+		return headerValue(c, &d.Args[n-1]) // the Location header
+	case strings.HasPrefix(target, "/"):
 		return value(c, &d.Args[n-1])
 	}
 	return fmt.Errorf("target %q is not a /URI, @name or http(s):// URL", excerpt.Of(target))

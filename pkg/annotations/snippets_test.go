@@ -103,6 +103,89 @@ error_page 503 @maintenance;
 large_client_header_buffers 4 16k; client_header_timeout 10s; ignore_invalid_headers off;
 if ($http_x_block) { return 403; }`},
 		{name: "server level proxy settings", key: serverKey, value: `proxy_read_timeout 300s; keepalive_timeout 30s 25s; gzip on;`},
+		// headers-more, as ingress-nginx users write it.
+		{name: "more_set_headers", key: locationKey, value: `more_set_headers "X-Frame-Options: DENY";
+more_set_headers "X-Content-Type-Options: nosniff" 'Server: edge';
+more_set_headers -s 404 -s "500 503" -t "text/html text/plain" "X-Error: $status $request_uri";
+more_set_headers "X-Req: ${req_id}" "X-Empty:" X-Clear;
+more_clear_headers "X-Powered-By" Server "X-Hidden-*";
+more_clear_headers -s 404 -t text/html X-Debug;`},
+		{name: "more input headers", key: locationKey, value: `more_set_input_headers "X-Tenant: blue" 'X-Forwarded-Proto: https';
+more_set_input_headers -r -t application/json "X-Json: yes";
+more_clear_input_headers "X-Debug" "X-Internal-*";`},
+		{name: "more in server and if", key: serverKey, value: `more_set_headers "X-Served-By: $hostname";
+more_clear_input_headers Cookie2;
+location /x { if ($arg_debug) { more_set_headers "X-Debug: on"; } return 200; }`},
+		{name: "set variable read in a header", key: locationKey, value: `set $my_var "dog-$host"; more_set_headers "Server: $my_var";`},
+	})
+}
+
+// TestMoreHeadersCanonical: headers-more arguments reach the template in
+// one form: "Name: value", or the name alone to clear.
+func TestMoreHeadersCanonical(t *testing.T) {
+	dirs, msg := parseOne(t, locationKey, `more_set_headers -s "404 500" "X-A:   b c" "X-B:" X-C; more_clear_headers "X-D:" "X-E-*";`)
+	require.Empty(t, msg)
+	require.Len(t, dirs, 2)
+	assert.Equal(t, []string{"-s", "404 500", "X-A: b c", "X-B", "X-C"}, dirs[0].Args)
+	assert.Equal(t, []string{"X-D", "X-E-*"}, dirs[1].Args)
+}
+
+// TestSnippetHeaderLineBreaks: no header value of a snippet may read a
+// variable that can hold a line break the client chose: nginx decodes $uri
+// (GET /a%0d%0aX-Inj:%20yes put "X-Inj: yes" in the response, measured on
+// nginx 1.22), regex captures come from it, request bodies and PEM
+// certificates hold lines; nor a variable the snippet set from one.
+func TestSnippetHeaderLineBreaks(t *testing.T) {
+	runSnippetCases(t, []snippetCase{
+		{name: "add_header uri", key: locationKey, value: `add_header X-Path $uri;`, err: "reads $uri in a header value"},
+		{name: "add_header braced", key: locationKey, value: `add_header X-Path "at ${URI}";`, err: "reads $uri in a header value"},
+		{name: "add_trailer document_uri", key: locationKey, value: `add_trailer X $document_uri;`, err: "reads $document_uri"},
+		{name: "proxy_set_header uri", key: locationKey, value: `proxy_set_header X-Path $uri;`, err: "reads $uri"},
+		{name: "grpc_set_header body", key: locationKey, value: `grpc_set_header X-Body $request_body;`, err: "reads $request_body"},
+		{name: "capture", key: locationKey, value: `rewrite ^/(.*)$ /x/$1; add_header X-Was $1;`, err: "reads $1"},
+		{name: "more_set_headers uri", key: locationKey, value: `more_set_headers "X-Path: $uri";`, err: "reads $uri"},
+		{name: "more_set_input_headers cert", key: locationKey, value: `more_set_input_headers "X-Cert: $ssl_client_raw_cert";`, err: "reads $ssl_client_raw_cert"},
+		{name: "through set", key: locationKey, value: `set $p "$uri"; more_set_headers "X-Path: $p";`, err: "reads $p"},
+		{name: "through two sets", key: locationKey, value: `set $a "x$1"; set $b "$a-y"; add_header X $b;`, err: "reads $b"},
+		{name: "through set in if", key: locationKey, value: `if ($uri ~ "^/(a)") { set $c $1; } add_header X $c;`, err: "reads $c"},
+		// A redirect's URL is the Location header (measured: rewrite ^ https://x$uri redirect split it).
+		{name: "return URL", key: locationKey, value: `return https://x.example$uri;`, err: "reads $uri"},
+		{name: "return 302 URL", key: locationKey, value: `return 302 "https://x.example/$1";`, err: "reads $1"},
+		{name: "rewrite redirect", key: locationKey, value: `rewrite ^ https://x.example$uri redirect;`, err: "reads $uri"},
+		{name: "rewrite permanent", key: locationKey, value: `rewrite ^/(.*)$ /new/$1 permanent;`, err: "reads $1"},
+		{name: "error_page URL", key: serverKey, value: `error_page 404 https://x.example$document_uri;`, err: "reads $document_uri"},
+	})
+}
+
+// TestMoreHeadersRefused: what a tenant with snippets could try through
+// headers-more: framing headers (response desync for every host behind the
+// same front proxy), Host on input, options in the wrong place.
+func TestMoreHeadersRefused(t *testing.T) {
+	runSnippetCases(t, []snippetCase{
+		{name: "set content-length", key: locationKey, value: `more_set_headers "Content-Length: 1";`, err: "Content-Length: 1 may not be set"},
+		{name: "clear transfer-encoding", key: locationKey, value: `more_clear_headers Transfer-Encoding;`, err: "may not be set or cleared"},
+		{name: "clear by wildcard", key: locationKey, value: `more_clear_headers "Content-*";`, err: "may not be set or cleared"},
+		{name: "clear everything", key: locationKey, value: `more_clear_headers "*";`, err: "is not a header name"},
+		{name: "set connection", key: serverKey, value: `more_set_headers "connection: close";`, err: "may not be set"},
+		{name: "input content-length", key: locationKey, value: `more_set_input_headers "Content-Length: 0";`, err: "may not be set"},
+		{name: "input transfer-encoding", key: locationKey, value: `more_set_input_headers "Transfer-Encoding: chunked";`, err: "may not be set"},
+		{name: "input host", key: locationKey, value: `more_set_input_headers "Host: victim.example.com";`, err: "nginx chose the server by it"},
+		{name: "input clear host", key: locationKey, value: `more_clear_input_headers "H*";`, err: "nginx chose the server by it"},
+		{name: "status on input", key: locationKey, value: `more_set_input_headers -s 404 "X: y";`, err: "-s (status codes) is for response headers only"},
+		{name: "replace on output", key: locationKey, value: `more_set_headers -r "X: y";`, err: "-r (replace only)"},
+		{name: "append option", key: locationKey, value: `more_set_headers -a "X: y";`, err: "is not an option"},
+		{name: "option after header", key: locationKey, value: `more_set_headers "X: y" -s 404;`, err: "options come first"},
+		{name: "option without list", key: locationKey, value: `more_set_headers -t;`, err: "-t needs a list"},
+		{name: "no header", key: locationKey, value: `more_set_headers -s 404;`, err: "names no header"},
+		{name: "bad status", key: locationKey, value: `more_set_headers -s 600 "X: y";`, err: "not a status code"},
+		{name: "bad type", key: locationKey, value: `more_set_headers -t "text/html;q=1" "X: y";`, err: "not a MIME type"},
+		{name: "value in clear", key: locationKey, value: `more_clear_headers "X: y";`, err: "take header names, not values"},
+		{name: "bad name", key: locationKey, value: `more_set_headers "X Y: z";`, err: "is not a header name"},
+		{name: "portico variable", key: locationKey, value: `more_set_headers "X: $portico_route";`, err: "reads $portico_route"},
+		{name: "unknown variable", key: locationKey, value: `more_set_headers "X: $tenant_flag";`, err: "neither an nginx variable"},
+		{name: "in server if", key: serverKey, value: `if ($arg_x) { more_set_headers "X: y"; }`, err: "more_set_headers is not allowed in if (server)"},
+		{name: "in limit_except", key: locationKey, value: `limit_except GET { more_set_headers "X: y"; }`, err: "not allowed in limit_except"},
+		{name: "newline", key: locationKey, value: "more_set_headers \"X: a\\r\\nSet-Cookie: s=1\";", err: "control character"},
 	})
 }
 
@@ -138,7 +221,6 @@ func TestSnippetRefused(t *testing.T) {
 		{name: "mirror", key: locationKey, value: `mirror /m;`, err: "mirror is not allowed"},
 		{name: "fastcgi_pass", key: locationKey, value: `fastcgi_pass 127.0.0.1:9000;`, err: "fastcgi_pass is not allowed"},
 		{name: "resolver", key: serverKey, value: `resolver 8.8.8.8;`, err: "resolver is not allowed"},
-		{name: "more_set_headers", key: locationKey, value: `more_set_headers "X: y";`, err: "headers-more"},
 		// Variable writes.
 		{name: "set portico_route", key: locationKey, value: `set $portico_route "r0123456789abcdef";`, err: "starts with portico"},
 		{name: "set portico_route upper case", key: locationKey, value: `set $PORTICO_ROUTE x;`, err: "is not $name"},
@@ -370,6 +452,12 @@ func FuzzSnippet(f *testing.F) {
 		`rewrite ^/(.*)$ /x/$1 break;`, `set $a "${host}"; return 200 $a;`, `allow 10.1.2.3/8;`,
 		`access_by_lua_block { ngx.exit(1); }`, `add_header X ${portico_route};`, `if ($PORTICO_ROUTE) { return 1; }`,
 		"return 200 \"a\\nb\";", `location @x { return 200; } error_page 404 @x;`,
+		// headers-more and header values: quotes, ";", "}", newlines, "${".
+		`more_set_headers -s "200 404" -t text/html "X: ${req_id}" Y;`, `more_clear_headers "X-Hidden-*" Server;`,
+		`more_set_headers "X: a\"; more_set_headers \"Y: b";`, `more_set_headers "X: a}"; } location /x { return 200; }`,
+		"more_set_headers \"X: a\nSet-Cookie: s=1\";", `more_set_headers "X: ${host";`, `more_set_headers "X: $uri";`,
+		`more_clear_headers "Content-*";`, `more_set_input_headers -r -t text/plain "X: $http_y";`, `more_clear_input_headers "Host";`,
+		`set $p "$uri"; more_set_headers "X: $p";`, `if ($arg_a) { more_set_headers "X:  $arg_a  "; }`, `add_header X "${1}";`,
 	} {
 		f.Add(true, s)
 		f.Add(false, s)
@@ -390,6 +478,20 @@ func FuzzSnippet(f *testing.F) {
 				require.NoError(t, plainArg(a))
 				require.NotContains(t, strings.ToLower(a), "$portico")
 				require.NotContains(t, strings.ToLower(a), "${portico")
+			}
+			if d.Name == "add_header" || d.Name == "add_trailer" || strings.HasSuffix(d.Name, "_set_header") || strings.HasPrefix(d.Name, "more_") {
+				// No header value reads what may hold a line break.
+				for _, a := range d.Args {
+					for _, v := range readVariables(a) {
+						require.False(t, containsString(lineBreakVariables, v) || v >= "0" && v <= "9", "%s reads $%s", d.Name, v)
+					}
+				}
+			}
+			if strings.HasPrefix(d.Name, "more_") {
+				for _, a := range d.Args {
+					name, _, _ := strings.Cut(a, ":")
+					require.False(t, FramingHeader(strings.TrimSuffix(name, "*")), "%s touches %s", d.Name, a)
+				}
 			}
 		})
 		printed := printTree(dirs)

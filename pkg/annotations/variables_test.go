@@ -39,11 +39,14 @@ func TestVariablesInURLs(t *testing.T) {
 	runGroupCases(t, []groupCase[Routing]{
 		{name: "redirects keep host and URI", in: map[string]string{
 			auth("permanent-redirect"): "https://new.example.com$request_uri",
-			auth("temporal-redirect"):  "$scheme://$host:8443/moved?from=$uri&q=$arg_q",
+			auth("temporal-redirect"):  "$scheme://$host:8443/moved?from=$request_uri&q=$arg_q",
 		}, want: Routing{
 			PermanentRedirect: "https://new.example.com${request_uri}",
-			TemporalRedirect:  "${scheme}://${host}:8443/moved?from=${uri}&q=${arg_q}",
+			TemporalRedirect:  "${scheme}://${host}:8443/moved?from=${request_uri}&q=${arg_q}",
 		}},
+		{name: "redirect with the decoded URI", in: map[string]string{
+			auth("permanent-redirect"): "https://new.example.com$uri",
+		}, problems: []string{"InvalidAnnotation " + auth("permanent-redirect")}},
 		{name: "redirect host from a cookie", in: map[string]string{
 			auth("permanent-redirect"): "https://${cookie_to}/",
 		}, problems: []string{"InvalidAnnotation " + auth("permanent-redirect")}},
@@ -69,5 +72,9 @@ func TestVariablesInHeaders(t *testing.T) {
 		{name: "variable off the list", in: map[string]string{
 			k("upstream-vhost"): "$proxy_host",
 		}, problems: []string{"InvalidAnnotation " + k("upstream-vhost")}},
+		{name: "decoded URI", in: map[string]string{
+			k("upstream-vhost"):     "$uri",
+			k("x-forwarded-prefix"): "/app${uri}",
+		}, problems: []string{"InvalidAnnotation " + k("upstream-vhost"), "InvalidAnnotation " + k("x-forwarded-prefix")}},
 	}, func(s Set) Headers { return s.Headers })
 }

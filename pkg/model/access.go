@@ -69,6 +69,7 @@ func (b *builder) policy(ing *networkingv1.Ingress, set annotations.Set) locatio
 	if b.hasSnippets(ing) {
 		if b.snippetsAllowed(ing) {
 			policy.snippet, policy.serverSnippet = set.Snippets.Location, set.Snippets.Server
+			b.headersMore(ing, &policy)
 		} else {
 			b.ignored(ingressRef(ing), ReasonSnippetNotAllowed,
 				"snippet annotations are ignored: the operator has not allowed them for namespace %s (--allow-snippet-annotations, --snippet-namespaces)", ing.Namespace)

@@ -861,6 +861,7 @@ func (b *builder) collect(cfg *Config) {
 	slices.SortFunc(cfg.AuthFiles, func(a, c SecretFile) int { return cmp.Compare(a.Path, c.Path) })
 	cfg.LoadModSecurity = modSecurityToLoad(cfg)
 	authShared(cfg)
+	cfg.LoadHeadersMore = headersMoreToLoad(cfg)
 	for _, m := range b.originMaps {
 		cfg.OriginMaps = append(cfg.OriginMaps, m)
 	}

@@ -278,3 +278,18 @@ func authShared(cfg *Config) {
 	}
 	slices.SortFunc(cfg.AuthUpstreams, func(a, c AuthUpstream) int { return strings.Compare(a.Name, c.Name) })
 }
+
+// plainHeaderValue reports whether v can be sent as a header value as it
+// is: no nginx variable (auth-proxy-set-headers values are literal) and
+// no control character that could end the header line.
+func plainHeaderValue(v string) bool {
+	if len(v) > 4096 || strings.Contains(v, "$") {
+		return false
+	}
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -338,6 +338,7 @@ func (st *mergeState) fill(cfg *Config) {
 	cfg.AuthFiles = st.authFiles.list()
 	cfg.LoadModSecurity = modSecurityToLoad(cfg)
 	authShared(cfg)
+	cfg.LoadHeadersMore = headersMoreToLoad(cfg)
 }
 
 // served returns Config.Ingresses (the Ingresses served, in build order)

@@ -162,6 +162,7 @@ func DefaultGlobal() Global {
 		LuaModules:                 DebianLuaModules(),
 		LuaDir:                     "/tmp/portico/lua",
 		ModSecurityModule:          DebianModSecurityModule,
+		HeadersMoreModule:          DebianHeadersMoreModule,
 		ModSecurityConf:            DebianModSecurityConf,
 		OWASPCRSSetup:              DebianOWASPCRSSetup,
 		OWASPCRSRules:              DebianOWASPCRSRules,

@@ -41,6 +41,9 @@ type Config struct {
 	// LoadModSecurity is the ModSecurity module to load, set only when a
 	// location uses it.
 	LoadModSecurity string `json:"loadModSecurity,omitempty"`
+	// LoadHeadersMore is the headers-more module to load, set only when a
+	// served snippet uses its directives.
+	LoadHeadersMore string `json:"loadHeadersMore,omitempty"`
 	// OriginMaps pick the CORS origin for Ingresses that allow several, sorted by Variable.
 	OriginMaps []OriginMap `json:"originMaps,omitempty"`
 	// LimitExempts are the limit-whitelist networks, sorted by Geo.
@@ -117,6 +120,10 @@ type Global struct {
 	// ModSecurityModule is the load_module path of the ModSecurity module;
 	// empty when nginx has none (Ingresses asking for it are then not served).
 	ModSecurityModule string `json:"modSecurityModule,omitempty"`
+	// HeadersMoreModule is the load_module path of the headers-more module;
+	// empty when nginx has none (Ingresses whose snippets use it are then
+	// not served).
+	HeadersMoreModule string `json:"headersMoreModule,omitempty"`
 	// ModSecurityConf is the base rules file enable-modsecurity loads.
 	ModSecurityConf string `json:"modSecurityConf,omitempty"`
 	// OWASPCRSSetup is the Core Rule Set's setup file, loaded before its rules.
@@ -608,11 +615,13 @@ type SetHeader struct {
 	Variable string `json:"variable"`
 }
 
-// HeaderValue is a literal header, both parts validated.
+// HeaderValue is a response header, both parts validated.
 type HeaderValue struct {
 	// Name is the header name.
 	Name string `json:"name"`
-	// Value is the header value; it holds no "$", so nginx expands nothing.
+	// Value is the header value, printed back from its parsed parts
+	// (pkg/ngxvar): literals without "$", and allowlisted variables as
+	// ${name}, which nginx expands.
 	Value string `json:"value"`
 }
 

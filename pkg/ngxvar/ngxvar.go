@@ -29,8 +29,11 @@ type Value []Part
 // fixed are the whole-name read-only variables of the allowlist.
 var fixed = map[string]bool{
 	"host": true, "http_host": true, "scheme": true, "request_uri": true,
-	"escaped_request_uri": true, "uri": true, "args": true,
+	"escaped_request_uri": true, "args": true,
 	"remote_addr": true, "server_port": true,
+	// msec is the request's time in seconds with milliseconds
+	// (X-Request-Start: t=${msec}, ingress-nginx's custom-headers example).
+	"msec": true,
 }
 
 // prefixed are the families whose NAME part the client chooses.
@@ -59,10 +62,22 @@ func Allowed(name string) bool {
 // (headers, cookies, arguments, the request URI, and the Host header).
 func ClientControlled(name string) bool {
 	switch name {
-	case "scheme", "remote_addr", "server_port":
+	case "scheme", "remote_addr", "server_port", "msec":
 		return false
 	}
 	return true
+}
+
+// Decoded reports whether nginx percent-decodes the variable's value from
+// the request: $uri holds a CR LF for "%0d%0a" in the path, so in a header
+// value (add_header, proxy_set_header, a redirect's Location) it lets any
+// client split the response or the request sent upstream (measured on
+// nginx 1.22: "GET /a%0d%0aX-Inj:%20yes" added the header "X-Inj: yes",
+// with add_header, proxy_set_header and return 302). It is therefore off
+// the allowlist and Parse names it; $request_uri is the raw, undecoded
+// form and is safe there.
+func Decoded(name string) bool {
+	return name == "uri"
 }
 
 // Credential reports whether the variable carries the client's
@@ -122,6 +137,10 @@ func Parse(s string) (Value, error) {
 			i += 1 + len(name)
 		}
 		name = strings.ToLower(name)
+		if Decoded(name) {
+			return nil, fmt.Errorf("names $%s, which nginx percent-decodes: a client's %%0d%%0a would put a line break in the header or "+
+				"redirect it stands in; use $request_uri, the raw form", name)
+		}
 		if !Allowed(name) {
 			return nil, fmt.Errorf("names the variable $%.64s, which is not on the allowlist (docs/annotations.md, nginx variables)", name)
 		}
@@ -193,7 +212,7 @@ var hostLiteral = regexp.MustCompile(`^[A-Za-z0-9\-.\[\]:]+$`)
 var portLiteral = regexp.MustCompile(`^:[0-9]{1,5}$`)
 
 // pathStart are the variables whose value always starts with "/".
-var pathStart = map[string]bool{"request_uri": true, "uri": true}
+var pathStart = map[string]bool{"request_uri": true}
 
 // ParseURL parses an absolute http(s) URL that may hold variables, and
 // checks where they stand under rule. It returns the parsed value.
@@ -256,8 +275,8 @@ func ParseURL(s string, rule URLRule) (Value, error) {
 	for i = 0; i < len(rest); i++ {
 		p := rest[i]
 		if pathStart[p.Var] && i > 0 {
-			// $request_uri and $uri always start with "/": the path
-			// begins here (https://new.example.com$request_uri).
+			// $request_uri always starts with "/": the path begins
+			// here (https://new.example.com$request_uri).
 			break
 		}
 		if p.Var != "" {

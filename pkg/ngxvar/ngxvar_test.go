@@ -64,7 +64,7 @@ func TestParseURL(t *testing.T) {
 func TestAllowed(t *testing.T) {
 	for name, want := range map[string]bool{
 		"host": true, "http_host": true, "scheme": true, "request_uri": true, "escaped_request_uri": true,
-		"uri": true, "args": true, "remote_addr": true, "server_port": true,
+		"uri": false, "args": true, "remote_addr": true, "server_port": true, "msec": true,
 		"arg_q": true, "http_x_forwarded_user": true, "cookie__oauth2_proxy": true,
 		"http_": false, "arg_": false, "document_root": false, "request_body": false,
 		"portico_auth_target": false, "1": false, "upstream_http_x": false, "realpath_root": false,
@@ -79,10 +79,23 @@ func TestClientControlled(t *testing.T) {
 	for name, want := range map[string]bool{
 		"host": true, "http_host": true, "request_uri": true, "escaped_request_uri": true, "uri": true,
 		"args": true, "arg_a": true, "http_a": true, "cookie_a": true,
-		"scheme": false, "remote_addr": false, "server_port": false,
+		"scheme": false, "remote_addr": false, "server_port": false, "msec": false,
 	} {
 		if got := ngxvar.ClientControlled(name); got != want {
 			t.Errorf("ClientControlled(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// TestDecoded: only $uri, which nginx percent-decodes, may hold a line
+// break; the raw forms may not.
+func TestDecoded(t *testing.T) {
+	for name, want := range map[string]bool{
+		"uri": true, "request_uri": false, "escaped_request_uri": false, "args": false, "arg_a": false,
+		"http_a": false, "cookie_a": false, "host": false, "msec": false,
+	} {
+		if got := ngxvar.Decoded(name); got != want {
+			t.Errorf("Decoded(%q) = %v, want %v", name, got, want)
 		}
 	}
 }

@@ -276,8 +276,10 @@ func TestCheckCopy(t *testing.T) {
 			ngxconf.Walk(tree, func(_ []string, d *ngxconf.Directive) {
 				assert.NotContains(t, d.Name, "lua", "the copy for nginx -t loads no Lua")
 				if d.Name == "load_module" {
-					// Only ModSecurity's: nginx -t must read the rules it checks.
-					assert.Equal(t, []string{c.cfg.LoadModSecurity}, d.Args, "the copy for nginx -t loads only the ModSecurity module")
+					// Only ModSecurity's (nginx -t must read the rules it
+					// checks) and headers-more's (snippets name its directives).
+					assert.Contains(t, []string{c.cfg.LoadModSecurity, c.cfg.LoadHeadersMore}, d.Args[0],
+						"the copy for nginx -t loads only the ModSecurity and headers-more modules")
 				}
 			})
 			dir := checkDir(t, defaultPEM)

@@ -160,8 +160,11 @@ func FuzzSnippetNginx(f *testing.F) {
 	f.Add(true, server)
 	for _, s := range []string{
 		`if ($http_x ~* "^(a|b)[0-9]{2,4}$") { return 403 "$1"; }`,
-		`rewrite ^/(.*)/(.*)$ /$2/$1 last; set $v "$uri$is_args$args"; add_header X-V $v;`,
-		`location ~* ^/assets/(.+)\.(css|js)$ { expires 30d; add_header X-Asset $1; return 404; }`,
+		`rewrite ^/(.*)/(.*)$ /$2/$1 last; set $v "$request_uri$is_args$args"; add_header X-V $v;`,
+		`location ~* ^/assets/(.+)\.(css|js)$ { expires 30d; return 404 "$1"; }`,
+		`more_set_headers -s "200 404" -t "text/html text/plain" "X-Frame-Options: DENY" "X-Req: ${req_id}" X-Powered-By;`,
+		`more_clear_headers "X-Hidden-*" Server; more_set_input_headers -r "X-Tenant: $host"; more_clear_input_headers "X-Debug-*";`,
+		`if ($arg_debug) { more_set_headers "X-Debug: $arg_debug"; more_clear_input_headers Cookie2; }`,
 		`error_page 404 =200 @fallback; location @fallback { return 200 "fallback"; }`,
 		`proxy_cookie_flags ~ secure;`,
 		`expires @15h30m; limit_rate 0;`,
