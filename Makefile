@@ -53,6 +53,7 @@ FUZZ_TARGETS := \
 	./pkg/render:FuzzRenderModelStrings:6000x \
 	./pkg/render:FuzzRenderRealIP:3000x \
 	./pkg/render:FuzzLogFormat:3000x \
+	./pkg/render:FuzzRenderModSecurity:2000x \
 	./pkg/ngxconf:FuzzQuoteRoundTrip:400000x \
 	./pkg/ngxvar:FuzzParseURL:200000x \
 	./pkg/pcre:FuzzParse:100000x \

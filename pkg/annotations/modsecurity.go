@@ -14,6 +14,10 @@ import (
 type ModSecurity struct {
 	// Enabled turns ModSecurity on for the Ingress's locations.
 	Enabled bool `json:"enabled,omitempty"`
+	// Disabled is enable-modsecurity: "false" written out: with the
+	// ConfigMap's enable-modsecurity on, the Ingress's locations run
+	// without ModSecurity (ingress-nginx's "modsecurity off").
+	Disabled bool `json:"disabled,omitempty"`
 	// OWASPCoreRules loads the OWASP Core Rule Set (with Enabled).
 	OWASPCoreRules bool `json:"owaspCoreRules,omitempty"`
 	// TransactionID is the transaction ID: an allowed nginx variable or a plain token.
@@ -43,9 +47,10 @@ var (
 	}
 )
 
-// checkModSecuritySnippet returns the snippet's directive lines, or an error
-// naming the first line outside the allowlist. Blank lines and # comments are dropped.
-func checkModSecuritySnippet(v string) ([]string, error) {
+// CheckModSecuritySnippet returns the directive lines of a
+// modsecurity-snippet (annotation or ConfigMap key), or an error naming the
+// first line outside the allowlist. Blank lines and # comments are dropped.
+func CheckModSecuritySnippet(v string) ([]string, error) {
 	var out []string
 	for _, line := range strings.Split(v, "\n") {
 		line = strings.TrimSpace(line)
@@ -73,17 +78,17 @@ func checkModSecuritySnippet(v string) ([]string, error) {
 func modSecurityFields() []Field {
 	return inGroup("modsecurity", []Field{
 		{Key: "enable-modsecurity", Default: "false", Allowed: "true, false", Risk: RiskLow,
-			Doc: "run ModSecurity on the Ingress's paths with Debian's recommended base rules (SecRuleEngine DetectionOnly); without the nginx module the Ingress is not served",
+			Doc: "run ModSecurity on the Ingress's paths with Debian's recommended base rules (SecRuleEngine DetectionOnly); without the nginx module the Ingress is not served. \"false\" turns off the ConfigMap's enable-modsecurity for the Ingress's paths, as in ingress-nginx (with the ConfigMap's on, the other ModSecurity annotations apply without \"true\")",
 			apply: func(v string, s *Set) error {
 				b, err := strconv.ParseBool(v)
 				if err != nil {
 					return errors.New("is not true or false")
 				}
-				s.ModSecurity.Enabled = b
+				s.ModSecurity.Enabled, s.ModSecurity.Disabled = b, !b
 				return nil
 			}},
 		{Key: "enable-owasp-core-rules", Default: "false", Allowed: "true, false", Risk: RiskLow,
-			Doc: "with enable-modsecurity, also load the OWASP Core Rule Set",
+			Doc: "with enable-modsecurity (this annotation's or the ConfigMap's), also load the OWASP Core Rule Set for the Ingress's paths",
 			apply: func(v string, s *Set) error {
 				b, err := strconv.ParseBool(v)
 				if err != nil {
@@ -104,7 +109,7 @@ func modSecurityFields() []Field {
 		{Key: "modsecurity-snippet", Allowed: "lines of SecRuleEngine On/Off/DetectionOnly, SecRuleRemoveById IDs or ranges, SecRuleRemoveByTag TAG, SecRequestBodyAccess On/Off, SecResponseBodyAccess On/Off; only in namespaces allowed snippets (elsewhere the paths answer 503)", Risk: RiskMedium,
 			Doc: "ModSecurity directives for the Ingress's paths only: its settings load before the base rules (libmodsecurity keeps the first value), its removals after the Core Rule Set",
 			apply: func(v string, s *Set) error {
-				lines, err := checkModSecuritySnippet(v)
+				lines, err := CheckModSecuritySnippet(v)
 				if err != nil {
 					return err
 				}

@@ -38,6 +38,10 @@ type GlobalOption struct {
 	// would surprise more than a stale value (the log format, which
 	// people's log pipelines parse).
 	restoreLive func(g *Global, o *Options) bool
+	// failClosed, when set, is called instead of keeping the default when
+	// a bad value has no accepted one to fall back on: for security
+	// controls, whose default would silently turn them off.
+	failClosed func(g *Global, why string)
 }
 
 // GlobalOptions lists every supported ConfigMap key, sorted by key.
@@ -119,6 +123,7 @@ func GlobalOptions() []GlobalOption {
 		{Key: "worker-shutdown-timeout", Default: "240s", Doc: "how long workers of an old configuration may finish their requests after a reload before nginx closes their connections (nginx time from 1ms to 24h: 240s, 5m, 1m30s)",
 			apply: applyWorkerShutdownTimeout},
 	}
+	opts = append(opts, modSecurityOptions()...)
 	slices.SortFunc(opts, func(a, b GlobalOption) int { return strings.Compare(a.Key, b.Key) })
 	return opts
 }
@@ -475,11 +480,18 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 					k, excerpt.Of(cm.Data[k]), err)
 				continue
 			}
+			if table[i].failClosed != nil {
+				why := fmt.Sprintf("%s: value %q %v", k, excerpt.Of(cm.Data[k]), err)
+				table[i].failClosed(b.global, why)
+				b.ignored(ref, ReasonInvalidOption, "%s; there is no accepted value to keep and, as a security control, it does not fall back to its default", why)
+				continue
+			}
 			b.ignored(ref, ReasonInvalidOption, "%s: value %q %v; keeping the default %s",
 				k, excerpt.Of(cm.Data[k]), err, table[i].Default)
 		}
 	}
 	b.global.HSTS = hstsHeader(cm.Data, ref, b)
+	b.modSecurityAll(ref)
 	g := b.global
 	if (g.UseForwardedHeaders || g.EnableRealIP || g.ProxyProtocol) && len(g.RealIPFrom) == 0 {
 		// Fail closed: ingress-nginx's default 0.0.0.0/0 would let any

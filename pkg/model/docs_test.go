@@ -21,7 +21,10 @@ func configMapDoc() string {
 	b.WriteString("and the default stays; an unknown key is reported too. For the client-address keys\n")
 	b.WriteString("(`use-forwarded-headers`, `enable-real-ip`, `forwarded-for-header`, `compute-full-forwarded-for`,\n")
 	b.WriteString("`proxy-real-ip-cidr`, `use-proxy-protocol`, `proxy-protocol-header-timeout`) the value of the\n")
-	b.WriteString("ConfigMap last served stays instead, so that a typo neither widens nor drops who is trusted.\n\n")
+	b.WriteString("ConfigMap last served stays instead, so that a typo neither widens nor drops who is trusted.\n")
+	b.WriteString("The ModSecurity keys (`enable-modsecurity`, `enable-owasp-modsecurity-crs`, `modsecurity-snippet`)\n")
+	b.WriteString("keep the last served value too, and fail closed without one: the paths the WAF would cover\n")
+	b.WriteString("answer 503 (`ModSecurityUnavailable`) rather than run without it ([security.md](security.md)).\n\n")
 	b.WriteString("| key | default | what it sets |\n| --- | --- | --- |\n")
 	for _, o := range model.GlobalOptions() {
 		fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", o.Key, o.Default, o.Doc)
