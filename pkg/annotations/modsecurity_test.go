@@ -47,6 +47,9 @@ func TestParseModSecurity(t *testing.T) {
 		{"rule update target", "modsecurity-snippet", "SecRuleUpdateTargetById 942100 !ARGS:id", false, nil},
 		{"carriage return inside a line", "modsecurity-snippet", "SecRuleEngine On\rInclude /etc/shadow", false, nil},
 		{"trailing comment", "modsecurity-snippet", "SecRuleEngine On # and more", false, nil},
+		// libmodsecurity refuses a reversed range (nginx -t fails).
+		{"reversed range", "modsecurity-snippet", "SecRuleRemoveById 942100 5-3", false, nil},
+		{"one-rule range", "modsecurity-snippet", "SecRuleRemoveById 3-3", true, []string{"SecRuleRemoveById 3-3"}},
 		{"disabled", "enable-modsecurity", "false", true, nil},
 		{"variable", "modsecurity-transaction-id", "$request_id", true, nil},
 		{"token", "modsecurity-transaction-id", "shop-1.a_b", true, nil},

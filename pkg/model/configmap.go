@@ -451,6 +451,7 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 		last := b.opts.LastConfigMap
 		if last == nil || SameVersion(last, cm) {
 			b.notServed(ref, ReasonNginxRejected, "nginx -t refused the configuration lines its options make: %s; using the defaults until it changes", ex.Message)
+			b.modSecurityRefused(ref, cm)
 			return
 		}
 		b.notServed(ref, ReasonNginxRejected, "nginx -t refused the configuration lines its options make: %s; still applying its last accepted version until it changes", ex.Message)

@@ -1,8 +1,10 @@
 package model
 
 import (
+	"strconv"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/portico-ingress/portico/pkg/annotations"
@@ -107,6 +109,22 @@ func (b *builder) modSecurityAll(ref ObjectRef) {
 		h.Rules = append(h.Rules, removals)
 	}
 	g.ModSecurityHTTP = h
+}
+
+// modSecurityRefused keeps the WAF closed when nginx -t refused the lines
+// of the ConfigMap cm and its defaults apply instead (there is no other
+// version to keep): the default enable-modsecurity "false" would serve
+// every Ingress without the WAF cm asks for (a rules file gone since the
+// start, say). A cm that does not turn it on (or spells the switch wrong,
+// which fails closed as well) changes nothing here.
+func (b *builder) modSecurityRefused(ref ObjectRef, cm *corev1.ConfigMap) {
+	v, ok := cm.Data["enable-modsecurity"]
+	if on, err := strconv.ParseBool(strings.TrimSpace(v)); !ok || (err == nil && !on) {
+		return
+	}
+	b.global.ModSecurityAll = true
+	b.global.ModSecurityBroken = "nginx -t refused the configuration lines of the options ConfigMap"
+	b.modSecurityAll(ref)
 }
 
 // modSecurityMissing says what of ModSecurity this host lacks (the

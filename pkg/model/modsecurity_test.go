@@ -115,12 +115,14 @@ func TestModSecurityConfigMapFailsClosed(t *testing.T) {
 		return d
 	}
 	cases := []struct {
-		name   string
-		data   map[string]string
-		last   map[string]string // data of the live ConfigMap, nil for none
-		host   func(g *model.Global)
-		closed bool   // shop and tuned answer 503
-		engine string // the http-level settings, when served
+		name string
+		data map[string]string
+		last map[string]string // data of the live ConfigMap, nil for none
+		host func(g *model.Global)
+		// refused: nginx -t refused this version of the ConfigMap (no other to keep)
+		refused bool
+		closed  bool   // shop and tuned answer 503
+		engine  string // the http-level settings, when served
 	}{
 		{name: "as written", data: good, engine: "SecRuleEngine On"},
 		{name: "no module", data: good, host: func(g *model.Global) { g.ModSecurityModule = "" }, closed: true},
@@ -135,6 +137,8 @@ func TestModSecurityConfigMapFailsClosed(t *testing.T) {
 		{name: "misspelt switch, last accepted kept", data: with("enable-modsecurity", "ture"), last: good, engine: "SecRuleEngine On"},
 		{name: "bad Core Rule Set switch, none accepted", data: with("enable-owasp-modsecurity-crs", "yes"), closed: true},
 		{name: "switch off, bad snippet", data: map[string]string{"enable-modsecurity": "false", "modsecurity-snippet": "SecAuditLog /tmp/x"}},
+		{name: "nginx -t refused the ConfigMap", data: good, refused: true, closed: true},
+		{name: "nginx -t refused a ConfigMap with the switch off", data: map[string]string{"enable-modsecurity": "false"}, refused: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -149,6 +153,9 @@ func TestModSecurityConfigMapFailsClosed(t *testing.T) {
 				last := snap.ConfigMaps[0].DeepCopy()
 				last.Data = c.last
 				opts.LastConfigMap = last
+			}
+			if c.refused {
+				opts.ExcludedConfigMap = &model.ConfigMapExclusion{ConfigMap: snap.ConfigMaps[0], Message: "unknown directive"}
 			}
 			cfg, findings := model.Build(snap, opts)
 			unavailable := findingsOf(findings, model.ReasonModSecurityUnavailable)

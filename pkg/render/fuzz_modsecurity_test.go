@@ -36,6 +36,7 @@ func FuzzRenderModSecurity(f *testing.F) {
 	f.Add("true", "yes", "SecAuditLog /tmp/leak", "", "")
 	f.Add("true", "false", "SecRuleEngine On\";\n}\nssl_engine foobar;#", "", "SecRule ARGS \"@pmFromFile /etc/passwd\" \"id:1,deny\"")
 	f.Add("1", "0", "# comment only", "true", "SecRemoteRules k https://198.18.0.1/r")
+	f.Add("true", "false", "SecRuleRemoveById 5-3", "", "SecRuleRemoveById 1-999999999 942100-942100")
 	r, opts, runNginx, defaultPEM := fuzzSetup(f)
 	opts.SnippetNamespaces = []string{"default"}
 	p := annotations.DefaultPrefix + "/"
