@@ -273,7 +273,7 @@ var refusedDirectives = []struct {
 		"nginx reads it from the listen socket's default server for headers parsed before Host is known, so in one host's block it works only in part; it is an operator setting"},
 	{[]string{"more_set_headers", "more_clear_headers", "more_set_input_headers", "more_clear_input_headers"},
 		"the headers-more module is not loaded by Portico's nginx.conf; use add_header"},
-	{[]string{"modsecurity", "modsecurity_rules", "modsecurity_rules_file"}, "ModSecurity is not loaded by Portico's nginx.conf, and its rules files are files"},
+	{[]string{"modsecurity", "modsecurity_rules", "modsecurity_rules_file"}, "ModSecurity comes from the modsecurity annotations and ConfigMap keys, whose lines pass their own allowlist; a raw directive could turn it off or load any rules file"},
 	{[]string{"listen", "server_name"}, "listeners and names come from the Ingress's hosts"},
 	{[]string{"proxy_set_header (Portico's headers)"}, "Host, X-Forwarded-*, X-Real-IP and X-Request-ID are set by Portico; use upstream-vhost and x-forwarded-prefix"},
 }
