@@ -114,6 +114,26 @@ func TestModSecurityConfigMapTenancy(t *testing.T) {
 		t.Skip("no ModSecurity module (hack/install-deps.sh installs libnginx-mod-http-modsecurity)")
 	}
 	t.Parallel()
+	// The Core Rule Set by its key, and as ingress-nginx's docs write it:
+	// an Include of its image's file, read as a name.
+	for _, cm := range []struct {
+		name string
+		data map[string]string
+	}{
+		{"crs key", map[string]string{"enable-modsecurity": "true", "enable-owasp-modsecurity-crs": "true", "modsecurity-snippet": "SecRuleEngine On"}},
+		{"ingress-nginx snippet", map[string]string{"enable-modsecurity": "true",
+			"modsecurity-snippet": "Include /etc/nginx/owasp-modsecurity-crs/nginx-modsecurity.conf\nSecRuleEngine On\nSecRequestBodyAccess On"}},
+	} {
+		t.Run(cm.name, func(t *testing.T) {
+			t.Parallel()
+			modSecurityTenancy(t, cm.data)
+		})
+	}
+}
+
+// modSecurityTenancy runs TestModSecurityConfigMapTenancy's attacks with
+// the ConfigMap data.
+func modSecurityTenancy(t *testing.T, data map[string]string) {
 	const auditLog = "/var/log/nginx/modsec_audit.log"
 	auditBefore, auditErr := os.Stat(auditLog)
 	b := startBackends(t, "app")
@@ -127,9 +147,7 @@ func TestModSecurityConfigMapTenancy(t *testing.T) {
 	}
 	c := startController(t, options{
 		files: map[string]string{
-			"configmap.yaml": modSecurityConfigMap(map[string]string{
-				"enable-modsecurity": "true", "enable-owasp-modsecurity-crs": "true", "modsecurity-snippet": "SecRuleEngine On",
-			}),
+			"configmap.yaml": modSecurityConfigMap(data),
 			"a.yaml": inNamespace("a", joinDocs(servicesYAML(b),
 				ing("waf-off", "a-off.example.com", map[string]string{p + "modsecurity-snippet": `"SecRuleEngine Off"`}),
 				ing("waf-remove", "a-remove.example.com", map[string]string{p + "modsecurity-snippet": `"SecRuleRemoveById 942100"`}),

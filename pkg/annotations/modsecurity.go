@@ -47,14 +47,32 @@ var (
 	}
 )
 
+// The rules files of ingress-nginx's image that its users Include in a
+// modsecurity-snippet (its docs' example does): the base rules and the OWASP
+// Core Rule Set. An Include of exactly one of these paths is read as a
+// name, never as a file: the base rules are always loaded, and the Core
+// Rule Set is switched on (Debian's copy, the operator's path).
+const (
+	IngressNginxModSecurityConf = "/etc/nginx/modsecurity/modsecurity.conf"
+	IngressNginxCRSConf         = "/etc/nginx/owasp-modsecurity-crs/nginx-modsecurity.conf"
+)
+
 // CheckModSecuritySnippet returns the directive lines of a
-// modsecurity-snippet (annotation or ConfigMap key), or an error naming the
-// first line outside the allowlist. Blank lines and # comments are dropped.
-func CheckModSecuritySnippet(v string) ([]string, error) {
+// modsecurity-snippet (annotation or ConfigMap key) and whether it
+// Includes ingress-nginx's Core Rule Set file, or an error naming the first
+// line outside the allowlist. Blank lines, # comments and the Includes of
+// ingress-nginx's two rules files are dropped.
+func CheckModSecuritySnippet(v string) (lines []string, coreRules bool, err error) {
 	var out []string
+	aliases := 0
 	for _, line := range strings.Split(v, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "Include" && (f[1] == IngressNginxModSecurityConf || f[1] == IngressNginxCRSConf) {
+			coreRules = coreRules || f[1] == IngressNginxCRSConf
+			aliases++
 			continue
 		}
 		ok := false
@@ -65,17 +83,17 @@ func CheckModSecuritySnippet(v string) ([]string, error) {
 			}
 		}
 		if !ok {
-			return nil, errors.New("has a line outside the ModSecurity allowlist: " + strconv.Quote(excerpt.Of(line)))
+			return nil, false, errors.New("has a line outside the ModSecurity allowlist: " + strconv.Quote(excerpt.Of(line)))
 		}
 		if err := checkIDRanges(line); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		out = append(out, line)
 	}
-	if len(out) == 0 {
-		return nil, errors.New("has no directive")
+	if len(out) == 0 && aliases == 0 {
+		return nil, false, errors.New("has no directive")
 	}
-	return out, nil
+	return out, coreRules, nil
 }
 
 // checkIDRanges refuses a SecRuleRemoveById range whose end is below its
@@ -131,13 +149,16 @@ func modSecurityFields() []Field {
 				s.ModSecurity.TransactionID = v
 				return nil
 			}},
-		{Key: "modsecurity-snippet", Allowed: "lines of SecRuleEngine On/Off/DetectionOnly, SecRuleRemoveById IDs or ranges, SecRuleRemoveByTag TAG, SecRequestBodyAccess On/Off, SecResponseBodyAccess On/Off; only in namespaces allowed snippets (elsewhere the paths answer 503)", Risk: RiskMedium,
+		{Key: "modsecurity-snippet", Allowed: "lines of SecRuleEngine On/Off/DetectionOnly, SecRuleRemoveById IDs or ranges, SecRuleRemoveByTag TAG, SecRequestBodyAccess On/Off, SecResponseBodyAccess On/Off, and Include of ingress-nginx's " + IngressNginxModSecurityConf + " (the base rules, always loaded) or " + IngressNginxCRSConf + " (the Core Rule Set); only in namespaces allowed snippets (elsewhere the paths answer 503)", Risk: RiskMedium,
 			Doc: "ModSecurity directives for the Ingress's paths only: its settings load before the base rules (libmodsecurity keeps the first value), its removals after the Core Rule Set",
 			apply: func(v string, s *Set) error {
-				lines, err := CheckModSecuritySnippet(v)
+				lines, coreRules, err := CheckModSecuritySnippet(v)
 				if err != nil {
 					return err
 				}
+				// Applied after enable-owasp-core-rules (keys go in order):
+				// an Include of the Core Rule Set loads it, as in ingress-nginx.
+				s.ModSecurity.OWASPCoreRules = s.ModSecurity.OWASPCoreRules || coreRules
 				s.ModSecurity.Snippet = lines
 				return nil
 			}},

@@ -95,3 +95,48 @@ func TestModSecurityEnableWrittenOut(t *testing.T) {
 		})
 	}
 }
+
+// TestModSecuritySnippetIngressNginxIncludes: an Include of exactly one of
+// the two rules files of ingress-nginx's image is read as a name (the
+// base rules, always loaded; the Core Rule Set, switched on), never as a
+// file; any other Include, or a path spelt otherwise, is refused.
+func TestModSecuritySnippetIngressNginxIncludes(t *testing.T) {
+	cases := []struct {
+		name      string
+		value     string
+		ok        bool
+		lines     []string
+		coreRules bool
+	}{
+		{"docs example", "Include " + IngressNginxCRSConf + "\nSecRuleEngine On\nSecRequestBodyAccess On", true,
+			[]string{"SecRuleEngine On", "SecRequestBodyAccess On"}, true},
+		{"base rules only", "Include " + IngressNginxModSecurityConf, true, nil, false},
+		{"both, spaced", "Include   " + IngressNginxModSecurityConf + "\n\tInclude " + IngressNginxCRSConf + " ", true, nil, true},
+		{"a plugin", "Include /etc/nginx/owasp-modsecurity-crs/plugins/nextcloud-rule-exclusions-before.conf", false, nil, false},
+		{"lower case", "include " + IngressNginxCRSConf, false, nil, false},
+		{"dot dot", "Include /etc/nginx/modsecurity/../modsecurity/modsecurity.conf", false, nil, false},
+		{"suffix", "Include " + IngressNginxModSecurityConf + ".bak", false, nil, false},
+		{"glob", "Include /etc/nginx/owasp-modsecurity-crs/*.conf", false, nil, false},
+		{"two files on a line", "Include " + IngressNginxCRSConf + " /etc/shadow", false, nil, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			lines, coreRules, err := CheckModSecuritySnippet(c.value)
+			if !c.ok {
+				assert.Error(t, err)
+				return
+			}
+			assert.NoError(t, err)
+			assert.Equal(t, c.lines, lines)
+			assert.Equal(t, c.coreRules, coreRules)
+		})
+	}
+	// In the annotation, the Core Rule Set's Include wins over
+	// enable-owasp-core-rules: "false", as ingress-nginx loads it then too.
+	set, problems := NewParser("").Parse(map[string]string{
+		DefaultPrefix + "/enable-owasp-core-rules": "false",
+		DefaultPrefix + "/modsecurity-snippet":     "Include " + IngressNginxCRSConf,
+	})
+	assert.Empty(t, problems)
+	assert.True(t, set.ModSecurity.OWASPCoreRules)
+}

@@ -63,7 +63,8 @@ func modSecurityOptions() []GlobalOption {
 			apply: boolean(func(g *Global, b bool) { g.ModSecurityAllCRS = b }), keepLast: true,
 			failClosed: func(g *Global, why string) { g.ModSecurityBroken = why }},
 		{Key: "modsecurity-snippet", Default: "(none)", Doc: "with enable-modsecurity, ModSecurity lines for every Ingress, from the modsecurity-snippet annotation's allowlist " +
-			"(SecRuleEngine, SecRuleRemoveById, SecRuleRemoveByTag, SecRequestBodyAccess, SecResponseBodyAccess; no Include or other file). " +
+			"(SecRuleEngine, SecRuleRemoveById, SecRuleRemoveByTag, SecRequestBodyAccess, SecResponseBodyAccess, and Include of ingress-nginx's " +
+			annotations.IngressNginxModSecurityConf + " or " + annotations.IngressNginxCRSConf + ", read as the base rules and the Core Rule Set; no other Include or file). " +
 			"Unlike ingress-nginx it adds to the base rules instead of replacing them; an Ingress's own modsecurity-snippet settings win on its paths",
 			apply: applyModSecuritySnippet, keepLast: true,
 			failClosed: func(g *Global, why string) { g.ModSecurityBroken = why }},
@@ -74,11 +75,14 @@ func modSecurityOptions() []GlobalOption {
 // the annotation's allowlist: the operator writes it, but a file read or a
 // log written through it would reach every namespace's traffic.
 func applyModSecuritySnippet(g *Global, v string) error {
-	lines, err := annotations.CheckModSecuritySnippet(v)
+	lines, coreRules, err := annotations.CheckModSecuritySnippet(v)
 	if err != nil {
 		return err
 	}
+	// Applied after enable-owasp-modsecurity-crs (keys go in order): an
+	// Include of ingress-nginx's Core Rule Set file loads it, as there.
 	g.ModSecuritySnippet = lines
+	g.ModSecurityAllCRS = g.ModSecurityAllCRS || coreRules
 	return nil
 }
 

@@ -200,3 +200,24 @@ func names(lines []string) []string {
 	}
 	return out
 }
+
+// TestModSecurityConfigMapIngressNginxSnippet: the ConfigMap snippet of
+// ingress-nginx's docs (Include its Core Rule Set file, SecRuleEngine On)
+// loads Debian's Core Rule Set at http level and keeps the settings; it
+// names no file of its own choosing.
+func TestModSecurityConfigMapIngressNginxSnippet(t *testing.T) {
+	snap := modSecurityFixture(t, map[string]string{
+		"enable-modsecurity":  "true",
+		"modsecurity-snippet": "Include /etc/nginx/owasp-modsecurity-crs/nginx-modsecurity.conf\nSecRuleEngine On\nSecRequestBodyAccess On",
+	})
+	opts := testOptions()
+	opts.ConfigMap = "ops/portico"
+	cfg, findings := model.Build(snap, opts)
+	assert.Empty(t, findingsOf(findings, model.ReasonInvalidOption))
+	require.NotNil(t, cfg.Global.ModSecurityHTTP)
+	assert.Equal(t, &model.LocationModSecurity{
+		Snippet:    "SecRuleEngine On\nSecRequestBodyAccess On",
+		RulesFiles: []string{model.DebianModSecurityConf, model.DebianOWASPCRSSetup},
+		Rules:      []string{"SecAuditEngine Off", "Include " + model.DebianOWASPCRSRules},
+	}, cfg.Global.ModSecurityHTTP)
+}

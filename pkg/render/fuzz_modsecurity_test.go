@@ -37,6 +37,9 @@ func FuzzRenderModSecurity(f *testing.F) {
 	f.Add("true", "false", "SecRuleEngine On\";\n}\nssl_engine foobar;#", "", "SecRule ARGS \"@pmFromFile /etc/passwd\" \"id:1,deny\"")
 	f.Add("1", "0", "# comment only", "true", "SecRemoteRules k https://198.18.0.1/r")
 	f.Add("true", "false", "SecRuleRemoveById 5-3", "", "SecRuleRemoveById 1-999999999 942100-942100")
+	// ingress-nginx's docs: Include its Core Rule Set file, then settings.
+	f.Add("true", "false", "Include /etc/nginx/owasp-modsecurity-crs/nginx-modsecurity.conf\nSecRuleEngine On\nSecRequestBodyAccess On", "", "Include /etc/nginx/modsecurity/modsecurity.conf")
+	f.Add("true", "false", "Include /etc/nginx/owasp-modsecurity-crs/plugins/nextcloud-rule-exclusions-before.conf", "", "Include /etc/nginx/owasp-modsecurity-crs/nginx-modsecurity.conf ")
 	r, opts, runNginx, defaultPEM := fuzzSetup(f)
 	opts.SnippetNamespaces = []string{"default"}
 	p := annotations.DefaultPrefix + "/"
@@ -69,7 +72,7 @@ func FuzzRenderModSecurity(f *testing.F) {
 				if slices.Contains(operator, d.Args[0]) {
 					return
 				}
-				lines, err := annotations.CheckModSecuritySnippet(d.Args[0])
+				lines, _, err := annotations.CheckModSecuritySnippet(d.Args[0])
 				require.NoError(t, err, "modsecurity_rules %q", d.Args[0])
 				require.Equal(t, strings.Split(d.Args[0], "\n"), lines)
 			case "modsecurity_rules_file":
