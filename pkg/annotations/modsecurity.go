@@ -53,8 +53,10 @@ var (
 // name, never as a file: the base rules are always loaded, and the Core
 // Rule Set is switched on (Debian's copy, the operator's path).
 const (
+	// IngressNginxModSecurityConf is ingress-nginx's base rules file.
 	IngressNginxModSecurityConf = "/etc/nginx/modsecurity/modsecurity.conf"
-	IngressNginxCRSConf         = "/etc/nginx/owasp-modsecurity-crs/nginx-modsecurity.conf"
+	// IngressNginxCRSConf is ingress-nginx's file loading the Core Rule Set.
+	IngressNginxCRSConf = "/etc/nginx/owasp-modsecurity-crs/nginx-modsecurity.conf"
 )
 
 // CheckModSecuritySnippet returns the directive lines of a
