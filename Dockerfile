@@ -19,7 +19,11 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends nginx-extras lua-cjson libnginx-mod-http-modsecurity modsecurity-crs ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && rm -f /etc/nginx/sites-enabled/default \
- && mkdir -p /etc/portico /tmp/portico
+ && mkdir -p /etc/portico /tmp/portico \
+ && ln -sf /dev/stdout /var/log/nginx/access.log \
+ && ln -sf /dev/stderr /var/log/nginx/error.log
+# As in ingress-nginx's image: its default access-log-path and error-log-path,
+# which ConfigMaps copy, go to the container's log.
 COPY rootfs/etc/portico/bootstrap.conf /etc/portico/bootstrap.conf
 COPY rootfs/usr/local/bin/portico-nginx /usr/local/bin/portico-nginx
 COPY --from=build /out/portico /usr/local/bin/portico

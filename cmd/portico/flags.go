@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -28,6 +29,7 @@ type modelFlags struct {
 	internalPort             int
 	resolvers                []string
 	accessLog                string
+	logDirs                  []string
 	workerProcesses          string
 	configMap                string
 	annotationsPrefix        string
@@ -61,6 +63,9 @@ func (f *modelFlags) register(fs *pflag.FlagSet) {
 		"DNS servers (IP or IP:PORT) the controller resolves ExternalName Services with, checking every answer before nginx may "+
 			"use it, and nginx the hosts of auth-url (default: the nameservers in /etc/resolv.conf)")
 	fs.StringVar(&f.accessLog, "access-log", "/dev/stdout", `nginx access log path, or "off"`)
+	fs.StringSliceVar(&f.logDirs, "log-dir", model.DefaultLogDirs(),
+		"directories whose files the ConfigMap's access-log-path and error-log-path may name (absolute; "+
+			"never the --config-dir or --runtime-dir, whose files nginx and the controller depend on)")
 	fs.StringVar(&f.workerProcesses, "worker-processes", "auto", `nginx worker_processes ("auto" or a number)`)
 	fs.StringVar(&f.configMap, "configmap", "", "NAMESPACE/NAME of the ConfigMap with global options (see docs/configmap.md)")
 	fs.BoolVar(&f.allowSnippets, "allow-snippet-annotations", false,
@@ -149,6 +154,11 @@ func (f *modelFlags) options(runtimeDir, configDir, defaultCert string) (model.O
 	g.BindAddress = f.bindAddress
 	g.Resolvers = resolvers
 	g.AccessLog = f.accessLog
+	logDirs, err := checkLogDirs(f.logDirs, runtimeDir, configDir)
+	if err != nil {
+		return model.Options{}, err
+	}
+	g.LogDirs = logDirs
 	g.WorkerProcesses = f.workerProcesses
 	g.RuntimeDir = runtimeDir
 	g.PIDFile = runtimeDir + "/nginx.pid"
@@ -195,4 +205,23 @@ func systemResolvers(path string) []string {
 		}
 	}
 	return out
+}
+
+// checkLogDirs checks --log-dir: absolute directories, none of them "/",
+// inside or around the runtime or config directory, so that no log path the
+// ConfigMap names can reach nginx.conf, the keys or the pid file.
+func checkLogDirs(dirs []string, runtimeDir, configDir string) ([]string, error) {
+	out := make([]string, 0, len(dirs))
+	for _, d := range dirs {
+		if !filepath.IsAbs(d) || filepath.Clean(d) != d || d == "/" || strings.ContainsAny(d, " \t\n\"';{}$") {
+			return nil, fmt.Errorf("--log-dir %q: must be an absolute, clean directory other than /", d)
+		}
+		for _, own := range []string{runtimeDir, configDir} {
+			if d == own || strings.HasPrefix(d, own+"/") || strings.HasPrefix(own, d+"/") {
+				return nil, fmt.Errorf("--log-dir %q: must not be inside or hold %s, whose files nginx and the controller depend on", d, own)
+			}
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }

@@ -127,7 +127,21 @@ func testLoadBalancing(t *testing.T, balancer string) {
 		t.Logf("%s: %v serving %s after the change", balancer, addrs(want...), time.Since(start).Round(time.Millisecond))
 		if balancer == "lua" {
 			assert.Equal(t, before, c.Generation(t), "an endpoint change must not reload nginx")
+			// The controller records a push once nginx has acknowledged it,
+			// which can be just after the traffic already shows it.
+			holds := func(pushed string) bool {
+				for _, addr := range addrs(want...) {
+					if !strings.Contains(pushed, `"`+addr+`"`) {
+						return false
+					}
+				}
+				return true
+			}
 			pushed := string(c.MustStatusGet(t, "/debug/balancer"))
+			for deadline := time.Now().Add(5 * time.Second); !holds(pushed) && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+				pushed = string(c.MustStatusGet(t, "/debug/balancer"))
+			}
 			for _, addr := range addrs(want...) {
 				assert.Contains(t, pushed, `"`+addr+`"`, "/debug/balancer shows the endpoints nginx holds")
 			}

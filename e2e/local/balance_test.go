@@ -256,3 +256,41 @@ func TestUpstreamHashBy(t *testing.T) {
 	}
 	assert.Len(t, all, 1, "hashing on an absent argument puts every user on one endpoint: %v", all)
 }
+
+// TestServiceUpstream: with service-upstream an Ingress reaches its
+// Service's cluster IP (here a backend standing in for kube-proxy or a mesh
+// proxy) instead of the EndpointSlice's Pods, with either balancer; an
+// Ingress of the same Service without it keeps going to the Pods.
+func TestServiceUpstream(t *testing.T) {
+	t.Parallel()
+	for _, balancer := range []string{"lua", "upstreams"} {
+		t.Run(balancer, func(t *testing.T) {
+			t.Parallel()
+			b := startBackends(t, "cluster-ip", "pod")
+			proxy, pod := b["cluster-ip"].addr, b["pod"].addr
+			ingress := func(name, host string, annotations string) string {
+				return fmt.Sprintf(`apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: %s, annotations: {%s}}
+spec:
+  ingressClassName: portico
+  rules:
+  - host: %s
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: app, port: {number: %d}}}}]}
+`, name, annotations, host, proxy.Port())
+			}
+			c := startController(t, options{args: []string{"--balancer", balancer}, files: map[string]string{
+				"app.yaml": fmt.Sprintf("apiVersion: v1\nkind: Service\nmetadata: {name: app}\nspec: {clusterIP: %s, ports: [{port: %d}]}\n---\n",
+					proxy.Addr(), proxy.Port()) + sliceYAML("app", "app-1", int(pod.Port()), endpoint{pod.Addr().String(), true}),
+				"mesh.yaml":   ingress("mesh", "mesh.example.com", `nginx.ingress.kubernetes.io/service-upstream: "true"`),
+				"direct.yaml": ingress("direct", "direct.example.com", ""),
+			}})
+			c.WaitServed(t, "mesh.example.com", "/", "cluster-ip")
+			c.WaitServed(t, "direct.example.com", "/", "pod")
+			for range 5 {
+				assert.Equal(t, "cluster-ip", c.Get(t, "mesh.example.com", "/").Served())
+				assert.Equal(t, "pod", c.Get(t, "direct.example.com", "/").Served())
+			}
+		})
+	}
+}

@@ -59,7 +59,8 @@ func TestAccessLogFormats(t *testing.T) {
 		b := startBackends(t, "app")
 		logFile := filepath.Join(t.TempDir(), "access.log")
 		cm := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: portico, namespace: default}\ndata:\n" +
-			"  log-format-upstream: 'vars ns=$namespace ing=$ingress_name svc=$service_name port=$service_port up=$proxy_upstream_name ip=$the_real_ip uri=$request_uri'\n"
+			"  log-format-upstream: 'vars ns=$namespace ing=$ingress_name svc=$service_name port=$service_port up=$proxy_upstream_name ip=$the_real_ip uri=$request_uri'\n" +
+			"  enable-access-log-for-default-backend: \"true\"\n"
 		c := startController(t, options{
 			args: []string{"--configmap", "default/portico", "--access-log", logFile},
 			files: map[string]string{

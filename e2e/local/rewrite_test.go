@@ -102,6 +102,32 @@ func TestRewriteTargetRedirect(t *testing.T) {
 	}
 }
 
+// TestRewriteTargetExact: an Exact path with rewrite-target stays exact
+// (ingress-nginx would make it a prefix regex): the one path is rewritten,
+// or redirected for an absolute target, and a longer path is not served.
+func TestRewriteTargetExact(t *testing.T) {
+	t.Parallel()
+	b := startBackends(t, "web")
+	const p = "nginx.ingress.kubernetes.io/"
+	c := startController(t, options{files: map[string]string{
+		"services.yaml": servicesYAML(b),
+		"page.yaml": annotate(ingressYAML("page", "exact.example.com", route{"/legacy.html", "Exact", "web"}),
+			map[string]string{p + "rewrite-target": "/current/$1"}),
+		"moved.yaml": annotate(ingressYAML("moved", "exact.example.com", route{"/old-page", "Exact", "web"}),
+			map[string]string{p + "rewrite-target": "https://new.example.com/moved"}),
+	}})
+	c.WaitServed(t, "exact.example.com", "/legacy.html", "web")
+	r := c.Get(t, "exact.example.com", "/legacy.html?v=2")
+	require.NotNil(t, r.Echo, r.String())
+	assert.Equal(t, "/current/?v=2", r.Echo.Path, "the path the backend received")
+	r = c.Get(t, "exact.example.com", "/old-page")
+	assert.Equal(t, 302, r.Status, r.String())
+	assert.Equal(t, "https://new.example.com/moved", r.Header.Get("Location"))
+	for _, path := range []string{"/legacy.html/x", "/old-pages", "/LEGACY.html"} {
+		assert.Equal(t, 404, c.Get(t, "exact.example.com", path).Status, path)
+	}
+}
+
 // TestRegexLocationOrder is the ordering table: exact, prefix, use-regex,
 // rewrite-target regexes and the host's fallback on one host, each request
 // reaching the winner ingress-nginx gives it (exact first, then the

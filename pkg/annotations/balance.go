@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -14,6 +15,9 @@ type Balance struct {
 	Method string `json:"method,omitempty"`
 	// HashBy is an nginx variable expression for consistent hashing, e.g. "$request_uri".
 	HashBy string `json:"hashBy,omitempty"`
+	// ServiceUpstream proxies to the Service's cluster IP instead of its
+	// endpoints (service meshes such as Linkerd ask for it).
+	ServiceUpstream bool `json:"serviceUpstream,omitempty"`
 }
 
 // hashByValue allowlists one or more nginx variables, nothing else: a
@@ -46,6 +50,16 @@ func balanceFields() []Field {
 					}
 				}
 				s.Balance.HashBy = v
+				return nil
+			}},
+		{Key: "service-upstream", Default: "false", Allowed: "true, false", Risk: RiskLow,
+			Doc: "proxy to the Service's cluster IP instead of its endpoints (kube-proxy or a service mesh picks the Pod; a headless Service keeps its endpoints)",
+			apply: func(v string, s *Set) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return errors.New("is not true or false")
+				}
+				s.Balance.ServiceUpstream = b
 				return nil
 			}},
 	})

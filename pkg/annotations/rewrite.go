@@ -47,7 +47,7 @@ func rewriteFields() []Field {
 				return nil
 			}},
 		{Key: "rewrite-target", Default: "", Allowed: "an absolute path, or an http(s) URL with a fixed host; $1 to $9 insert the path's capture groups (in the URL's path and query only)", Risk: RiskMedium,
-			Doc: "rewrite the request path before proxying (implies use-regex); an absolute URL answers a 302 redirect to it instead, as ingress-nginx does",
+			Doc: "rewrite the request path before proxying (implies use-regex; an Exact path stays exact, unlike ingress-nginx); an absolute URL answers a 302 redirect to it instead, as ingress-nginx does",
 			apply: func(v string, s *Set) error {
 				if len(v) > 1024 {
 					return errors.New("is longer than 1024 bytes")

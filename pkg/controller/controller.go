@@ -150,8 +150,8 @@ type Controller struct {
 	excludedConfigMap *model.ConfigMapExclusion
 	// liveConfigMap is the options ConfigMap version of the live config.
 	liveConfigMap *corev1.ConfigMap
-	// liveLogFormat is the live config's access log format (Options.LastLogFormat).
-	liveLogFormat string
+	// liveConfigMapValues are the live config's ConfigMap values in effect (Options.LastConfigMapValues).
+	liveConfigMapValues map[string]string
 	// liveCertificates are the live config's certificate files, passed
 	// back to the model so a TLS Secret that turns bad keeps its last
 	// accepted key pair.
@@ -398,7 +398,7 @@ func (c *Controller) syncSnapshot(ctx context.Context, snap *snapshot.Snapshot) 
 	opts.Excluded = c.excludedIn(snap)
 	opts.ExcludedConfigMap = c.excludedConfigMapIn(snap)
 	opts.LastConfigMap = c.liveConfigMap
-	opts.LastLogFormat = c.liveLogFormat
+	opts.LastConfigMapValues = c.liveConfigMapValues
 	opts.LastCertificates = c.liveCertificates
 	c.mu.Unlock()
 	buildStart := c.now()
@@ -497,7 +497,7 @@ func (c *Controller) recordRecovery(excluded bool) {
 func (c *Controller) notifyLive(snap *snapshot.Snapshot, cfg *model.Config) {
 	c.mu.Lock()
 	c.accepted, c.owners, c.liveConfigMap = cfg.Accepted, cfg.Owners, cfg.ConfigMap
-	c.liveLogFormat = cfg.Global.LogFormat
+	c.liveConfigMapValues = cfg.ConfigMapValues
 	c.liveCertificates = cfg.Certificates
 	c.mu.Unlock()
 	if c.opts.Live != nil {

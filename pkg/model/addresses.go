@@ -151,9 +151,13 @@ func (b *builder) warnRefused(about ObjectRef, u *Upstream) {
 	}
 	source := "EndpointSlices of Service " + u.Namespace + "/" + u.Service
 	fix := "remove them from the EndpointSlices"
-	if u.ExternalName != "" {
+	switch {
+	case u.ExternalName != "":
 		source = fmt.Sprintf("ExternalName Service %s/%s (%s)", u.Namespace, u.Service, excerpt.Of(u.ExternalName))
 		fix = "point externalName at the real backend"
+	case u.ClusterIP:
+		source = "cluster IPs of Service " + u.Namespace + "/" + u.Service + " (service-upstream)"
+		fix = "give the Service a cluster IP of the cluster's Service range"
 	}
 	rest := "no other address is left, so requests get 503"
 	if n := len(u.Endpoints); n > 0 {
@@ -238,6 +242,11 @@ func (e *endpointSet) sorted() (out, refused []string) {
 func (b *builder) poolEndpoints(u *Upstream) (endpoints, refused []string) {
 	if u.ExternalName != "" {
 		return b.externalEndpoints(u.ExternalName, u.ExternalPort)
+	}
+	if u.ClusterIP {
+		// A Service change builds the model again; EndpointSlices do not
+		// change a cluster IP.
+		return u.Endpoints, u.Refused
 	}
 	return b.readyEndpoints(u.Namespace, u.Service, u.PortName)
 }

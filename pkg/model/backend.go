@@ -17,9 +17,10 @@ import (
 // a missing Service, an unknown port, or no ready endpoints.
 const statusUnavailable = 503
 
-// backend resolves an Ingress backend to an action. Problems become
-// findings and a 503, never an error: the rest of the Ingress still serves.
-func (b *builder) backend(namespace string, be networkingv1.IngressBackend, about ObjectRef) Action {
+// backend resolves an Ingress backend to an action; clusterIP proxies to
+// the Service's cluster IP (service-upstream). Problems become findings
+// and a 503, never an error: the rest of the Ingress still serves.
+func (b *builder) backend(namespace string, be networkingv1.IngressBackend, clusterIP bool, about ObjectRef) Action {
 	if be.Resource != nil {
 		b.ignored(about, ReasonInvalidBackend, "resource backends (%s %s) are not supported; use a Service backend",
 			excerpt.Of(be.Resource.Kind), excerpt.Of(be.Resource.Name))
@@ -29,10 +30,10 @@ func (b *builder) backend(namespace string, be networkingv1.IngressBackend, abou
 		b.ignored(about, ReasonInvalidBackend, "backend names no Service")
 		return Action{Return: statusUnavailable}
 	}
-	return b.serviceBackend(namespace, be.Service.Name, be.Service.Port, about)
+	return b.serviceBackend(namespace, be.Service.Name, be.Service.Port, clusterIP, about)
 }
 
-func (b *builder) serviceBackend(namespace, name string, port networkingv1.ServiceBackendPort, about ObjectRef) Action {
+func (b *builder) serviceBackend(namespace, name string, port networkingv1.ServiceBackendPort, clusterIP bool, about ObjectRef) Action {
 	portText := port.Name
 	if port.Number != 0 {
 		portText = strconv.Itoa(int(port.Number))
@@ -56,6 +57,19 @@ func (b *builder) serviceBackend(namespace, name string, port networkingv1.Servi
 	portNumber := strconv.Itoa(int(sp.Port))
 	display = namespace + "/" + name + ":" + portNumber
 	upstream := namespace + "." + name + "." + portNumber
+	if clusterIP {
+		if !hasClusterIP(svc) {
+			why := "is headless (clusterIP: None)"
+			if svc.Spec.ClusterIP == "" {
+				why = "has no spec.clusterIP (the API server assigns one; a manifest may leave it out)"
+			}
+			b.servedBut(about, ReasonIneffectiveAnnotation, "service-upstream: Service %s/%s %s; its endpoints are used",
+				namespace, name, why)
+			clusterIP = false
+		} else {
+			upstream += ".cluster-ip"
+		}
+	}
 	proxyPass := "http://" + upstream
 	if b.lua() {
 		proxyPass = luaPass(false)
@@ -64,8 +78,14 @@ func (b *builder) serviceBackend(namespace, name string, port networkingv1.Servi
 		b.warnRefused(about, u)
 		return Action{Upstream: u.Name, Pass: "proxy_pass", ProxyPass: proxyPass, Service: display}
 	}
-	endpoints, refused := b.readyEndpoints(namespace, name, sp.Name)
-	u := &Upstream{Name: upstream, Endpoints: endpoints, Namespace: namespace, Service: name, PortName: sp.Name, Refused: refused}
+	var endpoints, refused []string
+	if clusterIP {
+		endpoints, refused = b.clusterIPEndpoints(svc, uint16(sp.Port))
+	} else {
+		endpoints, refused = b.readyEndpoints(namespace, name, sp.Name)
+	}
+	u := &Upstream{Name: upstream, Endpoints: endpoints, Namespace: namespace, Service: name, PortName: sp.Name,
+		ClusterIP: clusterIP, Refused: refused}
 	b.warnRefused(about, u)
 	// The Lua balancer answers 503 itself while a pool is empty, so the
 	// location stays the same when endpoints come and go: no reload.
@@ -74,6 +94,30 @@ func (b *builder) serviceBackend(namespace, name string, port networkingv1.Servi
 	}
 	b.upstreams[upstream] = u
 	return Action{Upstream: upstream, Pass: "proxy_pass", ProxyPass: proxyPass, Service: display}
+}
+
+// hasClusterIP reports whether svc has a cluster IP to proxy to.
+func hasClusterIP(svc *corev1.Service) bool {
+	return svc.Spec.ClusterIP != "" && svc.Spec.ClusterIP != corev1.ClusterIPNone
+}
+
+// clusterIPEndpoints are the Service's cluster IPs (both families of a
+// dual-stack Service) with the Service port, checked by the AddressPolicy
+// like any endpoint: a cluster IP is chosen by whoever writes the Service.
+func (b *builder) clusterIPEndpoints(svc *corev1.Service, port uint16) (out, refused []string) {
+	ips := svc.Spec.ClusterIPs
+	if len(ips) == 0 {
+		ips = []string{svc.Spec.ClusterIP}
+	}
+	var e endpointSet
+	for _, ip := range ips {
+		addr, err := netip.ParseAddr(ip)
+		if err != nil || addr.Zone() != "" {
+			continue
+		}
+		e.add(b.addrs, addr, port)
+	}
+	return e.sorted()
 }
 
 // servicePort finds the Service port an Ingress backend names, by number or by name.
@@ -216,5 +260,5 @@ func (b *builder) defaultBackendService(spec string) (Action, bool) {
 	default:
 		port.Name = portText
 	}
-	return b.serviceBackend(namespace, name, port, about), true
+	return b.serviceBackend(namespace, name, port, false, about), true
 }

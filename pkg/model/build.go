@@ -59,6 +59,7 @@ func (b *builder) whole() (*Config, []Finding) {
 	cfg.Accepted = accepted
 	cfg.Owners = b.contested
 	cfg.ConfigMap = b.configMapApplied
+	cfg.ConfigMapValues = b.configMapValues
 	cfg.RecheckAt = b.clock.until
 	return cfg, b.findings
 }
@@ -138,6 +139,8 @@ type builder struct {
 	limits Limits
 	// configMapApplied is the options ConfigMap version applied (Config.ConfigMap).
 	configMapApplied *corev1.ConfigMap
+	// configMapValues are the values in effect, by key (Config.ConfigMapValues).
+	configMapValues map[string]string
 
 	// deps, when set, records the objects read (a unit's build, units.go).
 	deps *depLog
@@ -477,7 +480,7 @@ func (b *builder) addHostSettings(ing *networkingv1.Ingress, ref ObjectRef, sour
 // default server, and the default-backend annotation, for the owned hosts.
 func (b *builder) addDefaultBackends(ing *networkingv1.Ingress, ref ObjectRef, source string, owned []string, policy locationPolicy) {
 	if ing.Spec.DefaultBackend != nil {
-		action := b.balanced(b.backend(ing.Namespace, *ing.Spec.DefaultBackend, ref), policy)
+		action := b.balanced(b.backend(ing.Namespace, *ing.Spec.DefaultBackend, policy.balance.ServiceUpstream, ref), policy)
 		for _, h := range owned {
 			srv := b.server(h)
 			if srv.fallback == nil {
@@ -565,7 +568,7 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 		srv.regexPaths++
 	}
 	srv.claims[claim] = source
-	action := b.backend(ing.Namespace, p.Backend, ref)
+	action := b.backend(ing.Namespace, p.Backend, policy.balance.ServiceUpstream, ref)
 	if db := policy.defaultBackend; db != nil {
 		switch {
 		case unavailable(action):
@@ -824,6 +827,9 @@ func (b *builder) collect(cfg *Config) {
 		if b.defaultServer.tls != nil {
 			b.defaultServer.tls.RedirectHTTP = false
 		}
+		// As ingress-nginx: what no Ingress routes (scanners, unknown
+		// hosts) stays out of the access log unless asked for.
+		b.defaultServer.quietFallback = !b.global.AccessLogDefaultBackend
 		cfg.DefaultServer = b.defaultServer.finish(redirectPort, b.global.HSTS)
 		if cfg.DefaultServer.TLS == nil {
 			cfg.DefaultServer.TLS = &ServerTLS{CertificatePath: b.global.DefaultCertificate}

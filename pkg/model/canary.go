@@ -81,7 +81,7 @@ func (b *builder) addCanaryPath(srv *serverBuilder, c canaryIngress, ref ObjectR
 			claim.path, displayHost(srv.name), main)
 		return
 	}
-	action := b.backend(c.ing.Namespace, p.Backend, ref)
+	action := b.backend(c.ing.Namespace, p.Backend, c.set.Balance.ServiceUpstream, ref)
 	if action.Upstream == "" {
 		b.ignored(ref, ReasonInvalidBackend, "canary path %q on host %q has no usable Service backend; it gets no traffic",
 			claim.path, displayHost(srv.name))

@@ -28,21 +28,22 @@ type GlobalOption struct {
 	Doc string
 	// apply validates a value and stores it.
 	apply func(g *Global, value string) error
-	// keepLast makes a bad value keep the value of the live ConfigMap
-	// (Options.LastConfigMap) rather than the default: for keys whose
-	// default would silently change who is trusted or what is refused.
-	keepLast bool
-	// restoreLive, when set, restores the live config's value when the new
-	// one fails its check and reports whether it could, so that the value
-	// stays instead of going back to the default: for keys where a change
-	// would surprise more than a stale value (the log format, which
-	// people's log pipelines parse).
-	restoreLive func(g *Global, o *Options) bool
+	// KeepLast makes a bad value keep the value the live config had for
+	// the key (Options.LastConfigMapValues, when the live config applied
+	// the same ConfigMap object) rather than the default: for keys whose
+	// default would silently change who is trusted or what is refused, or
+	// what people's log pipelines parse and where they read it.
+	KeepLast bool
 	// failClosed, when set, is called instead of keeping the default when
 	// a bad value has no accepted one to fall back on: for security
 	// controls, whose default would silently turn them off.
 	failClosed func(g *Global, why string)
 }
+
+// FailsClosed reports whether a bad value with no accepted one to keep
+// turns what the key controls off for everyone it covers (their paths
+// answer 503) instead of keeping the default.
+func (o GlobalOption) FailsClosed() bool { return o.failClosed != nil }
 
 // GlobalOptions lists every supported ConfigMap key, sorted by key.
 func GlobalOptions() []GlobalOption {
@@ -92,7 +93,35 @@ func GlobalOptions() []GlobalOption {
 			"ingress-nginx's per-location ones ($namespace, $ingress_name, $service_name, $service_port, " +
 			"$proxy_upstream_name, $proxy_alternative_upstream_name, $req_id, $the_real_ip); a format naming " +
 			"any other variable is refused and the last accepted one stays",
-			apply: applyLogFormat, restoreLive: keepLogFormat},
+			apply: applyLogFormat, KeepLast: true},
+		{Key: "log-format-escape-json", Default: "false", Doc: "escape the variables of the access log format for JSON (log_format escape=json), " +
+			"so that a format written as JSON stays valid JSON whatever a client sends",
+			apply: boolean(func(g *Global, b bool) { g.LogEscapeJSON = b }), KeepLast: true},
+		{Key: "log-format-escape-none", Default: "false", Doc: "do not escape the variables of the access log format (escape=none); " +
+			"wins over log-format-escape-json, as in ingress-nginx. A client's quote or newline then reaches the log as sent",
+			apply: boolean(func(g *Global, b bool) { g.LogEscapeNone = b }), KeepLast: true},
+		{Key: "skip-access-log-urls", Default: "(none)", Doc: "comma-separated request URIs the access log leaves out, each compared " +
+			"with the whole $request_uri (path and query, as the client sent it; nginx compares without regard to case), " +
+			"e.g. /healthz,/metrics",
+			apply: applySkipAccessLogURLs, KeepLast: true},
+		{Key: "access-log-path", Default: "/dev/stdout", Doc: "access log file, overriding --access-log: /dev/stdout, /dev/stderr, or an " +
+			"absolute path in a --log-dir directory (/var/log by default; in Portico's image, as in ingress-nginx's, " +
+			"/var/log/nginx/access.log is a link to /dev/stdout). nginx -t, which the controller runs, opens the file: " +
+			"a directory that does not exist there makes it refuse the ConfigMap, whose last accepted version stays. With deploy/'s " +
+			"read-only root file systems, mount a volume at the file's directory in both containers",
+			apply: applyAccessLogPath, KeepLast: true},
+		{Key: "error-log-path", Default: "stderr", Doc: "nginx's error log: stderr, /dev/stderr, /dev/stdout, or an absolute path " +
+			"in a --log-dir directory, as for access-log-path (/var/log/nginx/error.log is a link to /dev/stderr)",
+			apply: applyErrorLogPath, KeepLast: true},
+		{Key: "enable-access-log-for-default-backend", Default: "false", Doc: "log the requests of unknown hosts and unmatched " +
+			"paths of host-less rules that the default server answers with --default-backend-service or 404 (as ingress-nginx, " +
+			"they are left out by default); a default backend an Ingress sets is always logged",
+			apply: boolean(func(g *Global, b bool) { g.AccessLogDefaultBackend = b }), KeepLast: true},
+		{Key: "log-format-stream", Default: "(none)", Doc: "not supported: Portico has no stream (TCP/UDP) block to log; " +
+			"a value is reported and changes nothing",
+			apply: func(*Global, string) error {
+				return errors.New("is not supported: Portico has no stream (TCP/UDP) block")
+			}},
 		{Key: "disable-access-log", Default: "false", Doc: "turn the access log off",
 			apply: boolean(func(g *Global, b bool) {
 				if b {
@@ -107,19 +136,19 @@ func GlobalOptions() []GlobalOption {
 		{Key: "max-worker-connections", Default: "16384", Doc: "connections each worker may hold",
 			apply: integer(64, 1<<20, func(g *Global, n int) { g.WorkerConnections = n })},
 		{Key: "use-forwarded-headers", Default: "false", Doc: "take the client address from forwarded-for-header, and the scheme, host and port sent upstream from X-Forwarded-Proto/Host/Port, when the request comes from an address in proxy-real-ip-cidr (X-Forwarded-Proto: https then stops the HTTPS redirect); headers from other addresses are ignored",
-			apply: boolean(func(g *Global, b bool) { g.UseForwardedHeaders = b }), keepLast: true},
+			apply: boolean(func(g *Global, b bool) { g.UseForwardedHeaders = b }), KeepLast: true},
 		{Key: "enable-real-ip", Default: "false", Doc: "take the client address from forwarded-for-header when the request comes from an address in proxy-real-ip-cidr, without trusting the other X-Forwarded-* headers",
-			apply: boolean(func(g *Global, b bool) { g.EnableRealIP = b }), keepLast: true},
+			apply: boolean(func(g *Global, b bool) { g.EnableRealIP = b }), KeepLast: true},
 		{Key: "forwarded-for-header", Default: "X-Forwarded-For", Doc: "header the client address is read from (letters, digits and -, up to 64), e.g. CF-Connecting-IP",
-			apply: applyForwardedForHeader, keepLast: true},
+			apply: applyForwardedForHeader, KeepLast: true},
 		{Key: "compute-full-forwarded-for", Default: "false", Doc: "with use-forwarded-headers or enable-real-ip, send upstream the received forwarded-for-header chain plus the address that sent the request, instead of the client address alone",
-			apply: boolean(func(g *Global, b bool) { g.ComputeFullForwardedFor = b }), keepLast: true},
+			apply: boolean(func(g *Global, b bool) { g.ComputeFullForwardedFor = b }), KeepLast: true},
 		{Key: "proxy-real-ip-cidr", Default: "(none)", Doc: "comma-separated networks (CIDR) or addresses of the load balancers whose forwarded and PROXY headers are trusted. ingress-nginx's default 0.0.0.0/0 trusts every client; Portico trusts none until they are listed, so no client can choose its own address",
-			apply: applyRealIPCIDR, keepLast: true},
+			apply: applyRealIPCIDR, KeepLast: true},
 		{Key: "use-proxy-protocol", Default: "false", Doc: "every HTTP and HTTPS listener expects a PROXY protocol (v1 or v2) header; the client address comes from it when the sender is in proxy-real-ip-cidr, also with use-forwarded-headers (ingress-nginx then reads forwarded-for-header from a trusted sender; Portico does not). Connections without the header are refused",
-			apply: boolean(func(g *Global, b bool) { g.ProxyProtocol = b }), keepLast: true},
+			apply: boolean(func(g *Global, b bool) { g.ProxyProtocol = b }), KeepLast: true},
 		{Key: "proxy-protocol-header-timeout", Default: "5s", Doc: "accepted for ingress-nginx configurations (an nginx time from 1ms to 24h); nginx's HTTP listeners read the PROXY header within the client header timeout, so it changes nothing in Portico",
-			apply: applyProxyProtocolHeaderTimeout, keepLast: true},
+			apply: applyProxyProtocolHeaderTimeout, KeepLast: true},
 		{Key: "worker-shutdown-timeout", Default: "240s", Doc: "how long workers of an old configuration may finish their requests after a reload before nginx closes their connections (nginx time from 1ms to 24h: 240s, 5m, 1m30s)",
 			apply: applyWorkerShutdownTimeout},
 	}
@@ -459,6 +488,7 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 	}
 	b.configMapApplied = cm
 	table := GlobalOptions()
+	values := make(map[string]string, len(cm.Data))
 	keys := make([]string, 0, len(cm.Data))
 	for k := range cm.Data {
 		keys = append(keys, k)
@@ -470,30 +500,32 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 			b.ignored(ref, ReasonInvalidOption, "unknown key %q is ignored; see docs/configmap.md for the supported keys", excerpt.Of(k))
 			continue
 		}
-		if err := table[i].apply(b.global, strings.TrimSpace(cm.Data[k])); err != nil {
-			if last, ok := b.lastValue(table[i], cm); ok {
-				b.ignored(ref, ReasonInvalidOption, "%s: value %q %v; keeping the last accepted value %q",
-					k, excerpt.Of(cm.Data[k]), err, excerpt.Of(last))
-				continue
-			}
-			if table[i].restoreLive != nil && table[i].restoreLive(b.global, b.opts) {
-				b.ignored(ref, ReasonInvalidOption, "%s: value %q %v; keeping the last accepted value",
-					k, excerpt.Of(cm.Data[k]), err)
-				continue
-			}
-			if table[i].failClosed != nil {
-				why := fmt.Sprintf("%s: value %q %v", k, excerpt.Of(cm.Data[k]), err)
-				table[i].failClosed(b.global, why)
-				b.ignored(ref, ReasonInvalidOption, "%s; there is no accepted value to keep and, as a security control, it does not fall back to its default", why)
-				continue
-			}
-			b.ignored(ref, ReasonInvalidOption, "%s: value %q %v; keeping the default %s",
-				k, excerpt.Of(cm.Data[k]), err, table[i].Default)
+		v := strings.TrimSpace(cm.Data[k])
+		err := table[i].apply(b.global, v)
+		if err == nil {
+			values[k] = v
+			continue
 		}
+		if last, ok := b.lastValue(table[i], cm); ok {
+			values[k] = last
+			b.ignored(ref, ReasonInvalidOption, "%s: value %q %v; keeping the last accepted value %q",
+				k, excerpt.Of(cm.Data[k]), err, excerpt.Of(last))
+			continue
+		}
+		if table[i].failClosed != nil {
+			why := fmt.Sprintf("%s: value %q %v", k, excerpt.Of(cm.Data[k]), err)
+			table[i].failClosed(b.global, why)
+			b.ignored(ref, ReasonInvalidOption, "%s; there is no accepted value to keep and, as a security control, it does not fall back to its default", why)
+			continue
+		}
+		b.ignored(ref, ReasonInvalidOption, "%s: value %q %v; keeping the default %s",
+			k, excerpt.Of(cm.Data[k]), err, table[i].Default)
 	}
+	b.configMapValues = values
 	b.global.HSTS = hstsHeader(cm.Data, ref, b)
 	b.modSecurityAll(ref)
 	g := b.global
+	g.LogFormatEscape = logFormatEscape(g)
 	if (g.UseForwardedHeaders || g.EnableRealIP || g.ProxyProtocol) && len(g.RealIPFrom) == 0 {
 		// Fail closed: ingress-nginx's default 0.0.0.0/0 would let any
 		// client choose the address allowlists and rate limits see.
@@ -501,16 +533,21 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 	}
 }
 
-// lastValue applies, for a keepLast option whose value in cm is bad, the
-// value the live ConfigMap (the same object) had, and returns it; false
-// when there is none or it is bad too, and the default stays.
+// lastValue applies, for a KeepLast option whose value in cm is bad, the
+// value in effect for the key in the live config (Options.LastConfigMapValues)
+// and returns it: one mechanism for every key that keeps its previous value.
+// It reads the value the live config applied, kept ones included, not the
+// live ConfigMap's text, so that a value stays through any number of bad
+// edits; and only when the live config applied the same object (a ConfigMap
+// deleted and made again starts from the defaults). False when there is none
+// or it fails the check now, and the default stays.
 func (b *builder) lastValue(o GlobalOption, cm *corev1.ConfigMap) (string, bool) {
 	last := b.opts.LastConfigMap
-	if !o.keepLast || last == nil || last.UID != cm.UID || last.Namespace != cm.Namespace || last.Name != cm.Name {
+	if !o.KeepLast || last == nil || last.UID != cm.UID || last.Namespace != cm.Namespace || last.Name != cm.Name {
 		return "", false
 	}
-	v, ok := last.Data[o.Key]
-	if !ok || o.apply(b.global, strings.TrimSpace(v)) != nil {
+	v, ok := b.opts.LastConfigMapValues[o.Key]
+	if !ok || o.apply(b.global, v) != nil {
 		return "", false
 	}
 	return v, true
@@ -531,15 +568,6 @@ func realIP(g *Global) *RealIP {
 		r.FullForwardedFor = "$http_" + strings.ReplaceAll(strings.ToLower(g.ForwardedForHeader), "-", "_")
 	}
 	return r
-}
-
-// keepLogFormat restores the live config's log format (Options.LastLogFormat).
-func keepLogFormat(g *Global, o *Options) bool {
-	if o.LastLogFormat == "" || CheckLogFormat(o.LastLogFormat) != nil {
-		return false
-	}
-	g.LogFormat = o.LastLogFormat
-	return true
 }
 
 // hstsHeader builds the Strict-Transport-Security value from the hsts keys.

@@ -32,7 +32,7 @@ func (b *builder) annotationDefaultBackend(ing *networkingv1.Ingress, db annotat
 	default:
 		port.Name = db.Port
 	}
-	a := b.serviceBackend(ing.Namespace, db.Service, port, ref)
+	a := b.serviceBackend(ing.Namespace, db.Service, port, false, ref)
 	return &a
 }
 

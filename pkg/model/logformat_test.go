@@ -71,7 +71,11 @@ func TestLogFormatKeepsLast(t *testing.T) {
 				Data:       map[string]string{"log-format-upstream": c.format},
 			}}}
 			opts := model.Options{ControllerClass: model.DefaultControllerClass, IngressClass: model.DefaultIngressClass,
-				ConfigMap: "ops/portico", Global: model.DefaultGlobal(), LastLogFormat: c.last}
+				ConfigMap: "ops/portico", Global: model.DefaultGlobal(),
+				LastConfigMap: snap.ConfigMaps[0], LastConfigMapValues: map[string]string{"log-format-upstream": c.last}}
+			if c.last == "" {
+				opts.LastConfigMapValues = nil
+			}
 			cfg, findings := model.Build(snap, opts)
 			assert.Equal(t, c.want, cfg.Global.LogFormat)
 			require.Len(t, findings, c.findings)

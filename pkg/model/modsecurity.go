@@ -56,17 +56,17 @@ func modSecurityOptions() []GlobalOption {
 		{Key: "enable-modsecurity", Default: "false", Doc: "run ModSecurity, with Debian's recommended base rules (SecRuleEngine DetectionOnly), on the paths of every Ingress; " +
 			"an Ingress's enable-modsecurity: \"false\" turns it off for its own paths, as in ingress-nginx. Without the nginx module or the rules on the host " +
 			"(or with a bad value and no accepted one to keep) the Ingresses it covers are not served (ModSecurityUnavailable)",
-			apply: boolean(func(g *Global, b bool) { g.ModSecurityAll = b }), keepLast: true,
+			apply: boolean(func(g *Global, b bool) { g.ModSecurityAll = b }), KeepLast: true,
 			failClosed: func(g *Global, why string) { g.ModSecurityAll, g.ModSecurityBroken = true, why }},
 		{Key: "enable-owasp-modsecurity-crs", Default: "false", Doc: "with enable-modsecurity, also load the OWASP Core Rule Set (Debian's modsecurity-crs) for every Ingress; " +
 			"an Ingress's enable-owasp-core-rules adds it to its own paths only",
-			apply: boolean(func(g *Global, b bool) { g.ModSecurityAllCRS = b }), keepLast: true,
+			apply: boolean(func(g *Global, b bool) { g.ModSecurityAllCRS = b }), KeepLast: true,
 			failClosed: func(g *Global, why string) { g.ModSecurityBroken = why }},
 		{Key: "modsecurity-snippet", Default: "(none)", Doc: "with enable-modsecurity, ModSecurity lines for every Ingress, from the modsecurity-snippet annotation's allowlist " +
 			"(SecRuleEngine, SecRuleRemoveById, SecRuleRemoveByTag, SecRequestBodyAccess, SecResponseBodyAccess, and Include of ingress-nginx's " +
 			annotations.IngressNginxModSecurityConf + " or " + annotations.IngressNginxCRSConf + ", read as the base rules and the Core Rule Set; no other Include or file). " +
 			"Unlike ingress-nginx it adds to the base rules instead of replacing them; an Ingress's own modsecurity-snippet settings win on its paths",
-			apply: applyModSecuritySnippet, keepLast: true,
+			apply: applyModSecuritySnippet, KeepLast: true,
 			failClosed: func(g *Global, why string) { g.ModSecurityBroken = why }},
 	}
 }

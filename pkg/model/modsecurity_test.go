@@ -152,7 +152,7 @@ func TestModSecurityConfigMapFailsClosed(t *testing.T) {
 			if c.last != nil {
 				last := snap.ConfigMaps[0].DeepCopy()
 				last.Data = c.last
-				opts.LastConfigMap = last
+				opts.LastConfigMap, opts.LastConfigMapValues = last, c.last
 			}
 			if c.refused {
 				opts.ExcludedConfigMap = &model.ConfigMapExclusion{ConfigMap: snap.ConfigMaps[0], Message: "unknown directive"}

@@ -60,9 +60,9 @@ type Options struct {
 	ExcludedConfigMap *ConfigMapExclusion
 	// LastConfigMap is the previous build's Config.ConfigMap.
 	LastConfigMap *corev1.ConfigMap
-	// LastLogFormat is the live config's Global.LogFormat: a ConfigMap
-	// edit whose log-format-upstream fails its check keeps it.
-	LastLogFormat string
+	// LastConfigMapValues is the previous build's Config.ConfigMapValues:
+	// a bad value of a KeepLast key keeps the value it had there.
+	LastConfigMapValues map[string]string
 	// Limits bound what one object may cost (limits.go); zero fields take
 	// the defaults.
 	Limits Limits

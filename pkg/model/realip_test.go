@@ -67,6 +67,7 @@ func TestRealIPOptions(t *testing.T) {
 					uid = "1"
 				}
 				opts.LastConfigMap = realIPConfigMap(uid, tc.last)
+				opts.LastConfigMapValues = tc.last // the live config applied them all
 			}
 			snap := &snapshot.Snapshot{ConfigMaps: []*corev1.ConfigMap{realIPConfigMap("1", tc.data)}}
 			cfg, findings := model.Build(snap, opts)

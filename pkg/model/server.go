@@ -195,6 +195,10 @@ type serverBuilder struct {
 	// for the same path takes precedence over them, as Kubernetes defines.
 	weak     map[locKey]bool
 	fallback *fallback
+	// quietFallback leaves the global fallback's requests out of the
+	// access log (the default server's, without
+	// enable-access-log-for-default-backend).
+	quietFallback bool
 	// regex is set when some Ingress uses regex paths on this host: then
 	// every prefix location becomes a regex, longest first, so that the
 	// longest match still wins (nginx tries regexes after prefixes and
@@ -251,10 +255,21 @@ func (s *serverBuilder) addRule(claim ruleKey, source string, vars *LocationVars
 	put := func(modifier, path string) {
 		l := Location{Modifier: modifier, Path: path, Source: source, Vars: vars, Action: action}
 		policy.decorate(&l)
+		if s.quietFallback && s.fallback.source == "" {
+			l.AccessLogOff = true
+		}
 		s.locations.put(l, policy.located())
 	}
 	if claim.exact {
-		put("=", claim.path)
+		l := Location{Modifier: "=", Path: claim.path, Source: source, Vars: vars, Action: action}
+		policy.decorate(&l)
+		// An Exact path stays exact with rewrite-target (ingress-nginx turns
+		// it into a prefix regex, which serves paths the Ingress never
+		// named); the rewrite matches the whole path, so $1..$9 are empty.
+		if policy.rewriteTarget != "" && action.ProxyPass != "" {
+			l.Rewrite = &Rewrite{Regex: "^" + regexp.QuoteMeta(claim.path) + "$", Replacement: policy.rewriteTarget, Redirect: policy.rewriteRedirect}
+		}
+		s.locations.put(l, policy.located())
 		delete(s.weak, locKey{modifier: "=", path: claim.path})
 		return
 	}
@@ -316,6 +331,9 @@ func (s *serverBuilder) finish(redirectPort, hsts string) Server {
 		policy := s.fallback.policy
 		l := Location{Path: "/", Source: s.fallback.source, Vars: s.fallback.vars, Action: policy.apply(s.fallback.action)}
 		policy.decorate(&l)
+		if s.quietFallback && s.fallback.source == "" {
+			l.AccessLogOff = true
+		}
 		s.locations.put(l, policy.located())
 	}
 	s.addSlashCompanions()

@@ -52,11 +52,18 @@ func ShapeInto(out *Server, s *Server) {
 	out.Name, out.ServerName = "", ""
 
 	out.Locations = append(locs, s.Locations...)
+	// One empty Vars stands for every location's in the shape: a shared
+	// block prints them from maps on $host (pkg/render), so only whether a
+	// location has them shapes the block.
+	var noVars *LocationVars
 	for i := range out.Locations {
 		l := &out.Locations[i]
 		l.Source = ""
 		if l.Vars != nil {
-			l.Vars = &sharedVars
+			if noVars == nil {
+				noVars = &LocationVars{}
+			}
+			l.Vars = noVars
 		}
 		if l.Route != "" {
 			l.Route = "route"
@@ -72,11 +79,6 @@ func ShapeInto(out *Server, s *Server) {
 		}
 	}
 }
-
-// sharedVars stands for every location's Vars in a shape: a shared block
-// prints them from maps on $host (pkg/render), so only whether a location
-// has them shapes the block. Never written.
-var sharedVars = LocationVars{}
 
 // routedAction clears what a route hands to the Lua balancer.
 func routedAction(a Action) Action {

@@ -55,6 +55,10 @@ type Config struct {
 	// ConfigMap is the version of the options ConfigMap applied, nil for
 	// none: pass it back as Options.LastConfigMap.
 	ConfigMap *corev1.ConfigMap `json:"-"`
+	// ConfigMapValues are the options ConfigMap's values in effect, by key:
+	// those accepted and those kept from the live config (GlobalOption.KeepLast),
+	// not those refused. Pass them back as Options.LastConfigMapValues.
+	ConfigMapValues map[string]string `json:"-"`
 	// Owners are the namespaces that own the contested hosts (claimed by
 	// Ingresses of several namespaces), by host ("" for rules without
 	// one): pass them back as Options.LastOwners so that a host stays with
@@ -144,6 +148,23 @@ type Global struct {
 	ErrorLogLevel string `json:"errorLogLevel"`
 	// AccessLog is the access_log target, or "off".
 	AccessLog string `json:"accessLog"`
+	// LogDirs are the directories access-log-path and error-log-path may
+	// name files in (--log-dir); nil means DefaultLogDirs().
+	LogDirs []string `json:"logDirs,omitempty"`
+	// LogEscapeJSON is log-format-escape-json.
+	LogEscapeJSON bool `json:"logEscapeJSON,omitempty"`
+	// LogEscapeNone is log-format-escape-none.
+	LogEscapeNone bool `json:"logEscapeNone,omitempty"`
+	// LogFormatEscape is log_format's escape parameter ("json", "none"),
+	// "" for nginx's default: what the two keys above decide.
+	LogFormatEscape string `json:"logFormatEscape,omitempty"`
+	// SkipAccessLogURLs are the request URIs ($request_uri, whole) the
+	// access log leaves out (skip-access-log-urls).
+	SkipAccessLogURLs []string `json:"skipAccessLogURLs,omitempty"`
+	// AccessLogDefaultBackend logs the requests the default server answers
+	// with the global default backend or 404, which ingress-nginx leaves out
+	// of the access log (enable-access-log-for-default-backend).
+	AccessLogDefaultBackend bool `json:"accessLogDefaultBackend,omitempty"`
 	// WorkerProcesses is the worker_processes value ("auto" or a number).
 	WorkerProcesses string `json:"workerProcesses"`
 	// WorkerConnections is the per-worker connection limit.
@@ -525,6 +546,9 @@ type Upstream struct {
 	Namespace string `json:"namespace,omitempty"`
 	Service   string `json:"service,omitempty"`
 	PortName  string `json:"portName,omitempty"`
+	// ClusterIP is set when the endpoints are the Service's cluster IPs
+	// (service-upstream), not its EndpointSlices.
+	ClusterIP bool `json:"clusterIP,omitempty"`
 	// ExternalName and ExternalPort are set instead of PortName for an
 	// ExternalName Service: the endpoints are the address ExternalName is,
 	// or the addresses it resolves to (snapshot.Resolved), with ExternalPort.

@@ -372,6 +372,7 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	}
 	cfg.Owners = contestedOwners(units) // a patched merge hands back the last Config's
 	cfg.ConfigMap = b.configMapApplied
+	cfg.ConfigMapValues = b.configMapValues
 	cfg.RecheckAt = b.clock.until
 	for _, u := range units {
 		cfg.RecheckAt = earliest(cfg.RecheckAt, u.clock.until)
@@ -519,7 +520,7 @@ func unitLocal(ing *networkingv1.Ingress, aliasKey, wwwKey string) bool {
 // Ingresses and the objects it read.
 func unitEnv(opts Options, global Global, defaultFallback *fallback) ([32]byte, bool) {
 	opts.LastAccepted, opts.LastOwners, opts.Excluded, opts.KeyPairs, opts.Units = nil, nil, nil, nil, nil
-	opts.ExcludedConfigMap, opts.LastConfigMap, opts.LastLogFormat = nil, nil, "" // the Global they give is in the digest
+	opts.ExcludedConfigMap, opts.LastConfigMap, opts.LastConfigMapValues = nil, nil, nil // the Global they give is in the digest
 	// A unit that read LastCertificates is not cached; what Now decided
 	// holds for the unit's own span of time (cachedUnit.clock), and only
 	// whether there is a clock at all is the same for every unit.

@@ -13,7 +13,8 @@ import (
 // message, conf the configuration it tested (the copy for nginx -t has the
 // same lines). nginx names a file and line ("in /etc/portico/nginx.conf:412"),
 // or for a variable it does not know, only the variable ("unknown "foo"
-// variable"): then every line that uses it is blamed. A line belongs to
+// variable"): then every line that uses it is blamed; for a file it could
+// not open (open() "/x/access.log" failed), every line naming the file. A line belongs to
 // the Ingress whose source comment opens the block it is in (a location's
 // `# "namespace/name"`) or whose server-snippet markers surround it. It
 // returns the sources ("namespace/name"), sorted, GlobalSource for lines
@@ -30,7 +31,11 @@ func Blame(conf []byte, output string) []string {
 	for _, m := range unknownVariable.FindAllStringSubmatch(output, -1) {
 		vars = append(vars, m[1])
 	}
-	if len(lines) == 0 && len(vars) == 0 {
+	var paths []string
+	for _, m := range openFailed.FindAllStringSubmatch(output, -1) {
+		paths = append(paths, `"`+m[1]+`"`)
+	}
+	if len(lines) == 0 && len(vars) == 0 && len(paths) == 0 {
 		return nil
 	}
 	var out []string
@@ -45,11 +50,12 @@ func Blame(conf []byte, output string) []string {
 			blame(sources[n-1])
 		}
 	}
-	if len(vars) > 0 {
+	if len(vars) > 0 || len(paths) > 0 {
 		sc := bufio.NewScanner(bytes.NewReader(conf))
 		sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
 		for i := 0; sc.Scan(); i++ {
-			if usesVariable(sc.Text(), vars) {
+			line := sc.Text()
+			if usesVariable(line, vars) || slices.ContainsFunc(paths, func(p string) bool { return strings.Contains(line, p) }) {
 				blame(sources[i])
 			}
 		}
@@ -70,6 +76,12 @@ var fileLine = regexp.MustCompile(` in \S+:([0-9]+)\b`)
 // unknownVariable is nginx's message for a variable it does not know,
 // which names no line.
 var unknownVariable = regexp.MustCompile(`unknown "([A-Za-z0-9_]+)" variable`)
+
+// openFailed is nginx's message for a file it could not open when it
+// starts a configuration (a log file whose directory does not exist),
+// which names no line: the lines that name the file, quoted as the
+// template prints paths, are blamed.
+var openFailed = regexp.MustCompile(`open\(\) "([^"\\]+)" failed`)
 
 // Markers the template writes around what an Ingress contributes: a
 // location's source comment, and server lines between "# from" (or

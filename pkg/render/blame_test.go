@@ -35,6 +35,7 @@ const blameConf = `http {
             proxy_pass http://portico_balancer;
         }
     }
+    access_log "/logs/missing/access.log" portico;
 }
 `
 
@@ -56,6 +57,8 @@ func TestBlame(t *testing.T) {
 		{"a variable prefix is not a use", `nginx: [emerg] unknown "undefined" variable`, nil},
 		{"a line past the end", `nginx: [emerg] bad in /x:999`, nil},
 		{"no place at all", `nginx: [alert] could not open error log file`, nil},
+		{"a log file that cannot be opened", `nginx: [emerg] open() "/logs/missing/access.log" failed (2: No such file or directory)`, []string{render.GlobalSource}},
+		{"a file no line names", `nginx: [emerg] open() "/logs/missing" failed (2: No such file or directory)`, nil},
 		{"two places", "nginx: [emerg] a in /x:20\nnginx: [emerg] b in /x:25", []string{"other/y", "team/x"}},
 	}
 	for _, tt := range tests {

@@ -221,6 +221,7 @@ var validAnnotationValues = map[string][]string{
 	"upstream-vhost":              {"backend.internal:8080", "$host", "${arg_tenant}.backend.internal:8080"},
 	"x-forwarded-prefix":          {"/api", "/$http_x_prefix/${uri}"},
 	"use-regex":                   {"true"},
+	"service-upstream":            {"true", "false"},
 	"rewrite-target":              {"/$1", "/new/$2?x=$1", "/", "https://other.example.com/$1", "http://other.example.com:8080/moved/$2?from=$1"},
 	"enable-modsecurity":          {"true", "false"},
 	"enable-owasp-core-rules":     {"true"},
@@ -393,6 +394,9 @@ func FuzzRenderAnnotations(f *testing.F) {
 	f.Add("rewrite-target", "https://other.example.com/$1", "use-regex", "true", "/old/(.*)", "rw.example.com")
 	f.Add("rewrite-target", "https://$1.example.com/$2", "use-regex", "true", "/(.*)/(.*)", "rw.example.com")
 	f.Add("rewrite-target", "https://other.example.com/$1\";return 200 x;#", "use-regex", "true", "/(.*)", "rw.example.com")
+	// service-upstream next to the balancing keys it makes moot.
+	f.Add("service-upstream", "true", "upstream-hash-by", "$request_uri", "/", "mesh.example.com")
+	f.Add("service-upstream", "true", "load-balance", "ewma", "/a", "mesh.example.com")
 	f.Add("enable-cors", "true", "cors-allow-origin", "https://app.example.com", "/", "c.example.com")
 	// An unsupported security key next to a supported one: the Ingress is refused whole.
 	f.Add("enable-modsecurity", "true", "whitelist-source-range", "10.0.0.0/8", "/", "w.example.com")

@@ -2,7 +2,6 @@ package render_test
 
 import (
 	"flag"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -162,59 +161,6 @@ func FuzzRenderModelStrings(f *testing.F) {
 			want = [][]string{{"$portico_route", upstream}}
 		}
 		require.Equal(t, want, routes)
-	})
-}
-
-// FuzzLogFormat puts arbitrary text into the ConfigMap's
-// log-format-upstream: the model either accepts it, and log_format then
-// reads back exactly as written, or reports it and keeps the default; an
-// accepted format names only variables nginx knows, so the seeds (and every
-// accepted input when not fuzzing) pass the real nginx -t with an Ingress
-// whose location sets the per-location variables.
-func FuzzLogFormat(f *testing.F) {
-	f.Add(model.DefaultLogFormat)
-	f.Add(`$the_real_ip $namespace/$ingress_name $service_name:$service_port [$proxy_upstream_name] [$proxy_alternative_upstream_name] $req_id`)
-	f.Add(`{"time": "$time_iso8601", "status": ${status}, "ua": "$http_user_agent", "ct": "$sent_http_content_type", "c": "$cookie_sid", "a": "$arg_q", "u": "$upstream_http_server"}`)
-	f.Add(`$remote_addr $unknown_variable`)
-	f.Add(`$portico_route`)
-	f.Add(`cost $ 5`)
-	f.Add(`${status`)
-	f.Add(`"; } server { listen 1; } #`)
-	f.Add("$status\n$status")
-	f.Add(`\"$status\\`)
-	r, opts, runNginx, defaultPEM := fuzzSetup(f)
-	f.Fuzz(func(t *testing.T, format string) {
-		snap := fuzzSnapshot("log.example.com", "/", "web", "", "", "198.18.0.2")
-		snap.ConfigMaps = []*corev1.ConfigMap{{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "ops", Name: "portico"},
-			Data:       map[string]string{"log-format-upstream": format},
-		}}
-		cfg, findings := model.Build(snap, opts)
-		refused := false
-		for _, fd := range findings {
-			refused = refused || fd.Object.Kind == "ConfigMap"
-		}
-		want := strings.TrimSpace(format)
-		if refused {
-			want = model.DefaultLogFormat
-		}
-		conf, err := r.Render(cfg, 7)
-		require.NoError(t, err)
-		tree, err := ngxconf.Parse(string(conf))
-		require.NoError(t, err, "%s", conf)
-		require.Equal(t, ExpectedShape(cfg), RenderedShape(tree))
-		var got []string
-		ngxconf.Walk(tree, func(_ []string, d *ngxconf.Directive) {
-			if d.Name == "log_format" {
-				got = append(got, d.Args...)
-			}
-		})
-		require.Equal(t, []string{"portico", want}, got)
-		if !runNginx || refused {
-			return
-		}
-		out, ok := nginxCheck(t, cfg, conf, defaultPEM)
-		require.True(t, ok, "nginx -t rejected an accepted format %q:\n%s", format, out)
 	})
 }
 

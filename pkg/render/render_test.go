@@ -55,7 +55,7 @@ func goldenOptions() model.Options {
 
 // upstreamsGoldens are the fixtures also rendered for an nginx without Lua
 // (an upstream block per Service port), as <name>.upstreams.conf.
-var upstreamsGoldens = []string{"backends", "logformat", "backends-refused", "externalname-refused", "annotations-balance", "annotations-default-backend", "annotations-proxyssl", "default-backend"}
+var upstreamsGoldens = []string{"backends", "logformat", "backends-refused", "externalname-refused", "annotations-balance", "annotations-default-backend", "annotations-proxyssl", "default-backend", "service-upstream"}
 
 // sharedHostsGoldens are the fixtures also rendered with hosts shared
 // between namespaces (--allow-shared-hosts), as <name>.shared.conf.
