@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,13 +34,6 @@ func authRequest(t *testing.T, c *controller, host, path string, header map[stri
 	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(resp.Body)
 	return framework.Response{Status: resp.StatusCode, Header: resp.Header, Body: string(body)}
-}
-
-// inNamespace moves the objects of YAML made by the helpers (flow or block
-// metadata) into namespace ns.
-func inNamespace(ns, doc string) string {
-	doc = strings.ReplaceAll(doc, "metadata: {name:", "metadata: {namespace: "+ns+", name:")
-	return strings.ReplaceAll(doc, "metadata:\n  name:", "metadata:\n  namespace: "+ns+"\n  name:")
 }
 
 // TestAuthExtrasSignInFlow is the oauth2-proxy set-up with the keys issue 13

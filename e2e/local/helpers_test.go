@@ -227,6 +227,13 @@ spec:
 	return b.String()
 }
 
+// inNamespace moves the objects of YAML made by the helpers (flow or block
+// metadata) into namespace ns.
+func inNamespace(ns, doc string) string {
+	doc = strings.ReplaceAll(doc, "metadata: {name:", "metadata: {namespace: "+ns+", name:")
+	return strings.ReplaceAll(doc, "metadata:\n  name:", "metadata:\n  namespace: "+ns+"\n  name:")
+}
+
 // joinDocs joins YAML documents into one multi-document file.
 // growingIngress is Ingress name on host with "/" going to service and n+1
 // more Prefix paths /p0../pN going to added: each n is a config that needs

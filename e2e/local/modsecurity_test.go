@@ -3,8 +3,12 @@
 package local
 
 import (
+	"fmt"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -77,4 +81,122 @@ func TestModSecuritySnippetNotAllowed(t *testing.T) {
 	}})
 	c.WaitServed(t, "plain.example.com", "/", "app")
 	assert.Equal(t, http.StatusServiceUnavailable, c.Get(t, "waf.example.com", "/").Status)
+}
+
+// modSecurityConfigMap is the options ConfigMap default/portico with the
+// ModSecurity keys of data.
+func modSecurityConfigMap(data map[string]string) string {
+	var b strings.Builder
+	b.WriteString("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: portico, namespace: default}\ndata:\n")
+	for _, k := range slices.Sorted(maps.Keys(data)) {
+		fmt.Fprintf(&b, "  %s: %q\n", k, data[k])
+	}
+	return b.String()
+}
+
+// TestModSecurityConfigMapTenancy attacks the WAF the ConfigMap turns on
+// for every Ingress (enable-modsecurity, enable-owasp-modsecurity-crs,
+// modsecurity-snippet "SecRuleEngine On") from namespace a, which may use
+// snippets: its own Ingresses switch the engine off, remove the SQL
+// injection rule, opt out, and try to Include a file. Each attempt acts
+// on a's own paths only (the probe passes there, proving it took), while
+// namespace b's Ingress still refuses the probe with 403; the Include is
+// refused (not served), and ModSecurity's audit log stays untouched.
+func TestModSecurityConfigMapTenancy(t *testing.T) {
+	if _, err := os.Stat(model.DebianModSecurityModule); err != nil {
+		t.Skip("no ModSecurity module (hack/install-deps.sh installs libnginx-mod-http-modsecurity)")
+	}
+	t.Parallel()
+	// The Core Rule Set by its key, and as ingress-nginx's docs write it:
+	// an Include of its image's file, read as a name.
+	for _, cm := range []struct {
+		name string
+		data map[string]string
+	}{
+		{"crs key", map[string]string{"enable-modsecurity": "true", "enable-owasp-modsecurity-crs": "true", "modsecurity-snippet": "SecRuleEngine On"}},
+		{"ingress-nginx snippet", map[string]string{"enable-modsecurity": "true",
+			"modsecurity-snippet": "Include /etc/nginx/owasp-modsecurity-crs/nginx-modsecurity.conf\nSecRuleEngine On\nSecRequestBodyAccess On"}},
+	} {
+		t.Run(cm.name, func(t *testing.T) {
+			t.Parallel()
+			modSecurityTenancy(t, cm.data)
+		})
+	}
+}
+
+// modSecurityTenancy runs TestModSecurityConfigMapTenancy's attacks with
+// the ConfigMap data.
+func modSecurityTenancy(t *testing.T, data map[string]string) {
+	const auditLog = "/var/log/nginx/modsec_audit.log"
+	auditBefore, auditErr := os.Stat(auditLog)
+	b := startBackends(t, "app")
+	p := "nginx.ingress.kubernetes.io/"
+	ing := func(name, host string, anns map[string]string) string {
+		y := ingressYAML(name, host, route{"/", "Prefix", "app"})
+		if len(anns) > 0 {
+			y = annotate(y, anns)
+		}
+		return y
+	}
+	c := startController(t, options{
+		files: map[string]string{
+			"configmap.yaml": modSecurityConfigMap(data),
+			"a.yaml": inNamespace("a", joinDocs(servicesYAML(b),
+				ing("waf-off", "a-off.example.com", map[string]string{p + "modsecurity-snippet": `"SecRuleEngine Off"`}),
+				ing("waf-remove", "a-remove.example.com", map[string]string{p + "modsecurity-snippet": `"SecRuleRemoveById 942100"`}),
+				ing("waf-optout", "a-optout.example.com", map[string]string{p + "enable-modsecurity": `"false"`}),
+				ing("waf-include", "a-include.example.com", map[string]string{p + "modsecurity-snippet": `"SecRuleEngine Off\nInclude /etc/shadow"`}),
+			)),
+			"b.yaml": inNamespace("b", joinDocs(servicesYAML(b), ing("shop", "b.example.com", nil))),
+		},
+		args: []string{"--configmap", "default/portico", "--allow-snippet-annotations", "--snippet-namespaces", "a"},
+	})
+	for _, host := range []string{"b.example.com", "a-off.example.com", "a-remove.example.com", "a-optout.example.com"} {
+		c.WaitServed(t, host, "/", "app")
+	}
+
+	// The attacks took on a's own paths.
+	assert.Equal(t, http.StatusOK, c.Get(t, "a-off.example.com", sqlInjection).Status, "a's SecRuleEngine Off holds on a's path")
+	assert.Equal(t, http.StatusOK, c.Get(t, "a-optout.example.com", sqlInjection).Status, "a's enable-modsecurity: false holds on a's path")
+	assert.Equal(t, http.StatusOK, c.Get(t, "a-remove.example.com", sqlInjection).Status, "a's SecRuleRemoveById 942100 holds on a's path")
+	assert.NotEqual(t, http.StatusOK, c.Get(t, "a-include.example.com", "/").Status, "a snippet with Include is not served")
+
+	// Nothing of it reaches b.
+	probe := c.getWith(t, "b.example.com", sqlInjection, map[string]string{"Authorization": "Bearer e2e-secret-token"})
+	assert.Equal(t, http.StatusForbidden, probe.Status, "b's path still refuses the injection")
+	assert.Equal(t, http.StatusOK, c.Get(t, "b.example.com", "/?id=42").Status, "a plain request passes b's rules")
+
+	auditAfter, err := os.Stat(auditLog)
+	if auditErr != nil {
+		assert.Error(t, err, "the WAF must not start an audit log (it would hold Authorization headers)")
+	} else if assert.NoError(t, err) {
+		assert.Equal(t, auditBefore.Size(), auditAfter.Size(), "the WAF must not write the audit log")
+	}
+}
+
+// TestModSecurityConfigMapFailsClosed: a ConfigMap that turns ModSecurity
+// on for every Ingress with a snippet outside the allowlist (and no earlier
+// accepted value) does not leave the WAF off: the covered Ingress answers
+// 503 while the one that opted out is served.
+func TestModSecurityConfigMapFailsClosed(t *testing.T) {
+	if _, err := os.Stat(model.DebianModSecurityModule); err != nil {
+		t.Skip("no ModSecurity module (hack/install-deps.sh installs libnginx-mod-http-modsecurity)")
+	}
+	t.Parallel()
+	b := startBackends(t, "app")
+	p := "nginx.ingress.kubernetes.io/"
+	c := startController(t, options{
+		files: map[string]string{
+			"configmap.yaml": modSecurityConfigMap(map[string]string{
+				"enable-modsecurity": "true", "modsecurity-snippet": "SecRuleEngine On\nInclude /etc/shadow",
+			}),
+			"services.yaml": servicesYAML(b),
+			"shop.yaml":     ingressYAML("shop", "shop.example.com", route{"/", "Prefix", "app"}),
+			"optout.yaml": annotate(ingressYAML("optout", "optout.example.com", route{"/", "Prefix", "app"}),
+				map[string]string{p + "enable-modsecurity": `"false"`}),
+		},
+		args: []string{"--configmap", "default/portico"},
+	})
+	c.WaitServed(t, "optout.example.com", "/", "app")
+	assert.Equal(t, http.StatusServiceUnavailable, c.Get(t, "shop.example.com", "/").Status, "covered by a WAF that cannot be honoured: 503, not unchecked")
 }

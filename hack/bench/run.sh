@@ -21,6 +21,8 @@
 #                until the first config is live, peak RSS, one change until
 #                served (e2e/kube; root)
 #   dataplane    Portico's nginx vs a hand-written proxy with wrk (hack/bench)
+#   modsecurity  req/s, p50 and p99 with no WAF, ModSecurity's base rules and the
+#                OWASP Core Rule Set, one Portico nginx, wrk (hack/bench)
 #
 # Needs what make test needs (root, nginx, etcd, the built kube-apiserver:
 # make bench runs make deps and make apiserver first) plus wrk.
@@ -96,6 +98,8 @@ step churn "PORTICO_BENCH=1 PORTICO_REQUIRE_E2E=1 go test -count=1 -run '^TestBe
 step process "PORTICO_BENCH=1 PORTICO_REQUIRE_E2E=1 go test -count=1 -run '^TestBenchProcess\$' -v -timeout 30m ./e2e/kube/"
 
 step dataplane "bash hack/bench/dataplane.sh"
+# What ModSecurity's rules cost per request (about 80 s).
+step modsecurity "bash hack/bench/modsecurity.sh"
 
 total=$(($(date +%s) - start))
 printf '# bench-load end: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$LOG"

@@ -31,6 +31,26 @@ func TestParseModSecurity(t *testing.T) {
 		{"engine value", "modsecurity-snippet", "SecRuleEngine Maybe", false, nil},
 		{"tag with a space", "modsecurity-snippet", "SecRuleRemoveByTag a b", false, nil},
 		{"only comments", "modsecurity-snippet", "# nothing", false, nil},
+		// Every directive that reads, fetches or writes a file or a URL.
+		{"include lower case", "modsecurity-snippet", "include /etc/shadow", false, nil},
+		{"include after a setting", "modsecurity-snippet", "SecRuleEngine Off\nInclude /etc/nginx/modsecurity.conf", false, nil},
+		{"remote rules", "modsecurity-snippet", "SecRemoteRules key https://198.18.0.1/rules.conf", false, nil},
+		{"debug log", "modsecurity-snippet", "SecDebugLog /tmp/debug.log", false, nil},
+		{"audit storage dir", "modsecurity-snippet", "SecAuditLogStorageDir /tmp", false, nil},
+		{"audit engine", "modsecurity-snippet", "SecAuditEngine On", false, nil},
+		{"data dir", "modsecurity-snippet", "SecDataDir /var/lib/portico", false, nil},
+		{"upload dir", "modsecurity-snippet", "SecUploadDir /tmp", false, nil},
+		{"geo db", "modsecurity-snippet", "SecGeoLookupDb /etc/shadow", false, nil},
+		{"unicode map file", "modsecurity-snippet", "SecUnicodeMapFile /etc/shadow 20127", false, nil},
+		{"ip match from file", "modsecurity-snippet", `SecRule REMOTE_ADDR "@ipMatchFromFile /etc/shadow" "id:2,deny"`, false, nil},
+		{"rule update action", "modsecurity-snippet", `SecRuleUpdateActionById 942100 "pass"`, false, nil},
+		{"rule update target", "modsecurity-snippet", "SecRuleUpdateTargetById 942100 !ARGS:id", false, nil},
+		{"carriage return inside a line", "modsecurity-snippet", "SecRuleEngine On\rInclude /etc/shadow", false, nil},
+		{"trailing comment", "modsecurity-snippet", "SecRuleEngine On # and more", false, nil},
+		// libmodsecurity refuses a reversed range (nginx -t fails).
+		{"reversed range", "modsecurity-snippet", "SecRuleRemoveById 942100 5-3", false, nil},
+		{"one-rule range", "modsecurity-snippet", "SecRuleRemoveById 3-3", true, []string{"SecRuleRemoveById 3-3"}},
+		{"disabled", "enable-modsecurity", "false", true, nil},
 		{"variable", "modsecurity-transaction-id", "$request_id", true, nil},
 		{"token", "modsecurity-transaction-id", "shop-1.a_b", true, nil},
 		{"client header", "modsecurity-transaction-id", "$http_x_request_id", false, nil},
@@ -49,4 +69,74 @@ func TestParseModSecurity(t *testing.T) {
 			assert.Equal(t, c.snippet, set.ModSecurity.Snippet)
 		})
 	}
+}
+
+// TestModSecurityEnableWrittenOut: only enable-modsecurity: "false"
+// written out marks the Ingress Disabled (it then opts out of the
+// ConfigMap's enable-modsecurity); no annotation leaves both unset.
+func TestModSecurityEnableWrittenOut(t *testing.T) {
+	k := DefaultPrefix + "/enable-modsecurity"
+	cases := []struct {
+		name              string
+		anns              map[string]string
+		enabled, disabled bool
+	}{
+		{"absent", map[string]string{}, false, false},
+		{"true", map[string]string{k: "true"}, true, false},
+		{"false", map[string]string{k: "false"}, false, true},
+		{"invalid", map[string]string{k: "off"}, false, false},
+	}
+	p := NewParser("")
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			set, _ := p.Parse(c.anns)
+			assert.Equal(t, c.enabled, set.ModSecurity.Enabled)
+			assert.Equal(t, c.disabled, set.ModSecurity.Disabled)
+		})
+	}
+}
+
+// TestModSecuritySnippetIngressNginxIncludes: an Include of exactly one of
+// the two rules files of ingress-nginx's image is read as a name (the
+// base rules, always loaded; the Core Rule Set, switched on), never as a
+// file; any other Include, or a path spelt otherwise, is refused.
+func TestModSecuritySnippetIngressNginxIncludes(t *testing.T) {
+	cases := []struct {
+		name      string
+		value     string
+		ok        bool
+		lines     []string
+		coreRules bool
+	}{
+		{"docs example", "Include " + IngressNginxCRSConf + "\nSecRuleEngine On\nSecRequestBodyAccess On", true,
+			[]string{"SecRuleEngine On", "SecRequestBodyAccess On"}, true},
+		{"base rules only", "Include " + IngressNginxModSecurityConf, true, nil, false},
+		{"both, spaced", "Include   " + IngressNginxModSecurityConf + "\n\tInclude " + IngressNginxCRSConf + " ", true, nil, true},
+		{"a plugin", "Include /etc/nginx/owasp-modsecurity-crs/plugins/nextcloud-rule-exclusions-before.conf", false, nil, false},
+		{"lower case", "include " + IngressNginxCRSConf, false, nil, false},
+		{"dot dot", "Include /etc/nginx/modsecurity/../modsecurity/modsecurity.conf", false, nil, false},
+		{"suffix", "Include " + IngressNginxModSecurityConf + ".bak", false, nil, false},
+		{"glob", "Include /etc/nginx/owasp-modsecurity-crs/*.conf", false, nil, false},
+		{"two files on a line", "Include " + IngressNginxCRSConf + " /etc/shadow", false, nil, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			lines, coreRules, err := CheckModSecuritySnippet(c.value)
+			if !c.ok {
+				assert.Error(t, err)
+				return
+			}
+			assert.NoError(t, err)
+			assert.Equal(t, c.lines, lines)
+			assert.Equal(t, c.coreRules, coreRules)
+		})
+	}
+	// In the annotation, the Core Rule Set's Include wins over
+	// enable-owasp-core-rules: "false", as ingress-nginx loads it then too.
+	set, problems := NewParser("").Parse(map[string]string{
+		DefaultPrefix + "/enable-owasp-core-rules": "false",
+		DefaultPrefix + "/modsecurity-snippet":     "Include " + IngressNginxCRSConf,
+	})
+	assert.Empty(t, problems)
+	assert.True(t, set.ModSecurity.OWASPCoreRules)
 }

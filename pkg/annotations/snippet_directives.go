@@ -285,7 +285,7 @@ var refusedDirectives = []struct {
 	{[]string{"resolver"}, "name resolution is the operator's (--resolver); a snippet could send queries anywhere"},
 	{[]string{"underscores_in_headers"},
 		"nginx reads it from the listen socket's default server for headers parsed before Host is known, so in one host's block it works only in part; it is an operator setting"},
-	{[]string{"modsecurity", "modsecurity_rules", "modsecurity_rules_file"}, "ModSecurity is not loaded by Portico's nginx.conf, and its rules files are files"},
+	{[]string{"modsecurity", "modsecurity_rules", "modsecurity_rules_file"}, "ModSecurity comes from the modsecurity annotations and ConfigMap keys, whose lines pass their own allowlist; a raw directive could turn it off or load any rules file"},
 	{[]string{"listen", "server_name"}, "listeners and names come from the Ingress's hosts"},
 	{[]string{"proxy_set_header (Portico's headers)"}, "Host, X-Forwarded-*, X-Real-IP and X-Request-ID are set by Portico; use upstream-vhost and x-forwarded-prefix"},
 }

@@ -35,7 +35,16 @@ type GlobalOption struct {
 	// default would silently change who is trusted or what is refused, or
 	// what people's log pipelines parse and where they read it.
 	KeepLast bool
+	// failClosed, when set, is called instead of keeping the default when
+	// a bad value has no accepted one to fall back on: for security
+	// controls, whose default would silently turn them off.
+	failClosed func(g *Global, why string)
 }
+
+// FailsClosed reports whether a bad value with no accepted one to keep
+// turns what the key controls off for everyone it covers (their paths
+// answer 503) instead of keeping the default.
+func (o GlobalOption) FailsClosed() bool { return o.failClosed != nil }
 
 // GlobalOptions lists every supported ConfigMap key, sorted by key.
 func GlobalOptions() []GlobalOption {
@@ -145,6 +154,7 @@ func GlobalOptions() []GlobalOption {
 			apply: applyWorkerShutdownTimeout},
 	}
 	opts = append(opts, globalAuthOptions()...)
+	opts = append(opts, modSecurityOptions()...)
 	slices.SortFunc(opts, func(a, b GlobalOption) int { return strings.Compare(a.Key, b.Key) })
 	return opts
 }
@@ -472,6 +482,7 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 		last := b.opts.LastConfigMap
 		if last == nil || SameVersion(last, cm) {
 			b.notServed(ref, ReasonNginxRejected, "nginx -t refused the configuration lines its options make: %s; using the defaults until it changes", ex.Message)
+			b.modSecurityRefused(ref, cm)
 			return
 		}
 		b.notServed(ref, ReasonNginxRejected, "nginx -t refused the configuration lines its options make: %s; still applying its last accepted version until it changes", ex.Message)
@@ -506,12 +517,19 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 				k, excerpt.Of(cm.Data[k]), err, excerpt.Of(last))
 			continue
 		}
+		if table[i].failClosed != nil {
+			why := fmt.Sprintf("%s: value %q %v", k, excerpt.Of(cm.Data[k]), err)
+			table[i].failClosed(b.global, why)
+			b.ignored(ref, ReasonInvalidOption, "%s; there is no accepted value to keep and, as a security control, it does not fall back to its default", why)
+			continue
+		}
 		b.ignored(ref, ReasonInvalidOption, "%s: value %q %v; keeping the default %s",
 			k, excerpt.Of(cm.Data[k]), err, table[i].Default)
 	}
 	b.configMapValues = values
 	b.global.HSTS = hstsHeader(cm.Data, ref, b)
 	b.applyGlobalAuth(cm, ref)
+	b.modSecurityAll(ref)
 	g := b.global
 	g.LogFormatEscape = logFormatEscape(g)
 	if (g.UseForwardedHeaders || g.EnableRealIP || g.ProxyProtocol) && len(g.RealIPFrom) == 0 {

@@ -19,10 +19,13 @@ func configMapDoc() string {
 	b.WriteString("`portico controller --configmap NAMESPACE/NAME` reads these keys, with the names ingress-nginx\n")
 	b.WriteString("users know. A value that fails its check is reported (a Warning on the ConfigMap, a log line)\n")
 	b.WriteString("and the default stays; an unknown key is reported too. For the keys marked *keeps last* (the\n")
-	b.WriteString("client-address keys and the log keys) the value in effect in the configuration last served stays\n")
-	b.WriteString("instead, through any number of bad edits, so that a typo neither widens nor drops who is trusted,\n")
-	b.WriteString("nor changes where logs go or what log parsers read. A ConfigMap deleted and made again starts\n")
-	b.WriteString("from the defaults.\n\n")
+	b.WriteString("client-address keys, the log keys and the ModSecurity keys) the value in effect in the configuration\n")
+	b.WriteString("last served stays instead, through any number of bad edits, so that a typo neither widens nor drops\n")
+	b.WriteString("who is trusted, nor changes where logs go or what log parsers read. A ConfigMap deleted and made\n")
+	b.WriteString("again starts from the defaults. The ModSecurity keys (`enable-modsecurity`,\n")
+	b.WriteString("`enable-owasp-modsecurity-crs`, `modsecurity-snippet`) fail closed without a value to keep: the\n")
+	b.WriteString("paths the WAF would cover answer 503 (`ModSecurityUnavailable`) rather than run without it\n")
+	b.WriteString("([security.md](security.md)).\n\n")
 	b.WriteString("| key | default | what it sets |\n| --- | --- | --- |\n")
 	for _, o := range model.GlobalOptions() {
 		doc := o.Doc

@@ -1,8 +1,10 @@
 package model
 
 import (
+	"strconv"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/portico-ingress/portico/pkg/annotations"
@@ -45,22 +47,149 @@ type LocationModSecurity struct {
 	TransactionID string `json:"transactionID,omitempty"`
 }
 
+// modSecurityOptions are the ConfigMap keys of ModSecurity, with
+// ingress-nginx's names. A bad value keeps the live ConfigMap's; with none
+// to keep, the global WAF fails closed (Global.ModSecurityBroken) rather
+// than fall back to "off" or to rules other than the operator's.
+func modSecurityOptions() []GlobalOption {
+	return []GlobalOption{
+		{Key: "enable-modsecurity", Default: "false", Doc: "run ModSecurity, with Debian's recommended base rules (SecRuleEngine DetectionOnly), on the paths of every Ingress; " +
+			"an Ingress's enable-modsecurity: \"false\" turns it off for its own paths, as in ingress-nginx. Without the nginx module or the rules on the host " +
+			"(or with a bad value and no accepted one to keep) the Ingresses it covers are not served (ModSecurityUnavailable)",
+			apply: boolean(func(g *Global, b bool) { g.ModSecurityAll = b }), KeepLast: true,
+			failClosed: func(g *Global, why string) { g.ModSecurityAll, g.ModSecurityBroken = true, why }},
+		{Key: "enable-owasp-modsecurity-crs", Default: "false", Doc: "with enable-modsecurity, also load the OWASP Core Rule Set (Debian's modsecurity-crs) for every Ingress; " +
+			"an Ingress's enable-owasp-core-rules adds it to its own paths only",
+			apply: boolean(func(g *Global, b bool) { g.ModSecurityAllCRS = b }), KeepLast: true,
+			failClosed: func(g *Global, why string) { g.ModSecurityBroken = why }},
+		{Key: "modsecurity-snippet", Default: "(none)", Doc: "with enable-modsecurity, ModSecurity lines for every Ingress, from the modsecurity-snippet annotation's allowlist " +
+			"(SecRuleEngine, SecRuleRemoveById, SecRuleRemoveByTag, SecRequestBodyAccess, SecResponseBodyAccess, and Include of ingress-nginx's " +
+			annotations.IngressNginxModSecurityConf + " or " + annotations.IngressNginxCRSConf + ", read as the base rules and the Core Rule Set; no other Include or file). " +
+			"Unlike ingress-nginx it adds to the base rules instead of replacing them; an Ingress's own modsecurity-snippet settings win on its paths",
+			apply: applyModSecuritySnippet, KeepLast: true,
+			failClosed: func(g *Global, why string) { g.ModSecurityBroken = why }},
+	}
+}
+
+// applyModSecuritySnippet checks the ConfigMap's modsecurity-snippet with
+// the annotation's allowlist: the operator writes it, but a file read or a
+// log written through it would reach every namespace's traffic.
+func applyModSecuritySnippet(g *Global, v string) error {
+	lines, coreRules, err := annotations.CheckModSecuritySnippet(v)
+	if err != nil {
+		return err
+	}
+	// Applied after enable-owasp-modsecurity-crs (keys go in order): an
+	// Include of ingress-nginx's Core Rule Set file loads it, as there.
+	g.ModSecuritySnippet = lines
+	g.ModSecurityAllCRS = g.ModSecurityAllCRS || coreRules
+	return nil
+}
+
+// modSecurityAll settles the ConfigMap's ModSecurity keys once they are
+// applied: the http-level rules every covered location inherits, or why
+// they cannot be honoured (a finding on the ConfigMap).
+func (b *builder) modSecurityAll(ref ObjectRef) {
+	g := b.global
+	if !g.ModSecurityAll {
+		g.ModSecurityBroken = "" // a bad companion key of a switch that is off protects nothing
+		return
+	}
+	if g.ModSecurityBroken == "" {
+		g.ModSecurityBroken = modSecurityMissing(g, g.ModSecurityAllCRS)
+	}
+	if g.ModSecurityBroken != "" {
+		b.notServed(ref, ReasonModSecurityUnavailable, "enable-modsecurity is on but cannot be honoured (%s); the paths of every Ingress without "+
+			"enable-modsecurity: \"false\" answer 503 rather than go unchecked", g.ModSecurityBroken)
+		return
+	}
+	settings, removals := splitModSecuritySnippet(g.ModSecuritySnippet)
+	h := &LocationModSecurity{Snippet: settings, RulesFiles: []string{g.ModSecurityConf}, Rules: []string{modSecurityAuditOff}}
+	if g.ModSecurityAllCRS {
+		h.RulesFiles = append(h.RulesFiles, g.OWASPCRSSetup)
+		h.Rules = append(h.Rules, "Include "+g.OWASPCRSRules)
+	}
+	if removals != "" {
+		h.Rules = append(h.Rules, removals)
+	}
+	g.ModSecurityHTTP = h
+}
+
+// modSecurityRefused keeps the WAF closed when nginx -t refused the lines
+// of the ConfigMap cm and its defaults apply instead (there is no other
+// version to keep): the default enable-modsecurity "false" would serve
+// every Ingress without the WAF cm asks for (a rules file gone since the
+// start, say). A cm that does not turn it on (or spells the switch wrong,
+// which fails closed as well) changes nothing here.
+func (b *builder) modSecurityRefused(ref ObjectRef, cm *corev1.ConfigMap) {
+	v, ok := cm.Data["enable-modsecurity"]
+	if on, err := strconv.ParseBool(strings.TrimSpace(v)); !ok || (err == nil && !on) {
+		return
+	}
+	b.global.ModSecurityAll = true
+	b.global.ModSecurityBroken = "nginx -t refused the configuration lines of the options ConfigMap"
+	b.modSecurityAll(ref)
+}
+
+// modSecurityMissing says what of ModSecurity this host lacks (the
+// controller clears the paths of missing files at start), or "".
+func modSecurityMissing(g *Global, crs bool) string {
+	switch {
+	case g.ModSecurityModule == "":
+		return "nginx has no ModSecurity module; install libnginx-mod-http-modsecurity"
+	case g.ModSecurityConf == "":
+		return "the ModSecurity base rules file is missing; install libnginx-mod-http-modsecurity"
+	case crs && (g.OWASPCRSSetup == "" || g.OWASPCRSRules == ""):
+		return "the OWASP Core Rule Set is missing; install modsecurity-crs"
+	}
+	return ""
+}
+
+// splitModSecuritySnippet separates a snippet's settings, which must load
+// before the rules (libmodsecurity keeps the first value a setting gets),
+// from its SecRuleRemoveBy* lines, which go after them; each joined by
+// newlines, "" for none.
+func splitModSecuritySnippet(lines []string) (settings, removals string) {
+	var s, r []string
+	for _, line := range lines {
+		if strings.HasPrefix(line, "SecRuleRemoveBy") {
+			r = append(r, line)
+		} else {
+			s = append(s, line)
+		}
+	}
+	return strings.Join(s, "\n"), strings.Join(r, "\n")
+}
+
 // modSecurity makes a location's ModSecurity policy. It reports deny when
-// the Ingress asks for ModSecurity and it cannot be honoured (no module,
-// or a modsecurity-snippet where snippets are not allowed): a WAF must
-// never disappear silently, so the paths answer 503 instead.
+// ModSecurity is asked for (by the Ingress, or by the ConfigMap for every
+// Ingress) and cannot be honoured (no module or rules on the host, a bad
+// ConfigMap, or a modsecurity-snippet where snippets are not allowed): a
+// WAF must never disappear silently, so the paths answer 503 instead.
+//
+// With the ConfigMap's enable-modsecurity the base rules (and the Core Rule
+// Set, with enable-owasp-modsecurity-crs) are loaded once at http level
+// (Global.ModSecurityHTTP) and the location only switches them on and adds
+// its own: as ingress-nginx does, an Ingress's enable-modsecurity: "false"
+// turns them off for its paths, and its other ModSecurity annotations
+// apply without enable-modsecurity: "true".
 func (b *builder) modSecurity(ing *networkingv1.Ingress, m annotations.ModSecurity) (out *LocationModSecurity, deny bool) {
-	if !m.Enabled {
+	g := b.global
+	all := g.ModSecurityAll && !m.Disabled
+	if !all && !m.Enabled {
 		if m.OWASPCoreRules || m.TransactionID != "" || len(m.Snippet) > 0 {
 			b.ignored(ingressRef(ing), ReasonIneffectiveAnnotation,
 				"ModSecurity annotations are ignored without enable-modsecurity: \"true\"")
 		}
 		return nil, false
 	}
-	if b.global.ModSecurityModule == "" {
+	why := modSecurityMissing(g, m.OWASPCoreRules)
+	if all && g.ModSecurityBroken != "" {
+		why = "the ConfigMap's enable-modsecurity cannot be honoured: " + g.ModSecurityBroken
+	}
+	if why != "" {
 		b.notServed(ingressRef(ing), ReasonModSecurityUnavailable,
-			"enable-modsecurity: nginx has no ModSecurity module (install libnginx-mod-http-modsecurity); the Ingress's paths answer 503 "+
-				"rather than go unchecked")
+			"ModSecurity: %s; the Ingress's paths answer 503 rather than go unchecked", why)
 		return nil, true
 	}
 	if len(m.Snippet) > 0 && !b.snippetsAllowed(ing) {
@@ -69,32 +198,31 @@ func (b *builder) modSecurity(ing *networkingv1.Ingress, m annotations.ModSecuri
 				"the Ingress's paths answer 503 rather than run without its rules", ing.Namespace)
 		return nil, true
 	}
-	out = &LocationModSecurity{RulesFiles: []string{b.global.ModSecurityConf}, Rules: []string{modSecurityAuditOff}, TransactionID: m.TransactionID}
-	if m.OWASPCoreRules {
+	out = &LocationModSecurity{TransactionID: m.TransactionID, RulesFiles: []string{}}
+	if !all {
+		out.RulesFiles, out.Rules = []string{g.ModSecurityConf}, []string{modSecurityAuditOff}
+	}
+	if m.OWASPCoreRules && !(all && g.ModSecurityAllCRS) {
 		// Debian's owasp-crs.load uses IncludeOptional, which libmodsecurity
 		// 3 does not know: load its two parts instead.
-		out.RulesFiles = append(out.RulesFiles, b.global.OWASPCRSSetup)
-		out.Rules = append(out.Rules, "Include "+b.global.OWASPCRSRules)
+		out.RulesFiles = append(out.RulesFiles, g.OWASPCRSSetup)
+		out.Rules = append(out.Rules, "Include "+g.OWASPCRSRules)
 	}
-	var settings, removals []string
-	for _, line := range m.Snippet {
-		if strings.HasPrefix(line, "SecRuleRemoveBy") {
-			removals = append(removals, line)
-		} else {
-			settings = append(settings, line)
-		}
-	}
-	out.Snippet = strings.Join(settings, "\n")
-	if len(removals) > 0 {
-		out.Rules = append(out.Rules, strings.Join(removals, "\n"))
+	var removals string
+	out.Snippet, removals = splitModSecuritySnippet(m.Snippet)
+	if removals != "" {
+		out.Rules = append(out.Rules, removals)
 	}
 	return out, false
 }
 
 // modSecurityToLoad is the ModSecurity module cfg must load: set only when
-// one of its locations runs ModSecurity, so that configs without it stay
-// as they were (and nginx -t as fast).
+// the http level or one of its locations has ModSecurity rules, so that
+// configs without it stay as they were (and nginx -t as fast).
 func modSecurityToLoad(cfg *Config) string {
+	if cfg.Global.ModSecurityHTTP != nil {
+		return cfg.Global.ModSecurityModule
+	}
 	for _, l := range cfg.DefaultServer.Locations {
 		if l.ModSecurity != nil {
 			return cfg.Global.ModSecurityModule

@@ -130,6 +130,25 @@ type Global struct {
 	OWASPCRSSetup string `json:"owaspCRSSetup,omitempty"`
 	// OWASPCRSRules is the glob of the Core Rule Set's rule files (no spaces).
 	OWASPCRSRules string `json:"owaspCRSRules,omitempty"`
+	// ModSecurityAll (ConfigMap enable-modsecurity) runs ModSecurity on
+	// the locations of every Ingress but those whose enable-modsecurity
+	// annotation is "false".
+	ModSecurityAll bool `json:"modSecurityAll,omitempty"`
+	// ModSecurityAllCRS (ConfigMap enable-owasp-modsecurity-crs) adds the
+	// OWASP Core Rule Set to ModSecurityAll's rules.
+	ModSecurityAllCRS bool `json:"modSecurityAllCRS,omitempty"`
+	// ModSecuritySnippet (ConfigMap modsecurity-snippet) are the
+	// operator's ModSecurity lines for ModSecurityAll, from the same
+	// allowlist as the annotation's.
+	ModSecuritySnippet []string `json:"modSecuritySnippet,omitempty"`
+	// ModSecurityBroken, when set, says why ModSecurityAll cannot be
+	// honoured (no module or rules on this host, or a bad ConfigMap value
+	// with no accepted one to keep): every location it covers answers 503.
+	ModSecurityBroken string `json:"modSecurityBroken,omitempty"`
+	// ModSecurityHTTP are ModSecurityAll's rules, loaded once at http
+	// level (every location inherits them; those with "modsecurity on"
+	// run them), computed by Build; nil when ModSecurityAll is off or broken.
+	ModSecurityHTTP *LocationModSecurity `json:"modSecurityHTTP,omitempty"`
 	// LuaDir holds Portico's Lua code (lua_package_path and hook files).
 	LuaDir string `json:"luaDir,omitempty"`
 	// PIDFile is where the nginx master writes its pid.

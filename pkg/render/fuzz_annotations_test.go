@@ -437,6 +437,7 @@ func FuzzRenderAnnotations(f *testing.F) {
 	f.Add("modsecurity-transaction-id", "$http_x_id", "enable-modsecurity", "true", "/", "waf.example.com")
 	f.Add("modsecurity-snippet", "SecRuleEngine Off\nInclude /etc/shadow", "enable-modsecurity", "true", "/", "waf.example.com")
 	f.Add("modsecurity-snippet", "SecRule ARGS \"@pmFromFile /etc/passwd\" \"id:1,deny\"", "enable-modsecurity", "true", "/", "waf.example.com")
+	f.Add("modsecurity-snippet", "SecRuleRemoveById 5-3", "enable-modsecurity", "true", "/", "waf.example.com")
 	f.Add("modsecurity-snippet", "SecAuditLog /tmp/x\";\n}\nssl_engine foobar;#", "enable-modsecurity", "true", "/", "waf.example.com")
 
 	r, err := render.New("")

@@ -226,7 +226,7 @@ func (d *logData) missingRow(r row) row {
 
 func (d *logData) rows() []row {
 	return slices.Concat(d.buildRows(), d.nginxRows(), d.regexRows(), d.convergenceRows(), d.processRows(),
-		d.dataplaneRows(), d.churnRows())
+		d.dataplaneRows(), d.modSecurityRows(), d.churnRows())
 }
 
 // processRows returns the whole-process rows: per source, the cold start,
@@ -409,6 +409,26 @@ func (d *logData) dataplaneRows() []row {
 	return rows
 }
 
+// modSecurityRows returns the row of what ModSecurity costs per request:
+// no WAF, the base rules, the OWASP Core Rule Set, in one nginx. No goal:
+// the figure is for choosing where to turn the rules on.
+func (d *logData) modSecurityRows() []row {
+	r := row{bench: "data plane with ModSecurity: none / base rules / OWASP CRS", size: "1 Ingress each", step: "modsecurity",
+		goal: "none set", met: "—"}
+	kv, ok := d.bench["modsecurity"]
+	if !ok {
+		return []row{d.missingRow(r)}
+	}
+	target := func(name, label string) string {
+		return fmt.Sprintf("%s %s req/s, p50 %s ms, p99 %s ms, %s µs worker CPU per request", label,
+			kv[name+"_rps"], kv[name+"_p50_ms"], kv[name+"_p99_ms"], kv[name+"_cpu_us"])
+	}
+	r.figure = fmt.Sprintf("%s; %s (req/s ratio %s); %s (req/s ratio %s); %s worker, %s connections, %s rounds of %s s",
+		target("none", "no WAF"), target("base", "base rules"), kv["base_ratio"], target("crs", "Core Rule Set"), kv["crs_ratio"],
+		kv["workers"], kv["connections"], kv["rounds"], kv["duration_s"])
+	return []row{r}
+}
+
 // churnRows returns the rows of endpoint churn without reloads.
 func (d *logData) churnRows() []row {
 	var rows []row
@@ -570,6 +590,7 @@ func commands(d *logData) string {
 	rowsOf["regex"] = "user regexes of a host, worst case per request"
 	rowsOf["convergence"] = "Ingress created until served"
 	rowsOf["dataplane"] = "data plane"
+	rowsOf["modsecurity"] = "data plane with ModSecurity"
 	rowsOf["churn"] = "endpoint churn"
 	for _, name := range d.order {
 		s := d.steps[name]

@@ -25,6 +25,9 @@ BenchmarkSyntheticApply/ingresses=100-2  	5	 443257844 ns/op	 0.05 MB-config	 35
     bench_process_test.go:215: BENCH process-manifests ingresses=10000 first_live_ms=8300 controller_ms=8250 apply_ms=3100 peak_rss_mb=268 tries=5 change_median_ms=4100 change_max_ms=4500
 # bench-step process exit=1 seconds=300
 BENCH dataplane workers=1 connections=32 rounds=5 duration_s=6 portico_rps=100 direct_rps=101 ratio=0.990 ratio_min=0.9 ratio_max=1.1 lua_rps=95 lua_cpu_us=17.5 lua_ratio=0.905 lua_cpu_ratio=0.880
+# bench-step modsecurity cmd: bash hack/bench/modsecurity.sh
+BENCH modsecurity workers=1 threads=1 connections=8 duration_s=5 rounds=3 none_rps=5633.64 none_p50_ms=0.718 none_p99_ms=51.540 none_cpu_us=43.5 base_rps=2687.54 base_p50_ms=2.010 base_p99_ms=50.840 base_cpu_us=167.8 crs_rps=261.74 crs_p50_ms=31.690 crs_p99_ms=111.180 crs_cpu_us=1803.8 base_ratio=0.477 crs_ratio=0.050
+# bench-step modsecurity exit=0 seconds=80
 # bench-load end: 1.00 2.00 3.00
 `
 
@@ -58,6 +61,10 @@ func TestRows(t *testing.T) {
 	check("Ingress created until served|1,000 Ingresses", "median 450.5 ms", "yes", false)
 	check("data plane, Portico vs hand-written nginx|1 Ingress", "req/s ratio 0.990", "yes", false)
 	check("data plane floor: hand-written + bare Lua balancer vs hand-written|1 upstream", "req/s ratio 0.905", "—", false)
+	check("data plane with ModSecurity: none / base rules / OWASP CRS|1 Ingress each",
+		"no WAF 5633.64 req/s, p50 0.718 ms, p99 51.540 ms, 43.5 µs worker CPU per request; base rules 2687.54 req/s, p50 2.010 ms, "+
+			"p99 50.840 ms, 167.8 µs worker CPU per request (req/s ratio 0.477); Core Rule Set 261.74 req/s, p50 31.690 ms, p99 111.180 ms, "+
+			"1803.8 µs worker CPU per request (req/s ratio 0.050); 1 worker, 8 connections, 3 rounds of 5 s", "—", false)
 	check("endpoint churn|1,000 EndpointSlice updates", "not run", "—", false)
 	check("whole process: start until the first config is live|10,000 Ingresses, manifests directory", "8300 ms (the controller counts 8250 ms", "—", false)
 	check("whole process: controller peak RSS|10,000 Ingresses, manifests directory", "268 MB", "—", false)
