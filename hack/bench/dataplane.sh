@@ -55,85 +55,9 @@ WARMUP=${WARMUP:-3}
 ROUNDS=${ROUNDS:-5}
 HOST=bench.portico.invalid
 
-log() { printf 'dataplane: %s\n' "$*" >&2; }
-die() {
-	log "$*"
-	exit 1
-}
-
-NGINX=${NGINX:-$(command -v nginx || true)}
-[ -n "$NGINX" ] || [ ! -x /usr/sbin/nginx ] || NGINX=/usr/sbin/nginx
-[ -n "$NGINX" ] || die "nginx not found (make deps installs it)"
-command -v wrk >/dev/null 2>&1 || die "wrk not found (make deps installs it)"
-command -v ss >/dev/null 2>&1 || die "ss not found (iproute2; make deps installs it)"
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/portico-dataplane.XXXXXX")
-# nginx workers run as nobody when started as root; they must be able to
-# enter the directory of their temporary files.
-chmod 755 "$WORK"
-pids=()
-
-cleanup() {
-	local status=$?
-	trap - EXIT INT TERM
-	# SIGTERM: the controller stops its nginx; plain nginx masters stop fast.
-	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-	if [ "$status" -ne 0 ]; then
-		for f in "$WORK"/*.log; do
-			[ -f "$f" ] || continue
-			log "--- $(basename "$f") (last 20 lines)"
-			tail -n 20 "$f" >&2 || true
-		done
-	fi
-	rm -rf "$WORK"
-	exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# free_port prints a loopback TCP port no socket uses and that this run has
-# not handed out yet, below the kernel's range for outgoing connections: a
-# port from that range can be taken by a connection (wrk's, nginx's to the
-# backend) between this check and the bind.
-ephemeral_low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-used_ports=" "
-free_port() {
-	local p
-	for _ in $(seq 1 200); do
-		p=$((10000 + RANDOM % (ephemeral_low - 10000)))
-		case "$used_ports" in *" $p "*) continue ;; esac
-		if [ -z "$(ss -Htan "sport = :$p")" ]; then
-			used_ports="$used_ports$p "
-			echo "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
-
-# http_status PORT PATH HOST prints the status code of one HTTP/1.0 GET to
-# 127.0.0.1:PORT (nothing when the connection fails). Bash's /dev/tcp needs
-# no client program, and read -t bounds a server that never answers.
-http_status() {
-	local line=""
-	if exec 3<>"/dev/tcp/127.0.0.1/$1"; then
-		printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$2" "$3" >&3
-		read -r -t 2 line <&3 || true
-		exec 3>&-
-	fi 2>/dev/null
-	awk '{print $2}' <<<"$line"
-}
-
-# wait_200 waits up to 30s until GET PATH on PORT with Host HOST answers 200.
-wait_200() {
-	local port=$1 path=$2 host=${3:-localhost}
-	for _ in $(seq 1 300); do
-		[ "$(http_status "$port" "$path" "$host")" = 200 ] && return 0
-		sleep 0.1
-	done
-	die "http://127.0.0.1:$port$path (Host $host) did not answer 200 within 30s"
-}
+STEP=dataplane
+# shellcheck source=hack/bench/lib.sh
+. hack/bench/lib.sh
 
 BACKEND_PORT=$(free_port)
 PORTICO_PORT=$(free_port)

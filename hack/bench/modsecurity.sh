@@ -41,80 +41,13 @@ REQUEST='/?id=42&name=alice'
 PROBE="/?id=1%27%20OR%20%271%27%3D%271"
 MODULE=/usr/share/nginx/modules/ngx_http_modsecurity_module.so
 
-log() { printf 'modsecurity: %s\n' "$*" >&2; }
-die() {
-	log "$*"
-	exit 1
-}
-
-NGINX=${NGINX:-$(command -v nginx || true)}
-[ -n "$NGINX" ] || [ ! -x /usr/sbin/nginx ] || NGINX=/usr/sbin/nginx
-[ -n "$NGINX" ] || die "nginx not found (make deps installs it)"
+STEP=modsecurity
+# The Core Rule Set takes seconds to load.
+HTTP_STATUS_TIMEOUT=5 WAIT_200_SECONDS=60
+# shellcheck source=hack/bench/lib.sh
+. hack/bench/lib.sh
 [ -f "$MODULE" ] || die "no ModSecurity module at $MODULE (make deps installs libnginx-mod-http-modsecurity)"
 [ -d /usr/share/modsecurity-crs/rules ] || die "no OWASP Core Rule Set (make deps installs modsecurity-crs)"
-command -v wrk >/dev/null 2>&1 || die "wrk not found (make deps installs it)"
-command -v ss >/dev/null 2>&1 || die "ss not found (iproute2; make deps installs it)"
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/portico-modsecurity.XXXXXX")
-chmod 755 "$WORK" # nginx workers run as nobody when started as root
-pids=()
-
-cleanup() {
-	local status=$?
-	trap - EXIT INT TERM
-	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-	if [ "$status" -ne 0 ]; then
-		for f in "$WORK"/*.log; do
-			[ -f "$f" ] || continue
-			log "--- $(basename "$f") (last 20 lines)"
-			tail -n 20 "$f" >&2 || true
-		done
-	fi
-	rm -rf "$WORK"
-	exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# free_port: a loopback TCP port no socket uses, below the ephemeral range
-# (see dataplane.sh).
-ephemeral_low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-used_ports=" "
-free_port() {
-	local p
-	for _ in $(seq 1 200); do
-		p=$((10000 + RANDOM % (ephemeral_low - 10000)))
-		case "$used_ports" in *" $p "*) continue ;; esac
-		if [ -z "$(ss -Htan "sport = :$p")" ]; then
-			used_ports="$used_ports$p "
-			echo "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
-
-# http_status PORT PATH HOST: the status code of one HTTP/1.0 GET, bounded
-# by read -t.
-http_status() {
-	local line=""
-	if exec 3<>"/dev/tcp/127.0.0.1/$1"; then
-		printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$2" "$3" >&3
-		read -r -t 5 line <&3 || true
-		exec 3>&-
-	fi 2>/dev/null
-	awk '{print $2}' <<<"$line"
-}
-
-# wait_200 PORT PATH HOST: up to 60 s (the Core Rule Set takes seconds to load).
-wait_200() {
-	for _ in $(seq 1 600); do
-		[ "$(http_status "$1" "$2" "${3:-localhost}")" = 200 ] && return 0
-		sleep 0.1
-	done
-	die "http://127.0.0.1:$1$2 (Host ${3:-localhost}) did not answer 200 within 60s"
-}
 
 BACKEND_PORT=$(free_port)
 HTTP_PORT=$(free_port)
