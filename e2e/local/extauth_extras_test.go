@@ -3,6 +3,7 @@
 package local
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -20,7 +21,8 @@ import (
 )
 
 // authRequest sends GET host+path with headers through the controller's
-// nginx and returns the answer (redirects are not followed).
+// nginx and returns the answer (redirects are not followed), with the echo
+// backend's reply when it answered.
 func authRequest(t *testing.T, c *controller, host, path string, header map[string]string) framework.Response {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, "http://placeholder.invalid"+path, nil)
@@ -33,7 +35,12 @@ func authRequest(t *testing.T, c *controller, host, path string, header map[stri
 	require.NoError(t, err)
 	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(resp.Body)
-	return framework.Response{Status: resp.StatusCode, Header: resp.Header, Body: string(body)}
+	r := framework.Response{Status: resp.StatusCode, Header: resp.Header, Body: string(body)}
+	var e framework.EchoReply
+	if json.Unmarshal(body, &e) == nil && e.Service != "" {
+		r.Echo = &e
+	}
+	return r
 }
 
 // TestAuthExtrasSignInFlow is the oauth2-proxy set-up with the keys issue 13

@@ -3,8 +3,6 @@
 package local
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -61,22 +59,7 @@ func TestAuthSigninVariables(t *testing.T) {
 		}),
 	}})
 	get := func(host, path string, header map[string]string) framework.Response {
-		req, err := http.NewRequest(http.MethodGet, "http://placeholder.invalid"+path, nil)
-		require.NoError(t, err)
-		req.Host = host
-		for k, v := range header {
-			req.Header.Set(k, v)
-		}
-		resp, err := c.Client.Do(req)
-		require.NoError(t, err)
-		defer func() { _ = resp.Body.Close() }()
-		body, _ := io.ReadAll(resp.Body)
-		r := framework.Response{Status: resp.StatusCode, Header: resp.Header, Body: string(body)}
-		var e framework.EchoReply
-		if json.Unmarshal(body, &e) == nil && e.Service != "" {
-			r.Echo = &e
-		}
-		return r
+		return authRequest(t, c, host, path, header)
 	}
 	session := map[string]string{"Cookie": "_oauth2_proxy=ok"}
 	require.Eventually(t, func() bool { return get("app.example.com", "/", session).Status == http.StatusOK },
