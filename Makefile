@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test unit lua-test lint demo fuzz bench reliability clean apiserver
+.PHONY: all build deps test unit lua-test lint demo fuzz bench reliability clean apiserver helm
 
 all: build
 
@@ -20,10 +20,10 @@ lint: ## gofmt and go vet
 
 # Every test, with real nginx and a real kube-apiserver. The REQUIRE
 # variables turn a missing prerequisite into a failure instead of a skip.
-# The API server is built first (cached after the first time, which takes
-# several minutes) so its build does not eat into go test's timeout.
-test: deps lint lua-test apiserver ## install dependencies, lint and run every test, then fuzz for a bounded time
-	PORTICO_REQUIRE_NGINX=1 PORTICO_REQUIRE_E2E=1 $(GO) test -count=1 -race -timeout 30m ./...
+# The API server and helm are built first (cached after the first time,
+# which takes minutes) so their builds do not eat into go test's timeout.
+test: deps lint lua-test apiserver helm ## install dependencies, lint and run every test, then fuzz for a bounded time
+	PORTICO_REQUIRE_NGINX=1 PORTICO_REQUIRE_E2E=1 PORTICO_REQUIRE_HELM=1 $(GO) test -count=1 -race -timeout 30m ./...
 	$(MAKE) fuzz
 
 # The Lua balancer's unit tests (rootfs/usr/share/portico/lua/spec), without
@@ -34,6 +34,9 @@ lua-test: deps ## unit tests of the Lua balancer modules (busted under LuaJIT, n
 
 apiserver: ## build kube-apiserver for the e2e suite (cached outside the repo)
 	@bash hack/build-apiserver.sh >/dev/null
+
+helm: ## build helm v4 for the chart's tests (cached outside the repo)
+	@bash hack/build-helm.sh >/dev/null
 
 unit: ## fast tests only (no real nginx)
 	$(GO) test -count=1 -short ./...

@@ -4,7 +4,8 @@
 # has no replace directives, so `go install module@version` builds it as
 # released, with the version helm's own Makefile stamps in. The result is
 # cached outside the repository, as hack/build-apiserver.sh caches the API
-# server: a second run prints the cached path at once.
+# server: a second run prints the cached path at once. HELM_VERSION picks
+# another release.
 set -euo pipefail
 
 HELM_VERSION=${HELM_VERSION:-v4.3.2}
@@ -12,6 +13,13 @@ CACHE=${PORTICO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/portico}
 OUT="$CACHE/helm-$HELM_VERSION"
 
 log() { printf 'build-helm: %s\n' "$*" >&2; }
+
+# --path: print where the binary is (or would be) without building it; the
+# chart tests use it to find helm, built beforehand by `make helm`.
+if [ "${1:-}" = "--path" ]; then
+	echo "$OUT"
+	exit 0
+fi
 
 if [ -x "$OUT" ]; then
 	echo "$OUT"
