@@ -249,15 +249,38 @@ func TestChartFlagsMatchHelp(t *testing.T) {
 
 func valuesFile(name string) string { return filepath.Join("testdata", name+".values.yaml") }
 
-// controllerFlags builds portico and returns the flags `portico controller
-// --help` lists (without help itself).
+// porticoBinary is the portico binary TestMain builds once for the tests.
+var porticoBinary string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "portico-chart-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	root, err := framework.ModuleRoot()
+	if err == nil {
+		porticoBinary = filepath.Join(dir, "portico")
+		err = framework.GoBuild(root, porticoBinary, "./cmd/portico")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e/chart: building portico:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// controllerFlags returns the flags `portico controller --help` lists
+// (without help itself).
 func controllerFlags(t *testing.T) map[string]bool {
 	t.Helper()
-	root, err := framework.ModuleRoot()
-	require.NoError(t, err)
-	bin := filepath.Join(t.TempDir(), "portico")
-	require.NoError(t, framework.GoBuild(root, bin, "./cmd/portico"))
-	out, err := exec.Command(bin, "controller", "--help").Output()
+	out, err := exec.Command(porticoBinary, "controller", "--help").Output()
 	require.NoError(t, err)
 	flagLine := regexp.MustCompile(`^\s+(?:-[a-zA-Z], )?--([a-z0-9-]+)`)
 	flags := map[string]bool{}
