@@ -31,7 +31,7 @@ work=$(mktemp -d "$CACHE/build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 start=$(date +%s)
 
-log "building helm $HELM_VERSION from helm.sh/helm/v4 (a minute or two on 2 cores the first time)"
+log "building helm $HELM_VERSION from helm.sh/helm/v4 (about 8 minutes of CPU the first time: 4-5 minutes on 2 idle cores)"
 # Run outside any module (the repository's go.mod must not matter), with
 # GOFLAGS cleared of -mod settings that go install refuses.
 (cd "$work" && GOFLAGS= GOBIN="$work" CGO_ENABLED=0 go install -trimpath \
