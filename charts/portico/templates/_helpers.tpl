@@ -93,7 +93,7 @@ runAsGroup: {{ .Values.controller.image.runAsGroup }}
 allowPrivilegeEscalation: false
 readOnlyRootFilesystem: true
 {{- with .Values.controller.image.seccompProfile }}
-seccompProfile: {{ toYaml . | nindent 2 }}
+seccompProfile:{{ toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
 
