@@ -113,6 +113,7 @@ var valueSets = []valueSet{
 		assert.Equal(t, "portico.dev/ingress-controller", ic.Spec.Controller)
 		assert.NotContains(t, r.kinds(), "HorizontalPodAutoscaler")
 		assert.NotContains(t, r.kinds(), "ServiceMonitor")
+		assert.False(t, d.Spec.Template.Spec.HostNetwork)
 	}},
 	{name: "ingress-nginx", check: func(t *testing.T, r rendered) {
 		d := r.controller(t)
@@ -166,6 +167,9 @@ var valueSets = []valueSet{
 		assert.NotContains(t, r.kinds(), "PodDisruptionBudget", "one replica: a PDB would block node drains")
 		svc := r.one(t, "Service", "portico-controller").(*corev1.Service)
 		assert.Equal(t, int32(30080), svc.Spec.Ports[0].NodePort)
+		pod := r.controller(t).Spec.Template.Spec
+		assert.True(t, pod.HostNetwork)
+		assert.Equal(t, corev1.DNSClusterFirstWithHostNet, pod.DNSPolicy)
 	}},
 }
 
