@@ -85,10 +85,10 @@ func TestModSecurityConfigMapLocations(t *testing.T) {
 		host string
 		want *model.LocationModSecurity
 	}{
-		{"shop.example.com", &model.LocationModSecurity{RulesFiles: []string{}}},
+		{"shop.example.com", &model.LocationModSecurity{CoreRules: true}},
 		{"legacy.example.com", nil},
-		{"tuned.example.com", &model.LocationModSecurity{Snippet: "SecRuleEngine DetectionOnly", RulesFiles: []string{},
-			Rules: []string{"SecRuleRemoveById 942100"}, TransactionID: "$request_id"}},
+		{"tuned.example.com", &model.LocationModSecurity{Snippet: "SecRuleEngine DetectionOnly",
+			Rules: []string{"SecRuleRemoveById 942100"}, TransactionID: "$request_id", CoreRules: true}},
 		{"tenant.example.com", nil}, // 503: its snippet is not allowed there
 	}
 	for _, c := range cases {
@@ -219,5 +219,6 @@ func TestModSecurityConfigMapIngressNginxSnippet(t *testing.T) {
 		Snippet:    "SecRuleEngine On\nSecRequestBodyAccess On",
 		RulesFiles: []string{model.DebianModSecurityConf, model.DebianOWASPCRSSetup},
 		Rules:      []string{"SecAuditEngine Off", "Include " + model.DebianOWASPCRSRules},
+		CoreRules:  true,
 	}, cfg.Global.ModSecurityHTTP)
 }
