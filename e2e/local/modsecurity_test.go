@@ -61,6 +61,44 @@ func TestModSecurityCoreRules(t *testing.T) {
 	assert.Equal(t, http.StatusOK, c.Get(t, "detect.example.com", sqlInjection).Status, "DetectionOnly logs and lets it through")
 }
 
+// TestModSecurityBaseOnlyWithoutCRS: the rules files are read once at http
+// level, the Core Rule Set included as soon as one Ingress asks for it, so
+// a location that asked for the base rules only must not run it. On one
+// nginx, with the engine on in both: the Core Rule Set location refuses the
+// injection probe with 403, the base-only location lets it reach the
+// backend (Debian's base rules check request bodies, not the query).
+func TestModSecurityBaseOnlyWithoutCRS(t *testing.T) {
+	if _, err := os.Stat(model.DebianModSecurityModule); err != nil {
+		t.Skip("no ModSecurity module (hack/install-deps.sh installs libnginx-mod-http-modsecurity)")
+	}
+	t.Parallel()
+	b := startBackends(t, "app")
+	p := "nginx.ingress.kubernetes.io/"
+	crs := annotate(ingressYAML("crs", "crs.example.com", route{"/", "Prefix", "app"}), map[string]string{
+		p + "enable-modsecurity":      `"true"`,
+		p + "enable-owasp-core-rules": `"true"`,
+		p + "modsecurity-snippet":     `"SecRuleEngine On"`,
+	})
+	base := annotate(ingressYAML("base", "base.example.com", route{"/", "Prefix", "app"}), map[string]string{
+		p + "enable-modsecurity":  `"true"`,
+		p + "modsecurity-snippet": `"SecRuleEngine On"`,
+	})
+	c := startController(t, options{
+		files: map[string]string{
+			"services.yaml": servicesYAML(b),
+			"crs.yaml":      crs,
+			"base.yaml":     base,
+		},
+		args: []string{"--allow-snippet-annotations", "--snippet-namespaces", "default"},
+	})
+	c.WaitServed(t, "crs.example.com", "/", "app")
+	c.WaitServed(t, "base.example.com", "/", "app")
+
+	assert.Equal(t, http.StatusForbidden, c.Get(t, "crs.example.com", sqlInjection).Status, "the Core Rule Set location refuses the injection")
+	assert.Equal(t, http.StatusOK, c.Get(t, "base.example.com", sqlInjection).Status, "the base-only location does not run the Core Rule Set")
+	assert.Equal(t, http.StatusOK, c.Get(t, "crs.example.com", "/?id=42").Status, "a plain request passes the Core Rule Set")
+}
+
 // TestModSecuritySnippetNotAllowed: outside the snippet namespaces a
 // modsecurity-snippet is not dropped silently (the Ingress would run
 // without the rules its owner wrote): the paths answer 503.
