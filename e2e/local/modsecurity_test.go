@@ -66,12 +66,15 @@ func TestModSecurityCoreRules(t *testing.T) {
 // a location that asked for the base rules only must not run it. On one
 // nginx, with the engine on in both: the Core Rule Set location refuses the
 // injection probe with 403, the base-only location lets it reach the
-// backend (Debian's base rules check request bodies, not the query).
+// backend (Debian's base rules check request bodies, not the query); the
+// audit log stays untouched.
 func TestModSecurityBaseOnlyWithoutCRS(t *testing.T) {
 	if _, err := os.Stat(model.DebianModSecurityModule); err != nil {
 		t.Skip("no ModSecurity module (hack/install-deps.sh installs libnginx-mod-http-modsecurity)")
 	}
 	t.Parallel()
+	const auditLog = "/var/log/nginx/modsec_audit.log"
+	auditBefore, auditErr := os.Stat(auditLog)
 	b := startBackends(t, "app")
 	p := "nginx.ingress.kubernetes.io/"
 	crs := annotate(ingressYAML("crs", "crs.example.com", route{"/", "Prefix", "app"}), map[string]string{
@@ -97,6 +100,15 @@ func TestModSecurityBaseOnlyWithoutCRS(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, c.Get(t, "crs.example.com", sqlInjection).Status, "the Core Rule Set location refuses the injection")
 	assert.Equal(t, http.StatusOK, c.Get(t, "base.example.com", sqlInjection).Status, "the base-only location does not run the Core Rule Set")
 	assert.Equal(t, http.StatusOK, c.Get(t, "crs.example.com", "/?id=42").Status, "a plain request passes the Core Rule Set")
+
+	// The http level's SecAuditEngine Off reaches the locations too: the
+	// 403 above is not written to Debian's audit log.
+	auditAfter, err := os.Stat(auditLog)
+	if auditErr != nil {
+		assert.Error(t, err, "the WAF must not start an audit log (it would hold Authorization headers)")
+	} else if assert.NoError(t, err) {
+		assert.Equal(t, auditBefore.Size(), auditAfter.Size(), "the WAF must not write the audit log")
+	}
 }
 
 // TestModSecuritySnippetNotAllowed: outside the snippet namespaces a
