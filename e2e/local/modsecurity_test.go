@@ -20,6 +20,10 @@ import (
 // detects (libinjection, rule 942100): ?id=1' OR '1'='1.
 const sqlInjection = "/?id=1%27%20OR%20%271%27%3D%271"
 
+// scriptInjection is a cross-site scripting probe the Core Rule Set's
+// 941xxx rules refuse: ?q=<script>alert(1)</script>.
+const scriptInjection = "/?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+
 // TestModSecurityCoreRules shows enable-modsecurity with the OWASP Core
 // Rule Set on real traffic: with SecRuleEngine On (modsecurity-snippet, in
 // a namespace allowed snippets) the injection probe is refused with 403
@@ -109,6 +113,47 @@ func TestModSecurityBaseOnlyWithoutCRS(t *testing.T) {
 	} else if assert.NoError(t, err) {
 		assert.Equal(t, auditBefore.Size(), auditAfter.Size(), "the WAF must not write the audit log")
 	}
+}
+
+// TestModSecurityAnnotationTenancy: with the annotations alone (no
+// ConfigMap switch) the rules are read once at http level for every
+// namespace, so a tenant's modsecurity-snippet must still act on its own
+// locations only: namespace a's SecRuleEngine Off and SecRuleRemoveById
+// 942100 let the injection probe through on a's hosts, while namespace b's
+// Core Rule Set location, on the same nginx, refuses it with 403.
+func TestModSecurityAnnotationTenancy(t *testing.T) {
+	if _, err := os.Stat(model.DebianModSecurityModule); err != nil {
+		t.Skip("no ModSecurity module (hack/install-deps.sh installs libnginx-mod-http-modsecurity)")
+	}
+	t.Parallel()
+	b := startBackends(t, "app")
+	p := "nginx.ingress.kubernetes.io/"
+	waf := func(name, host, snippet string) string {
+		return annotate(ingressYAML(name, host, route{"/", "Prefix", "app"}), map[string]string{
+			p + "enable-modsecurity":      `"true"`,
+			p + "enable-owasp-core-rules": `"true"`,
+			p + "modsecurity-snippet":     `"` + snippet + `"`,
+		})
+	}
+	c := startController(t, options{
+		files: map[string]string{
+			"a.yaml": inNamespace("a", joinDocs(servicesYAML(b),
+				waf("waf-off", "a-off.example.com", `SecRuleEngine Off`),
+				waf("waf-remove", "a-remove.example.com", `SecRuleEngine On\nSecRuleRemoveById 942100`),
+			)),
+			"b.yaml": inNamespace("b", joinDocs(servicesYAML(b), waf("shop", "b.example.com", `SecRuleEngine On`))),
+		},
+		args: []string{"--allow-snippet-annotations", "--snippet-namespaces", "a,b"},
+	})
+	for _, host := range []string{"a-off.example.com", "a-remove.example.com", "b.example.com"} {
+		c.WaitServed(t, host, "/", "app")
+	}
+	assert.Equal(t, http.StatusOK, c.Get(t, "a-off.example.com", sqlInjection).Status, "a's SecRuleEngine Off holds on a's path")
+	assert.Equal(t, http.StatusOK, c.Get(t, "a-remove.example.com", sqlInjection).Status, "a's SecRuleRemoveById 942100 holds on a's path")
+	assert.Equal(t, http.StatusForbidden, c.Get(t, "a-remove.example.com", scriptInjection).Status,
+		"the rest of the Core Rule Set still runs there (the probe passed because of the removal)")
+	assert.Equal(t, http.StatusForbidden, c.Get(t, "b.example.com", sqlInjection).Status, "b's path still refuses the injection")
+	assert.Equal(t, http.StatusOK, c.Get(t, "b.example.com", "/?id=42").Status, "a plain request passes b's rules")
 }
 
 // TestModSecuritySnippetNotAllowed: outside the snippet namespaces a
