@@ -20,6 +20,10 @@ import (
 // detects (libinjection, rule 942100): ?id=1' OR '1'='1.
 const sqlInjection = "/?id=1%27%20OR%20%271%27%3D%271"
 
+// scriptInjection is a cross-site scripting probe the Core Rule Set's
+// 941xxx rules refuse: ?q=<script>alert(1)</script>.
+const scriptInjection = "/?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+
 // TestModSecurityCoreRules shows enable-modsecurity with the OWASP Core
 // Rule Set on real traffic: with SecRuleEngine On (modsecurity-snippet, in
 // a namespace allowed snippets) the injection probe is refused with 403
@@ -59,6 +63,97 @@ func TestModSecurityCoreRules(t *testing.T) {
 	assert.Equal(t, http.StatusOK, c.Get(t, "waf.example.com", "/?id=42").Status, "a plain request passes the rules")
 	assert.Equal(t, http.StatusOK, c.Get(t, "plain.example.com", sqlInjection).Status, "without the rules the probe reaches the backend")
 	assert.Equal(t, http.StatusOK, c.Get(t, "detect.example.com", sqlInjection).Status, "DetectionOnly logs and lets it through")
+}
+
+// TestModSecurityBaseOnlyWithoutCRS: the rules files are read once at http
+// level, the Core Rule Set included as soon as one Ingress asks for it, so
+// a location that asked for the base rules only must not run it. On one
+// nginx, with the engine on in both: the Core Rule Set location refuses the
+// injection probe with 403, the base-only location lets it reach the
+// backend (Debian's base rules check request bodies, not the query); the
+// audit log stays untouched.
+func TestModSecurityBaseOnlyWithoutCRS(t *testing.T) {
+	if _, err := os.Stat(model.DebianModSecurityModule); err != nil {
+		t.Skip("no ModSecurity module (hack/install-deps.sh installs libnginx-mod-http-modsecurity)")
+	}
+	t.Parallel()
+	const auditLog = "/var/log/nginx/modsec_audit.log"
+	auditBefore, auditErr := os.Stat(auditLog)
+	b := startBackends(t, "app")
+	p := "nginx.ingress.kubernetes.io/"
+	crs := annotate(ingressYAML("crs", "crs.example.com", route{"/", "Prefix", "app"}), map[string]string{
+		p + "enable-modsecurity":      `"true"`,
+		p + "enable-owasp-core-rules": `"true"`,
+		p + "modsecurity-snippet":     `"SecRuleEngine On"`,
+	})
+	base := annotate(ingressYAML("base", "base.example.com", route{"/", "Prefix", "app"}), map[string]string{
+		p + "enable-modsecurity":  `"true"`,
+		p + "modsecurity-snippet": `"SecRuleEngine On"`,
+	})
+	c := startController(t, options{
+		files: map[string]string{
+			"services.yaml": servicesYAML(b),
+			"crs.yaml":      crs,
+			"base.yaml":     base,
+		},
+		args: []string{"--allow-snippet-annotations", "--snippet-namespaces", "default"},
+	})
+	c.WaitServed(t, "crs.example.com", "/", "app")
+	c.WaitServed(t, "base.example.com", "/", "app")
+
+	assert.Equal(t, http.StatusForbidden, c.Get(t, "crs.example.com", sqlInjection).Status, "the Core Rule Set location refuses the injection")
+	assert.Equal(t, http.StatusOK, c.Get(t, "base.example.com", sqlInjection).Status, "the base-only location does not run the Core Rule Set")
+	assert.Equal(t, http.StatusOK, c.Get(t, "crs.example.com", "/?id=42").Status, "a plain request passes the Core Rule Set")
+
+	// The http level's SecAuditEngine Off reaches the locations too: the
+	// 403 above is not written to Debian's audit log.
+	auditAfter, err := os.Stat(auditLog)
+	if auditErr != nil {
+		assert.Error(t, err, "the WAF must not start an audit log (it would hold Authorization headers)")
+	} else if assert.NoError(t, err) {
+		assert.Equal(t, auditBefore.Size(), auditAfter.Size(), "the WAF must not write the audit log")
+	}
+}
+
+// TestModSecurityAnnotationTenancy: with the annotations alone (no
+// ConfigMap switch) the rules are read once at http level for every
+// namespace, so a tenant's modsecurity-snippet must still act on its own
+// locations only: namespace a's SecRuleEngine Off and SecRuleRemoveById
+// 942100 let the injection probe through on a's hosts, while namespace b's
+// Core Rule Set location, on the same nginx, refuses it with 403.
+func TestModSecurityAnnotationTenancy(t *testing.T) {
+	if _, err := os.Stat(model.DebianModSecurityModule); err != nil {
+		t.Skip("no ModSecurity module (hack/install-deps.sh installs libnginx-mod-http-modsecurity)")
+	}
+	t.Parallel()
+	b := startBackends(t, "app")
+	p := "nginx.ingress.kubernetes.io/"
+	waf := func(name, host, snippet string) string {
+		return annotate(ingressYAML(name, host, route{"/", "Prefix", "app"}), map[string]string{
+			p + "enable-modsecurity":      `"true"`,
+			p + "enable-owasp-core-rules": `"true"`,
+			p + "modsecurity-snippet":     `"` + snippet + `"`,
+		})
+	}
+	c := startController(t, options{
+		files: map[string]string{
+			"a.yaml": inNamespace("a", joinDocs(servicesYAML(b),
+				waf("waf-off", "a-off.example.com", `SecRuleEngine Off`),
+				waf("waf-remove", "a-remove.example.com", `SecRuleEngine On\nSecRuleRemoveById 942100`),
+			)),
+			"b.yaml": inNamespace("b", joinDocs(servicesYAML(b), waf("shop", "b.example.com", `SecRuleEngine On`))),
+		},
+		args: []string{"--allow-snippet-annotations", "--snippet-namespaces", "a,b"},
+	})
+	for _, host := range []string{"a-off.example.com", "a-remove.example.com", "b.example.com"} {
+		c.WaitServed(t, host, "/", "app")
+	}
+	assert.Equal(t, http.StatusOK, c.Get(t, "a-off.example.com", sqlInjection).Status, "a's SecRuleEngine Off holds on a's path")
+	assert.Equal(t, http.StatusOK, c.Get(t, "a-remove.example.com", sqlInjection).Status, "a's SecRuleRemoveById 942100 holds on a's path")
+	assert.Equal(t, http.StatusForbidden, c.Get(t, "a-remove.example.com", scriptInjection).Status,
+		"the rest of the Core Rule Set still runs there (the probe passed because of the removal)")
+	assert.Equal(t, http.StatusForbidden, c.Get(t, "b.example.com", sqlInjection).Status, "b's path still refuses the injection")
+	assert.Equal(t, http.StatusOK, c.Get(t, "b.example.com", "/?id=42").Status, "a plain request passes b's rules")
 }
 
 // TestModSecuritySnippetNotAllowed: outside the snippet namespaces a

@@ -152,7 +152,7 @@ func modSecurityFields() []Field {
 				return nil
 			}},
 		{Key: "modsecurity-snippet", Allowed: "lines of SecRuleEngine On/Off/DetectionOnly, SecRuleRemoveById IDs or ranges, SecRuleRemoveByTag TAG, SecRequestBodyAccess On/Off, SecResponseBodyAccess On/Off, and Include of ingress-nginx's " + IngressNginxModSecurityConf + " (the base rules, always loaded) or " + IngressNginxCRSConf + " (the Core Rule Set); only in namespaces allowed snippets (elsewhere the paths answer 503)", Risk: RiskMedium,
-			Doc: "ModSecurity directives for the Ingress's paths only: its settings load before the base rules (libmodsecurity keeps the first value), its removals after the Core Rule Set",
+			Doc: "ModSecurity directives for the Ingress's paths only: its settings win over the base rules' on those paths and its removals act there, on the rules read once for the whole config",
 			apply: func(v string, s *Set) error {
 				lines, coreRules, err := CheckModSecuritySnippet(v)
 				if err != nil {

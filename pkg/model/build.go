@@ -859,7 +859,7 @@ func (b *builder) collect(cfg *Config) {
 		cfg.AuthFiles = append(cfg.AuthFiles, f)
 	}
 	slices.SortFunc(cfg.AuthFiles, func(a, c SecretFile) int { return cmp.Compare(a.Path, c.Path) })
-	cfg.LoadModSecurity = modSecurityToLoad(cfg)
+	modSecurityConfig(cfg)
 	authShared(cfg)
 	cfg.LoadHeadersMore = headersMoreToLoad(cfg)
 	for _, m := range b.originMaps {

@@ -336,7 +336,7 @@ func (st *mergeState) fill(cfg *Config) {
 	cfg.LimitExempts = st.limitExempts.list()
 	cfg.OriginMaps = st.originMaps.list()
 	cfg.AuthFiles = st.authFiles.list()
-	cfg.LoadModSecurity = modSecurityToLoad(cfg)
+	modSecurityConfig(cfg)
 	authShared(cfg)
 	cfg.LoadHeadersMore = headersMoreToLoad(cfg)
 }

@@ -30,14 +30,27 @@ const (
 // it did not hold; placed after, the audit log stays untouched.)
 const modSecurityAuditOff = "SecAuditEngine Off"
 
-// LocationModSecurity is the render-ready ModSecurity policy of a location.
+// ModSecurityWithoutCRS removes the OWASP Core Rule Set from a location
+// that asked for the base rules only: the rules files are read once at http
+// level (Config.ModSecurityRules), Core Rule Set included as soon as one
+// location wants it, and every location inherits them. The CRS uses ids
+// 900000-999999 and, for its application exclusions, 9000000-9999999
+// (Debian's modsecurity-crs 3.3.4); Debian's base rules use 200000-200007,
+// so the removal cannot touch them. libmodsecurity keeps removals per
+// rules set (per location), so another location's Core Rule Set stays.
+const ModSecurityWithoutCRS = "SecRuleRemoveById 900000-999999 9000000-9999999"
+
+// LocationModSecurity is the render-ready ModSecurity policy of a location,
+// or of the http level (Config.ModSecurityRules).
 type LocationModSecurity struct {
 	// Snippet are the settings of modsecurity-snippet (SecRuleEngine,
 	// Sec*BodyAccess), or "". They go first: libmodsecurity keeps the first
 	// value a setting gets, so after the base rules they would do nothing.
 	Snippet string `json:"snippet,omitempty"`
-	// RulesFiles are loaded in order (operator paths, never user input).
-	RulesFiles []string `json:"rulesFiles"`
+	// RulesFiles are loaded in order (operator paths, never user input);
+	// only at http level: a location reads no rules file of its own, so
+	// that nginx parses each file once whatever the number of locations.
+	RulesFiles []string `json:"rulesFiles,omitempty"`
 	// Rules are modsecurity_rules strings loaded after RulesFiles: the audit
 	// log turned off (modSecurityAuditOff), the Core
 	// Rule Set's Include (an operator path), then modsecurity-snippet's
@@ -45,6 +58,9 @@ type LocationModSecurity struct {
 	Rules []string `json:"rules,omitempty"`
 	// TransactionID is modsecurity_transaction_id's value, or "".
 	TransactionID string `json:"transactionID,omitempty"`
+	// CoreRules says the location runs the OWASP Core Rule Set: the http
+	// level then loads it (once), and the location does not remove it.
+	CoreRules bool `json:"coreRules,omitempty"`
 }
 
 // modSecurityOptions are the ConfigMap keys of ModSecurity, with
@@ -103,16 +119,29 @@ func (b *builder) modSecurityAll(ref ObjectRef) {
 			"enable-modsecurity: \"false\" answer 503 rather than go unchecked", g.ModSecurityBroken)
 		return
 	}
-	settings, removals := splitModSecuritySnippet(g.ModSecuritySnippet)
-	h := &LocationModSecurity{Snippet: settings, RulesFiles: []string{g.ModSecurityConf}, Rules: []string{modSecurityAuditOff}}
-	if g.ModSecurityAllCRS {
+	g.ModSecurityHTTP = modSecurityRuleSet(g, g.ModSecurityAllCRS)
+}
+
+// modSecurityRuleSet is the http level's rules: the ConfigMap's
+// modsecurity-snippet settings when its enable-modsecurity is on (they go
+// first, see LocationModSecurity.Snippet), the base rules, the audit log
+// off, the Core Rule Set when crs, then the snippet's removals.
+func modSecurityRuleSet(g *Global, crs bool) *LocationModSecurity {
+	var settings, removals string
+	if g.ModSecurityAll {
+		settings, removals = splitModSecuritySnippet(g.ModSecuritySnippet)
+	}
+	h := &LocationModSecurity{Snippet: settings, RulesFiles: []string{g.ModSecurityConf}, Rules: []string{modSecurityAuditOff}, CoreRules: crs}
+	if crs {
+		// Debian's owasp-crs.load uses IncludeOptional, which libmodsecurity
+		// 3 does not know: load its two parts instead.
 		h.RulesFiles = append(h.RulesFiles, g.OWASPCRSSetup)
 		h.Rules = append(h.Rules, "Include "+g.OWASPCRSRules)
 	}
 	if removals != "" {
 		h.Rules = append(h.Rules, removals)
 	}
-	g.ModSecurityHTTP = h
+	return h
 }
 
 // modSecurityRefused keeps the WAF closed when nginx -t refused the lines
@@ -167,12 +196,18 @@ func splitModSecuritySnippet(lines []string) (settings, removals string) {
 // ConfigMap, or a modsecurity-snippet where snippets are not allowed): a
 // WAF must never disappear silently, so the paths answer 503 instead.
 //
-// With the ConfigMap's enable-modsecurity the base rules (and the Core Rule
-// Set, with enable-owasp-modsecurity-crs) are loaded once at http level
-// (Global.ModSecurityHTTP) and the location only switches them on and adds
-// its own: as ingress-nginx does, an Ingress's enable-modsecurity: "false"
-// turns them off for its paths, and its other ModSecurity annotations
-// apply without enable-modsecurity: "true".
+// A location reads no rules file: the base rules (and the Core Rule Set,
+// when some location or the ConfigMap wants it) are loaded once at http
+// level (Config.ModSecurityRules, see modSecurityConfig), and the location
+// only switches them on, removes the Core Rule Set when it did not ask for
+// it (ModSecurityWithoutCRS) and adds its own snippet. Per-location files
+// made nginx parse them once per location: 20 locations with the Core Rule
+// Set took nginx -t 10 s and 357 MB (docs/benchmarks.md).
+//
+// With the ConfigMap's enable-modsecurity, as ingress-nginx does, an
+// Ingress's enable-modsecurity: "false" turns the WAF off for its paths,
+// and its other ModSecurity annotations apply without
+// enable-modsecurity: "true".
 func (b *builder) modSecurity(ing *networkingv1.Ingress, m annotations.ModSecurity) (out *LocationModSecurity, deny bool) {
 	g := b.global
 	all := g.ModSecurityAll && !m.Disabled
@@ -198,15 +233,11 @@ func (b *builder) modSecurity(ing *networkingv1.Ingress, m annotations.ModSecuri
 				"the Ingress's paths answer 503 rather than run without its rules", ing.Namespace)
 		return nil, true
 	}
-	out = &LocationModSecurity{TransactionID: m.TransactionID, RulesFiles: []string{}}
-	if !all {
-		out.RulesFiles, out.Rules = []string{g.ModSecurityConf}, []string{modSecurityAuditOff}
-	}
-	if m.OWASPCoreRules && !(all && g.ModSecurityAllCRS) {
-		// Debian's owasp-crs.load uses IncludeOptional, which libmodsecurity
-		// 3 does not know: load its two parts instead.
-		out.RulesFiles = append(out.RulesFiles, g.OWASPCRSSetup)
-		out.Rules = append(out.Rules, "Include "+g.OWASPCRSRules)
+	out = &LocationModSecurity{TransactionID: m.TransactionID, CoreRules: m.OWASPCoreRules || (all && g.ModSecurityAllCRS)}
+	if !out.CoreRules {
+		// Always, not only when the http level has the Core Rule Set: the
+		// location's text then does not depend on other Ingresses.
+		out.Rules = append(out.Rules, ModSecurityWithoutCRS)
 	}
 	var removals string
 	out.Snippet, removals = splitModSecuritySnippet(m.Snippet)
@@ -216,24 +247,28 @@ func (b *builder) modSecurity(ing *networkingv1.Ingress, m annotations.ModSecuri
 	return out, false
 }
 
-// modSecurityToLoad is the ModSecurity module cfg must load: set only when
-// the http level or one of its locations has ModSecurity rules, so that
-// configs without it stay as they were (and nginx -t as fast).
-func modSecurityToLoad(cfg *Config) string {
-	if cfg.Global.ModSecurityHTTP != nil {
-		return cfg.Global.ModSecurityModule
-	}
-	for _, l := range cfg.DefaultServer.Locations {
-		if l.ModSecurity != nil {
-			return cfg.Global.ModSecurityModule
-		}
-	}
-	for i := range cfg.Servers {
-		for _, l := range cfg.Servers[i].Locations {
+// modSecurityConfig sets cfg's ModSecurity module and http-level rules
+// (Config.LoadModSecurity, Config.ModSecurityRules): set only when the
+// ConfigMap turns ModSecurity on or a location runs it, so that configs
+// without it stay as they were (and nginx -t as fast). The rules include
+// the Core Rule Set when the ConfigMap or one location asks for it; each
+// rules file is thus read once per configuration.
+func modSecurityConfig(cfg *Config) {
+	g := &cfg.Global
+	on, crs := g.ModSecurityHTTP != nil, g.ModSecurityHTTP != nil && g.ModSecurityHTTP.CoreRules
+	see := func(locs []Location) {
+		for _, l := range locs {
 			if l.ModSecurity != nil {
-				return cfg.Global.ModSecurityModule
+				on, crs = true, crs || l.ModSecurity.CoreRules
 			}
 		}
 	}
-	return ""
+	see(cfg.DefaultServer.Locations)
+	for i := range cfg.Servers {
+		see(cfg.Servers[i].Locations)
+	}
+	cfg.LoadModSecurity, cfg.ModSecurityRules = "", nil
+	if on {
+		cfg.LoadModSecurity, cfg.ModSecurityRules = g.ModSecurityModule, modSecurityRuleSet(g, crs)
+	}
 }

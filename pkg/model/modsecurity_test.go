@@ -2,11 +2,13 @@ package model_test
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/snapshot"
@@ -85,10 +87,10 @@ func TestModSecurityConfigMapLocations(t *testing.T) {
 		host string
 		want *model.LocationModSecurity
 	}{
-		{"shop.example.com", &model.LocationModSecurity{RulesFiles: []string{}}},
+		{"shop.example.com", &model.LocationModSecurity{CoreRules: true}},
 		{"legacy.example.com", nil},
-		{"tuned.example.com", &model.LocationModSecurity{Snippet: "SecRuleEngine DetectionOnly", RulesFiles: []string{},
-			Rules: []string{"SecRuleRemoveById 942100"}, TransactionID: "$request_id"}},
+		{"tuned.example.com", &model.LocationModSecurity{Snippet: "SecRuleEngine DetectionOnly",
+			Rules: []string{"SecRuleRemoveById 942100"}, TransactionID: "$request_id", CoreRules: true}},
 		{"tenant.example.com", nil}, // 503: its snippet is not allowed there
 	}
 	for _, c := range cases {
@@ -219,5 +221,56 @@ func TestModSecurityConfigMapIngressNginxSnippet(t *testing.T) {
 		Snippet:    "SecRuleEngine On\nSecRequestBodyAccess On",
 		RulesFiles: []string{model.DebianModSecurityConf, model.DebianOWASPCRSSetup},
 		Rules:      []string{"SecAuditEngine Off", "Include " + model.DebianOWASPCRSRules},
+		CoreRules:  true,
 	}, cfg.Global.ModSecurityHTTP)
+}
+
+// TestModSecurityRulesShared: with the annotations, the rules files are
+// read once at http level (Config.ModSecurityRules), the Core Rule Set
+// only while some served location asks for it; a location reads no file,
+// and one that did not ask for the Core Rule Set removes its ids.
+func TestModSecurityRulesShared(t *testing.T) {
+	base := model.LocationModSecurity{
+		RulesFiles: []string{model.DebianModSecurityConf},
+		Rules:      []string{"SecAuditEngine Off"},
+	}
+	crs := model.LocationModSecurity{
+		RulesFiles: []string{model.DebianModSecurityConf, model.DebianOWASPCRSSetup},
+		Rules:      []string{"SecAuditEngine Off", "Include " + model.DebianOWASPCRSRules},
+		CoreRules:  true,
+	}
+	cases := []struct {
+		name      string
+		drop      string // an Ingress taken out of the fixture
+		http      model.LocationModSecurity
+		locations map[string]*model.LocationModSecurity
+	}{
+		{"base and CRS", "", crs, map[string]*model.LocationModSecurity{
+			"waf.example.com": {Snippet: "SecRuleEngine On", Rules: []string{"SecRuleRemoveById 920350 941100-941199"},
+				TransactionID: "$request_id", CoreRules: true},
+			"base.example.com": {Rules: []string{model.ModSecurityWithoutCRS}, TransactionID: "shop-1"},
+		}},
+		{"base only", "waf", base, map[string]*model.LocationModSecurity{
+			"base.example.com": {Rules: []string{model.ModSecurityWithoutCRS}, TransactionID: "shop-1"},
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			snap := loadSnapshot(t, "testdata/annotations-modsecurity.yaml")
+			if c.drop != "" {
+				snap.Ingresses = slices.DeleteFunc(snap.Ingresses, func(i *networkingv1.Ingress) bool { return i.Name == c.drop })
+			}
+			opts := testOptions()
+			opts.SnippetNamespaces = []string{"trusted"}
+			cfg, _ := model.Build(snap, opts)
+			require.NotNil(t, cfg.ModSecurityRules)
+			assert.Equal(t, c.http, *cfg.ModSecurityRules)
+			assert.Nil(t, cfg.Global.ModSecurityHTTP, "the ConfigMap's switch is off")
+			for host, want := range c.locations {
+				srv := findServer(cfg, host)
+				require.NotNil(t, srv, host)
+				assert.Equal(t, want, srv.Locations[0].ModSecurity, host)
+			}
+		})
+	}
 }

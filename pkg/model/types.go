@@ -41,6 +41,10 @@ type Config struct {
 	// LoadModSecurity is the ModSecurity module to load, set only when a
 	// location uses it.
 	LoadModSecurity string `json:"loadModSecurity,omitempty"`
+	// ModSecurityRules are the ModSecurity rules read once at http level,
+	// for the ConfigMap's enable-modsecurity and the annotations alike
+	// (locations with "modsecurity on" run them); nil without ModSecurity.
+	ModSecurityRules *LocationModSecurity `json:"modSecurityRules,omitempty"`
 	// LoadHeadersMore is the headers-more module to load, set only when a
 	// served snippet uses its directives.
 	LoadHeadersMore string `json:"loadHeadersMore,omitempty"`
@@ -145,9 +149,10 @@ type Global struct {
 	// honoured (no module or rules on this host, or a bad ConfigMap value
 	// with no accepted one to keep): every location it covers answers 503.
 	ModSecurityBroken string `json:"modSecurityBroken,omitempty"`
-	// ModSecurityHTTP are ModSecurityAll's rules, loaded once at http
-	// level (every location inherits them; those with "modsecurity on"
-	// run them), computed by Build; nil when ModSecurityAll is off or broken.
+	// ModSecurityHTTP are ModSecurityAll's rules, computed by Build; nil
+	// when ModSecurityAll is off or broken. Config.ModSecurityRules, what
+	// is rendered at http level, are these with the Core Rule Set added
+	// when an Ingress asks for it.
 	ModSecurityHTTP *LocationModSecurity `json:"modSecurityHTTP,omitempty"`
 	// LuaDir holds Portico's Lua code (lua_package_path and hook files).
 	LuaDir string `json:"luaDir,omitempty"`

@@ -24,7 +24,8 @@ import (
 // (the audit log off, the Core Rule Set's Include), every rules file one of
 // the operator's paths; and the WAF fails closed: when the ConfigMap turns
 // it on and the Ingress does not opt out, each of the Ingress's locations
-// runs ModSecurity with rules loaded, or answers 503. Seed inputs also go
+// runs ModSecurity with rules loaded (the Core Rule Set too when it asks
+// for it), or answers 503. Seed inputs also go
 // through the real nginx -t.
 func FuzzRenderModSecurity(f *testing.F) {
 	f.Add("true", "false", "SecRuleEngine On", "", "")
@@ -92,7 +93,12 @@ func FuzzRenderModSecurity(f *testing.F) {
 						require.Equal(t, 503, l.Action.Return, "location %s answers without the WAF the ConfigMap asks for", l.Path)
 						continue
 					}
-					require.True(t, cfg.Global.ModSecurityHTTP != nil || len(l.ModSecurity.RulesFiles) > 0, "ModSecurity on without rules")
+					require.NotNil(t, cfg.ModSecurityRules, "ModSecurity on without rules")
+					if l.ModSecurity.CoreRules {
+						require.True(t, cfg.ModSecurityRules.CoreRules, "the Core Rule Set a location asks for is loaded")
+					} else {
+						require.Contains(t, l.ModSecurity.Rules, model.ModSecurityWithoutCRS, "a location that did not ask for the Core Rule Set removes it")
+					}
 				}
 			}
 		}
