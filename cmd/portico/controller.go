@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -496,7 +497,7 @@ func prepareDirs(f controllerFlags) (model.Options, string, error) {
 		if err := os.MkdirAll(dir, 0o711); err != nil {
 			return model.Options{}, "", fmt.Errorf("creating %s: %w", dir, err)
 		}
-		if err := os.Chmod(dir, 0o711); err != nil {
+		if err := chmodOwnDir(dir, 0o711); err != nil {
 			return model.Options{}, "", fmt.Errorf("creating %s: %w", dir, err)
 		}
 	}
@@ -506,7 +507,7 @@ func prepareDirs(f controllerFlags) (model.Options, string, error) {
 	if err := os.MkdirAll(internalDir, 0o700); err != nil {
 		return model.Options{}, "", fmt.Errorf("creating %s: %w", internalDir, err)
 	}
-	if err := os.Chmod(internalDir, 0o700); err != nil {
+	if err := chmodOwnDir(internalDir, 0o700); err != nil {
 		return model.Options{}, "", fmt.Errorf("creating %s: %w", internalDir, err)
 	}
 	if err := writeDefaultCertificate(defaultCert); err != nil {
@@ -670,4 +671,24 @@ func (m multiFindings) Findings(f []model.Finding) {
 	for _, r := range m {
 		r.Findings(f)
 	}
+}
+
+// chmodOwnDir sets dir's mode, except on a directory another user owns that
+// refuses the change: the Pod's emptyDirs (/etc/portico, /tmp/portico) are
+// mount points the kubelet makes root-owned and 0777, which the controller,
+// running as uid 101, may use but not chmod. The directories it creates
+// itself under them still get their mode.
+func chmodOwnDir(dir string, mode os.FileMode) error {
+	err := os.Chmod(dir, mode)
+	if err == nil || !errors.Is(err, fs.ErrPermission) {
+		return err
+	}
+	fi, serr := os.Stat(dir)
+	if serr != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return nil
+	}
+	return err
 }
