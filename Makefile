@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test unit lua-test lint demo fuzz bench reliability clean apiserver
+.PHONY: all build deps test unit lua-test lint demo fuzz bench reliability clean apiserver image image-test
 
 all: build
 
@@ -34,6 +34,19 @@ lua-test: deps ## unit tests of the Lua balancer modules (busted under LuaJIT, n
 
 apiserver: ## build kube-apiserver for the e2e suite (cached outside the repo)
 	@bash hack/build-apiserver.sh >/dev/null
+
+# The container image, from the Dockerfile, with Debian's podman (installed
+# by hack/install-deps.sh --image). Where no registry is reachable the base
+# images are made locally (debootstrap, cached in PORTICO_CACHE and podman's
+# store): about 6 minutes the first time, seconds to reach the build after.
+IMAGE ?= localhost/portico:latest
+
+image: ## build the container image IMAGE (default localhost/portico:latest) with podman
+	bash hack/install-deps.sh --image
+	IMAGE=$(IMAGE) VERSION=$(VERSION) bash hack/build-image.sh
+
+image-test: image ## smoke test of the image: uid 101, read-only root, the two-container Pod serving and reloading
+	IMAGE=$(IMAGE) bash hack/image-test.sh
 
 unit: ## fast tests only (no real nginx)
 	$(GO) test -count=1 -short ./...
