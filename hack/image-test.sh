@@ -114,6 +114,10 @@ ready=$(date +%s.%N)
 grep -q coffee "$work/body" || fail "/coffee was not answered by the coffee echo server: $(cat "$work/body")"
 code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$status_port/readyz" || true)
 [ "$code" = 200 ] || fail "/readyz answered $code"
+# The Lua balancer, as in deploy/ (--balancer auto): its probe runs nginx -t
+# under the runtime directory, as the root filesystem is read-only.
+curl -sS --max-time 2 "http://127.0.0.1:$status_port/metrics" | grep -q '^portico_balancer_info{balancer="lua"} 1' ||
+	fail "the controller did not choose the Lua balancer: $(curl -sS --max-time 2 "http://127.0.0.1:$status_port/metrics" | grep '^portico_balancer_info')"
 log "pod started to /coffee served: $(awk "BEGIN {printf \"%.1f\", $ready - $pod_start}")s"
 
 # Both containers' processes run as uid 101, in one pid namespace.
