@@ -183,7 +183,7 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	}
 	resolveModSecurity(&modelOpts, log)
 	resolveHeadersMore(&modelOpts, log)
-	balancer, err := resolveBalancer(ctx, f.nginxProbe(), f.model.balancer, &modelOpts, log)
+	balancer, err := resolveBalancer(ctx, f.nginxProbe(modelOpts.Global.RuntimeDir), f.model.balancer, &modelOpts, log)
 	if err != nil {
 		return err
 	}
@@ -358,9 +358,10 @@ func removeStaleTemps(d *nginx.Driver, log *slog.Logger) {
 	}
 }
 
-// nginxProbe is what the Lua probes need to run nginx -t.
-func (f controllerFlags) nginxProbe() nginx.Options {
-	return nginx.Options{Binary: f.nginxBinary, TestTimeout: f.testTimeout}
+// nginxProbe is what the Lua probes need to run nginx -t; their files go
+// under the runtime directory, as the Pod's root filesystem is read-only.
+func (f controllerFlags) nginxProbe(runtimeDir string) nginx.Options {
+	return nginx.Options{Binary: f.nginxBinary, TestTimeout: f.testTimeout, Prefix: runtimeDir}
 }
 
 // balancerStore returns, for the Lua balancer, where its data goes and the
@@ -375,7 +376,7 @@ func balancerStore(f controllerFlags, balancer string, g model.Global, log *slog
 	if f.template == "" {
 		// The built-in template's copy for nginx -t leaves the Lua
 		// module out (much faster); the probe checks that part.
-		checkLua = luaChecker(f.nginxProbe(), g)
+		checkLua = luaChecker(f.nginxProbe(g.RuntimeDir), g)
 	}
 	dyn := nginx.NewDynamic("http://nginx"+nginx.DynamicPath, g.InternalSocket)
 	if err := dyn.KeepSeed(filepath.Join(g.RuntimeDir, nginx.SeedFile), log); err != nil {
