@@ -45,7 +45,9 @@ cleanup() {
 			"${PODMAN[@]}" logs --tail 30 "$NAME-$c" 2>&1 | sed 's/^/    /' >&2 || true
 		done
 	fi
-	"${PODMAN[@]}" rm -f -t 0 "$NAME-controller" "$NAME-coffee" "$NAME-tea" "$NAME-nginx" >/dev/null 2>&1 || true
+	# The others share the nginx container's namespaces: it goes last.
+	"${PODMAN[@]}" rm -f -t 0 "$NAME-controller" "$NAME-coffee" "$NAME-tea" >/dev/null 2>&1 || true
+	"${PODMAN[@]}" rm -f -t 0 "$NAME-nginx" >/dev/null 2>&1 || true
 	rm -rf "$work"
 	exit "$rc"
 }
