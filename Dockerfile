@@ -15,18 +15,34 @@ ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/portico ./cmd/portico
 
 FROM debian:bookworm-slim
-RUN apt-get update \
- && apt-get install -y --no-install-recommends nginx-extras lua-cjson libnginx-mod-http-headers-more-filter libnginx-mod-http-modsecurity modsecurity-crs ca-certificates \
+# Both containers run as uid 101, as ingress-nginx's do: the controller
+# signals the nginx master because they are the same user (no CAP_KILL), and
+# nginx binds 80 and 443 with CAP_NET_BIND_SERVICE, the only capability the
+# Pod adds (to both containers: the controller runs this nginx for nginx -t,
+# and a binary with a file capability cannot run where it is not granted).
+# The file capability on nginx is what makes it effective for a non-root
+# process: the runtime puts the added capability in the permitted set, and
+# exec keeps only what the file grants (allowPrivilegeEscalation: false
+# still holds, as nothing beyond the permitted set is gained).
+RUN groupadd --system --gid 101 portico \
+ && useradd --system --uid 101 --gid 101 --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin portico \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends nginx-extras lua-cjson libnginx-mod-http-headers-more-filter libnginx-mod-http-modsecurity modsecurity-crs ca-certificates libcap2-bin \
+ && setcap cap_net_bind_service=+ep /usr/sbin/nginx \
  && rm -rf /var/lib/apt/lists/* \
  && rm -f /etc/nginx/sites-enabled/default \
  && mkdir -p /etc/portico /tmp/portico \
+ && chown 101:101 /etc/portico /tmp/portico \
  && ln -sf /dev/stdout /var/log/nginx/access.log \
  && ln -sf /dev/stderr /var/log/nginx/error.log
 # As in ingress-nginx's image: its default access-log-path and error-log-path,
 # which ConfigMaps copy, go to the container's log.
-COPY rootfs/etc/portico/bootstrap.conf /etc/portico/bootstrap.conf
+# The bootstrap config is outside /etc/portico, which the Pod mounts an
+# emptyDir over (/etc/portico and /tmp/portico are the only writable paths).
+COPY rootfs/usr/share/portico/bootstrap.conf /usr/share/portico/bootstrap.conf
 COPY rootfs/usr/local/bin/portico-nginx /usr/local/bin/portico-nginx
 COPY --from=build /out/portico /usr/local/bin/portico
+USER 101:101
 EXPOSE 80 443 10254
 # The controller container runs "portico controller"; the nginx container
 # overrides the command with /usr/local/bin/portico-nginx.

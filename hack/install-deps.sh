@@ -7,6 +7,12 @@
 # (pkg/pcre checks printed regexes against the PCRE2 library nginx uses).
 # Safe to run again: it only acts when something is missing, and runs
 # apt-get update only then.
+#
+# With --image it installs only what `make image` needs instead: podman (which
+# builds the Dockerfile with its buildah library), runc (podman's default
+# runtime, crun, refuses hybrid cgroup hosts), the CNI plugins for the build's
+# and the smoke test's networks, and debootstrap (hack/image-base.sh makes the
+# base images locally when no registry is reachable).
 set -euo pipefail
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
@@ -22,7 +28,35 @@ need_root() {
 	fi
 }
 
+install_missing() {
+	if [ "${#missing[@]}" -eq 0 ]; then
+		return 0
+	fi
+	SUDO=$(need_root "${missing[@]}")
+	start=$(date +%s)
+	log "installing ${missing[*]} (apt-get update first)"
+	export DEBIAN_FRONTEND=noninteractive
+	$SUDO apt-get update -qq
+	$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# Debian starts the packaged nginx service where an init system runs; the
+	# tests run their own nginx and etcd, so stop the packaged ones if they started.
+	if command -v service >/dev/null 2>&1; then
+		$SUDO service nginx stop >/dev/null 2>&1 || true
+		$SUDO service etcd stop >/dev/null 2>&1 || true
+	fi
+	log "installed ${missing[*]} in $(($(date +%s) - start))s"
+}
+
 missing=()
+if [ "${1:-}" = "--image" ]; then
+	command -v podman >/dev/null 2>&1 || missing+=(podman)
+	command -v runc >/dev/null 2>&1 || missing+=(runc)
+	[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+	command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+	install_missing
+	exit 0
+fi
+
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
 	missing+=(nginx-extras)
 elif [ ! -f /usr/share/nginx/modules/ngx_http_lua_module.so ] && [ ! -f /usr/lib/nginx/modules/ngx_http_lua_module.so ]; then
@@ -77,20 +111,5 @@ if ! command -v pcre2test >/dev/null 2>&1; then
 	missing+=(pcre2-utils)
 fi
 
-if [ "${#missing[@]}" -eq 0 ]; then
-	exit 0
-fi
+install_missing
 
-SUDO=$(need_root "${missing[@]}")
-start=$(date +%s)
-log "installing ${missing[*]} (apt-get update first)"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts the packaged nginx service where an init system runs; the
-# tests run their own nginx and etcd, so stop the packaged ones if they started.
-if command -v service >/dev/null 2>&1; then
-	$SUDO service nginx stop >/dev/null 2>&1 || true
-	$SUDO service etcd stop >/dev/null 2>&1 || true
-fi
-log "installed ${missing[*]} in $(( $(date +%s) - start ))s"

@@ -36,7 +36,7 @@ func freePort(t *testing.T) string {
 // 503 everywhere and generation 0 on the internal socket.
 func TestBootstrapServes503(t *testing.T) {
 	bin := nginxtest.Binary(t)
-	raw, err := os.ReadFile("etc/portico/bootstrap.conf")
+	raw, err := os.ReadFile("usr/share/portico/bootstrap.conf")
 	require.NoError(t, err)
 	dir := t.TempDir()
 	httpPort := freePort(t)

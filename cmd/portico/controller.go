@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -182,7 +183,7 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	}
 	resolveModSecurity(&modelOpts, log)
 	resolveHeadersMore(&modelOpts, log)
-	balancer, err := resolveBalancer(ctx, f.nginxProbe(), f.model.balancer, &modelOpts, log)
+	balancer, err := resolveBalancer(ctx, f.nginxProbe(modelOpts.Global.RuntimeDir), f.model.balancer, &modelOpts, log)
 	if err != nil {
 		return err
 	}
@@ -357,9 +358,10 @@ func removeStaleTemps(d *nginx.Driver, log *slog.Logger) {
 	}
 }
 
-// nginxProbe is what the Lua probes need to run nginx -t.
-func (f controllerFlags) nginxProbe() nginx.Options {
-	return nginx.Options{Binary: f.nginxBinary, TestTimeout: f.testTimeout}
+// nginxProbe is what the Lua probes need to run nginx -t; their files go
+// under the runtime directory, as the Pod's root filesystem is read-only.
+func (f controllerFlags) nginxProbe(runtimeDir string) nginx.Options {
+	return nginx.Options{Binary: f.nginxBinary, TestTimeout: f.testTimeout, Prefix: runtimeDir}
 }
 
 // balancerStore returns, for the Lua balancer, where its data goes and the
@@ -374,7 +376,7 @@ func balancerStore(f controllerFlags, balancer string, g model.Global, log *slog
 	if f.template == "" {
 		// The built-in template's copy for nginx -t leaves the Lua
 		// module out (much faster); the probe checks that part.
-		checkLua = luaChecker(f.nginxProbe(), g)
+		checkLua = luaChecker(f.nginxProbe(g.RuntimeDir), g)
 	}
 	dyn := nginx.NewDynamic("http://nginx"+nginx.DynamicPath, g.InternalSocket)
 	if err := dyn.KeepSeed(filepath.Join(g.RuntimeDir, nginx.SeedFile), log); err != nil {
@@ -496,7 +498,7 @@ func prepareDirs(f controllerFlags) (model.Options, string, error) {
 		if err := os.MkdirAll(dir, 0o711); err != nil {
 			return model.Options{}, "", fmt.Errorf("creating %s: %w", dir, err)
 		}
-		if err := os.Chmod(dir, 0o711); err != nil {
+		if err := chmodOwnDir(dir, 0o711); err != nil {
 			return model.Options{}, "", fmt.Errorf("creating %s: %w", dir, err)
 		}
 	}
@@ -506,7 +508,7 @@ func prepareDirs(f controllerFlags) (model.Options, string, error) {
 	if err := os.MkdirAll(internalDir, 0o700); err != nil {
 		return model.Options{}, "", fmt.Errorf("creating %s: %w", internalDir, err)
 	}
-	if err := os.Chmod(internalDir, 0o700); err != nil {
+	if err := chmodOwnDir(internalDir, 0o700); err != nil {
 		return model.Options{}, "", fmt.Errorf("creating %s: %w", internalDir, err)
 	}
 	if err := writeDefaultCertificate(defaultCert); err != nil {
@@ -670,4 +672,24 @@ func (m multiFindings) Findings(f []model.Finding) {
 	for _, r := range m {
 		r.Findings(f)
 	}
+}
+
+// chmodOwnDir sets dir's mode, except on a directory another user owns that
+// refuses the change: the Pod's emptyDirs (/etc/portico, /tmp/portico) are
+// mount points the kubelet makes root-owned and 0777, which the controller,
+// running as uid 101, may use but not chmod. The directories it creates
+// itself under them still get their mode.
+func chmodOwnDir(dir string, mode os.FileMode) error {
+	err := os.Chmod(dir, mode)
+	if err == nil || !errors.Is(err, fs.ErrPermission) {
+		return err
+	}
+	fi, serr := os.Stat(dir)
+	if serr != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return nil
+	}
+	return err
 }

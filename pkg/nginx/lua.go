@@ -34,9 +34,11 @@ type LuaProbe struct {
 // list of modules to load, and returns the first that passes. opts gives
 // the binary and the deadline of each nginx -t. An nginx -t that ran past
 // its deadline ends the search: it says nothing about the modules, and
-// each further candidate would hang as long.
+// each further candidate would hang as long. The probe's files go under
+// opts.Prefix (the runtime directory) when set: in the Pod the root
+// filesystem, /tmp included, is read-only.
 func DetectLua(ctx context.Context, opts Options, luaDir string, candidates [][]string) LuaProbe {
-	dir, err := os.MkdirTemp("", "portico-lua-probe-")
+	dir, err := os.MkdirTemp(opts.Prefix, "portico-lua-probe-")
 	if err != nil {
 		return LuaProbe{Err: fmt.Errorf("probing for the Lua module: %w", err)}
 	}
