@@ -3,8 +3,6 @@
 package local
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"regexp"
 	"sync"
@@ -48,22 +46,11 @@ func TestExternalAuthAnnotations(t *testing.T) {
 		}),
 	}})
 	get := func(token string) framework.Response {
-		req, err := http.NewRequest(http.MethodGet, "http://placeholder.invalid/page?x=1", nil)
-		require.NoError(t, err)
-		req.Host = "app.example.com"
+		var header map[string]string
 		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
+			header = map[string]string{"Authorization": "Bearer " + token}
 		}
-		resp, err := c.Client.Do(req)
-		require.NoError(t, err)
-		defer func() { _ = resp.Body.Close() }()
-		body, _ := io.ReadAll(resp.Body)
-		r := framework.Response{Status: resp.StatusCode, Header: resp.Header, Body: string(body)}
-		var e framework.EchoReply
-		if json.Unmarshal(body, &e) == nil && e.Service != "" {
-			r.Echo = &e
-		}
-		return r
+		return authRequest(t, c, "app.example.com", "/page?x=1", header)
 	}
 	require.Eventually(t, func() bool { return get("good").Status == http.StatusOK }, framework.RouteTimeout, framework.PollInterval)
 	ok := get("good")
