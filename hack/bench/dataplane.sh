@@ -174,23 +174,7 @@ metadata:
 spec:
   controller: portico.dev/ingress-controller
 ---
-apiVersion: v1
-kind: Service
-metadata: {name: backend, namespace: default}
-spec:
-  ports: [{name: http, port: 80, targetPort: $BACKEND_PORT}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: backend-1
-  namespace: default
-  labels: {kubernetes.io/service-name: backend}
-addressType: IPv4
-ports: [{name: http, port: $BACKEND_PORT}]
-endpoints:
-- addresses: [127.0.0.1]
-  conditions: {ready: true}
+$(backend_manifests "$BACKEND_PORT")
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress

@@ -86,3 +86,27 @@ wait_200() {
 	done
 	die "http://127.0.0.1:$port$path (Host $host) did not answer 200 within ${seconds}s"
 }
+
+# backend_manifests PORT prints the Service "backend" and its EndpointSlice
+# (127.0.0.1:PORT) that the steps' Ingresses proxy to.
+backend_manifests() {
+	cat <<MANIFESTS
+apiVersion: v1
+kind: Service
+metadata: {name: backend, namespace: default}
+spec:
+  ports: [{name: http, port: 80, targetPort: $1}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: backend-1
+  namespace: default
+  labels: {kubernetes.io/service-name: backend}
+addressType: IPv4
+ports: [{name: http, port: $1}]
+endpoints:
+- addresses: [127.0.0.1]
+  conditions: {ready: true}
+MANIFESTS
+}
