@@ -107,11 +107,8 @@ const escapedRequestURI = "${escaped_request_uri}"
 // and asking without them could let requests through that it refuses.
 func (b *builder) extAuthExtras(ing *networkingv1.Ingress, ea annotations.ExternalAuth, auth *ExternalAuth, ep *AuthEndpoint) bool {
 	about := ingressRef(ing)
-	auth.AlwaysSetCookie = ea.AlwaysSetCookie
-	ep.RequestRedirect = ea.RequestRedirect
-	if ea.CacheKey != "" {
-		ep.Cache = &AuthCache{Key: authCacheKey(ing, ea.CacheKey), Valid: authCacheValid(ea.CacheDuration)}
-	} else if len(ea.CacheDuration) > 0 {
+	authAnswerSettings(ing, ea, auth, ep)
+	if ea.CacheKey == "" && len(ea.CacheDuration) > 0 {
 		b.ignored(about, ReasonIneffectiveAnnotation, "auth-cache-duration has no effect without auth-cache-key; auth answers are not cached")
 	}
 	if ea.Keepalive > 0 {

@@ -204,18 +204,19 @@ func (b *builder) useGlobalAuth(ing *networkingv1.Ingress, set annotations.Set, 
 	owner := globalAuthOwner()
 	auth, ep := externalAuth(owner, ga.Auth)
 	auth.Endpoint, ep.Path = globalAuthPath, globalAuthPath
-	globalAuthExtras(owner, ga.Auth, auth, ep)
+	authAnswerSettings(owner, ga.Auth, auth, ep)
 	policy.extAuth, policy.authEndpoint, policy.authExempt = auth, ep, ga.Exempt
 }
 
-// globalAuthExtras applies the global-auth-* keys beyond url, method,
-// signin and response-headers, as extAuthExtras does for an Ingress's.
-// The cache key is the stand-in owner's, so every server's global
+// authAnswerSettings applies the keys every external auth has beyond url,
+// method, signin and response-headers (cookie, redirect header, cache),
+// for an Ingress's own auth and for the global one. owner keys the cache:
+// for the global auth the stand-in owner, so every server's global
 // endpoint shares the cache of the one auth service, per host (as in
 // ingress-nginx); what the answer depends on must be in
 // global-auth-cache-key. ingress-nginx has no global keepalive or
 // proxy-set-headers keys.
-func globalAuthExtras(owner *networkingv1.Ingress, ea annotations.ExternalAuth, auth *ExternalAuth, ep *AuthEndpoint) {
+func authAnswerSettings(owner *networkingv1.Ingress, ea annotations.ExternalAuth, auth *ExternalAuth, ep *AuthEndpoint) {
 	auth.AlwaysSetCookie = ea.AlwaysSetCookie
 	ep.RequestRedirect = ea.RequestRedirect
 	if ea.CacheKey != "" {
