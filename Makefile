@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test unit lua-test lint demo fuzz bench reliability clean apiserver helm image image-test
+.PHONY: all build deps test unit lua-test lint demo fuzz bench reliability clean kube containerd helm image image-test
 
 all: build
 
@@ -18,11 +18,12 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l cmd pkg e2e templates rootfs); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# Every test, with real nginx and a real kube-apiserver. The REQUIRE
-# variables turn a missing prerequisite into a failure instead of a skip.
-# The API server and helm are built first (cached after the first time,
-# which takes minutes) so their builds do not eat into go test's timeout.
-test: deps lint lua-test apiserver helm ## install dependencies, lint and run every test, then fuzz for a bounded time
+# Every test, with real nginx, a real kube-apiserver, and the image run by a
+# real kubelet. The REQUIRE variables turn a missing prerequisite into a
+# failure instead of a skip. The Kubernetes binaries, containerd, helm and
+# the image are built first (cached after the first time, which takes
+# minutes) so their builds do not eat into go test's timeout.
+test: deps lint lua-test kube containerd helm image ## install dependencies, lint, build the image and run every test, then fuzz for a bounded time
 	PORTICO_REQUIRE_NGINX=1 PORTICO_REQUIRE_E2E=1 PORTICO_REQUIRE_HELM=1 $(GO) test -count=1 -race -timeout 30m ./...
 	$(MAKE) fuzz
 
@@ -32,8 +33,11 @@ test: deps lint lua-test apiserver helm ## install dependencies, lint and run ev
 lua-test: deps ## unit tests of the Lua balancer modules (busted under LuaJIT, no nginx)
 	cd rootfs/usr/share/portico/lua && luajit "$$(command -v busted)"
 
-apiserver: ## build kube-apiserver for the e2e suite (cached outside the repo)
-	@bash hack/build-apiserver.sh >/dev/null
+kube: ## build kube-apiserver, kubelet, kube-controller-manager and kube-scheduler for the e2e suites (cached outside the repo)
+	@bash hack/build-kube.sh >/dev/null
+
+containerd: ## build containerd v2 and its runc shim for the e2e node (cached outside the repo)
+	@bash hack/build-containerd.sh >/dev/null
 
 helm: ## build helm v4 for the chart's tests (cached outside the repo)
 	@bash hack/build-helm.sh >/dev/null
@@ -94,7 +98,7 @@ fuzz: ## run each fuzz test for its execution budget, or for FUZZTIME (e.g. 5m) 
 # convergence and endpoint churn on the real API server, data plane against
 # hand-written nginx, and with ModSecurity (none, base rules, OWASP CRS).
 # Prints one table and rewrites the results part of docs/benchmarks.md.
-bench: deps apiserver ## run every benchmark, print the table, update docs/benchmarks.md
+bench: deps kube ## run every benchmark, print the table, update docs/benchmarks.md
 	bash hack/bench/run.sh
 
 # The fault suite of issue 12 (e2e/local's TestFaults, as root: about 2

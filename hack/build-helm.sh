@@ -3,7 +3,7 @@
 # proxy) for the chart's tests, and prints the binary's path. helm's go.mod
 # has no replace directives, so `go install module@version` builds it as
 # released, with the version helm's own Makefile stamps in. The result is
-# cached outside the repository, as hack/build-apiserver.sh caches the API
+# cached outside the repository, as hack/build-kube.sh caches the Kubernetes
 # server: a second run prints the cached path at once. HELM_VERSION picks
 # another release.
 set -euo pipefail

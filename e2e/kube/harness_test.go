@@ -27,7 +27,7 @@ func TestHarnessAPIServerAnswers(t *testing.T) {
 	v, err := env.client.Discovery().ServerVersion()
 	require.NoError(t, err)
 	t.Logf("kube-apiserver %s at %s", v.GitVersion, env.apiURL)
-	// hack/build-apiserver.sh builds without version ldflags, so GitVersion
+	// hack/build-kube.sh builds without version ldflags, so GitVersion
 	// may read v0.0.0-master; that it answers is what counts.
 	assert.NotEmpty(t, v.GitVersion)
 	assert.NotEmpty(t, v.GoVersion)

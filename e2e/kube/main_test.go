@@ -26,8 +26,6 @@
 package kube
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -47,14 +45,6 @@ import (
 	"github.com/portico-ingress/portico/e2e/framework"
 )
 
-// Bounds of the setup. The first build of kube-apiserver takes 6-10 minutes
-// on 2 cores; afterwards the script prints its cached path at once.
-const (
-	apiserverBuildTimeout = 30 * time.Minute
-	etcdReadyTimeout      = 30 * time.Second
-	apiReadyTimeout       = 60 * time.Second
-)
-
 // environment is what TestMain set up for every test of the package.
 type environment struct {
 	// Suite holds the portico and nginx binaries, the children (etcd,
@@ -66,16 +56,16 @@ type environment struct {
 	// repoRoot is the module root (the scripts and packages are built from it).
 	repoRoot string
 
-	echoBinary      string
-	apiserverBinary string
+	echoBinary string
+	// kubeBinaries is the directory hack/build-kube.sh built kube-apiserver into.
+	kubeBinaries string
 
 	// porticoHelp is `portico controller --help`, for tests of flags that
 	// are still being written.
 	porticoHelp string
 
-	etcd      *framework.Process
-	etcdURL   string
-	apiserver *framework.Process
+	// controlPlane is etcd and kube-apiserver.
+	controlPlane *framework.ControlPlane
 	// apiURL is https://127.0.0.1:PORT of kube-apiserver.
 	apiURL string
 	// caPEM is the API server's serving certificate (self-signed, its own CA).
@@ -233,8 +223,8 @@ func (e *environment) setup() error {
 		})
 	}
 	do("kube-apiserver binary", func() error {
-		path, err := buildAPIServer(e.repoRoot)
-		e.apiserverBinary = path
+		dir, err := framework.KubeBinaries(e.repoRoot)
+		e.kubeBinaries = dir
 		return err
 	})
 	do("built portico", func() error {
@@ -253,7 +243,6 @@ func (e *environment) setup() error {
 		e.echoBinary = filepath.Join(e.dir, "echoserver")
 		return framework.GoBuild(e.repoRoot, e.echoBinary, "./e2e/echoserver")
 	})
-	do("etcd healthy", e.startEtcd)
 	do("network namespace ready", func() error {
 		ns, err := createNetns(name)
 		if ns != nil {
@@ -267,7 +256,7 @@ func (e *environment) setup() error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if err := e.startAPIServer(); err != nil {
+	if err := e.startControlPlane(); err != nil {
 		return err
 	}
 	return e.applyDeploy()
@@ -301,27 +290,4 @@ func (e *environment) teardown() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// buildAPIServer runs hack/build-apiserver.sh, which prints the binary's
-// path on stdout and its progress on stderr (forwarded, so CI shows a cold
-// build's progress).
-func buildAPIServer(root string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), apiserverBuildTimeout)
-	defer cancel()
-	var stdout bytes.Buffer
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "hack", "build-apiserver.sh"))
-	cmd.Dir = root
-	cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("hack/build-apiserver.sh: %w", err)
-	}
-	path := strings.TrimSpace(stdout.String())
-	if i := strings.LastIndexByte(path, '\n'); i >= 0 {
-		path = path[i+1:]
-	}
-	if st, err := os.Stat(path); err != nil || st.IsDir() {
-		return "", fmt.Errorf("hack/build-apiserver.sh printed %q, not a binary", stdout.String())
-	}
-	return path, nil
 }

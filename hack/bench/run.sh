@@ -25,7 +25,7 @@
 #                OWASP Core Rule Set, one Portico nginx, wrk (hack/bench)
 #
 # Needs what make test needs (root, nginx, etcd, the built kube-apiserver:
-# make bench runs make deps and make apiserver first) plus wrk.
+# make bench runs make deps and make kube first) plus wrk.
 #
 # Environment: BENCH_OUT (directory for the logs; default a new temporary
 # one), BENCH_DOC (default docs/benchmarks.md; empty to only print),

@@ -1,0 +1,9 @@
+//go:build linux
+
+package node
+
+import "testing"
+
+func TestNodeSmoke(t *testing.T) {
+	requireEnv(t)
+}
