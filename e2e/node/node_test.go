@@ -60,7 +60,7 @@ type node struct {
 	// InternalIP and the API server's address.
 	nodeIP string
 
-	cp                                       *framework.ControlPlane
+	cp                                      *framework.ControlPlane
 	containerd, kubelet, manager, scheduler *framework.Process
 	// dnat is the rule that sends the "kubernetes" Service to the API server.
 	dnat []string
