@@ -481,6 +481,18 @@ func (c *Controller) MetricSum(t testing.TB, name string, labels map[string]stri
 	return sum
 }
 
+// SumSeries adds up the samples of metric name whose labels hold want,
+// and says whether there was any.
+func SumSeries(series []Series, name string, want map[string]string) (sum float64, found bool) {
+	for _, s := range series {
+		if s.Name == name && hasLabels(s.Labels, want) {
+			sum += s.Value
+			found = true
+		}
+	}
+	return sum, found
+}
+
 // hasLabels reports whether a Prometheus label list (`a="x",b="y"`) holds all want.
 func hasLabels(list string, want map[string]string) bool {
 	for k, v := range want {

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -406,37 +405,26 @@ func (n *node) waitReady() error {
 	})
 }
 
-// stop deletes every Pod at once and waits until their containers are
-// gone, then stops the kubelet, the controller-manager and the scheduler
-// before the API server (which otherwise waits a minute for their
-// watches), and containerd.
+// stop stops the kubelet, the controller-manager and the scheduler, then
+// kills every container (nothing of the node is kept, so nothing needs a
+// graceful end, and a kubelet takes long to tear Pods down), then stops
+// containerd and kills the API server, whose graceful stop would wait for
+// the watches of the controllers it no longer hears from.
 func (n *node) stop() error {
 	var errs []error
-	if n.cp != nil && n.cp.APIServer != nil && n.cp.APIServer.Alive() && n.kubelet != nil && n.kubelet.Alive() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		zero := int64(0)
-		pods, err := n.client().CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
-		if err == nil {
-			for _, p := range pods.Items {
-				err := n.client().CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
-				if err != nil && !apierrors.IsNotFound(err) {
-					errs = append(errs, err)
-				}
-			}
-		}
-		cancel()
-		deadline := time.Now().Add(30 * time.Second)
-		for len(podProcesses()) > 0 && time.Now().Before(deadline) {
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
 	for _, p := range []*framework.Process{n.kubelet, n.manager, n.scheduler} {
 		if p != nil {
 			errs = append(errs, p.Stop())
 		}
 	}
+	for _, pid := range podProcesses() {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
 	if n.containerd != nil {
 		errs = append(errs, n.containerd.Stop())
+	}
+	if n.cp != nil && n.cp.APIServer != nil {
+		errs = append(errs, n.cp.KillAPIServer())
 	}
 	return errors.Join(errs...)
 }
