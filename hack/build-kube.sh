@@ -17,10 +17,14 @@ STAGING_VERSION=${STAGING_VERSION:-v0.${KUBE_VERSION#v1.}}
 CACHE=${PORTICO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/portico}
 OUT="$CACHE/kube-$KUBE_VERSION"
 BINARIES="kube-apiserver kubelet kube-controller-manager kube-scheduler"
+# RECIPE changes when the way the binaries are built changes, so a cache
+# built the old way is rebuilt (2: version stamped, as helm checks it).
+RECIPE=2
 
 log() { printf 'build-kube: %s\n' "$*" >&2; }
 
 complete() {
+	[ "$(cat "$OUT/recipe" 2>/dev/null)" = "$RECIPE" ] || return 1
 	for b in $BINARIES; do
 		[ -x "$OUT/$b" ] || return 1
 	done
@@ -84,11 +88,21 @@ for b in $BINARIES; do
 	pkgs="$pkgs k8s.io/kubernetes/cmd/$b"
 done
 mkdir -p "$work/bin"
+# The version the servers report (kubectl version, helm's kubeVersion
+# check), stamped the way Kubernetes' hack/lib/version.sh does.
+minor=${KUBE_VERSION#v1.}
+minor=${minor%%.*}
+ldflags=""
+for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+	ldflags="$ldflags -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+done
 # shellcheck disable=SC2086 # pkgs is a list of package paths
-(cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -o "$work/bin/" $pkgs)
+(cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$work/bin/" $pkgs)
+rm -rf "$OUT"
 mkdir -p "$OUT"
 for b in $BINARIES; do
 	mv "$work/bin/$b" "$OUT/$b"
 done
+echo "$RECIPE" >"$OUT/recipe"
 log "built $BINARIES into $OUT in $(( $(date +%s) - start ))s"
 echo "$OUT"

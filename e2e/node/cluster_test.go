@@ -129,10 +129,15 @@ func createEcho(t testing.TB, namespace, name string, n int32) {
 	}, "Service %s/%s never had %d ready endpoints", namespace, name, n)
 }
 
-// createIngress routes host to service:80 through Portico's class.
+// createIngress routes host to service:80 through deploy/'s class.
 func createIngress(t testing.TB, namespace, name, host, service string) {
 	t.Helper()
-	class := porticoClass
+	ingressOfClass(t, namespace, name, host, service, porticoClass)
+}
+
+// ingressOfClass routes host to service:80 through the IngressClass class.
+func ingressOfClass(t testing.TB, namespace, name, host, service, class string) {
+	t.Helper()
 	prefix := networkingv1.PathTypePrefix
 	ing := &networkingv1.Ingress{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
