@@ -15,20 +15,18 @@ ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/portico ./cmd/portico
 
 FROM debian:bookworm-slim
-# Both containers run as uid 101, as ingress-nginx's do: the controller
-# signals the nginx master because they are the same user (no CAP_KILL), and
-# nginx binds 80 and 443 with CAP_NET_BIND_SERVICE, the only capability the
-# Pod adds (to both containers: the controller runs this nginx for nginx -t,
-# and a binary with a file capability cannot run where it is not granted).
-# The file capability on nginx is what makes it effective for a non-root
-# process: the runtime puts the added capability in the permitted set, and
-# exec keeps only what the file grants (allowPrivilegeEscalation: false
-# still holds, as nothing beyond the permitted set is gained).
+# Both containers run as uid 101, as ingress-nginx's do, with no capability
+# at all: the controller signals the nginx master because they are the same
+# user (no CAP_KILL), and nginx binds 80 and 443 because the Pod sets the
+# namespaced sysctl net.ipv4.ip_unprivileged_port_start=0. No file
+# capability: under a kubelet, allowPrivilegeEscalation: false (no_new_privs)
+# and the shell that starts nginx keep one from ever taking effect, and a
+# binary with one cannot even be executed where the capability is not in
+# the bounding set.
 RUN groupadd --system --gid 101 portico \
  && useradd --system --uid 101 --gid 101 --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin portico \
  && apt-get update \
- && apt-get install -y --no-install-recommends nginx-extras lua-cjson libnginx-mod-http-headers-more-filter libnginx-mod-http-modsecurity modsecurity-crs ca-certificates libcap2-bin \
- && setcap cap_net_bind_service=+ep /usr/sbin/nginx \
+ && apt-get install -y --no-install-recommends nginx-extras lua-cjson libnginx-mod-http-headers-more-filter libnginx-mod-http-modsecurity modsecurity-crs ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && rm -f /etc/nginx/sites-enabled/default \
  && mkdir -p /etc/portico /tmp/portico \

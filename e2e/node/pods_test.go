@@ -4,7 +4,12 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -12,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -24,14 +30,20 @@ import (
 
 // TestDeployPodReadyAfterFirstConfig applies deploy/ and watches its Pods
 // come up: each is Ready only once its nginx serves the Ingresses there
-// already are, so the first request after Ready is routed.
+// already are, so the first request after Ready is routed. A Deployment an
+// earlier test made is deleted first, so the Pods start from nothing.
 func TestDeployPodReadyAfterFirstConfig(t *testing.T) {
 	requireEnv(t)
 	ensureShop(t)
 	c := env.node.client()
-	_, err := c.AppsV1().Deployments(porticoNamespace).Get(ctx(t), "portico", metav1.GetOptions{})
+	err := c.AppsV1().Deployments(porticoNamespace).Delete(ctx(t), "portico", metav1.DeleteOptions{})
 	if err == nil {
-		t.Skip("deploy/ was applied by an earlier test; this one needs to see its Pods start")
+		framework.EventuallyWithin(t, rolloutTimeout, func() bool {
+			pods, err := c.CoreV1().Pods(porticoNamespace).List(ctx(t), metav1.ListOptions{LabelSelector: porticoSelector})
+			return err == nil && len(pods.Items) == 0
+		}, "the earlier Deployment's Pods never went away")
+	} else {
+		require.True(t, apierrors.IsNotFound(err), "deleting the Deployment: %v", err)
 	}
 	applied := deployPortico(t)
 
@@ -254,4 +266,70 @@ func TestPodDeletionDrains(t *testing.T) {
 	for _, p := range readyPods(t, porticoNamespace, porticoSelector) {
 		assert.NotEqual(t, victim.Name, p.Name)
 	}
+}
+
+// TestPodContainersUnprivileged reads, on the host, what the kernel says of
+// the first process of each container of a running Pod (nginx's master, and
+// the controller): uid and gid 101 (the image's user), no_new_privs, no
+// capability in any set, not even the bounding set, and a read-only root
+// filesystem. nginx still serves on port 80: the Pod's network namespace
+// lets any user bind it (the sysctl deploy/ sets).
+func TestPodContainersUnprivileged(t *testing.T) {
+	requireEnv(t)
+	pods := ensurePortico(t)
+	p := &pods[0]
+	for _, name := range []string{"nginx", "controller"} {
+		pid := containerPID(t, p, name)
+		status := procStatus(t, pid)
+		assert.Equal(t, "101\t101\t101\t101", status["Uid"], "%s: uids", name)
+		assert.Equal(t, "101\t101\t101\t101", status["Gid"], "%s: gids", name)
+		assert.Equal(t, "1", status["NoNewPrivs"], "%s: no_new_privs", name)
+		for _, set := range []string{"CapBnd", "CapPrm", "CapEff", "CapInh", "CapAmb"} {
+			assert.Zero(t, capSet(t, status[set]), "%s: %s", name, set)
+		}
+		assert.True(t, rootReadOnly(t, pid), "%s: the root filesystem is writable", name)
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", containerPID(t, p, "nginx")))
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(cmdline), "nginx: master process"), "the nginx container's first process is %q", cmdline)
+	resp, err := podGet(p.Status.PodIP, 80, shopHost, "/")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.Status, "%s", resp)
+}
+
+// procStatus reads /proc/PID/status as name → value.
+func procStatus(t testing.TB, pid int) map[string]string {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err)
+	fields := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			fields[k] = strings.TrimSpace(v)
+		}
+	}
+	return fields
+}
+
+// capSet parses a capability mask of /proc/PID/status.
+func capSet(t testing.TB, hex string) uint64 {
+	t.Helper()
+	v, err := strconv.ParseUint(hex, 16, 64)
+	require.NoError(t, err, "capability mask %q", hex)
+	return v
+}
+
+// rootReadOnly reports whether the process's / is mounted read-only.
+func rootReadOnly(t testing.TB, pid int) bool {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 5 && f[4] == "/" {
+			return slices.Contains(strings.Split(f[5], ","), "ro")
+		}
+	}
+	t.Fatalf("no / in /proc/%d/mountinfo", pid)
+	return false
 }

@@ -79,9 +79,9 @@ app.kubernetes.io/component: controller
 {{/*
 The security context both containers of the controller Pod share: never
 root, read-only root filesystem, no privilege escalation, every capability
-dropped. The nginx container adds NET_BIND_SERVICE (ports below 1024) in
-its own template; nothing else is ever added. These are not values: a
-values file cannot weaken them.
+dropped and none added (nginx binds ports below 1024 through the Pod's
+net.ipv4.ip_unprivileged_port_start sysctl). These are not values: a values
+file cannot weaken them.
 */}}
 {{- define "portico.securityContext" -}}
 {{- if eq (int .Values.controller.image.runAsUser) 0 -}}
