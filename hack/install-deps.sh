@@ -12,7 +12,8 @@
 # builds the Dockerfile with its buildah library), runc (podman's default
 # runtime, crun, refuses hybrid cgroup hosts), the CNI plugins for the build's
 # and the smoke test's networks, and debootstrap (hack/image-base.sh makes the
-# base images locally when no registry is reachable).
+# base images locally when no registry is reachable). e2e/node runs its Pods
+# with the same runc and CNI plugins, and iptables for its one DNAT rule.
 set -euo pipefail
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
@@ -53,6 +54,7 @@ if [ "${1:-}" = "--image" ]; then
 	command -v runc >/dev/null 2>&1 || missing+=(runc)
 	[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
 	command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+	command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || missing+=(iptables)
 	install_missing
 	exit 0
 fi
