@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/portico-ingress/portico/e2e/framework"
+	"github.com/portico-ingress/portico/pkg/events"
 )
 
 // The tests of this file share deploy/'s Deployment and run in file
@@ -119,6 +120,13 @@ func TestIngressChangeServedAcrossContainers(t *testing.T) {
 		for _, s := range now.Status.ContainerStatuses {
 			assert.Zero(t, s.RestartCount, "container %s of %s restarted", s.Name, p.Name)
 		}
+		// Each reload is an Event on the Pod itself, found through its UID.
+		framework.EventuallyWithin(t, 30*time.Second, func() bool {
+			list, err := c.CoreV1().Events(p.Namespace).List(ctx(t), metav1.ListOptions{
+				FieldSelector: "involvedObject.uid=" + string(p.UID) + ",reason=" + events.ReasonReload,
+			})
+			return err == nil && len(list.Items) > 0 && list.Items[0].InvolvedObject.Kind == "Pod"
+		}, "no %s Event on Pod %s", events.ReasonReload, p.Name)
 	}
 }
 
