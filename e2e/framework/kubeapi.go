@@ -31,30 +31,39 @@ import (
 // binaries takes about 11 minutes on 2 cores; afterwards hack/build-kube.sh
 // prints its cached directory at once.
 const (
+	// KubeBuildTimeout bounds a cached build script's run.
 	KubeBuildTimeout = 30 * time.Minute
 	etcdReadyTimeout = 30 * time.Second
 	apiReadyTimeout  = 60 * time.Second
 )
 
-// KubeBinaries runs hack/build-kube.sh, which prints the directory holding
-// kube-apiserver, kubelet, kube-controller-manager and kube-scheduler on
-// stdout and its progress on stderr (forwarded, so CI shows a cold build).
+// KubeBinaries runs hack/build-kube.sh and returns the directory holding
+// kube-apiserver, kubelet, kube-controller-manager and kube-scheduler.
 func KubeBinaries(root string) (string, error) {
+	return CachedBuild(root, "build-kube.sh", "kube-apiserver")
+}
+
+// CachedBuild runs hack/SCRIPT, one of the scripts that build a tool once
+// and cache it outside the repository, and returns the directory it prints
+// on stdout, which must hold want. Its progress on stderr is forwarded, so
+// CI shows a cold build's.
+func CachedBuild(root, script, want string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), KubeBuildTimeout)
 	defer cancel()
 	var stdout bytes.Buffer
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "hack", "build-kube.sh"))
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "hack", script))
 	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("hack/build-kube.sh: %w", err)
+		return "", fmt.Errorf("hack/%s: %w", script, err)
 	}
-	dir := strings.TrimSpace(stdout.String())
-	if i := strings.LastIndexByte(dir, '\n'); i >= 0 {
-		dir = dir[i+1:]
+	fields := strings.Fields(stdout.String())
+	if len(fields) == 0 {
+		return "", fmt.Errorf("hack/%s printed nothing", script)
 	}
-	if st, err := os.Stat(filepath.Join(dir, "kube-apiserver")); err != nil || st.IsDir() {
-		return "", fmt.Errorf("hack/build-kube.sh printed %q, not a directory holding kube-apiserver", stdout.String())
+	dir := fields[len(fields)-1]
+	if st, err := os.Stat(filepath.Join(dir, want)); err != nil || st.IsDir() {
+		return "", fmt.Errorf("hack/%s printed %q, not a directory holding %s", script, stdout.String(), want)
 	}
 	return dir, nil
 }

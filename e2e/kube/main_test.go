@@ -30,12 +30,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -111,56 +109,16 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	if os.Getenv("PORTICO_E2E") == "0" {
-		skipReason = "PORTICO_E2E=0"
-		fmt.Fprintln(os.Stderr, "e2e/kube: skipping the suite:", skipReason)
-		return m.Run()
-	}
-	if reason := missingPrerequisite(); reason != "" {
-		if os.Getenv("PORTICO_REQUIRE_E2E") != "" {
-			fmt.Fprintf(os.Stderr, "e2e/kube: FAIL: %s (PORTICO_REQUIRE_E2E is set; run hack/install-deps.sh as root)\n", reason)
-			return 1
-		}
-		skipReason = reason + " (set PORTICO_REQUIRE_E2E=1 to make this a failure)"
-		fmt.Fprintln(os.Stderr, "e2e/kube: skipping the suite:", skipReason)
-		return m.Run()
-	}
-
 	e := &environment{Suite: framework.Suite{Children: framework.NewSupervisor(), Ports: &framework.Ports{}}}
-	var teardownOnce sync.Once
-	teardown := func() {
-		teardownOnce.Do(func() {
-			start := time.Now()
-			if err := e.teardown(); err != nil {
-				fmt.Fprintln(os.Stderr, "e2e/kube: teardown:", err)
-			}
-			fmt.Fprintf(os.Stderr, "e2e/kube: teardown took %s\n", time.Since(start).Round(time.Millisecond))
-		})
-	}
-	// Deferred calls also run while a panic of this goroutine unwinds.
-	defer teardown()
-
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(signals)
-	go func() {
-		sig, ok := <-signals
-		if !ok {
-			return
-		}
-		fmt.Fprintf(os.Stderr, "e2e/kube: got %s, tearing down\n", sig)
-		teardown()
-		os.Exit(1)
-	}()
-
-	start := time.Now()
-	if err := e.setup(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e/kube: setup failed:", err)
-		return 1
-	}
-	fmt.Fprintf(os.Stderr, "e2e/kube: setup took %s\n", time.Since(start).Round(time.Millisecond))
-	env = e
-	return m.Run()
+	return framework.SuiteMain{
+		Name:     "e2e/kube",
+		Hint:     "run hack/install-deps.sh as root",
+		Missing:  missingPrerequisite,
+		Setup:    e.setup,
+		Teardown: e.teardown,
+		Skip:     func(reason string) { skipReason = reason },
+		Ready:    func() { env = e },
+	}.Run(m)
 }
 
 // missingPrerequisite names what this machine lacks to run the suite, or "".

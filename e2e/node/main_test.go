@@ -35,12 +35,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -102,62 +100,21 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	if os.Getenv("PORTICO_E2E") == "0" {
-		skipReason = "PORTICO_E2E=0"
-		fmt.Fprintln(os.Stderr, "e2e/node: skipping the suite:", skipReason)
-		return m.Run()
-	}
-	if reason := missingPrerequisite(); reason != "" {
-		if os.Getenv("PORTICO_REQUIRE_E2E") != "" {
-			fmt.Fprintf(os.Stderr, "e2e/node: FAIL: %s (PORTICO_REQUIRE_E2E is set; run `make image` and hack/install-deps.sh as root)\n", reason)
-			return 1
-		}
-		skipReason = reason + " (set PORTICO_REQUIRE_E2E=1 to make this a failure)"
-		fmt.Fprintln(os.Stderr, "e2e/node: skipping the suite:", skipReason)
-		return m.Run()
-	}
-
 	e := &environment{Suite: framework.Suite{Children: framework.NewSupervisor(), Ports: &framework.Ports{}}}
-	var teardownOnce sync.Once
-	teardown := func() {
-		teardownOnce.Do(func() {
-			start := time.Now()
-			if err := e.teardown(); err != nil {
-				fmt.Fprintln(os.Stderr, "e2e/node: teardown:", err)
+	return framework.SuiteMain{
+		Name:     "e2e/node",
+		Hint:     "run `make image` and hack/install-deps.sh as root",
+		Missing:  missingPrerequisite,
+		Setup:    e.setup,
+		Teardown: e.teardown,
+		Skip:     func(reason string) { skipReason = reason },
+		Ready:    func() { env = e },
+		Diagnose: func() {
+			if e.node != nil {
+				fmt.Fprint(os.Stderr, e.node.logTails())
 			}
-			fmt.Fprintf(os.Stderr, "e2e/node: teardown took %s\n", time.Since(start).Round(time.Millisecond))
-		})
-	}
-	defer teardown()
-
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(signals)
-	go func() {
-		sig, ok := <-signals
-		if !ok {
-			return
-		}
-		fmt.Fprintf(os.Stderr, "e2e/node: got %s, tearing down\n", sig)
-		teardown()
-		os.Exit(1)
-	}()
-
-	start := time.Now()
-	if err := e.setup(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e/node: setup failed:", err)
-		if e.node != nil {
-			fmt.Fprint(os.Stderr, e.node.logTails())
-		}
-		return 1
-	}
-	fmt.Fprintf(os.Stderr, "e2e/node: setup took %s\n", time.Since(start).Round(time.Millisecond))
-	env = e
-	code := m.Run()
-	if code != 0 {
-		fmt.Fprint(os.Stderr, e.node.logTails())
-	}
-	return code
+		},
+	}.Run(m)
 }
 
 // missingPrerequisite names what this machine lacks to run the suite, or "".
@@ -236,7 +193,7 @@ func (e *environment) setup() error {
 		return err
 	})
 	do("containerd binaries", func() error {
-		d, err := containerdBinaries(e.repoRoot)
+		d, err := framework.CachedBuild(e.repoRoot, "build-containerd.sh", "containerd")
 		e.node.containerdBin = d
 		return err
 	})

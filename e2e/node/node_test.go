@@ -417,7 +417,7 @@ func (n *node) stop() error {
 			errs = append(errs, p.Stop())
 		}
 	}
-	for _, pid := range podProcesses() {
+	for _, pid := range containerProcesses(n.dir) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	if n.containerd != nil {
@@ -444,33 +444,38 @@ func (n *node) logTails() string {
 	return b.String()
 }
 
-// podProcesses lists the processes in the kubelet's Pod cgroups.
-func podProcesses() []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
+// containerProcesses lists the containers' processes of the node of dir:
+// the descendants of its containerd shims (a shim is the subreaper of its
+// containers), which name dir in their command lines. Processes of any
+// other container runtime on the machine are not among them.
+func containerProcesses(dir string) []int {
+	procs := framework.Processes()
+	children := map[int][]int{}
+	var todo []int
+	for _, p := range procs {
+		children[p.PPID] = append(children[p.PPID], p.PID)
+		if strings.Contains(p.Cmdline, "containerd-shim") && strings.Contains(p.Cmdline, dir) {
+			todo = append(todo, p.PID)
+		}
 	}
 	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cgroup"))
-		if err == nil && bytes.Contains(raw, []byte("/kubepods")) {
-			pids = append(pids, pid)
-		}
+	for len(todo) > 0 {
+		pid := todo[0]
+		todo = todo[1:]
+		kids := children[pid]
+		pids = append(pids, kids...)
+		todo = append(todo, kids...)
 	}
 	return pids
 }
 
 // cleanNode removes whatever the node of dir left, whether its run is
-// tearing down or died: the Pods' processes, containerd's shims, the
+// tearing down or died: the containers' processes, containerd's shims, the
 // mounts under dir, the Pod cgroups, the DNAT rule, kubelet iptables
 // chains, the bridge, and dir itself. It is idempotent.
 func cleanNode(dir string) error {
 	pid := runPID(dir)
-	for _, p := range podProcesses() {
+	for _, p := range containerProcesses(dir) {
 		_ = syscall.Kill(p, syscall.SIGKILL)
 	}
 	// Shims and any node component still running name dir in their
@@ -548,7 +553,8 @@ func unmountUnder(dir string) error {
 }
 
 // removePodCgroups removes the kubelet's kubepods cgroups in every
-// hierarchy, children first. Only one node runs on a machine at a time.
+// hierarchy, children first. Only one node runs on a machine at a time; a
+// cgroup still in use (another kubelet's) is not empty and stays.
 func removePodCgroups() {
 	roots, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods")
 	if st, err := os.Stat("/sys/fs/cgroup/kubepods"); err == nil && st.IsDir() {
@@ -671,27 +677,4 @@ func run(name string, args ...string) error {
 		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, bytes.TrimSpace(out))
 	}
 	return nil
-}
-
-// containerdBinaries runs hack/build-containerd.sh and returns the
-// directory it prints.
-func containerdBinaries(root string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), framework.KubeBuildTimeout)
-	defer cancel()
-	var stdout bytes.Buffer
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "hack", "build-containerd.sh"))
-	cmd.Dir = root
-	cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("hack/build-containerd.sh: %w", err)
-	}
-	fields := strings.Fields(stdout.String())
-	if len(fields) == 0 {
-		return "", errors.New("hack/build-containerd.sh printed nothing")
-	}
-	dir := fields[len(fields)-1]
-	if _, err := os.Stat(filepath.Join(dir, "containerd")); err != nil {
-		return "", fmt.Errorf("hack/build-containerd.sh printed %q: %w", dir, err)
-	}
-	return dir, nil
 }
