@@ -45,8 +45,8 @@ helm: ## build helm v4 for the chart's tests (cached outside the repo)
 # The container image, from the Dockerfile, with Debian's podman (installed
 # by hack/install-deps.sh --image). Where no registry is reachable the base
 # images are made locally (debootstrap, cached in PORTICO_CACHE and podman's
-# store): the first time about 6 minutes for them and 15 for the build on 2
-# loaded cores; after that about 10 s with nothing changed, 40 s after a code
+# store): the first time about 1.5 minutes for them and 5 for the build on 2
+# idle cores; after that about 10 s with nothing changed, 40-75 s after a
 # change (the build stage's Go cache is kept in PORTICO_CACHE/image/go-build).
 IMAGE ?= localhost/portico:latest
 
