@@ -343,16 +343,23 @@ func (c *Controller) TryReloads() ([]ReloadEvent, error) {
 	return events, nil
 }
 
-// Generation returns the generation of the newest reload attempt (0: none).
-// Every attempt gets the next number, so the difference of two readings
-// counts reload attempts whatever the size of the history.
+// Generation returns the generation of the newest reload attempt. Every
+// attempt gets the next number, so the difference of two readings counts
+// reload attempts whatever the size of the history. Tests read it once
+// nginx serves, and nginx serves a new configuration a moment before the
+// controller has verified and recorded the reload: it waits (at most
+// ReloadTimeout) until the first attempt is on record, so a baseline is
+// never a 0 read too early (a make test flake).
 func (c *Controller) Generation(t testing.TB) uint64 {
 	t.Helper()
-	events := c.Reloads(t)
-	if len(events) == 0 {
-		return 0
-	}
-	return events[0].Generation
+	var gen uint64
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		events, err := c.TryReloads()
+		require.NoError(ct, err)
+		require.NotEmpty(ct, events, "no reload on record yet")
+		gen = events[0].Generation
+	}, ReloadTimeout, PollInterval)
+	return gen
 }
 
 // WaitReload waits for a reload attempt newer than generation after and
