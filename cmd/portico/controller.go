@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/portico-ingress/portico/pkg/certs"
+	"github.com/portico-ingress/portico/pkg/compat"
 	"github.com/portico-ingress/portico/pkg/controller"
 	"github.com/portico-ingress/portico/pkg/events"
 	"github.com/portico-ingress/portico/pkg/ingressstatus"
@@ -193,7 +194,9 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	}
 	ngx := newNginx(f, &modelOpts, configDir, log.With("component", "nginx"))
 	removeStaleTemps(ngx.driver, log)
-	out := newOutputs(log, ngx, balancer, f.history, started)
+	pod := podIdentity()
+	out := newOutputs(log, ngx, balancer, f.history, started,
+		compat.Controller{Namespace: pod.Namespace, Class: f.model.controllerClass, Pod: pod.Name})
 	dynamic, checkLua, err := balancerStore(f, balancer, modelOpts.Global, log.With("component", "nginx"))
 	if err != nil {
 		return err
@@ -268,7 +271,7 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	}
 	if in.client != nil {
 		tasks = append(tasks, func(ctx context.Context) error {
-			return runLeaderElection(ctx, in.client, f.cluster, podIdentity(), in.updater, log.With("component", "leader"))
+			return runLeaderElection(ctx, in.client, f.cluster, pod, in.updater, out.leader, log.With("component", "leader"))
 		})
 	}
 	result := runAll(ctx, log, tasks)
@@ -299,9 +302,15 @@ type outputs struct {
 	pushes   *reload.PushMetrics
 	// expiry is portico_certificate_expiry_timestamp_seconds of the live config.
 	expiry *certs.ExpiryMetrics
+	// leader is the leader election status the elector reports, for
+	// nginx_ingress_controller_leader_election_status.
+	leader *compat.Leadership
 }
 
-func newOutputs(log *slog.Logger, ngx nginxParts, balancer string, historySize int, started time.Time) outputs {
+// newOutputs builds the registry with Portico's portico_* series and, for
+// dashboards and alerts written for ingress-nginx, its controller series
+// (named for ctl) derived from the same state.
+func newOutputs(log *slog.Logger, ngx nginxParts, balancer string, historySize int, started time.Time, ctl compat.Controller) outputs {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		// Counted from /proc at scrape time: old workers that outlive
@@ -310,13 +319,17 @@ func newOutputs(log *slog.Logger, ngx nginxParts, balancer string, historySize i
 		// portico_nginx_up, and portico_nginx_restarts_total when nginx is ours.
 		nginx.NewProcessCollector(ngx.health, ngx.restarts()))
 	history := reload.NewHistory(historySize)
+	reloads := reload.NewMetrics(registry)
+	expiry := certs.NewExpiryMetrics(registry)
+	leader := &compat.Leadership{}
+	registry.MustRegister(compat.NewCollector(ctl, compat.Sources{Reloads: reloads.Totals, Certificates: expiry.List, Leader: leader}))
 	var firstLive sync.Once
 	return outputs{
 		registry: registry,
 		history:  history,
 		recorder: reload.Multi(
 			reload.LogRecorder{Logger: log.With("component", "reload")},
-			reload.NewMetrics(registry),
+			reloads,
 			history,
 			reload.RecorderFunc(func(ev reload.Event) {
 				if ev.Result == reload.ResultSuccess {
@@ -330,16 +343,24 @@ func newOutputs(log *slog.Logger, ngx nginxParts, balancer string, historySize i
 		),
 		findings: &controller.LogFindings{Logger: log.With("component", "model")},
 		pushes:   reload.NewPushMetrics(registry, balancer),
-		expiry:   certs.NewExpiryMetrics(registry),
+		expiry:   expiry,
+		leader:   leader,
 	}
 }
 
-// servedExpiries are the expiries of the TLS Secrets' certificates cfg serves.
+// servedExpiries are the expiries of the TLS Secrets' certificates cfg
+// serves, each with the hosts that present it (sorted, as cfg.Servers is).
 func servedExpiries(cfg *model.Config) []certs.Expiry {
+	hosts := map[string][]string{}
+	for _, s := range cfg.Servers {
+		if s.TLS != nil && s.Name != "" {
+			hosts[s.TLS.CertificatePath] = append(hosts[s.TLS.CertificatePath], s.Name)
+		}
+	}
 	var out []certs.Expiry
 	for _, c := range cfg.Certificates {
 		if ns, name, ok := strings.Cut(c.Secret, "/"); ok {
-			out = append(out, certs.Expiry{Namespace: ns, Secret: name, NotAfter: c.NotAfter})
+			out = append(out, certs.Expiry{Namespace: ns, Secret: name, NotAfter: c.NotAfter, Hosts: hosts[c.Path]})
 		}
 	}
 	return out
