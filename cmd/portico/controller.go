@@ -99,7 +99,10 @@ kubelet's probes and Prometheus):
   /readyz         first configuration verified live, and nginx running now
                   (503 while it restarts or is stopped)
   /metrics        Prometheus metrics (portico_reloads_total, portico_nginx_up,
-                  portico_nginx_restarts_total, ...)
+                  portico_nginx_restarts_total, ...), and ingress-nginx's
+                  controller series (nginx_ingress_controller_success,
+                  _errors, _config_last_reload_successful, ...) under its
+                  names and labels, for dashboards and alerts written for it
 Debug endpoints on --debug-address (loopback by default: they show every
 route, Pod IP and file path; use kubectl port-forward or exec to read them):
   /debug/config   the live nginx.conf (file paths only, never keys)
