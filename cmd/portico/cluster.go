@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/portico-ingress/portico/pkg/compat"
 	"github.com/portico-ingress/portico/pkg/events"
 	"github.com/portico-ingress/portico/pkg/ingressstatus"
 )
@@ -67,7 +68,7 @@ func newEventRecorder(client kubernetes.Interface, log *slog.Logger) (record.Eve
 // while this replica leads. Every replica serves traffic; only the leader
 // writes Ingress status, so replicas never fight over it.
 func runLeaderElection(ctx context.Context, client kubernetes.Interface, f clusterFlags, pod events.PodRef,
-	updater *ingressstatus.Updater, log *slog.Logger) error {
+	updater *ingressstatus.Updater, leader *compat.Leadership, log *slog.Logger) error {
 	identity := pod.Name
 	if identity == "" {
 		host, err := os.Hostname()
@@ -107,11 +108,13 @@ func runLeaderElection(ctx context.Context, client kubernetes.Interface, f clust
 				term.Add(1)
 				defer term.Done()
 				leading.Store(true)
+				leader.Set(f.electionID, true)
 				log.Info("became leader; writing Ingress status", "lease", namespace+"/"+f.electionID, "identity", identity)
 				updater.Run(leadCtx)
 			},
 			OnStoppedLeading: func() {
 				leading.Store(false)
+				leader.Set(f.electionID, false)
 				log.Info("stopped leading", "identity", identity)
 			},
 			OnNewLeader: func(current string) {
@@ -125,6 +128,9 @@ func runLeaderElection(ctx context.Context, client kubernetes.Interface, f clust
 	if err != nil {
 		return fmt.Errorf("leader election: %w", err)
 	}
+	// A follower reports 0 from the start, so alerts on "no leader"
+	// (sum of the status is 0) see every replica.
+	leader.Set(f.electionID, false)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/portico-ingress/portico/pkg/certs"
+	"github.com/portico-ingress/portico/pkg/compat"
 	"github.com/portico-ingress/portico/pkg/controller"
 	"github.com/portico-ingress/portico/pkg/events"
 	"github.com/portico-ingress/portico/pkg/ingressstatus"
@@ -98,7 +99,10 @@ kubelet's probes and Prometheus):
   /readyz         first configuration verified live, and nginx running now
                   (503 while it restarts or is stopped)
   /metrics        Prometheus metrics (portico_reloads_total, portico_nginx_up,
-                  portico_nginx_restarts_total, ...)
+                  portico_nginx_restarts_total, ...), and ingress-nginx's
+                  controller series (nginx_ingress_controller_success,
+                  _errors, _config_last_reload_successful, ...) under its
+                  names and labels, for dashboards and alerts written for it
 Debug endpoints on --debug-address (loopback by default: they show every
 route, Pod IP and file path; use kubectl port-forward or exec to read them):
   /debug/config   the live nginx.conf (file paths only, never keys)
@@ -193,7 +197,9 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	}
 	ngx := newNginx(f, &modelOpts, configDir, log.With("component", "nginx"))
 	removeStaleTemps(ngx.driver, log)
-	out := newOutputs(log, ngx, balancer, f.history, started)
+	pod := podIdentity()
+	out := newOutputs(log, ngx, balancer, f.history, started,
+		compat.Controller{Namespace: pod.Namespace, Class: f.model.controllerClass, Pod: pod.Name})
 	dynamic, checkLua, err := balancerStore(f, balancer, modelOpts.Global, log.With("component", "nginx"))
 	if err != nil {
 		return err
@@ -268,7 +274,7 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	}
 	if in.client != nil {
 		tasks = append(tasks, func(ctx context.Context) error {
-			return runLeaderElection(ctx, in.client, f.cluster, podIdentity(), in.updater, log.With("component", "leader"))
+			return runLeaderElection(ctx, in.client, f.cluster, pod, in.updater, out.leader, log.With("component", "leader"))
 		})
 	}
 	result := runAll(ctx, log, tasks)
@@ -299,9 +305,15 @@ type outputs struct {
 	pushes   *reload.PushMetrics
 	// expiry is portico_certificate_expiry_timestamp_seconds of the live config.
 	expiry *certs.ExpiryMetrics
+	// leader is the leader election status the elector reports, for
+	// nginx_ingress_controller_leader_election_status.
+	leader *compat.Leadership
 }
 
-func newOutputs(log *slog.Logger, ngx nginxParts, balancer string, historySize int, started time.Time) outputs {
+// newOutputs builds the registry with Portico's portico_* series and, for
+// dashboards and alerts written for ingress-nginx, its controller series
+// (named for ctl) derived from the same state.
+func newOutputs(log *slog.Logger, ngx nginxParts, balancer string, historySize int, started time.Time, ctl compat.Controller) outputs {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		// Counted from /proc at scrape time: old workers that outlive
@@ -310,13 +322,17 @@ func newOutputs(log *slog.Logger, ngx nginxParts, balancer string, historySize i
 		// portico_nginx_up, and portico_nginx_restarts_total when nginx is ours.
 		nginx.NewProcessCollector(ngx.health, ngx.restarts()))
 	history := reload.NewHistory(historySize)
+	reloads := reload.NewMetrics(registry)
+	expiry := certs.NewExpiryMetrics(registry)
+	leader := &compat.Leadership{}
+	registry.MustRegister(compat.NewCollector(ctl, compat.Sources{Reloads: reloads.Totals, Certificates: expiry.List, Leader: leader}))
 	var firstLive sync.Once
 	return outputs{
 		registry: registry,
 		history:  history,
 		recorder: reload.Multi(
 			reload.LogRecorder{Logger: log.With("component", "reload")},
-			reload.NewMetrics(registry),
+			reloads,
 			history,
 			reload.RecorderFunc(func(ev reload.Event) {
 				if ev.Result == reload.ResultSuccess {
@@ -330,16 +346,24 @@ func newOutputs(log *slog.Logger, ngx nginxParts, balancer string, historySize i
 		),
 		findings: &controller.LogFindings{Logger: log.With("component", "model")},
 		pushes:   reload.NewPushMetrics(registry, balancer),
-		expiry:   certs.NewExpiryMetrics(registry),
+		expiry:   expiry,
+		leader:   leader,
 	}
 }
 
-// servedExpiries are the expiries of the TLS Secrets' certificates cfg serves.
+// servedExpiries are the expiries of the TLS Secrets' certificates cfg
+// serves, each with the hosts that present it (sorted, as cfg.Servers is).
 func servedExpiries(cfg *model.Config) []certs.Expiry {
+	hosts := map[string][]string{}
+	for _, s := range cfg.Servers {
+		if s.TLS != nil && s.Name != "" {
+			hosts[s.TLS.CertificatePath] = append(hosts[s.TLS.CertificatePath], s.Name)
+		}
+	}
 	var out []certs.Expiry
 	for _, c := range cfg.Certificates {
 		if ns, name, ok := strings.Cut(c.Secret, "/"); ok {
-			out = append(out, certs.Expiry{Namespace: ns, Secret: name, NotAfter: c.NotAfter})
+			out = append(out, certs.Expiry{Namespace: ns, Secret: name, NotAfter: c.NotAfter, Hosts: hosts[c.Path]})
 		}
 	}
 	return out

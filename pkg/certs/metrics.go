@@ -15,6 +15,9 @@ type Expiry struct {
 	Namespace, Secret string
 	// NotAfter is the expiry of the chain's first certificate.
 	NotAfter time.Time
+	// Hosts are the server names that present this certificate, sorted;
+	// the ingress-nginx compatible series has one sample per host.
+	Hosts []string
 }
 
 // ExpiryMetrics exposes portico_certificate_expiry_timestamp_seconds, one
@@ -48,6 +51,14 @@ func (m *ExpiryMetrics) Set(list []Expiry) {
 	m.mu.Lock()
 	m.list = list
 	m.mu.Unlock()
+}
+
+// List returns the expiries last Set, sorted by Secret, for collectors that
+// export them under other names. The caller must not modify them.
+func (m *ExpiryMetrics) List() []Expiry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.list
 }
 
 // Describe implements prometheus.Collector.

@@ -33,3 +33,19 @@ portico_certificate_expiry_timestamp_seconds{namespace="shop",secret="web-tls"} 
 portico_certificate_expiry_timestamp_seconds{namespace="blog",secret="tls"} 1.8e+09
 `)))
 }
+
+// TestExpiryMetricsList: List gives what Set was given, hosts included,
+// sorted by Secret, for the collectors that export it under other names.
+func TestExpiryMetricsList(t *testing.T) {
+	m := certs.NewExpiryMetrics(nil)
+	require.Empty(t, m.List())
+	at := time.Unix(1800000000, 0)
+	m.Set([]certs.Expiry{
+		{Namespace: "b", Secret: "tls", NotAfter: at, Hosts: []string{"b.example"}},
+		{Namespace: "a", Secret: "tls", NotAfter: at, Hosts: []string{"a.example", "www.a.example"}},
+	})
+	require.Equal(t, []certs.Expiry{
+		{Namespace: "a", Secret: "tls", NotAfter: at, Hosts: []string{"a.example", "www.a.example"}},
+		{Namespace: "b", Secret: "tls", NotAfter: at, Hosts: []string{"b.example"}},
+	}, m.List())
+}

@@ -2,6 +2,8 @@ package reload
 
 import (
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -14,6 +16,28 @@ type Metrics struct {
 	duration       prometheus.Histogram
 	configHash     prometheus.Gauge
 	generation     prometheus.Gauge
+
+	// mu guards totals: the figures other collectors (the ingress-nginx
+	// compatible series) derive from, kept here so both sets of series
+	// move with the same Record call.
+	mu     sync.Mutex
+	totals Totals
+}
+
+// Totals is what Record has seen so far, for collectors that export the
+// same facts under other names.
+type Totals struct {
+	// Successes counts successful reloads.
+	Successes uint64
+	// Failures counts reload attempts that failed (invalid, failed, timeout).
+	Failures uint64
+	// LastSuccessful is portico_last_reload_successful as a bool (false
+	// before the first reload).
+	LastSuccessful bool
+	// LiveHash is the config hash nginx serves ("" before the first success).
+	LiveHash string
+	// LastSuccess is when the last successful reload started (zero before one).
+	LastSuccess time.Time
 }
 
 // NewMetrics creates the reload metrics and registers them with reg (never
@@ -65,6 +89,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // A ResultRecovered event is no reload attempt: it only sets
 // portico_last_reload_successful back to 1, since nginx runs what is wanted.
 func (m *Metrics) Record(ev Event) {
+	m.count(ev)
 	if ev.Result == ResultRecovered {
 		m.lastSuccessful.Set(1)
 		return
@@ -83,6 +108,31 @@ func (m *Metrics) Record(ev Event) {
 	if v, ok := HashGaugeValue(ev.ConfigHash); ok {
 		m.configHash.Set(v)
 	}
+}
+
+// count updates the totals from ev, with the same meaning Record gives the gauges.
+func (m *Metrics) count(ev Event) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch ev.Result {
+	case ResultRecovered:
+		m.totals.LastSuccessful = true
+	case ResultSuccess:
+		m.totals.Successes++
+		m.totals.LastSuccessful = true
+		m.totals.LiveHash = ev.ConfigHash
+		m.totals.LastSuccess = ev.Time
+	default:
+		m.totals.Failures++
+		m.totals.LastSuccessful = false
+	}
+}
+
+// Totals returns what Record has seen so far.
+func (m *Metrics) Totals() Totals {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.totals
 }
 
 // HashGaugeValue returns the first 52 bits of a hex hash as a float64. 52 bits

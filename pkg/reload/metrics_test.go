@@ -120,3 +120,22 @@ func TestMetricsRecovered(t *testing.T) {
 	assert.InDelta(t, float64(start.Add(time.Second).Unix()), testutil.ToFloat64(m.lastTimestamp), 1e-3, "the last attempt's time")
 	assert.Equal(t, 1.0, testutil.ToFloat64(m.generation))
 }
+
+// TestMetricsTotals: Totals follows Record with the gauges' meaning:
+// failures of every kind count as failures, a recovery counts as nothing
+// but makes the last reload successful again, and the live hash and the
+// time of the last success change only on success.
+func TestMetricsTotals(t *testing.T) {
+	m := NewMetrics(nil)
+	assert.Equal(t, Totals{}, m.Totals())
+	at := time.Unix(1700000000, 0)
+	m.Record(Event{Result: ResultSuccess, ConfigHash: "abc", Time: at})
+	m.Record(Event{Result: ResultInvalid, ConfigHash: "def", Time: at.Add(time.Second)})
+	m.Record(Event{Result: ResultFailed, Time: at.Add(2 * time.Second)})
+	m.Record(Event{Result: ResultTimeout, Time: at.Add(3 * time.Second)})
+	assert.Equal(t, Totals{Successes: 1, Failures: 3, LiveHash: "abc", LastSuccess: at}, m.Totals())
+	m.Record(Event{Result: ResultRecovered, Time: at.Add(4 * time.Second)})
+	assert.Equal(t, Totals{Successes: 1, Failures: 3, LastSuccessful: true, LiveHash: "abc", LastSuccess: at}, m.Totals())
+	m.Record(Event{Result: ResultSuccess, ConfigHash: "ghi", Time: at.Add(5 * time.Second)})
+	assert.Equal(t, Totals{Successes: 2, Failures: 3, LastSuccessful: true, LiveHash: "ghi", LastSuccess: at.Add(5 * time.Second)}, m.Totals())
+}
