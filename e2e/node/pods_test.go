@@ -116,6 +116,12 @@ func TestIngressChangeServedAcrossContainers(t *testing.T) {
 		framework.EventuallyWithin(t, 30*time.Second, func() bool {
 			return metricSum(t, metrics(t, p.Status.PodIP), "portico_reloads_total", map[string]string{"result": "success"}) > reloads[p.Name]
 		}, "Pod %s served the change but never counted a successful reload", p.Name)
+		// ingress-nginx's series, for its dashboards, name this Pod as its
+		// controller does (POD_NAME and POD_NAMESPACE from the Downward API).
+		success := metricSum(t, metrics(t, p.Status.PodIP), "nginx_ingress_controller_success", map[string]string{
+			"controller_pod": p.Name, "controller_namespace": porticoNamespace, "controller_class": "portico.dev/ingress-controller",
+		})
+		assert.GreaterOrEqual(t, success, 2.0, "Pod %s: nginx_ingress_controller_success", p.Name)
 		now := getPod(t, p.Namespace, p.Name)
 		for _, s := range now.Status.ContainerStatuses {
 			assert.Zero(t, s.RestartCount, "container %s of %s restarted", s.Name, p.Name)
