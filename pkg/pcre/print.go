@@ -209,7 +209,7 @@ func (p printer) print(re *syntax.Regexp) (string, prec) {
 			return p.print(re.Sub[0])
 		}
 		var b strings.Builder
-		for _, sub := range re.Sub {
+		for _, sub := range foldedRuns(re.Sub) {
 			s, pr := p.print(sub)
 			if pr == precAlt {
 				s = "(?:" + s + ")"
@@ -291,6 +291,44 @@ func (p printer) literal(re *syntax.Regexp) (string, prec) {
 	return s, precConcat
 }
 
+// foldedRuns returns subs with every class of both cases of one letter
+// as a caseless literal, and adjacent literals of the same case handling
+// joined, as Go's parser reads the printed text back: printing stays a
+// fixed point ("(?i)[s]A" must not print "(?i:s)(?i:a)", which reads back
+// as "(?i:sa)"). subs is not changed.
+func foldedRuns(subs []*syntax.Regexp) []*syntax.Regexp {
+	var out []*syntax.Regexp
+	for _, sub := range subs {
+		if sub.Op == syntax.OpCharClass {
+			if set, _ := classSet(sub.Rune); set.count() == 2 {
+				if c, ok := caseLetter(set); ok {
+					sub = &syntax.Regexp{Op: syntax.OpLiteral, Rune: []rune{rune(c)}, Flags: syntax.FoldCase}
+				}
+			}
+		}
+		if n := len(out); n > 0 && sub.Op == syntax.OpLiteral && out[n-1].Op == syntax.OpLiteral &&
+			sub.Flags&syntax.FoldCase == out[n-1].Flags&syntax.FoldCase {
+			prev := out[n-1]
+			out[n-1] = &syntax.Regexp{Op: syntax.OpLiteral, Flags: prev.Flags,
+				Rune: append(append([]rune{}, prev.Rune...), sub.Rune...)}
+			continue
+		}
+		out = append(out, sub)
+	}
+	return out
+}
+
+// caseLetter returns the lower case letter when s holds both cases of one
+// ASCII letter (and, being of count 2, nothing else).
+func caseLetter(s byteSet) (byte, bool) {
+	for c := byte('a'); c <= 'z'; c++ {
+		if s.has(c) && s.has(c-'a'+'A') {
+			return c, true
+		}
+	}
+	return 0, false
+}
+
 // class prints a byte set as a PCRE class, negated when that is shorter.
 // In a caseless context a class that is not fold-closed is wrapped in
 // (?-i:...), or PCRE would add the other case of its letters.
@@ -300,6 +338,12 @@ func (p printer) class(s byteSet) (string, prec) {
 		return "(*FAIL)", precConcat
 	case 256:
 		return `[\x00-\xff]`, precAtom
+	}
+	if c, ok := caseLetter(s); ok && s.count() == 2 {
+		// Both cases of one letter: Go reads [Bb] back as a caseless
+		// literal, so print it as one, or printing would not be a fixed
+		// point ("(aB|ab)" printed "(a[Bb])", then "(a(?i:b))").
+		return p.literal(&syntax.Regexp{Op: syntax.OpLiteral, Rune: []rune{rune(c)}, Flags: syntax.FoldCase})
 	}
 	text := "[" + rangesText(s.ranges()) + "]"
 	if neg := s.complement().ranges(); len(neg) < len(s.ranges()) {
