@@ -396,32 +396,11 @@ func probeShop(ip string) framework.Outcome {
 	return framework.Outcome{OK: true, Connected: true}
 }
 
-// finish stops the load and returns its samples and failures.
-func (l *endpointLoad) finish() (samples []framework.Sample, failed []framework.Sample) {
-	samples = l.Stop()
+// finish stops the load and the EndpointSlice follower, and returns what
+// the load saw.
+func (l *endpointLoad) finish() framework.Analysis {
+	samples := l.Stop()
 	close(l.stop)
 	l.wg.Wait()
-	for _, s := range samples {
-		if !s.OK {
-			failed = append(failed, s)
-		}
-	}
-	return samples, failed
-}
-
-// describeFailures summarises failed samples for a message.
-func describeFailures(failed []framework.Sample) string {
-	counts := map[string]int{}
-	for _, s := range failed {
-		counts[s.Detail]++
-	}
-	var parts []string
-	for d, n := range counts {
-		parts = append(parts, fmt.Sprintf("%d× %s", n, d))
-	}
-	slices.Sort(parts)
-	if len(parts) > 10 {
-		parts = append(parts[:10], "...")
-	}
-	return strings.Join(parts, "; ")
+	return framework.Analyse(samples)
 }

@@ -214,15 +214,9 @@ func TestControllerContainerKilled(t *testing.T) {
 	}, "the controller container of %s was not restarted and Ready", p.Name)
 	t.Logf("timing: controller container killed → restarted and Pod Ready: %s", time.Since(killed).Round(time.Millisecond))
 	time.Sleep(time.Second)
-	samples := load.Stop()
-	var failed []framework.Sample
-	for _, s := range samples {
-		if !s.OK {
-			failed = append(failed, s)
-		}
-	}
-	assert.Empty(t, failed, "%d of %d requests to %s failed while its controller restarted: %s", len(failed), len(samples), p.Name, describeFailures(failed))
-	t.Logf("load: %d requests straight to the Pod, %d failed", len(samples), len(failed))
+	a := framework.Analyse(load.Stop())
+	assert.Zero(t, a.Failed, "%d of %d requests to %s failed while its controller restarted: %s", a.Failed, a.Requests, p.Name, a.DetailSummary())
+	t.Logf("load: %d requests straight to the Pod, %d failed", a.Requests, a.Failed)
 	assert.Equal(t, nginxBefore, containerStatus(t, getPod(t, p.Namespace, p.Name), "nginx").RestartCount,
 		"the nginx container restarted too")
 }
@@ -250,9 +244,9 @@ func TestRollingUpdateUnderLoad(t *testing.T) {
 		return err == nil && len(pods.Items) == 2
 	}, "old Pods never went away")
 	time.Sleep(time.Second)
-	samples, failed := load.finish()
-	t.Logf("timing: rolling update of 2 Pods: %s; load: %d requests, %d failed", rolled.Round(time.Millisecond), len(samples), len(failed))
-	assert.Empty(t, failed, "%d of %d requests failed during the rolling update: %s", len(failed), len(samples), describeFailures(failed))
+	a := load.finish()
+	t.Logf("timing: rolling update of 2 Pods: %s; load: %d requests, %d failed", rolled.Round(time.Millisecond), a.Requests, a.Failed)
+	assert.Zero(t, a.Failed, "%d of %d requests failed during the rolling update: %s", a.Failed, a.Requests, a.DetailSummary())
 }
 
 // TestPodDeletionDrains deletes one Pod, as a node drain or a scale-down
@@ -274,9 +268,9 @@ func TestPodDeletionDrains(t *testing.T) {
 	gone := time.Since(deleted)
 	waitRolledOut(t, porticoNamespace, "portico")
 	time.Sleep(time.Second)
-	samples, failed := load.finish()
-	t.Logf("timing: Pod deleted → gone: %s (preStop waits 5 s); load: %d requests, %d failed", gone.Round(time.Millisecond), len(samples), len(failed))
-	assert.Empty(t, failed, "%d of %d requests failed while %s drained: %s", len(failed), len(samples), victim.Name, describeFailures(failed))
+	a := load.finish()
+	t.Logf("timing: Pod deleted → gone: %s (preStop waits 5 s); load: %d requests, %d failed", gone.Round(time.Millisecond), a.Requests, a.Failed)
+	assert.Zero(t, a.Failed, "%d of %d requests failed while %s drained: %s", a.Failed, a.Requests, victim.Name, a.DetailSummary())
 	for _, p := range readyPods(t, porticoNamespace, porticoSelector) {
 		assert.NotEqual(t, victim.Name, p.Name)
 	}
