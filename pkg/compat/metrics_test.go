@@ -169,3 +169,27 @@ func (f filtered) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// TestSSLExpireLabelsCannotForgeSeries is the tenant's attack on the one
+// series whose labels come from objects a namespace owner writes (the
+// Ingress's hosts, the Secret's name): a value with a quote, a brace or a
+// line break stays inside its label, so no tenant can forge or break
+// another series of the page. (The model refuses such hosts and names
+// before they get here; this holds even if one slipped through.)
+func TestSSLExpireLabelsCannotForgeSeries(t *testing.T) {
+	exp := certs.NewExpiryMetrics(nil)
+	c := NewCollector(ctl, Sources{Certificates: exp.List})
+	hostile := "x\"} 1\nnginx_ingress_controller_success{controller_pod=\"forged\"} 999\n#"
+	exp.Set([]certs.Expiry{{Namespace: "evil", Secret: hostile, NotAfter: time.Unix(1800000000, 0), Hosts: []string{hostile}}})
+	reg := prometheus.NewPedanticRegistry()
+	require.NoError(t, reg.Register(c))
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	require.Len(t, families, 1, "one family, no forged one")
+	require.Len(t, families[0].Metric, 1)
+	for _, l := range families[0].Metric[0].Label {
+		if l.GetName() == "host" || l.GetName() == "secret_name" {
+			assert.Equal(t, hostile, l.GetValue(), "the whole value stays in its label")
+		}
+	}
+}
