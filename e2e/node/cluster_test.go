@@ -163,7 +163,13 @@ func ingressOfClass(t testing.TB, namespace, name, host, service, class string) 
 // readyEndpoints lists the ready addresses of a Service's EndpointSlices,
 // as a load balancer or kube-proxy sees them.
 func readyEndpoints(t testing.TB, namespace, service string) []string {
-	slices, err := env.node.client().DiscoveryV1().EndpointSlices(namespace).List(ctx(t),
+	return listReadyEndpoints(ctx(t), namespace, service)
+}
+
+// listReadyEndpoints is readyEndpoints for a goroutine that is not the
+// test's (nil on an error: the caller polls again).
+func listReadyEndpoints(c context.Context, namespace, service string) []string {
+	slices, err := env.node.client().DiscoveryV1().EndpointSlices(namespace).List(c,
 		metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + service})
 	if err != nil {
 		return nil
@@ -335,11 +341,12 @@ func metricSum(t testing.TB, series []framework.Series, name string, want map[st
 // EndpointSlices as they change.
 type endpointLoad struct {
 	*framework.Load
-	stop chan struct{}
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	ips  []string
-	next int
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	ips      []string
+	next     int
 }
 
 // startEndpointLoad starts 4 clients sending GET / for shop.example.test
@@ -357,7 +364,11 @@ func startEndpointLoad(t testing.TB, maxDuration time.Duration) *endpointLoad {
 				return
 			case <-tick.C:
 			}
-			ips := readyEndpoints(t, porticoNamespace, "portico")
+			// Its own context, not the test's: this goroutine must not call
+			// t's methods, which panic once the test has ended.
+			c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ips := listReadyEndpoints(c, porticoNamespace, "portico")
+			cancel()
 			l.mu.Lock()
 			l.ips = ips
 			l.mu.Unlock()
@@ -367,6 +378,8 @@ func startEndpointLoad(t testing.TB, maxDuration time.Duration) *endpointLoad {
 		Clients: 4, Interval: 20 * time.Millisecond, Timeout: 5 * time.Second,
 		MaxDuration: maxDuration, MaxRequests: int(maxDuration / (5 * time.Millisecond)),
 	}, l.probe)
+	// Stopped also when a failed assertion ends the test early.
+	t.Cleanup(func() { l.finish() })
 	return l
 }
 
@@ -400,7 +413,7 @@ func probeShop(ip string) framework.Outcome {
 // the load saw.
 func (l *endpointLoad) finish() framework.Analysis {
 	samples := l.Stop()
-	close(l.stop)
+	l.stopOnce.Do(func() { close(l.stop) })
 	l.wg.Wait()
 	return framework.Analyse(samples)
 }
