@@ -205,6 +205,7 @@ func TestControllerContainerKilled(t *testing.T) {
 
 	load := framework.StartLoad(framework.LoadConfig{Clients: 2, Interval: 20 * time.Millisecond, Timeout: 5 * time.Second, MaxDuration: 2 * time.Minute, MaxRequests: 20000},
 		func(context.Context) framework.Outcome { return probeShop(p.Status.PodIP) })
+	t.Cleanup(func() { load.Stop() })
 	time.Sleep(500 * time.Millisecond)
 	killed := time.Now()
 	require.NoError(t, syscall.Kill(containerPID(t, p, "controller"), syscall.SIGKILL))
