@@ -28,6 +28,7 @@ import (
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/nginx"
 	"github.com/portico-ingress/portico/pkg/reload"
+	"github.com/portico-ingress/portico/pkg/requestmetrics"
 	"github.com/portico-ingress/portico/pkg/resolve"
 	"github.com/portico-ingress/portico/pkg/snapshot"
 	"github.com/portico-ingress/portico/pkg/source/kube"
@@ -213,10 +214,17 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		out.recorder = reload.Multi(out.recorder, in.events)
 		out.findings = multiFindings{out.findings, in.events}
 	}
-	live := func(_ *snapshot.Snapshot, cfg *model.Config) { out.expiry.Set(servedExpiries(cfg)) }
-	if in.updater != nil {
-		live = func(snap *snapshot.Snapshot, cfg *model.Config) {
-			out.expiry.Set(servedExpiries(cfg))
+	requests := newRequestMetrics(f.model.requestMetrics, modelOpts.Global, balancer,
+		compat.Controller{Namespace: pod.Namespace, Class: f.model.controllerClass, Pod: pod.Name}, log.With("component", "metrics"))
+	if requests != nil {
+		out.registry.MustRegister(requests)
+	}
+	live := func(snap *snapshot.Snapshot, cfg *model.Config) {
+		out.expiry.Set(servedExpiries(cfg))
+		if requests != nil {
+			requests.SetRoutes(requestmetrics.RoutesOf(cfg))
+		}
+		if in.updater != nil {
 			in.updater.Observe(snap, cfg)
 		}
 	}
@@ -349,6 +357,27 @@ func newOutputs(log *slog.Logger, ngx nginxParts, balancer string, historySize i
 		expiry:   expiry,
 		leader:   leader,
 	}
+}
+
+// newRequestMetrics returns the collector of the request series, or nil
+// when they are off or nginx runs without the Lua balancer, which is what
+// records them.
+func newRequestMetrics(f requestMetricsFlags, g model.Global, balancer string, ctl compat.Controller, log *slog.Logger) *requestmetrics.Collector {
+	if balancer != model.BalancerLua || g.RequestMetrics == "" {
+		if f.on && balancer != model.BalancerLua {
+			log.Warn("no request metrics: they are recorded by the Lua balancer, and nginx runs with upstream blocks")
+		}
+		return nil
+	}
+	return requestmetrics.NewCollector(f.opts, requestmetrics.Config{
+		ConstLabels: prometheus.Labels{
+			"controller_namespace": ctl.Namespace,
+			"controller_class":     ctl.Class,
+			"controller_pod":       ctl.Pod,
+		},
+		Source: nginx.NewFigures("http://nginx"+nginx.MetricsPath, g.InternalSocket),
+		Logger: log,
+	})
 }
 
 // servedExpiries are the expiries of the TLS Secrets' certificates cfg

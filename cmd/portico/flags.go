@@ -39,6 +39,7 @@ type modelFlags struct {
 	limits                   model.Limits
 	balancer                 string
 	allowLoopbackBackends    bool
+	requestMetrics           requestMetricsFlags
 }
 
 func (f *modelFlags) register(fs *pflag.FlagSet) {
@@ -87,6 +88,7 @@ func (f *modelFlags) register(fs *pflag.FlagSet) {
 		"for development and tests only: let EndpointSlices and ExternalName Services point at loopback (127.0.0.0/8, ::1). "+
 			"Anything else listening on loopback in the controller's Pod is then reachable through an Ingress; "+
 			"the controller's and nginx's own ports stay refused, as do link-local addresses and the Pod's own addresses")
+	f.requestMetrics.register(fs)
 	fs.StringVar(&f.balancer, "balancer", "auto",
 		"how nginx picks endpoints: lua (endpoint changes without reloads; needs nginx's Lua module and lua-cjson), "+
 			"upstreams (an upstream block per Service: every endpoint change reloads), or auto (lua when nginx -t accepts it)")
@@ -167,6 +169,10 @@ func (f *modelFlags) options(runtimeDir, configDir, defaultCert string) (model.O
 	g.LuaDir = runtimeDir + "/lua"
 	if f.balancer == model.BalancerUpstreams {
 		g.Balancer = model.BalancerUpstreams
+	}
+	g.RequestMetrics, g.RequestMetricsMemory, err = f.requestMetrics.env()
+	if err != nil {
+		return model.Options{}, err
 	}
 	return model.Options{
 		ControllerClass:          f.controllerClass,

@@ -588,7 +588,9 @@ func (b *builder) addPath(srv *serverBuilder, ing *networkingv1.Ingress, ref Obj
 		}
 		action.Affinity = &scoped
 	}
-	srv.addRule(claim, source, locationVars(ing, &p.Backend), action, policy, guest)
+	vars := locationVars(ing, &p.Backend)
+	vars.Path = claim.path
+	srv.addRule(claim, source, vars, action, policy, guest)
 	b.taken++
 }
 

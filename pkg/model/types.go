@@ -154,6 +154,12 @@ type Global struct {
 	// is rendered at http level, are these with the Core Rule Set added
 	// when an Ingress asks for it.
 	ModSecurityHTTP *LocationModSecurity `json:"modSecurityHTTP,omitempty"`
+	// RequestMetrics tells the Lua module which request figures to record
+	// (requestmetrics.Options.Env), or "" for none. Only with the Lua balancer.
+	RequestMetrics string `json:"requestMetrics,omitempty"`
+	// RequestMetricsMemory is the size of the shared dict the figures live
+	// in (an nginx size, e.g. "32m").
+	RequestMetricsMemory string `json:"requestMetricsMemory,omitempty"`
 	// LuaDir holds Portico's Lua code (lua_package_path and hook files).
 	LuaDir string `json:"luaDir,omitempty"`
 	// PIDFile is where the nginx master writes its pid.
@@ -412,6 +418,10 @@ type LocationVars struct {
 	// Upstream is ingress-nginx's name of the backend, "namespace-service-port",
 	// or "" when there is none.
 	Upstream string `json:"upstream"`
+	// Path is the Ingress path the location serves, as the Ingress has it
+	// (ingress-nginx's $location_path, the path label of the request
+	// metrics); "" for a default backend. Not printed in nginx.conf.
+	Path string `json:"path,omitempty"`
 }
 
 // LocationAccess is who may use a location and how fast, render-ready.

@@ -17,6 +17,7 @@ import (
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/ngxconf"
 	"github.com/portico-ingress/portico/pkg/render"
+	"github.com/portico-ingress/portico/pkg/requestmetrics"
 	"github.com/portico-ingress/portico/pkg/testutil/fixture"
 	"github.com/portico-ingress/portico/pkg/testutil/golden"
 	"github.com/portico-ingress/portico/pkg/testutil/nginxtest"
@@ -38,6 +39,8 @@ func goldenOptions() model.Options {
 	g.LuaDir = goldenRoot + "/lua"
 	g.AccessLog = "off"
 	g.Resolvers = []string{"127.0.0.53"}
+	// The request metrics are on by default, as the controller has them.
+	g.RequestMetrics, g.RequestMetricsMemory = requestmetrics.DefaultOptions().Env(), "32m"
 	return model.Options{
 		ControllerClass: model.DefaultControllerClass,
 		IngressClass:    model.DefaultIngressClass,

@@ -115,12 +115,12 @@ local function choose(ctx)
     if not route then
         return false, "no route " .. id .. " in the dynamic configuration yet"
     end
-    local backend, alternate = backends[route.backend], false
+    local backend, alternate, canary_name = backends[route.backend], false, nil
     local spec = route.canary
     if spec then
         local alt = backends[spec.backend]
         if alt and #alt.endpoints > 0 and canary_use(canaries, spec) then
-            backend, alternate = alt, true
+            backend, alternate, canary_name = alt, true, spec.backend
         end
     end
     if (not backend or #backend.endpoints == 0) and route.fallback then
@@ -131,6 +131,8 @@ local function choose(ctx)
         return false, "no ready endpoints for " .. route.backend
     end
     ctx.portico_route_data, ctx.portico_backend, ctx.portico_alternate = route, backend, alternate
+    -- The canary label of the request metrics (portico/request_log.lua).
+    ctx.portico_canary = canary_name
     return true
 end
 

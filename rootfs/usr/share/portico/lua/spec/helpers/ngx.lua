@@ -91,6 +91,44 @@ function _M.shared_dict()
         data[key] = v + by
         return data[key]
     end
+    -- The rest is what the request metrics use. capacity (optional)
+    -- bounds the keys, as a full dict bounds them: safe_add then fails
+    -- with "no memory" instead of evicting.
+    function dict:safe_add(key, value)
+        if data[key] ~= nil then
+            return false, "exists"
+        end
+        if self.capacity then
+            local n = 0
+            for _ in pairs(data) do
+                n = n + 1
+            end
+            if n >= self.capacity then
+                return false, "no memory"
+            end
+        end
+        data[key] = value
+        return true
+    end
+    function dict:delete(key)
+        data[key] = nil
+    end
+    function dict:get_keys(max)
+        local keys = {}
+        for k in pairs(data) do
+            keys[#keys + 1] = k
+        end
+        table.sort(keys)
+        return keys
+    end
+    function dict:flush_all()
+        for k in pairs(data) do
+            data[k] = nil
+        end
+    end
+    function dict:flush_expired()
+        return 0
+    end
     return dict
 end
 

@@ -1,0 +1,3 @@
+-- log_by_lua of the internal and 503 servers: their requests (the
+-- controller's own, and the 503 answers a routed request was sent to,
+-- which that request already counts) are not client requests.
