@@ -15,6 +15,7 @@ import (
 
 	"github.com/portico-ingress/portico/pkg/certs"
 	"github.com/portico-ingress/portico/pkg/compat"
+	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/nginx"
 	"github.com/portico-ingress/portico/pkg/promql"
 	"github.com/portico-ingress/portico/pkg/reload"
@@ -30,7 +31,7 @@ const (
 // exportedSeries lists what /metrics serves, from the registry the
 // controller builds (newOutputs) with every collector made to report: nginx
 // run by the controller (so portico_nginx_restarts_total exists), one
-// reload recorded and one certificate served for one host. It maps each
+// reload recorded, one certificate served for one host and one finding. It maps each
 // series name to the labels its samples carry with a value (Prometheus
 // drops a label whose value is empty). Histograms and summaries count with
 // their _bucket, _sum and _count series, which PromQL names; _bucket
@@ -43,6 +44,7 @@ func exportedSeries(t *testing.T) map[string]map[string]bool {
 		compat.Controller{Namespace: "ingress", Class: "k8s.io/portico", Pod: "portico-0"})
 	out.recorder.Record(reload.Event{Result: reload.ResultSuccess, Generation: 1, ConfigHash: strings.Repeat("a", 64), Time: time.Now()})
 	out.expiry.Set([]certs.Expiry{{Namespace: "ns", Secret: "tls", NotAfter: time.Now().Add(time.Hour), Hosts: []string{"a.example.com"}}})
+	out.findings.Findings([]model.Finding{{Reason: "ServiceNotFound", Severity: model.Served}})
 	families, err := out.registry.Gather()
 	require.NoError(t, err)
 	series := map[string]map[string]bool{}
