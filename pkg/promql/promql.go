@@ -471,7 +471,8 @@ func readAggregation(toks []token, i int) (scope, error) {
 //   - instance and job are set from the scrape target;
 //   - namespace, pod and kubernetes_pod_name are target labels that
 //     Kubernetes service discovery relabels onto every series (a
-//     ServiceMonitor, or ingress-nginx's documented scrape config);
+//     ServiceMonitor does; kubernetes_pod_name is the older
+//     kubernetes-pods scrape config's name for pod);
 //   - exported_namespace is the exporter's own namespace label: with
 //     honor_labels false (the default), an exporter's label that collides
 //     with a target label is kept under the name exported_<label>.
