@@ -4,6 +4,7 @@ package local
 
 import (
 	"crypto/x509"
+	"fmt"
 	"net/http"
 	"os"
 	"slices"
@@ -90,9 +91,14 @@ func TestIngressNginxDashboards(t *testing.T) {
 	// until nothing is missing, then report what still is.
 	var missing []string
 	assert.EventuallyWithT(t, func(ct *assert.CollectT) {
-		series, err := framework.ParseMetrics(c.MustStatusGet(t, "/metrics"))
+		code, body, err := c.StatusGet("/metrics")
 		require.NoError(ct, err)
-		missing = missingNeeds(needs, scrapedLabels(t, series))
+		require.Equal(ct, http.StatusOK, code)
+		series, err := framework.ParseMetrics(body)
+		require.NoError(ct, err)
+		scraped, err := scrapedLabels(series)
+		require.NoError(ct, err)
+		missing = missingNeeds(needs, scraped)
 		assert.Empty(ct, missing)
 	}, framework.RouteTimeout, framework.PollInterval)
 	assert.Empty(t, missing, "series and labels ingress-nginx's dashboards use that /metrics lacks")
@@ -100,22 +106,23 @@ func TestIngressNginxDashboards(t *testing.T) {
 
 // scrapedLabels maps each series name of a scrape to the labels that have
 // a value on at least one of its samples (Prometheus drops empty labels).
-func scrapedLabels(t *testing.T, series []framework.Series) map[string]map[string]bool {
-	t.Helper()
+func scrapedLabels(series []framework.Series) (map[string]map[string]bool, error) {
 	out := map[string]map[string]bool{}
 	for _, s := range series {
 		if out[s.Name] == nil {
 			out[s.Name] = map[string]bool{}
 		}
 		labels, err := parseLabels(s.Labels)
-		require.NoError(t, err, "%s{%s}", s.Name, s.Labels)
+		if err != nil {
+			return nil, fmt.Errorf("%s{%s}: %w", s.Name, s.Labels, err)
+		}
 		for k, v := range labels {
 			if v != "" {
 				out[s.Name][k] = true
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
 // parseLabels reads the text between a sample's braces: name="value"
