@@ -1,6 +1,8 @@
 package promql
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"testing"
 
@@ -133,6 +135,14 @@ func TestReadDashboard(t *testing.T) {
 	assert.Equal(t, []string{"a v", "a x", "b w", "c", "d"}, n.Pairs())
 }
 
+// vendored are the sha256 sums of ingress-nginx's dashboards as copied
+// (the README beside them names the commit): the point is that they work
+// unedited, so an edit to make a test pass fails here.
+var vendored = map[string]string{
+	"nginx.json":                        "bde34d97540dd79603c5825f3af89f84421519a8247c267d6f5f3dd7690786f4",
+	"request-handling-performance.json": "faf1a80e86fa4a7e349128dd04beea695ee67727c2df34910a276e9cd5a86e6c",
+}
+
 // TestIngressNginxDashboards pins what ingress-nginx's two dashboards need
 // of the exporter, after the scrape-time mapping of ForExporter. A change
 // here is either a reader change or a new dashboard version: both need a
@@ -184,6 +194,8 @@ func TestIngressNginxDashboards(t *testing.T) {
 		t.Run(file, func(t *testing.T) {
 			raw, err := os.ReadFile(ingressNginxDashboards + file)
 			require.NoError(t, err)
+			sum := sha256.Sum256(raw)
+			assert.Equal(t, vendored[file], hex.EncodeToString(sum[:]), "%s is not ingress-nginx's file as vendored (its README says from which commit); it must work unchanged", file)
 			d, err := ReadDashboard(raw)
 			require.NoError(t, err)
 			n, err := d.Needs()
