@@ -352,7 +352,7 @@ func newOutputs(log *slog.Logger, ngx nginxParts, balancer string, historySize i
 				}
 			}),
 		),
-		findings: &controller.LogFindings{Logger: log.With("component", "model")},
+		findings: multiFindings{&controller.LogFindings{Logger: log.With("component", "model")}, controller.NewFindingMetrics(registry)},
 		pushes:   reload.NewPushMetrics(registry, balancer),
 		expiry:   expiry,
 		leader:   leader,

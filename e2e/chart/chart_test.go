@@ -126,7 +126,17 @@ var valueSets = []valueSet{
 		assert.Equal(t, "metrics", metrics.Spec.Ports[0].TargetPort.String())
 		rule := r.one(t, "PrometheusRule", "portico-controller").(*unstructured.Unstructured)
 		groups, _, _ := unstructured.NestedSlice(rule.Object, "spec", "groups")
-		require.Len(t, groups, 1)
+		// Portico's alert rules (prometheusRule.defaultRules), then the
+		// values file's own rules in a group of their own.
+		var shipped struct {
+			Groups []any `json:"groups"`
+		}
+		raw, err := os.ReadFile("../../deploy/prometheus/portico-alerts.yaml")
+		require.NoError(t, err)
+		require.NoError(t, sigsyaml.Unmarshal(raw, &shipped))
+		require.Len(t, groups, len(shipped.Groups)+1)
+		assert.Equal(t, shipped.Groups, groups[:len(shipped.Groups)], "the chart's rules are deploy/prometheus/portico-alerts.yaml's")
+		assert.Equal(t, "portico", groups[len(shipped.Groups)].(map[string]any)["name"])
 		dash := r.one(t, "ConfigMap", "portico-controller-dashboard").(*corev1.ConfigMap)
 		want, err := os.ReadFile("../../deploy/grafana/portico.json")
 		require.NoError(t, err)

@@ -72,6 +72,8 @@ type options struct {
 	files map[string]string
 	// args are extra flags, appended last so they override the defaults.
 	args []string
+	// env is the controller's environment; nil inherits the test binary's.
+	env []string
 }
 
 // controller is one running `portico controller --manifests DIR --start-nginx`.
@@ -100,6 +102,7 @@ func startController(t *testing.T, opts options) *controller {
 			// The echo backends run on 127.0.0.x.
 			"--allow-loopback-backends"},
 		Args: opts.args,
+		Env:  opts.env,
 		Dir:  root,
 	})
 	return c
