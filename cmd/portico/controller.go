@@ -215,7 +215,8 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		out.findings = multiFindings{out.findings, in.events}
 	}
 	requests := newRequestMetrics(f.model.requestMetrics, modelOpts.Global, balancer,
-		compat.Controller{Namespace: pod.Namespace, Class: f.model.controllerClass, Pod: pod.Name}, log.With("component", "metrics"))
+		compat.Controller{Namespace: pod.Namespace, Class: f.model.controllerClass, Pod: pod.Name},
+		nginx.NewFigures("http://nginx"+nginx.MetricsPath, modelOpts.Global.InternalSocket), log.With("component", "metrics"))
 	if requests != nil {
 		out.registry.MustRegister(requests)
 	}
@@ -362,7 +363,7 @@ func newOutputs(log *slog.Logger, ngx nginxParts, balancer string, historySize i
 // newRequestMetrics returns the collector of the request series, or nil
 // when they are off or nginx runs without the Lua balancer, which is what
 // records them.
-func newRequestMetrics(f requestMetricsFlags, g model.Global, balancer string, ctl compat.Controller, log *slog.Logger) *requestmetrics.Collector {
+func newRequestMetrics(f requestMetricsFlags, g model.Global, balancer string, ctl compat.Controller, src requestmetrics.Source, log *slog.Logger) *requestmetrics.Collector {
 	if balancer != model.BalancerLua || g.RequestMetrics == "" {
 		if f.on && balancer != model.BalancerLua {
 			log.Warn("no request metrics: they are recorded by the Lua balancer, and nginx runs with upstream blocks")
@@ -375,7 +376,7 @@ func newRequestMetrics(f requestMetricsFlags, g model.Global, balancer string, c
 			"controller_class":     ctl.Class,
 			"controller_pod":       ctl.Pod,
 		},
-		Source: nginx.NewFigures("http://nginx"+nginx.MetricsPath, g.InternalSocket),
+		Source: src,
 		Logger: log,
 	})
 }

@@ -69,8 +69,9 @@ var allowedDirectives = []string{
 	// The auth cache (auth-cache-key): the zone and its use in auth locations.
 	"proxy_cache_path", "proxy_cache", "proxy_cache_key", "proxy_cache_valid",
 	"set_by_lua_file",
-	// The request metrics' settings for the workers' Lua (PORTICO_METRICS).
-	"env",
+	// The request metrics' settings for the workers' Lua (PORTICO_METRICS),
+	// and no warnings for the routes they read.
+	"env", "uninitialized_variable_warn",
 }
 
 // snippetDirectives are the directives snippets may hold: the snippet

@@ -214,3 +214,13 @@ func (o Options) seriesPerSet() int {
 	}
 	return max(n, 1)
 }
+
+// Figures is how many figures nginx keeps per label set for o.
+func (o Options) Figures() int { return o.layout().size }
+
+// DumpLine is one line of nginx's dump for o's layout, as metrics.lua
+// writes it: the label set, the figure's index (1..Figures) and its value.
+func (o Options) DumpLine(route, status, method, host, canary string, index int, v float64) string {
+	return strings.Join([]string{o.layout().tag, route, status, method, host, canary,
+		strconv.Itoa(index), strconv.FormatFloat(v, 'g', 17, 64)}, "\t") + "\n"
+}

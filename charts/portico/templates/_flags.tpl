@@ -22,12 +22,14 @@ election-id
 election-lease-duration
 election-renew-deadline
 election-retry-period
+exclude-socket-metrics
 external-name-interval
 http-port
 https-port
 ingress-class
 internal-port
 kubeconfig
+length-buckets
 log-dir
 log-format
 log-level
@@ -38,6 +40,9 @@ max-hosts-per-ingress
 max-paths-per-ingress
 max-regex-paths-per-host
 max-snippet-bytes
+metrics-max-series
+metrics-per-host
+metrics-per-undefined-host
 nginx-binary
 nginx-pid-file
 nginx-test-timeout
@@ -45,8 +50,12 @@ publish-service
 publish-status-address
 reload-history
 reload-timeout
+report-status-classes
+request-metrics
+request-metrics-memory
 resolver
 runtime-dir
+size-buckets
 snippet-namespaces
 start-nginx
 status-address
@@ -54,6 +63,7 @@ sync-endpoint-holdoff
 sync-holdoff
 sync-max-holdoff
 template
+time-buckets
 update-status-on-shutdown
 watch-ingress-without-class
 watch-namespace
