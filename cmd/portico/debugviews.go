@@ -31,6 +31,8 @@ func (d *debugViews) Live(cfg *model.Config) {
 
 // Findings implements controller.FindingRecorder.
 func (d *debugViews) Findings(f []model.Finding) {
+	// A copy: the caller owns f and may reuse it for the next build.
+	f = slices.Clone(f)
 	d.mu.Lock()
 	d.findings = f
 	d.mu.Unlock()
