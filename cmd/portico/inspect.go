@@ -282,9 +282,10 @@ func withController(cmd *cobra.Command, f *inspectFlags, stderr io.Writer, fn fu
 		return err
 	}
 	defer tunnel.Close()
-	return fn(ctx, &inspect.Client{Base: "http://" + tunnel.Address, Hint: fmt.Sprintf(
-		"(port-forward to pod %s/%s port %d) Is the controller's --debug-address 127.0.0.1:%d in that Pod? "+
-			"A port-forward reaches the Pod's loopback; --address gives the port.", f.namespace, tunnel.Pod, port, port)})
+	return fn(ctx, &inspect.Client{Base: "http://" + tunnel.Address,
+		Name: fmt.Sprintf("pod %s/%s port %d (port-forward)", f.namespace, tunnel.Pod, port), Hint: fmt.Sprintf(
+			"(port-forward to pod %s/%s port %d) Is the controller's --debug-address 127.0.0.1:%d in that Pod? "+
+				"A port-forward reaches the Pod's loopback; --address gives the port.", f.namespace, tunnel.Pod, port, port)})
 }
 
 // debugURL reads --address: a URL, or HOST:PORT meaning http://HOST:PORT.

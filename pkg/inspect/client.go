@@ -47,6 +47,18 @@ type Client struct {
 	// Hint is added to connection errors: how the user may reach the
 	// controller otherwise (it differs between --address and --kubeconfig).
 	Hint string
+	// Name is how errors call the controller, e.g. "pod portico/x port
+	// 10255 (port-forward)"; "" means Base. Through a port-forward, Base
+	// is a local port the user never typed.
+	Name string
+}
+
+// where names the controller in errors.
+func (c *Client) where() string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.Base
 }
 
 // get returns the body of path, or an error that says what to do.
@@ -62,7 +74,7 @@ func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		msg := fmt.Sprintf("cannot reach the controller's debug server at %s: %v", c.Base, err)
+		msg := fmt.Sprintf("cannot reach the controller's debug server at %s: %v", c.where(), err)
 		if c.Hint != "" {
 			msg += "\n" + c.Hint
 		}
@@ -71,22 +83,22 @@ func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
 	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading %s%s: %w", base, path, err)
+		return nil, fmt.Errorf("reading %s from %s: %w", path, c.where(), err)
 	}
 	if len(body) > maxBody {
-		return nil, fmt.Errorf("%s%s: answer larger than %d bytes", base, path, maxBody)
+		return nil, fmt.Errorf("%s from %s: answer larger than %d bytes", path, c.where(), maxBody)
 	}
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		return body, nil
 	case resp.StatusCode == http.StatusNotFound && isMuxNotFound(body):
-		return nil, fmt.Errorf("%w: %s%s answered 404: the controller there is older than this command (it has no %s), "+
-			"or %s is its probe server (--status-address) and not its debug server (--debug-address, 127.0.0.1:10255 by default)",
-			ErrNoView, base, path, path, c.Base)
+		return nil, fmt.Errorf("%w: %s answered 404 for %s: the controller there is older than this command (it has no %s), "+
+			"or that address is its probe server (--status-address) and not its debug server (--debug-address, 127.0.0.1:10255 by default)",
+			ErrNoView, c.where(), path, path)
 	case resp.StatusCode == http.StatusNotFound:
 		return nil, fmt.Errorf("%w: %s", ErrNoData, strings.TrimSpace(string(body)))
 	default:
-		return nil, fmt.Errorf("%s%s answered %s: %s", base, path, resp.Status, strings.TrimSpace(string(body)))
+		return nil, fmt.Errorf("%s answered %s for %s: %s", c.where(), resp.Status, path, strings.TrimSpace(string(body)))
 	}
 }
 
@@ -103,8 +115,8 @@ func (c *Client) decode(ctx context.Context, path string, v any) error {
 		return err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("%s%s: not the JSON this command reads (%w); is the address a Portico controller's debug server?",
-			strings.TrimRight(c.Base, "/"), path, err)
+		return fmt.Errorf("%s from %s: not the JSON this command reads (%w); is the address a Portico controller's debug server?",
+			path, c.where(), err)
 	}
 	return nil
 }
