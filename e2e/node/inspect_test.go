@@ -130,9 +130,10 @@ func TestInspectThroughPortForward(t *testing.T) {
 			assert.Contains(t, out, ep, "the echo Pods' endpoints")
 		}
 	})
-	t.Run("certs", func(t *testing.T) {
-		// The image may be built from a main without /debug/certs: then
-		// the answer must say so, which tests that path for real.
+	t.Run("certs and ingresses", func(t *testing.T) {
+		// The image may be built from a main without /debug/certs and
+		// /debug/ingresses: then the answer must say so, which tests that
+		// path for real.
 		out, errOut, err := runInspect(t, "certs", "--kubeconfig", operator, "-o", "json")
 		if err != nil {
 			assert.Contains(t, errOut, "older than this command")
@@ -140,6 +141,10 @@ func TestInspectThroughPortForward(t *testing.T) {
 			return
 		}
 		assert.True(t, json.Valid([]byte(out)), out)
+		out, errOut, err = runInspect(t, "ingresses", "--kubeconfig", operator)
+		require.NoError(t, err, errOut)
+		t.Logf("portico inspect ingresses:\n%s", out)
+		assert.Regexp(t, `(?m)^`+shopNamespace+`\s+shop\s+`+strings.ReplaceAll(shopHost, ".", `\.`)+`\s+/\s+prefix\s+shop/echo:80\s`, out)
 	})
 	t.Run("tenant", func(t *testing.T) {
 		tenant := serviceAccountKubeconfig(t, shopNamespace, "shop-admin", []rbacv1.PolicyRule{
