@@ -7,8 +7,11 @@ LDFLAGS := -X main.version=$(VERSION)
 
 all: build
 
-build: ## build bin/portico and the demo echo server
+build: ## build bin/portico (and bin/kubectl-portico, the kubectl plugin) and the demo echo server
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/portico ./cmd/portico
+	# The same binary under the name kubectl looks for: "kubectl portico
+	# inspect ..." runs it when bin/ is on PATH (it reads argv[0]).
+	ln -sf portico bin/kubectl-portico
 	$(GO) build -o bin/echoserver ./e2e/echoserver
 
 deps: ## install what the tests need (nginx with Lua) when missing

@@ -108,7 +108,12 @@ Debug endpoints on --debug-address (loopback by default: they show every
 route, Pod IP and file path; use kubectl port-forward or exec to read them):
   /debug/config   the live nginx.conf (file paths only, never keys)
   /debug/reloads  the last reload events as JSON
-  /debug/balancer the Lua balancer's endpoints and routes nginx holds (JSON)`,
+  /debug/balancer the Lua balancer's endpoints and routes nginx holds (JSON)
+  /debug/certs    the served TLS Secrets' certificates: hosts, validity,
+                  issuer, serial, SHA-256 fingerprint (JSON; never keys)
+  /debug/ingresses the Ingresses served, with hosts, paths, backends and
+                  findings (JSON)
+Read them all with "portico inspect" (or "kubectl portico inspect").`,
 		Example: `  # In a Pod beside the nginx container (see deploy/):
   portico controller --configmap portico/portico --publish-service portico/portico
 
@@ -149,7 +154,7 @@ route, Pod IP and file path; use kubectl port-forward or exec to read them):
 	fs.StringVar(&f.template, "template", "", "nginx.conf template file; watched and reloaded on change (default: the built-in template)")
 	fs.StringVar(&f.statusAddress, "status-address", ":10254", "address of the probe and metrics HTTP server (/healthz, /readyz, /metrics)")
 	fs.StringVar(&f.debugAddress, "debug-address", "127.0.0.1:10255",
-		"address of the debug HTTP server (/debug/config, /debug/reloads, /debug/balancer); the same as --status-address serves both on one port; \"\" turns it off")
+		"address of the debug HTTP server (/debug/config, /debug/reloads, /debug/balancer, /debug/certs, /debug/ingresses); the same as --status-address serves both on one port; \"\" turns it off")
 	fs.DurationVar(&f.holdOff, "sync-holdoff", 200*time.Millisecond, "wait this long after a change for more changes before syncing (the first change after a quiet period waits only 10ms)")
 	fs.DurationVar(&f.maxHoldOff, "sync-max-holdoff", time.Second, "sync at the latest this long after the first change of a burst")
 	fs.DurationVar(&f.endpointHold, "sync-endpoint-holdoff", 20*time.Millisecond,
@@ -220,8 +225,11 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	if requests != nil {
 		out.registry.MustRegister(requests)
 	}
+	views := &debugViews{}
+	out.findings = multiFindings{out.findings, views}
 	live := func(snap *snapshot.Snapshot, cfg *model.Config) {
 		out.expiry.Set(servedExpiries(cfg))
+		views.Live(cfg)
 		if requests != nil {
 			requests.SetRoutes(requestmetrics.RoutesOf(cfg))
 		}
@@ -262,6 +270,10 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		Config:   ctrl.LiveConfig,
 		Reloads:  out.history.Recent,
 		Balancer: ctrl.BalancerData,
+		// Built from the live config on request: names, dates and
+		// fingerprints of certificates, never their PEM or keys.
+		Certificates: views.Certificates,
+		Ingresses:    views.Ingresses,
 	}
 	servers, err := listenStatus(statusOpts, f.statusAddress, f.debugAddress)
 	if err != nil {

@@ -27,7 +27,9 @@ func TestREADMEListsEveryControllerFlag(t *testing.T) {
 }
 
 func TestHelpExplainsEveryCommand(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"controller", "--help"}, {"render", "--help"}, {"check", "--help"}, {"version", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"controller", "--help"}, {"render", "--help"}, {"check", "--help"}, {"version", "--help"},
+		{"inspect", "--help"}, {"inspect", "backends", "--help"}, {"inspect", "certs", "--help"}, {"inspect", "conf", "--help"},
+		{"inspect", "ingresses", "--help"}, {"inspect", "reloads", "--help"}} {
 		var out, errOut bytes.Buffer
 		code := run(args, &out, &errOut)
 		assert.Equal(t, 0, code, "%v: %s", args, errOut.String())

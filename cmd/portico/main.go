@@ -3,8 +3,9 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(runAs(filepath.Base(os.Args[0]), os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -20,7 +20,17 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	root := newRootCommand(stdout, stderr)
+	return runAs("portico", args, stdout, stderr)
+}
+
+// pluginName is the executable name kubectl runs for "kubectl portico":
+// the same binary, linked or copied under that name.
+const pluginName = "kubectl-portico"
+
+// runAs runs the command line args of the binary invoked as name (the base
+// name of argv[0]); as kubectl-portico it reads "kubectl portico ARGS".
+func runAs(name string, args []string, stdout, stderr io.Writer) int {
+	root := newRootCommand(stdout, stderr, name == pluginName)
 	root.SetArgs(args)
 	err := root.Execute()
 	var ee exitError
@@ -35,7 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+func newRootCommand(stdout, stderr io.Writer, plugin bool) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "portico",
 		Short: "An nginx Ingress controller that runs beside nginx",
@@ -49,6 +59,12 @@ cluster; the Kubernetes API source follows.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	if plugin {
+		// Help and errors then name the command as the user typed it
+		// (cobra's way for kubectl plugins: Use holds one word only).
+		root.Use = pluginName
+		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl portico"}
+	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newControllerCommand(stdout, stderr))
@@ -56,6 +72,7 @@ cluster; the Kubernetes API source follows.`,
 	root.AddCommand(newCheckCommand(stdout, stderr))
 	root.AddCommand(newVersionCommand(stdout))
 	root.AddCommand(newNginxProbeCommand(stdout))
+	root.AddCommand(newInspectCommand(stdout, stderr, plugin))
 	return root
 }
 

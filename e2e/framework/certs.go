@@ -142,6 +142,29 @@ func ServingCertificate(cn string, dnsNames []string, ips []net.IP) (certPEM, ke
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
 }
 
+// ClientCertificate returns a self-signed client certificate for user cn
+// in groups orgs (the Kubernetes x509 authenticator reads them from CN and
+// O) and its key. Being its own CA, the certificate is also the client CA
+// file of whoever must accept it.
+func ClientCertificate(cn string, orgs []string) (certPEM, keyPEM []byte, err error) {
+	tmpl := template(cn)
+	tmpl.Subject.Organization = orgs
+	tmpl.NotAfter = time.Now().Add(48 * time.Hour)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign
+	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	tmpl.BasicConstraintsValid, tmpl.IsCA = true, true
+	der, key, err := sign(tmpl, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
+}
+
 // template is a certificate for cn valid from an hour ago (clock skew
 // between the test and nginx does not matter) for a day.
 func template(cn string) *x509.Certificate {

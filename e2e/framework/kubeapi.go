@@ -109,6 +109,10 @@ type ControlPlane struct {
 	CAFile string
 	// SAKeyFile is the service-account signing key (PEM, mode 0600).
 	SAKeyFile string
+	// KubeletClientCAFile is the CA a kubelet must trust for client
+	// certificates (authentication.x509.clientCAFile): the API server
+	// authenticates with it to the kubelet for port-forward, exec and logs.
+	KubeletClientCAFile string
 	// AdminToken authenticates as user admin in group system:masters.
 	AdminToken string
 	// Config and Client are the admin's client-go configuration and clientset.
@@ -227,6 +231,21 @@ func (cp *ControlPlane) startAPIServer(ports *Ports) error {
 			return err
 		}
 	}
+	// The API server's identity towards kubelets (port-forward, exec,
+	// logs): without one a kubelet that refuses anonymous requests
+	// answers 401. Group system:masters passes the kubelet's webhook
+	// authorization.
+	clientPEM, clientKeyPEM, err := ClientCertificate("kube-apiserver-kubelet-client", []string{"system:masters"})
+	if err != nil {
+		return err
+	}
+	cp.KubeletClientCAFile = filepath.Join(pki, "kubelet-client.crt")
+	kubeletClientKey := filepath.Join(pki, "kubelet-client.key")
+	for path, content := range map[string][]byte{cp.KubeletClientCAFile: clientPEM, kubeletClientKey: clientKeyPEM} {
+		if err := os.WriteFile(path, content, 0o600); err != nil {
+			return err
+		}
+	}
 	cp.AdminToken = RandomHex(24)
 	tokens := append([]string{cp.AdminToken + ",admin,admin-uid,system:masters"}, cp.cfg.Tokens...)
 	tokenFile := filepath.Join(pki, "tokens.csv")
@@ -257,6 +276,8 @@ func (cp *ControlPlane) startAPIServer(ports *Ports) error {
 		"--cert-dir=" + filepath.Join(cp.cfg.Dir, "certs"),
 		"--tls-cert-file=" + certFile,
 		"--tls-private-key-file=" + keyFile,
+		"--kubelet-client-certificate=" + cp.KubeletClientCAFile,
+		"--kubelet-client-key=" + kubeletClientKey,
 		// Not needed by the tests, and each costs startup time or CPU.
 		"--enable-priority-and-fairness=false",
 		"--profiling=false",

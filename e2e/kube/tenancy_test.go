@@ -389,7 +389,7 @@ func TestTenancyBackendsCannotReachThePod(t *testing.T) {
 func TestTenancyDebugViewsAreNotOnTheStatusPort(t *testing.T) {
 	t.Parallel()
 	ts := newTenants(t)
-	for _, path := range []string{"/debug/config", "/debug/reloads", "/debug/balancer"} {
+	for _, path := range []string{"/debug/config", "/debug/reloads", "/debug/balancer", "/debug/certs", "/debug/ingresses"} {
 		resp, err := ts.c.StatusClient.Get(fmt.Sprintf("http://127.0.0.1:%d%s", ts.c.StatusPort, path))
 		require.NoError(t, err)
 		_ = resp.Body.Close()

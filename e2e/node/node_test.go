@@ -340,6 +340,7 @@ healthzPort: 0
 authentication:
   anonymous: {enabled: false}
   webhook: {enabled: true}
+  x509: {clientCAFile: %q}
 authorization: {mode: Webhook}
 cgroupDriver: cgroupfs
 failCgroupV1: false
@@ -355,7 +356,7 @@ serializeImagePulls: false
 nodeStatusUpdateFrequency: 2s
 syncFrequency: 10s
 maxPods: 50
-`, n.nodeIP, port, "unix://"+n.containerdSocket(), filepath.Join(n.dir, "pod-logs"), filepath.Join(n.dir, "volume-plugins"))
+`, n.nodeIP, port, n.cp.KubeletClientCAFile, "unix://"+n.containerdSocket(), filepath.Join(n.dir, "pod-logs"), filepath.Join(n.dir, "volume-plugins"))
 	configFile := filepath.Join(n.dir, "kubelet.yaml")
 	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
 		return err

@@ -46,7 +46,8 @@ type Endpoints int
 const (
 	// Probes are /healthz, /readyz and /metrics.
 	Probes Endpoints = 1 << iota
-	// Debug are /debug/config, /debug/reloads and /debug/balancer.
+	// Debug are /debug/config, /debug/reloads, /debug/balancer,
+	// /debug/certs and /debug/ingresses.
 	Debug
 	// All is both groups on one listener.
 	All = Probes | Debug
@@ -76,6 +77,12 @@ type Options struct {
 	// Balancer returns the Lua balancer's data last pushed to nginx (JSON:
 	// pools with their endpoints, routes), nil or empty for none.
 	Balancer func() []byte
+	// Certificates returns the served TLS Secrets' certificates (names,
+	// dates, fingerprints; never key material), sorted; nil means none.
+	Certificates func() []CertificateView
+	// Ingresses returns the Ingresses of the live configuration with
+	// their routes and findings, sorted; nil means none.
+	Ingresses func() []IngressView
 }
 
 // Server is the status HTTP server. It holds no mutable state, so one Server
@@ -143,6 +150,8 @@ func (s *Server) debug() []endpoint {
 		{"/debug/reloads", "recent reload events as JSON, newest first (?limit=N)", s.reloads},
 		{"/debug/balancer", "the Lua balancer's data nginx holds: endpoints and routes (JSON)", s.blob(s.opts.Balancer, "application/json",
 			"no balancer data pushed: nginx runs without the Lua balancer, or no configuration is live yet\n", "/debug/balancer")},
+		{"/debug/certs", "the served TLS Secrets' certificates: hosts, dates, issuer, serial, fingerprint (JSON, never keys)", s.certificates},
+		{"/debug/ingresses", "the Ingresses served, with hosts, paths, backends and findings (JSON)", s.ingresses},
 	}
 }
 
@@ -297,7 +306,7 @@ func (s *Server) index(endpoints []endpoint) http.HandlerFunc {
 	var b strings.Builder
 	b.WriteString("Portico status endpoints:\n\n")
 	for _, e := range endpoints {
-		fmt.Fprintf(&b, "  %-16s %s\n", e.path, e.doc)
+		fmt.Fprintf(&b, "  %-17s %s\n", e.path, e.doc)
 	}
 	page := b.String()
 	return func(w http.ResponseWriter, _ *http.Request) {

@@ -183,7 +183,7 @@ func TestDebugReloads(t *testing.T) {
 
 func TestMethodsAndRouting(t *testing.T) {
 	h := New(Options{Config: func() []byte { return []byte("x") }}).Handler()
-	for _, path := range []string{"/", "/healthz", "/readyz", "/metrics", "/debug/config", "/debug/reloads", "/debug/balancer"} {
+	for _, path := range []string{"/", "/healthz", "/readyz", "/metrics", "/debug/config", "/debug/reloads", "/debug/balancer", "/debug/certs", "/debug/ingresses"} {
 		for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete} {
 			t.Run(method+" "+path, func(t *testing.T) {
 				code, hdr, _ := do(t, h, method, path)
@@ -200,7 +200,7 @@ func TestMethodsAndRouting(t *testing.T) {
 
 	code, _, body := do(t, h, http.MethodGet, "/")
 	assert.Equal(t, http.StatusOK, code)
-	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/debug/config", "/debug/reloads", "/debug/balancer"} {
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/debug/config", "/debug/reloads", "/debug/balancer", "/debug/certs", "/debug/ingresses"} {
 		assert.Contains(t, body, path)
 	}
 
@@ -217,7 +217,7 @@ func TestEndpointGroups(t *testing.T) {
 		Balancer: func() []byte { return []byte("{}") },
 	}
 	probes := []string{"/healthz", "/readyz", "/metrics"}
-	debug := []string{"/debug/config", "/debug/reloads", "/debug/balancer"}
+	debug := []string{"/debug/config", "/debug/reloads", "/debug/balancer", "/debug/certs", "/debug/ingresses"}
 	tests := []struct {
 		name          string
 		serve         Endpoints
