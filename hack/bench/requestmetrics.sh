@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# What the request metrics cost per request (the "request metrics" row of
+# docs/benchmarks.md): the nginx worker's CPU time per request through two
+# Portico controllers that differ only in --request-metrics (true, the
+# default, and false), same Ingress, same backend, measured in the same run
+# on loopback only, rounds alternating which goes first. Prints one line:
+#
+#   BENCH requestmetrics workers=1 ... on_rps=R on_cpu_us=C off_rps=R off_cpu_us=C cost_us=D cost_us_min=D cost_us_max=D aggregate_ns=N
+#
+# cost_us is the median over the rounds of on's CPU per request minus off's
+# in the same round (pairs close in time cancel most of what other work on
+# the machine adds), with the rounds' range. aggregate_ns is the Lua
+# aggregation alone (portico/metrics.lua's observe, no nginx variables),
+# timed by LuaJIT over 2,000,000 calls.
+#
+# Before timing, the on controller's /metrics must count the warm-up's
+# requests under the Ingress's labels, so the figures are those of metrics
+# that really record.
+#
+# Bounded: a warm-up of WARMUP seconds per target, then ROUNDS rounds of
+# DURATION seconds per target; about 90 s with the defaults, plus the build
+# of ./cmd/portico when PORTICO_BIN is unset.
+#
+# Environment (defaults in brackets): PORTICO_BIN [build ./cmd/portico],
+# NGINX [nginx in PATH or /usr/sbin/nginx], WORKERS [1], CONNECTIONS [16],
+# THREADS [1], DURATION [5], WARMUP [2], ROUNDS [8].
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+
+WORKERS=${WORKERS:-1}
+CONNECTIONS=${CONNECTIONS:-16}
+THREADS=${THREADS:-1}
+DURATION=${DURATION:-5}
+WARMUP=${WARMUP:-2}
+ROUNDS=${ROUNDS:-8}
+HOST=app.bench.portico.invalid
+
+STEP=requestmetrics
+# shellcheck source=hack/bench/lib.sh
+. hack/bench/lib.sh
+
+BACKEND_PORT=$(free_port)
+t0=$(date +%s)
+
+mkdir -p "$WORK/backend"
+chmod 755 "$WORK/backend"
+cat >"$WORK/backend/nginx.conf" <<EOF
+worker_processes 1;
+pid $WORK/backend/nginx.pid;
+error_log $WORK/backend/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/backend/client_body;
+    proxy_temp_path $WORK/backend/proxy;
+    fastcgi_temp_path $WORK/backend/fastcgi;
+    uwsgi_temp_path $WORK/backend/uwsgi;
+    scgi_temp_path $WORK/backend/scgi;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$BACKEND_PORT;
+        location / { return 200 "ok"; }
+    }
+}
+EOF
+"$NGINX" -t -q -p "$WORK/backend" -c "$WORK/backend/nginx.conf" || die "nginx -t failed for the backend"
+"$NGINX" -p "$WORK/backend" -c "$WORK/backend/nginx.conf" -g 'daemon off;' >"$WORK/backend.log" 2>&1 &
+pids+=($!)
+
+if [ -z "${PORTICO_BIN:-}" ]; then
+	PORTICO_BIN="$WORK/portico"
+	log "building ./cmd/portico"
+	go build -o "$PORTICO_BIN" ./cmd/portico
+fi
+
+mkdir -p "$WORK/manifests"
+cat >"$WORK/manifests/bench.yaml" <<EOF
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: portico}
+spec: {controller: portico.dev/ingress-controller}
+---
+$(backend_manifests "$BACKEND_PORT")
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: app, namespace: default}
+spec:
+  ingressClassName: portico
+  rules:
+  - host: $HOST
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: backend, port: {number: 80}}}}
+EOF
+
+declare -A http_port status_port pidfile
+targets=(on off)
+for name in "${targets[@]}"; do
+	http_port[$name]=$(free_port)
+	status_port[$name]=$(free_port)
+	"$PORTICO_BIN" controller --manifests "$WORK/manifests" --start-nginx \
+		--nginx-binary "$NGINX" --bind-address 127.0.0.1 \
+		--http-port "${http_port[$name]}" --https-port "$(free_port)" \
+		--internal-port "$(free_port)" \
+		--status-address "127.0.0.1:${status_port[$name]}" --debug-address "" \
+		--config-dir "$WORK/$name-conf" --runtime-dir "$WORK/$name-run" \
+		--access-log off --worker-processes "$WORKERS" --resolver 127.0.0.1 \
+		--allow-loopback-backends --balancer lua \
+		--request-metrics="$([ "$name" = on ] && echo true || echo false)" \
+		>"$WORK/$name.log" 2>&1 &
+	pids+=($!)
+	pidfile[$name]="$WORK/$name-run/nginx.pid"
+done
+
+wait_200 "$BACKEND_PORT" /
+for name in "${targets[@]}"; do
+	wait_200 "${status_port[$name]}" /readyz
+	wait_200 "${http_port[$name]}" / "$HOST"
+done
+log "backend and both controllers up in $(($(date +%s) - t0))s (workers=$WORKERS)"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int(NR / 2) + 1]}'; }
+minimum() { printf '%s\n' "$@" | sort -g | head -1; }
+maximum() { printf '%s\n' "$@" | sort -g | tail -1; }
+
+# worker_ticks NAME: CPU time (user + system, clock ticks) of NAME's nginx workers.
+worker_ticks() {
+	local pid total=0 stat
+	for pid in $(ps -o pid= --ppid "$(cat "${pidfile[$1]}")"); do
+		stat=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || continue
+		total=$((total + stat))
+	done
+	echo "$total"
+}
+TICKS=$(getconf CLK_TCK)
+
+# run_wrk NAME SECONDS: one load round on NAME's nginx; prints "RPS CPU_US".
+run_wrk() {
+	local name=$1 secs=$2 out rps reqs t0 t1
+	t0=$(worker_ticks "$name")
+	out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --timeout 10s -H "Host: $HOST" "http://127.0.0.1:${http_port[$name]}/")
+	t1=$(worker_ticks "$name")
+	if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+		printf '%s\n' "$out" >&2
+		die "$name: errors under load"
+	fi
+	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+	reqs=$(awk '/ requests in / {print $1}' <<<"$out")
+	[ -n "$rps" ] && [ -n "$reqs" ] || die "$name: cannot parse wrk output: $out"
+	echo "$rps $(awk -v d="$((t1 - t0))" -v hz="$TICKS" -v n="$reqs" 'BEGIN {printf "%.2f", d * 1e6 / hz / n}')"
+}
+
+for name in "${targets[@]}"; do
+	run_wrk "$name" "$WARMUP" >/dev/null
+	log "warm-up $name: ${WARMUP}s"
+done
+# The metrics must really record: the warm-up's requests are on /metrics.
+counted=0
+for _ in $(seq 1 30); do
+	counted=$(curl -fsS "http://127.0.0.1:${status_port[on]}/metrics" |
+		awk '/^nginx_ingress_controller_requests\{/ && /ingress="app"/ && /status="200"/ {s += $NF} END {printf "%d", s}')
+	[ "$counted" -gt 1000 ] && break
+	sleep 0.5
+done
+[ "$counted" -gt 1000 ] || die "the on controller's /metrics counts $counted requests of the warm-up"
+off_series=$(curl -fsS "http://127.0.0.1:${status_port[off]}/metrics" | grep -c '^nginx_ingress_controller_requests{' || true)
+[ "$off_series" = 0 ] || die "the off controller exports request series"
+log "on counts $counted warm-up requests; off exports none"
+
+declare -A rps_of cpu_of
+costs=()
+order=("${targets[@]}")
+for round in $(seq 1 "$ROUNDS"); do
+	declare -A this=()
+	for name in "${order[@]}"; do
+		read -r rps cpu < <(run_wrk "$name" "$DURATION") || true
+		[ -n "${cpu:-}" ] || die "$name: round $round failed"
+		log "round $round $name: $rps req/s, ${cpu}us CPU per request"
+		rps_of[$name]+=" $rps" cpu_of[$name]+=" $cpu"
+		this[$name]=$cpu
+	done
+	costs+=("$(awk -v a="${this[on]}" -v b="${this[off]}" 'BEGIN {printf "%.2f", a - b}')")
+	order=("${order[@]:1}" "${order[0]}")
+done
+
+aggregate_ns=$(cd rootfs/usr/share/portico/lua && luajit -e '
+package.path = "./?.lua;" .. package.path
+local metrics = require("portico.metrics")
+local cfg = assert(metrics.parse_config("0f;none;request_duration,response_duration,connect_duration,header_duration,request_size,response_size,bytes_sent;0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10;10,20,30,40,50,60,70,80,90,100;10,100,1000,10000,100000,1e+06,1e+07"))
+local dict = { incr = function() return 1 end, safe_add = function() return true end }
+local m = metrics.new(cfg, { shared = dict, log = print })
+local n = 2000000
+local t0 = os.clock()
+for i = 1, n do
+    m:observe("rabcdef0123456789", 200, "GET", "", "", 0.002, 0.0015, 0.0002, 0.0012, 120, 230)
+    if i % 100000 == 0 then m:flush() end
+end
+io.write(string.format("%.1f", (os.clock() - t0) * 1e9 / n))')
+
+echo "BENCH requestmetrics workers=$WORKERS threads=$THREADS connections=$CONNECTIONS duration_s=$DURATION rounds=$ROUNDS" \
+	"on_rps=$(median ${rps_of[on]}) on_cpu_us=$(median ${cpu_of[on]}) off_rps=$(median ${rps_of[off]}) off_cpu_us=$(median ${cpu_of[off]})" \
+	"cost_us=$(median "${costs[@]}") cost_us_min=$(minimum "${costs[@]}") cost_us_max=$(maximum "${costs[@]}") aggregate_ns=$aggregate_ns"
+log "done in $(($(date +%s) - t0))s"
