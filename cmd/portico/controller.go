@@ -333,7 +333,8 @@ func newOutputs(log *slog.Logger, ngx nginxParts, balancer string, historySize i
 	reloads := reload.NewMetrics(registry)
 	expiry := certs.NewExpiryMetrics(registry)
 	leader := &compat.Leadership{}
-	registry.MustRegister(compat.NewCollector(ctl, compat.Sources{Reloads: reloads.Totals, Certificates: expiry.List, Leader: leader}))
+	registry.MustRegister(compat.NewCollector(ctl, compat.Sources{Reloads: reloads.Totals, Certificates: expiry.List, Leader: leader,
+		Status: stubStatus(ngx.opts.Socket), Processes: nginxProcesses(ngx.proc), Logger: log.With("component", "metrics")}))
 	var firstLive sync.Once
 	return outputs{
 		registry: registry,
@@ -380,6 +381,27 @@ func newRequestMetrics(f requestMetricsFlags, g model.Global, balancer string, c
 	})
 }
 
+// stubStatusTimeout bounds one stub_status read at scrape time.
+const stubStatusTimeout = 2 * time.Second
+
+// stubStatus returns how to read nginx's stub_status from the internal
+// server's unix socket, nil without one: over TCP the internal server's
+// name would have to be looked up, and it is not served there.
+func stubStatus(socket string) func(context.Context) (nginx.StubStatus, error) {
+	if socket == "" {
+		return nil
+	}
+	return nginx.NewStatusClient("http://nginx"+nginx.StubStatusPath, socket, stubStatusTimeout).Read
+}
+
+// nginxProcesses returns how to read the figures of proc's master and its
+// children from /proc: nginx is the controller's child, or shares its
+// process namespace (shareProcessNamespace) in the sidecar mode.
+func nginxProcesses(proc nginx.Process) func() (nginx.ProcessStats, bool, error) {
+	r := nginx.NewProcessReader("/proc", os.Getpagesize())
+	return func() (nginx.ProcessStats, bool, error) { return r.Read(proc.Pid()) }
+}
+
 // servedExpiries are the expiries of the TLS Secrets' certificates cfg
 // serves, each with the hosts that present it (sorted, as cfg.Servers is).
 func servedExpiries(cfg *model.Config) []certs.Expiry {
@@ -392,7 +414,7 @@ func servedExpiries(cfg *model.Config) []certs.Expiry {
 	var out []certs.Expiry
 	for _, c := range cfg.Certificates {
 		if ns, name, ok := strings.Cut(c.Secret, "/"); ok {
-			out = append(out, certs.Expiry{Namespace: ns, Secret: name, NotAfter: c.NotAfter, Hosts: hosts[c.Path]})
+			out = append(out, certs.Expiry{Namespace: ns, Secret: name, NotAfter: c.NotAfter, Hosts: hosts[c.Path], Info: c.Info})
 		}
 	}
 	return out
