@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/nginx"
 	"github.com/portico-ingress/portico/pkg/reload"
+	"github.com/portico-ingress/portico/pkg/source/manifests"
 )
 
 // TestServedExpiriesHosts: each Secret's expiry carries the hosts that
@@ -63,6 +65,7 @@ func TestOutputsExportIngressNginxSeries(t *testing.T) {
 	out.expiry.Set([]certs.Expiry{{Namespace: "ns", Secret: "tls", NotAfter: time.Unix(1800000000, 0), Hosts: []string{"a.example"},
 		Info: certs.Info{IssuerCommonName: "ca", SerialNumber: "5", PublicKeyAlgorithm: "ECDSA"}}})
 	out.leader.Set("portico-leader", true)
+	out.orphans.Set([]compat.Orphan{{Namespace: "ns", Ingress: "web", Type: compat.OrphanNoService}})
 
 	const labels = `{controller_class="k8s.io/portico",controller_namespace="ingress",controller_pod="portico-0"}`
 	want := `# HELP nginx_ingress_controller_errors Cumulative number of Ingress controller errors during reload operations
@@ -82,9 +85,9 @@ nginx_ingress_controller_leader_election_status{controller_class="k8s.io/portico
 		"nginx_ingress_controller_errors", "nginx_ingress_controller_success",
 		"nginx_ingress_controller_config_last_reload_successful", "nginx_ingress_controller_leader_election_status"))
 	n, err := testutil.GatherAndCount(out.registry, "nginx_ingress_controller_ssl_expire_time_seconds",
-		"nginx_ingress_controller_ssl_certificate_info")
+		"nginx_ingress_controller_ssl_certificate_info", "nginx_ingress_controller_orphan_ingress")
 	require.NoError(t, err)
-	assert.Equal(t, 2, n)
+	assert.Equal(t, 3, n)
 	families, err := out.registry.Gather()
 	require.NoError(t, err)
 	for _, f := range families {
@@ -151,4 +154,93 @@ nginx_ingress_controller_nginx_process_connections_total{controller_class="k8s.i
 	assert.Positive(t, got["virtual_memory_bytes"])
 	assert.Contains(t, got, "cpu_seconds_total")
 	assert.InDelta(t, float64(time.Now().Unix()), got["oldest_start_time_seconds"], 3600)
+}
+
+// orphanManifests are four Ingresses: one whose Service is missing, one
+// whose Service has no ready endpoint, one whose Service's port does not
+// exist, and one served, with a canary whose Service has no endpoint.
+const orphanManifests = `apiVersion: v1
+kind: Service
+metadata: {name: empty, namespace: shop}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, namespace: shop, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints: [{addresses: [198.18.0.10], conditions: {ready: true}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: next, namespace: shop}
+spec: {ports: [{name: http, port: 80}]}
+` + orphanIngress + `
+  name: missing
+spec:
+  ingressClassName: portico
+  rules: [{host: missing.example, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: gone, port: {number: 80}}}}]}}]
+` + orphanIngress + `
+  name: empty
+spec:
+  ingressClassName: portico
+  rules: [{host: empty.example, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: empty, port: {number: 80}}}}]}}]
+` + orphanIngress + `
+  name: badport
+spec:
+  ingressClassName: portico
+  rules: [{host: badport.example, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 81}}}}]}}]
+` + orphanIngress + `
+  name: served
+spec:
+  ingressClassName: portico
+  rules: [{host: served.example, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}}]
+` + orphanIngress + `
+  name: canary
+  annotations: {nginx.ingress.kubernetes.io/canary: "true", nginx.ingress.kubernetes.io/canary-weight: "10"}
+spec:
+  ingressClassName: portico
+  rules: [{host: served.example, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: next, port: {number: 80}}}}]}}]
+`
+
+// orphanIngress starts an Ingress of namespace shop.
+const orphanIngress = `---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  namespace: shop`
+
+// TestOrphanIngresses: the orphans of configurations model.Build makes,
+// with both balancers: a missing Service is no-service; no ready endpoint,
+// or no such port, is no-endpoint; a served Ingress is not listed.
+func TestOrphanIngresses(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "all.yaml"), []byte(orphanManifests), 0o644))
+	snap, problems := manifests.New(dir, nil).Load()
+	require.Empty(t, problems)
+	for _, balancer := range []string{model.BalancerLua, model.BalancerUpstreams} {
+		t.Run(balancer, func(t *testing.T) {
+			g := model.DefaultGlobal()
+			g.Balancer = balancer
+			cfg, _ := model.Build(snap, model.Options{ControllerClass: model.DefaultControllerClass,
+				IngressClass: model.DefaultIngressClass, CertificateDir: t.TempDir(), Global: g})
+			var orphans compat.Orphans
+			orphans.Set(orphanIngresses(snap, cfg))
+			want := []compat.Orphan{
+				{Namespace: "shop", Ingress: "badport", Type: compat.OrphanNoEndpoint},
+				{Namespace: "shop", Ingress: "empty", Type: compat.OrphanNoEndpoint},
+				{Namespace: "shop", Ingress: "missing", Type: compat.OrphanNoService},
+			}
+			if balancer == model.BalancerLua {
+				// Canaries are the Lua balancer's.
+				want = slices.Insert(want, 1, compat.Orphan{Namespace: "shop", Ingress: "canary", Type: compat.OrphanNoEndpoint})
+			}
+			assert.Equal(t, want, orphans.List())
+		})
+	}
 }

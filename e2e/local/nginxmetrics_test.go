@@ -21,7 +21,8 @@ const nginxSeries = "nginx_ingress_controller_nginx_process_"
 // TestNginxProcessMetrics: a real controller with its real nginx exports
 // ingress-nginx's nginx_process_* series, read from stub_status and /proc
 // at scrape time: requests counted by nginx, a held connection seen while
-// it is held, the master and its workers, and ssl_certificate_info for a
+// it is held, the master and its workers; and orphan_ingress for an
+// Ingress whose Service does not exist, and ssl_certificate_info for a
 // served Secret's certificate.
 func TestNginxProcessMetrics(t *testing.T) {
 	t.Parallel()
@@ -34,6 +35,7 @@ func TestNginxProcessMetrics(t *testing.T) {
 		"ingress.yaml": ingressYAML("stats", host, route{"/", "Prefix", "web"}),
 		"secret.yaml":  secretYAML("stats-tls", kp),
 		"tls.yaml":     tlsIngressYAML("stats-tls", "web", map[string]string{tlsHost: "stats-tls"}, tlsHost),
+		"orphan.yaml":  ingressYAML("orphan", "orphan.example.com", route{"/", "Prefix", "gone"}),
 	}})
 	c.WaitServed(t, host, "/", "web")
 
@@ -105,6 +107,15 @@ func TestNginxProcessMetrics(t *testing.T) {
 		afterCPU, ok := framework.SumSeries(series, nginxSeries+"cpu_seconds_total", nil)
 		require.True(t, ok)
 		assert.GreaterOrEqual(t, afterCPU, cpu)
+	})
+
+	t.Run("orphan_ingress", func(t *testing.T) {
+		const name = "nginx_ingress_controller_orphan_ingress"
+		v, ok := c.Metric(t, name, map[string]string{"namespace": "default", "ingress": "orphan", "type": "no-service"})
+		require.True(t, ok, "orphan_ingress of the Ingress whose Service does not exist")
+		assert.Equal(t, 1.0, v)
+		_, ok = c.Metric(t, name, map[string]string{"ingress": "stats"})
+		assert.False(t, ok, "a served Ingress is no orphan")
 	})
 
 	t.Run("ssl_certificate_info", func(t *testing.T) {

@@ -50,6 +50,8 @@ type Sources struct {
 	// (nginx.ProcessReader.Read of the master's pid); ok is false when no
 	// master runs.
 	Processes func() (stats nginx.ProcessStats, ok bool, err error)
+	// Orphans gives the orphaned Ingresses of the live configuration.
+	Orphans *Orphans
 	// Logger receives what could not be read (nil: discarded).
 	Logger *slog.Logger
 }
@@ -87,7 +89,7 @@ type collector struct {
 	src                                                    Sources
 	log                                                    *slog.Logger
 	hash, lastOK, lastOKTime, success, errors, leader, ssl *prometheus.Desc
-	sslInfo                                                *prometheus.Desc
+	sslInfo, orphan                                        *prometheus.Desc
 	// stub_status, as ingress-nginx's nginx_status.go.
 	connections, connectionsTotal, requests *prometheus.Desc
 	// process figures, as ingress-nginx's process.go.
@@ -140,6 +142,10 @@ func NewCollector(ctl Controller, src Sources) prometheus.Collector {
 		sslInfo: desc("ssl_certificate_info", "Hold all labels associated to a certificate",
 			[]string{"namespace", "class", "host", "secret_name", "identifier", "issuer_organization",
 				"issuer_common_name", "serial_number", "public_key_algorithm"}, nil),
+		// The help text keeps ingress-nginx's line break and indentation.
+		orphan: desc("orphan_ingress", `Gauge reporting status of ingress orphanity, 1 indicates orphaned ingress.
+			'namespace' is the string used to identify namespace of ingress, 'ingress' for ingress name and 'type' for 'no-service' or 'no-endpoint' of orphanity`,
+			[]string{"namespace", "ingress", "type"}, constLabels),
 		connections: desc(proc+"connections",
 			"current number of client connections with state {active, reading, writing, waiting}", []string{"state"}, constLabels),
 		connectionsTotal: desc(proc+"connections_total",
@@ -157,7 +163,7 @@ func NewCollector(ctl Controller, src Sources) prometheus.Collector {
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.hash, c.lastOK, c.lastOKTime, c.success, c.errors, c.leader, c.ssl, c.sslInfo,
+	for _, d := range []*prometheus.Desc{c.hash, c.lastOK, c.lastOKTime, c.success, c.errors, c.leader, c.ssl, c.sslInfo, c.orphan,
 		c.connections, c.connectionsTotal, c.requests,
 		c.numProcs, c.cpu, c.readBytes, c.writeBytes, c.resident, c.virtual, c.started} {
 		ch <- d
@@ -184,6 +190,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 					float64(e.NotAfter.Unix()), e.Namespace, c.ctl.Class, host, e.Secret)
 				c.collectSSLInfo(ch, e, host)
 			}
+		}
+	}
+	if c.src.Orphans != nil {
+		// Only orphans, at 1. ingress-nginx also kept a 0 of both types
+		// for every Ingress it had seen served, deleted ones included,
+		// until it restarted: two series per Ingress for nothing a query
+		// of "== 1" or "> 0" needs.
+		for _, o := range c.src.Orphans.List() {
+			ch <- prometheus.MustNewConstMetric(c.orphan, prometheus.GaugeValue, 1, o.Namespace, o.Ingress, o.Type)
 		}
 	}
 	if c.src.Status != nil {

@@ -138,8 +138,10 @@ func TestRegistersBesidePortico(t *testing.T) {
 	exp.Set([]certs.Expiry{{Namespace: "ns", Secret: "tls", NotAfter: time.Unix(1800000000, 0), Hosts: []string{"a.example"},
 		Info: certs.Info{IssuerCommonName: "ca", SerialNumber: "1", PublicKeyAlgorithm: "RSA"}}})
 	status := func(context.Context) (nginx.StubStatus, error) { return nginx.StubStatus{Active: 1}, nil }
+	orphans := &Orphans{}
+	orphans.Set([]Orphan{{Namespace: "ns", Ingress: "web", Type: OrphanNoEndpoint}})
 	c := NewCollector(ctl, Sources{Reloads: m.Totals, Certificates: exp.List, Leader: &Leadership{},
-		Status: status, Processes: processes(procStats, true, nil)})
+		Status: status, Processes: processes(procStats, true, nil), Orphans: orphans})
 	require.NoError(t, reg.Register(c))
 	problems, err := testutil.CollectAndLint(c)
 	require.NoError(t, err)

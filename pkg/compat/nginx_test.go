@@ -178,3 +178,29 @@ func TestSSLInfoLabelsCannotForgeSeries(t *testing.T) {
 		`issuer_organization="} 1\nfoo{",namespace="evil",public_key_algorithm="RSA",secret_name="tls",serial_number="1"} 1` + "\n"
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want)))
 }
+
+// TestOrphanIngressSeries: one series at 1 per orphaned Ingress and type,
+// with ingress-nginx's help text and labels; none once it is served again.
+func TestOrphanIngressSeries(t *testing.T) {
+	var o Orphans
+	c := NewCollector(ctl, Sources{Orphans: &o})
+	assert.Equal(t, 0, testutil.CollectAndCount(c))
+
+	o.Set([]Orphan{
+		{Namespace: "shop", Ingress: "web", Type: OrphanNoEndpoint},
+		{Namespace: "blog", Ingress: "www", Type: OrphanNoService},
+		{Namespace: "shop", Ingress: "web", Type: OrphanNoService},
+		{Namespace: "blog", Ingress: "www", Type: OrphanNoService},
+	})
+	const want = `# HELP nginx_ingress_controller_orphan_ingress Gauge reporting status of ingress orphanity, 1 indicates orphaned ingress.\n` + "\t\t\t" +
+		`'namespace' is the string used to identify namespace of ingress, 'ingress' for ingress name and 'type' for 'no-service' or 'no-endpoint' of orphanity
+# TYPE nginx_ingress_controller_orphan_ingress gauge
+nginx_ingress_controller_orphan_ingress{` + ctlLabels + `,ingress="www",namespace="blog",type="no-service"} 1
+nginx_ingress_controller_orphan_ingress{` + ctlLabels + `,ingress="web",namespace="shop",type="no-endpoint"} 1
+nginx_ingress_controller_orphan_ingress{` + ctlLabels + `,ingress="web",namespace="shop",type="no-service"} 1
+`
+	require.NoError(t, testutil.CollectAndCompare(c, strings.NewReader(want)))
+
+	o.Set(nil)
+	assert.Equal(t, 0, testutil.CollectAndCount(c))
+}
