@@ -88,6 +88,11 @@ func (r *ProcessReader) Read(master int) (stats ProcessStats, ok bool, err error
 	if master <= 0 {
 		return ProcessStats{}, false, nil
 	}
+	// One read at a time, from the files to the totals: two scrapes at
+	// once could otherwise store the older counters last, and the next
+	// total would go down.
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	bootTime, err := readBootTime(filepath.Join(r.root, "stat"))
 	if err != nil {
 		return ProcessStats{}, false, err
@@ -124,8 +129,6 @@ func (r *ProcessReader) Read(master int) (stats ProcessStats, ok bool, err error
 	}
 	stats.OldestStart = ticksSince(bootTime, oldest)
 
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	for k, c := range r.seen {
 		if _, ok := live[k]; !ok {
 			r.exited = r.exited.add(c)

@@ -184,3 +184,20 @@ func TestParseStubStatus(t *testing.T) {
 		assert.Error(t, err, name)
 	}
 }
+
+// TestProcessReaderConcurrent: scrapes at once each get the whole figures
+// (run with -race).
+func TestProcessReaderConcurrent(t *testing.T) {
+	r := NewProcessReader("testdata/proc", 4096)
+	results := make(chan ProcessStats, 8)
+	for range cap(results) {
+		go func() {
+			got, _, err := r.Read(100)
+			assert.NoError(t, err)
+			results <- got
+		}()
+	}
+	for range cap(results) {
+		assert.Equal(t, fixtureStats, <-results)
+	}
+}
