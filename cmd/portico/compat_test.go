@@ -105,23 +105,7 @@ nginx_ingress_controller_leader_election_status{controller_class="k8s.io/portico
 // registry serves ingress-nginx's nginx_process_* series for this
 // controller, read at scrape time.
 func TestOutputsExportNginxSeries(t *testing.T) {
-	dir := t.TempDir()
-	pidFile := filepath.Join(dir, "nginx.pid")
-	require.NoError(t, os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644))
-	socket := filepath.Join(dir, "internal.sock")
-	ln, err := net.Listen("unix", socket)
-	require.NoError(t, err)
-	srv := &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != nginx.StubStatusPath {
-			http.NotFound(w, r)
-			return
-		}
-		_, _ = io.WriteString(w, "Active connections: 2 \nserver accepts handled requests\n 7 7 31 \nReading: 0 Writing: 1 Waiting: 1 \n")
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-
-	proc := nginx.PIDFileProcess{Path: pidFile}
+	proc, socket := fakeNginx(t)
 	parts := nginxParts{opts: nginx.Options{Socket: socket}, proc: proc, health: nginx.NewHealth(proc, time.Second)}
 	out := newOutputs(slog.New(slog.NewTextHandler(io.Discard, nil)), parts, "lua", 1, time.Now(),
 		compat.Controller{Namespace: "ingress", Class: "k8s.io/portico", Pod: "portico-0"})
@@ -243,4 +227,28 @@ func TestOrphanIngresses(t *testing.T) {
 			assert.Equal(t, want, orphans.List())
 		})
 	}
+}
+
+// fakeNginx stands in for a running nginx, for the series read from it at
+// scrape time: a pid file naming this test's process as the master (its
+// figures come from the real /proc), and an internal server on a unix
+// socket answering stub_status.
+func fakeNginx(t *testing.T) (nginx.PIDFileProcess, string) {
+	t.Helper()
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "nginx.pid")
+	require.NoError(t, os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644))
+	socket := filepath.Join(dir, "internal.sock")
+	ln, err := net.Listen("unix", socket)
+	require.NoError(t, err)
+	srv := &http.Server{ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != nginx.StubStatusPath {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = io.WriteString(w, "Active connections: 2 \nserver accepts handled requests\n 7 7 31 \nReading: 0 Writing: 1 Waiting: 1 \n")
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return nginx.PIDFileProcess{Path: pidFile}, socket
 }
