@@ -230,6 +230,7 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	live := func(snap *snapshot.Snapshot, cfg *model.Config) {
 		out.expiry.Set(servedExpiries(cfg))
 		views.Live(cfg)
+		out.orphans.Set(orphanIngresses(snap, cfg))
 		if requests != nil {
 			requests.SetRoutes(requestmetrics.RoutesOf(cfg))
 		}
@@ -329,6 +330,9 @@ type outputs struct {
 	// leader is the leader election status the elector reports, for
 	// nginx_ingress_controller_leader_election_status.
 	leader *compat.Leadership
+	// orphans are the live config's orphaned Ingresses, for
+	// nginx_ingress_controller_orphan_ingress.
+	orphans *compat.Orphans
 }
 
 // newOutputs builds the registry with Portico's portico_* series and, for
@@ -346,7 +350,9 @@ func newOutputs(log *slog.Logger, ngx nginxParts, balancer string, historySize i
 	reloads := reload.NewMetrics(registry)
 	expiry := certs.NewExpiryMetrics(registry)
 	leader := &compat.Leadership{}
-	registry.MustRegister(compat.NewCollector(ctl, compat.Sources{Reloads: reloads.Totals, Certificates: expiry.List, Leader: leader}))
+	orphans := &compat.Orphans{}
+	registry.MustRegister(compat.NewCollector(ctl, compat.Sources{Reloads: reloads.Totals, Certificates: expiry.List, Leader: leader,
+		Status: stubStatus(ngx.opts.Socket), Processes: nginxProcesses(ngx.proc), Orphans: orphans, Logger: log.With("component", "metrics")}))
 	var firstLive sync.Once
 	return outputs{
 		registry: registry,
@@ -369,6 +375,7 @@ func newOutputs(log *slog.Logger, ngx nginxParts, balancer string, historySize i
 		pushes:   reload.NewPushMetrics(registry, balancer),
 		expiry:   expiry,
 		leader:   leader,
+		orphans:  orphans,
 	}
 }
 
@@ -393,6 +400,27 @@ func newRequestMetrics(f requestMetricsFlags, g model.Global, balancer string, c
 	})
 }
 
+// stubStatusTimeout bounds one stub_status read at scrape time.
+const stubStatusTimeout = 2 * time.Second
+
+// stubStatus returns how to read nginx's stub_status from the internal
+// server's unix socket, nil without one: over TCP the internal server's
+// name would have to be looked up, and it is not served there.
+func stubStatus(socket string) func(context.Context) (nginx.StubStatus, error) {
+	if socket == "" {
+		return nil
+	}
+	return nginx.NewStatusClient("http://nginx"+nginx.StubStatusPath, socket, stubStatusTimeout).Read
+}
+
+// nginxProcesses returns how to read the figures of proc's master and its
+// children from /proc: nginx is the controller's child, or shares its
+// process namespace (shareProcessNamespace) in the sidecar mode.
+func nginxProcesses(proc nginx.Process) func() (nginx.ProcessStats, bool, error) {
+	r := nginx.NewProcessReader("/proc", os.Getpagesize())
+	return func() (nginx.ProcessStats, bool, error) { return r.Read(proc.Pid()) }
+}
+
 // servedExpiries are the expiries of the TLS Secrets' certificates cfg
 // serves, each with the hosts that present it (sorted, as cfg.Servers is).
 func servedExpiries(cfg *model.Config) []certs.Expiry {
@@ -405,8 +433,57 @@ func servedExpiries(cfg *model.Config) []certs.Expiry {
 	var out []certs.Expiry
 	for _, c := range cfg.Certificates {
 		if ns, name, ok := strings.Cut(c.Secret, "/"); ok {
-			out = append(out, certs.Expiry{Namespace: ns, Secret: name, NotAfter: c.NotAfter, Hosts: hosts[c.Path]})
+			out = append(out, certs.Expiry{Namespace: ns, Secret: name, NotAfter: c.NotAfter, Hosts: hosts[c.Path], Info: c.Info})
 		}
+	}
+	return out
+}
+
+// orphanIngresses are the Ingresses cfg serves that are orphaned as
+// ingress-nginx's orphan_ingress says: a backend (a location's Service, or
+// a canary's) names a Service snap does not hold (no-service), or whose
+// pool has no ready endpoint (no-endpoint; an unknown port counts so too,
+// as in ingress-nginx). An Ingress cfg does not serve at all (refused,
+// another namespace's host) has no locations and is not listed; its
+// findings say why.
+func orphanIngresses(snap *snapshot.Snapshot, cfg *model.Config) []compat.Orphan {
+	services := make(map[string]bool, len(snap.Services))
+	for _, s := range snap.Services {
+		services[s.Namespace+"/"+s.Name] = true
+	}
+	ready := make(map[string]bool, len(cfg.Upstreams))
+	for _, u := range cfg.Upstreams {
+		ready[u.Name] = len(u.Endpoints) > 0
+	}
+	var out []compat.Orphan
+	add := func(source, kind string) {
+		if ns, name, ok := strings.Cut(source, "/"); ok {
+			out = append(out, compat.Orphan{Namespace: ns, Ingress: name, Type: kind})
+		}
+	}
+	visit := func(srv *model.Server) {
+		for _, loc := range srv.Locations {
+			if loc.Source == "" || loc.Action.Service == "" {
+				continue // generated, or answered by nginx itself (redirects)
+			}
+			// Action.Service is "namespace/name:port".
+			svc, _, _ := strings.Cut(loc.Action.Service, ":")
+			switch {
+			case !services[svc]:
+				add(loc.Source, compat.OrphanNoService)
+			case loc.Action.Upstream == "" || !ready[loc.Action.Upstream]:
+				add(loc.Source, compat.OrphanNoEndpoint)
+			}
+			if r, ok := cfg.Routes[loc.Route]; ok && r.Canary != nil {
+				if has, known := ready[r.Canary.Backend]; known && !has {
+					add(r.Canary.Source, compat.OrphanNoEndpoint)
+				}
+			}
+		}
+	}
+	visit(&cfg.DefaultServer)
+	for i := range cfg.Servers {
+		visit(&cfg.Servers[i])
 	}
 	return out
 }

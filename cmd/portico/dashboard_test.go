@@ -41,8 +41,11 @@ const (
 // carries le.
 func exportedSeries(t *testing.T) map[string]map[string]bool {
 	t.Helper()
+	// The supervisor only counts restarts (portico_nginx_restarts_total);
+	// the series read from nginx at scrape time read a stand-in.
 	sup := nginx.NewSupervisor(nginx.Options{}, io.Discard, io.Discard)
-	parts := nginxParts{proc: sup, supervisor: sup, health: nginx.NewHealth(sup, time.Second)}
+	proc, socket := fakeNginx(t)
+	parts := nginxParts{opts: nginx.Options{Socket: socket}, proc: proc, supervisor: sup, health: nginx.NewHealth(proc, time.Second)}
 	out := newOutputs(slog.New(slog.NewTextHandler(io.Discard, nil)), parts, "lua", 1, time.Now(),
 		compat.Controller{Namespace: "ingress", Class: "k8s.io/portico", Pod: "portico-0"})
 	out.recorder.Record(reload.Event{Result: reload.ResultSuccess, Generation: 1, ConfigHash: strings.Repeat("a", 64), Time: time.Now()})
@@ -165,51 +168,16 @@ func TestGrafanaDashboardNamesExportedMetrics(t *testing.T) {
 	}
 }
 
-// pendingSeries are the nginx process series, which another change adds,
-// with the labels they will carry; the tests here take them as exported,
-// so dashboards and alert rules can be checked now.
-// TODO(merge): delete pendingSeries once the process metrics land.
-var pendingSeries = func() map[string]map[string]bool {
-	constant := []string{"controller_namespace", "controller_class", "controller_pod"}
-	out := map[string]map[string]bool{}
-	add := func(name string, labels ...string) {
-		out[name] = map[string]bool{}
-		for _, l := range labels {
-			out[name][l] = true
-		}
-	}
-	for _, p := range []string{"connections", "connections_total"} {
-		add("nginx_ingress_controller_nginx_process_"+p, append([]string{"state"}, constant...)...)
-	}
-	for _, p := range []string{"cpu_seconds_total", "resident_memory_bytes", "virtual_memory_bytes", "num_procs",
-		"oldest_start_time_seconds", "read_bytes_total", "write_bytes_total", "requests_total"} {
-		add("nginx_ingress_controller_nginx_process_"+p, constant...)
-	}
-	return out
-}()
-
-// withPending returns exported with pendingSeries added where missing.
-func withPending(exported map[string]map[string]bool) map[string]map[string]bool {
-	out := map[string]map[string]bool{}
-	for n, l := range pendingSeries {
-		out[n] = l
-	}
-	for n, l := range exported {
-		out[n] = l
-	}
-	return out
-}
-
 // ingressNginxDashboards is where e2e/local keeps ingress-nginx's Grafana
 // dashboards, vendored unchanged.
 const ingressNginxDashboards = "../../e2e/local/testdata/ingress-nginx-dashboards/"
 
 // TestIngressNginxDashboardsUseExportedSeries: ingress-nginx's dashboards
 // work against Portico unchanged: every series and label their queries
-// need is in the registry (or among pendingSeries). e2e/local's
+// need is in the registry. e2e/local's
 // TestIngressNginxDashboards checks the same against a real /metrics.
 func TestIngressNginxDashboardsUseExportedSeries(t *testing.T) {
-	exported := withPending(exportedSeries(t))
+	exported := exportedSeries(t)
 	for _, file := range []string{"nginx.json", "request-handling-performance.json"} {
 		t.Run(file, func(t *testing.T) {
 			raw, err := os.ReadFile(ingressNginxDashboards + file)

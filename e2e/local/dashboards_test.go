@@ -38,7 +38,6 @@ const ingressNginxDashboards = "testdata/ingress-nginx-dashboards/"
 // exported_namespace (honor_labels false). So a query's exported_namespace
 // is asked of /metrics as namespace, and its namespace is not asked at all.
 func TestIngressNginxDashboards(t *testing.T) {
-	t.Skip("TODO(merge): needs the request metrics")
 	t.Parallel()
 	const shop, secure = "shop.example.com", "secure.example.com"
 	b := startBackends(t, "web")

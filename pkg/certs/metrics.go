@@ -18,6 +18,9 @@ type Expiry struct {
 	// Hosts are the server names that present this certificate, sorted;
 	// the ingress-nginx compatible series has one sample per host.
 	Hosts []string
+	// Info is the certificate's public data, for ingress-nginx's
+	// ssl_certificate_info series (zero when unknown: no series).
+	Info Identity
 }
 
 // ExpiryMetrics exposes portico_certificate_expiry_timestamp_seconds, one

@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/portico-ingress/portico/pkg/certs"
+	"github.com/portico-ingress/portico/pkg/nginx"
 	"github.com/portico-ingress/portico/pkg/reload"
 )
 
@@ -133,7 +135,13 @@ func TestRegistersBesidePortico(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := reload.NewMetrics(reg)
 	exp := certs.NewExpiryMetrics(reg)
-	c := NewCollector(ctl, Sources{Reloads: m.Totals, Certificates: exp.List, Leader: &Leadership{}})
+	exp.Set([]certs.Expiry{{Namespace: "ns", Secret: "tls", NotAfter: time.Unix(1800000000, 0), Hosts: []string{"a.example"},
+		Info: certs.Identity{IssuerCommonName: "ca", SerialNumber: "1", PublicKeyAlgorithm: "RSA"}}})
+	status := func(context.Context) (nginx.StubStatus, error) { return nginx.StubStatus{Active: 1}, nil }
+	orphans := &Orphans{}
+	orphans.Set([]Orphan{{Namespace: "ns", Ingress: "web", Type: OrphanNoEndpoint}})
+	c := NewCollector(ctl, Sources{Reloads: m.Totals, Certificates: exp.List, Leader: &Leadership{},
+		Status: status, Processes: processes(procStats, true, nil), Orphans: orphans})
 	require.NoError(t, reg.Register(c))
 	problems, err := testutil.CollectAndLint(c)
 	require.NoError(t, err)

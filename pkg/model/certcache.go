@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"sync"
-	"time"
 )
 
 // KeyPairCache remembers what NormalizeKeyPair returned for a certificate
@@ -22,10 +21,10 @@ type KeyPairCache struct {
 }
 
 type keyPairEntry struct {
-	pem      []byte
-	notAfter time.Time // of the chain's first certificate
-	err      error
-	used     uint64 // the build that last used it
+	pem   []byte
+	facts leafFacts // of the chain's first certificate
+	err   error
+	used  uint64 // the build that last used it
 }
 
 // NewKeyPairCache returns an empty cache.
@@ -42,7 +41,7 @@ func (c *KeyPairCache) begin() uint64 {
 }
 
 // normalize is normalizeKeyPair through the cache (Build always has one).
-func (c *KeyPairCache) normalize(build uint64, certPEM, keyPEM []byte) ([]byte, time.Time, error) {
+func (c *KeyPairCache) normalize(build uint64, certPEM, keyPEM []byte) ([]byte, leafFacts, error) {
 	h := sha256.New()
 	var n [binary.MaxVarintLen64]byte
 	h.Write(binary.AppendUvarint(n[:0], uint64(len(certPEM))))
@@ -57,13 +56,13 @@ func (c *KeyPairCache) normalize(build uint64, certPEM, keyPEM []byte) ([]byte, 
 	}
 	c.mu.Unlock()
 	if ok {
-		return e.pem, e.notAfter, e.err
+		return e.pem, e.facts, e.err
 	}
-	pem, notAfter, err := normalizeKeyPair(certPEM, keyPEM)
+	pem, facts, err := normalizeKeyPair(certPEM, keyPEM)
 	c.mu.Lock()
-	c.entries[k] = &keyPairEntry{pem: pem, notAfter: notAfter, err: err, used: build}
+	c.entries[k] = &keyPairEntry{pem: pem, facts: facts, err: err, used: build}
 	c.mu.Unlock()
-	return pem, notAfter, err
+	return pem, facts, err
 }
 
 // end drops the entries that neither this build nor a later one used.

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
+	"github.com/portico-ingress/portico/pkg/certs"
 	"github.com/portico-ingress/portico/pkg/excerpt"
 	"github.com/portico-ingress/portico/pkg/parallel"
 )
@@ -154,13 +155,14 @@ func (b *builder) loadCertificate(namespace, name string, secret *corev1.Secret)
 		// nginx loads every chain at each nginx -t and reload.
 		return Certificate{}, fmt.Errorf("its certificate chain is %d bytes, more than the %d a chain may have (--max-certificate-bytes)", n, b.limits.CertificateBytes)
 	}
-	content, notAfter, err := b.opts.KeyPairs.normalize(b.keyPairBuild, certPEM, keyPEM)
+	content, facts, err := b.opts.KeyPairs.normalize(b.keyPairBuild, certPEM, keyPEM)
 	if err != nil {
 		return Certificate{}, err
 	}
 	sum := sha256.Sum256(content)
 	p := path.Join(b.opts.CertificateDir, fmt.Sprintf("%s_%s-%s.pem", namespace, name, hex.EncodeToString(sum[:8])))
-	return Certificate{Path: p, PEM: content, Secret: key(namespace, name), SecretUID: string(secret.UID), NotAfter: notAfter}, nil
+	return Certificate{Path: p, PEM: content, Secret: key(namespace, name), SecretUID: string(secret.UID),
+		NotAfter: facts.notAfter, Info: facts.info}, nil
 }
 
 // NormalizeKeyPair checks that a certificate chain and private key are valid
@@ -171,22 +173,31 @@ func NormalizeKeyPair(certPEM, keyPEM []byte) ([]byte, error) {
 	return out, err
 }
 
-// normalizeKeyPair is NormalizeKeyPair, which also returns when the
-// chain's first certificate (the one presented) expires.
-func normalizeKeyPair(certPEM, keyPEM []byte) ([]byte, time.Time, error) {
+// leafFacts are what the metrics need of a chain's first certificate (the
+// one presented), read once when the pair is checked.
+type leafFacts struct {
+	// notAfter is when it expires, in UTC.
+	notAfter time.Time
+	// info is its public data.
+	info certs.Identity
+}
+
+// normalizeKeyPair is NormalizeKeyPair, which also returns the facts of
+// the chain's first certificate (the one presented).
+func normalizeKeyPair(certPEM, keyPEM []byte) ([]byte, leafFacts, error) {
 	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
-		return nil, time.Time{}, fmt.Errorf("invalid certificate or key: %w", err)
+		return nil, leafFacts{}, fmt.Errorf("invalid certificate or key: %w", err)
 	}
-	chain, certs, err := certificateBlocks(certPEM)
+	chain, parsed, err := certificateBlocks(certPEM)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("invalid certificate in chain: %w", err)
+		return nil, leafFacts{}, fmt.Errorf("invalid certificate in chain: %w", err)
 	}
-	if len(certs) == 0 {
+	if len(parsed) == 0 {
 		// X509KeyPair found one; certificateBlocks reads the same blocks.
-		return nil, time.Time{}, errors.New("invalid certificate or key: no certificate found")
+		return nil, leafFacts{}, errors.New("invalid certificate or key: no certificate found")
 	}
-	if err := opensslAccepts(certs); err != nil {
-		return nil, time.Time{}, err
+	if err := opensslAccepts(parsed); err != nil {
+		return nil, leafFacts{}, err
 	}
 	out := bytes.NewBuffer(chain)
 	rest := keyPEM
@@ -194,13 +205,13 @@ func normalizeKeyPair(certPEM, keyPEM []byte) ([]byte, time.Time, error) {
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
 		if block == nil {
-			return nil, time.Time{}, errors.New("no private key block found")
+			return nil, leafFacts{}, errors.New("no private key block found")
 		}
 		if block.Type == "PRIVATE KEY" || strings.HasSuffix(block.Type, " PRIVATE KEY") {
 			if err := pem.Encode(out, &pem.Block{Type: block.Type, Bytes: block.Bytes}); err != nil {
-				return nil, time.Time{}, fmt.Errorf("encoding key: %w", err)
+				return nil, leafFacts{}, fmt.Errorf("encoding key: %w", err)
 			}
-			return out.Bytes(), certs[0].NotAfter.UTC(), nil
+			return out.Bytes(), leafFacts{notAfter: parsed[0].NotAfter.UTC(), info: certs.IdentityOf(parsed[0])}, nil
 		}
 	}
 }

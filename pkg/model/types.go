@@ -14,6 +14,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/portico-ingress/portico/pkg/annotations"
+	"github.com/portico-ingress/portico/pkg/certs"
 	"github.com/portico-ingress/portico/pkg/ngxconf"
 )
 
@@ -607,6 +608,10 @@ type Certificate struct {
 	// NotAfter is when the first certificate of the chain expires (zero for
 	// files of other kinds).
 	NotAfter time.Time `json:"notAfter,omitzero"`
+	// Info is the public data of the chain's first certificate, read when
+	// the pair is accepted, for the ssl_certificate_info series (zero for
+	// files of other kinds). Not marshalled: the config's JSON is unchanged.
+	Info certs.Identity `json:"-"`
 }
 
 // SecretFile is a file made from Secret data that nginx workers read.

@@ -38,8 +38,13 @@ func (s ProcState) String() string {
 type procStat struct {
 	// state is the state letter (R, S, D, T, t, Z, X, ...).
 	state byte
+	// ppid is the parent's pid.
+	ppid int
 	// pgrp is the process group.
 	pgrp int
+	// utime and stime are the CPU time spent in user and kernel mode, in
+	// clock ticks (ClockTicks a second).
+	utime, stime uint64
 	// startTime is when the process started, in clock ticks since boot:
 	// with the pid it names one process, even after the pid is recycled.
 	startTime uint64
@@ -65,18 +70,25 @@ func parseStat(b []byte) (procStat, error) {
 	if i < 0 {
 		return procStat{}, fmt.Errorf("no command name in %q", b)
 	}
-	// After the name: state (3), ppid (4), pgrp (5), ..., starttime (22).
+	// After the name: state (3), ppid (4), pgrp (5), ..., utime (14),
+	// stime (15), ..., starttime (22); field n is fields[n-3].
 	fields := bytes.Fields(b[i+1:])
 	if len(fields) < 20 || len(fields[0]) != 1 {
 		return procStat{}, fmt.Errorf("too few fields in %q", b)
+	}
+	ppid, err := strconv.Atoi(string(fields[1]))
+	if err != nil {
+		return procStat{}, fmt.Errorf("parent pid %q: %w", fields[1], err)
 	}
 	pgrp, err := strconv.Atoi(string(fields[2]))
 	if err != nil {
 		return procStat{}, fmt.Errorf("process group %q: %w", fields[2], err)
 	}
-	start, err := strconv.ParseUint(string(fields[19]), 10, 64)
-	if err != nil {
-		return procStat{}, fmt.Errorf("start time %q: %w", fields[19], err)
+	var ticks [3]uint64
+	for j, f := range []int{11, 12, 19} {
+		if ticks[j], err = strconv.ParseUint(string(fields[f]), 10, 64); err != nil {
+			return procStat{}, fmt.Errorf("field %d %q: %w", f+3, fields[f], err)
+		}
 	}
-	return procStat{state: fields[0][0], pgrp: pgrp, startTime: start}, nil
+	return procStat{state: fields[0][0], ppid: ppid, pgrp: pgrp, utime: ticks[0], stime: ticks[1], startTime: ticks[2]}, nil
 }

@@ -24,13 +24,13 @@ func TestParseStat(t *testing.T) {
 		want  procStat
 		state ProcState
 	}{
-		{"sleeping", "77 (nginx) S" + rest, procStat{state: 'S', pgrp: 77, startTime: 123456}, ProcRunning},
-		{"running", "77 (nginx) R" + rest, procStat{state: 'R', pgrp: 77, startTime: 123456}, ProcRunning},
-		{"disk wait", "77 (nginx) D" + rest, procStat{state: 'D', pgrp: 77, startTime: 123456}, ProcRunning},
-		{"stopped", "77 (nginx) T" + rest, procStat{state: 'T', pgrp: 77, startTime: 123456}, ProcStopped},
-		{"traced", "77 (nginx) t" + rest, procStat{state: 't', pgrp: 77, startTime: 123456}, ProcStopped},
-		{"zombie", "77 (nginx) Z" + rest, procStat{state: 'Z', pgrp: 77, startTime: 123456}, ProcGone},
-		{"odd name", "77 (a) b (c) T" + rest, procStat{state: 'T', pgrp: 77, startTime: 123456}, ProcStopped},
+		{"sleeping", "77 (nginx) S" + rest, procStat{state: 'S', ppid: 1, pgrp: 77, utime: 1, stime: 2, startTime: 123456}, ProcRunning},
+		{"running", "77 (nginx) R" + rest, procStat{state: 'R', ppid: 1, pgrp: 77, utime: 1, stime: 2, startTime: 123456}, ProcRunning},
+		{"disk wait", "77 (nginx) D" + rest, procStat{state: 'D', ppid: 1, pgrp: 77, utime: 1, stime: 2, startTime: 123456}, ProcRunning},
+		{"stopped", "77 (nginx) T" + rest, procStat{state: 'T', ppid: 1, pgrp: 77, utime: 1, stime: 2, startTime: 123456}, ProcStopped},
+		{"traced", "77 (nginx) t" + rest, procStat{state: 't', ppid: 1, pgrp: 77, utime: 1, stime: 2, startTime: 123456}, ProcStopped},
+		{"zombie", "77 (nginx) Z" + rest, procStat{state: 'Z', ppid: 1, pgrp: 77, utime: 1, stime: 2, startTime: 123456}, ProcGone},
+		{"odd name", "77 (a) b (c) T" + rest, procStat{state: 'T', ppid: 1, pgrp: 77, utime: 1, stime: 2, startTime: 123456}, ProcStopped},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parseStat([]byte(tc.text))
