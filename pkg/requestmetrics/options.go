@@ -51,13 +51,13 @@ type Options struct {
 
 // DefaultOptions are ingress-nginx's defaults, except that the host label
 // is off until asked for (it multiplies the series by the hosts) and a cap
-// of 100,000 series exists at all.
+// of 300,000 series exists at all (about 1 GB in Prometheus).
 func DefaultOptions() Options {
 	return Options{
 		TimeBuckets:   []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		LengthBuckets: []float64{10, 20, 30, 40, 50, 60, 70, 80, 90, 100},
 		SizeBuckets:   []float64{10, 100, 1000, 10000, 100000, 1e+06, 1e+07},
-		MaxSeries:     100000,
+		MaxSeries:     300000,
 	}
 }
 
