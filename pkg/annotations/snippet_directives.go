@@ -389,7 +389,8 @@ var builtinPrefixes = []string{"http_", "sent_http_", "sent_trailer_", "cookie_"
 // formats and snippets written for ingress-nginx name them.
 var templateVariables = []string{"best_http_host", "connection_upgrade", "req_id",
 	"namespace", "ingress_name", "service_name", "service_port",
-	"proxy_upstream_name", "proxy_alternative_upstream_name", "the_real_ip"}
+	"proxy_upstream_name", "proxy_alternative_upstream_name", "the_real_ip",
+	"traceparent", "trace_id"}
 
 // reservedPrefixes may not start a variable a snippet sets: nginx's
 // families (setting $http_x would turn that request header into a plain
@@ -451,7 +452,12 @@ var (
 	// every proxied location; a second proxy_set_header for one would send
 	// the header twice.
 	porticoHeaders = []string{"host", "upgrade", "connection", "x-request-id", "x-real-ip", "x-forwarded-for",
-		"x-forwarded-host", "x-forwarded-port", "x-forwarded-proto", "x-forwarded-prefix", "x-scheme", "proxy"}
+		"x-forwarded-host", "x-forwarded-port", "x-forwarded-proto", "x-forwarded-prefix", "x-scheme", "proxy",
+		"traceparent", "tracestate"}
+	// traceHeaders are the W3C Trace Context headers, which Portico also
+	// sets for gRPC backends (grpc_set_header at http level): a snippet's
+	// own would be sent beside Portico's, or with an unchecked value.
+	traceHeaders = []string{"traceparent", "tracestate"}
 )
 
 // SnippetExample returns the allowed directive name with its example
