@@ -148,6 +148,29 @@ func TestTraceContext(t *testing.T) {
 				}
 			}
 
+			// Bytes Go's client will not send: nginx passes control
+			// characters other than NUL and CR on in header values.
+			const valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+			raw := mustRawGet(t, c, "127.0.0.1", "", "trace.example.com", "/raw-ctl",
+				map[string]string{"traceparent": valid + "\x01", "tracestate": "a=1"})
+			if assert.NotNil(t, raw.Echo, "%s", raw) {
+				assert.NotContains(t, raw.Echo.Headers["Traceparent"], "\x01", "a control character is never passed on")
+				_, hasState := raw.Echo.Headers["Tracestate"]
+				assert.False(t, hasState, "nor the tracestate of a replaced traceparent")
+			}
+			raw = mustRawGet(t, c, "127.0.0.1", "", "trace.example.com", "/raw-state",
+				map[string]string{"traceparent": valid, "tracestate": "a=1\x01,b=2"})
+			if assert.NotNil(t, raw.Echo, "%s", raw) {
+				_, hasState := raw.Echo.Headers["Tracestate"]
+				assert.False(t, hasState, "a tracestate with a control character is dropped")
+				if tc.trust {
+					assert.Equal(t, valid, raw.Echo.Headers["Traceparent"])
+				}
+			}
+			raw = mustRawGet(t, c, "127.0.0.1", "", "trace.example.com", "/raw-cr",
+				map[string]string{"traceparent": valid + "\rX: y"})
+			assert.Equal(t, http.StatusBadRequest, raw.Status, "nginx refuses a lone CR: %s", raw)
+
 			// A client's X-Request-ID is passed on, but a trace-id must be random.
 			r := c.getWith(t, "trace.example.com", "/own-id", map[string]string{"X-Request-Id": "client-chosen-1"})
 			require.NotNil(t, r.Echo, "%s", r)
