@@ -87,7 +87,8 @@ func GlobalOptions() []GlobalOption {
 			apply: boolean(func(g *Global, b bool) { g.HTTP2 = b })},
 		{Key: "server-tokens", Default: "false", Doc: "show the nginx version in the Server header and error pages",
 			apply: boolean(func(g *Global, b bool) { g.ServerTokens = b })},
-		{Key: "generate-request-id", Default: "true", Doc: "give requests without an X-Request-ID header a random one (32 hex digits), sent to the backend and logged as $req_id; a client's own X-Request-ID is passed on either way. Off saves about a microsecond of worker CPU per request",
+		{Key: "generate-request-id", Default: "true", Doc: "give requests without an X-Request-ID header a random one (32 hex digits), sent to the backend and logged as $req_id; a client's own X-Request-ID is passed on either way. Off saves about a microsecond of worker CPU per request, " +
+			"if generate-traceparent is off too (a generated traceparent is made from the same random ID)",
 			apply: boolean(func(g *Global, b bool) { g.GenerateRequestID = b })},
 		{Key: "generate-traceparent", Default: "true", Doc: "give requests without a valid W3C traceparent header (or, with trust-incoming-traceparent off, every request) " +
 			"a new one sent to the backend: 00-$request_id-<last 16 hex digits of $request_id>-01, logged as $traceparent and $trace_id " +
