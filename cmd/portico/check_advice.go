@@ -68,7 +68,7 @@ var adviceRules = []adviceRule{
 	{keys: []string{"global-rate-limit*"},
 		hint: "not planned: Portico has no shared rate-limit store", instead: "limit-rps"},
 	{keys: []string{"enable-opentelemetry", "opentelemetry-*", "enable-opentracing", "opentracing-*"},
-		hint: "not implemented: Portico has no tracing module"},
+		hint: "not implemented: Portico exports no spans (Debian ships no nginx OpenTelemetry module); it passes a valid W3C traceparent on, or generates one, for every request without it (docs/tracing.md)"},
 	{keys: []string{"ssl-passthrough"},
 		hint: "not planned: Portico terminates TLS; pass TLS through with a TCP (L4) load balancer instead"},
 	{keys: []string{"ssl-ciphers", "ssl-prefer-server-ciphers"},

@@ -144,6 +144,8 @@ type grpcSeen struct {
 	mu                       sync.Mutex
 	proto, contentType, path string
 	tls                      bool
+	// traceparent and tracestate are the trace context headers received.
+	traceparent, tracestate string
 }
 
 // grpcEchoHandler answers a unary gRPC call with "echo: " and the request
@@ -152,6 +154,8 @@ func grpcEchoHandler(seen *grpcSeen) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen.mu.Lock()
 		seen.proto, seen.contentType, seen.path, seen.tls = r.Proto, r.Header.Get("Content-Type"), r.URL.Path, r.TLS != nil
+		seen.traceparent = strings.Join(r.Header.Values("Traceparent"), ", ")
+		seen.tracestate = strings.Join(r.Header.Values("Tracestate"), ", ")
 		seen.mu.Unlock()
 		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "application/grpc")
@@ -175,14 +179,18 @@ func grpcClient(t *testing.T, c *controller, host string, roots *x509.CertPool) 
 	return client
 }
 
-// grpcCall sends the unary call /echo.Echo/Say with the message "hello".
-func grpcCall(client *http.Client, host string) (*http.Response, []byte, error) {
+// grpcCall sends the unary call /echo.Echo/Say with the message "hello"
+// and the extra request headers, if any.
+func grpcCall(client *http.Client, host string, header ...string) (*http.Response, []byte, error) {
 	req, err := http.NewRequest(http.MethodPost, "https://"+host+"/echo.Echo/Say", bytes.NewReader(grpcFrame([]byte("hello"))))
 	if err != nil {
 		return nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/grpc")
 	req.Header.Set("TE", "trailers")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, nil, err
@@ -215,11 +223,53 @@ func TestGRPCBackendProtocol(t *testing.T) {
 	assert.Equal(t, "/echo.Echo/Say", seen.path)
 }
 
+// TestGRPCTraceContext shows the trace context a gRPC backend gets, which
+// nginx sends with grpc_set_header: a valid traceparent and its tracestate
+// as sent, an invalid one replaced by a generated one without tracestate.
+func TestGRPCTraceContext(t *testing.T) {
+	t.Parallel()
+	var seen grpcSeen
+	addr := serveLoopback(t, h2c.NewHandler(grpcEchoHandler(&seen), &http2.Server{}))
+	client, host, _, _ := grpcServe(t, "grpctrace", "GRPC", addr, "the gRPC call must be proxied")
+	const valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for _, tc := range []struct{ name, sent, want, state string }{
+		{"valid", valid, valid, "vendor=opaque"},
+		{"upper case", strings.ToUpper(valid), "", ""},
+		{"extra text", valid + " evil", "", ""},
+		{"absent", "", "", ""},
+	} {
+		header := []string{"Tracestate", "vendor=opaque"}
+		if tc.sent != "" {
+			header = append(header, "Traceparent", tc.sent)
+		}
+		resp, _, err := grpcCall(client, host, header...)
+		require.NoError(t, err, tc.name)
+		require.Equal(t, http.StatusOK, resp.StatusCode, tc.name)
+		seen.mu.Lock()
+		got, state := seen.traceparent, seen.tracestate
+		seen.mu.Unlock()
+		if tc.want != "" {
+			assert.Equal(t, tc.want, got, "%s: passed on unchanged", tc.name)
+		} else {
+			assert.Regexp(t, generatedTraceparent, got, "%s: replaced by a generated one", tc.name)
+		}
+		assert.Equal(t, tc.state, state, "%s: tracestate only with the client's traceparent", tc.name)
+	}
+}
+
 // grpcThroughNginx serves NAME.example.com over TLS with one Ingress whose
 // Service is the backend at addr, with the given backend-protocol, and
 // returns the first gRPC echo call that comes back 200 application/grpc
 // (why says what failed otherwise).
 func grpcThroughNginx(t *testing.T, name, protocol string, addr *net.TCPAddr, why string) (*http.Response, []byte) {
+	t.Helper()
+	_, _, resp, body := grpcServe(t, name, protocol, addr, why)
+	return resp, body
+}
+
+// grpcServe is grpcThroughNginx that also returns the client and host for
+// more calls.
+func grpcServe(t *testing.T, name, protocol string, addr *net.TCPAddr, why string) (*http.Client, string, *http.Response, []byte) {
 	t.Helper()
 	host := name + ".example.com"
 	kp := framework.NewKeyPair(t, host)
@@ -244,5 +294,5 @@ func grpcThroughNginx(t *testing.T, name, protocol string, addr *net.TCPAddr, wh
 		resp, body, err = grpcCall(client, host)
 		return err == nil && resp.StatusCode == http.StatusOK && resp.Header.Get("Content-Type") == "application/grpc"
 	}, framework.RouteTimeout, framework.PollInterval, why)
-	return resp, body
+	return client, host, resp, body
 }

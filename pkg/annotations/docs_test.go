@@ -211,9 +211,10 @@ serves files: nginx's root is ` + "`/dev/null`" + `, so a request a snippet ends
 A configuration-snippet is printed after the location's own route is chosen and before its
 rewrite-target and ` + "`proxy_pass`" + `, so ` + "`rewrite ... break`" + ` changes the path sent to the backend. A
 ` + "`proxy_set_header`" + ` in it keeps Portico's request headers (nginx would otherwise inherit none), and
-Portico's own ones (` + "`Host`, `X-Forwarded-*`, `X-Real-IP`, `X-Request-ID`" + `...) may not be set again:
-use ` + "`upstream-vhost`" + ` and ` + "`x-forwarded-prefix`" + `. An ` + "`add_header`" + ` in it keeps the host's
-Strict-Transport-Security header.
+Portico's own ones (` + "`Host`, `X-Forwarded-*`, `X-Real-IP`, `X-Request-ID`, `traceparent`" + `...) may not be
+set again: use ` + "`upstream-vhost`" + ` and ` + "`x-forwarded-prefix`" + `. A ` + "`grpc_set_header`" + ` in it keeps the
+trace context headers Portico sends gRPC backends, and may not set them ([tracing.md](tracing.md)). An
+` + "`add_header`" + ` in it keeps the host's Strict-Transport-Security header.
 
 ### headers-more
 

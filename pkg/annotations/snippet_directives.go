@@ -124,9 +124,9 @@ var snippetRules = map[string]directiveRule{
 	"add_trailer": headerValueRule(serverLoc|inLocationIf, `X-Served-By $hostname`),
 	"proxy_set_header": {contexts: inLocation, minArgs: 2, maxArgs: 2, check: setHeader("proxy_set_header"), repeat: true,
 		example: `X-Tenant-Request $request_id`,
-		args:    "a header name other than those Portico sets (Host, X-Forwarded-*, X-Real-IP, X-Request-ID, X-Scheme, Upgrade, Connection, Proxy) and a value"},
+		args:    "a header name other than those Portico sets (Host, X-Forwarded-*, X-Real-IP, X-Request-ID, X-Scheme, Upgrade, Connection, Proxy, traceparent, tracestate) and a value"},
 	"grpc_set_header": {contexts: inLocation, minArgs: 2, maxArgs: 2, check: setHeader("grpc_set_header"), repeat: true,
-		example: `X-Tenant $host`, args: "a header name and a value"},
+		example: `X-Tenant $host`, args: "a header name other than traceparent and tracestate (Portico sets them) and a value"},
 	// headers-more (Debian's libnginx-mod-http-headers-more-filter),
 	// loaded only when a snippet uses it (model.Config.LoadHeadersMore).
 	"more_set_headers": {contexts: serverLoc | inLocationIf, minArgs: 1, check: moreHeaders(false, true), repeat: true,
@@ -287,7 +287,7 @@ var refusedDirectives = []struct {
 		"nginx reads it from the listen socket's default server for headers parsed before Host is known, so in one host's block it works only in part; it is an operator setting"},
 	{[]string{"modsecurity", "modsecurity_rules", "modsecurity_rules_file"}, "ModSecurity comes from the modsecurity annotations and ConfigMap keys, whose lines pass their own allowlist; a raw directive could turn it off or load any rules file"},
 	{[]string{"listen", "server_name"}, "listeners and names come from the Ingress's hosts"},
-	{[]string{"proxy_set_header (Portico's headers)"}, "Host, X-Forwarded-*, X-Real-IP and X-Request-ID are set by Portico; use upstream-vhost and x-forwarded-prefix"},
+	{[]string{"proxy_set_header (Portico's headers)"}, "Host, X-Forwarded-*, X-Real-IP, X-Request-ID, traceparent and tracestate are set by Portico; use upstream-vhost and x-forwarded-prefix, and see docs/tracing.md"},
 }
 
 // refusedReason returns why name is refused, or "" when no entry names it.
@@ -389,7 +389,8 @@ var builtinPrefixes = []string{"http_", "sent_http_", "sent_trailer_", "cookie_"
 // formats and snippets written for ingress-nginx name them.
 var templateVariables = []string{"best_http_host", "connection_upgrade", "req_id",
 	"namespace", "ingress_name", "service_name", "service_port",
-	"proxy_upstream_name", "proxy_alternative_upstream_name", "the_real_ip"}
+	"proxy_upstream_name", "proxy_alternative_upstream_name", "the_real_ip",
+	"traceparent", "trace_id"}
 
 // reservedPrefixes may not start a variable a snippet sets: nginx's
 // families (setting $http_x would turn that request header into a plain
@@ -451,7 +452,12 @@ var (
 	// every proxied location; a second proxy_set_header for one would send
 	// the header twice.
 	porticoHeaders = []string{"host", "upgrade", "connection", "x-request-id", "x-real-ip", "x-forwarded-for",
-		"x-forwarded-host", "x-forwarded-port", "x-forwarded-proto", "x-forwarded-prefix", "x-scheme", "proxy"}
+		"x-forwarded-host", "x-forwarded-port", "x-forwarded-proto", "x-forwarded-prefix", "x-scheme", "proxy",
+		"traceparent", "tracestate"}
+	// traceHeaders are the W3C Trace Context headers, which Portico also
+	// sets for gRPC backends (grpc_set_header at http level): a snippet's
+	// own would be sent beside Portico's, or with an unchecked value.
+	traceHeaders = []string{"traceparent", "tracestate"}
 )
 
 // SnippetExample returns the allowed directive name with its example

@@ -627,6 +627,7 @@ func addHeader(c *snippetCheck, d *directive) error {
 // setHeader is proxy_set_header's and grpc_set_header's name and value.
 // Portico's own request headers are refused for proxy_set_header: the
 // template sets them in every proxied location, and nginx would send both.
+// The trace context headers are refused for grpc_set_header too.
 func setHeader(name string) func(*snippetCheck, *directive) error {
 	return func(c *snippetCheck, d *directive) error {
 		if err := headerNameArg(c, &d.Args[0]); err != nil {
@@ -634,6 +635,9 @@ func setHeader(name string) func(*snippetCheck, *directive) error {
 		}
 		if name == "proxy_set_header" && slices.Contains(porticoHeaders, strings.ToLower(d.Args[0])) {
 			return fmt.Errorf("%s is set by Portico for every backend (upstream-vhost and x-forwarded-prefix change Host and X-Forwarded-Prefix)", d.Args[0])
+		}
+		if name == "grpc_set_header" && slices.Contains(traceHeaders, strings.ToLower(d.Args[0])) {
+			return fmt.Errorf("%s is set by Portico for every gRPC backend too (generate-traceparent, trust-incoming-traceparent)", d.Args[0])
 		}
 		return headerValue(c, &d.Args[1])
 	}

@@ -87,12 +87,24 @@ func GlobalOptions() []GlobalOption {
 			apply: boolean(func(g *Global, b bool) { g.HTTP2 = b })},
 		{Key: "server-tokens", Default: "false", Doc: "show the nginx version in the Server header and error pages",
 			apply: boolean(func(g *Global, b bool) { g.ServerTokens = b })},
-		{Key: "generate-request-id", Default: "true", Doc: "give requests without an X-Request-ID header a random one (32 hex digits), sent to the backend and logged as $req_id; a client's own X-Request-ID is passed on either way. Off saves about a microsecond of worker CPU per request",
+		{Key: "generate-request-id", Default: "true", Doc: "give requests without an X-Request-ID header a random one (32 hex digits), sent to the backend and logged as $req_id; a client's own X-Request-ID is passed on either way. Off saves about a microsecond of worker CPU per request, " +
+			"if generate-traceparent is off too (a generated traceparent is made from the same random ID)",
 			apply: boolean(func(g *Global, b bool) { g.GenerateRequestID = b })},
+		{Key: "generate-traceparent", Default: "true", Doc: "give requests without a valid W3C traceparent header (or, with trust-incoming-traceparent off, every request) " +
+			"a new one sent to the backend: 00-$request_id-<last 16 hex digits of $request_id>-01, logged as $traceparent and $trace_id " +
+			"(docs/tracing.md). Off, such requests reach the backend without traceparent or tracestate",
+			apply: boolean(func(g *Global, b bool) { g.GenerateTraceparent = b })},
+		{Key: "trust-incoming-traceparent", Default: "true", Doc: "pass a client's valid traceparent header (W3C Trace Context: version 00, " +
+			"lower-case hex, trace-id and parent-id not all zeros; or a later version in the form the specification lets a version-00 " +
+			"reader parse) and its tracestate on unchanged; an invalid one is never passed on. Off, every request gets a generated " +
+			"traceparent (generate-traceparent) and no tracestate, as ingress-nginx's opentelemetry-trust-incoming-span off",
+			apply: boolean(func(g *Global, b bool) { g.TrustIncomingTraceparent = b }), KeepLast: true},
 		{Key: "log-format-upstream", Default: "(ingress-nginx's default)", Doc: "access log format: " +
 			"nginx's variables (and the $http_, $sent_http_, $upstream_http_, $cookie_, $arg_ families) and " +
 			"ingress-nginx's per-location ones ($namespace, $ingress_name, $service_name, $service_port, " +
-			"$proxy_upstream_name, $proxy_alternative_upstream_name, $req_id, $the_real_ip); a format naming " +
+			"$proxy_upstream_name, $proxy_alternative_upstream_name, $req_id, $the_real_ip) and Portico's $traceparent and " +
+			"$trace_id (the W3C trace context sent to the backend, see generate-traceparent; not in the default format, " +
+			"which stays ingress-nginx's field for field); a format naming " +
 			"any other variable is refused and the last accepted one stays",
 			apply: applyLogFormat, KeepLast: true},
 		{Key: "log-format-escape-json", Default: "false", Doc: "escape the variables of the access log format for JSON (log_format escape=json), " +

@@ -252,6 +252,7 @@ var reservedAuthHeaders = map[string]bool{
 	"host": true, "content-length": true, "transfer-encoding": true, "connection": true, "upgrade": true,
 	"keep-alive": true, "te": true, "trailer": true, "expect": true, "proxy-connection": true,
 	"x-original-url": true, "x-original-method": true, "x-forwarded-for": true, "x-auth-request-redirect": true,
+	"traceparent": true, "tracestate": true,
 }
 
 // authShared fills the http-level parts the servers' auth endpoints need:

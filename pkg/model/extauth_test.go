@@ -149,6 +149,7 @@ func TestAuthProxySetHeadersEntries(t *testing.T) {
 		{name: "bad name", ref: "h", data: "  \"X A\": b\n", reason: model.ReasonIneffectiveAnnotation},
 		{name: "content-length", ref: "h", data: "  content-length: \"5\"\n", reason: model.ReasonIneffectiveAnnotation},
 		{name: "x-original-url", ref: "h", data: "  X-Original-URL: https://admin.example.com/\n", reason: model.ReasonIneffectiveAnnotation},
+		{name: "traceparent", ref: "h", data: "  traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\n", reason: model.ReasonIneffectiveAnnotation},
 		{name: "other namespace", ref: "other/h", data: "  X-Tenant: shop\n", reason: model.ReasonIneffectiveAnnotation},
 		{name: "missing", ref: "nope", data: "  X-Tenant: shop\n", reason: model.ReasonConfigMapNotFound},
 	}

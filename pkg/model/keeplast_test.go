@@ -31,6 +31,7 @@ var keepLastValues = map[string][3]string{
 	"enable-modsecurity":                    {"true", "false", "ture"},
 	"enable-owasp-modsecurity-crs":          {"true", "false", "yes"},
 	"modsecurity-snippet":                   {"SecRuleEngine On", "SecRuleEngine DetectionOnly", "SecRuleEngine On\nInclude /etc/shadow"},
+	"trust-incoming-traceparent":            {"false", "true", "no"},
 }
 
 // TestKeepLastValue checks the one mechanism by which a bad value of a

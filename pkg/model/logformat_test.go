@@ -24,6 +24,8 @@ func TestCheckLogFormat(t *testing.T) {
 		{"ingress-nginx default", ingressNginxFormat, ""},
 		{"Portico default", model.DefaultLogFormat, ""},
 		{"per-location variables", "$namespace $ingress_name $service_name $service_port $the_real_ip $req_id", ""},
+		{"trace context", "$trace_id $traceparent ${trace_id}", ""},
+		{"Portico's internal trace variable", "$portico_traceparent_in", "unknown variable $portico_traceparent_in"},
 		{"families", "$http_x_forwarded_for $sent_http_content_type $upstream_http_server $cookie_sid $arg_page", ""},
 		{"braces", "${status}ms ${request_time}s", ""},
 		{"upper case", "$HTTP_X_TRACE $Status", ""},

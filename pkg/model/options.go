@@ -191,6 +191,8 @@ func DefaultGlobal() Global {
 		LogFormat:                  DefaultLogFormat,
 		SSLRedirect:                true,
 		GenerateRequestID:          true,
+		GenerateTraceparent:        true,
+		TrustIncomingTraceparent:   true,
 		ForwardedForHeader:         "X-Forwarded-For",
 		ProxyProtocolHeaderTimeout: "5s",
 	}

@@ -112,6 +112,7 @@ func (p locationPolicy) decorate(l *Location) {
 	l.BasicAuth = p.basicAuth
 	l.Snippet = p.snippet
 	l.SnippetProxyHeaders = hasDirective(p.snippet, "proxy_set_header")
+	l.SnippetGRPCHeaders = hasDirective(p.snippet, "grpc_set_header")
 	l.ExternalAuth = p.extAuth
 	if exemptPath(p.authExempt, l.Path) {
 		l.ExternalAuth = nil

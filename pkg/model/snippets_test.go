@@ -125,13 +125,15 @@ func TestServerSnippetLocationsNeverDuplicate(t *testing.T) {
 }
 
 // TestConfigurationSnippetKeepsPorticoHeaders: a location whose snippet has
-// proxy_set_header or add_header inherits neither from the levels above in
-// nginx, so the model has it repeat Portico's request headers and the
-// host's HSTS header.
+// proxy_set_header, grpc_set_header or add_header inherits none of them
+// from the levels above in nginx, so the model has it repeat Portico's
+// request headers (the trace context ones for gRPC) and the host's HSTS
+// header.
 func TestConfigurationSnippetKeepsPorticoHeaders(t *testing.T) {
 	cfg, findings := buildSnippets(t,
 		snippetIngress("headers", 1, "/a", `{nginx.ingress.kubernetes.io/configuration-snippet: "proxy_set_header X-Tenant blue; add_header X-Frame-Options DENY;"}`)+
-			snippetIngress("plain", 2, "/b", `{nginx.ingress.kubernetes.io/configuration-snippet: "expires 1h;"}`))
+			snippetIngress("plain", 2, "/b", `{nginx.ingress.kubernetes.io/configuration-snippet: "expires 1h;"}`)+
+			snippetIngress("grpc", 3, "/c", `{nginx.ingress.kubernetes.io/configuration-snippet: "grpc_set_header X-Tenant blue;"}`))
 	assert.Empty(t, findingsOf(findings, model.ReasonInvalidAnnotation))
 	srv := findServer(cfg, "s.example.com")
 	require.NotNil(t, srv)
@@ -139,10 +141,15 @@ func TestConfigurationSnippetKeepsPorticoHeaders(t *testing.T) {
 		switch l.Source {
 		case "trusted/headers":
 			assert.True(t, l.SnippetProxyHeaders, l.Path)
+			assert.False(t, l.SnippetGRPCHeaders, l.Path)
 			assert.NotEmpty(t, l.HSTS, l.Path)
 		case "trusted/plain":
 			assert.False(t, l.SnippetProxyHeaders, l.Path)
+			assert.False(t, l.SnippetGRPCHeaders, l.Path)
 			assert.Empty(t, l.HSTS, l.Path)
+		case "trusted/grpc":
+			assert.False(t, l.SnippetProxyHeaders, l.Path)
+			assert.True(t, l.SnippetGRPCHeaders, l.Path)
 		}
 	}
 }

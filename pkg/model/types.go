@@ -237,6 +237,14 @@ type Global struct {
 	// GenerateRequestID gives requests without an X-Request-ID header a
 	// random one ($req_id); a client's own is always passed on.
 	GenerateRequestID bool `json:"generateRequestID"`
+	// GenerateTraceparent gives requests without a valid W3C traceparent
+	// header (or whose header is not trusted) a new one, built from
+	// $request_id, sent to the backend (generate-traceparent).
+	GenerateTraceparent bool `json:"generateTraceparent"`
+	// TrustIncomingTraceparent passes a client's valid traceparent header
+	// (and its tracestate) on unchanged (trust-incoming-traceparent); an
+	// invalid one is never passed on.
+	TrustIncomingTraceparent bool `json:"trustIncomingTraceparent"`
 	// SSLRedirect is the default for redirecting plain HTTP to HTTPS on TLS hosts.
 	SSLRedirect bool `json:"sslRedirect"`
 	// UseForwardedHeaders (use-forwarded-headers) takes the client address
@@ -363,6 +371,10 @@ type Location struct {
 	// then inherits none of the http level's, so the location repeats
 	// Portico's request headers (Host, X-Forwarded-*...) itself.
 	SnippetProxyHeaders bool `json:"snippetProxyHeaders,omitempty"`
+	// SnippetGRPCHeaders is set when Snippet holds grpc_set_header: the
+	// location then repeats the trace context headers the http level sets
+	// for gRPC backends, or a client's unchecked traceparent would reach them.
+	SnippetGRPCHeaders bool `json:"snippetGRPCHeaders,omitempty"`
 	// BasicAuth asks for a user and password, when set.
 	BasicAuth *BasicAuth `json:"basicAuth,omitempty"`
 	// ExternalAuth asks an auth service about each request, when set.
