@@ -5,14 +5,15 @@
 # default, and false), same Ingress, same backend, measured in the same run
 # on loopback only, rounds alternating which goes first. Prints one line:
 #
-#   BENCH requestmetrics workers=1 ... on_rps=R on_cpu_us=C off_rps=R off_cpu_us=C cost_us=D cost_us_min=D cost_us_max=D aggregate_ns=N hook_ns=N
+#   BENCH requestmetrics workers=1 ... on_rps=R on_cpu_us=C off_rps=R off_cpu_us=C cost_us=D cost_us_min=D cost_us_max=D aggregate_ns=N micro_none_us=C hook_us=D metrics_us=D metrics_us_min=D metrics_us_max=D
 #
 # cost_us is the median over the rounds of on's CPU per request minus off's
 # in the same round (pairs close in time cancel most of what other work on
 # the machine adds), with the rounds' range. aggregate_ns is the Lua
 # aggregation alone (portico/metrics.lua's observe, no nginx variables),
-# timed by LuaJIT over 2,000,000 calls; hook_ns the log hook's body in a
-# real nginx worker (its nginx variables included), over 1,000,000 calls.
+# timed by LuaJIT over 2,000,000 calls. metrics_us is the whole hook in a
+# real nginx worker, proxied requests, measured against the same location
+# without it (below), hook_us what an empty Lua log hook costs alone.
 #
 # Before timing, the on controller's /metrics must count the warm-up's
 # requests under the Ingress's labels, so the figures are those of metrics
@@ -201,11 +202,13 @@ for i = 1, n do
 end
 io.write(string.format("%.1f", (os.clock() - t0) * 1e9 / n))')
 
-# The log hook's body inside a real nginx: request_log.log() called in a
-# loop from one request (its variables, ngx.ctx and the worker's table; the
-# upstream variables are empty there, so three reads are cheaper than in a
-# proxied request), timed with ngx.now.
-mkdir -p "$WORK/micro/logs"
+# The hook alone, in one nginx worker with three locations that proxy to
+# the same backend and differ only in their log phase: none, an empty
+# log_by_lua_block (what any Lua log hook costs nginx) and Portico's
+# metrics hook with its route set. Rounds alternate the three; the CPU per
+# request of each minus none's, in the same round, is hook_us and
+# metrics_us (medians).
+mkdir -p "$WORK/micro"
 chmod 755 "$WORK/micro"
 MICRO_PORT=$(free_port)
 micro_env=$({ "$PORTICO_BIN" render --allow-loopback-backends -f "$WORK/manifests" 2>/dev/null || true; } | sed -n 's/^env "PORTICO_METRICS=\(.*\)";$/\1/p')
@@ -217,7 +220,7 @@ env "PORTICO_METRICS=$micro_env";
 worker_processes 1;
 pid $WORK/micro/nginx.pid;
 error_log $WORK/micro/error.log warn;
-events { worker_connections 64; }
+events { worker_connections 1024; }
 http {
     access_log off;
     client_body_temp_path $WORK/micro/client_body;
@@ -228,29 +231,65 @@ http {
     lua_package_path "$PWD/rootfs/usr/share/portico/lua/?.lua;;";
     lua_shared_dict portico_metrics 32m;
     init_worker_by_lua_block { require("portico.request_log").start() }
+    upstream backend {
+        server 127.0.0.1:$BACKEND_PORT;
+        keepalive 32;
+    }
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
     server {
         listen 127.0.0.1:$MICRO_PORT;
-        location / {
+        location /none { proxy_pass http://backend/; }
+        location /hook {
+            proxy_pass http://backend/;
+            log_by_lua_block { }
+        }
+        location /metrics {
             set \$portico_route "rabcdef0123456789";
-            content_by_lua_block {
-                local log = require("portico.request_log").log
-                local n = 1000000
-                ngx.update_time()
-                local t0 = ngx.now()
-                for _ = 1, n do log() end
-                ngx.update_time()
-                ngx.print(string.format("%.1f", (ngx.now() - t0) * 1e9 / n))
-            }
+            proxy_pass http://backend/;
+            log_by_lua_file $PWD/rootfs/usr/share/portico/lua/hooks/metrics.lua;
+        }
+        location = /dump {
+            content_by_lua_file $PWD/rootfs/usr/share/portico/lua/hooks/metrics_dump.lua;
         }
     }
 }
 EOF
 "$NGINX" -p "$WORK/micro" -c "$WORK/micro/nginx.conf" -g 'daemon off;' >"$WORK/micro.log" 2>&1 &
 pids+=($!)
-wait_200 "$MICRO_PORT" /
-hook_ns=$(curl -fsS "http://127.0.0.1:$MICRO_PORT/")
+wait_200 "$MICRO_PORT" /metrics
+pidfile[micro]="$WORK/micro/nginx.pid"
 
+# run_micro LOCATION SECONDS: prints the micro worker's CPU per request.
+run_micro() {
+	local out reqs t0 t1
+	t0=$(worker_ticks micro)
+	out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${2}s" --timeout 10s "http://127.0.0.1:$MICRO_PORT/$1")
+	t1=$(worker_ticks micro)
+	grep -qE 'Non-2xx|Socket errors' <<<"$out" && die "micro $1: errors under load: $out"
+	reqs=$(awk '/ requests in / {print $1}' <<<"$out")
+	[ -n "$reqs" ] || die "micro $1: cannot parse wrk output: $out"
+	awk -v d="$((t1 - t0))" -v hz="$TICKS" -v n="$reqs" 'BEGIN {printf "%.3f", d * 1e6 / hz / n}'
+}
+for loc in none hook metrics; do run_micro "$loc" "$WARMUP" >/dev/null; done
+hook_costs=() metrics_costs=() micro_none=()
+locs=(none hook metrics)
+for round in $(seq 1 "$ROUNDS"); do
+	declare -A mc=()
+	for loc in "${locs[@]}"; do mc[$loc]=$(run_micro "$loc" "$DURATION"); done
+	log "micro round $round: none ${mc[none]}us, empty log hook ${mc[hook]}us, metrics hook ${mc[metrics]}us CPU per request"
+	micro_none+=("${mc[none]}")
+	hook_costs+=("$(awk -v a="${mc[hook]}" -v b="${mc[none]}" 'BEGIN {printf "%.3f", a - b}')")
+	metrics_costs+=("$(awk -v a="${mc[metrics]}" -v b="${mc[none]}" 'BEGIN {printf "%.3f", a - b}')")
+	locs=("${locs[@]:1}" "${locs[0]}")
+done
+# The metrics location's requests were counted (the dump is read back).
+sleep 1.5
+micro_counted=$(curl -fsS "http://127.0.0.1:$MICRO_PORT/dump" | awk -F'\t' '$2 == "rabcdef0123456789" && $7 == "1" {s += $8} END {printf "%d", s}')
+[ "$micro_counted" -gt 1000 ] || die "the micro nginx's metrics hook counted $micro_counted requests"
+log "the micro nginx's metrics hook counted $micro_counted requests"
 echo "BENCH requestmetrics workers=$WORKERS threads=$THREADS connections=$CONNECTIONS duration_s=$DURATION rounds=$ROUNDS" \
 	"on_rps=$(median ${rps_of[on]}) on_cpu_us=$(median ${cpu_of[on]}) off_rps=$(median ${rps_of[off]}) off_cpu_us=$(median ${cpu_of[off]})" \
-	"cost_us=$(median "${costs[@]}") cost_us_min=$(minimum "${costs[@]}") cost_us_max=$(maximum "${costs[@]}") aggregate_ns=$aggregate_ns hook_ns=$hook_ns"
+	"cost_us=$(median "${costs[@]}") cost_us_min=$(minimum "${costs[@]}") cost_us_max=$(maximum "${costs[@]}") aggregate_ns=$aggregate_ns" \
+	"micro_none_us=$(median "${micro_none[@]}") hook_us=$(median "${hook_costs[@]}") metrics_us=$(median "${metrics_costs[@]}") metrics_us_min=$(minimum "${metrics_costs[@]}") metrics_us_max=$(maximum "${metrics_costs[@]}")"
 log "done in $(($(date +%s) - t0))s"

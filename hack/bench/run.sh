@@ -23,6 +23,9 @@
 #   dataplane    Portico's nginx vs a hand-written proxy with wrk (hack/bench)
 #   modsecurity  req/s, p50 and p99 with no WAF, ModSecurity's base rules and the
 #                OWASP Core Rule Set, one Portico nginx, wrk (hack/bench)
+#   requestmetrics  worker CPU per request of the request metrics (hack/bench)
+#   requestmetrics-series  series of one scrape at 1,000 and 10,000 Ingresses
+#                (pkg/requestmetrics)
 #
 # Needs what make test needs (root, nginx, etcd, the built kube-apiserver:
 # make bench runs make deps and make kube first) plus wrk.
@@ -98,6 +101,10 @@ step churn "PORTICO_BENCH=1 PORTICO_REQUIRE_E2E=1 go test -count=1 -run '^TestBe
 step process "PORTICO_BENCH=1 PORTICO_REQUIRE_E2E=1 go test -count=1 -run '^TestBenchProcess\$' -v -timeout 30m ./e2e/kube/"
 
 step dataplane "bash hack/bench/dataplane.sh"
+# What the request metrics cost per request (about 3 minutes), and the
+# series one scrape exports at 1,000 and 10,000 Ingresses.
+step requestmetrics "bash hack/bench/requestmetrics.sh"
+step requestmetrics-series "go test -count=1 -run '^\$' -bench '^BenchmarkCollect\$' -benchtime 1x -timeout 20m ./pkg/requestmetrics"
 # What ModSecurity's rules cost per request (about 80 s).
 step modsecurity "bash hack/bench/modsecurity.sh"
 

@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -295,4 +297,38 @@ func TestForgetsRoutesGoneForAWhile(t *testing.T) {
 	now = now.Add(time.Second)
 	testutil.CollectAndCount(c)
 	assert.Equal(t, [][]string{{"gone"}}, src.forgotten)
+}
+
+// TestHostilePathCannotForgeSeries: an Ingress path is a tenant's text and
+// becomes the path label; whatever it holds stays inside that label, so it
+// cannot make a series that seems to be another Ingress's.
+func TestHostilePathCannotForgeSeries(t *testing.T) {
+	o := small()
+	o.PerHost = true
+	l := o.layout()
+	hostile := "/a\"} 1\nnginx_ingress_controller_requests{ingress=\"victim\",namespace=\"bank\"} 99\n#"
+	c := NewCollector(o, Config{Source: &fakeSource{text: line(l, "r1", "200", "GET", "x\"y", "", 1, 1)}})
+	c.SetRoutes(map[string]RouteLabels{"r1": {Namespace: "tenant", Ingress: "mine", Service: "s", Path: hostile}})
+	reg := prometheus.NewPedanticRegistry()
+	require.NoError(t, reg.Register(c))
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	var text strings.Builder
+	for _, f := range families {
+		_, err := expfmt.MetricFamilyToText(&text, f)
+		require.NoError(t, err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	parsed, err := parser.TextToMetricFamilies(strings.NewReader(text.String()))
+	require.NoError(t, err, "the exposition stays valid:\n%s", text.String())
+	requests := parsed["nginx_ingress_controller_requests"]
+	require.NotNil(t, requests)
+	require.Len(t, requests.GetMetric(), 1, "one series, the tenant's own")
+	got := map[string]string{}
+	for _, lp := range requests.GetMetric()[0].GetLabel() {
+		got[lp.GetName()] = lp.GetValue()
+	}
+	assert.Equal(t, hostile, got["path"])
+	assert.Equal(t, "mine", got["ingress"])
+	assert.Equal(t, "tenant", got["namespace"])
 }

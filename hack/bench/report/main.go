@@ -226,7 +226,7 @@ func (d *logData) missingRow(r row) row {
 
 func (d *logData) rows() []row {
 	return slices.Concat(d.buildRows(), d.nginxRows(), d.regexRows(), d.convergenceRows(), d.processRows(),
-		d.dataplaneRows(), d.modSecurityRows(), d.churnRows())
+		d.dataplaneRows(), d.modSecurityRows(), d.requestMetricsRows(), d.churnRows())
 }
 
 // processRows returns the whole-process rows: per source, the cold start,
@@ -429,6 +429,54 @@ func (d *logData) modSecurityRows() []row {
 	return []row{r}
 }
 
+// requestMetricsRows returns what the request metrics cost: worker CPU
+// per request (goal: under 1 µs, issue 15) and the series a scrape
+// exports at 1,000 and 10,000 Ingresses.
+func (d *logData) requestMetricsRows() []row {
+	r := row{bench: "request metrics: worker CPU per request", size: "1 Ingress", step: "requestmetrics",
+		goal: "< 1 µs", met: "—"}
+	kv, ok := d.bench["requestmetrics"]
+	if !ok {
+		r = d.missingRow(r)
+	} else {
+		r.figure = fmt.Sprintf("the hook alone: %s µs (rounds %s to %s) over %s µs without it, an empty Lua log hook %s µs of that; "+
+			"the aggregation alone (LuaJIT) %s ns; the whole controller with and without --request-metrics: %s vs %s µs (difference %s, rounds %s to %s); "+
+			"%s worker, %s connections, %s rounds of %s s",
+			kv["metrics_us"], kv["metrics_us_min"], kv["metrics_us_max"], kv["micro_none_us"], kv["hook_us"], kv["aggregate_ns"],
+			kv["on_cpu_us"], kv["off_cpu_us"], kv["cost_us"], kv["cost_us_min"], kv["cost_us_max"],
+			kv["workers"], kv["connections"], kv["rounds"], kv["duration_s"])
+		if v, err := strconv.ParseFloat(kv["metrics_us"], 64); err == nil {
+			r.met = yesNo(v < 1)
+		}
+	}
+	rows := []row{r}
+	for _, n := range []int{1000, 10000} {
+		c := row{bench: "request metrics: series of one scrape", size: fmtInt(n) + " Ingresses, 6 label sets each", step: "requestmetrics-series",
+			goal: "none set", met: "—"}
+		m, ok := d.benchmarks[fmt.Sprintf("BenchmarkCollect/ingresses=%d", n)]
+		if !ok {
+			rows = append(rows, d.missingRow(c))
+			continue
+		}
+		c.figure = fmt.Sprintf("%s series with the default cap (labels dropped: %s; %.1f MB of text), %s without a cap "+
+			"(what ingress-nginx exports for the same traffic; %.0f MB); the scrape reads %.0f MB from nginx and takes %.0f ms",
+			fmtInt(int(m["series/op"])), dropped(int(m["cap-level/op"])), m["exposition-MB/op"], fmtInt(int(m["uncapped-series/op"])),
+			m["uncapped-exposition-MB/op"], m["dump-MB/op"], m["ns/op"]/1e6)
+		rows = append(rows, c)
+	}
+	return rows
+}
+
+// dropped names the labels the request metrics' cap drops at level
+// (requestmetrics.Dropped, which this command does not import).
+func dropped(level int) string {
+	order := []string{"host", "path", "method", "status code", "canary", "service", "ingress", "namespace", "status class"}
+	if level <= 0 {
+		return "none"
+	}
+	return strings.Join(order[:min(level, len(order))], ", ")
+}
+
 // churnRows returns the rows of endpoint churn without reloads.
 func (d *logData) churnRows() []row {
 	var rows []row
@@ -591,6 +639,8 @@ func commands(d *logData) string {
 	rowsOf["convergence"] = "Ingress created until served"
 	rowsOf["dataplane"] = "data plane"
 	rowsOf["modsecurity"] = "data plane with ModSecurity"
+	rowsOf["requestmetrics"] = "request metrics: worker CPU per request"
+	rowsOf["requestmetrics-series"] = "request metrics: series of one scrape"
 	rowsOf["churn"] = "endpoint churn"
 	for _, name := range d.order {
 		s := d.steps[name]
