@@ -228,7 +228,6 @@ to_ms() {
 }
 
 # ratio A B prints A / B with three decimals.
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 
 # worker_ticks PIDFILE prints the CPU time (user + system, in clock ticks)
 # the worker processes of the nginx master in PIDFILE have used so far.
@@ -298,7 +297,6 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 # median of the arguments (the upper middle for an even count).
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int(NR / 2) + 1]}'; }
 
 # The per-target lists are unquoted below: they are meant to split.
 p_rps=$(median ${rps_of[portico]}) p_p99=$(median ${p99_of[portico]}) p_cpu=$(median ${cpu_of[portico]})

@@ -110,3 +110,39 @@ endpoints:
   conditions: {ready: true}
 MANIFESTS
 }
+
+# start_backend DIR PORT starts the nginx every step proxies to: one worker
+# answering `return 200 "ok"` on 127.0.0.1:PORT, its files under DIR.
+start_backend() {
+	local dir=$1 port=$2
+	mkdir -p "$dir"
+	chmod 755 "$dir"
+	cat >"$dir/nginx.conf" <<CONF
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $dir/client_body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$port;
+        location / { return 200 "ok"; }
+    }
+}
+CONF
+	"$NGINX" -t -q -p "$dir" -c "$dir/nginx.conf" || die "nginx -t failed for the backend"
+	"$NGINX" -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' >"$dir.log" 2>&1 &
+	pids+=($!)
+}
+
+# Figures of the rounds: ratio A B, and median, minimum, maximum of a list.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int(NR / 2) + 1]}'; }
+minimum() { printf '%s\n' "$@" | sort -g | head -1; }
+maximum() { printf '%s\n' "$@" | sort -g | tail -1; }

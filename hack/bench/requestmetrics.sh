@@ -45,30 +45,7 @@ STEP=requestmetrics
 BACKEND_PORT=$(free_port)
 t0=$(date +%s)
 
-mkdir -p "$WORK/backend"
-chmod 755 "$WORK/backend"
-cat >"$WORK/backend/nginx.conf" <<EOF
-worker_processes 1;
-pid $WORK/backend/nginx.pid;
-error_log $WORK/backend/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/backend/client_body;
-    proxy_temp_path $WORK/backend/proxy;
-    fastcgi_temp_path $WORK/backend/fastcgi;
-    uwsgi_temp_path $WORK/backend/uwsgi;
-    scgi_temp_path $WORK/backend/scgi;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$BACKEND_PORT;
-        location / { return 200 "ok"; }
-    }
-}
-EOF
-"$NGINX" -t -q -p "$WORK/backend" -c "$WORK/backend/nginx.conf" || die "nginx -t failed for the backend"
-"$NGINX" -p "$WORK/backend" -c "$WORK/backend/nginx.conf" -g 'daemon off;' >"$WORK/backend.log" 2>&1 &
-pids+=($!)
+start_backend "$WORK/backend" "$BACKEND_PORT"
 
 if [ -z "${PORTICO_BIN:-}" ]; then
 	PORTICO_BIN="$WORK/portico"
@@ -123,10 +100,6 @@ for name in "${targets[@]}"; do
 done
 log "backend and both controllers up in $(($(date +%s) - t0))s (workers=$WORKERS)"
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int(NR / 2) + 1]}'; }
-minimum() { printf '%s\n' "$@" | sort -g | head -1; }
-maximum() { printf '%s\n' "$@" | sort -g | tail -1; }
 
 # worker_ticks NAME: CPU time (user + system, clock ticks) of NAME's nginx workers.
 worker_ticks() {
