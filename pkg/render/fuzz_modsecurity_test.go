@@ -82,7 +82,10 @@ func FuzzRenderModSecurity(f *testing.F) {
 			}
 		})
 		on, _ := strconv.ParseBool(strings.TrimSpace(enable))
-		optOut := strings.TrimSpace(annEnable) == "false"
+		// The annotation is a boolean as every annotation's (strconv.ParseBool):
+		// "0", "f" and "FALSE" opt out as "false" does.
+		annOn, annErr := strconv.ParseBool(strings.TrimSpace(annEnable))
+		optOut := annErr == nil && !annOn
 		if (on || cfg.Global.ModSecurityBroken != "") && !optOut {
 			for _, srv := range cfg.Servers {
 				for _, l := range srv.Locations {
