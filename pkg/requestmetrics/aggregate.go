@@ -41,40 +41,47 @@ func labelNames(perHost bool) []string {
 	return n
 }
 
-// Drops are the labels the cap removes, finest first: each level drops one
-// more. The status code becomes its class before it goes altogether, so an
-// error rate survives almost any cap.
-var dropOrder = []string{"host", "path", "method", "status code", "canary", "service", "ingress", "namespace", "status class"}
+// dropOrder names the labels the cap removes, finest first: level N drops
+// the first N. The status code becomes its class before it goes
+// altogether, so an error rate survives almost any cap. coarsen follows
+// the same order.
+func dropOrder() []string {
+	return []string{"host", "path", "method", "status code", "canary", "service", "ingress", "namespace", "status class"}
+}
+
+// maxLevel is the coarsest level: every label but the constant ones gone.
+const maxLevel = 9
 
 // Dropped names the labels the cap removes at level (0: none).
 func Dropped(level int) string {
 	if level <= 0 {
 		return ""
 	}
-	return strings.Join(dropOrder[:min(level, len(dropOrder))], ", ")
+	order := dropOrder()
+	return strings.Join(order[:min(level, len(order))], ", ")
 }
 
-// coarsen removes the labels of level from l.
+// coarsen removes the labels of level from l, in dropOrder's order.
 func coarsen(l labels, level int) labels {
-	for i := 0; i < level && i < len(dropOrder); i++ {
-		switch dropOrder[i] {
-		case "host":
+	for i := range min(level, maxLevel) {
+		switch i {
+		case 0:
 			l.host = ""
-		case "path":
+		case 1:
 			l.path = ""
-		case "method":
+		case 2:
 			l.method = ""
-		case "status code":
+		case 3:
 			l.status = statusClass(l.status)
-		case "canary":
+		case 4:
 			l.canary = ""
-		case "service":
+		case 5:
 			l.service = ""
-		case "ingress":
+		case 6:
 			l.ingress = ""
-		case "namespace":
+		case 7:
 			l.namespace = ""
-		case "status class":
+		case 8:
 			l.status = ""
 		}
 	}
@@ -122,7 +129,7 @@ func aggregate(d dump, routes map[string]RouteLabels, o Options, maxSets int) ag
 		addInto(fine, l, rec)
 	}
 	a := aggregation{sets: fine, fine: len(fine), unknown: unknown}
-	for a.level < len(dropOrder) && len(a.sets) > maxSets {
+	for a.level < maxLevel && len(a.sets) > maxSets {
 		a.level++
 		coarse := map[labels][]float64{}
 		for l, rec := range fine {
