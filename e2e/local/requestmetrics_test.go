@@ -4,6 +4,7 @@ package local
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"testing"
@@ -98,7 +99,7 @@ func TestRequestMetrics(t *testing.T) {
 	assert.Equal(t, before+n, durations, "one duration per request")
 	upstream, _ := framework.SumSeries(series, "nginx_ingress_controller_response_duration_seconds_count", web)
 	assert.Equal(t, before+n, upstream, "each 200 came from the backend")
-	inf, _ := framework.SumSeries(series, "nginx_ingress_controller_request_duration_seconds_bucket", merge(web, map[string]string{"le": "+Inf"}))
+	inf, _ := framework.SumSeries(series, "nginx_ingress_controller_request_duration_seconds_bucket", withLabel(web, "le", "+Inf"))
 	assert.Equal(t, before+n, inf)
 	size, _ := framework.SumSeries(series, "nginx_ingress_controller_response_size_sum", web)
 	assert.Greater(t, size, 0.0)
@@ -208,13 +209,9 @@ func waitSumAtLeast(t *testing.T, c *controller, name string, labels map[string]
 	return series
 }
 
-func merge(a, b map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range a {
-		out[k] = v
-	}
-	for k, v := range b {
-		out[k] = v
-	}
+// withLabel returns labels with one more.
+func withLabel(labels map[string]string, name, value string) map[string]string {
+	out := maps.Clone(labels)
+	out[name] = value
 	return out
 }

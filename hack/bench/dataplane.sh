@@ -227,22 +227,7 @@ to_ms() {
 	}'
 }
 
-# ratio A B prints A / B with three decimals.
 
-# worker_ticks PIDFILE prints the CPU time (user + system, in clock ticks)
-# the worker processes of the nginx master in PIDFILE have used so far.
-worker_ticks() {
-	local master pid total=0 stat
-	master=$(cat "$1")
-	for pid in $(ps -o pid= --ppid "$master"); do
-		# Fields 14 and 15 of /proc/PID/stat; the command name, field 2,
-		# is "(nginx)", without spaces, so awk's fields line up.
-		stat=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || continue
-		total=$((total + stat))
-	done
-	echo "$total"
-}
-TICKS=$(getconf CLK_TCK)
 
 # run_wrk NAME PORT PIDFILE SECONDS: one load round; prints "RPS P99_MS
 # CPU_US", CPU_US being the proxy workers' CPU time per request in

@@ -146,3 +146,18 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int(NR / 2) + 1]}'; }
 minimum() { printf '%s\n' "$@" | sort -g | head -1; }
 maximum() { printf '%s\n' "$@" | sort -g | tail -1; }
+
+# worker_ticks PIDFILE prints the CPU time (user + system, in clock ticks)
+# the worker processes of the nginx master in PIDFILE have used so far.
+worker_ticks() {
+	local master pid total=0 stat
+	master=$(cat "$1")
+	for pid in $(ps -o pid= --ppid "$master"); do
+		# Fields 14 and 15 of /proc/PID/stat; the command name, field 2,
+		# is "(nginx)", without spaces, so awk's fields line up.
+		stat=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || continue
+		total=$((total + stat))
+	done
+	echo "$total"
+}
+TICKS=$(getconf CLK_TCK)

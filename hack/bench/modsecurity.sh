@@ -136,24 +136,14 @@ to_ms() {
 	}'
 }
 
-# worker_ticks: CPU time (user + system, clock ticks) of the Portico nginx's workers.
-worker_ticks() {
-	local pid total=0 stat
-	for pid in $(ps -o pid= --ppid "$(cat "$PIDFILE")"); do
-		stat=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || continue
-		total=$((total + stat))
-	done
-	echo "$total"
-}
-TICKS=$(getconf CLK_TCK)
 
 # run_wrk NAME SECONDS: one load round on host NAME; prints "RPS P50_MS
 # P99_MS CPU_US". Any non-2xx answer or socket error fails the run.
 run_wrk() {
 	local name=$1 secs=$2 out rps p50 p99 reqs t0 t1
-	t0=$(worker_ticks)
+	t0=$(worker_ticks "$PIDFILE")
 	out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --timeout 10s --latency -H "Host: $name.bench.portico.invalid" "http://127.0.0.1:$HTTP_PORT$REQUEST")
-	t1=$(worker_ticks)
+	t1=$(worker_ticks "$PIDFILE")
 	if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
 		printf '%s\n' "$out" >&2
 		die "$name: errors under load"

@@ -104,23 +104,13 @@ done
 log "backend and both controllers up in $(($(date +%s) - t0))s (workers=$WORKERS)"
 
 
-# worker_ticks NAME: CPU time (user + system, clock ticks) of NAME's nginx workers.
-worker_ticks() {
-	local pid total=0 stat
-	for pid in $(ps -o pid= --ppid "$(cat "${pidfile[$1]}")"); do
-		stat=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || continue
-		total=$((total + stat))
-	done
-	echo "$total"
-}
-TICKS=$(getconf CLK_TCK)
 
 # run_wrk NAME SECONDS: one load round on NAME's nginx; prints "RPS CPU_US".
 run_wrk() {
 	local name=$1 secs=$2 out rps reqs t0 t1
-	t0=$(worker_ticks "$name")
+	t0=$(worker_ticks "${pidfile[$name]}")
 	out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${secs}s" --timeout 10s -H "Host: $HOST" "http://127.0.0.1:${http_port[$name]}/")
-	t1=$(worker_ticks "$name")
+	t1=$(worker_ticks "${pidfile[$name]}")
 	if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
 		printf '%s\n' "$out" >&2
 		die "$name: errors under load"
@@ -255,9 +245,9 @@ pidfile[micro]="$WORK/micro/nginx.pid"
 # run_micro LOCATION SECONDS: prints the micro worker's CPU per request.
 run_micro() {
 	local out reqs t0 t1
-	t0=$(worker_ticks micro)
+	t0=$(worker_ticks "${pidfile[micro]}")
 	out=$("${pin_wrk[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"${2}s" --timeout 10s "http://127.0.0.1:$MICRO_PORT/$1")
-	t1=$(worker_ticks micro)
+	t1=$(worker_ticks "${pidfile[micro]}")
 	grep -qE 'Non-2xx|Socket errors' <<<"$out" && die "micro $1: errors under load: $out"
 	reqs=$(awk '/ requests in / {print $1}' <<<"$out")
 	[ -n "$reqs" ] || die "micro $1: cannot parse wrk output: $out"

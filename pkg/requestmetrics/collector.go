@@ -43,6 +43,8 @@ type Collector struct {
 	opts   Options
 	layout layout
 	cfg    Config
+	// maxSets is how many label sets fit under Options.MaxSeries.
+	maxSets int
 
 	requests   *prometheus.Desc
 	hists      []*prometheus.Desc
@@ -71,7 +73,9 @@ func NewCollector(o Options, cfg Config) *Collector {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	c := &Collector{opts: o, layout: o.layout(), cfg: cfg, unknownSince: map[string]time.Time{}}
+	l := o.layout()
+	c := &Collector{opts: o, layout: l, cfg: cfg, unknownSince: map[string]time.Time{},
+		maxSets: max(o.MaxSeries/l.seriesPerSet(!o.excluded("requests")), 1)}
 	names := labelNames(o.PerHost)
 	if !o.excluded("requests") {
 		c.requests = prometheus.NewDesc(Prefix+"requests", "The total number of client requests", names, cfg.ConstLabels)
@@ -131,8 +135,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	routes := c.routes
 	c.mu.Unlock()
-	maxSets := max(c.opts.MaxSeries/c.opts.seriesPerSet(), 1)
-	a := aggregate(d, routes, c.opts, maxSets)
+	a := aggregate(d, routes, c.opts, c.maxSets)
 	c.report(a)
 	c.forgetGone(ctx, a.unknown)
 

@@ -202,25 +202,28 @@ func (o Options) Env() string {
 		formatBounds(o.TimeBuckets), formatBounds(o.LengthBuckets), formatBounds(o.SizeBuckets)}, ";")
 }
 
-// seriesPerSet is how many Prometheus series one label set costs: the
-// request counter, and per histogram its buckets, +Inf, _sum and _count.
-func (o Options) seriesPerSet() int {
+// seriesPerSet is how many Prometheus series one label set of l costs:
+// the request counter (unless excluded), and per histogram its buckets,
+// +Inf, _sum and _count.
+func (l layout) seriesPerSet(requests bool) int {
 	n := 0
-	if !o.excluded("requests") {
+	if requests {
 		n++
 	}
-	for _, h := range o.layout().hists {
+	for _, h := range l.hists {
 		n += len(h.bounds) + 3
 	}
 	return max(n, 1)
 }
 
-// Figures is how many figures nginx keeps per label set for o.
-func (o Options) Figures() int { return o.layout().size }
-
-// DumpLine is one line of nginx's dump for o's layout, as metrics.lua
-// writes it: the label set, the figure's index (1..Figures) and its value.
-func (o Options) DumpLine(route, status, method, host, canary string, index int, v float64) string {
-	return strings.Join([]string{o.layout().tag, route, status, method, host, canary,
-		strconv.Itoa(index), strconv.FormatFloat(v, 'g', 17, 64)}, "\t") + "\n"
+// DumpLines returns how many figures nginx keeps per label set for o, and
+// a function that writes one line of nginx's dump for o's layout as
+// metrics.lua does: the label set, the figure's index (1..figures) and its
+// value. For tests and benchmarks that stand in for nginx.
+func (o Options) DumpLines() (figures int, line func(route, status, method, host, canary string, index int, v float64) string) {
+	l := o.layout()
+	return l.size, func(route, status, method, host, canary string, index int, v float64) string {
+		return strings.Join([]string{l.tag, route, status, method, host, canary,
+			strconv.Itoa(index), strconv.FormatFloat(v, 'g', 17, 64)}, "\t") + "\n"
+	}
 }

@@ -56,7 +56,7 @@ func TestEnvMatchesTheLuaLayout(t *testing.T) {
 	assert.Equal(t, "0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10", strings.Split(d.Env(), ";")[3])
 	assert.Equal(t, "10,100,1000,10000,100000,1e+06,1e+07", strings.Split(d.Env(), ";")[5])
 	// 1 counter and 7 histograms: 3 of 11 time buckets, 2 of 10, 1 of 7.
-	assert.Equal(t, 1+4*(11+3)+2*(10+3)+(7+3), d.seriesPerSet())
+	assert.Equal(t, 1+4*(11+3)+2*(10+3)+(7+3), d.layout().seriesPerSet(true))
 }
 
 func TestValidate(t *testing.T) {

@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"github.com/portico-ingress/portico/hack/internal/gendoc"
+	"github.com/portico-ingress/portico/pkg/requestmetrics"
 )
 
 // Markers of the generated part of docs/benchmarks.md.
@@ -460,21 +461,19 @@ func (d *logData) requestMetricsRows() []row {
 		}
 		c.figure = fmt.Sprintf("%s series with the default cap (labels dropped: %s; %.1f MB of text), %s without a cap "+
 			"(what ingress-nginx exports for the same traffic; %.0f MB); the scrape reads %.0f MB from nginx and takes %.0f ms",
-			fmtInt(int(m["series/op"])), dropped(int(m["cap-level/op"])), m["exposition-MB/op"], fmtInt(int(m["uncapped-series/op"])),
+			fmtInt(int(m["series/op"])), droppedLabels(int(m["cap-level/op"])), m["exposition-MB/op"], fmtInt(int(m["uncapped-series/op"])),
 			m["uncapped-exposition-MB/op"], m["dump-MB/op"], m["ns/op"]/1e6)
 		rows = append(rows, c)
 	}
 	return rows
 }
 
-// dropped names the labels the request metrics' cap drops at level
-// (requestmetrics.Dropped, which this command does not import).
-func dropped(level int) string {
-	order := []string{"host", "path", "method", "status code", "canary", "service", "ingress", "namespace", "status class"}
-	if level <= 0 {
-		return "none"
+// droppedLabels names the labels the request metrics' cap drops at level.
+func droppedLabels(level int) string {
+	if d := requestmetrics.Dropped(level); d != "" {
+		return d
 	}
-	return strings.Join(order[:min(level, len(order))], ", ")
+	return "none"
 }
 
 // churnRows returns the rows of endpoint churn without reloads.

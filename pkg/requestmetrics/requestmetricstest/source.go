@@ -23,9 +23,10 @@ type Source struct {
 // NewSource returns the Source of sets for o.
 func NewSource(o requestmetrics.Options, sets ...Set) *Source {
 	var b strings.Builder
+	figures, line := o.DumpLines()
 	for _, s := range sets {
-		for i := 1; i <= o.Figures(); i++ {
-			b.WriteString(o.DumpLine(s.Route, s.Status, s.Method, s.Host, s.Canary, i, 1))
+		for i := 1; i <= figures; i++ {
+			b.WriteString(line(s.Route, s.Status, s.Method, s.Host, s.Canary, i, 1))
 		}
 	}
 	return &Source{text: b.String()}
