@@ -7,6 +7,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/portico-ingress/portico/pkg/model"
+	"github.com/portico-ingress/portico/pkg/verdict"
 )
 
 // ingress-nginx's default class name and its IngressClass spec.controller.
@@ -14,17 +15,6 @@ const (
 	ingressNginxClass   = "nginx"
 	ingressNginxControl = "k8s.io/ingress-nginx"
 )
-
-// ingressClassOf returns the class an Ingress names and whether it comes from the legacy annotation.
-func ingressClassOf(ing *networkingv1.Ingress) (string, bool) {
-	if ing.Spec.IngressClassName != nil {
-		return *ing.Spec.IngressClassName, false
-	}
-	if name, ok := ing.Annotations[model.LegacyClassAnnotation]; ok {
-		return name, true
-	}
-	return "", false
-}
 
 // classInfo answers which controller a class name belongs to.
 type classInfo struct {
@@ -65,7 +55,7 @@ func newClassInfo(classes []*networkingv1.IngressClass, opts model.Options) clas
 
 // ingressNginx reports whether ingress-nginx serves an Ingress that is not ours.
 func (ci classInfo) ingressNginx(ing *networkingv1.Ingress) bool {
-	name, _ := ingressClassOf(ing)
+	name, _ := verdict.ClassOf(ing)
 	if name == "" {
 		for _, d := range ci.defaultClasses {
 			if ci.controllers[d] == ingressNginxControl {
@@ -82,7 +72,7 @@ func (ci classInfo) ingressNginx(ing *networkingv1.Ingress) bool {
 
 // classNote explains why an Ingress of another class is not served and what to change.
 func (ci classInfo) classNote(ing *networkingv1.Ingress) string {
-	name, legacy := ingressClassOf(ing)
+	name, legacy := verdict.ClassOf(ing)
 	change := fmt.Sprintf("set spec.ingressClassName: %s", ci.target)
 	if legacy {
 		change += " and remove the " + model.LegacyClassAnnotation + " annotation"

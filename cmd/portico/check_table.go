@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/portico-ingress/portico/pkg/annotations"
+	"github.com/portico-ingress/portico/pkg/verdict"
 )
 
 // writeCheckTable prints one line per Ingress, then the details of every
@@ -34,7 +35,7 @@ func writeCheckTable(w io.Writer, r checkReport, prefix string) error {
 		}
 	}
 	for _, in := range r.Ingresses {
-		if in.Verdict == verdictServed {
+		if in.Verdict == verdict.Served {
 			continue
 		}
 		fmt.Fprintf(&b, "\n%s/%s: %s\n", in.Namespace, in.Name, in.Verdict)

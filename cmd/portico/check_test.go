@@ -22,6 +22,7 @@ import (
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/source/kube"
 	"github.com/portico-ingress/portico/pkg/source/manifests"
+	"github.com/portico-ingress/portico/pkg/verdict"
 )
 
 const (
@@ -39,8 +40,8 @@ func runCheckJSON(t *testing.T, args ...string) (checkReport, int) {
 	return report, code
 }
 
-func byName(report checkReport) map[string]ingressReport {
-	out := map[string]ingressReport{}
+func byName(report checkReport) map[string]verdict.Report {
+	out := map[string]verdict.Report{}
 	for _, r := range report.Ingresses {
 		out[r.Namespace+"/"+r.Name] = r
 	}
@@ -55,8 +56,8 @@ func shortKeys[T any](items []T, k func(T) string) []string {
 	return out
 }
 
-func reasons(fs []ingressFinding) []string {
-	return shortKeys(fs, func(f ingressFinding) string { return f.Reason })
+func reasons(fs []verdict.Finding) []string {
+	return shortKeys(fs, func(f verdict.Finding) string { return f.Reason })
 }
 
 // fixtureAnnotations returns, per Ingress of the fixture set, its annotation names under the prefix.
@@ -84,7 +85,7 @@ func TestCheckFixtures(t *testing.T) {
 	assert.Equal(t, 1, code, "Ingresses still of class nginx are not served")
 	got := byName(report)
 
-	supported := supportedKeys()
+	supported := verdict.SupportedKeys()
 	tests := []struct {
 		ingress  string
 		class    string
@@ -94,24 +95,24 @@ func TestCheckFixtures(t *testing.T) {
 		findings []string
 		note     string // in the notes or a finding's message
 	}{
-		{ingress: "blog/blog", class: "nginx", verdict: verdictNotServed, after: verdictWarnings,
+		{ingress: "blog/blog", class: "nginx", verdict: verdict.NotServed, after: verdict.Warnings,
 			findings: []string{model.ReasonServiceNotFound}, note: "remove the kubernetes.io/ingress.class annotation"},
 		// Its host belongs to namespace shop, whose Ingress is older.
-		{ingress: "partners/partner-api", class: "nginx", verdict: verdictNotServed, after: verdictNotServed,
+		{ingress: "partners/partner-api", class: "nginx", verdict: verdict.NotServed, after: verdict.NotServed,
 			findings: []string{model.ReasonHostNotOwned}, note: "--allow-shared-hosts"},
-		{ingress: "reports/reports", class: "portico", verdict: verdictNotServed,
+		{ingress: "reports/reports", class: "portico", verdict: verdict.NotServed,
 			invalid: []string{"proxy-read-timeout"}, note: "not served until it is fixed"},
 		// Snippets are parsed (supported keys) but not allowed in namespace shop.
-		{ingress: "shop/admin", class: "nginx", verdict: verdictNotServed, after: "derive",
+		{ingress: "shop/admin", class: "nginx", verdict: verdict.NotServed, after: "derive",
 			note:     `class "nginx" belongs to ingress-nginx: set spec.ingressClassName: portico`,
 			findings: []string{model.ReasonSnippetNotAllowed}},
-		{ingress: "shop/api", class: "nginx", verdict: verdictNotServed, after: "derive"},
-		{ingress: "shop/checkout", class: "nginx", verdict: verdictNotServed, after: verdictServed},
+		{ingress: "shop/api", class: "nginx", verdict: verdict.NotServed, after: "derive"},
+		{ingress: "shop/checkout", class: "nginx", verdict: verdict.NotServed, after: verdict.Served},
 		// Served as the canary of shop/checkout, not as a conflict with it.
-		{ingress: "shop/checkout-canary", class: "nginx", verdict: verdictNotServed, after: verdictServed},
-		{ingress: "shop/status-page", class: "portico", verdict: verdictWarnings,
+		{ingress: "shop/checkout-canary", class: "nginx", verdict: verdict.NotServed, after: verdict.Served},
+		{ingress: "shop/status-page", class: "portico", verdict: verdict.Warnings,
 			findings: []string{model.ReasonSecretNotFound}},
-		{ingress: "shop/storefront", class: "portico", verdict: verdictServed},
+		{ingress: "shop/storefront", class: "portico", verdict: verdict.Served},
 	}
 	var names []string
 	for _, r := range report.Ingresses {
@@ -130,7 +131,7 @@ func TestCheckFixtures(t *testing.T) {
 			require.True(t, ok)
 			assert.Equal(t, tc.class, r.Class)
 			assert.Equal(t, tc.verdict, r.Verdict)
-			assert.Equal(t, tc.invalid, nilIfEmpty(shortKeys(r.Invalid, func(i invalidAnnotation) string { return i.Key })))
+			assert.Equal(t, tc.invalid, nilIfEmpty(shortKeys(r.Invalid, func(i verdict.Invalid) string { return i.Key })))
 			assert.Equal(t, tc.findings, nilIfEmpty(reasons(r.Findings)))
 			if tc.note != "" {
 				assert.Contains(t, explained(r), tc.note)
@@ -139,8 +140,8 @@ func TestCheckFixtures(t *testing.T) {
 			// Every annotation under the annPrefix is in exactly one list, and the
 			// lists agree with the annotation tables.
 			sup := shortKeys(r.Supported, func(s string) string { return s })
-			unsup := shortKeys(r.Unsupported, func(u unsupportedAnnotation) string { return u.Key })
-			inv := shortKeys(r.Invalid, func(i invalidAnnotation) string { return i.Key })
+			unsup := shortKeys(r.Unsupported, func(u verdict.Unsupported) string { return u.Key })
+			inv := shortKeys(r.Invalid, func(i verdict.Invalid) string { return i.Key })
 			all := slices.Concat(sup, unsup, inv)
 			slices.Sort(all)
 			wantAll := slices.Clone(annots[tc.ingress])
@@ -167,9 +168,9 @@ func TestCheckFixtures(t *testing.T) {
 
 			after := tc.after
 			if after == "derive" {
-				after = verdictServed
+				after = verdict.Served
 				if len(r.Unsupported) > 0 || len(r.Findings) > 0 {
-					after = verdictWarnings
+					after = verdict.Warnings
 				}
 			}
 			assert.Equal(t, after, r.VerdictAfterClassChange)
@@ -207,8 +208,8 @@ func TestCheckAllClasses(t *testing.T) {
 	wiki, ok := byName(report)["intranet/wiki"]
 	require.True(t, ok, "--all-classes reports the traefik Ingress")
 	assert.Equal(t, "traefik", wiki.Class)
-	assert.Equal(t, verdictNotServed, wiki.Verdict)
-	assert.Equal(t, verdictServed, wiki.VerdictAfterClassChange)
+	assert.Equal(t, verdict.NotServed, wiki.Verdict)
+	assert.Equal(t, verdict.Served, wiki.VerdictAfterClassChange)
 	assert.Contains(t, wiki.Notes[0], `class "traefik" belongs to controller traefik.io/ingress-controller`)
 	assert.Equal(t, 10, report.Summary.Ingresses)
 }
@@ -218,7 +219,7 @@ func TestCheckModelFlags(t *testing.T) {
 	report, code := runCheckJSON(t, "-f", checkFixtures, "--controller-class", "k8s.io/ingress-nginx")
 	assert.Equal(t, 1, code, "partners/partner-api names a host namespace shop owns")
 	got := byName(report)
-	assert.Equal(t, verdictNotServed, got["partners/partner-api"].Verdict)
+	assert.Equal(t, verdict.NotServed, got["partners/partner-api"].Verdict)
 	assert.Contains(t, explained(got["partners/partner-api"]), "--allow-shared-hosts")
 	assert.Equal(t, []string{string(model.NotServed)}, severities(got["partners/partner-api"].Findings),
 		"its only host belongs to another namespace")
@@ -227,11 +228,11 @@ func TestCheckModelFlags(t *testing.T) {
 	report, code = runCheckJSON(t, "-f", checkFixtures, "--controller-class", "k8s.io/ingress-nginx", "--allow-shared-hosts")
 	assert.Equal(t, 0, code, "every ingress-nginx Ingress is served with warnings at most")
 	got = byName(report)
-	assert.Equal(t, verdictServed, got["partners/partner-api"].Verdict)
+	assert.Equal(t, verdict.Served, got["partners/partner-api"].Verdict)
 	assert.NotContains(t, got, "shop/storefront", "class portico is neither ours nor ingress-nginx's now")
-	assert.Equal(t, verdictServed, got["shop/checkout"].Verdict)
+	assert.Equal(t, verdict.Served, got["shop/checkout"].Verdict)
 	assert.Empty(t, got["shop/checkout"].VerdictAfterClassChange)
-	assert.Equal(t, verdictWarnings, got["blog/blog"].Verdict, "legacy annotation nginx is ours")
+	assert.Equal(t, verdict.Warnings, got["blog/blog"].Verdict, "legacy annotation nginx is ours")
 
 	// Another annotation annPrefix: the nginx.ingress.kubernetes.io keys are not read at all.
 	report, code = runCheckJSON(t, "-f", checkFixtures+"/migrated", "--annotations-prefix", "example.com")
@@ -255,7 +256,7 @@ func TestCheckTable(t *testing.T) {
 		require.GreaterOrEqual(t, len(fields), 4)
 		assert.Equal(t, []string{r.Namespace, r.Name, r.Class}, fields[:3], "row %d", i+1)
 		assert.Contains(t, lines[i+1], r.Verdict)
-		if r.Verdict != verdictServed {
+		if r.Verdict != verdict.Served {
 			assert.Contains(t, text, "\n"+r.Namespace+"/"+r.Name+": "+r.Verdict+"\n", "details of %s/%s", r.Namespace, r.Name)
 		}
 	}
@@ -323,7 +324,7 @@ spec: {ports: [{port: 80}]}
 	report, code := runCheckJSON(t, "-f", broken)
 	assert.Equal(t, 1, code)
 	assert.Equal(t, 1, report.Summary.FileErrors)
-	assert.Equal(t, verdictServed, byName(report)["shop/ok"].Verdict)
+	assert.Equal(t, verdict.Served, byName(report)["shop/ok"].Verdict)
 	require.Len(t, report.Problems, 1)
 	assert.Equal(t, "error", report.Problems[0].Severity)
 
@@ -347,85 +348,6 @@ func TestCheckJSONShape(t *testing.T) {
 		"supported": ["nginx.ingress.kubernetes.io/proxy-body-size", "nginx.ingress.kubernetes.io/proxy-read-timeout",
 			"nginx.ingress.kubernetes.io/ssl-redirect"],
 		"unsupported": [], "invalid": [], "findings": []}`, string(b))
-}
-
-func TestAdviceFor(t *testing.T) {
-	set := func(keys ...string) map[string]bool {
-		m := map[string]bool{}
-		for _, k := range keys {
-			m[k] = true
-		}
-		return m
-	}
-	tests := []struct {
-		key       string
-		supported map[string]bool
-		contains  []string
-		excludes  []string
-	}{
-		{key: "auth-snippet", contains: []string{"not supported", "ask the operator"}},
-		{key: "stream-snippet", contains: []string{"ask the operator"}},
-		{key: "canary-by-query", contains: []string{"canary option is not implemented", "canary-weight"}, excludes: []string{"planned"}},
-		{key: "session-cookie-conditional-samesite-none", contains: []string{"session-affinity option is not implemented", "-samesite"},
-			excludes: []string{"planned"}},
-		{key: "affinity-canary-behavior", contains: []string{"session-affinity option", "affinity-mode"}},
-		{key: "auth-keepalive-connections", contains: []string{"external-authentication option is not implemented", "auth-url", "auth-keepalive"}},
-		{key: "auth-tls-match-cn", contains: []string{"client-certificate option is not implemented"}},
-		{key: "proxy-ssl-ciphers", contains: []string{"backend TLS option is not implemented"}},
-		{key: "cors-allow-private-network", contains: []string{"CORS option is not implemented", "enable-cors"}},
-		{key: "satisfy", contains: []string{"both must pass"}},
-		{key: "global-auth-url", contains: []string{"options ConfigMap, never annotations", "enable-global-auth"}},
-		{key: "upstream-hash-by-subset", contains: []string{"upstream-hash-by alone"}},
-		{key: "secure-backends", supported: set("backend-protocol"), contains: []string{`use backend-protocol: "HTTPS" instead`}},
-		{key: "secure-backends", excludes: []string{"backend-protocol"}},
-		{key: "grpc-backend", supported: set("backend-protocol"), contains: []string{`use backend-protocol: "GRPC" instead`}},
-		{key: "global-rate-limit-window", supported: set("limit-rps"), contains: []string{"use limit-rps instead"}},
-		{key: "global-rate-limit", excludes: []string{"limit-rps"}},
-		{key: "ssl-passthrough", contains: []string{"not planned"}},
-		{key: "made-up", contains: []string{"check the spelling"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.key, func(t *testing.T) {
-			got := adviceFor(tc.key, tc.supported)
-			assert.NotEmpty(t, got)
-			assert.Equal(t, strings.ToUpper(got[:1]), got[:1], "advice starts with a capital: %s", got)
-			for _, s := range tc.contains {
-				assert.Contains(t, strings.ToLower(got), strings.ToLower(s))
-			}
-			for _, s := range tc.excludes {
-				assert.NotContains(t, strings.ToLower(got), strings.ToLower(s))
-			}
-		})
-	}
-}
-
-// TestAdviceNamesNoSupportedKey keeps the advice true: no exact key in the
-// table is an annotation Portico implements (advice is only for the others).
-func TestAdviceNamesNoSupportedKey(t *testing.T) {
-	supported := supportedKeys()
-	for _, r := range adviceRules {
-		for _, k := range r.keys {
-			if !strings.HasSuffix(k, "*") {
-				assert.False(t, supported[k], "advice rule for %s, which Portico implements", k)
-			}
-		}
-	}
-}
-
-// TestAdviceRules keeps the table usable: every key belongs to one rule, and
-// every rule says something.
-func TestAdviceRules(t *testing.T) {
-	seen := map[string]bool{}
-	for _, r := range adviceRules {
-		assert.True(t, r.hint != "" || r.planned, "%v: no advice", r.keys)
-		assert.True(t, r.meanwhile == "" || r.planned, "%v: meanwhile is for planned features", r.keys)
-		assert.Equal(t, r.planned, r.feature != "", "%v: planned rules name their feature, others do not", r.keys)
-		for _, k := range r.keys {
-			assert.False(t, seen[k], "%s is in two rules", k)
-			seen[k] = true
-			assert.Regexp(t, `^[a-z0-9-]+\*?$`, k)
-		}
-	}
 }
 
 func TestClassNotes(t *testing.T) {
@@ -555,7 +477,7 @@ func TestIngressNginxClass(t *testing.T) {
 
 // explained is what a report says about an Ingress in words: its notes and
 // the messages of its findings.
-func explained(r ingressReport) string {
+func explained(r verdict.Report) string {
 	text := slices.Clone(r.Notes)
 	for _, f := range r.Findings {
 		text = append(text, f.Message)
@@ -563,7 +485,7 @@ func explained(r ingressReport) string {
 	return strings.Join(text, "\n")
 }
 
-func severities(findings []ingressFinding) []string {
+func severities(findings []verdict.Finding) []string {
 	var out []string
 	for _, f := range findings {
 		out = append(out, f.Severity)
@@ -584,11 +506,11 @@ func TestCheckVerdictFromSeverity(t *testing.T) {
 		reasons    []string
 		severities []string
 	}{
-		{ingress: "web/first", verdict: verdictServed},
-		{ingress: "web/shadowed", verdict: verdictNotServed, reasons: []string{model.ReasonConflict}, severities: []string{"NotServed"}},
-		{ingress: "web/partly", verdict: verdictWarnings, reasons: []string{model.ReasonConflict}, severities: []string{"PartlyServed"}},
-		{ingress: "web/locked", verdict: verdictNotServed, reasons: []string{model.ReasonInvalidAuthSecret}, severities: []string{"NotServed"}},
-		{ingress: "web/early", verdict: verdictWarnings, reasons: []string{model.ReasonServiceNotFound}, severities: []string{"Served"}},
+		{ingress: "web/first", verdict: verdict.Served},
+		{ingress: "web/shadowed", verdict: verdict.NotServed, reasons: []string{model.ReasonConflict}, severities: []string{"NotServed"}},
+		{ingress: "web/partly", verdict: verdict.Warnings, reasons: []string{model.ReasonConflict}, severities: []string{"PartlyServed"}},
+		{ingress: "web/locked", verdict: verdict.NotServed, reasons: []string{model.ReasonInvalidAuthSecret}, severities: []string{"NotServed"}},
+		{ingress: "web/early", verdict: verdict.Warnings, reasons: []string{model.ReasonServiceNotFound}, severities: []string{"Served"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.ingress, func(t *testing.T) {

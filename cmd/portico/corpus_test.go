@@ -16,6 +16,7 @@ import (
 
 	"github.com/portico-ingress/portico/pkg/source/manifests"
 	"github.com/portico-ingress/portico/pkg/testutil/nginxtest"
+	"github.com/portico-ingress/portico/pkg/verdict"
 )
 
 var updateCorpus = flag.Bool("update", false, "rewrite testdata/corpus.golden from the current verdicts")
@@ -154,7 +155,7 @@ func measureCorpus(t *testing.T, nginxBin string, c corpusConfig) corpusResult {
 	hosts := corpusHosts(t)
 	served := serverNames(conf.String())
 	for _, r := range report.Ingresses {
-		if r.Verdict == verdictNotServed {
+		if r.Verdict == verdict.NotServed {
 			continue
 		}
 		require.NotEmpty(t, hosts[r.Namespace+"/"+r.Name], "%s/%s has hosts", r.Namespace, r.Name)
@@ -162,7 +163,7 @@ func measureCorpus(t *testing.T, nginxBin string, c corpusConfig) corpusResult {
 			assert.True(t, served[host], "config %s: %s/%s is %s but %s is no server_name in nginx.conf",
 				c.name, r.Namespace, r.Name, r.Verdict, host)
 		}
-		if r.Verdict == verdictServed {
+		if r.Verdict == verdict.Served {
 			res.clean++
 		}
 	}
@@ -196,7 +197,7 @@ func serverNames(conf string) map[string]bool {
 
 // ingressReasons lists why an Ingress is not served clean, one token per
 // reason: unsupported:KEY, invalid:KEY, finding:Reason.
-func ingressReasons(r ingressReport) []string {
+func ingressReasons(r verdict.Report) []string {
 	var out []string
 	for _, u := range r.Unsupported {
 		out = append(out, "unsupported:"+strings.TrimPrefix(u.Key, annPrefix))
@@ -251,9 +252,9 @@ func scenarioVerdicts(res corpusResult) []string {
 		}
 		s.total++
 		switch {
-		case !res.nginxOK || r.Verdict == verdictNotServed:
+		case !res.nginxOK || r.Verdict == verdict.NotServed:
 			s.notServed++
-		case r.Verdict == verdictWarnings:
+		case r.Verdict == verdict.Warnings:
 			s.warn++
 		default:
 			s.clean++

@@ -1,4 +1,4 @@
-package main
+package verdict
 
 import (
 	"fmt"
@@ -83,8 +83,8 @@ var adviceRules = []adviceRule{
 		hint: "removed from ingress-nginx; remove it"},
 }
 
-// supportedKeys returns the annotation names Portico implements.
-func supportedKeys() map[string]bool {
+// SupportedKeys returns the annotation names (without prefix) Portico implements.
+func SupportedKeys() map[string]bool {
 	out := map[string]bool{}
 	for _, f := range annotations.Fields() {
 		out[f.Key] = true
