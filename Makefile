@@ -87,7 +87,8 @@ FUZZ_TARGETS := \
 	./pkg/annotations:FuzzSnippet:200000x \
 	./pkg/render:FuzzSnippetNginx:1000x \
 	./pkg/nginx:FuzzDynamicPush:1500x \
-	./pkg/model:FuzzUnitsEqualWhole:3000x
+	./pkg/model:FuzzUnitsEqualWhole:3000x \
+	./pkg/admission:FuzzHandler:30000x
 
 fuzz: ## run each fuzz test for its execution budget, or for FUZZTIME (e.g. 5m) when set
 	@set -e; for t in $(FUZZ_TARGETS); do \

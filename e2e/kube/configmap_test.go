@@ -108,7 +108,7 @@ func TestConfigMapInvalidValues(t *testing.T) {
 
 	bad := lbWaitEvent(t, deployNamespace, "ConfigMap", cm, corev1.EventTypeWarning, "InvalidOption", "proxy-read-timeout", "soon")
 	t.Logf("Event: %s", bad.Message)
-	unknown := lbWaitEvent(t, deployNamespace, "ConfigMap", cm, corev1.EventTypeWarning, "InvalidOption", "proxy-body-sise")
+	unknown := lbWaitEvent(t, deployNamespace, "ConfigMap", cm, corev1.EventTypeWarning, "UnknownOption", "proxy-body-sise")
 	t.Logf("Event: %s", unknown.Message)
 	for _, w := range []corev1.Event{bad, unknown} {
 		assert.Equal(t, deployNamespace, w.InvolvedObject.Namespace)

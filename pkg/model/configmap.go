@@ -514,7 +514,7 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 		}
 		i := slices.IndexFunc(table, func(o GlobalOption) bool { return o.Key == k })
 		if i < 0 {
-			b.ignored(ref, ReasonInvalidOption, "unknown key %q is ignored; see docs/configmap.md for the supported keys", excerpt.Of(k))
+			b.ignored(ref, ReasonUnknownOption, "unknown key %q is ignored; see docs/configmap.md for the supported keys", excerpt.Of(k))
 			continue
 		}
 		v := strings.TrimSpace(cm.Data[k])
@@ -547,7 +547,7 @@ func (b *builder) applyConfigMap(cms []*corev1.ConfigMap) {
 	if (g.UseForwardedHeaders || g.EnableRealIP || g.ProxyProtocol) && len(g.RealIPFrom) == 0 {
 		// Fail closed: ingress-nginx's default 0.0.0.0/0 would let any
 		// client choose the address allowlists and rate limits see.
-		b.ignored(ref, ReasonInvalidOption, "use-forwarded-headers, enable-real-ip or use-proxy-protocol is on but proxy-real-ip-cidr lists no network: no forwarded or PROXY header is trusted and the client address stays the connecting one; list your load balancers' networks in proxy-real-ip-cidr")
+		b.ignored(ref, ReasonIneffectiveOption, "use-forwarded-headers, enable-real-ip or use-proxy-protocol is on but proxy-real-ip-cidr lists no network: no forwarded or PROXY header is trusted and the client address stays the connecting one; list your load balancers' networks in proxy-real-ip-cidr")
 	}
 }
 

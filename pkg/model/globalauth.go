@@ -140,7 +140,7 @@ func (b *builder) applyGlobalAuth(cm *corev1.ConfigMap, ref ObjectRef) {
 	}
 	if len(errs) == 0 && auth.URL == "" {
 		if !reflect.ValueOf(auth).IsZero() {
-			b.ignored(ref, ReasonInvalidOption, "global-auth-* keys are set without global-auth-url: there is no global auth and they are ignored")
+			b.ignored(ref, ReasonIneffectiveOption, "global-auth-* keys are set without global-auth-url: there is no global auth and they are ignored")
 		}
 		if err != nil {
 			b.ignored(ref, ReasonInvalidOption, "%v; it is ignored, as there is no global auth", err)
@@ -152,7 +152,7 @@ func (b *builder) applyGlobalAuth(cm *corev1.ConfigMap, ref ObjectRef) {
 	}
 	if len(why) == 0 {
 		if auth.CacheKey == "" && len(auth.CacheDuration) > 0 {
-			b.ignored(ref, ReasonInvalidOption, "global-auth-cache-duration has no effect without global-auth-cache-key; global auth answers are not cached")
+			b.ignored(ref, ReasonIneffectiveOption, "global-auth-cache-duration has no effect without global-auth-cache-key; global auth answers are not cached")
 		}
 		b.global.GlobalAuth = &GlobalAuth{Auth: auth, Exempt: exempt}
 		return

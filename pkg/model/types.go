@@ -899,8 +899,14 @@ const (
 	ReasonSecretNotFound     = "SecretNotFound"
 	ReasonInvalidCertificate = "InvalidCertificate"
 	ReasonInvalidOption      = "InvalidOption"
-	ReasonConfigMapNotFound  = "ConfigMapNotFound"
-	ReasonInvalidAnnotation  = "InvalidAnnotation"
+	// ReasonUnknownOption: a key of the options ConfigMap Portico does not
+	// know; it is ignored (a typo, or an ingress-nginx key not implemented).
+	ReasonUnknownOption = "UnknownOption"
+	// ReasonIneffectiveOption: valid options that cannot take effect
+	// together (a setting without the one it needs).
+	ReasonIneffectiveOption = "IneffectiveOption"
+	ReasonConfigMapNotFound = "ConfigMapNotFound"
+	ReasonInvalidAnnotation = "InvalidAnnotation"
 	// ReasonIneffectiveAnnotation: a valid annotation that cannot take effect
 	// where it is: ignored, or, for a security control, failing closed.
 	ReasonIneffectiveAnnotation = "IneffectiveAnnotation"

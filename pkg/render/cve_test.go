@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -367,15 +368,18 @@ func TestCVEFixturesAreListed(t *testing.T) {
 // unauthenticated network endpoint, the validating admission webhook, that
 // ran `nginx -t` on a config built from the request body, so that
 // ssl_engine/load_module ran attacker code while the config was only being
-// tested. Portico has no admission webhook, and this test keeps it that way
-// by reading the module's Go sources (tests and test-only trees excluded):
+// tested. Portico's webhook (pkg/admission) decides with the pure model
+// alone, and this test keeps it that way by reading the module's Go
+// sources (tests and test-only trees excluded):
 //
 //   - the "-t" argument to nginx is written in exactly one place,
 //     pkg/nginx/nginx.go (Driver.Test), and os/exec is used only in pkg/nginx;
-//   - nothing imports the admission API or mentions AdmissionReview;
-//   - the only HTTP server is pkg/status, whose handlers only read state it
-//     is given, and which does not import, even indirectly, pkg/nginx,
-//     pkg/controller or os/exec.
+//   - only pkg/admission imports the admission API or mentions AdmissionReview;
+//   - the only network servers are pkg/status, whose handlers only read
+//     state they are given, and pkg/admission; neither imports, even
+//     indirectly, pkg/nginx, pkg/controller, pkg/render, the
+//     templates or os/exec (so neither runs nginx nor renders nginx.conf);
+//   - no package pkg/admission reaches writes, renames or removes a file.
 //
 // Sources are parsed with go/ast, so comments and formatting cannot fool the
 // checks, and string literals are compared exactly.
@@ -386,6 +390,7 @@ func TestNoNetworkPathRunsNginxTest(t *testing.T) {
 
 	var dashT, execUsers, admission, servers []string
 	imports := map[string][]string{} // package dir -> imported packages
+	writes := map[string][]string{}  // package dir -> file-writing calls
 	for _, s := range srcs {
 		pkgDir := filepath.ToSlash(filepath.Dir(s.rel))
 		local := map[string]string{} // name the file uses -> import path
@@ -401,7 +406,7 @@ func TestNoNetworkPathRunsNginxTest(t *testing.T) {
 			if p == "os/exec" {
 				execUsers = append(execUsers, s.rel)
 			}
-			if strings.Contains(p, "k8s.io/api/admission") || strings.Contains(p, "/webhook") {
+			if strings.Contains(p, "k8s.io/api/admission") && pkgDir != "pkg/admission" {
 				admission = append(admission, s.rel+" imports "+p)
 			}
 		}
@@ -413,12 +418,12 @@ func TestNoNetworkPathRunsNginxTest(t *testing.T) {
 					if err == nil && v == "-t" {
 						dashT = append(dashT, s.rel)
 					}
-					if err == nil && strings.Contains(v, "AdmissionReview") {
+					if err == nil && strings.Contains(v, "AdmissionReview") && pkgDir != "pkg/admission" {
 						admission = append(admission, s.rel+" mentions AdmissionReview")
 					}
 				}
 			case *ast.Ident:
-				if strings.Contains(n.Name, "AdmissionReview") {
+				if strings.Contains(n.Name, "AdmissionReview") && pkgDir != "pkg/admission" {
 					admission = append(admission, s.rel+" mentions "+n.Name)
 				}
 			case *ast.SelectorExpr:
@@ -427,6 +432,9 @@ func TestNoNetworkPathRunsNginxTest(t *testing.T) {
 					case "net/http.Server", "net/http.ListenAndServe", "net/http.ListenAndServeTLS", "net/http.Serve",
 						"net/http.ServeTLS", "net.Listen", "net.ListenTCP", "net.ListenUnix", "net.ListenConfig":
 						servers = append(servers, s.rel)
+					case "os.WriteFile", "os.Create", "os.CreateTemp", "os.OpenFile", "os.Mkdir", "os.MkdirAll", "os.MkdirTemp",
+						"os.Rename", "os.Remove", "os.RemoveAll", "os.Symlink", "os.Link", "os.Chmod", "os.Chown", "os.Truncate":
+						writes[pkgDir] = append(writes[pkgDir], s.rel+": "+x.Name+"."+n.Sel.Name)
 					}
 				}
 			}
@@ -440,29 +448,42 @@ func TestNoNetworkPathRunsNginxTest(t *testing.T) {
 	for _, f := range execUsers {
 		assert.True(t, strings.HasPrefix(f, "pkg/nginx/"), "%s runs programs; only pkg/nginx may", f)
 	}
-	assert.Empty(t, admission, "Portico has no admission webhook; one would put nginx -t behind a network endpoint again")
+	assert.Empty(t, admission, "only pkg/admission may answer AdmissionReviews")
 	for _, f := range servers {
-		assert.True(t, strings.HasPrefix(f, "pkg/status/"), "%s opens a network listener; only pkg/status may", f)
+		assert.True(t, strings.HasPrefix(f, "pkg/status/") || strings.HasPrefix(f, "pkg/admission/"),
+			"%s opens a network listener; only pkg/status and pkg/admission may", f)
 	}
 
-	// pkg/status must not reach nginx, the controller or exec, even indirectly.
-	seen := map[string]bool{}
-	var visit func(dir string)
-	visit = func(dir string) {
-		if seen[dir] {
-			return
-		}
-		seen[dir] = true
-		for _, p := range imports[dir] {
-			assert.NotEqual(t, "os/exec", p, "%s (reached from pkg/status) imports os/exec", dir)
-			if rel, ok := strings.CutPrefix(p, module+"/"); ok {
-				assert.NotContains(t, []string{"pkg/nginx", "pkg/controller"}, rel, "pkg/status reaches %s through %s", rel, dir)
-				visit(rel)
+	// The servers must not reach nginx, the renderer, the controller or
+	// exec, even indirectly; the webhook must not write files either.
+	forbidden := []string{"pkg/nginx", "pkg/controller", "pkg/render", "templates"}
+	reached := func(from string) []string {
+		seen := map[string]bool{}
+		var visit func(dir string)
+		visit = func(dir string) {
+			if seen[dir] {
+				return
+			}
+			seen[dir] = true
+			for _, p := range imports[dir] {
+				assert.NotEqual(t, "os/exec", p, "%s (reached from %s) imports os/exec", dir, from)
+				assert.NotEqual(t, "text/template", p, "%s (reached from %s) imports text/template", dir, from)
+				if rel, ok := strings.CutPrefix(p, module+"/"); ok {
+					assert.NotContains(t, forbidden, rel, "%s reaches %s through %s", from, rel, dir)
+					visit(rel)
+				}
 			}
 		}
+		require.NotEmpty(t, imports[from], "%s not found; update this test if the server moved", from)
+		visit(from)
+		return slices.Sorted(maps.Keys(seen))
 	}
-	require.NotEmpty(t, imports["pkg/status"], "pkg/status not found; update this test if the status server moved")
-	visit("pkg/status")
+	reached("pkg/status")
+	fromAdmission := reached("pkg/admission")
+	t.Logf("pkg/admission reaches %v", fromAdmission)
+	for _, dir := range fromAdmission {
+		assert.Empty(t, writes[dir], "%s, reached from pkg/admission, writes files", dir)
+	}
 
 	// Excluding the test-only trees is sound only while product code never
 	// imports them.
