@@ -29,10 +29,10 @@ import (
 // Bounds of an answer: the API server shows each warning on kubectl's
 // stderr, and a long list helps no one.
 const (
-	maxWarnings       = 20
-	maxWarningLength  = 512
-	maxMessageLength  = 4096
-	notReadyMessage   = "portico admission: the controller has not read the cluster yet; try again shortly"
+	maxWarnings         = 20
+	maxWarningLength    = 512
+	maxMessageLength    = 4096
+	notReadyMessage     = "portico admission: the controller has not read the cluster yet; try again shortly"
 	allowedConflictNote = "admitted because --admission-allow-conflicts is set"
 )
 
