@@ -2,7 +2,6 @@ package webhookcert
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os"
@@ -127,16 +126,17 @@ func (f *FileSource) statFiles() (fileStamp, error) {
 
 // loadPair reads a PEM pair; its errors name the files, never their bytes.
 func loadPair(certFile, keyFile string) (*tls.Certificate, error) {
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, fmt.Errorf("loading webhook certificate: %w", err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("loading webhook key: %w", err)
+	}
+	pair, err := pairFromPEM(certPEM, keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("loading webhook certificate %s and key %s: %w", certFile, keyFile, err)
 	}
-	if pair.Leaf == nil {
-		leaf, err := x509.ParseCertificate(pair.Certificate[0])
-		if err != nil {
-			return nil, fmt.Errorf("parsing webhook certificate %s: %w", certFile, err)
-		}
-		pair.Leaf = leaf
-	}
-	return &pair, nil
+	return pair, nil
 }

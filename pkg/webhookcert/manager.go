@@ -33,9 +33,12 @@ import (
 
 // Defaults for the zero values of Options.
 const (
-	DefaultCAValidity      = 5 * 365 * 24 * time.Hour
+	// DefaultCAValidity is the CA's lifetime: five years.
+	DefaultCAValidity = 5 * 365 * 24 * time.Hour
+	// DefaultServingValidity is the serving certificate's lifetime: a year.
 	DefaultServingValidity = 365 * 24 * time.Hour
-	DefaultCheckInterval   = time.Hour
+	// DefaultCheckInterval is how often Run checks the Secret.
+	DefaultCheckInterval = time.Hour
 )
 
 // Options configures a Manager.
@@ -137,7 +140,8 @@ func New(o Options) (*Manager, error) {
 	return &Manager{o: o, log: log.With("secret", o.Namespace+"/"+o.SecretName)}, nil
 }
 
-// GetCertificate returns the latest serving pair, for tls.Config.
+// GetCertificate returns the latest serving pair (Leaf set), for
+// tls.Config.GetCertificate.
 func (m *Manager) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	c := m.cert.Load()
 	if c == nil {
@@ -329,6 +333,12 @@ func (m *Manager) plan(d map[string][]byte, now time.Time) (mat *material, reaso
 	case caErr != nil:
 		reasons = append(reasons, fmt.Sprintf("CA unusable (%v): replaced", caErr))
 		corrupt, rotate = true, true
+		// A CA certificate that still reads (only its key is bad) stays
+		// trusted until it expires: replicas that have not read the new
+		// Secret yet still serve what it signed.
+		if old, err := parseCert(d[keyCACert]); err == nil && old.IsCA && now.Before(old.NotAfter) {
+			mat.previous = old
+		}
 	case lessThanAThirdLeft(c.cert, now):
 		reasons = append(reasons, fmt.Sprintf("CA expires at %s, under a third of its validity left: rotated", c.cert.NotAfter.UTC().Format(time.RFC3339)))
 		rotate = true
@@ -356,7 +366,11 @@ func (m *Manager) plan(d map[string][]byte, now time.Time) (mat *material, reaso
 		}
 	}
 
-	serving, servErr := parseServing(d)
+	pair, servErr := parseServing(d)
+	var serving *x509.Certificate
+	if servErr == nil {
+		serving = pair.Leaf
+	}
 	why := ""
 	switch {
 	case caErr != nil:
@@ -366,6 +380,8 @@ func (m *Manager) plan(d map[string][]byte, now time.Time) (mat *material, reaso
 		corrupt = true
 	case !sameNames(serving, m.o.DNSNames, m.o.IPAddresses):
 		why = fmt.Sprintf("serving certificate is for %v %v, want %v %v", serving.DNSNames, serving.IPAddresses, m.o.DNSNames, m.o.IPAddresses)
+	case lessThanAThirdLeft(serving, now):
+		why = fmt.Sprintf("serving certificate expires at %s, under a third of its validity left", serving.NotAfter.UTC().Format(time.RFC3339))
 	// Signed by the previous CA is fine: right after a rotation the
 	// old serving certificate stays until its own renewal, by which time
 	// every API server has long seen the new CA in its caBundle. Switching
@@ -373,8 +389,7 @@ func (m *Manager) plan(d map[string][]byte, now time.Time) (mat *material, reaso
 	// webhook configuration still lacks the new CA.
 	case !signedBy(serving, mat.ca.cert, now) && !signedBy(serving, mat.previous, now):
 		why = "serving certificate does not verify against the CA"
-	case lessThanAThirdLeft(serving, now):
-		why = fmt.Sprintf("serving certificate expires at %s, under a third of its validity left", serving.NotAfter.UTC().Format(time.RFC3339))
+		corrupt = true
 	}
 	if why == "" {
 		mat.serving, mat.certPEM, mat.keyPEM = serving, d[keyServingCert], d[keyServingKey]
@@ -388,15 +403,14 @@ func (m *Manager) plan(d map[string][]byte, now time.Time) (mat *material, reaso
 
 // publish makes mat's pair the one GetCertificate returns.
 func (m *Manager) publish(mat *material) error {
-	pair, err := tls.X509KeyPair(mat.certPEM, mat.keyPEM)
+	pair, err := pairFromPEM(mat.certPEM, mat.keyPEM)
 	if err != nil {
 		return fmt.Errorf("loading serving pair: %w", err)
 	}
-	pair.Leaf = mat.serving
 	if old := m.cert.Load(); old == nil || !bytes.Equal(old.Certificate[0], pair.Certificate[0]) {
 		m.log.Info("webhook serving certificate loaded", "serving", certAttrs(mat.serving))
 	}
-	m.cert.Store(&pair)
+	m.cert.Store(pair)
 	return nil
 }
 

@@ -234,16 +234,42 @@ func parseCA(d map[string][]byte) (ca, error) {
 }
 
 // parseServing reads tls.crt and tls.key as a pair.
-func parseServing(d map[string][]byte) (*x509.Certificate, error) {
-	pair, err := tls.X509KeyPair(d[keyServingCert], d[keyServingKey])
+func parseServing(d map[string][]byte) (*tls.Certificate, error) {
+	pair, err := pairFromPEM(d[keyServingCert], d[keyServingKey])
 	if err != nil {
-		// tls's errors describe the PEM blocks by type, not by content.
 		return nil, fmt.Errorf("%s and %s: %w", keyServingCert, keyServingKey, err)
 	}
-	if pair.Leaf != nil {
-		return pair.Leaf, nil
+	return pair, nil
+}
+
+// pairFromPEM is tls.X509KeyPair with errors of our own: the standard
+// library's can quote PEM block types, and the log must never look as if it
+// held a key. The chain is every CERTIFICATE block of certPEM; Leaf is set.
+func pairFromPEM(certPEM, keyPEM []byte) (*tls.Certificate, error) {
+	leaf, err := parseCert(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("certificate: %w", err)
 	}
-	return x509.ParseCertificate(pair.Certificate[0])
+	key, err := parseKey(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("key: %w", err)
+	}
+	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(leaf.PublicKey) {
+		return nil, errors.New("the key does not belong to the certificate")
+	}
+	var chain [][]byte
+	for rest := certPEM; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type == "CERTIFICATE" {
+			chain = append(chain, block.Bytes)
+		}
+	}
+	return &tls.Certificate{Certificate: chain, PrivateKey: key, Leaf: leaf}, nil
 }
 
 // sameNames reports whether c is for exactly these DNS names and IPs, in
