@@ -100,6 +100,7 @@ var valueSets = []valueSet{
 		}
 		assert.NotContains(t, strings.Join(args, " "), "--admission-cert-dir")
 		assert.NotContains(t, strings.Join(args, " "), "--admission-allow-conflicts")
+		assert.NotContains(t, strings.Join(args, " "), "--admission-client-ca")
 		vwc := r.one(t, "ValidatingWebhookConfiguration", "portico-admission").(*admissionregistrationv1.ValidatingWebhookConfiguration)
 		assert.Empty(t, vwc.Annotations, "no cert-manager injection")
 		for _, w := range vwc.Webhooks {
@@ -119,6 +120,7 @@ var valueSets = []valueSet{
 		args := r.controllerArgs(t)
 		assert.Contains(t, args, "--admission-cert-dir=/etc/portico-admission")
 		assert.Contains(t, args, "--admission-allow-conflicts=true")
+		assert.Contains(t, args, "--admission-client-ca=/etc/portico-admission-client-ca/ca.crt")
 		for _, a := range args {
 			assert.False(t, strings.HasPrefix(a, "--admission-secret") || strings.HasPrefix(a, "--admission-webhook-name"),
 				"cert-manager manages the certificate; the controller patches nothing: %s", a)
@@ -150,6 +152,15 @@ var valueSets = []valueSet{
 		require.NotNil(t, vol, "the Certificate's Secret is mounted")
 		require.NotNil(t, vol.Secret)
 		assert.Equal(t, "portico-admission-tls", vol.Secret.SecretName)
+		var clientCA *corev1.Volume
+		for i := range pod.Volumes {
+			if pod.Volumes[i].Name == "admission-client-ca" {
+				clientCA = &pod.Volumes[i]
+			}
+		}
+		require.NotNil(t, clientCA, "the client CA ConfigMap is mounted")
+		require.NotNil(t, clientCA.ConfigMap)
+		assert.Equal(t, "apiserver-webhook-client-ca", clientCA.ConfigMap.Name)
 		// No self-management: no RBAC for Secrets beyond the informers'
 		// list and watch, none for the webhook configuration.
 		role := r.one(t, "Role", "portico").(*rbacv1.Role)
@@ -496,10 +507,11 @@ func checkSecurity(t *testing.T, r rendered) {
 		for _, c := range spec.Containers {
 			var mounts []string
 			for _, m := range c.VolumeMounts {
-				if c.Name == "controller" && m.Name == "admission-cert" {
-					// The webhook's certificate from cert-manager: read-only.
-					assert.Equal(t, "/etc/portico-admission", m.MountPath)
-					assert.True(t, m.ReadOnly, "the webhook's certificate is mounted read-only")
+				if c.Name == "controller" && (m.Name == "admission-cert" || m.Name == "admission-client-ca") {
+					// The webhook's certificate from cert-manager, the
+					// API server's client CA: read-only.
+					assert.Equal(t, map[string]string{"admission-cert": "/etc/portico-admission", "admission-client-ca": "/etc/portico-admission-client-ca"}[m.Name], m.MountPath)
+					assert.True(t, m.ReadOnly, "%s is mounted read-only", m.Name)
 					continue
 				}
 				mounts = append(mounts, m.Name+":"+m.MountPath)

@@ -160,6 +160,9 @@ Pod (the list is in _flags.tpl, checked against --help by e2e/chart).
 {{- if .allowConflicts }}
 - --admission-allow-conflicts=true
 {{- end }}
+{{- if .clientCAConfigMap }}
+- --admission-client-ca=/etc/portico-admission-client-ca/ca.crt
+{{- end }}
 {{- end }}
 {{- end }}
 {{- $flags := include "portico.controllerFlags" . | splitList "\n" }}
