@@ -36,11 +36,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
@@ -88,6 +90,87 @@ var valueSets = []valueSet{
 		assert.NotContains(t, r.kinds(), "HorizontalPodAutoscaler")
 		assert.NotContains(t, r.kinds(), "ServiceMonitor")
 		assert.False(t, d.Spec.Template.Spec.HostNetwork)
+		checkAdmission(t, r, "portico", 8443)
+		args := r.controllerArgs(t)
+		// The controller manages the webhook's certificate: the flags
+		// name the chart's objects (the controller's defaults for a
+		// release named portico), and it has RBAC for exactly those.
+		for _, a := range []string{"--admission-secret=portico-admission", "--admission-webhook-name=portico-admission", "--admission-service=portico-admission"} {
+			assert.Contains(t, args, a)
+		}
+		assert.NotContains(t, strings.Join(args, " "), "--admission-cert-dir")
+		assert.NotContains(t, strings.Join(args, " "), "--admission-allow-conflicts")
+		assert.NotContains(t, strings.Join(args, " "), "--admission-client-ca")
+		vwc := r.one(t, "ValidatingWebhookConfiguration", "portico-admission").(*admissionregistrationv1.ValidatingWebhookConfiguration)
+		assert.Empty(t, vwc.Annotations, "no cert-manager injection")
+		for _, w := range vwc.Webhooks {
+			assert.Empty(t, w.ClientConfig.CABundle, "%s: the controller patches the caBundle", w.Name)
+			assert.Equal(t, admissionregistrationv1.Fail, *w.FailurePolicy, w.Name)
+			assert.Equal(t, int32(5), *w.TimeoutSeconds, w.Name)
+		}
+		role := r.one(t, "Role", "portico").(*rbacv1.Role)
+		assert.Contains(t, role.Rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, ResourceNames: []string{"portico-admission"}, Verbs: []string{"get", "update"}})
+		assert.Contains(t, role.Rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"create"}})
+		cr := r.one(t, "ClusterRole", "portico").(*rbacv1.ClusterRole)
+		assert.Contains(t, cr.Rules, rbacv1.PolicyRule{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"validatingwebhookconfigurations"}, ResourceNames: []string{"portico-admission"}, Verbs: []string{"get", "update", "patch"}})
+		assert.NotContains(t, r.kinds(), "Certificate")
+	}},
+	{name: "admission-cert-manager", check: func(t *testing.T, r rendered) {
+		checkAdmission(t, r, "portico", 9443)
+		args := r.controllerArgs(t)
+		assert.Contains(t, args, "--admission-cert-dir=/etc/portico-admission")
+		assert.Contains(t, args, "--admission-allow-conflicts=true")
+		assert.Contains(t, args, "--admission-client-ca=/etc/portico-admission-client-ca/ca.crt")
+		for _, a := range args {
+			assert.False(t, strings.HasPrefix(a, "--admission-secret") || strings.HasPrefix(a, "--admission-webhook-name"),
+				"cert-manager manages the certificate; the controller patches nothing: %s", a)
+		}
+		vwc := r.one(t, "ValidatingWebhookConfiguration", "portico-admission").(*admissionregistrationv1.ValidatingWebhookConfiguration)
+		assert.Equal(t, "portico/portico-admission-tls", vwc.Annotations["cert-manager.io/inject-ca-from"])
+		for _, w := range vwc.Webhooks {
+			assert.Equal(t, admissionregistrationv1.Ignore, *w.FailurePolicy, w.Name)
+			assert.Equal(t, int32(10), *w.TimeoutSeconds, w.Name)
+		}
+		cert := r.one(t, "Certificate", "portico-admission-tls").(*unstructured.Unstructured)
+		secret, _, _ := unstructured.NestedString(cert.Object, "spec", "secretName")
+		assert.Equal(t, "portico-admission-tls", secret)
+		dns, _, _ := unstructured.NestedStringSlice(cert.Object, "spec", "dnsNames")
+		assert.Equal(t, []string{"portico-admission", "portico-admission.portico", "portico-admission.portico.svc", "portico-admission.portico.svc.cluster.local"}, dns)
+		issuer, _, _ := unstructured.NestedString(cert.Object, "spec", "issuerRef", "name")
+		r.one(t, "Issuer", issuer)
+		ca := r.one(t, "Certificate", "portico-admission-ca").(*unstructured.Unstructured)
+		isCA, _, _ := unstructured.NestedBool(ca.Object, "spec", "isCA")
+		assert.True(t, isCA)
+		r.one(t, "Issuer", "portico-admission-selfsign")
+		pod := r.controller(t).Spec.Template.Spec
+		var vol *corev1.Volume
+		for i := range pod.Volumes {
+			if pod.Volumes[i].Name == "admission-cert" {
+				vol = &pod.Volumes[i]
+			}
+		}
+		require.NotNil(t, vol, "the Certificate's Secret is mounted")
+		require.NotNil(t, vol.Secret)
+		assert.Equal(t, "portico-admission-tls", vol.Secret.SecretName)
+		var clientCA *corev1.Volume
+		for i := range pod.Volumes {
+			if pod.Volumes[i].Name == "admission-client-ca" {
+				clientCA = &pod.Volumes[i]
+			}
+		}
+		require.NotNil(t, clientCA, "the client CA ConfigMap is mounted")
+		require.NotNil(t, clientCA.ConfigMap)
+		assert.Equal(t, "apiserver-webhook-client-ca", clientCA.ConfigMap.Name)
+		// No self-management: no RBAC for Secrets beyond the informers'
+		// list and watch, none for the webhook configuration.
+		role := r.one(t, "Role", "portico").(*rbacv1.Role)
+		for _, rule := range role.Rules {
+			assert.NotContains(t, rule.Resources, "secrets")
+		}
+		cr := r.one(t, "ClusterRole", "portico").(*rbacv1.ClusterRole)
+		for _, rule := range cr.Rules {
+			assert.NotContains(t, rule.Resources, "validatingwebhookconfigurations")
+		}
 	}},
 	{name: "ingress-nginx", check: func(t *testing.T, r rendered) {
 		d := r.controller(t)
@@ -151,6 +234,7 @@ var valueSets = []valueSet{
 		assert.NotContains(t, r.kinds(), "PodDisruptionBudget", "one replica: a PDB would block node drains")
 		svc := r.one(t, "Service", "portico-controller").(*corev1.Service)
 		assert.Equal(t, int32(30080), svc.Spec.Ports[0].NodePort)
+		assert.Contains(t, r.kinds(), "ValidatingWebhookConfiguration", "the webhook is on by default")
 		pod := r.controller(t).Spec.Template.Spec
 		assert.True(t, pod.HostNetwork)
 		assert.Equal(t, corev1.DNSClusterFirstWithHostNet, pod.DNSPolicy)
@@ -208,6 +292,7 @@ func TestChartRefuses(t *testing.T) {
 	for _, c := range []struct{ set, want string }{
 		{"controller.image.runAsUser=0", "must not be 0"},
 		{"controller.kind=DaemonSet", "only Deployment"},
+		{"admission.failurePolicy=Nope", "admission.failurePolicy must be Fail or Ignore"},
 		// An ingress-nginx flag Portico does not have.
 		{"controller.extraArgs.enable-ssl-passthrough=true", "--enable-ssl-passthrough is not a flag of portico controller"},
 	} {
@@ -286,8 +371,8 @@ func controllerFlags(t *testing.T) map[string]bool {
 type rendered []runtime.Object
 
 // decode parses every YAML document: built-in kinds with client-go's
-// scheme (an unknown field or kind fails), the Prometheus operator's CRDs
-// as unstructured.
+// scheme (an unknown field or kind fails), the Prometheus operator's and
+// cert-manager's CRDs as unstructured.
 func decode(t *testing.T, out string) rendered {
 	t.Helper()
 	var objs rendered
@@ -310,8 +395,8 @@ func decode(t *testing.T, out string) rendered {
 			Kind       string `json:"kind"`
 		}
 		require.NoError(t, sigsyaml.Unmarshal(doc, &meta))
-		if strings.HasPrefix(meta.APIVersion, "monitoring.coreos.com/") {
-			require.Contains(t, []string{"ServiceMonitor", "PrometheusRule"}, meta.Kind)
+		if strings.HasPrefix(meta.APIVersion, "monitoring.coreos.com/") || strings.HasPrefix(meta.APIVersion, "cert-manager.io/") {
+			require.Contains(t, []string{"ServiceMonitor", "PrometheusRule", "Certificate", "Issuer"}, meta.Kind)
 			u := &unstructured.Unstructured{}
 			j, err := sigsyaml.YAMLToJSON(doc)
 			require.NoError(t, err)
@@ -422,6 +507,13 @@ func checkSecurity(t *testing.T, r rendered) {
 		for _, c := range spec.Containers {
 			var mounts []string
 			for _, m := range c.VolumeMounts {
+				if c.Name == "controller" && (m.Name == "admission-cert" || m.Name == "admission-client-ca") {
+					// The webhook's certificate from cert-manager, the
+					// API server's client CA: read-only.
+					assert.Equal(t, map[string]string{"admission-cert": "/etc/portico-admission", "admission-client-ca": "/etc/portico-admission-client-ca"}[m.Name], m.MountPath)
+					assert.True(t, m.ReadOnly, "%s is mounted read-only", m.Name)
+					continue
+				}
 				mounts = append(mounts, m.Name+":"+m.MountPath)
 			}
 			assert.Equal(t, []string{"config:/etc/portico", "runtime:/tmp/portico"}, mounts, "%s shares both emptyDirs", c.Name)
@@ -463,4 +555,60 @@ func checkReferences(t *testing.T, r rendered, args []string) {
 	}
 	assert.GreaterOrEqual(t, seen, 1)
 	assert.True(t, slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--configmap=") }), "the options ConfigMap is passed")
+}
+
+// checkAdmission: the webhook's Service points at the controller
+// container's admission port, which --admission-address serves, and its
+// ValidatingWebhookConfiguration sends Ingresses and only the options
+// ConfigMap (the one --configmap names) to that Service's /validate.
+func checkAdmission(t *testing.T, r rendered, release string, port int32) {
+	t.Helper()
+	name := release + "-admission"
+	args := r.controllerArgs(t)
+	assert.Contains(t, args, fmt.Sprintf("--admission-address=:%d", port))
+	var controller corev1.Container
+	for _, c := range r.controller(t).Spec.Template.Spec.Containers {
+		if c.Name == "controller" {
+			controller = c
+		}
+	}
+	assert.Contains(t, controller.Ports, corev1.ContainerPort{Name: "admission", ContainerPort: port, Protocol: corev1.ProtocolTCP})
+	svc := r.one(t, "Service", name).(*corev1.Service)
+	require.Len(t, svc.Spec.Ports, 1)
+	assert.Equal(t, int32(443), svc.Spec.Ports[0].Port)
+	assert.Equal(t, "admission", svc.Spec.Ports[0].TargetPort.String())
+	assert.Equal(t, r.controller(t).Spec.Selector.MatchLabels, svc.Spec.Selector, "the Service selects the controller Pods")
+
+	var options string
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--configmap=$(POD_NAMESPACE)/"); ok {
+			options = v
+		}
+	}
+	require.NotEmpty(t, options)
+	vwc := r.one(t, "ValidatingWebhookConfiguration", name).(*admissionregistrationv1.ValidatingWebhookConfiguration)
+	require.Len(t, vwc.Webhooks, 2)
+	for _, w := range vwc.Webhooks {
+		require.NotNil(t, w.ClientConfig.Service, w.Name)
+		assert.Equal(t, name, w.ClientConfig.Service.Name, w.Name)
+		assert.Equal(t, namespace, w.ClientConfig.Service.Namespace, w.Name)
+		assert.Equal(t, "/validate", *w.ClientConfig.Service.Path, w.Name)
+		assert.Equal(t, admissionregistrationv1.SideEffectClassNone, *w.SideEffects, w.Name)
+		assert.Equal(t, []string{"v1"}, w.AdmissionReviewVersions, w.Name)
+		require.Len(t, w.Rules, 1, w.Name)
+		assert.Equal(t, []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}, w.Rules[0].Operations, w.Name)
+	}
+	ing, cm := vwc.Webhooks[0], vwc.Webhooks[1]
+	assert.Equal(t, "ingresses.admission.portico.dev", ing.Name)
+	assert.Equal(t, []string{"networking.k8s.io"}, ing.Rules[0].APIGroups)
+	assert.Equal(t, []string{"ingresses"}, ing.Rules[0].Resources)
+	assert.Equal(t, "configmaps.admission.portico.dev", cm.Name)
+	assert.Equal(t, []string{""}, cm.Rules[0].APIGroups)
+	assert.Equal(t, []string{"configmaps"}, cm.Rules[0].Resources)
+	require.NotNil(t, cm.NamespaceSelector)
+	assert.Equal(t, map[string]string{"kubernetes.io/metadata.name": namespace}, cm.NamespaceSelector.MatchLabels)
+	require.Len(t, cm.MatchConditions, 1)
+	assert.Equal(t, fmt.Sprintf("object.metadata.name == %q", options), cm.MatchConditions[0].Expression,
+		"only the options ConfigMap is reviewed")
+	r.one(t, "ConfigMap", options)
 }

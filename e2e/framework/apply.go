@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -24,12 +25,45 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 )
 
+// ApplyOption changes how ApplyDir sends objects.
+type ApplyOption func(*applyOptions)
+
+type applyOptions struct {
+	dryRun func(runtime.Object) bool
+}
+
+// DryRunIf makes ApplyDir send the objects for which match is true as a
+// server-side dry run (metav1.DryRunAll): the API server decodes,
+// defaults, validates and admits them for real, but does not store them.
+// A suite uses it for an object that must be valid but whose effect it
+// cannot have, such as a webhook configuration no process serves.
+func DryRunIf(match func(runtime.Object) bool) ApplyOption {
+	return func(o *applyOptions) { o.dryRun = match }
+}
+
+// IsWebhookConfiguration reports whether obj is a validating or mutating
+// admission webhook configuration: the matcher for DryRunIf in suites
+// where no webhook answers, in which a stored configuration with
+// failurePolicy Fail would refuse every write it matches.
+func IsWebhookConfiguration(obj runtime.Object) bool {
+	switch obj.(type) {
+	case *admissionregistrationv1.ValidatingWebhookConfiguration, *admissionregistrationv1.MutatingWebhookConfiguration:
+		return true
+	}
+	return false
+}
+
 // ApplyDir creates every object of dir/*.yaml on the API server, in file
 // name order, the way `kubectl apply -f dir/` would, so the manifests are
 // validated for real. edit, when not nil, may change each object before it
 // is sent (a test points the Deployment at its image). Objects that exist
-// already are left as they are.
-func ApplyDir(ctx context.Context, c kubernetes.Interface, dir string, edit func(runtime.Object)) error {
+// already are left as they are. opts may send some objects as a dry run
+// only (DryRunIf).
+func ApplyDir(ctx context.Context, c kubernetes.Interface, dir string, edit func(runtime.Object), opts ...ApplyOption) error {
+	var o applyOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil || len(files) == 0 {
 		return fmt.Errorf("no %s/*.yaml found: %v", dir, err)
@@ -48,7 +82,11 @@ func ApplyDir(ctx context.Context, c kubernetes.Interface, dir string, edit func
 			if edit != nil {
 				edit(obj)
 			}
-			if err := Create(ctx, c, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+			var create metav1.CreateOptions
+			if o.dryRun != nil && o.dryRun(obj) {
+				create.DryRun = []string{metav1.DryRunAll}
+			}
+			if err := CreateWith(ctx, c, obj, create); err != nil && !apierrors.IsAlreadyExists(err) {
 				return fmt.Errorf("%s: creating %T: %w", f, obj, err)
 			}
 		}
@@ -82,7 +120,11 @@ func DecodeYAML(raw []byte) ([]runtime.Object, error) {
 // Create sends one decoded object to the API server through the typed
 // client. It knows the kinds deploy/ and the chart hold.
 func Create(ctx context.Context, c kubernetes.Interface, obj runtime.Object) error {
-	opts := metav1.CreateOptions{}
+	return CreateWith(ctx, c, obj, metav1.CreateOptions{})
+}
+
+// CreateWith is Create with options (a dry run, a field manager).
+func CreateWith(ctx context.Context, c kubernetes.Interface, obj runtime.Object, opts metav1.CreateOptions) error {
 	var err error
 	switch o := obj.(type) {
 	case *corev1.Namespace:
@@ -107,6 +149,12 @@ func Create(ctx context.Context, c kubernetes.Interface, obj runtime.Object) err
 		_, err = c.AppsV1().Deployments(o.Namespace).Create(ctx, o, opts)
 	case *policyv1.PodDisruptionBudget:
 		_, err = c.PolicyV1().PodDisruptionBudgets(o.Namespace).Create(ctx, o, opts)
+	case *corev1.Secret:
+		_, err = c.CoreV1().Secrets(o.Namespace).Create(ctx, o, opts)
+	case *admissionregistrationv1.ValidatingWebhookConfiguration:
+		_, err = c.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, o, opts)
+	case *admissionregistrationv1.MutatingWebhookConfiguration:
+		_, err = c.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, o, opts)
 	default:
 		err = fmt.Errorf("no client for a %T; teach e2e/framework/apply.go to create it", obj)
 	}

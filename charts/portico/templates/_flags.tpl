@@ -4,6 +4,13 @@ only these. e2e/chart TestChartFlagsMatchHelp keeps the list equal to --help.
 */}}
 {{- define "portico.controllerFlags" -}}
 access-log
+admission-address
+admission-allow-conflicts
+admission-cert-dir
+admission-client-ca
+admission-secret
+admission-service
+admission-webhook-name
 allow-loopback-backends
 allow-shared-hosts
 allow-snippet-annotations

@@ -28,6 +28,25 @@
 {{- printf "%s-%s" (include "portico.fullname" .) .Values.defaultBackend.name | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/*
+The admission webhook's Service, ValidatingWebhookConfiguration and
+(self-managed) Secret share this name: FULLNAME-admission, which is
+portico-admission, the controller's defaults, for a release named portico.
+*/}}
+{{- define "portico.admission.fullname" -}}
+{{- printf "%s-admission" (include "portico.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The cert-manager Certificate (and its Secret) of the webhook's serving certificate. */}}
+{{- define "portico.admission.certificate" -}}
+{{- printf "%s-tls" (include "portico.admission.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Whether the controller manages the webhook's CA and certificate itself (it needs RBAC for them). */}}
+{{- define "portico.admission.selfManaged" -}}
+{{- if and .Values.admission.enabled (not .Values.admission.certManager.enabled) }}true{{ end -}}
+{{- end -}}
+
 {{- define "portico.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
@@ -127,6 +146,24 @@ Pod (the list is in _flags.tpl, checked against --help by e2e/chart).
 {{- end }}
 {{- if .Values.defaultBackend.enabled }}
 - --default-backend-service=$(POD_NAMESPACE)/{{ include "portico.defaultBackend.fullname" . }}
+{{- end }}
+{{- with .Values.admission }}
+{{- if .enabled }}
+- --admission-address=:{{ .port }}
+{{- if .certManager.enabled }}
+- --admission-cert-dir=/etc/portico-admission
+{{- else }}
+- --admission-secret={{ include "portico.admission.fullname" $ }}
+- --admission-webhook-name={{ include "portico.admission.fullname" $ }}
+- --admission-service={{ include "portico.admission.fullname" $ }}
+{{- end }}
+{{- if .allowConflicts }}
+- --admission-allow-conflicts=true
+{{- end }}
+{{- if .clientCAConfigMap }}
+- --admission-client-ca=/etc/portico-admission-client-ca/ca.crt
+{{- end }}
+{{- end }}
 {{- end }}
 {{- $flags := include "portico.controllerFlags" . | splitList "\n" }}
 {{- range $key, $value := .Values.controller.extraArgs }}
