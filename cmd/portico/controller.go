@@ -38,6 +38,7 @@ import (
 type controllerFlags struct {
 	model         modelFlags
 	cluster       clusterFlags
+	admission     admissionFlags
 	manifests     string
 	configDir     string
 	runtimeDir    string
@@ -113,7 +114,17 @@ route, Pod IP and file path; use kubectl port-forward or exec to read them):
                   issuer, serial, SHA-256 fingerprint (JSON; never keys)
   /debug/ingresses the Ingresses served, with hosts, paths, backends and
                   findings (JSON)
-Read them all with "portico inspect" (or "kubectl portico inspect").`,
+Read them all with "portico inspect" (or "kubectl portico inspect").
+
+With --admission-address the controller also serves a validating admission
+webhook (HTTPS, path /validate) for Ingresses and the options ConfigMap: a
+bad Ingress is refused at kubectl apply with the reason, warnings are shown,
+and the verdict is portico check's. It decides with the model against the
+controller's current view of the cluster; it never runs nginx, writes a file
+or renders nginx.conf from the object under review. Its certificate is
+managed in --admission-secret (CA and serving pair, caBundle patched into
+--admission-webhook-name, renewed with a third of its validity left) unless
+--admission-cert-dir gives one (see docs/admission.md).`,
 		Example: `  # In a Pod beside the nginx container (see deploy/):
   portico controller --configmap portico/portico --publish-service portico/portico
 
@@ -171,6 +182,7 @@ Read them all with "portico inspect" (or "kubectl portico inspect").`,
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	f.model.register(fs)
+	f.admission.register(fs)
 	return cmd
 }
 
@@ -225,6 +237,14 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	if requests != nil {
 		out.registry.MustRegister(requests)
 	}
+	hook, err := newWebhook(f.admission, modelOpts, in.client, pod.Namespace, out.registry, log.With("component", "admission"))
+	if err != nil {
+		return err
+	}
+	var observe func(*snapshot.Snapshot)
+	if hook != nil {
+		observe = hook.reviewer.SetSnapshot
+	}
 	views := &debugViews{}
 	out.findings = multiFindings{out.findings, views}
 	live := func(snap *snapshot.Snapshot, cfg *model.Config) {
@@ -253,6 +273,7 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		CheckLua:        checkLua,
 		Pushes:          out.pushes,
 		Live:            live,
+		Observe:         observe,
 		Logger:          log.With("component", "controller"),
 		GenerationBase:  uint64(started.UnixMilli()),
 	})
@@ -293,6 +314,9 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	}
 	if f.template != "" {
 		tasks = append(tasks, func(ctx context.Context) error { return ctrl.WatchTemplate(ctx, f.template) })
+	}
+	if hook != nil {
+		tasks = append(tasks, hook.tasks...)
 	}
 	if in.client != nil {
 		tasks = append(tasks, func(ctx context.Context) error {

@@ -14,6 +14,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/portico-ingress/portico/pkg/admission"
 	"github.com/portico-ingress/portico/pkg/certs"
 	"github.com/portico-ingress/portico/pkg/compat"
 	"github.com/portico-ingress/portico/pkg/model"
@@ -66,6 +67,7 @@ func exportedSeries(t *testing.T) map[string]map[string]bool {
 	require.NotNil(t, requests)
 	requests.SetRoutes(map[string]requestmetrics.RouteLabels{"r1": {Namespace: "shop", Ingress: "web", Service: "api", Path: "/"}})
 	out.registry.MustRegister(requests)
+	admission.NewMetrics(out.registry).Review("Ingress", "allowed", time.Millisecond)
 	families, err := out.registry.Gather()
 	require.NoError(t, err)
 	series := map[string]map[string]bool{}

@@ -100,6 +100,10 @@ type Options struct {
 	// Live is called after every sync that leaves this snapshot's config
 	// live (applied now, or unchanged), e.g. to write Ingress status.
 	Live func(snap *snapshot.Snapshot, cfg *model.Config)
+	// Observe, when set, is called with every snapshot a sync reads (with
+	// its DNS answers), before it is built, whatever becomes of it: the
+	// admission webhook judges objects against it. It must only read it.
+	Observe func(snap *snapshot.Snapshot)
 	// Logger is the structured logger.
 	Logger *slog.Logger
 	// Clock returns the current time; nil means time.Now.
@@ -370,6 +374,9 @@ func (c *Controller) Sync(ctx context.Context) error {
 		return fmt.Errorf("reading objects (the current configuration keeps serving): %w", err)
 	}
 	snap = c.withAnswers(snap)
+	if c.opts.Observe != nil {
+		c.opts.Observe(snap)
+	}
 	for round := 0; ; round++ {
 		refused, rendered, err := c.syncSnapshot(ctx, snap)
 		if refused == nil || round >= maxExclusionRounds {
