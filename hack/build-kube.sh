@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes binaries the end-to-end tests run (kube-apiserver,
-# and for the node: kubelet, kube-controller-manager, kube-scheduler) from
-# the k8s.io/kubernetes Go module (served by the Go module proxy), and
-# prints the directory that holds them. All four come from one `go build`
+# kubectl for what users see of the admission webhook, and for the node:
+# kubelet, kube-controller-manager, kube-scheduler) from the
+# k8s.io/kubernetes Go module (served by the Go module proxy), and prints
+# the directory that holds them. All five come from one `go build`
 # so the packages they share are compiled once (about 11 minutes on 2 cores
 # with a cold build cache).
 # k8s.io/kubernetes points every k8s.io/<staging> module at ./staging/...,
@@ -16,7 +17,7 @@ KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
 STAGING_VERSION=${STAGING_VERSION:-v0.${KUBE_VERSION#v1.}}
 CACHE=${PORTICO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/portico}
 OUT="$CACHE/kube-$KUBE_VERSION"
-BINARIES="kube-apiserver kubelet kube-controller-manager kube-scheduler"
+BINARIES="kube-apiserver kubelet kube-controller-manager kube-scheduler kubectl"
 # RECIPE changes when the way the binaries are built changes, so a cache
 # built the old way is rebuilt (2: version stamped, as helm checks it).
 RECIPE=2
@@ -75,6 +76,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
 	_ "k8s.io/kubernetes/cmd/kubelet"
 )
 GO

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -27,6 +28,7 @@ type admissionFlags struct {
 	service        string
 	certDir        string
 	clientCA       string
+	certNames      []string
 	allowConflicts bool
 }
 
@@ -44,6 +46,8 @@ func (f *admissionFlags) register(fs *pflag.FlagSet) {
 		"read the serving certificate from DIR/tls.crt and DIR/tls.key (e.g. a cert-manager Secret volume, re-read when it changes) instead of managing it; nothing is patched")
 	fs.StringVar(&f.clientCA, "admission-client-ca", "",
 		"PEM file of CAs: the webhook then requires a client certificate signed by one of them (the API server's, set in its AdmissionConfiguration)")
+	fs.StringSliceVar(&f.certNames, "admission-cert-names", nil,
+		"more DNS names or IP addresses for the self-managed serving certificate, for a webhook configuration that reaches it by URL")
 	fs.BoolVar(&f.allowConflicts, "admission-allow-conflicts", false,
 		"admit an Ingress for a host or path another Ingress already owns, with a warning, instead of refusing it (ingress-nginx admitted them; Portico still serves only the owner's)")
 }
@@ -57,7 +61,7 @@ type webhook struct {
 // newWebhook prepares the webhook when --admission-address is set: nil
 // otherwise. client is nil with --manifests, where only --admission-cert-dir
 // can provide a certificate.
-func newWebhook(f admissionFlags, modelOpts model.Options, client kubernetes.Interface, namespace string,
+func newWebhook(f admissionFlags, modelOpts model.Options, client kubernetes.Interface, namespace, watchNamespace string,
 	reg prometheus.Registerer, log *slog.Logger) (*webhook, error) {
 	if f.address == "" {
 		return nil, nil
@@ -76,9 +80,17 @@ func newWebhook(f admissionFlags, modelOpts model.Options, client kubernetes.Int
 	case namespace == "":
 		return nil, errors.New("--admission-address: POD_NAMESPACE is not set; the webhook's certificate Secret lives in the controller's namespace (set it from the downward API, or use --admission-cert-dir)")
 	default:
+		dns, ips := serviceNames(f.service, namespace), []net.IP(nil)
+		for _, n := range f.certNames {
+			if ip := net.ParseIP(n); ip != nil {
+				ips = append(ips, ip)
+			} else {
+				dns = append(dns, n)
+			}
+		}
 		m, err := webhookcert.New(webhookcert.Options{
 			Client: client, Namespace: namespace, SecretName: f.secret, WebhookName: f.webhookName,
-			DNSNames: serviceNames(f.service, namespace), Logger: log,
+			DNSNames: dns, IPAddresses: ips, Logger: log,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("admission certificate: %w", err)
@@ -98,7 +110,7 @@ func newWebhook(f admissionFlags, modelOpts model.Options, client kubernetes.Int
 		getCert.ClientCAs = pool
 	}
 	getCert.Address, getCert.Log = f.address, log
-	reviewer := admission.NewReviewer(modelOpts, admission.Options{AllowConflicts: f.allowConflicts})
+	reviewer := admission.NewReviewer(modelOpts, admission.Options{AllowConflicts: f.allowConflicts, Namespace: watchNamespace})
 	handler := admission.NewHandler(reviewer, log, admission.NewMetrics(reg))
 	tasks = append(tasks, func(ctx context.Context) error { return admission.Serve(ctx, getCert, handler) })
 	return &webhook{reviewer: reviewer, tasks: tasks}, nil

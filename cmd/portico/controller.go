@@ -237,7 +237,7 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 	if requests != nil {
 		out.registry.MustRegister(requests)
 	}
-	hook, err := newWebhook(f.admission, modelOpts, in.client, pod.Namespace, out.registry, log.With("component", "admission"))
+	hook, err := newWebhook(f.admission, modelOpts, in.client, pod.Namespace, f.cluster.watchNamespace, out.registry, log.With("component", "admission"))
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,10 @@ type Options struct {
 	// already owns, with a warning (ingress-nginx admitted those), instead
 	// of refusing it.
 	AllowConflicts bool
+	// Namespace, when set, is the only namespace whose Ingresses are
+	// judged (the controller's --watch-namespace): the snapshot holds no
+	// other, and the controller serves no other.
+	Namespace string
 	// Now returns the time certificates are checked against; time.Now
 	// when nil.
 	Now func() time.Time
@@ -131,7 +135,7 @@ func (r *Reviewer) Ingress(ing *networkingv1.Ingress, creating bool) (Decision, 
 	if review == nil {
 		return Decision{}, ErrNotReady
 	}
-	if !review.Ours(ing) {
+	if (r.opts.Namespace != "" && ing.Namespace != r.opts.Namespace) || !review.Ours(ing) {
 		return Decision{Allowed: true}, nil
 	}
 	if creating || ing.CreationTimestamp.IsZero() {

@@ -7,6 +7,7 @@ access-log
 admission-address
 admission-allow-conflicts
 admission-cert-dir
+admission-cert-names
 admission-client-ca
 admission-secret
 admission-service
