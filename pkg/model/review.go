@@ -135,8 +135,7 @@ func (r *Review) Ingress(ing *networkingv1.Ingress, opts Options) []Finding {
 	sub := *r.snap
 	sub.Ingresses = r.related(ing)
 	_, findings := r.build(&sub, opts)
-	ref := ingressRef(ing)
-	return slices.DeleteFunc(findings, func(f Finding) bool { return f.Object != ref })
+	return about(findings, "Ingress", ing.Namespace, ing.Name)
 }
 
 // ConfigMap returns the findings about the options ConfigMap Build would
@@ -153,8 +152,16 @@ func (r *Review) ConfigMap(cm *corev1.ConfigMap, opts Options) []Finding {
 	}
 	sub.ConfigMaps = append(sub.ConfigMaps, cm)
 	_, findings := r.build(&sub, opts)
-	ref := ObjectRef{Kind: "ConfigMap", Namespace: cm.Namespace, Name: cm.Name}
-	return slices.DeleteFunc(findings, func(f Finding) bool { return f.Object != ref })
+	return about(findings, "ConfigMap", cm.Namespace, cm.Name)
+}
+
+// about keeps the findings about one object, whatever its UID says: the
+// API server gives an object its UID before admission, and a finding
+// about a missing object has none.
+func about(findings []Finding, kind, namespace, name string) []Finding {
+	return slices.DeleteFunc(findings, func(f Finding) bool {
+		return f.Object.Kind != kind || f.Object.Namespace != namespace || f.Object.Name != name
+	})
 }
 
 // build is Build on the prepared index; sub differs from the prepared
