@@ -100,8 +100,9 @@ fuzz: ## run each fuzz test for its execution budget, or for FUZZTIME (e.g. 5m) 
 # Every figure of docs/benchmarks.md (about 14 minutes on 2 cores, as root):
 # build + render, nginx -t and reload at 100 to 10,000 Ingresses, Ingress
 # convergence and endpoint churn on the real API server, data plane against
-# hand-written nginx, and with ModSecurity (none, base rules, OWASP CRS).
-# Prints one table and rewrites the results part of docs/benchmarks.md.
+# hand-written nginx, with ModSecurity (none, base rules, OWASP CRS), and
+# the admission webhook's review latency. Prints one table and rewrites
+# the results part of docs/benchmarks.md.
 bench: deps kube ## run every benchmark, print the table, update docs/benchmarks.md
 	bash hack/bench/run.sh
 

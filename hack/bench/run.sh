@@ -26,6 +26,9 @@
 #   requestmetrics  worker CPU per request of the request metrics (hack/bench)
 #   requestmetrics-series  series of one scrape at 1,000 and 10,000 Ingresses
 #                (pkg/requestmetrics)
+#   admission    admission review latency at 1,000 and 10,000 Ingresses, one
+#                client and 50 at once, through a real HTTPS server, and the
+#                first review after a new snapshot (pkg/admission)
 #
 # Needs what make test needs (root, nginx, etcd, the built kube-apiserver:
 # make bench runs make deps and make kube first) plus wrk.
@@ -105,6 +108,10 @@ step dataplane "bash hack/bench/dataplane.sh"
 # series one scrape exports at 1,000 and 10,000 Ingresses.
 step requestmetrics "bash hack/bench/requestmetrics.sh"
 step requestmetrics-series "go test -count=1 -run '^\$' -bench '^BenchmarkCollect\$' -benchtime 1x -timeout 20m ./pkg/requestmetrics"
+# The admission webhook's review latency (issue 16; about 20 s after the
+# build): 1,000 reviews per size and number of clients, and 1,000 first
+# reviews after a new snapshot per size.
+step admission "go test -count=1 -run '^\$' -bench '^BenchmarkReview\$' -benchtime 1000x -timeout 5m ./pkg/admission"
 # What ModSecurity's rules cost per request (about 80 s).
 step modsecurity "bash hack/bench/modsecurity.sh"
 

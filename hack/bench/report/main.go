@@ -70,6 +70,9 @@ const (
 	dataplaneRatioGoal     = 0.97
 	goalSize               = 10000
 	convergenceDefaultSize = "1,000 Ingresses"
+	// admissionP99GoalMS bounds the p99 of one admission review at
+	// goalSize Ingresses, one at a time and 50 at once (issue 16).
+	admissionP99GoalMS = 20
 	// processDefaultSize is TestBenchProcess's size, for rows it did not print.
 	processDefaultSize = 10000
 )
@@ -227,7 +230,7 @@ func (d *logData) missingRow(r row) row {
 
 func (d *logData) rows() []row {
 	return slices.Concat(d.buildRows(), d.nginxRows(), d.regexRows(), d.convergenceRows(), d.processRows(),
-		d.dataplaneRows(), d.modSecurityRows(), d.requestMetricsRows(), d.churnRows())
+		d.dataplaneRows(), d.modSecurityRows(), d.requestMetricsRows(), d.admissionRows(), d.churnRows())
 }
 
 // processRows returns the whole-process rows: per source, the cold start,
@@ -468,6 +471,45 @@ func (d *logData) requestMetricsRows() []row {
 	return rows
 }
 
+// admissionRows returns the admission webhook's review latency at 1,000
+// and 10,000 Ingresses, one client and 50 at once (goal at 10,000: p99
+// under 20 ms both ways, issue 16), and what the first review after a new
+// snapshot costs (it prepares the index).
+func (d *logData) admissionRows() []row {
+	var rows []row
+	for _, n := range []int{1000, 10000} {
+		for _, c := range []int{1, 50} {
+			r := row{bench: "admission review latency, one client", size: fmtInt(n) + " Ingresses", step: "admission",
+				goal: "—", met: "—"}
+			if c > 1 {
+				r.bench = fmt.Sprintf("admission review latency, %d concurrent clients", c)
+			}
+			m, ok := d.benchmarks[fmt.Sprintf("BenchmarkReview/ingresses=%d/concurrency=%d", n, c)]
+			if !ok {
+				rows = append(rows, d.missingRow(r))
+				continue
+			}
+			r.figure = fmt.Sprintf("p50 %s, p99 %s, max %s (%s reviews over HTTPS: new host, update, conflict in turn)",
+				ms(m["p50-ms"]), ms(m["p99-ms"]), ms(m["max-ms"]), fmtInt(int(m["iterations"])))
+			if n == goalSize {
+				r.goal, r.met = fmt.Sprintf("p99 < %d ms", admissionP99GoalMS), yesNo(m["p99-ms"] < admissionP99GoalMS)
+			}
+			rows = append(rows, r)
+		}
+		r := row{bench: "admission: first review after a new snapshot", size: fmtInt(n) + " Ingresses", step: "admission",
+			goal: "none set", met: "—"}
+		m, ok := d.benchmarks[fmt.Sprintf("BenchmarkReview/ingresses=%d/prepare", n)]
+		if !ok {
+			rows = append(rows, d.missingRow(r))
+			continue
+		}
+		r.figure = fmt.Sprintf("median %s, max %s (%s snapshots; the index is prepared while the review waits)",
+			ms(m["prepare-p50-ms"]), ms(m["prepare-max-ms"]), fmtInt(int(m["iterations"])))
+		rows = append(rows, r)
+	}
+	return rows
+}
+
 // droppedLabels names the labels the request metrics' cap drops at level.
 func droppedLabels(level int) string {
 	if d := requestmetrics.Dropped(level); d != "" {
@@ -640,6 +682,7 @@ func commands(d *logData) string {
 	rowsOf["modsecurity"] = "data plane with ModSecurity"
 	rowsOf["requestmetrics"] = "request metrics: worker CPU per request"
 	rowsOf["requestmetrics-series"] = "request metrics: series of one scrape"
+	rowsOf["admission"] = "admission review latency, first review after a new snapshot"
 	rowsOf["churn"] = "endpoint churn"
 	for _, name := range d.order {
 		s := d.steps[name]
