@@ -68,7 +68,7 @@ func (b *builder) whole() (*Config, []Finding) {
 // ConfigMap's options and the default certificate (with their findings),
 // and our Ingresses, oldest first, their key pairs checked.
 func prelude(snap *snapshot.Snapshot, opts Options, build uint64) *builder {
-	b := configuredBuilder(snap, opts, build, newIndex(snap))
+	b := configuredBuilder(snap, opts, build, newIndex(snap), nil)
 	b.ingresses = b.sortedIngresses(snap.Ingresses)
 	b.checkKeyPairs(b.ingresses)
 	return b
@@ -77,8 +77,8 @@ func prelude(snap *snapshot.Snapshot, opts Options, build uint64) *builder {
 // configuredBuilder makes a build's builder on an index made already, with
 // the ConfigMap's options, the address policy and the default certificate
 // applied, before any Ingress is added.
-func configuredBuilder(snap *snapshot.Snapshot, opts Options, build uint64, idx index) *builder {
-	b := newBuilderOn(snap, opts, idx)
+func configuredBuilder(snap *snapshot.Snapshot, opts Options, build uint64, idx index, parser *annotations.Parser) *builder {
+	b := newBuilderOn(snap, opts, idx, parser)
 	b.keyPairBuild = build
 	b.applyConfigMap(snap.ConfigMaps)
 	b.addrs = addressPolicy(b.opts, b.global)
@@ -195,13 +195,18 @@ func slicesByService(list []*discoveryv1.EndpointSlice) map[string][]*discoveryv
 }
 
 // newBuilderOn makes the builder of one build on an index made already,
-// which the builder only reads (units.go reuses it between builds).
-func newBuilderOn(snap *snapshot.Snapshot, opts Options, idx index) *builder {
+// which the builder only reads (units.go reuses it between builds), with
+// parser, or a new one for opts when nil (a parser is read-only; making
+// one costs more than a review's whole build, so reviews share theirs).
+func newBuilderOn(snap *snapshot.Snapshot, opts Options, idx index, parser *annotations.Parser) *builder {
 	global := opts.Global
+	if parser == nil {
+		parser = annotations.NewParser(opts.AnnotationPrefix)
+	}
 	base := &builder{
 		opts:    &opts,
 		global:  &global,
-		parser:  annotations.NewParser(opts.AnnotationPrefix),
+		parser:  parser,
 		index:   idx,
 		classes: newClassSelector(snap.IngressClasses, opts),
 		limits:  opts.Limits.withDefaults(),

@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 
+	"github.com/portico-ingress/portico/pkg/annotations"
 	"github.com/portico-ingress/portico/pkg/snapshot"
 )
 
@@ -40,6 +41,8 @@ type Review struct {
 	names            map[string][]int
 	aliasKey, wwwKey string
 	ours             func(*networkingv1.Ingress) bool
+	// parser is shared by the reviews' builds.
+	parser *annotations.Parser
 }
 
 // NewReview prepares snap for reviews under opts (whose AnnotationPrefix,
@@ -49,7 +52,7 @@ func NewReview(snap *snapshot.Snapshot, opts Options) *Review {
 	if snap == nil {
 		snap = &snapshot.Snapshot{}
 	}
-	b := newBuilderOn(snap, opts, index{})
+	b := newBuilderOn(snap, opts, index{}, nil)
 	r := &Review{
 		snap:     snap,
 		idx:      newIndex(snap),
@@ -57,6 +60,7 @@ func NewReview(snap *snapshot.Snapshot, opts Options) *Review {
 		aliasKey: b.parser.Key("server-alias"),
 		wwwKey:   b.parser.Key("from-to-www-redirect"),
 		ours:     b.classes.ours,
+		parser:   b.parser,
 	}
 	for i, ing := range snap.Ingresses {
 		for _, n := range r.namesOf(ing) {
@@ -181,7 +185,7 @@ func (r *Review) build(sub *snapshot.Snapshot, opts Options) (*Config, []Finding
 			idx.configMaps[key(cm.Namespace, cm.Name)] = cm
 		}
 	}
-	b := configuredBuilder(sub, opts, build, idx)
+	b := configuredBuilder(sub, opts, build, idx, r.parser)
 	b.ingresses = b.sortedIngresses(sub.Ingresses)
 	b.checkKeyPairs(b.ingresses)
 	return b.whole()

@@ -311,7 +311,7 @@ func buildUnits(snap *snapshot.Snapshot, opts Options, build uint64) (*Config, [
 	defer cache.mu.Unlock()
 	cache.stats = BuildStats{Whole: true} // until the units are merged
 	idx, sameObjects, trusted := cache.indexFor(snap)
-	b := configuredBuilder(snap, opts, build, idx)
+	b := configuredBuilder(snap, opts, build, idx, nil)
 	// What every unit's output also depends on: the options, the global
 	// settings after the ConfigMap, and the fallback of servers without a
 	// "/" rule (--default-backend-service).
