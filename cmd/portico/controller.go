@@ -257,6 +257,9 @@ func runController(ctx context.Context, f controllerFlags, stdout, stderr io.Wri
 		if in.updater != nil {
 			in.updater.Observe(snap, cfg)
 		}
+		if hook != nil {
+			hook.reviewer.SetLive(cfg.Accepted, cfg.Owners)
+		}
 	}
 	ctrl, err := controller.New(in.source, ngx.driver, controller.Options{
 		Model:           modelOpts,

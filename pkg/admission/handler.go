@@ -25,6 +25,15 @@ const MaxRequestBytes = 4 << 20
 // Path is where the handler answers; the webhook configuration names it.
 const Path = "/validate"
 
+// MaxInFlight bounds the reviews read and judged at once: a review takes
+// well under a millisecond of CPU, so more at once on a few cores only
+// queue, while each may hold a MaxRequestBytes body and its decoding. A
+// flood of large or slow bodies from anyone who reaches the port thus
+// costs at most MaxInFlight of them in memory; the rest wait for a slot
+// until the API server's timeout, and are answered 503 when their
+// request ends first.
+const MaxInFlight = 8
+
 // Kinds the webhook reviews.
 var (
 	ingressKind   = metav1.GroupVersionKind{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress"}
@@ -43,6 +52,7 @@ type Handler struct {
 	reviewer *Reviewer
 	log      *slog.Logger
 	record   Recorder
+	slots    chan struct{}
 }
 
 // NewHandler returns the webhook's HTTP handler.
@@ -50,7 +60,7 @@ func NewHandler(r *Reviewer, log *slog.Logger, record Recorder) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{reviewer: r, log: log, record: record}
+	return &Handler{reviewer: r, log: log, record: record, slots: make(chan struct{}, MaxInFlight)}
 }
 
 // httpError is a failure to answer at all: the API server then applies
@@ -108,6 +118,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 func (h *Handler) answer(w http.ResponseWriter, req *http.Request, kind *string) (resp *admissionv1.AdmissionReview, err error) {
 	if req.Method != http.MethodPost {
 		return nil, &httpError{http.StatusMethodNotAllowed, "portico admission: use POST with an AdmissionReview"}
+	}
+	select {
+	case h.slots <- struct{}{}:
+		defer func() { <-h.slots }()
+	case <-req.Context().Done():
+		return nil, &httpError{http.StatusServiceUnavailable, "portico admission: busy; no review slot before the request ended"}
 	}
 	if mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); mt != "application/json" {
 		return nil, &httpError{http.StatusUnsupportedMediaType, "portico admission: Content-Type must be application/json"}

@@ -77,6 +77,15 @@ type Reviewer struct {
 	// reviews make it once.
 	mu       sync.Mutex
 	prepared atomic.Pointer[prepared]
+	// live is what the controller's live config serves (SetLive).
+	live atomic.Pointer[liveState]
+}
+
+// liveState is the controller's live config's memory: the Ingress
+// versions it serves and the owners of contested hosts.
+type liveState struct {
+	accepted map[string]*networkingv1.Ingress
+	owners   map[string]string
 }
 
 type prepared struct {
@@ -85,8 +94,9 @@ type prepared struct {
 }
 
 // NewReviewer returns a Reviewer that judges under the model's options
-// (the controller's flags; their history fields are ignored: a review asks
-// about the object as written, as portico check does).
+// (the controller's flags; their history fields are ignored: SetLive
+// gives the live config's, and the object under review is judged as
+// written, as portico check judges it).
 func NewReviewer(modelOpts model.Options, opts Options) *Reviewer {
 	modelOpts.LastAccepted, modelOpts.LastOwners, modelOpts.Excluded = nil, nil, nil
 	modelOpts.ExcludedConfigMap, modelOpts.LastConfigMap, modelOpts.LastConfigMapValues = nil, nil, nil
@@ -101,6 +111,16 @@ func NewReviewer(modelOpts model.Options, opts Options) *Reviewer {
 // SetSnapshot makes snap the view reviews are judged against. The
 // controller calls it with each snapshot it builds; snap is only read.
 func (r *Reviewer) SetSnapshot(snap *snapshot.Snapshot) { r.snap.Store(snap) }
+
+// SetLive gives the live config's Ingress versions (model.Config.Accepted)
+// and contested hosts' owners (Config.Owners), which the controller's next
+// build will use too: a host a namespace keeps although an older Ingress
+// of another namespace is edited to claim it is then refused at
+// admission, as the controller would not serve it. Both maps are only
+// read.
+func (r *Reviewer) SetLive(accepted map[string]*networkingv1.Ingress, owners map[string]string) {
+	r.live.Store(&liveState{accepted: accepted, owners: owners})
+}
 
 // Ready reports whether a snapshot has been set.
 func (r *Reviewer) Ready() bool { return r.snap.Load() != nil }
@@ -148,6 +168,9 @@ func (r *Reviewer) Ingress(ing *networkingv1.Ingress, creating bool) (Decision, 
 	}
 	opts := r.modelOpts
 	opts.Now = r.opts.Now()
+	if live := r.live.Load(); live != nil {
+		opts.LastAccepted, opts.LastOwners = live.accepted, live.owners
+	}
 	report := r.lister.List(ing)
 	findings := review.Ingress(ing, opts)
 	report.Verdict = report.Judge(findings, "")

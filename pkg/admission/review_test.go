@@ -2,7 +2,10 @@ package admission_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"encoding/pem"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
@@ -22,6 +26,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/portico-ingress/portico/pkg/admission"
+	"github.com/portico-ingress/portico/pkg/certs"
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/snapshot"
 	"github.com/portico-ingress/portico/pkg/testutil/fixture"
@@ -285,5 +290,142 @@ func TestReviewHoldsNothing(t *testing.T) {
 		}
 		require.True(t, time.Now().Before(deadline), "the reviewed Ingress is still reachable after its review")
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestLiveOwnershipIsKept: an older Ingress of another namespace edited to
+// claim a host is refused when the controller's live config has the host
+// with its owner (the controller would keep serving the owner), and would
+// be admitted by age alone, as portico check judges.
+func TestLiveOwnershipIsKept(t *testing.T) {
+	snap := loadCluster(t)
+	var old *networkingv1.Ingress
+	for _, ing := range snap.Ingresses {
+		if ing.Name == "pay" {
+			continue
+		}
+		old = ing.DeepCopy()
+	}
+	require.NotNil(t, old)
+	old.Name, old.UID = "old", "old-uid"
+	old.CreationTimestamp = metav1.NewTime(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC))
+	old.Spec.Rules[0].Host = "old.shop.example.com"
+	snap.Ingresses = append(snap.Ingresses, old)
+	accepted := map[string]*networkingv1.Ingress{}
+	for _, ing := range snap.Ingresses {
+		accepted[ing.Namespace+"/"+ing.Name] = ing
+	}
+	edited := old.DeepCopy()
+	edited.Spec.Rules = append(edited.Spec.Rules, networkingv1.IngressRule{Host: "pay.example.com"})
+
+	r := admission.NewReviewer(modelOptions(), admission.Options{})
+	r.SetSnapshot(snap)
+	d, err := r.Ingress(edited, false)
+	require.NoError(t, err)
+	assert.True(t, d.Allowed, "by age alone shop's 2020 Ingress owns the host: %s", d.Message)
+
+	r.SetLive(accepted, nil)
+	d, err = r.Ingress(edited, false)
+	require.NoError(t, err)
+	assert.False(t, d.Allowed)
+	assert.Contains(t, d.Message, "HostNotOwned")
+	assert.Contains(t, d.Message, "namespace billing owns the host")
+
+	d, err = r.Ingress(old, false)
+	require.NoError(t, err)
+	assert.True(t, d.Allowed, "its own version as served is still admitted: %s", d.Message)
+}
+
+// slowBody is a request body that sends nothing until released: a client
+// that holds a review slot.
+type slowBody struct{ release chan struct{} }
+
+func (b slowBody) Read([]byte) (int, error) {
+	<-b.release
+	return 0, io.EOF
+}
+
+// TestInFlightIsBounded: MaxInFlight slow senders hold every slot; a
+// further review waits and gives up with a 503 when its request ends, and
+// is answered once a slot is free.
+func TestInFlightIsBounded(t *testing.T) {
+	r := admission.NewReviewer(modelOptions(), admission.Options{})
+	r.SetSnapshot(loadCluster(t))
+	h := admission.NewHandler(r, nil, nil)
+	release := make(chan struct{})
+	done := make(chan int, admission.MaxInFlight)
+	for range admission.MaxInFlight {
+		go func() {
+			req := httptest.NewRequest(http.MethodPost, admission.Path, slowBody{release})
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			done <- rec.Code
+		}()
+	}
+	body := reviewBody(t, "u1", "CREATE", map[string]any{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+		"metadata": map[string]any{"name": "a", "namespace": "shop"}})
+	// Wait until the slow senders hold every slot: a review with a short
+	// deadline then gets 503.
+	var code int
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		req := httptest.NewRequest(http.MethodPost, admission.Path, bytes.NewReader(body)).WithContext(ctx)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		code = rec.Code
+		return code == http.StatusServiceUnavailable
+	}, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	close(release)
+	for range admission.MaxInFlight {
+		assert.Equal(t, http.StatusBadRequest, <-done, "an empty body is not a review")
+	}
+	got, _, _ := post(t, h, body)
+	assert.Equal(t, http.StatusOK, got)
+}
+
+// TestDirectReviewsRevealNoKeys: anyone who reaches the webhook's port can
+// send a review as if from any namespace (without --admission-client-ca);
+// what the answer tells of that namespace's Secrets is names and
+// certificate facts, never key material.
+func TestDirectReviewsRevealNoKeys(t *testing.T) {
+	snap := loadCluster(t)
+	combined, err := certs.SelfSigned("pay.example.com", time.Hour)
+	require.NoError(t, err)
+	secret := &corev1.Secret{Type: corev1.SecretTypeTLS, Data: map[string][]byte{}}
+	secret.Namespace, secret.Name = "billing", "pay-tls"
+	for rest := combined; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type == "CERTIFICATE" {
+			secret.Data[corev1.TLSCertKey] = pem.EncodeToMemory(block)
+		} else {
+			secret.Data[corev1.TLSPrivateKeyKey] = pem.EncodeToMemory(block)
+		}
+	}
+	snap.Secrets = append(snap.Secrets, secret)
+	r := admission.NewReviewer(modelOptions(), admission.Options{})
+	r.SetSnapshot(snap)
+	h := admission.NewHandler(r, nil, nil)
+	for _, host := range []string{"pay.example.com", "other.example.com"} {
+		probe := map[string]any{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+			"metadata": map[string]any{"name": "probe", "namespace": "billing"},
+			"spec": map[string]any{"ingressClassName": "portico",
+				"tls":   []any{map[string]any{"hosts": []any{host}, "secretName": "pay-tls"}},
+				"rules": []any{map[string]any{"host": host}}}}
+		code, _, body := post(t, h, reviewBody(t, "probe", "CREATE", probe))
+		require.Equal(t, http.StatusOK, code)
+		assert.NotContains(t, body, "PRIVATE KEY")
+		assert.NotContains(t, body, "BEGIN")
+		keyLines := strings.Split(string(secret.Data[corev1.TLSPrivateKeyKey]), "\n")
+		for _, line := range keyLines[1 : len(keyLines)-2] {
+			assert.NotContains(t, body, line[:16], "a piece of the key is in the answer")
+		}
 	}
 }

@@ -2,6 +2,7 @@ package admission_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -102,4 +103,45 @@ func TestServerTLS(t *testing.T) {
 		}
 		assert.Error(t, err)
 	})
+}
+
+// TestServeAnswersOnlyTheWebhookPath: the webhook's port is reachable from
+// the cluster network, so it serves the review and nothing of the
+// controller's status or debug views.
+func TestServeAnswersOnlyTheWebhookPath(t *testing.T) {
+	serving := issue(t, "webhook", nil, true, x509.ExtKeyUsageServerAuth)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	r := admission.NewReviewer(modelOptions(), admission.Options{})
+	r.SetSnapshot(loadCluster(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- admission.Serve(ctx, admission.ServerOptions{Address: addr,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &serving, nil }},
+			admission.NewHandler(r, nil, nil))
+	}()
+	roots := x509.NewCertPool()
+	roots.AddCert(serving.Leaf)
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	body := reviewBody(t, "u1", "CREATE", map[string]any{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+		"metadata": map[string]any{"name": "a", "namespace": "shop"}})
+	require.Eventually(t, func() bool {
+		resp, err := c.Post("https://"+addr+admission.Path, "application/json", bytes.NewReader(body))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 5*time.Second, 20*time.Millisecond)
+	for _, path := range []string{"/", "/metrics", "/healthz", "/debug/config", "/debug/certs", "/validate/../debug/config"} {
+		resp, err := c.Get("https://" + addr + path)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Contains(t, []int{http.StatusNotFound, http.StatusMethodNotAllowed}, resp.StatusCode, path)
+	}
+	cancel()
+	require.NoError(t, <-served)
 }

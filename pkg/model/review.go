@@ -103,7 +103,7 @@ func (r *Review) namesOf(ing *networkingv1.Ingress) []string {
 }
 
 // related returns the snapshot's Ingresses connected to ing by the names
-// they serve, with ing in place of the snapshot's version of it.
+// they serve, with ing in place of the snapshot's version of it (first).
 func (r *Review) related(ing *networkingv1.Ingress) []*networkingv1.Ingress {
 	all := r.snap.Ingresses
 	seen := map[int]bool{}
@@ -133,11 +133,24 @@ func (r *Review) related(ing *networkingv1.Ingress) []*networkingv1.Ingress {
 // Ingress returns the findings Build would report if ing replaced the
 // snapshot's version of it (or joined the snapshot, for a new one); the
 // findings about other objects than ing are left out. opts must be those
-// NewReview had; their history (LastAccepted and the like) should be
-// empty, since a review asks about this version of the object alone.
+// NewReview had. Their LastAccepted and LastOwners (the controller's live
+// config) apply to the other Ingresses, as the next build would apply
+// them; never to ing, which is judged as it is written.
 func (r *Review) Ingress(ing *networkingv1.Ingress, opts Options) []Finding {
 	sub := *r.snap
 	sub.Ingresses = r.related(ing)
+	if opts.LastAccepted != nil {
+		// Only the related Ingresses are built: a map of theirs, not a
+		// copy of every version the controller serves.
+		accepted := make(map[string]*networkingv1.Ingress, len(sub.Ingresses))
+		for _, other := range sub.Ingresses[1:] {
+			k := key(other.Namespace, other.Name)
+			if v, ok := opts.LastAccepted[k]; ok {
+				accepted[k] = v
+			}
+		}
+		opts.LastAccepted = accepted
+	}
 	_, findings := r.build(&sub, opts)
 	return about(findings, "Ingress", ing.Namespace, ing.Name)
 }
@@ -146,6 +159,7 @@ func (r *Review) Ingress(ing *networkingv1.Ingress, opts Options) []Finding {
 // report if cm replaced the snapshot's version of it. Its options are
 // checked alone: no Ingress is built.
 func (r *Review) ConfigMap(cm *corev1.ConfigMap, opts Options) []Finding {
+	opts.LastAccepted, opts.LastOwners = nil, nil // no Ingress is built
 	sub := *r.snap
 	sub.Ingresses = nil
 	sub.ConfigMaps = make([]*corev1.ConfigMap, 0, len(r.snap.ConfigMaps)+1)
