@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -393,22 +392,11 @@ func TestInFlightIsBounded(t *testing.T) {
 // certificate facts, never key material.
 func TestDirectReviewsRevealNoKeys(t *testing.T) {
 	snap := loadCluster(t)
-	combined, err := certs.SelfSigned("pay.example.com", time.Hour)
+	certPEM, keyPEM, err := certs.SelfSignedFor([]string{"pay.example.com"}, time.Hour)
 	require.NoError(t, err)
-	secret := &corev1.Secret{Type: corev1.SecretTypeTLS, Data: map[string][]byte{}}
+	secret := &corev1.Secret{Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM}}
 	secret.Namespace, secret.Name = "billing", "pay-tls"
-	for rest := combined; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type == "CERTIFICATE" {
-			secret.Data[corev1.TLSCertKey] = pem.EncodeToMemory(block)
-		} else {
-			secret.Data[corev1.TLSPrivateKeyKey] = pem.EncodeToMemory(block)
-		}
-	}
 	snap.Secrets = append(snap.Secrets, secret)
 	r := admission.NewReviewer(modelOptions(), admission.Options{})
 	r.SetSnapshot(snap)
