@@ -101,6 +101,7 @@ metadata:
 		out, err := apply(t, ingressYAML("bad", "bad."+ns+".example.com",
 			map[string]string{"nginx.ingress.kubernetes.io/whitelist-source-range": "10.0.0.0/33"}, "web"))
 		require.Error(t, err, out)
+		assert.Contains(t, out, `Error from server (Forbidden)`)
 		assert.Contains(t, out, `admission webhook "ingresses.admission.portico.dev" denied the request: portico: Ingress `+ns+`/bad is not served`)
 		assert.Contains(t, out, "nginx.ingress.kubernetes.io/whitelist-source-range")
 		assertNoIngress(t, ns, "bad")

@@ -142,6 +142,7 @@ func (h *Handler) answer(w http.ResponseWriter, req *http.Request, kind *string)
 		return nil, &httpError{http.StatusBadRequest, "portico admission: " + err.Error()}
 	}
 	request := review.Request
+	*kind = kindOf(request)
 	defer func() {
 		// A panic in a review is a bug: answer it as an error (the
 		// failure policy applies) rather than drop the connection.
@@ -152,8 +153,7 @@ func (h *Handler) answer(w http.ResponseWriter, req *http.Request, kind *string)
 				fmt.Sprintf("portico admission: internal error reviewing %s %s/%s", *kind, request.Namespace, request.Name)}
 		}
 	}()
-	d, k, err := h.decide(request)
-	*kind = k
+	d, err := h.decide(request)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +165,7 @@ func (h *Handler) answer(w http.ResponseWriter, req *http.Request, kind *string)
 		out.Response.Result = &metav1.Status{Status: metav1.StatusFailure, Code: http.StatusForbidden,
 			Reason: metav1.StatusReasonForbidden, Message: d.Message}
 	}
-	h.log.Info("admission review", "kind", k, "operation", string(request.Operation), "namespace", request.Namespace,
+	h.log.Info("admission review", "kind", *kind, "operation", string(request.Operation), "namespace", request.Namespace,
 		"name", request.Name, "allowed", d.Allowed, "warnings", len(d.Warnings))
 	return out, nil
 }
@@ -193,35 +193,46 @@ func decodeReview(raw []byte) (*admissionv1.AdmissionReview, error) {
 	return &review, nil
 }
 
-// decide judges the request's object; kind names it for logs and metrics.
-func (h *Handler) decide(req *admissionv1.AdmissionRequest) (Decision, string, error) {
+// kindOf names the request's kind for logs and metrics: "Ingress",
+// "ConfigMap" or "other".
+func kindOf(req *admissionv1.AdmissionRequest) string {
+	switch req.Kind {
+	case ingressKind:
+		return "Ingress"
+	case configMapKind:
+		return "ConfigMap"
+	}
+	return "other"
+}
+
+// decide judges the request's object.
+func (h *Handler) decide(req *admissionv1.AdmissionRequest) (Decision, error) {
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
-		return Decision{Allowed: true}, "other", nil
+		return Decision{Allowed: true}, nil
 	}
 	switch req.Kind {
 	case ingressKind:
 		var ing networkingv1.Ingress
 		if err := json.Unmarshal(req.Object.Raw, &ing); err != nil {
-			return Decision{}, "Ingress", &httpError{http.StatusBadRequest, "portico admission: the object is not an Ingress: " + err.Error()}
+			return Decision{}, &httpError{http.StatusBadRequest, "portico admission: the object is not an Ingress: " + err.Error()}
 		}
 		d, err := h.reviewer.Ingress(&ing, req.Operation == admissionv1.Create)
-		return d, "Ingress", notReady(err)
+		return d, notReady(err)
 	case configMapKind:
 		var cm corev1.ConfigMap
 		if err := json.Unmarshal(req.Object.Raw, &cm); err != nil {
-			return Decision{}, "ConfigMap", &httpError{http.StatusBadRequest, "portico admission: the object is not a ConfigMap: " + err.Error()}
+			return Decision{}, &httpError{http.StatusBadRequest, "portico admission: the object is not a ConfigMap: " + err.Error()}
 		}
 		if !h.reviewer.IsOptionsConfigMap(cm.Namespace, cm.Name) {
 			// The webhook configuration should not have sent it.
-			return Decision{Allowed: true}, "ConfigMap", nil
+			return Decision{Allowed: true}, nil
 		}
 		d, err := h.reviewer.ConfigMap(&cm)
-		return d, "ConfigMap", notReady(err)
+		return d, notReady(err)
 	default:
 		// A webhook configuration sending other kinds is not ours to
 		// police; say so instead of refusing the cluster's writes.
-		return Decision{Allowed: true, Warnings: []string{fmt.Sprintf("portico admission does not review %s", req.Kind.String())}},
-			"other", nil
+		return Decision{Allowed: true, Warnings: []string{fmt.Sprintf("portico admission does not review %s", req.Kind.String())}}, nil
 	}
 }
 

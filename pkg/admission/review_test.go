@@ -417,3 +417,18 @@ func TestDirectReviewsRevealNoKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestFailureInsideAnswersClearly: a failure inside a review (here a
+// handler without a Reviewer, which panics) is answered with a 500 that
+// names the object, so the API server applies the failure policy and
+// shows why, and the handler keeps serving.
+func TestFailureInsideAnswersClearly(t *testing.T) {
+	h := admission.NewHandler(nil, nil, nil)
+	body := reviewBody(t, "u1", "CREATE", map[string]any{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+		"metadata": map[string]any{"name": "a", "namespace": "shop"}})
+	for range 2 {
+		code, _, msg := post(t, h, body)
+		assert.Equal(t, http.StatusInternalServerError, code)
+		assert.Contains(t, msg, "portico admission: internal error reviewing Ingress shop/a")
+	}
+}
