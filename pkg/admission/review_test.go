@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -431,4 +432,28 @@ func TestFailureInsideAnswersClearly(t *testing.T) {
 		assert.Equal(t, http.StatusInternalServerError, code)
 		assert.Contains(t, msg, "portico admission: internal error reviewing Ingress shop/a")
 	}
+}
+
+// TestNewSnapshotsAreUsed: a review judges against the latest snapshot
+// once it is prepared (in the background, so reviews never wait for it).
+func TestNewSnapshotsAreUsed(t *testing.T) {
+	before := loadCluster(t)
+	after := *before
+	owner := before.Ingresses[0].DeepCopy()
+	owner.Name, owner.UID = "blog", "blog-uid"
+	owner.Spec.Rules[0].Host = "blog.shop.example.com"
+	after.Ingresses = append(slices.Clone(before.Ingresses), owner)
+	thief := owner.DeepCopy()
+	thief.Namespace, thief.Name, thief.UID = "billing", "thief", ""
+
+	r := admission.NewReviewer(modelOptions(), admission.Options{})
+	r.SetSnapshot(before)
+	d, err := r.Ingress(thief, true)
+	require.NoError(t, err)
+	require.True(t, d.Allowed, "nobody owns the host yet: %s", d.Message)
+	r.SetSnapshot(&after)
+	assert.Eventually(t, func() bool {
+		d, err := r.Ingress(thief, true)
+		return err == nil && !d.Allowed && strings.Contains(d.Message, "HostNotOwned")
+	}, 5*time.Second, 5*time.Millisecond)
 }
