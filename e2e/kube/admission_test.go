@@ -43,7 +43,10 @@ const webhookName = "portico-admission"
 // TestAdmissionWebhook runs the validating webhook through the real
 // kube-apiserver and kubectl: deploy/webhook.yaml's configuration,
 // reaching the controller by URL (the suite has no Service network), with
-// the certificate the controller made for itself and patched in.
+// the certificate the controller made for itself and patched in, and
+// --admission-client-ca: the API server presents the client certificate
+// its AdmissionConfiguration names (startControlPlane), as
+// docs/admission.md sets it up.
 func TestAdmissionWebhook(t *testing.T) {
 	requireEnv(t)
 	ensureIngressClass(t)
@@ -55,7 +58,8 @@ func TestAdmissionWebhook(t *testing.T) {
 	vwc := storeWebhookConfiguration(t, ns, fmt.Sprintf("https://127.0.0.1:%d/validate", port))
 
 	c := startController(t, ns, "--admission-address", fmt.Sprintf("127.0.0.1:%d", port),
-		"--admission-cert-names", "127.0.0.1", "--configmap", ns+"/portico")
+		"--admission-cert-names", "127.0.0.1", "--configmap", ns+"/portico",
+		"--admission-client-ca", env.webhookClientCA)
 	bundle := waitCABundle(t, vwc.Name)
 
 	apply := func(t *testing.T, manifest string) (string, error) {
@@ -181,9 +185,22 @@ metadata:
 		require.NoError(t, err)
 		pool := x509.NewCertPool()
 		require.True(t, pool.AppendCertsFromPEM(bundle))
-		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
-		resp, err := client.Post(fmt.Sprintf("https://127.0.0.1:%d/validate", port), "application/json", bytes.NewReader(body))
+		post := func(certs ...tls.Certificate) (*http.Response, error) {
+			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+				TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, Certificates: certs}}}
+			return client.Post(fmt.Sprintf("https://127.0.0.1:%d/validate", port), "application/json", bytes.NewReader(body))
+		}
+		// Without the API server's client certificate the port completes
+		// no handshake: the payload is not even read.
+		if resp, err := post(); err == nil {
+			resp.Body.Close()
+			t.Fatalf("a review without a client certificate was answered %d", resp.StatusCode)
+		}
+		// With it (an attacker who stole it, or the API server), the
+		// payload is judged and refused.
+		apiserver, err := tls.LoadX509KeyPair(env.webhookClientCA, env.webhookClientKey)
+		require.NoError(t, err)
+		resp, err := post(apiserver)
 		require.NoError(t, err)
 		answer, err := io.ReadAll(resp.Body)
 		require.NoError(t, resp.Body.Close())

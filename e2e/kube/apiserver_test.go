@@ -4,6 +4,8 @@ package kube
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -20,10 +22,15 @@ import (
 // startControlPlane starts etcd and kube-apiserver on loopback and keeps
 // the admin's URL, CA, token and client for the tests.
 func (e *environment) startControlPlane() error {
+	admissionConfig, err := e.webhookClientCertificate()
+	if err != nil {
+		return err
+	}
 	cp, err := e.StartControlPlane(framework.ControlPlaneConfig{
 		Dir:       e.dir,
 		APIServer: filepath.Join(e.kubeBinaries, "kube-apiserver"),
 		Name:      "e2e/kube",
+		Args:      []string{"--admission-control-config-file=" + admissionConfig},
 	})
 	e.controlPlane = cp
 	if err != nil {
@@ -33,6 +40,45 @@ func (e *environment) startControlPlane() error {
 	e.config, e.client = cp.Config, cp.Client
 	e.adminKubeconfig = filepath.Join(e.dir, "admin.kubeconfig")
 	return framework.WriteKubeconfig(e.adminKubeconfig, e.apiURL, e.caPEM, "admin", e.adminToken, "")
+}
+
+// webhookClientCertificate makes the client certificate the API server
+// presents to admission webhooks (its AdmissionConfiguration, as
+// docs/admission.md tells operators to write it), so that a webhook
+// started with --admission-client-ca=env.webhookClientCA is tested with
+// what a real API server sends. It returns the AdmissionConfiguration
+// file. The certificate is its own CA.
+func (e *environment) webhookClientCertificate() (string, error) {
+	certPEM, keyPEM, err := framework.ClientCertificate("kube-apiserver-webhook-client", nil)
+	if err != nil {
+		return "", err
+	}
+	e.webhookClientCA = filepath.Join(e.dir, "webhook-client.crt")
+	keyFile := filepath.Join(e.dir, "webhook-client.key")
+	kubeconfig := filepath.Join(e.dir, "webhook-client.kubeconfig")
+	config := filepath.Join(e.dir, "admission-config.yaml")
+	files := []struct {
+		path    string
+		content string
+		mode    os.FileMode
+	}{
+		{e.webhookClientCA, string(certPEM), 0o644},
+		{keyFile, string(keyPEM), 0o600},
+		// "*": the certificate goes to every webhook; the suite's only
+		// webhook is Portico's, reached by URL on a port each test picks.
+		{kubeconfig, fmt.Sprintf("apiVersion: v1\nkind: Config\nusers:\n- name: \"*\"\n  user:\n    client-certificate: %s\n    client-key: %s\n",
+			e.webhookClientCA, keyFile), 0o600},
+		{config, fmt.Sprintf("apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n"+
+			"- name: ValidatingAdmissionWebhook\n  configuration:\n    apiVersion: apiserver.config.k8s.io/v1\n"+
+			"    kind: WebhookAdmissionConfiguration\n    kubeConfigFile: %s\n", kubeconfig), 0o600},
+	}
+	for _, f := range files {
+		if err := os.WriteFile(f.path, []byte(f.content), f.mode); err != nil {
+			return "", err
+		}
+	}
+	e.webhookClientKey = keyFile
+	return config, nil
 }
 
 func randomHex(n int) string { return framework.RandomHex(n) }

@@ -75,6 +75,9 @@ type environment struct {
 	// porticoKubeconfig authenticates as deploy/'s portico ServiceAccount:
 	// controllers run with it unless a test asks for the admin.
 	porticoKubeconfig string
+	// webhookClientCA and webhookClientKey are the client certificate
+	// (its own CA) and key the API server presents to admission webhooks.
+	webhookClientCA, webhookClientKey string
 	// config and client are the admin's client-go configuration and clientset.
 	config *rest.Config
 	client kubernetes.Interface
