@@ -9,6 +9,7 @@
 package admission
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -172,7 +174,7 @@ func (r *Reviewer) review() *model.Review {
 }
 
 // ErrNotReady is returned before the controller has set a snapshot.
-var ErrNotReady = fmt.Errorf("%s", notReadyMessage)
+var ErrNotReady = errors.New(notReadyMessage)
 
 // Ingress judges an Ingress about to be created (creating) or updated.
 func (r *Reviewer) Ingress(ing *networkingv1.Ingress, creating bool) (Decision, error) {
@@ -317,10 +319,8 @@ func bound(s string, n int) string {
 		return s
 	}
 	cut := n - len("...")
-	for cut > 0 && !utf8RuneStart(s[cut]) {
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
 	return s[:cut] + "..."
 }
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
