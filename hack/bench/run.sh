@@ -28,7 +28,7 @@
 #                (pkg/requestmetrics)
 #   admission    admission review latency at 1,000 and 10,000 Ingresses, one
 #                client and 50 at once, through a real HTTPS server, and the
-#                first review after a new snapshot (pkg/admission)
+#                preparation of each new snapshot's index (pkg/admission)
 #
 # Needs what make test needs (root, nginx, etcd, the built kube-apiserver:
 # make bench runs make deps and make kube first) plus wrk.
