@@ -154,7 +154,7 @@ metadata:
 		// follows can only be the review's doing.
 		var before map[string]string
 		var reloads float64
-		eventuallyNil(t, 30*time.Second, "the controller settles", func() error {
+		pollNil(t, 30*time.Second, "the controller settles", func() error {
 			before, reloads = treeState(t, c.ConfigDir, c.RuntimeDir), c.MetricSum(t, "portico_reloads_total", nil)
 			time.Sleep(2 * time.Second)
 			if !maps.Equal(before, treeState(t, c.ConfigDir, c.RuntimeDir)) || reloads != c.MetricSum(t, "portico_reloads_total", nil) {
@@ -286,7 +286,7 @@ func storeWebhookConfiguration(t *testing.T, namespace, url string) *admissionre
 func waitCABundle(t *testing.T, name string) []byte {
 	t.Helper()
 	var bundle []byte
-	eventuallyNil(t, 30*time.Second, "the controller patches the caBundle", func() error {
+	pollNil(t, 30*time.Second, "the controller patches the caBundle", func() error {
 		ctx, cancel := apiContext()
 		defer cancel()
 		vwc, err := env.client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
@@ -331,7 +331,7 @@ func assertNoIngress(t *testing.T, namespace, name string) {
 // the Ingress: its last sync read it.
 func waitDebugIngress(t *testing.T, c *controller, namespace, name string) {
 	t.Helper()
-	eventuallyNil(t, 30*time.Second, "the controller reads "+namespace+"/"+name, func() error {
+	pollNil(t, 30*time.Second, "the controller reads "+namespace+"/"+name, func() error {
 		resp, err := c.StatusClient.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/ingresses", c.DebugPort))
 		if err != nil {
 			return err
@@ -379,19 +379,8 @@ func treeState(t *testing.T, dirs ...string) map[string]string {
 	return out
 }
 
-// eventuallyNil retries f until it returns nil, failing the test with
-// its last error after timeout.
-func eventuallyNil(t *testing.T, timeout time.Duration, what string, f func() error) {
+// pollNil is framework.Poll with the test failing on its error.
+func pollNil(t *testing.T, timeout time.Duration, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
-		time.Sleep(framework.PollInterval)
-	}
+	require.NoError(t, framework.Poll(timeout, framework.PollInterval, nil, f), what)
 }

@@ -17,12 +17,12 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/portico-ingress/portico/pkg/excerpt"
 	"github.com/portico-ingress/portico/pkg/model"
 	"github.com/portico-ingress/portico/pkg/snapshot"
 	"github.com/portico-ingress/portico/pkg/verdict"
@@ -104,10 +104,7 @@ type prepared struct {
 // gives the live config's, and the object under review is judged as
 // written, as portico check judges it).
 func NewReviewer(modelOpts model.Options, opts Options) *Reviewer {
-	modelOpts.LastAccepted, modelOpts.LastOwners, modelOpts.Excluded = nil, nil, nil
-	modelOpts.ExcludedConfigMap, modelOpts.LastConfigMap, modelOpts.LastConfigMapValues = nil, nil, nil
-	modelOpts.LastGlobalAuth, modelOpts.LastCertificates = nil, nil
-	modelOpts.KeyPairs, modelOpts.Units = nil, nil
+	modelOpts = modelOpts.WithoutHistory()
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -233,17 +230,24 @@ func (r *Reviewer) decide(report *verdict.Report, findings []model.Finding) Deci
 			warn = append(warn, msg)
 		}
 	}
-	d := Decision{Report: report, Warnings: boundWarnings(warn)}
-	if len(refuse) == 0 {
-		d.Allowed = true
-		return d
-	}
 	what := "is not served"
 	if report.Verdict != verdict.NotServed {
 		what = "is refused"
 	}
-	d.Message = bound(fmt.Sprintf("portico: Ingress %s/%s %s: %s", report.Namespace, report.Name, what,
-		strings.Join(refuse, "; ")), maxMessageLength)
+	d := answer(fmt.Sprintf("Ingress %s/%s %s", report.Namespace, report.Name, what), refuse, warn)
+	d.Report = report
+	return d
+}
+
+// answer allows with the warnings when nothing refuses, else refuses
+// with a message that names the object and says why.
+func answer(subject string, refuse, warn []string) Decision {
+	d := Decision{Warnings: boundWarnings(warn)}
+	if len(refuse) == 0 {
+		d.Allowed = true
+		return d
+	}
+	d.Message = bound("portico: "+subject+": "+strings.Join(refuse, "; "), maxMessageLength)
 	return d
 }
 
@@ -274,14 +278,7 @@ func (r *Reviewer) ConfigMap(cm *corev1.ConfigMap) (Decision, error) {
 			warn = append(warn, msg)
 		}
 	}
-	d := Decision{Warnings: boundWarnings(warn)}
-	if len(refuse) == 0 {
-		d.Allowed = true
-		return d, nil
-	}
-	d.Message = bound(fmt.Sprintf("portico: ConfigMap %s/%s is refused: %s", cm.Namespace, cm.Name, strings.Join(refuse, "; ")),
-		maxMessageLength)
-	return d, nil
+	return answer(fmt.Sprintf("ConfigMap %s/%s is refused", cm.Namespace, cm.Name), refuse, warn), nil
 }
 
 // IsOptionsConfigMap reports whether namespace/name is the options
@@ -309,18 +306,10 @@ func boundWarnings(in []string) []string {
 // bound makes s one printable line of at most n bytes: findings quote
 // what users wrote, and an answer is printed on someone's terminal.
 func bound(s string, n int) string {
-	s = strings.Map(func(c rune) rune {
+	return excerpt.Within(strings.Map(func(c rune) rune {
 		if unicode.IsPrint(c) {
 			return c
 		}
 		return ' '
-	}, s)
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("...")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
+	}, s), n)
 }

@@ -105,6 +105,18 @@ type Options struct {
 	Units *UnitCache
 }
 
+// WithoutHistory returns the options without what earlier builds hand
+// back (LastAccepted and the other Last* fields, Excluded,
+// ExcludedConfigMap) and without the caches (KeyPairs, Units): the
+// operator's choices alone.
+func (o Options) WithoutHistory() Options {
+	o.LastAccepted, o.LastOwners, o.Excluded = nil, nil, nil
+	o.ExcludedConfigMap, o.LastConfigMap, o.LastConfigMapValues = nil, nil, nil
+	o.LastGlobalAuth, o.LastCertificates = nil, nil
+	o.KeyPairs, o.Units = nil, nil
+	return o
+}
+
 // Exclusion is an Ingress version nginx -t refused.
 type Exclusion struct {
 	// Ingress is the version refused.

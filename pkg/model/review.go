@@ -37,8 +37,10 @@ type Review struct {
 	snap *snapshot.Snapshot
 	idx  index
 	// names maps each name an Ingress serves to the indexes of the
-	// snapshot's Ingresses that serve it.
+	// snapshot's Ingresses that serve it; namesOfIndex is the other way,
+	// made once, not on every review that reaches the Ingress.
 	names            map[string][]int
+	namesOfIndex     [][]string
 	aliasKey, wwwKey string
 	ours             func(*networkingv1.Ingress) bool
 	// parser is shared by the reviews' builds.
@@ -54,16 +56,18 @@ func NewReview(snap *snapshot.Snapshot, opts Options) *Review {
 	}
 	b := newBuilderOn(snap, opts, index{}, nil)
 	r := &Review{
-		snap:     snap,
-		idx:      newIndex(snap),
-		names:    make(map[string][]int, len(snap.Ingresses)),
-		aliasKey: b.parser.Key("server-alias"),
-		wwwKey:   b.parser.Key("from-to-www-redirect"),
-		ours:     b.classes.ours,
-		parser:   b.parser,
+		snap:         snap,
+		idx:          newIndex(snap),
+		names:        make(map[string][]int, len(snap.Ingresses)),
+		namesOfIndex: make([][]string, len(snap.Ingresses)),
+		aliasKey:     b.parser.Key("server-alias"),
+		wwwKey:       b.parser.Key("from-to-www-redirect"),
+		ours:         b.classes.ours,
+		parser:       b.parser,
 	}
 	for i, ing := range snap.Ingresses {
-		for _, n := range r.namesOf(ing) {
+		r.namesOfIndex[i] = r.namesOf(ing)
+		for _, n := range r.namesOfIndex[i] {
 			r.names[n] = append(r.names[n], i)
 		}
 	}
@@ -124,7 +128,7 @@ func (r *Review) related(ing *networkingv1.Ingress) []*networkingv1.Ingress {
 			}
 			seen[i] = true
 			out = append(out, other)
-			queue = append(queue, r.namesOf(other)...)
+			queue = append(queue, r.namesOfIndex[i]...)
 		}
 	}
 	return out

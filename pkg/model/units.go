@@ -519,14 +519,14 @@ func unitLocal(ing *networkingv1.Ingress, aliasKey, wwwKey string) bool {
 // unitEnv digests what every unit's output depends on besides its
 // Ingresses and the objects it read.
 func unitEnv(opts Options, global Global, defaultFallback *fallback) ([32]byte, bool) {
-	opts.LastAccepted, opts.LastOwners, opts.Excluded, opts.KeyPairs, opts.Units = nil, nil, nil, nil, nil
-	opts.ExcludedConfigMap, opts.LastConfigMap, opts.LastConfigMapValues = nil, nil, nil // the Global they give is in the digest
-	opts.LastGlobalAuth = nil                                                            // so is the global auth it gives
-	// A unit that read LastCertificates is not cached; what Now decided
-	// holds for the unit's own span of time (cachedUnit.clock), and only
-	// whether there is a clock at all is the same for every unit.
+	// The Global the ConfigMap history gives, and the global auth, are in
+	// the digest. A unit that read LastCertificates is not cached; what
+	// Now decided holds for the unit's own span of time
+	// (cachedUnit.clock), and only whether there is a clock at all is the
+	// same for every unit.
 	clock := !opts.Now.IsZero()
-	opts.LastCertificates, opts.Now = nil, time.Time{}
+	opts = opts.WithoutHistory()
+	opts.Now = time.Time{}
 	raw, err := json.Marshal(struct {
 		Options  Options
 		Global   Global
